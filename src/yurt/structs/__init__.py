@@ -8,3 +8,5 @@ from .ids import generate_uuid, short_id  # noqa: F401
 from .job import *  # noqa: F401,F403
 from .node import *  # noqa: F401,F403
 from .summary import *  # noqa: F401,F403
+from .operator import *  # noqa: F401,F403
+from .plan import *  # noqa: F401,F403
