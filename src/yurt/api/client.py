@@ -97,9 +97,9 @@ def _result(resp: httpx.Response, method: str, path: str) -> Any:
 class Client:
     """Synchronous client (the CLI)."""
 
-    def __init__(self, config: ClientConfig | None = None):
+    def __init__(self, config: ClientConfig | None = None, transport: httpx.BaseTransport | None = None):
         self.config = config or ClientConfig.from_env()
-        self._http = httpx.Client(base_url=self.config.address, timeout=self.config.timeout)
+        self._http = httpx.Client(base_url=self.config.address, timeout=self.config.timeout, transport=transport)
 
     def request(self, method: str, path: str, params: dict | None = None, body: Any = None) -> tuple[Any, QueryMeta]:
         resp = self._http.request(
