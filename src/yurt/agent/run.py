@@ -1,0 +1,81 @@
+"""Run an agent: build the server and/or client from the config, serve HTTP, stop on a signal."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from .. import __version__
+from .config import AgentConfig, AgentConfigError
+from .wiring import build_client_agent, build_server, client_only_app
+
+log = logging.getLogger("yurt.agent")
+
+
+def banner(cfg: AgentConfig) -> str:
+    mode = "server" if cfg.server.enabled else ""
+    lines = [
+        "==> Loaded configuration from " + ", ".join(cfg.files) if cfg.files else "",
+        "==> Starting yurt agent...",
+        "==> yurt agent configuration:",
+        "",
+        f"       Advertise Addrs: HTTP: {cfg.http_address}",
+        f"            Bind Addrs: HTTP: [{cfg.bind_addr}:{cfg.http_port}]",
+        f"                Client: {str(cfg.client.enabled).lower()}",
+        f"             Log Level: {cfg.log_level.upper()}",
+        f"               Node Id: (assigned by the client at start)" if cfg.client.enabled else "",
+        f"                Region: {cfg.region} (DC: {cfg.datacenter})",
+        f"                Server: {str(cfg.server.enabled).lower()}{' (' + mode + ')' if False else ''}",
+        f"               Version: {__version__}",
+        "",
+        "==> yurt agent started! Log data will stream in below:",
+        "",
+    ]
+    return "\n".join(line for line in lines if line is not None)
+
+
+async def run_agent(cfg: AgentConfig, install_signals: Callable[[asyncio.Event], None]) -> int:
+    stop = asyncio.Event()
+    install_signals(stop)
+    server = build_server(cfg) if cfg.server.enabled else None
+    client = build_client_agent(cfg) if cfg.client.enabled else None
+    if server is not None:
+        from ..http import build_app
+
+        app = build_app(server, client)
+        await server.start()
+    else:
+        app = client_only_app(cfg, client)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, cfg.bind_addr, cfg.http_port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if server is not None:
+            await server.stop()
+        raise AgentConfigError(f"Failed to start HTTP server on {cfg.bind_addr}:{cfg.http_port}: {exc.strerror}") from None
+    if client is not None:
+        await client.start()
+    print(banner(cfg), flush=True)
+    if client is not None:
+        log.info("client started: node_id=%s name=%s", client.node.id, client.node.name)
+    await stop.wait()
+    print("==> Caught signal: interrupt\n    Gracefully shutting down agent...", flush=True)
+    if client is not None:
+        await client.stop()
+        if cfg.dev_mode:
+            await _destroy_dev_allocs(client)
+    await runner.cleanup()
+    if server is not None:
+        await server.stop()
+    return 0
+
+
+async def _destroy_dev_allocs(client) -> None:
+    """Nomad's dev mode destroys its allocations on shutdown; a client restart otherwise keeps them."""
+    destroy = getattr(client, "destroy_all_allocs", None)
+    if destroy is not None:
+        await destroy()

@@ -1,0 +1,66 @@
+"""Turn an AgentConfig into the server and client objects, and the client-only HTTP app."""
+
+import os
+
+from aiohttp import web
+
+from .config import AgentConfig
+
+
+def build_server(cfg: AgentConfig):
+    from ..server import Server, ServerConfig
+
+    sc = ServerConfig(
+        data_dir=cfg.data_dir,
+        region=cfg.region,
+        datacenter=cfg.datacenter,
+        node_name=cfg.node_name,
+    )
+    if cfg.server.num_schedulers:
+        sc.num_schedulers = cfg.server.num_schedulers
+    for key in ("heartbeat_grace", "min_heartbeat_ttl", "max_heartbeats_per_second"):
+        value = getattr(cfg.server, key)
+        if value:
+            setattr(sc, key, value)
+    return Server(sc)
+
+
+def build_client_agent(cfg: AgentConfig):
+    from ..client import ClientAgent
+    from ..client.config import ClientConfig
+
+    servers = cfg.client.servers or ([cfg.http_address] if cfg.server.enabled else [])
+    cc = ClientConfig(
+        data_dir=cfg.data_dir,
+        node_name=cfg.node_name,
+        datacenter=cfg.datacenter,
+        region=cfg.region,
+        node_class=cfg.client.node_class,
+        node_pool=cfg.client.node_pool,
+        meta=dict(cfg.client.meta),
+        options=dict(cfg.client.options),
+        servers=servers,
+        http_advertise=cfg.http_address,
+        raw_exec_enabled=cfg.plugin_enabled("raw_exec")
+        or cfg.client.options.get("driver.raw_exec.enable") in ("1", "true"),
+    )
+    reserved = cfg.client.reserved
+    for src, dst in (("cpu", "reserved_cpu"), ("memory", "reserved_memory"), ("disk", "reserved_disk")):
+        if getattr(reserved, src) and hasattr(cc, dst):
+            setattr(cc, dst, getattr(reserved, src))
+    if cfg.client.max_kill_timeout:
+        cc.max_kill_timeout = cfg.client.max_kill_timeout
+    os.makedirs(cfg.data_dir, exist_ok=True)
+    return ClientAgent(cc)
+
+
+def client_only_app(cfg: AgentConfig, client) -> web.Application:
+    """A client-only agent serves its own client routes and forwards the rest of /v1 to a server,
+    so NOMAD_ADDR may point at any agent, as with Nomad."""
+    from ..client.http import client_routes
+    from .forward import forward_to_servers
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.add_routes(client_routes(client))
+    app.router.add_route("*", "/{tail:.*}", forward_to_servers(cfg.client.servers))
+    return app

@@ -1,0 +1,98 @@
+import textwrap
+
+import pytest
+
+from yurt.agent.command import build_config
+from yurt.agent.config import AgentConfigError
+from yurt.structs import SECOND
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_dev_mode_is_server_and_client_on_loopback_with_raw_exec():
+    cfg = build_config(["-dev"])
+    assert cfg.server.enabled and cfg.client.enabled
+    assert cfg.bind_addr == "127.0.0.1" and cfg.http_port == 4646
+    assert cfg.plugin_enabled("raw_exec")
+    assert cfg.data_dir == ""  # a temp dir is made at start
+
+
+def test_config_file_in_nomad_format(tmp_path):
+    path = write(tmp_path, "client.hcl", """
+        data_dir   = "/tmp/b"
+        bind_addr  = "127.0.0.1"
+        datacenter = "dc2"
+        name       = "n1"
+        ports { http = 4656 }
+        client {
+          enabled    = true
+          servers    = ["127.0.0.1:4646"]
+          node_class = "fast"
+          meta { rack = "r1" }
+          options = { "driver.allowlist" = "raw_exec" }
+        }
+        plugin "raw_exec" {
+          config { enabled = true }
+        }
+    """)
+    cfg = build_config(["-config", path])
+    assert (cfg.data_dir, cfg.datacenter, cfg.name, cfg.http_port) == ("/tmp/b", "dc2", "n1", 4656)
+    assert cfg.client.enabled and not cfg.server.enabled
+    assert cfg.client.servers == ["127.0.0.1:4646"]
+    assert cfg.client.node_class == "fast" and cfg.client.meta == {"rack": "r1"}
+    assert cfg.client.options == {"driver.allowlist": "raw_exec"}
+    assert cfg.plugin_enabled("raw_exec")
+    assert cfg.http_address == "127.0.0.1:4656"
+
+
+def test_flags_override_files(tmp_path):
+    path = write(tmp_path, "a.hcl", 'data_dir = "/tmp/x"\nserver { enabled = true\n heartbeat_grace = "3s" }\n')
+    cfg = build_config(["-config", path, "-data-dir=/tmp/y", "-dc", "east", "-node", "srv"])
+    assert cfg.data_dir == "/tmp/y" and cfg.datacenter == "east" and cfg.name == "srv"
+    assert cfg.server.enabled and cfg.server.heartbeat_grace == 3 * SECOND
+
+
+def test_json_config(tmp_path):
+    path = write(tmp_path, "a.json", '{"data_dir": "/tmp/j", "server": {"enabled": true}}')
+    cfg = build_config(["-config", path])
+    assert cfg.data_dir == "/tmp/j" and cfg.server.enabled
+
+
+def test_unknown_key_names_file_line_and_suggestion(tmp_path):
+    path = write(tmp_path, "bad.hcl", 'data_dir = "/tmp/x"\nclient {\n  enabled = true\n  node_clas = "x"\n}\n')
+    with pytest.raises(AgentConfigError) as err:
+        build_config(["-config", path])
+    msg = str(err.value)
+    assert f"{path}:4" in msg and '"node_clas"' in msg and 'Did you mean "node_class"?' in msg
+
+
+def test_wrong_type_is_named(tmp_path):
+    path = write(tmp_path, "bad.hcl", 'data_dir = "/tmp/x"\nports { http = "abc" }\nserver { enabled = true }\n')
+    with pytest.raises(AgentConfigError, match=r"bad.hcl:2: http: expected int, got 'abc'"):
+        build_config(["-config", path])
+
+
+def test_syntax_error_has_line(tmp_path):
+    path = write(tmp_path, "bad.hcl", 'data_dir = "/tmp/x"\nserver {\n  enabled = \n')
+    with pytest.raises(AgentConfigError, match=r"bad.hcl:\d+,\d+: syntax error"):
+        build_config(["-config", path])
+
+
+def test_mode_and_data_dir_are_required():
+    with pytest.raises(AgentConfigError, match="Must specify either server, client or dev mode"):
+        build_config(["-data-dir", "/tmp/x"])
+    with pytest.raises(AgentConfigError, match="Must specify data directory"):
+        build_config(["-server"])
+    with pytest.raises(AgentConfigError, match="servers to join"):
+        build_config(["-client", "-data-dir", "/tmp/x"])
+
+
+def test_client_servers_and_meta_flags():
+    cfg = build_config(["-client", "-data-dir", "/tmp/c", "-servers", "127.0.0.1:4646,127.0.0.2:4646",
+                        "-meta", "rack=r2", "-node-class", "gpu"])
+    assert cfg.client.servers == ["127.0.0.1:4646", "127.0.0.2:4646"]
+    assert cfg.client.meta == {"rack": "r2"} and cfg.client.node_class == "gpu"
