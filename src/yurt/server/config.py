@@ -1,0 +1,42 @@
+"""Server settings: where state lives, identity, scheduler and heartbeat tuning."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ServerConfig:
+    """Settings for one server. Durations are seconds (floats), as the loops use them.
+
+    `data_dir=None` keeps the state in memory (tests, `-dev`)."""
+
+    data_dir: str | None = None
+    region: str = "global"
+    datacenter: str = "dc1"
+    node_name: str = "yurt-server"
+    num_schedulers: int = 2
+    enabled_schedulers: list[str] = field(
+        default_factory=lambda: ["service", "batch", "system", "sysbatch", "_core"]
+    )
+    # heartbeats (Nomad's server block: min_heartbeat_ttl, max_heartbeats_per_second, heartbeat_grace)
+    min_heartbeat_ttl: float = 10.0
+    max_heartbeats_per_second: float = 50.0
+    heartbeat_grace: float = 10.0
+    failover_heartbeat_ttl: float = 300.0
+    # eval broker
+    eval_nack_timeout: float = 60.0
+    eval_delivery_limit: int = 3
+    eval_initial_nack_delay: float = 1.0
+    eval_subsequent_nack_delay: float = 20.0
+    failed_follow_up_delay: float = 60.0
+    # client alloc updates are batched for this long into one command
+    alloc_update_batch_window: float = 0.05
+    # addresses advertised by /v1/agent/self, /v1/status/leader and friends
+    advertise_addr: str = "127.0.0.1"
+    http_port: int = 4646
+    rpc_port: int = 4647
+    serf_port: int = 4648
+    version: str = "2.0.6"
+
+    @property
+    def rpc_address(self) -> str:
+        return f"{self.advertise_addr}:{self.rpc_port}"
