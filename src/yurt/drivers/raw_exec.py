@@ -1,0 +1,229 @@
+"""raw_exec: run a command on the host, without isolation, under a detached supervisor.
+
+Disabled unless the client enables it (plugin "raw_exec" { config { enabled = true } },
+or dev mode). Task config: `command` (required), `args`, `work_dir`.
+"""
+
+import asyncio
+import os
+import signal as _signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import psutil
+
+from .base import (
+    Driver,
+    DriverError,
+    DriverFingerprint,
+    ExitResult,
+    TaskConfig,
+    TaskHandle,
+    TaskStatus,
+    check_keys,
+    parse_signal,
+)
+from .supervisor import EXIT_FILE, HANDLE_FILE, SPEC_FILE, STOP_FILE, read_json, write_json_atomic
+
+CONFIG_SPEC: dict[str, Any] = {
+    "command": str,
+    "args": list,
+    "work_dir": str,
+    "oom_score_adj": int,
+    "cgroup_v1_override": dict,
+    "cgroup_v2_override": str,
+    "denied_envvars": list,
+}
+START_TIMEOUT = 10.0
+POLL_INTERVAL = 0.05
+STATE_DIR_NAME = ".yurt"
+
+
+def supervisor_state_dir(task_dir: str) -> str:
+    return os.path.join(task_dir, STATE_DIR_NAME)
+
+
+def _process_alive(pid: int, started_at_ns: int = 0) -> bool:
+    """True if `pid` runs and is not a zombie (and was started before `started_at_ns` + slack)."""
+    if pid <= 0:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if started_at_ns and proc.create_time() > started_at_ns / 1e9 + 5:
+            return False  # the pid was reused by a newer process
+        return True
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def _exit_result(data: dict[str, Any]) -> ExitResult:
+    return ExitResult(
+        exit_code=int(data.get("exit_code", 0)),
+        signal=int(data.get("signal", 0)),
+        err=data.get("err", "") or "",
+        finished_at=int(data.get("finished_at", 0)),
+    )
+
+
+class RawExecDriver(Driver):
+    name = "raw_exec"
+
+    def __init__(self, enabled: bool = False):
+        self.enabled = enabled
+
+    def fingerprint(self) -> DriverFingerprint:
+        if not self.enabled:
+            return DriverFingerprint(detected=False, healthy=False, health_description="disabled")
+        return DriverFingerprint(
+            detected=True, healthy=True, health_description="Healthy", attributes={"driver.raw_exec": "1"}
+        )
+
+    def validate_config(self, config: dict[str, Any]) -> list[str]:
+        errors = check_keys(config, CONFIG_SPEC, required=("command",))
+        for i, arg in enumerate(config.get("args") or []):
+            if not isinstance(arg, str):
+                errors.append(f'Incorrect attribute value type for "args[{i}]": a string is required')
+        return errors
+
+    async def start_task(self, cfg: TaskConfig) -> TaskHandle:
+        if not self.enabled:
+            raise DriverError('driver "raw_exec" is disabled on this client')
+        errors = self.validate_config(cfg.config)
+        if errors:
+            raise DriverError("; ".join(errors))
+        state_dir = supervisor_state_dir(cfg.task_dir)
+        os.makedirs(state_dir, exist_ok=True)
+        for name in (HANDLE_FILE, EXIT_FILE, STOP_FILE):
+            try:
+                os.unlink(os.path.join(state_dir, name))
+            except FileNotFoundError:
+                pass
+        spec_path = os.path.join(state_dir, SPEC_FILE)
+        write_json_atomic(spec_path, self._spec(cfg))
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "yurt.drivers.supervisor", spec_path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+        await asyncio.to_thread(launcher.wait)
+        started = await self._wait_for_handle(state_dir)
+        if started.get("error"):
+            raise DriverError(started["error"])
+        return TaskHandle(
+            driver=self.name,
+            task_id=cfg.id,
+            pid=int(started["pid"]),
+            supervisor_pid=int(started["supervisor_pid"]),
+            started_at=int(started["started_at"]),
+            state={"state_dir": state_dir},
+        )
+
+    def _spec(self, cfg: TaskConfig) -> dict[str, Any]:
+        command = cfg.config["command"]
+        if not os.path.isabs(command):
+            local = os.path.join(cfg.task_dir, command)
+            if os.path.exists(local):
+                command = local
+        work_dir = cfg.config.get("work_dir") or cfg.task_dir
+        return {
+            "command": command,
+            "args": [str(a) for a in cfg.config.get("args") or []],
+            "env": cfg.env,
+            "cwd": work_dir,
+            "stdout_base": cfg.stdout_base,
+            "stderr_base": cfg.stderr_base,
+            "max_files": cfg.max_files,
+            "max_file_size_mb": cfg.max_file_size_mb,
+            "kill_signal": parse_signal(cfg.kill_signal or "SIGINT"),
+            "kill_timeout": cfg.kill_timeout,
+        }
+
+    async def _wait_for_handle(self, state_dir: str) -> dict[str, Any]:
+        deadline = time.monotonic() + START_TIMEOUT
+        path = os.path.join(state_dir, HANDLE_FILE)
+        while time.monotonic() < deadline:
+            data = read_json(path)
+            if data is not None:
+                return data
+            await asyncio.sleep(0.01)
+        raise DriverError(f"task supervisor did not start within {START_TIMEOUT:.0f}s")
+
+    def _exit_file(self, handle: TaskHandle) -> str:
+        return os.path.join(handle.state["state_dir"], EXIT_FILE)
+
+    def _read_exit(self, handle: TaskHandle) -> ExitResult | None:
+        data = read_json(self._exit_file(handle))
+        return _exit_result(data) if data is not None else None
+
+    def _supervisor_alive(self, handle: TaskHandle) -> bool:
+        return _process_alive(handle.supervisor_pid, handle.started_at)
+
+    async def wait_task(self, handle: TaskHandle) -> ExitResult:
+        while True:
+            result = self._read_exit(handle)
+            if result is not None:
+                return result
+            if not self._supervisor_alive(handle):
+                await asyncio.sleep(POLL_INTERVAL)
+                result = self._read_exit(handle)
+                if result is not None:
+                    return result
+                if _process_alive(handle.pid, handle.started_at):
+                    return ExitResult(exit_code=-1, err="task supervisor died; task left running")
+                return ExitResult(exit_code=-1, err="task supervisor died without recording an exit status")
+            await asyncio.sleep(POLL_INTERVAL)
+
+    async def stop_task(self, handle: TaskHandle, timeout: int, signal: str) -> None:
+        if self._read_exit(handle) is not None:
+            return
+        write_json_atomic(
+            os.path.join(handle.state["state_dir"], STOP_FILE),
+            {"signal": parse_signal(signal or "SIGINT"), "timeout": int(timeout)},
+        )
+        try:
+            os.kill(handle.supervisor_pid, _signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            await asyncio.wait_for(self.wait_task(handle), timeout / 1e9 + 5.0)
+        except asyncio.TimeoutError:
+            for pid in (handle.pid, handle.supervisor_pid):
+                try:
+                    os.killpg(pid, _signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+    async def destroy_task(self, handle: TaskHandle, force: bool = False) -> None:
+        if self._read_exit(handle) is None and self._supervisor_alive(handle):
+            if not force:
+                raise DriverError(f"task {handle.task_id} is still running")
+            await self.stop_task(handle, 0, "SIGKILL")
+
+    async def signal_task(self, handle: TaskHandle, signal: str) -> None:
+        if self._read_exit(handle) is not None or not _process_alive(handle.pid, handle.started_at):
+            raise DriverError(f"task {handle.task_id} is not running")
+        sig = parse_signal(signal)
+        try:
+            os.killpg(handle.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            os.kill(handle.pid, sig)
+
+    async def recover_task(self, handle: TaskHandle) -> None:
+        if self._read_exit(handle) is not None:
+            return
+        if not self._supervisor_alive(handle):
+            raise DriverError(f"supervisor of task {handle.task_id} (pid {handle.supervisor_pid}) is gone")
+
+    def inspect_task(self, handle: TaskHandle) -> TaskStatus:
+        result = self._read_exit(handle)
+        if result is not None:
+            return TaskStatus("exited", handle, result)
+        state = "running" if self._supervisor_alive(handle) else "unknown"
+        return TaskStatus(state, handle)

@@ -1,0 +1,120 @@
+"""One suite, every driver: start, wait, stop (kill_timeout / kill_signal), signal, recover."""
+
+import asyncio
+import time
+
+import pytest
+
+from yurt.drivers.base import DriverError, TaskHandle
+from yurt.drivers.mock import MockDriver
+from yurt.drivers.raw_exec import RawExecDriver
+
+
+class RawExecFlavor:
+    name = "raw_exec"
+
+    def driver(self):
+        return RawExecDriver(enabled=True)
+
+    def runs(self, seconds: float, exit_code: int = 0) -> dict:
+        return {"command": "/bin/sh", "args": ["-c", f"sleep {seconds}; exit {exit_code}"]}
+
+    def ignores_signals(self, seconds: float) -> dict:
+        script = f"trap '' INT TERM; sleep {seconds} & wait; sleep {seconds}"
+        return {"command": "/bin/sh", "args": ["-c", script]}
+
+
+class MockFlavor:
+    name = "mock_driver"
+
+    def driver(self):
+        return MockDriver()
+
+    def runs(self, seconds: float, exit_code: int = 0) -> dict:
+        return {"run_for": f"{seconds}s", "exit_code": exit_code}
+
+    def ignores_signals(self, seconds: float) -> dict:
+        return {"run_for": f"{seconds}s", "kill_after": f"{seconds}s"}
+
+
+@pytest.fixture(params=[RawExecFlavor(), MockFlavor()], ids=lambda f: f.name)
+def flavor(request):
+    return request.param
+
+
+async def test_start_and_wait_reports_exit_code(flavor, make_task):
+    driver = flavor.driver()
+    handle = await driver.start_task(make_task(flavor.runs(0.1, exit_code=3)))
+    result = await asyncio.wait_for(driver.wait_task(handle), 10)
+    assert result.exit_code == 3
+    assert not result.successful
+    assert driver.inspect_task(handle).state == "exited"
+
+
+async def test_successful_exit(flavor, make_task):
+    driver = flavor.driver()
+    handle = await driver.start_task(make_task(flavor.runs(0)))
+    result = await asyncio.wait_for(driver.wait_task(handle), 10)
+    assert result.successful
+
+
+async def test_stop_kills_a_running_task(flavor, make_task):
+    driver = flavor.driver()
+    handle = await driver.start_task(make_task(flavor.runs(30)))
+    assert driver.inspect_task(handle).state == "running"
+    start = time.monotonic()
+    await driver.stop_task(handle, 5_000_000_000, "SIGTERM")
+    result = await asyncio.wait_for(driver.wait_task(handle), 10)
+    assert time.monotonic() - start < 5
+    assert result.signal == 15
+    assert result.exit_code == 128 + 15
+
+
+async def test_stop_escalates_to_sigkill_after_kill_timeout(flavor, make_task):
+    driver = flavor.driver()
+    handle = await driver.start_task(make_task(flavor.ignores_signals(30)))
+    await asyncio.sleep(0.2)
+    start = time.monotonic()
+    await driver.stop_task(handle, 500_000_000, "SIGINT")
+    result = await asyncio.wait_for(driver.wait_task(handle), 10)
+    elapsed = time.monotonic() - start
+    assert result.signal == 9
+    assert 0.4 <= elapsed < 5
+
+
+async def test_signal_running_task_and_error_after_exit(flavor, make_task):
+    driver = flavor.driver()
+    handle = await driver.start_task(make_task(flavor.runs(30)))
+    await driver.signal_task(handle, "SIGHUP" if flavor.name == "mock_driver" else "SIGCONT")
+    with pytest.raises(DriverError):
+        await driver.signal_task(handle, "SIGNOPE")
+    await driver.stop_task(handle, 1_000_000_000, "SIGKILL")
+    await driver.wait_task(handle)
+    with pytest.raises(DriverError):
+        await driver.signal_task(handle, "SIGHUP")
+    await driver.destroy_task(handle)
+
+
+async def test_recover_after_simulated_agent_restart(flavor, make_task):
+    handle = await flavor.driver().start_task(make_task(flavor.runs(0.5, exit_code=4)))
+    stored = TaskHandle.from_dict(handle.to_dict())  # what the local state db keeps
+    fresh = flavor.driver()  # a new agent's driver instance
+    await fresh.recover_task(stored)
+    assert fresh.inspect_task(stored).state == "running"
+    result = await asyncio.wait_for(fresh.wait_task(stored), 10)
+    assert result.exit_code == 4
+
+
+async def test_recover_a_task_that_exited_meanwhile(flavor, make_task):
+    driver = flavor.driver()
+    handle = await driver.start_task(make_task(flavor.runs(0, exit_code=2)))
+    await asyncio.wait_for(driver.wait_task(handle), 10)
+    fresh = flavor.driver()
+    await fresh.recover_task(TaskHandle.from_dict(handle.to_dict()))
+    result = await fresh.wait_task(handle)
+    assert result.exit_code == 2
+
+
+def test_validate_config_names_the_key(flavor):
+    errors = flavor.driver().validate_config({"bogus_key": 1})
+    assert any('"bogus_key"' in e for e in errors)
