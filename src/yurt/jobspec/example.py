@@ -1,0 +1,2 @@
+def example_job(short: bool = False) -> str:
+    return ""

@@ -1,0 +1,118 @@
+"""HCL2 text -> a small syntax model (bodies, attributes, blocks) with positions.
+
+python-hcl2 gives us a Lark parse tree with line/column on every node; we keep the
+expression subtrees as they are and evaluate them later (`hcl_eval`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import hcl2
+from lark import Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from .diagnostics import Diagnostic, JobspecError, Position
+
+
+@dataclass
+class Attribute:
+    name: str
+    expr: Tree
+    pos: Position          # of the name
+    value_pos: Position    # of the value
+
+
+@dataclass
+class Block:
+    type: str
+    labels: list[str]
+    body: "Body"
+    pos: Position          # of the block type
+    label_positions: list[Position] = field(default_factory=list)
+
+
+@dataclass
+class Body:
+    attributes: list[Attribute] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+
+
+def position_of(node) -> Position:
+    if isinstance(node, Token):
+        return Position(node.line or 0, node.column or 0, node.end_column)
+    meta = getattr(node, "meta", None)
+    if meta is None or getattr(meta, "empty", True):
+        return Position()
+    end = meta.end_column if meta.end_line == meta.line else None
+    return Position(meta.line, meta.column, end)
+
+
+def parse_hcl(text: str, filename: str) -> Body:
+    """Parse HCL2 text; syntax errors raise `JobspecError` with line and column."""
+    try:
+        tree = hcl2.parses_to_tree(text)
+    except UnexpectedInput as exc:
+        raise JobspecError([_syntax_diagnostic(exc, filename)]) from None
+    return _body(tree.children[0])
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, filename: str) -> Diagnostic:
+    line, column = getattr(exc, "line", 0) or 0, getattr(exc, "column", 0) or 0
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        if token.type == "$END":
+            detail = "The file ended before the configuration was complete (a missing \"}\"?)."
+        else:
+            text = str(token).strip()
+            shown = f'"{text.splitlines()[0][:20]}"' if text else "newline"
+            detail = f"Unexpected {shown} here."
+            if token.type in ("NL_OR_COMMENT", "RBRACE"):
+                detail += " An argument or block definition is incomplete."
+    elif isinstance(exc, UnexpectedCharacters):
+        detail = f'This character is not used within the language: "{exc.char}".'
+    elif isinstance(exc, UnexpectedEOF):
+        detail = "The file ended before the configuration was complete."
+    else:  # pragma: no cover - other Lark errors
+        detail = str(exc).splitlines()[0]
+    return Diagnostic(filename, line, column, f"Invalid syntax; {detail}")
+
+
+def node_name(node) -> str:
+    """The text of an identifier, keyword, literal or label string."""
+    if isinstance(node, Token):
+        return str(node)
+    if node.data == "string":
+        return "".join(
+            str(part.children[0]) for part in node.children
+            if isinstance(part, Tree) and part.data == "string_part"
+            and isinstance(part.children[0], Token)
+        )
+    return "".join(str(t) for t in node.scan_values(lambda v: isinstance(v, Token)))
+
+
+def _body(body_tree: Tree) -> Body:
+    body = Body()
+    for child in body_tree.children:
+        if not isinstance(child, Tree):
+            continue
+        if child.data == "attribute":
+            name_node, expr = child.children[0], child.children[-1]
+            body.attributes.append(
+                Attribute(node_name(name_node), expr, position_of(name_node), position_of(expr))
+            )
+        elif child.data == "block":
+            body.blocks.append(_block(child))
+    return body
+
+
+def _block(tree: Tree) -> Block:
+    parts = [c for c in tree.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
+    type_node, *label_nodes, body_tree = parts
+    return Block(
+        type=node_name(type_node),
+        labels=[node_name(n) for n in label_nodes],
+        body=_body(body_tree),
+        pos=position_of(type_node),
+        label_positions=[position_of(n) for n in label_nodes],
+    )

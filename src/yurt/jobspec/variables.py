@@ -1,0 +1,185 @@
+"""Input variables (`variable` blocks, `-var`, `-var-file`, `NOMAD_VAR_*`) and `locals`.
+
+Precedence, lowest first: a variable's default, `NOMAD_VAR_<name>` environment
+variables, var files, `-var k=v` values. Values given as strings are converted to the
+variable's declared type (number, bool, list, map) as Nomad does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .diagnostics import DiagnosticCollector, Position, did_you_mean
+from .hcl_eval import EvalError, Evaluator, Namespace, UnknownValue, _PendingLocal
+from .hcl_syntax import Block, Body, parse_hcl
+
+ENV_PREFIX = "NOMAD_VAR_"
+
+
+@dataclass
+class Declaration:
+    name: str
+    type_text: str        # the `type` expression's source ("string", "list(string)", "" = any)
+    default: Any
+    has_default: bool
+    pos: Position
+
+
+def declarations(blocks: list[Block], evaluator: Evaluator, diags: DiagnosticCollector) -> dict[str, Declaration]:
+    declared: dict[str, Declaration] = {}
+    for block in blocks:
+        if len(block.labels) != 1:
+            diags.add(block.pos, "Missing name for variable", "All variable blocks must have 1 labels (name).")
+            continue
+        name = block.labels[0]
+        if name in declared:
+            diags.add(block.pos, "Duplicate variable declaration",
+                      f'A variable named "{name}" was already declared at '
+                      f"{declared[name].pos.describe(diags.filename)}. Variable names must be unique.")
+            continue
+        declared[name] = _declaration(name, block, evaluator, diags)
+    return declared
+
+
+_VARIABLE_ARGS = ("type", "default", "description", "sensitive", "nullable")
+
+
+def _declaration(name: str, block: Block, evaluator: Evaluator, diags: DiagnosticCollector) -> Declaration:
+    type_text, default, has_default = "", None, False
+    for attr in block.body.attributes:
+        if attr.name == "type":
+            type_text = evaluator.source(attr.expr).strip()
+        elif attr.name == "default":
+            try:
+                default, has_default = evaluator.evaluate(attr.expr), True
+            except (EvalError, UnknownValue):
+                diags.add(attr.value_pos, "Invalid default value for variable",
+                          "Variables may not be used here.")
+        elif attr.name not in _VARIABLE_ARGS:
+            diags.add(attr.pos, "Unsupported argument",
+                      f'An argument named "{attr.name}" is not expected here.'
+                      + did_you_mean(attr.name, _VARIABLE_ARGS))
+    for sub in block.body.blocks:
+        if sub.type != "validation":
+            diags.add(sub.pos, "Unsupported block type",
+                      f'Blocks of type "{sub.type}" are not expected here.')
+    return Declaration(name, type_text, default, has_default, block.pos)
+
+
+def convert_input(text: str, type_text: str) -> Any:
+    """A string from the command line or environment, as the declared type."""
+    kind = type_text.split("(")[0].strip()
+    if kind in ("", "string", "any"):
+        return text
+    if kind == "number":
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)
+    if kind == "bool":
+        if text not in ("true", "false"):
+            raise ValueError(f'a bool is required, got "{text}"')
+        return text == "true"
+    return _parse_collection(text)
+
+
+def _parse_collection(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    body = parse_hcl(f"value = {text}\n", "<value>")
+    evaluator = Evaluator(f"value = {text}\n", {}, None, {})
+    return evaluator.evaluate(body.attributes[0].expr)
+
+
+def read_var_file(path: str, functions: dict[str, Callable[..., Any]],
+                  diags: DiagnosticCollector) -> dict[str, tuple[Any, Position]]:
+    """`name = value` pairs from an HCL (or JSON) var file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        diags.add(None, "Failed to read var file", f"{path}: {exc.strerror}")
+        return {}
+    if path.endswith(".json"):
+        return {k: (v, Position()) for k, v in json.loads(text).items()}
+    body: Body = parse_hcl(text, path)
+    evaluator = Evaluator(text, {}, None, functions)
+    values = {}
+    for attr in body.attributes:
+        try:
+            values[attr.name] = (evaluator.evaluate(attr.expr), attr.pos)
+        except (EvalError, UnknownValue):
+            diags.add(attr.value_pos, "Invalid value in var file",
+                      "Variables and runtime references may not be used here.")
+    return values
+
+
+def resolve_variables(declared: dict[str, Declaration], cli_vars: dict[str, str],
+                      file_values: dict[str, tuple[Any, Position]],
+                      env: dict[str, str], diags: DiagnosticCollector) -> dict[str, Any]:
+    values: dict[str, Any] = {n: d.default for n, d in declared.items() if d.has_default}
+    for key, text in env.items():
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX):] in declared:
+            name = key[len(ENV_PREFIX):]
+            values[name] = _converted(text, declared[name], diags, f"environment variable {key}")
+    for name, (value, pos) in file_values.items():
+        if name not in declared:
+            diags.add(pos, "Undefined variable",
+                      f'A "{name}" variable was assigned a value, but was not found in known variables.'
+                      + did_you_mean(name, declared))
+            continue
+        values[name] = value
+    for name, text in cli_vars.items():
+        if name not in declared:
+            diags.add(None, "Undefined -var variable",
+                      f'A "{name}" variable was passed in but was not found in known variables. '
+                      f'To declare variable "{name}", place this block in your jobspec: variable "{name}" {{}}')
+            continue
+        values[name] = _converted(text, declared[name], diags, f"-var {name}")
+    for name, decl in declared.items():
+        if name not in values:
+            diags.add(decl.pos, f'Unset variable "{name}"',
+                      "A used variable must be set or have a default value; see "
+                      "https://developer.hashicorp.com/nomad/docs/job-specification/hcl2/variables for details.")
+    return values
+
+
+def _converted(text: str, decl: Declaration, diags: DiagnosticCollector, source: str) -> Any:
+    try:
+        return convert_input(text, decl.type_text)
+    except Exception as exc:  # a malformed value
+        diags.add(None, "Invalid value for variable", f'{source}: {exc}')
+        return text
+
+
+def evaluate_locals(blocks: list[Block], evaluator: Evaluator, diags: DiagnosticCollector) -> Namespace:
+    """Evaluate every `locals` attribute, in dependency order; cycles are reported."""
+    pending = {attr.name: attr for block in blocks for attr in block.body.attributes}
+    namespace = Namespace("local", {}, set(pending))
+    evaluator.local = namespace
+    progress = True
+    while pending and progress:
+        progress = False
+        for name, attr in list(pending.items()):
+            try:
+                namespace.values[name] = evaluator.attribute_value(attr.expr)
+            except _PendingLocal:
+                continue
+            except EvalError as exc:
+                diags.add(exc.pos, exc.summary, exc.detail)
+            del pending[name]
+            namespace.pending.discard(name)
+            progress = True
+    for name, attr in pending.items():
+        diags.add(attr.pos, "Cycle in local values", f'The local value "{name}" depends on itself.')
+    namespace.pending.clear()
+    return namespace
+
+
+def environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
