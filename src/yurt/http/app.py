@@ -1,0 +1,55 @@
+"""The /v1 application: routes, Nomad's error conventions, the client routes."""
+
+import logging
+
+from aiohttp import web
+
+from yurt.server.endpoints import EndpointError
+
+from . import routes_agent, routes_internal, routes_jobs, routes_reads
+from .client_proxy import close_session, proxy_client_request
+from .context import CLIENT_AGENT_KEY, SERVER_KEY
+from .wire import error_response
+
+log = logging.getLogger(__name__)
+
+
+@web.middleware
+async def nomad_errors(request: web.Request, handler):
+    """Errors as text/plain with Nomad's status codes; never a traceback."""
+    try:
+        return await handler(request)
+    except EndpointError as exc:
+        return error_response(exc.status, exc.message)
+    except web.HTTPMethodNotAllowed:
+        return error_response(405, "Invalid method")
+    except web.HTTPNotFound:
+        return error_response(404, "Invalid URL")
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(500, str(exc) or type(exc).__name__)
+
+
+def _client_routes(app: web.Application, client_agent) -> None:
+    if client_agent is not None:
+        try:
+            from yurt.client.http import client_routes
+        except ImportError:
+            log.warning("yurt.client.http is not available: /v1/client/* is proxied to nodes")
+        else:
+            app.add_routes(client_routes(client_agent))
+            return
+    app.router.add_route("*", "/v1/client/{tail:.*}", proxy_client_request)
+
+
+def build_app(server, client_agent=None) -> web.Application:
+    app = web.Application(middlewares=[nomad_errors], client_max_size=64 * 1024 * 1024)
+    app[SERVER_KEY] = server
+    app[CLIENT_AGENT_KEY] = client_agent
+    for module in (routes_jobs, routes_reads, routes_agent, routes_internal):
+        app.add_routes(module.routes)
+    _client_routes(app, client_agent)
+    app.on_cleanup.append(close_session)
+    return app

@@ -1,0 +1,84 @@
+"""Query options (`index`, `wait`, `prefix`, `namespace`, `region`) and blocking queries."""
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from yurt.server.endpoints import EndpointError
+from yurt.structs.durations import parse_duration
+
+from .wire import json_response
+
+DEFAULT_WAIT = 300.0
+MAX_WAIT = 300.0
+JITTER_FRACTION = 16
+
+
+@dataclass
+class QueryOptions:
+    min_index: int = 0
+    wait: float = DEFAULT_WAIT
+    prefix: str = ""
+    namespace: str = "default"
+    region: str = ""
+
+    @property
+    def all_namespaces(self) -> bool:
+        return self.namespace == "*"
+
+    @property
+    def ns_filter(self) -> str | None:
+        """The namespace argument for snapshot list methods (None = all)."""
+        return None if self.all_namespaces else self.namespace
+
+
+def parse_query(request: web.Request) -> QueryOptions:
+    q = request.query
+    opts = QueryOptions(prefix=q.get("prefix", ""), namespace=q.get("namespace") or "default",
+                        region=q.get("region", ""))
+    if "index" in q:
+        try:
+            opts.min_index = int(q["index"])
+        except ValueError:
+            raise EndpointError(400, f"Invalid index: {q['index']!r}") from None
+    if "wait" in q:
+        try:
+            opts.wait = min(parse_duration(q["wait"]) / 1e9, MAX_WAIT)
+        except (ValueError, TypeError):
+            raise EndpointError(400, f"Invalid wait time: {q['wait']!r}") from None
+    return opts
+
+
+def parse_bool(request: web.Request, name: str) -> bool:
+    value = request.query.get(name)
+    if value is None:
+        return False
+    if value in ("", "1", "true", "True", "TRUE"):
+        return True
+    if value in ("0", "false", "False", "FALSE"):
+        return False
+    raise EndpointError(400, f"Failed to parse value of {name!r} ({value}) as a bool")
+
+
+def wait_with_jitter(wait: float, rng: random.Random = random.Random()) -> float:
+    return wait + rng.random() * wait / JITTER_FRACTION
+
+
+async def blocking_query(
+    request: web.Request, server, tables: list[str], compute: Callable[[Any, QueryOptions], Any]
+) -> web.Response:
+    """Answer from a snapshot, waiting first (`?index=&wait=`) until `tables` change."""
+    opts = parse_query(request)
+    store = server.state
+    if opts.min_index > 0:
+        await store.wait_for_change(tables, opts.min_index, wait_with_jitter(opts.wait))
+    snapshot = store.snapshot()
+    index = max(snapshot.table_index(t) for t in tables)
+    return json_response(request, compute(snapshot, opts), index)
+
+
+def by_prefix(items: list, prefix: str, key: Callable[[Any], str] = lambda o: o.id) -> list:
+    return [o for o in items if key(o).startswith(prefix)] if prefix else items

@@ -1,0 +1,131 @@
+"""Agent, status, region and operator routes."""
+
+
+from aiohttp import web
+
+from yurt.server.endpoints import set_scheduler_config
+from yurt.structs import SchedulerConfiguration, to_wire
+
+from .context import CLIENT_AGENT_KEY, server_of
+from .query import blocking_query
+from .wire import convert, json_response, read_json
+
+routes = web.RouteTableDef()
+
+
+def member(server) -> dict:
+    cfg = server.config
+    return {
+        "Name": f"{cfg.node_name}.{cfg.region}",
+        "Addr": cfg.advertise_addr,
+        "Port": cfg.serf_port,
+        "Tags": {
+            "role": "nomad",
+            "region": cfg.region,
+            "dc": cfg.datacenter,
+            "build": cfg.version,
+            "vsn": "1",
+            "mvn": "1",
+            "port": str(cfg.rpc_port),
+            "rpc_addr": cfg.advertise_addr,
+            "bootstrap": "1",
+            "expect": "1",
+            "raft_vsn": "3",
+            "id": cfg.node_name,
+        },
+        "Status": "alive",
+        "ProtocolMin": 1,
+        "ProtocolMax": 5,
+        "ProtocolCur": 2,
+        "DelegateMin": 2,
+        "DelegateMax": 5,
+        "DelegateCur": 4,
+    }
+
+
+@routes.get("/v1/agent/self")
+async def agent_self(request: web.Request) -> web.Response:
+    server = server_of(request)
+    cfg = server.config
+    client = request.app.get(CLIENT_AGENT_KEY)
+    config = {
+        "Region": cfg.region,
+        "Datacenter": cfg.datacenter,
+        "NodeName": cfg.node_name,
+        "DataDir": cfg.data_dir or "",
+        "Version": {"Version": cfg.version, "VersionPrerelease": "", "VersionMetadata": "", "Revision": ""},
+        "Server": {"Enabled": True, "NumSchedulers": cfg.num_schedulers, "BootstrapExpect": 1,
+                   "HeartbeatGrace": int(cfg.heartbeat_grace * 1e9),
+                   "MinHeartbeatTTL": int(cfg.min_heartbeat_ttl * 1e9)},
+        "Client": {"Enabled": client is not None},
+        "Ports": {"HTTP": cfg.http_port, "RPC": cfg.rpc_port, "Serf": cfg.serf_port},
+        "ACL": {"Enabled": False},
+    }
+    stats = {
+        "nomad": {"server": "true", "leader": str(server.leader).lower(), "known_regions": "1",
+                  "bootstrap": "true"},
+        "runtime": {"arch": "", "os": "linux", "version": "python"},
+    }
+    if client is not None and getattr(client, "node", None) is not None:
+        stats["client"] = {"node_id": client.node.id, "known_servers": cfg.rpc_address}
+    return json_response(request, {"config": config, "member": member(server), "stats": stats})
+
+
+@routes.get("/v1/agent/members")
+async def agent_members(request: web.Request) -> web.Response:
+    server = server_of(request)
+    cfg = server.config
+    return json_response(request, {
+        "ServerName": cfg.node_name,
+        "ServerRegion": cfg.region,
+        "ServerDC": cfg.datacenter,
+        "Members": [member(server)],
+    })
+
+
+@routes.get("/v1/agent/servers")
+async def agent_servers(request: web.Request) -> web.Response:
+    return json_response(request, [server_of(request).config.rpc_address])
+
+
+@routes.get("/v1/agent/health")
+async def agent_health(request: web.Request) -> web.Response:
+    body = {"server": {"ok": True, "message": "ok"}}
+    if request.app.get(CLIENT_AGENT_KEY) is not None:
+        body["client"] = {"ok": True, "message": "ok"}
+    return json_response(request, body)
+
+
+@routes.get("/v1/status/leader")
+async def status_leader(request: web.Request) -> web.Response:
+    server = server_of(request)
+    return json_response(request, server.config.rpc_address if server.leader else "")
+
+
+@routes.get("/v1/status/peers")
+async def status_peers(request: web.Request) -> web.Response:
+    return json_response(request, [server_of(request).config.rpc_address])
+
+
+@routes.get("/v1/regions")
+async def regions(request: web.Request) -> web.Response:
+    return json_response(request, [server_of(request).config.region])
+
+
+@routes.get("/v1/operator/scheduler/configuration")
+async def get_scheduler_config(request: web.Request) -> web.Response:
+    def compute(snap, opts):
+        return {"SchedulerConfig": to_wire(snap.scheduler_config()),
+                "Index": snap.table_index("scheduler_config"), "KnownLeader": True, "LastContact": 0}
+
+    return await blocking_query(request, server_of(request), ["scheduler_config"], compute)
+
+
+@routes.put("/v1/operator/scheduler/configuration")
+@routes.post("/v1/operator/scheduler/configuration")
+async def put_scheduler_config(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    config = convert(body, SchedulerConfiguration, "scheduler configuration")
+    cas = request.query.get("cas")
+    updated, index = set_scheduler_config(server_of(request), config, int(cas) if cas else None)
+    return json_response(request, {"Updated": updated, "Index": index}, index)

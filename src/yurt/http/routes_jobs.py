@@ -1,0 +1,204 @@
+"""Job routes: list, register, parse, validate, read, update, deregister and sub-resources."""
+
+from typing import Any
+
+from aiohttp import web
+
+from yurt.server.endpoints import EndpointError, deregister_job, evaluate_job, register_job
+from yurt.server.endpoints.jobs import RegisterResult, canonical_valid_job
+from yurt.structs import Job, to_wire
+
+from .context import request_namespace, server_of
+from .query import blocking_query, by_prefix, parse_bool
+from .wire import alloc_list_stub, convert, job_list_stub, json_response, read_json
+
+routes = web.RouteTableDef()
+
+
+def _register_body(result: RegisterResult) -> dict[str, Any]:
+    return {
+        "EvalID": result.eval_id,
+        "EvalCreateIndex": result.eval_create_index,
+        "JobModifyIndex": result.job_modify_index,
+        "Warnings": "\n".join(result.warnings),
+        "Index": result.index,
+        "KnownLeader": True,
+        "LastContact": 0,
+    }
+
+
+def _job_from_body(request: web.Request, body: dict) -> Job:
+    if not isinstance(body, dict) or not body.get("Job"):
+        raise EndpointError(400, "Job must be specified")
+    job = convert(body["Job"], Job, "job")
+    if "Namespace" not in body["Job"] and request.query.get("namespace"):
+        job.namespace = request_namespace(request)
+    return job
+
+
+async def _register(request: web.Request, path_id: str | None) -> web.Response:
+    body = await read_json(request)
+    job = _job_from_body(request, body)
+    if path_id is not None and job.id != path_id:
+        raise EndpointError(400, "Job ID does not match name")
+    result = register_job(
+        server_of(request),
+        job,
+        enforce_index=bool(body.get("EnforceIndex")),
+        job_modify_index=int(body.get("JobModifyIndex") or 0),
+        eval_priority=int(body.get("EvalPriority") or 0),
+    )
+    return json_response(request, _register_body(result), result.index)
+
+
+@routes.get("/v1/jobs")
+async def list_jobs(request: web.Request) -> web.Response:
+    def compute(snap, opts):
+        jobs = by_prefix(snap.jobs(opts.ns_filter), opts.prefix)
+        jobs.sort(key=lambda j: (j.namespace, j.id))
+        return [job_list_stub(j, snap.job_summary(j.namespace, j.id)) for j in jobs]
+
+    return await blocking_query(request, server_of(request), ["jobs", "job_summary"], compute)
+
+
+@routes.put("/v1/jobs")
+@routes.post("/v1/jobs")
+async def register_jobs(request: web.Request) -> web.Response:
+    return await _register(request, None)
+
+
+@routes.post("/v1/jobs/parse")
+@routes.put("/v1/jobs/parse")
+async def parse_job(request: web.Request) -> web.Response:
+    from yurt.jobspec import JobspecError, parse
+    from yurt.structs.defaults import canonicalize
+
+    body = await read_json(request)
+    text = body.get("JobHCL") or ""
+    if not text:
+        raise EndpointError(400, "Job spec is empty")
+    variables = body.get("Variables")
+    if isinstance(variables, str):
+        variables = _parse_var_text(variables)
+    try:
+        job = parse(text, filename="input.hcl", variables=variables or None, allow_fs=False)
+    except JobspecError as exc:
+        raise EndpointError(400, str(exc)) from None
+    if body.get("Canonicalize"):
+        job = canonicalize(job)
+    return json_response(request, job)
+
+
+def _parse_var_text(text: str) -> dict[str, str]:
+    """`key = "value"` lines (the Variables string of Nomad's parse request)."""
+    out = {}
+    for line in text.splitlines():
+        if "=" in line and not line.lstrip().startswith(("#", "//")):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip().strip('"')
+    return out
+
+
+@routes.put("/v1/validate/job")
+@routes.post("/v1/validate/job")
+async def validate_job(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    job = _job_from_body(request, body)
+    errors: list[str] = []
+    try:
+        canonical_valid_job(job)
+    except EndpointError as exc:
+        errors = [line.strip()[2:] for line in exc.message.splitlines() if line.strip().startswith("* ")]
+        errors = errors or [exc.message]
+    return json_response(request, {
+        "DriverConfigValidated": True,
+        "ValidationErrors": errors or None,
+        "Error": exc_text(errors),
+        "Warnings": "",
+    })
+
+
+def exc_text(errors: list[str]) -> str:
+    from yurt.server.endpoints import multi_error
+
+    return multi_error(errors) if errors else ""
+
+
+def _job_or_404(snap, request: web.Request) -> Job:
+    job = snap.job_by_id(request_namespace(request), request.match_info["job_id"])
+    if job is None:
+        raise EndpointError(404, "job not found")
+    return job
+
+
+@routes.get("/v1/job/{job_id}")
+async def read_job(request: web.Request) -> web.Response:
+    return await blocking_query(request, server_of(request), ["jobs"], lambda s, o: _job_or_404(s, request))
+
+
+@routes.put("/v1/job/{job_id}")
+@routes.post("/v1/job/{job_id}")
+async def update_job(request: web.Request) -> web.Response:
+    return await _register(request, request.match_info["job_id"])
+
+
+@routes.delete("/v1/job/{job_id}")
+async def delete_job(request: web.Request) -> web.Response:
+    result = deregister_job(
+        server_of(request),
+        request_namespace(request),
+        request.match_info["job_id"],
+        purge=parse_bool(request, "purge"),
+        eval_priority=int(request.query.get("eval_priority") or 0),
+    )
+    return json_response(request, _register_body(result), result.index)
+
+
+@routes.get("/v1/job/{job_id}/allocations")
+async def job_allocations(request: web.Request) -> web.Response:
+    def compute(snap, opts):
+        allocs = snap.allocs_by_job(request_namespace(request), request.match_info["job_id"])
+        allocs.sort(key=lambda a: -a.create_index)
+        return [alloc_list_stub(a) for a in allocs]
+
+    return await blocking_query(request, server_of(request), ["allocs"], compute)
+
+
+@routes.get("/v1/job/{job_id}/evaluations")
+async def job_evaluations(request: web.Request) -> web.Response:
+    def compute(snap, opts):
+        evals = snap.evals_by_job(request_namespace(request), request.match_info["job_id"])
+        return sorted(evals, key=lambda e: -e.create_index)
+
+    return await blocking_query(request, server_of(request), ["evals"], compute)
+
+
+@routes.get("/v1/job/{job_id}/summary")
+async def job_summary(request: web.Request) -> web.Response:
+    def compute(snap, opts):
+        summary = snap.job_summary(request_namespace(request), request.match_info["job_id"])
+        if summary is None:
+            raise EndpointError(404, "job not found")
+        return summary
+
+    return await blocking_query(request, server_of(request), ["job_summary"], compute)
+
+
+@routes.get("/v1/job/{job_id}/versions")
+async def job_versions(request: web.Request) -> web.Response:
+    def compute(snap, opts):
+        versions = snap.job_versions(request_namespace(request), request.match_info["job_id"])
+        if not versions:
+            raise EndpointError(404, "job versions not found")
+        index = snap.table_index("job_versions")
+        return {"Versions": [to_wire(v) for v in versions], "Diffs": None,
+                "Index": index, "KnownLeader": True, "LastContact": 0}
+
+    return await blocking_query(request, server_of(request), ["job_versions"], compute)
+
+
+@routes.put("/v1/job/{job_id}/evaluate")
+@routes.post("/v1/job/{job_id}/evaluate")
+async def job_evaluate(request: web.Request) -> web.Response:
+    result = evaluate_job(server_of(request), request_namespace(request), request.match_info["job_id"])
+    return json_response(request, _register_body(result), result.index)

@@ -1,0 +1,163 @@
+"""Conversion at the HTTP edge: lenient request decoding, JSON responses, Nomad's list stubs."""
+
+import json
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from yurt.server.endpoints import EndpointError
+from yurt.structs import to_wire
+
+T = TypeVar("T")
+
+
+def drop_nulls(value: Any) -> Any:
+    """Remove `null` members recursively so struct defaults apply (Nomad's clients send them)."""
+    if isinstance(value, dict):
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nulls(v) for v in value if v is not None]
+    return value
+
+
+def convert(data: Any, typ: type[T], what: str = "request") -> T:
+    try:
+        return msgspec.convert(drop_nulls(data), typ)
+    except msgspec.ValidationError as exc:
+        raise EndpointError(400, f"Failed to decode {what}: {exc}") from None
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise EndpointError(400, f"Failed to parse JSON input: {exc}") from None
+
+
+def json_response(request: web.Request, body: Any, index: int | None = None) -> web.Response:
+    data = to_wire(body)
+    if "pretty" in request.query and request.query.get("pretty") not in ("0", "false"):
+        text = json.dumps(data, indent=4) + "\n"
+    else:
+        text = json.dumps(data, separators=(",", ":"))
+    resp = web.Response(text=text, content_type="application/json")
+    if index is not None:
+        resp.headers["X-Nomad-Index"] = str(max(index, 1))
+        resp.headers["X-Nomad-KnownLeader"] = "true"
+        resp.headers["X-Nomad-LastContact"] = "0"
+    return resp
+
+
+def error_response(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=message, content_type="text/plain")
+
+
+# -- list stubs (Nomad's JobListStub, AllocListStub, NodeListStub, EvalListStub) -----------
+
+
+def job_list_stub(job, summary) -> dict[str, Any]:
+    return {
+        "ID": job.id,
+        "ParentID": job.parent_id,
+        "Name": job.name,
+        "Namespace": job.namespace,
+        "Datacenters": job.datacenters,
+        "Multiregion": job.multiregion,
+        "Type": job.type,
+        "Priority": job.priority,
+        "Periodic": job.periodic is not None,
+        "ParameterizedJob": job.parameterized_job is not None,
+        "Stop": job.stop,
+        "Status": job.status,
+        "StatusDescription": job.status_description,
+        "JobSummary": to_wire(summary) if summary is not None else None,
+        "CreateIndex": job.create_index,
+        "ModifyIndex": job.modify_index,
+        "JobModifyIndex": job.job_modify_index,
+        "SubmitTime": job.submit_time,
+        "Meta": job.meta,
+        "NodePool": job.node_pool,
+        "Version": job.version,
+    }
+
+
+def alloc_list_stub(alloc, with_resources: bool = False, with_task_states: bool = True) -> dict[str, Any]:
+    job = alloc.job
+    return {
+        "ID": alloc.id,
+        "EvalID": alloc.eval_id,
+        "Name": alloc.name,
+        "Namespace": alloc.namespace,
+        "NodeID": alloc.node_id,
+        "NodeName": alloc.node_name,
+        "JobID": alloc.job_id,
+        "JobType": job.type if job else "",
+        "JobVersion": job.version if job else alloc.job_version,
+        "TaskGroup": alloc.task_group,
+        "AllocatedResources": to_wire(alloc.allocated_resources) if with_resources else None,
+        "DesiredStatus": alloc.desired_status,
+        "DesiredDescription": alloc.desired_description,
+        "ClientStatus": alloc.client_status,
+        "ClientDescription": alloc.client_description,
+        "DesiredTransition": to_wire(alloc.desired_transition),
+        "TaskStates": to_wire(alloc.task_states) if with_task_states else None,
+        "DeploymentStatus": to_wire(alloc.deployment_status),
+        "FollowupEvalID": alloc.followup_eval_id,
+        "NextAllocation": alloc.next_allocation,
+        "RescheduleTracker": to_wire(alloc.reschedule_tracker),
+        "PreemptedAllocations": alloc.preempted_allocations,
+        "PreemptedByAllocation": alloc.preempted_by_allocation,
+        "NetworkStatus": alloc.network_status,
+        "CreateIndex": alloc.create_index,
+        "ModifyIndex": alloc.modify_index,
+        "CreateTime": alloc.create_time,
+        "ModifyTime": alloc.modify_time,
+    }
+
+
+def node_address(node) -> str:
+    addr = (node.attributes or {}).get("unique.network.ip-address", "")
+    if not addr and node.http_addr:
+        addr = node.http_addr.rsplit(":", 1)[0]
+    return addr
+
+
+def node_wire(node) -> dict[str, Any]:
+    """The full node as Nomad returns it (with the legacy `Drain` flag)."""
+    data = to_wire(node)
+    data["Drain"] = node.drain_strategy is not None
+    return data
+
+
+def node_list_stub(node, with_resources: bool = False) -> dict[str, Any]:
+    return {
+        "Address": node_address(node),
+        "ID": node.id,
+        "Attributes": node.attributes if with_resources else _os_attributes(node),
+        "Datacenter": node.datacenter,
+        "Name": node.name,
+        "NodeClass": node.node_class,
+        "NodePool": node.node_pool,
+        "Version": (node.attributes or {}).get("nomad.version", ""),
+        "Drain": node.drain_strategy is not None,
+        "SchedulingEligibility": node.scheduling_eligibility,
+        "Status": node.status,
+        "StatusDescription": node.status_description,
+        "Drivers": to_wire(node.drivers),
+        "HostVolumes": node.host_volumes,
+        "NodeResources": to_wire(node.node_resources) if with_resources else None,
+        "ReservedResources": to_wire(node.reserved_resources) if with_resources else None,
+        "LastDrain": node.last_drain,
+        "CreateIndex": node.create_index,
+        "ModifyIndex": node.modify_index,
+    }
+
+
+def _os_attributes(node) -> dict[str, str] | None:
+    attrs = node.attributes or {}
+    picked = {k: attrs[k] for k in ("os.name", "os.version") if k in attrs}
+    return picked or None

@@ -1,0 +1,114 @@
+"""Allocation stop (a desired transition plus an eval) and batched client updates."""
+
+import asyncio
+from collections.abc import Callable
+
+from yurt.structs import (
+    ALLOC_CLIENT_FAILED,
+    EVAL_STATUS_PENDING,
+    TRIGGER_ALLOC_STOP,
+    TRIGGER_RETRY_FAILED_ALLOC,
+    DesiredTransition,
+    Evaluation,
+    generate_uuid,
+)
+
+from .errors import EndpointError
+
+
+def _eval_for(job, trigger: str, now_ns: int, job_id: str, namespace: str, typ: str) -> Evaluation:
+    return Evaluation(
+        id=generate_uuid(),
+        namespace=namespace,
+        priority=job.priority if job else 50,
+        type=job.type if job else typ,
+        triggered_by=trigger,
+        job_id=job_id,
+        job_modify_index=job.job_modify_index if job else 0,
+        status=EVAL_STATUS_PENDING,
+        create_time=now_ns,
+        modify_time=now_ns,
+    )
+
+
+def stop_alloc(server, alloc_id: str) -> tuple[str, int]:
+    """Ask the scheduler to stop (and replace) the alloc; returns (eval id, index)."""
+    from yurt.state.commands import AllocDesiredTransition
+
+    snapshot = server.state.snapshot()
+    alloc = snapshot.alloc_by_id(alloc_id)
+    if alloc is None:
+        raise EndpointError(404, "alloc not found")
+    job = snapshot.job_by_id(alloc.namespace, alloc.job_id) or alloc.job
+    typ = alloc.job.type if alloc.job else "service"
+    ev = _eval_for(job, TRIGGER_ALLOC_STOP, server.now_ns(), alloc.job_id, alloc.namespace, typ)
+    index = server.state.apply(
+        AllocDesiredTransition(transitions={alloc.id: DesiredTransition(migrate=True)}, evals=[ev])
+    )
+    return ev.id, index
+
+
+def alloc_failure_evals(snapshot, updates, now_ns: int) -> list[Evaluation]:
+    """One eval per job whose alloc just failed, so the scheduler can reschedule it."""
+    evals: dict[tuple[str, str], Evaluation] = {}
+    for update in updates:
+        if update.client_status != ALLOC_CLIENT_FAILED:
+            continue
+        alloc = snapshot.alloc_by_id(update.id)
+        if alloc is None or alloc.client_status == ALLOC_CLIENT_FAILED:
+            continue
+        job = snapshot.job_by_id(alloc.namespace, alloc.job_id)
+        if job is None or job.stop or (alloc.namespace, alloc.job_id) in evals:
+            continue
+        evals[(alloc.namespace, alloc.job_id)] = _eval_for(
+            job, TRIGGER_RETRY_FAILED_ALLOC, now_ns, job.id, job.namespace, job.type
+        )
+    return list(evals.values())
+
+
+class AllocUpdateBatcher:
+    """Client alloc updates arriving within `window` seconds become one command."""
+
+    def __init__(self, server, window: float, now_ns: Callable[[], int]):
+        self.server = server
+        self.window = window
+        self.now_ns = now_ns
+        self._pending: dict[str, object] = {}
+        self._futures: list[asyncio.Future] = []
+        self._flush_task: asyncio.Task | None = None
+
+    async def submit(self, updates: list) -> int:
+        """Queue the updates; returns the index of the command that carried them."""
+        for update in updates:
+            if self.server.state.snapshot().alloc_by_id(update.id) is None:
+                raise EndpointError(404, "alloc not found")
+            self._pending[update.id] = update  # a later update of one alloc wins
+        future = asyncio.get_running_loop().create_future()
+        self._futures.append(future)
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush_later())
+        return await future
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.window)
+        self.flush()
+
+    def flush(self) -> None:
+        from yurt.state.commands import AllocClientUpdate
+
+        updates, futures = list(self._pending.values()), self._futures
+        self._pending, self._futures = {}, []
+        if not updates:
+            return
+        try:
+            now = self.now_ns()
+            evals = alloc_failure_evals(self.server.state.snapshot(), updates, now)
+            index = self.server.state.apply(AllocClientUpdate(allocs=updates, evals=evals, updated_at=now))
+        except Exception as exc:
+            for f in futures:
+                if not f.done():
+                    f.set_exception(exc)
+            return
+        for f in futures:
+            if not f.done():
+                f.set_result(index)

@@ -1,0 +1,130 @@
+"""Node register, heartbeat and status changes, with the `node-update` evals they cause."""
+
+from yurt.structs import (
+    EVAL_STATUS_PENDING,
+    JOB_TYPE_SYSBATCH,
+    JOB_TYPE_SYSTEM,
+    NODE_STATUS_DOWN,
+    NODE_STATUS_INIT,
+    NODE_STATUS_READY,
+    TRIGGER_NODE_UPDATE,
+    Evaluation,
+    Node,
+    evolve,
+    generate_uuid,
+)
+
+from .errors import EndpointError
+
+NODE_STATUSES = (NODE_STATUS_INIT, NODE_STATUS_READY, NODE_STATUS_DOWN, "disconnected")
+
+
+def node_update_evals(snapshot, node_id: str, now_ns: int) -> list[Evaluation]:
+    """One eval per job with an alloc on the node, plus one per system job."""
+    jobs = {}
+    for alloc in snapshot.allocs_by_node(node_id):
+        job = snapshot.job_by_id(alloc.namespace, alloc.job_id)
+        if job is not None:
+            jobs[(job.namespace, job.id)] = job
+    for job in snapshot.jobs(None):
+        if job.type in (JOB_TYPE_SYSTEM, JOB_TYPE_SYSBATCH) and not job.stop:
+            jobs[(job.namespace, job.id)] = job
+    node = snapshot.node_by_id(node_id)
+    return [
+        Evaluation(
+            id=generate_uuid(),
+            namespace=job.namespace,
+            priority=job.priority,
+            type=job.type,
+            triggered_by=TRIGGER_NODE_UPDATE,
+            job_id=job.id,
+            job_modify_index=job.job_modify_index,
+            node_id=node_id,
+            node_modify_index=node.modify_index if node else 0,
+            status=EVAL_STATUS_PENDING,
+            create_time=now_ns,
+            modify_time=now_ns,
+        )
+        for job in jobs.values()
+    ]
+
+
+def transition_needs_evals(old: str, new: str) -> bool:
+    """Nomad evaluates the node's jobs when it becomes ready or goes down."""
+    if old == new:
+        return False
+    return new in (NODE_STATUS_READY, NODE_STATUS_DOWN, "disconnected")
+
+
+def _check_node(node: Node) -> None:
+    if not node.id:
+        raise EndpointError(400, "missing node ID for client registration")
+    if not node.datacenter:
+        raise EndpointError(400, "missing datacenter for client registration")
+    if not node.name:
+        raise EndpointError(400, "missing node name for client registration")
+    if not node.secret_id:
+        raise EndpointError(400, "missing secret ID for client registration")
+    if node.status and node.status not in NODE_STATUSES:
+        raise EndpointError(400, f"invalid status for node: {node.status!r}")
+
+
+def register_node(server, node: Node) -> tuple[int, int]:
+    """Upsert the node; returns (index, heartbeat TTL in nanoseconds)."""
+    from yurt.state.commands import EvalUpsert, NodeRegister
+
+    _check_node(node)
+    if not node.status:
+        node = evolve(node, status=NODE_STATUS_INIT)
+    existing = server.state.snapshot().node_by_id(node.id)
+    if existing is not None and existing.secret_id != node.secret_id:
+        raise EndpointError(400, "node secret ID does not match. Not registering node.")
+    now = server.now_ns()
+    index = server.state.apply(NodeRegister(node=evolve(node, status_updated_at=now // 1_000_000_000)))
+    old_status = existing.status if existing else NODE_STATUS_INIT
+    if transition_needs_evals(old_status, node.status):
+        evals = node_update_evals(server.state.snapshot(), node.id, now)
+        if evals:
+            index = server.state.apply(EvalUpsert(evals=evals))
+    ttl = server.heartbeats.reset(node.id)
+    return index, int(ttl * 1_000_000_000)
+
+
+def update_node_status(server, node_id: str, status: str) -> int:
+    """Apply a status change (with evals when it matters); returns the index."""
+    from yurt.state.commands import NodeUpdateStatus
+
+    snapshot = server.state.snapshot()
+    node = snapshot.node_by_id(node_id)
+    if node is None:
+        raise EndpointError(404, "node not found")
+    if node.status == status:
+        return snapshot.table_index("nodes")
+    now = server.now_ns()
+    evals = node_update_evals(snapshot, node_id, now) if transition_needs_evals(node.status, status) else []
+    return server.state.apply(
+        NodeUpdateStatus(node_id=node_id, status=status, updated_at=now, evals=evals)
+    )
+
+
+def heartbeat_node(server, node_id: str, status: str = "") -> tuple[int, int]:
+    """A client's heartbeat: maybe a status change, always a fresh TTL (ns)."""
+    if status and status not in NODE_STATUSES:
+        raise EndpointError(400, f"invalid status for node: {status!r}")
+    snapshot = server.state.snapshot()
+    if snapshot.node_by_id(node_id) is None:
+        raise EndpointError(404, "node not found")
+    index = update_node_status(server, node_id, status) if status else snapshot.table_index("nodes")
+    if status == NODE_STATUS_DOWN:
+        server.heartbeats.remove(node_id)
+        return index, 0
+    ttl = server.heartbeats.reset(node_id)
+    return index, int(ttl * 1_000_000_000)
+
+
+def mark_node_down(server, node_id: str) -> int | None:
+    """The node missed its heartbeat: down, and its jobs re-evaluated (allocs become lost)."""
+    node = server.state.snapshot().node_by_id(node_id)
+    if node is None or node.status == NODE_STATUS_DOWN:
+        return None
+    return update_node_status(server, node_id, NODE_STATUS_DOWN)

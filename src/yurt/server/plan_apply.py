@@ -1,0 +1,156 @@
+"""The plan applier: the only writer of allocations.
+
+Plans from the workers queue up (by priority); the applier re-checks every node the plan
+touches against the newest state (`allocs_fit`), commits the nodes that still fit in one
+`PlanApply` command, and tells the worker to refresh (`refresh_index`) when it rejected
+any. `all_at_once` plans commit entirely or not at all.
+"""
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from yurt.structs import NODE_STATUS_READY, Allocation, Plan, PlanResult
+from yurt.structs.resources import allocs_fit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeVerdict:
+    node_id: str
+    fits: bool
+    reason: str = ""
+
+
+def _proposed_allocs(snapshot, plan: Plan, node_id: str) -> list[Allocation]:
+    """The node's non-terminal allocs once the plan is applied."""
+    removed = {a.id for a in plan.node_update.get(node_id, ())}
+    removed |= {a.id for a in plan.node_preemptions.get(node_id, ())}
+    placed = plan.node_allocation.get(node_id, [])
+    removed |= {a.id for a in placed}
+    existing = [a for a in snapshot.allocs_by_node(node_id) if not a.terminal and a.id not in removed]
+    return existing + list(placed)
+
+
+def evaluate_node(snapshot, plan: Plan, node_id: str) -> NodeVerdict:
+    if not plan.node_allocation.get(node_id):
+        return NodeVerdict(node_id, True)  # only stops and evictions: always fine
+    node = snapshot.node_by_id(node_id)
+    if node is None:
+        return NodeVerdict(node_id, False, "node does not exist")
+    if node.status != NODE_STATUS_READY:
+        return NodeVerdict(node_id, False, "node is not ready for placements")
+    fits, dimension = allocs_fit(node, _proposed_allocs(snapshot, plan, node_id))
+    return NodeVerdict(node_id, fits, "" if fits else dimension)
+
+
+def evaluate_plan(snapshot, plan: Plan) -> tuple[PlanResult, list[NodeVerdict]]:
+    """What of `plan` can be committed on `snapshot` (no side effects)."""
+    node_ids = sorted(set(plan.node_update) | set(plan.node_allocation) | set(plan.node_preemptions))
+    verdicts = [evaluate_node(snapshot, plan, node_id) for node_id in node_ids]
+    rejected = [v.node_id for v in verdicts if not v.fits]
+    result = PlanResult()
+    if rejected and plan.all_at_once:
+        result.rejected_nodes = rejected
+        result.refresh_index = snapshot.index
+        return result, verdicts
+    for node_id in node_ids:
+        if node_id in rejected:
+            continue
+        if node_id in plan.node_update:
+            result.node_update[node_id] = plan.node_update[node_id]
+        if node_id in plan.node_allocation:
+            result.node_allocation[node_id] = plan.node_allocation[node_id]
+        if node_id in plan.node_preemptions:
+            result.node_preemptions[node_id] = plan.node_preemptions[node_id]
+    if rejected:
+        result.rejected_nodes = rejected
+        result.refresh_index = snapshot.index
+    return result, verdicts
+
+
+def plan_apply_command(plan: Plan, result: PlanResult, updated_at: int):
+    from yurt.state.commands import PlanApply
+
+    return PlanApply(
+        eval_id=plan.eval_id,
+        job=plan.job,
+        node_update=result.node_update,
+        node_allocation=result.node_allocation,
+        node_preemptions=result.node_preemptions,
+        evals=[],
+        updated_at=updated_at,
+    )
+
+
+@dataclass(order=True)
+class _QueuedPlan:
+    sort_key: tuple[int, int]
+    plan: Plan = field(compare=False)
+    future: asyncio.Future = field(compare=False)
+
+
+class PlanApplier:
+    """One queue, one loop: plans are verified and committed one at a time."""
+
+    def __init__(self, store, now_ns: Callable[[], int]):
+        self.store = store
+        self.now_ns = now_ns
+        self._queue: asyncio.PriorityQueue[_QueuedPlan] | None = None
+        self._seq = itertools.count()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._queue = asyncio.PriorityQueue()
+        self._task = asyncio.create_task(self._run(), name="plan-applier")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        while self._queue is not None and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if not item.future.done():
+                item.future.set_exception(RuntimeError("plan applier stopped"))
+
+    async def submit(self, plan: Plan) -> PlanResult:
+        if self._queue is None or self._task is None:
+            raise RuntimeError("plan applier is not running (not the leader)")
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put(_QueuedPlan((-plan.priority, next(self._seq)), plan, future))
+        return await future
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            item = await self._queue.get()
+            try:
+                result = self.apply(item.plan)
+            except Exception as exc:  # a bad plan must not stop the applier
+                log.exception("applying plan for eval %s failed", item.plan.eval_id)
+                if not item.future.done():
+                    item.future.set_exception(exc)
+                continue
+            if not item.future.done():
+                item.future.set_result(result)
+
+    def apply(self, plan: Plan) -> PlanResult:
+        """Verify against the newest state and commit what fits (synchronously)."""
+        snapshot = self.store.snapshot()
+        result, verdicts = evaluate_plan(snapshot, plan)
+        for v in verdicts:
+            if not v.fits:
+                log.info("plan for eval %s: node %s rejected: %s", plan.eval_id, v.node_id, v.reason)
+        if result.node_update or result.node_allocation or result.node_preemptions:
+            index = self.store.apply(plan_apply_command(plan, result, self.now_ns()))
+            result.alloc_index = index
+            if result.refresh_index:
+                result.refresh_index = index
+        return result

@@ -1,0 +1,231 @@
+"""The server: state store plus the leader loops (broker, workers, plan applier,
+blocked evals, heartbeats). A single server is always the leader; the loops start and
+stop in one place (`establish_leadership` / `revoke_leadership`)."""
+
+import asyncio
+import logging
+
+from yurt.structs import (
+    EVAL_STATUS_BLOCKED,
+    EVAL_STATUS_CANCELED,
+    EVAL_STATUS_FAILED,
+    EVAL_STATUS_PENDING,
+    NODE_ELIGIBLE,
+    NODE_STATUS_READY,
+    TRIGGER_FAILED_FOLLOW_UP,
+    CLIENT_TERMINAL_STATUSES,
+    Evaluation,
+    evolve,
+    generate_uuid,
+)
+
+from .blocked import BlockedEvals
+from .broker import EvalBroker
+from .clock import NS_PER_SECOND, Clock, SystemClock, now_ns
+from .config import ServerConfig
+from .endpoints.allocs import AllocUpdateBatcher
+from .endpoints.nodes import mark_node_down
+from .heartbeat import HeartbeatTimers
+from .plan_apply import PlanApplier
+from .worker import SCHEDULER_TYPES, Worker
+
+log = logging.getLogger(__name__)
+
+TIMER_INTERVAL = 0.1
+
+
+class Server:
+    def __init__(self, config: ServerConfig | None = None, clock: Clock | None = None):
+        self.config = config or ServerConfig()
+        self.clock = clock or SystemClock()
+        self.state = None
+        self.leader = False
+        self.broker = EvalBroker(
+            self.clock,
+            nack_timeout=self.config.eval_nack_timeout,
+            delivery_limit=self.config.eval_delivery_limit,
+            initial_nack_delay=self.config.eval_initial_nack_delay,
+            subsequent_nack_delay=self.config.eval_subsequent_nack_delay,
+        )
+        self.blocked = BlockedEvals()
+        self.heartbeats = HeartbeatTimers(
+            self.clock,
+            min_ttl=self.config.min_heartbeat_ttl,
+            max_per_second=self.config.max_heartbeats_per_second,
+            grace=self.config.heartbeat_grace,
+        )
+        self.applier: PlanApplier | None = None
+        self.alloc_updates = AllocUpdateBatcher(self, self.config.alloc_update_batch_window, self.now_ns)
+        self.workers: list[Worker] = []
+        self._timer_task: asyncio.Task | None = None
+        self._evals_to_cancel: list[Evaluation] = []
+        self.start_time = self.clock.now()
+
+    def now_ns(self) -> int:
+        return now_ns(self.clock)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from yurt.state import StateStore
+
+        if self.state is None:
+            self.state = StateStore.open(self.config.data_dir)
+            self.state.add_listener(self._on_apply)
+        await self.establish_leadership()
+
+    async def stop(self) -> None:
+        await self.revoke_leadership()
+        self.alloc_updates.flush()
+        if self.state is not None:
+            self.state.close()
+            self.state = None
+
+    async def establish_leadership(self) -> None:
+        if self.leader:
+            return
+        self.leader = True
+        self.broker.set_enabled(True)
+        self.blocked.set_enabled(True)
+        self.applier = PlanApplier(self.state, self.now_ns)
+        self.applier.start()
+        self.restore()
+        types = [t for t in self.config.enabled_schedulers if t in SCHEDULER_TYPES] or SCHEDULER_TYPES
+        self.workers = [
+            Worker(f"worker-{i}", self.state, self.broker, self.applier, self.now_ns, types)
+            for i in range(max(1, self.config.num_schedulers))
+        ]
+        for w in self.workers:
+            w.start()
+        self._timer_task = asyncio.create_task(self._timer_loop(), name="leader-timers")
+
+    async def revoke_leadership(self) -> None:
+        if not self.leader:
+            return
+        self.leader = False
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            try:
+                await self._timer_task
+            except asyncio.CancelledError:
+                pass
+            self._timer_task = None
+        self.broker.set_enabled(False)
+        for w in self.workers:
+            await w.stop()
+        self.workers = []
+        if self.applier is not None:
+            await self.applier.stop()
+            self.applier = None
+        self.blocked.set_enabled(False)
+        self.heartbeats.clear()
+
+    def restore(self) -> None:
+        """After start or failover: re-enqueue pending evals, rebuild blocked evals and
+        give every ready node a fresh (failover) heartbeat TTL."""
+        snapshot = self.state.snapshot()
+        for ev in sorted(snapshot.evals(None), key=lambda e: e.create_index):
+            self._track_eval(ev)
+        ttl = max(self.config.failover_heartbeat_ttl, self.config.min_heartbeat_ttl)
+        for node in snapshot.nodes():
+            if node.status == NODE_STATUS_READY:
+                self.heartbeats.reset(node.id, ttl=ttl)
+
+    # -- reacting to state changes ----------------------------------------------------
+
+    def _track_eval(self, ev: Evaluation) -> None:
+        if ev.status == EVAL_STATUS_PENDING:
+            self.broker.enqueue(ev)
+        elif ev.status == EVAL_STATUS_BLOCKED:
+            result = self.blocked.block(ev)
+            for released in result.unblock_now:
+                self.broker.enqueue(released)
+            self._evals_to_cancel.extend(result.duplicates)
+
+    def _on_apply(self, index: int, command) -> None:
+        """Listener: new evals go to the broker or the blocked set; freed capacity unblocks."""
+        if not self.leader:
+            return
+        evals = list(getattr(command, "evals", None) or ())
+        single = getattr(command, "eval", None)
+        if single is not None:
+            evals.append(single)
+        if evals:
+            snapshot = self.state.snapshot()
+            for ev in evals:
+                self._track_eval(snapshot.eval_by_id(ev.id) or ev)
+        if self._frees_capacity(command):
+            for ev in self.blocked.unblock(index):
+                self.broker.enqueue(ev)
+
+    @staticmethod
+    def _frees_capacity(command) -> bool:
+        kind = type(command).__name__
+        if kind == "NodeRegister":
+            return command.node.status == NODE_STATUS_READY
+        if kind == "NodeUpdateStatus":
+            return command.status == NODE_STATUS_READY
+        if kind == "NodeUpdateEligibility":
+            return command.eligibility == NODE_ELIGIBLE
+        if kind == "AllocClientUpdate":
+            return any(a.client_status in CLIENT_TERMINAL_STATUSES for a in command.allocs)
+        if kind == "PlanApply":
+            return bool(getattr(command, "node_update", None) or getattr(command, "node_preemptions", None))
+        return False
+
+    # -- timers ------------------------------------------------------------------------
+
+    async def _timer_loop(self) -> None:
+        while True:
+            try:
+                self.run_timers()
+            except Exception:
+                log.exception("leader timers failed")
+            await asyncio.sleep(TIMER_INTERVAL)
+
+    def run_timers(self) -> None:
+        """One pass of the leader's time-driven work (tests call it with a fake clock)."""
+        from yurt.state.commands import EvalUpsert
+
+        self.broker.tick()
+        for node_id in self.heartbeats.expired():
+            log.warning("node %s missed its heartbeat: marking it down", node_id)
+            mark_node_down(self, node_id)
+        updates = self._failed_eval_updates()
+        updates += self._canceled_eval_updates()
+        if updates:
+            self.state.apply(EvalUpsert(evals=updates))
+
+    def _failed_eval_updates(self) -> list[Evaluation]:
+        """Evals over the delivery limit: failed, with a delayed follow-up eval."""
+        out = []
+        now = self.now_ns()
+        for ev in self.broker.take_failed():
+            follow = evolve(
+                ev,
+                id=generate_uuid(),
+                status=EVAL_STATUS_PENDING,
+                status_description="",
+                triggered_by=TRIGGER_FAILED_FOLLOW_UP,
+                previous_eval=ev.id,
+                wait_until=now + int(self.config.failed_follow_up_delay * NS_PER_SECOND),
+                create_time=now,
+                modify_time=now,
+                create_index=0,
+                modify_index=0,
+            )
+            limit = self.config.eval_delivery_limit
+            out.append(evolve(ev, status=EVAL_STATUS_FAILED, next_eval=follow.id, modify_time=now,
+                              status_description=f"evaluation reached delivery limit ({limit})"))
+            out.append(follow)
+        return out
+
+    def _canceled_eval_updates(self) -> list[Evaluation]:
+        now = self.now_ns()
+        stale = self.broker.take_cancelable() + self._evals_to_cancel
+        self._evals_to_cancel = []
+        return [
+            evolve(ev, status=EVAL_STATUS_CANCELED, modify_time=now,
+                   status_description="canceled after more recent eval was processed")
+            for ev in stale
+        ]

@@ -1,0 +1,140 @@
+"""Scheduling workers: dequeue an eval, run the (pure, CPU-bound) scheduler in a thread,
+and serve its Planner calls by handing plans and eval updates back to the event loop."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from yurt.structs import Evaluation, Plan, PlanResult, evolve
+
+from .broker import BrokerError, EvalBroker
+from .plan_apply import PlanApplier
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_TYPES = ["service", "batch", "system", "sysbatch"]
+SNAPSHOT_TABLES = ["jobs", "evals", "allocs", "nodes"]
+
+
+async def snapshot_at_least(store, index: int, timeout: float = 5.0):
+    """A snapshot whose index is >= `index` (waits for the state to catch up)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while store.latest_index < index:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise TimeoutError(f"state did not reach index {index} (at {store.latest_index})")
+        await store.wait_for_change(SNAPSHOT_TABLES, store.latest_index, remaining)
+    return store.snapshot()
+
+
+class WorkerPlanner:
+    """The Planner one scheduler run talks to. Its methods run in the worker's thread."""
+
+    def __init__(self, worker: "Worker", ev: Evaluation, token: str, loop: asyncio.AbstractEventLoop):
+        self.worker = worker
+        self.eval = ev
+        self.token = token
+        self.loop = loop
+
+    def _on_loop(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def submit_plan(self, plan: Plan):
+        plan.eval_id = plan.eval_id or self.eval.id
+        plan.eval_token = self.token
+        result: PlanResult = self._on_loop(self.worker.applier.submit(plan))
+        if result.refresh_index:
+            snapshot = self._on_loop(snapshot_at_least(self.worker.store, result.refresh_index))
+            return result, snapshot
+        return result, None
+
+    def _upsert(self, ev: Evaluation) -> None:
+        async def apply() -> int:
+            from yurt.state.commands import EvalUpsert
+
+            return self.worker.store.apply(EvalUpsert(evals=[evolve(ev, modify_time=self.worker.now_ns())]))
+
+        self._on_loop(apply())
+
+    def update_eval(self, ev: Evaluation) -> None:
+        self._upsert(ev)
+
+    def create_eval(self, ev: Evaluation) -> None:
+        if not ev.create_time:
+            ev = evolve(ev, create_time=self.worker.now_ns())
+        self._upsert(ev)
+
+    def reblock_eval(self, ev: Evaluation) -> None:
+        self._upsert(ev)
+
+
+class Worker:
+    def __init__(
+        self,
+        name: str,
+        store,
+        broker: EvalBroker,
+        applier: PlanApplier,
+        now_ns: Callable[[], int],
+        types: list[str] | None = None,
+    ):
+        self.name = name
+        self.store = store
+        self.broker = broker
+        self.applier = applier
+        self.now_ns = now_ns
+        self.types = types or SCHEDULER_TYPES
+        self._task: asyncio.Task | None = None
+        self.processed = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            got = await self.broker.dequeue(self.types, timeout=1.0)
+            if got is None:
+                if not self.broker.enabled:
+                    await asyncio.sleep(0.1)
+                continue
+            ev, token = got
+            await self.process(ev, token)
+
+    async def process(self, ev: Evaluation, token: str) -> None:
+        try:
+            await self._schedule(ev, token)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: eval %s (job %s) failed", self.name, ev.id, ev.job_id)
+            self._finish(self.broker.nack, ev, token)
+            return
+        self.processed += 1
+        self._finish(self.broker.ack, ev, token)
+
+    @staticmethod
+    def _finish(action, ev: Evaluation, token: str) -> None:
+        try:
+            action(ev.id, token)
+        except BrokerError as exc:  # nack timeout fired, or leadership was lost
+            log.warning("eval %s: %s", ev.id, exc)
+
+    async def _schedule(self, ev: Evaluation, token: str) -> None:
+        from yurt.scheduler import new_scheduler
+
+        snapshot = await snapshot_at_least(self.store, ev.modify_index)
+        planner = WorkerPlanner(self, ev, token, asyncio.get_running_loop())
+        scheduler = new_scheduler(
+            ev.type, snapshot, planner, now_ns=self.now_ns(), config=snapshot.scheduler_config()
+        )
+        await asyncio.to_thread(scheduler.process, ev)
