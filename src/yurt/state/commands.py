@@ -1,0 +1,178 @@
+"""The typed commands the state machine applies, and their log encoding.
+
+Every change to the server's state is one of these commands: the HTTP endpoints, the
+plan applier, heartbeats and the leader loops build one, `StateStore.apply` writes it
+to the log and applies it. Times travel inside commands (unix nanoseconds); the FSM
+never reads the clock. Commands are msgspec Structs tagged by class name and encoded
+as msgpack; their payloads are `yurt.structs` types.
+"""
+
+from typing import Any, Union
+
+import msgspec
+
+from yurt.structs import (
+    AllocDeploymentStatus,
+    Allocation,
+    DesiredTransition,
+    DrainStrategy,
+    Evaluation,
+    Job,
+    Node,
+    NodeEvent,
+    NomadStruct,
+    SchedulerConfiguration,
+    TaskState,
+)
+
+
+class Command(msgspec.Struct, tag=True):
+    """Base of every command; the tag is the class name."""
+
+
+class JobRegister(Command):
+    """Register or update a job (canonicalized by the caller), with its eval."""
+
+    job: Job
+    eval: Evaluation | None = None
+    submit_time: int = 0
+
+
+class JobDeregister(Command):
+    """Stop a job (a new version with `Stop`) or, with `purge`, delete it."""
+
+    namespace: str
+    job_id: str
+    purge: bool = False
+    eval: Evaluation | None = None
+    submit_time: int = 0
+
+
+class JobStabilitySet(Command):
+    """Mark one version of a job stable or not (deployments, `job revert`)."""
+
+    namespace: str
+    job_id: str
+    version: int
+    stable: bool = True
+
+
+class EvalUpsert(Command):
+    evals: list[Evaluation]
+
+
+class EvalDelete(Command):
+    """Garbage collection: delete these evals and allocations."""
+
+    eval_ids: list[str]
+    alloc_ids: list[str] = msgspec.field(default_factory=list)
+
+
+class NodeRegister(Command):
+    node: Node
+
+
+class NodeUpdateStatus(Command):
+    node_id: str
+    status: str
+    updated_at: int = 0
+    evals: list[Evaluation] = msgspec.field(default_factory=list)
+    event: NodeEvent | None = None
+
+
+class NodeUpdateEligibility(Command):
+    node_id: str
+    eligibility: str
+    evals: list[Evaluation] = msgspec.field(default_factory=list)
+    updated_at: int = 0
+
+
+class NodeUpdateDrain(Command):
+    """Start (`drain_strategy` set) or end a drain; draining makes the node ineligible."""
+
+    node_id: str
+    drain_strategy: DrainStrategy | None = None
+    mark_eligible: bool = False
+    evals: list[Evaluation] = msgspec.field(default_factory=list)
+    updated_at: int = 0
+
+
+class NodeDeregister(Command):
+    node_ids: list[str]
+
+
+class PlanApply(Command):
+    """What the plan applier committed from one plan.
+
+    `node_update`: node -> stopped allocs (desired status already set; `job` may be None).
+    `node_allocation`: node -> new or updated allocs; `job` may be None on them, the FSM
+    attaches the plan's `job` (or keeps the stored alloc's). `node_preemptions`: node ->
+    allocs evicted, `preempted_by_allocation` set. `evals`: evals created or updated with
+    the plan (follow-ups, blocked evals). `updated_at`: the commit time (ns).
+    """
+
+    eval_id: str = ""
+    job: Job | None = None
+    node_update: dict[str, list[Allocation]] = msgspec.field(default_factory=dict)
+    node_allocation: dict[str, list[Allocation]] = msgspec.field(default_factory=dict)
+    node_preemptions: dict[str, list[Allocation]] = msgspec.field(default_factory=dict)
+    evals: list[Evaluation] = msgspec.field(default_factory=list)
+    updated_at: int = 0
+
+
+class AllocUpdate(NomadStruct):
+    """The fields a client reports about one of its allocations (wire names: `ID`,
+    `ClientStatus`, `ClientDescription`, `TaskStates`, `DeploymentStatus`, `NetworkStatus`)."""
+
+    id: str = ""
+    client_status: str = ""
+    client_description: str = ""
+    task_states: dict[str, TaskState] | None = None
+    deployment_status: AllocDeploymentStatus | None = None
+    network_status: dict[str, Any] | None = None
+
+
+class AllocClientUpdate(Command):
+    allocs: list[AllocUpdate]
+    evals: list[Evaluation] = msgspec.field(default_factory=list)
+    updated_at: int = 0
+
+
+class AllocDesiredTransition(Command):
+    """Set fields of allocations' desired transition (migrate, reschedule...)."""
+
+    transitions: dict[str, DesiredTransition]
+    evals: list[Evaluation] = msgspec.field(default_factory=list)
+
+
+class SchedulerConfigSet(Command):
+    config: SchedulerConfiguration
+
+
+AnyCommand = Union[
+    JobRegister,
+    JobDeregister,
+    JobStabilitySet,
+    EvalUpsert,
+    EvalDelete,
+    NodeRegister,
+    NodeUpdateStatus,
+    NodeUpdateEligibility,
+    NodeUpdateDrain,
+    NodeDeregister,
+    PlanApply,
+    AllocClientUpdate,
+    AllocDesiredTransition,
+    SchedulerConfigSet,
+]
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(AnyCommand)
+
+
+def encode_command(command: Command) -> bytes:
+    return _encoder.encode(command)
+
+
+def decode_command(data: bytes) -> Command:
+    return _decoder.decode(data)

@@ -1,0 +1,190 @@
+"""A copy-on-write map: O(1) snapshots, O(log n) copying per write.
+
+`CowMap` is a small hash trie (a leaf dict of up to `_LEAF_MAX` entries, split into
+64-way branches by hash bits as it grows). Every node remembers the *generation* that
+created it. A write in generation `gen` changes nodes of that generation in place and
+copies the others along the path from the root (a root branch of 64 pointers, maybe one
+more branch, and one leaf dict of at most `_LEAF_MAX` entries). Readers that hold a
+map of an older generation therefore never see a later write, and taking a snapshot
+costs nothing: keep the reference.
+
+Writers use each generation number once (one per state transaction), so a map that a
+snapshot holds is never changed again. `assoc`/`dissoc` return the map to keep (the
+same object when it was already owned by `gen`).
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+_BITS = 6
+_FANOUT = 1 << _BITS
+_MASK = _FANOUT - 1
+_LEAF_MAX = 256
+_MAX_SHIFT = 60  # below this depth leaves split; past it they grow (hash collisions)
+
+
+class _Leaf(dict):
+    __slots__ = ("gen",)
+
+
+class _Branch(list):
+    __slots__ = ("gen",)
+
+
+def _new_leaf(gen: int, items: Any = ()) -> _Leaf:
+    leaf = _Leaf(items)
+    leaf.gen = gen
+    return leaf
+
+
+def _new_branch(gen: int, children: Any) -> _Branch:
+    branch = _Branch(children)
+    branch.gen = gen
+    return branch
+
+
+def _split(leaf: _Leaf, shift: int, gen: int) -> _Branch:
+    children: list[_Leaf | None] = [None] * _FANOUT
+    for key, value in leaf.items():
+        i = (hash(key) >> shift) & _MASK
+        child = children[i]
+        if child is None:
+            child = children[i] = _new_leaf(gen)
+        child[key] = value
+    return _new_branch(gen, children)
+
+
+class CowMap:
+    """A map that is cheap to share: see the module docstring."""
+
+    __slots__ = ("_gen", "_root", "_size")
+
+    def __init__(self, gen: int = 0, root: Any = None, size: int = 0) -> None:
+        self._gen = gen
+        self._root = root if root is not None else _new_leaf(gen)
+        self._size = size
+
+    # -- reads ---------------------------------------------------------
+    def get(self, key: Any, default: Any = None) -> Any:
+        node = self._root
+        if type(node) is _Leaf:
+            return node.get(key, default)
+        h = hash(key)
+        shift = 0
+        while type(node) is _Branch:
+            node = node[(h >> shift) & _MASK]
+            if node is None:
+                return default
+            shift += _BITS
+        return node.get(key, default)
+
+    def __contains__(self, key: Any) -> bool:
+        return self.get(key, _MISSING) is not _MISSING
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __bool__(self) -> bool:
+        return self._size > 0
+
+    def _leaves(self) -> Iterator[_Leaf]:
+        stack = [self._root]
+        while stack:
+            node = stack.pop()
+            if type(node) is _Leaf:
+                yield node
+            else:
+                stack.extend(c for c in node if c is not None)
+
+    def keys(self) -> Iterator[Any]:
+        for leaf in self._leaves():
+            yield from leaf.keys()
+
+    __iter__ = keys
+
+    def values(self) -> Iterator[Any]:
+        for leaf in self._leaves():
+            yield from leaf.values()
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        for leaf in self._leaves():
+            yield from leaf.items()
+
+    # -- writes --------------------------------------------------------
+    def _owned(self, gen: int) -> "CowMap":
+        if self._gen == gen:
+            return self
+        if gen < self._gen:
+            raise ValueError(f"generation {gen} is older than the map's {self._gen}")
+        return CowMap(gen, self._root, self._size)
+
+    def _writable_path(self, key: Any, gen: int) -> tuple[_Leaf, _Branch | None, int, int]:
+        """The leaf holding `key` (created/copied as needed), its parent and slot, its depth."""
+        root = self._root
+        if root.gen != gen:
+            root = self._root = (_new_leaf if type(root) is _Leaf else _new_branch)(gen, root)
+        node, parent, slot, shift = root, None, 0, 0
+        h = hash(key)
+        while type(node) is _Branch:
+            parent, slot = node, (h >> shift) & _MASK
+            child = node[slot]
+            if child is None:
+                child = node[slot] = _new_leaf(gen)
+            elif child.gen != gen:
+                child = node[slot] = (_new_leaf if type(child) is _Leaf else _new_branch)(gen, child)
+            node = child
+            shift += _BITS
+        return node, parent, slot, shift
+
+    def assoc(self, key: Any, value: Any, gen: int) -> "CowMap":
+        """This map with `key` set; writes in place when the map belongs to `gen`."""
+        m = self._owned(gen)
+        leaf, parent, slot, shift = m._writable_path(key, gen)
+        if key not in leaf:
+            m._size += 1
+            leaf[key] = value
+            if len(leaf) > _LEAF_MAX and shift < _MAX_SHIFT:
+                branch = _split(leaf, shift, gen)
+                if parent is None:
+                    m._root = branch
+                else:
+                    parent[slot] = branch
+        else:
+            leaf[key] = value
+        return m
+
+    def dissoc(self, key: Any, gen: int) -> "CowMap":
+        """This map without `key` (unchanged when the key is absent)."""
+        if key not in self:
+            return self
+        m = self._owned(gen)
+        leaf, _parent, _slot, _shift = m._writable_path(key, gen)
+        del leaf[key]
+        m._size -= 1
+        return m
+
+
+_MISSING = object()
+EMPTY = CowMap()
+
+
+def bucket_add(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
+    """Add `member` to the set stored under `key` in a secondary index."""
+    bucket = index.get(key)
+    if bucket is None:
+        bucket = EMPTY
+    elif member in bucket:
+        return index
+    new_bucket = bucket.assoc(member, True, gen)
+    return index if new_bucket is bucket else index.assoc(key, new_bucket, gen)
+
+
+def bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
+    """Remove `member` from the set under `key`; drop the key when the set is empty."""
+    bucket = index.get(key)
+    if bucket is None or member not in bucket:
+        return index
+    if len(bucket) == 1:
+        return index.dissoc(key, gen)
+    new_bucket = bucket.dissoc(member, gen)
+    return index if new_bucket is bucket else index.assoc(key, new_bucket, gen)

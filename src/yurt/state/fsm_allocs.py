@@ -1,0 +1,175 @@
+"""FSM rules for allocations: plan results, client updates, desired transitions."""
+
+from yurt.structs import (
+    ALLOC_CLIENT_LOST,
+    ALLOC_CLIENT_UNKNOWN,
+    ALLOC_DESIRED_EVICT,
+    JOB_STATUS_RUNNING,
+    Allocation,
+    DesiredTransition,
+    evolve,
+)
+
+from .commands import AllocClientUpdate, AllocDesiredTransition, PlanApply
+from .fsm_jobs import set_job_statuses, summary_with_alloc, upsert_evals
+from .txn import StateError, Txn
+
+_SCHEDULER_CLIENT_STATUSES = (ALLOC_CLIENT_LOST, ALLOC_CLIENT_UNKNOWN)
+
+
+def apply_plan(txn: Txn, cmd: PlanApply) -> None:
+    """Commit a plan result (Nomad's UpsertPlanResults)."""
+    upserts: list[Allocation] = []
+    for allocs in cmd.node_update.values():
+        upserts.extend(_stopped(txn, a, cmd.updated_at) for a in allocs)
+    for allocs in cmd.node_preemptions.values():
+        upserts.extend(_preempted(txn, a, cmd.updated_at) for a in allocs)
+    for allocs in cmd.node_allocation.values():
+        for alloc in allocs:
+            if alloc.job is None and cmd.job is not None and not alloc.terminal:
+                alloc = evolve(alloc, job=cmd.job)
+            upserts.append(alloc)
+    upsert_allocs(txn, [a for a in upserts if a is not None], cmd.updated_at)
+    if cmd.evals:
+        upsert_evals(txn, cmd.evals)
+
+
+def _stopped(txn: Txn, update: Allocation, now: int) -> Allocation | None:
+    """The stored alloc with the scheduler's stop decision merged in."""
+    existing = txn.alloc_by_id(update.id)
+    if existing is None:
+        return None
+    changes: dict = dict(
+        desired_status=update.desired_status,
+        desired_description=update.desired_description,
+        modify_time=now,
+    )
+    if update.client_status in _SCHEDULER_CLIENT_STATUSES:
+        changes.update(client_status=update.client_status, client_description=update.client_description)
+    if update.followup_eval_id:
+        changes["followup_eval_id"] = update.followup_eval_id
+    return evolve(existing, **changes)
+
+
+def _preempted(txn: Txn, update: Allocation, now: int) -> Allocation | None:
+    existing = txn.alloc_by_id(update.id)
+    if existing is None:
+        return None
+    return evolve(
+        existing,
+        desired_status=ALLOC_DESIRED_EVICT,
+        desired_description=f"Preempted by alloc ID {update.preempted_by_allocation}",
+        preempted_by_allocation=update.preempted_by_allocation,
+        modify_time=now,
+    )
+
+
+def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int) -> None:
+    """Insert or update allocs from the scheduler (Nomad's upsertAllocsImpl)."""
+    index = txn.index
+    jobs: dict[tuple[str, str], str] = {}
+    for alloc in allocs:
+        existing = txn.alloc_by_id(alloc.id)
+        if existing is None:
+            if alloc.job is None:
+                raise StateError(f'allocation "{alloc.id}": cannot insert an allocation without a job')
+            alloc = evolve(
+                alloc,
+                create_index=index,
+                modify_index=index,
+                alloc_modify_index=index,
+                create_time=alloc.create_time or now,
+                modify_time=now or alloc.modify_time,
+            )
+        else:
+            changes: dict = dict(
+                create_index=existing.create_index,
+                create_time=existing.create_time,
+                modify_index=index,
+                alloc_modify_index=index,
+                task_states=existing.task_states,
+                modify_time=now or alloc.modify_time,
+            )
+            if alloc.client_status not in _SCHEDULER_CLIENT_STATUSES:
+                changes.update(client_status=existing.client_status, client_description=existing.client_description)
+            if alloc.job is None:
+                changes["job"] = existing.job
+            alloc = evolve(alloc, **changes)
+        summary_with_alloc(txn, alloc, existing)
+        txn.put_alloc(alloc)
+        if alloc.previous_allocation and existing is None:
+            _link_previous(txn, alloc)
+        key = (alloc.namespace, alloc.job_id)
+        if not alloc.terminal:
+            jobs[key] = JOB_STATUS_RUNNING
+        else:
+            jobs.setdefault(key, "")
+    txn.touch("allocs")
+    set_job_statuses(txn, jobs)
+
+
+def _link_previous(txn: Txn, alloc: Allocation) -> None:
+    prev = txn.alloc_by_id(alloc.previous_allocation)
+    if prev is not None and prev.next_allocation != alloc.id:
+        txn.put_alloc(evolve(prev, next_allocation=alloc.id, modify_index=txn.index))
+
+
+def apply_client_update(txn: Txn, cmd: AllocClientUpdate) -> None:
+    """Merge what clients report into the stored allocs (client fields only)."""
+    index = txn.index
+    jobs: dict[tuple[str, str], str] = {}
+    for update in cmd.allocs:
+        existing = txn.alloc_by_id(update.id)
+        if existing is None:
+            continue
+        deployment_status = existing.deployment_status
+        if update.deployment_status is not None:
+            base = deployment_status or update.deployment_status
+            deployment_status = evolve(
+                base,
+                healthy=update.deployment_status.healthy,
+                timestamp=update.deployment_status.timestamp,
+                modify_index=index,
+            )
+        merged = evolve(
+            existing,
+            client_status=update.client_status or existing.client_status,
+            client_description=update.client_description,
+            task_states=update.task_states if update.task_states is not None else existing.task_states,
+            network_status=update.network_status if update.network_status is not None else existing.network_status,
+            deployment_status=deployment_status,
+            modify_index=index,
+            modify_time=cmd.updated_at or existing.modify_time,
+        )
+        summary_with_alloc(txn, merged, existing)
+        txn.put_alloc(merged)
+        key = (merged.namespace, merged.job_id)
+        if not merged.terminal:
+            jobs[key] = JOB_STATUS_RUNNING
+        else:
+            jobs.setdefault(key, "")
+    txn.touch("allocs")
+    set_job_statuses(txn, jobs)
+    if cmd.evals:
+        upsert_evals(txn, cmd.evals)
+
+
+def apply_desired_transitions(txn: Txn, cmd: AllocDesiredTransition) -> None:
+    for alloc_id, transition in cmd.transitions.items():
+        existing = txn.alloc_by_id(alloc_id)
+        if existing is None:
+            continue
+        merged = _merge_transition(existing.desired_transition, transition)
+        txn.put_alloc(evolve(existing, desired_transition=merged, modify_index=txn.index))
+    txn.touch("allocs")
+    if cmd.evals:
+        upsert_evals(txn, cmd.evals)
+
+
+def _merge_transition(base: DesiredTransition, update: DesiredTransition) -> DesiredTransition:
+    changes = {
+        name: getattr(update, name)
+        for name in DesiredTransition.__struct_fields__
+        if getattr(update, name) is not None
+    }
+    return evolve(base, **changes)

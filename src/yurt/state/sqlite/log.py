@@ -1,0 +1,130 @@
+"""SQLite (WAL) command log with chunked whole-state snapshots.
+
+Tables:
+- `log(idx, command)`: one row per applied command, `idx` = state index.
+- `snapshot_chunk(snap_index, seq, data)` and `snapshot(snap_index, chunks)`: a snapshot
+  is written chunk by chunk in short transactions (appends are never blocked for
+  long), then made visible by inserting its `snapshot` row in the same transaction
+  that truncates the log up to it and drops older snapshots. A half-written snapshot
+  (crash) has no `snapshot` row and is ignored and cleaned up.
+
+`synchronous=NORMAL` in WAL mode: a committed append survives a crash of the
+process (kill -9); `durable=True` selects `FULL` to survive power loss as well.
+"""
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, command BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshot_chunk (
+    snap_index INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (snap_index, seq));
+CREATE TABLE IF NOT EXISTS snapshot (snap_index INTEGER PRIMARY KEY, chunks INTEGER NOT NULL);
+"""
+
+_CHUNKS_PER_TXN = 16
+
+
+def _connect(path: str, durable: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+    return conn
+
+
+class SqliteLog:
+    """The log backend at `<data_dir>/server/state.db`."""
+
+    def __init__(self, path: str, durable: bool = False) -> None:
+        self.path = path
+        self._durable = durable
+        self._conn = _connect(path, durable)
+        self._conn.executescript(_SCHEMA)
+        # chunks of a snapshot that a crash left half-written
+        self._conn.execute("DELETE FROM snapshot_chunk WHERE snap_index NOT IN (SELECT snap_index FROM snapshot)")
+
+    @classmethod
+    def in_data_dir(cls, data_dir: str, durable: bool = False) -> "SqliteLog":
+        server_dir = os.path.join(data_dir, "server")
+        os.makedirs(server_dir, exist_ok=True)
+        return cls(os.path.join(server_dir, "state.db"), durable)
+
+    # -- log -----------------------------------------------------------
+    def append(self, entries: list[tuple[int, bytes]]) -> None:
+        """Append and commit entries (one transaction)."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("INSERT INTO log (idx, command) VALUES (?, ?)", entries)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def entries_after(self, index: int) -> Iterator[tuple[int, bytes]]:
+        cur = self._conn.execute("SELECT idx, command FROM log WHERE idx > ? ORDER BY idx", (index,))
+        yield from cur
+
+    def last_index(self) -> int:
+        row = self._conn.execute("SELECT MAX(idx) FROM log").fetchone()
+        return row[0] or 0
+
+    def log_length(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM log").fetchone()[0]
+
+    # -- snapshots -----------------------------------------------------
+    def latest_snapshot(self) -> tuple[int, Iterator[bytes]] | None:
+        row = self._conn.execute("SELECT snap_index, chunks FROM snapshot ORDER BY snap_index DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        snap_index, chunks = row
+
+        def read() -> Iterator[bytes]:
+            cur = self._conn.execute(
+                "SELECT data FROM snapshot_chunk WHERE snap_index = ? ORDER BY seq", (snap_index,)
+            )
+            count = 0
+            for (data,) in cur:
+                count += 1
+                yield data
+            if count != chunks:
+                raise ValueError(f"snapshot {snap_index} has {count} chunks, expected {chunks}")
+
+        return snap_index, read()
+
+    def save_snapshot(self, index: int, chunks: Iterable[bytes]) -> None:
+        """Write a snapshot of the state at `index`, then truncate the log up to it.
+
+        Safe to call from another thread: it uses its own connection."""
+        conn = _connect(self.path, self._durable)
+        try:
+            conn.execute("DELETE FROM snapshot_chunk WHERE snap_index = ?", (index,))
+            seq = 0
+            pending: list[tuple[int, int, bytes]] = []
+            for data in chunks:
+                pending.append((index, seq, data))
+                seq += 1
+                if len(pending) >= _CHUNKS_PER_TXN:
+                    self._write_chunks(conn, pending)
+                    pending = []
+            if pending:
+                self._write_chunks(conn, pending)
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT OR REPLACE INTO snapshot (snap_index, chunks) VALUES (?, ?)", (index, seq))
+            conn.execute("DELETE FROM snapshot WHERE snap_index < ?", (index,))
+            conn.execute("DELETE FROM snapshot_chunk WHERE snap_index < ?", (index,))
+            conn.execute("DELETE FROM log WHERE idx <= ?", (index,))
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _write_chunks(conn: sqlite3.Connection, rows: list[tuple[int, int, bytes]]) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO snapshot_chunk (snap_index, seq, data) VALUES (?, ?, ?)", rows)
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,211 @@
+"""`StateStore`: the log, the FSM, snapshots and watchers together.
+
+Writing a command: the FSM applies it to a private transaction (nothing visible yet;
+an invalid command raises `StateError` and leaves no trace), the command is appended
+to the log and committed, then the transaction's tables become the committed state,
+watchers of the changed tables wake and listeners run. On open, the newest snapshot
+and the log after it are replayed through the same FSM.
+
+Cost (measured by `tests/state/bench_store.py` on the dev machine, in memory):
+100,000 alloc placements as 1,000 `PlanApply` commands of 100 allocs, with a
+snapshot taken between every two commands: about 2.5 s; 1,000 snapshots: < 1 ms.
+"""
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+from .commands import Command, encode_command, decode_command
+from .fsm import apply_command
+from .persist import decode_tables, encode_tables
+from .sqlite import SqliteLog
+from .tables import TABLES, StateSnapshot, Tables
+from .txn import StateError, Txn
+from .watch import ChangeWatchers
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SNAPSHOT_EVERY = 8192
+
+Listener = Callable[[int, Command], None]
+
+
+class StateStore:
+    def __init__(
+        self,
+        backend: SqliteLog | None = None,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        background_snapshots: bool = True,
+    ) -> None:
+        self._backend = backend
+        self._tables = Tables()
+        self._gen = 1  # generation 1 is used by restores; every transaction takes a new one
+        self._write_lock = threading.Lock()
+        self._listeners: list[Listener] = []
+        self._watchers = ChangeWatchers()
+        self.snapshot_every = snapshot_every
+        self.background_snapshots = background_snapshots
+        self._snapshot_index = 0
+        self._snapshot_thread: threading.Thread | None = None
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: str | None,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        background_snapshots: bool = True,
+        durable: bool = False,
+    ) -> "StateStore":
+        """`None`: in memory. Else the log lives at `<data_dir>/server/state.db` and
+        the state is restored from its newest snapshot plus the log after it."""
+        backend = SqliteLog.in_data_dir(data_dir, durable) if data_dir is not None else None
+        store = cls(backend, snapshot_every, background_snapshots)
+        if backend is not None:
+            store._restore()
+        return store
+
+    # -- reads ---------------------------------------------------------
+    @property
+    def latest_index(self) -> int:
+        return self._tables.index
+
+    def snapshot(self) -> StateSnapshot:
+        """A consistent, immutable view of the committed state; O(1)."""
+        return StateSnapshot(self._tables)
+
+    def table_index(self, name: str) -> int:
+        return self._tables.indexes.get(name, 0)
+
+    def max_table_index(self, tables: Iterable[str]) -> int:
+        indexes = self._tables.indexes
+        return max((indexes.get(t, 0) for t in tables), default=0)
+
+    # -- writes --------------------------------------------------------
+    def apply(self, command: Command) -> int:
+        """Log, commit and apply one command; returns its index."""
+        return self.apply_batch([command])[-1]
+
+    def apply_batch(self, commands: list[Command]) -> list[int]:
+        """Apply several commands with one log transaction; all or none of them."""
+        if not commands:
+            return []
+        if self._closed:
+            raise StateError("the state store is closed")
+        with self._write_lock:
+            base = self._tables
+            self._gen += 1
+            tables, indexes = base, []
+            for command in commands:
+                txn = Txn(tables, self._gen, tables.index + 1)
+                apply_command(txn, command)
+                tables = txn.commit()
+                indexes.append(txn.index)
+            if self._backend is not None:
+                self._backend.append([(i, encode_command(c)) for i, c in zip(indexes, commands)])
+            self._tables = tables
+        changed = [name for name in TABLES if tables.indexes.get(name, 0) > base.indexes.get(name, 0)]
+        self._watchers.notify(changed)
+        for index, command in zip(indexes, commands):
+            self._run_listeners(index, command)
+        self._maybe_snapshot()
+        return indexes
+
+    def _run_listeners(self, index: int, command: Command) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(index, command)
+            except Exception:
+                log.exception("state listener %r failed at index %d", fn, index)
+
+    def add_listener(self, fn: Listener) -> None:
+        """`fn(index, command)` after each applied command."""
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Listener) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    async def wait_for_change(self, tables: Iterable[str], min_index: int, timeout: float) -> int:
+        """Return as soon as the max index of `tables` is > `min_index` (or at `timeout`
+        seconds), with that max index."""
+        tables = tuple(tables)
+        return await self._watchers.wait(lambda: self.max_table_index(tables), tables, min_index, timeout)
+
+    # -- durability ----------------------------------------------------
+    def _restore(self) -> None:
+        assert self._backend is not None
+        found = self._backend.latest_snapshot()
+        tables = Tables()
+        if found is not None:
+            snap_index, chunks = found
+            tables = decode_tables(chunks)
+            self._snapshot_index = snap_index
+        replayed = 0
+        for index, data in self._backend.entries_after(tables.index):
+            self._gen += 1
+            txn = Txn(tables, self._gen, index)
+            try:
+                apply_command(txn, decode_command(data))
+            except StateError as err:
+                log.error("replaying log entry %d failed, skipped: %s", index, err)
+                tables = _with_index(tables, index)
+                continue
+            tables = txn.commit()
+            replayed += 1
+        self._tables = tables
+        log.info("state restored at index %d (snapshot %d, %d log entries)", tables.index, self._snapshot_index, replayed)
+
+    def _maybe_snapshot(self) -> None:
+        if self._backend is None or self.snapshot_every <= 0:
+            return
+        if self._tables.index - self._snapshot_index < self.snapshot_every:
+            return
+        if self._snapshot_thread is not None and self._snapshot_thread.is_alive():
+            return
+        if self.background_snapshots:
+            tables = self._tables
+            self._snapshot_index = tables.index
+            self._snapshot_thread = threading.Thread(
+                target=self._save_snapshot, args=(tables,), name="yurt-state-snapshot", daemon=True
+            )
+            self._snapshot_thread.start()
+        else:
+            self.write_snapshot()
+
+    def write_snapshot(self) -> int:
+        """Write a snapshot of the committed state now and truncate the log; returns its index."""
+        if self._backend is None:
+            return 0
+        self._wait_for_snapshot_thread()
+        tables = self._tables
+        self._snapshot_index = tables.index
+        self._save_snapshot(tables)
+        return tables.index
+
+    def _save_snapshot(self, tables: Tables) -> None:
+        assert self._backend is not None
+        try:
+            self._backend.save_snapshot(tables.index, encode_tables(tables))
+        except Exception:
+            log.exception("writing the state snapshot at index %d failed", tables.index)
+
+    def _wait_for_snapshot_thread(self) -> None:
+        thread = self._snapshot_thread
+        if thread is not None:
+            thread.join()
+            self._snapshot_thread = None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._wait_for_snapshot_thread()
+        if self._backend is not None:
+            self._backend.close()
+
+
+def _with_index(tables: Tables, index: int) -> Tables:
+    new = tables.copy()
+    new.index = index
+    return new

@@ -1,0 +1,169 @@
+"""The state's tables and the read API over them (`StateSnapshot`).
+
+`Tables` holds one `CowMap` per table and per secondary index, plus the per-table
+indexes. A committed `Tables` is never changed: a transaction works on a shallow copy
+whose maps it rewrites under a fresh generation, so a `StateSnapshot` is just a
+reference to the committed `Tables` and costs O(1).
+
+Keys: jobs, job_versions, job_summary and the job-keyed indexes use `(namespace, job_id)`;
+evals, allocs and nodes use their ID. Secondary indexes map a key to a `CowMap` used
+as a set of IDs: `allocs_by_job`, `allocs_by_node`, `allocs_by_eval`, `evals_by_job`.
+`job_live` maps a job key to `(non-terminal allocs, non-terminal evals)` so the job
+status rules need no scan.
+"""
+
+from operator import attrgetter
+from typing import Any
+
+from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration
+
+from .cow import EMPTY, CowMap
+
+TABLES = ("jobs", "job_versions", "job_summary", "evals", "allocs", "nodes", "scheduler_config")
+PREFIX_TABLES = ("jobs", "evals", "allocs", "nodes")
+
+_MAPS = (
+    "jobs",
+    "job_versions",
+    "job_summary",
+    "evals",
+    "allocs",
+    "nodes",
+    "allocs_by_job",
+    "allocs_by_node",
+    "allocs_by_eval",
+    "evals_by_job",
+    "job_live",
+)
+
+_by_id = attrgetter("id")
+
+
+def _by_ns_id(obj: Any) -> tuple[str, str]:
+    return (obj.namespace, obj.id)
+
+
+class Tables:
+    __slots__ = (*_MAPS, "scheduler_config", "indexes", "index")
+
+    def __init__(self) -> None:
+        for name in _MAPS:
+            setattr(self, name, EMPTY)
+        self.scheduler_config: SchedulerConfiguration | None = None
+        self.indexes: dict[str, int] = {}
+        self.index = 0
+
+    def copy(self) -> "Tables":
+        new = Tables.__new__(Tables)
+        for name in Tables.__slots__:
+            setattr(new, name, getattr(self, name))
+        new.indexes = dict(self.indexes)
+        return new
+
+
+class StateReader:
+    """Read methods over a `Tables`. Every list is new; objects are shared: do not mutate."""
+
+    __slots__ = ("_t",)
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    @property
+    def index(self) -> int:
+        return self._t.index
+
+    def table_index(self, name: str) -> int:
+        return self._t.indexes.get(name, 0)
+
+    # -- jobs ----------------------------------------------------------
+    def job_by_id(self, namespace: str, job_id: str) -> Job | None:
+        return self._t.jobs.get((namespace, job_id))
+
+    def jobs(self, namespace: str | None = None) -> list[Job]:
+        if namespace in (None, "*"):
+            found = list(self._t.jobs.values())
+        else:
+            found = [j for j in self._t.jobs.values() if j.namespace == namespace]
+        return sorted(found, key=_by_ns_id)
+
+    def job_versions(self, namespace: str, job_id: str) -> list[Job]:
+        """Every kept version, newest first."""
+        return list(self._t.job_versions.get((namespace, job_id), ()))
+
+    def job_version(self, namespace: str, job_id: str, version: int) -> Job | None:
+        for job in self._t.job_versions.get((namespace, job_id), ()):
+            if job.version == version:
+                return job
+        return None
+
+    def job_summary(self, namespace: str, job_id: str) -> JobSummary | None:
+        return self._t.job_summary.get((namespace, job_id))
+
+    # -- evals ---------------------------------------------------------
+    def eval_by_id(self, eval_id: str) -> Evaluation | None:
+        return self._t.evals.get(eval_id)
+
+    def evals(self, namespace: str | None = None) -> list[Evaluation]:
+        if namespace in (None, "*"):
+            found = list(self._t.evals.values())
+        else:
+            found = [e for e in self._t.evals.values() if e.namespace == namespace]
+        return sorted(found, key=_by_id)
+
+    def evals_by_job(self, namespace: str, job_id: str) -> list[Evaluation]:
+        return self._members(self._t.evals_by_job, (namespace, job_id), self._t.evals)
+
+    # -- allocs --------------------------------------------------------
+    def alloc_by_id(self, alloc_id: str) -> Allocation | None:
+        return self._t.allocs.get(alloc_id)
+
+    def allocs(self, namespace: str | None = None) -> list[Allocation]:
+        if namespace in (None, "*"):
+            found = list(self._t.allocs.values())
+        else:
+            found = [a for a in self._t.allocs.values() if a.namespace == namespace]
+        return sorted(found, key=_by_id)
+
+    def allocs_by_job(self, namespace: str, job_id: str) -> list[Allocation]:
+        """Every allocation of the job, terminal ones too."""
+        return self._members(self._t.allocs_by_job, (namespace, job_id), self._t.allocs)
+
+    def allocs_by_node(self, node_id: str) -> list[Allocation]:
+        return self._members(self._t.allocs_by_node, node_id, self._t.allocs)
+
+    def allocs_by_eval(self, eval_id: str) -> list[Allocation]:
+        return self._members(self._t.allocs_by_eval, eval_id, self._t.allocs)
+
+    # -- nodes and config ----------------------------------------------
+    def node_by_id(self, node_id: str) -> Node | None:
+        return self._t.nodes.get(node_id)
+
+    def nodes(self) -> list[Node]:
+        return sorted(self._t.nodes.values(), key=_by_id)
+
+    def scheduler_config(self) -> SchedulerConfiguration | None:
+        return self._t.scheduler_config
+
+    def by_prefix(self, table: str, prefix: str, ns: str | None = None) -> list[Any]:
+        """Objects of `table` (jobs, evals, allocs, nodes) whose ID starts with `prefix`."""
+        if table not in PREFIX_TABLES:
+            raise ValueError(f"table {table!r} has no ID prefix lookup; use one of {', '.join(PREFIX_TABLES)}")
+        objects: CowMap = getattr(self._t, table)
+        found = [o for o in objects.values() if o.id.startswith(prefix)]
+        if ns not in (None, "*") and table != "nodes":
+            found = [o for o in found if o.namespace == ns]
+        return sorted(found, key=_by_ns_id if table == "jobs" else _by_id)
+
+    @staticmethod
+    def _members(index: CowMap, key: Any, objects: CowMap) -> list[Any]:
+        bucket = index.get(key)
+        if not bucket:
+            return []
+        return sorted((objects.get(i) for i in bucket.keys()), key=_by_id)
+
+
+class StateSnapshot(StateReader):
+    """A consistent, immutable view of the state at `index`."""
+
+    __slots__ = ()

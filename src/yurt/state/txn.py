@@ -1,0 +1,166 @@
+"""A state transaction: writes to the tables that keep every secondary index right.
+
+`Txn` works on a copy of the committed `Tables` under a generation number no other
+transaction uses; `commit()` hands back the new `Tables`. Dropping a `Txn` leaves the
+committed state as it was, so a command is applied entirely or not at all.
+"""
+
+from typing import Any
+
+from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration
+
+from .cow import bucket_add, bucket_remove
+from .tables import StateReader, Tables
+
+
+class StateError(Exception):
+    """A command that cannot be applied to the current state (nothing was changed)."""
+
+
+def job_key(obj: Any) -> tuple[str, str]:
+    """The `(namespace, job_id)` key of a job, alloc, eval or summary."""
+    return (obj.namespace, obj.job_id if hasattr(obj, "job_id") else obj.id)
+
+
+class Txn(StateReader):
+    __slots__ = ("gen", "index")
+
+    def __init__(self, committed: Tables, gen: int, index: int) -> None:
+        super().__init__(committed.copy())
+        self.gen = gen
+        self.index = index
+        self._t.index = index
+
+    def commit(self) -> Tables:
+        return self._t
+
+    def touch(self, table: str) -> None:
+        self._t.indexes[table] = self.index
+
+    # -- jobs ----------------------------------------------------------
+    def put_job(self, job: Job) -> None:
+        t = self._t
+        t.jobs = t.jobs.assoc((job.namespace, job.id), job, self.gen)
+        self.touch("jobs")
+
+    def delete_job(self, namespace: str, job_id: str) -> None:
+        t = self._t
+        key = (namespace, job_id)
+        t.jobs = t.jobs.dissoc(key, self.gen)
+        t.job_versions = t.job_versions.dissoc(key, self.gen)
+        t.job_summary = t.job_summary.dissoc(key, self.gen)
+        self.touch("jobs")
+        self.touch("job_versions")
+        self.touch("job_summary")
+
+    def put_job_versions(self, namespace: str, job_id: str, versions: tuple[Job, ...]) -> None:
+        t = self._t
+        t.job_versions = t.job_versions.assoc((namespace, job_id), versions, self.gen)
+        self.touch("job_versions")
+
+    def put_summary(self, summary: JobSummary) -> None:
+        t = self._t
+        t.job_summary = t.job_summary.assoc((summary.namespace, summary.job_id), summary, self.gen)
+        self.touch("job_summary")
+
+    def job_liveness(self, namespace: str, job_id: str) -> tuple[int, int]:
+        """(non-terminal allocs, non-terminal evals) of the job."""
+        return self._t.job_live.get((namespace, job_id), (0, 0))
+
+    def has_allocs(self, namespace: str, job_id: str) -> bool:
+        return bool(self._t.allocs_by_job.get((namespace, job_id)))
+
+    def has_evals(self, namespace: str, job_id: str) -> bool:
+        return bool(self._t.evals_by_job.get((namespace, job_id)))
+
+    def _add_liveness(self, key: tuple[str, str], allocs: int, evals: int) -> None:
+        if not allocs and not evals:
+            return
+        t = self._t
+        a, e = t.job_live.get(key, (0, 0))
+        a, e = a + allocs, e + evals
+        if a or e:
+            t.job_live = t.job_live.assoc(key, (a, e), self.gen)
+        else:
+            t.job_live = t.job_live.dissoc(key, self.gen)
+
+    # -- evals ---------------------------------------------------------
+    def put_eval(self, ev: Evaluation) -> None:
+        t, gen = self._t, self.gen
+        old = t.evals.get(ev.id)
+        key = job_key(ev)
+        if old is not None and job_key(old) != key:
+            self._unindex_eval(old)
+            old = None
+        if old is None:
+            t.evals_by_job = bucket_add(t.evals_by_job, key, ev.id, gen)
+        live_delta = int(not ev.terminal) - (int(not old.terminal) if old is not None else 0)
+        self._add_liveness(key, 0, live_delta)
+        t.evals = t.evals.assoc(ev.id, ev, gen)
+        self.touch("evals")
+
+    def delete_eval(self, eval_id: str) -> Evaluation | None:
+        t = self._t
+        old = t.evals.get(eval_id)
+        if old is not None:
+            self._unindex_eval(old)
+            t.evals = t.evals.dissoc(eval_id, self.gen)
+        self.touch("evals")
+        return old
+
+    def _unindex_eval(self, old: Evaluation) -> None:
+        t = self._t
+        key = job_key(old)
+        t.evals_by_job = bucket_remove(t.evals_by_job, key, old.id, self.gen)
+        self._add_liveness(key, 0, -int(not old.terminal))
+
+    # -- allocs --------------------------------------------------------
+    def put_alloc(self, alloc: Allocation) -> None:
+        t, gen = self._t, self.gen
+        old = t.allocs.get(alloc.id)
+        if old is not None:
+            if job_key(old) != job_key(alloc):
+                t.allocs_by_job = bucket_remove(t.allocs_by_job, job_key(old), old.id, gen)
+                self._add_liveness(job_key(old), -int(not old.terminal), 0)
+                old_live = 0
+            else:
+                old_live = int(not old.terminal)
+            if old.node_id != alloc.node_id:
+                t.allocs_by_node = bucket_remove(t.allocs_by_node, old.node_id, old.id, gen)
+            if old.eval_id != alloc.eval_id:
+                t.allocs_by_eval = bucket_remove(t.allocs_by_eval, old.eval_id, old.id, gen)
+        else:
+            old_live = 0
+        t.allocs_by_job = bucket_add(t.allocs_by_job, job_key(alloc), alloc.id, gen)
+        t.allocs_by_node = bucket_add(t.allocs_by_node, alloc.node_id, alloc.id, gen)
+        t.allocs_by_eval = bucket_add(t.allocs_by_eval, alloc.eval_id, alloc.id, gen)
+        self._add_liveness(job_key(alloc), int(not alloc.terminal) - old_live, 0)
+        t.allocs = t.allocs.assoc(alloc.id, alloc, gen)
+        self.touch("allocs")
+
+    def delete_alloc(self, alloc_id: str) -> Allocation | None:
+        t, gen = self._t, self.gen
+        old = t.allocs.get(alloc_id)
+        if old is not None:
+            t.allocs_by_job = bucket_remove(t.allocs_by_job, job_key(old), old.id, gen)
+            t.allocs_by_node = bucket_remove(t.allocs_by_node, old.node_id, old.id, gen)
+            t.allocs_by_eval = bucket_remove(t.allocs_by_eval, old.eval_id, old.id, gen)
+            self._add_liveness(job_key(old), -int(not old.terminal), 0)
+            t.allocs = t.allocs.dissoc(alloc_id, gen)
+        self.touch("allocs")
+        return old
+
+    # -- nodes and config ----------------------------------------------
+    def put_node(self, node: Node) -> None:
+        t = self._t
+        t.nodes = t.nodes.assoc(node.id, node, self.gen)
+        self.touch("nodes")
+
+    def delete_node(self, node_id: str) -> None:
+        t = self._t
+        t.nodes = t.nodes.dissoc(node_id, self.gen)
+        self.touch("nodes")
+
+    def put_scheduler_config(self, config: SchedulerConfiguration) -> None:
+        self._t.scheduler_config = config
+        self.touch("scheduler_config")
