@@ -69,7 +69,8 @@ class DiagnosticCollector:
 
     def raise_if_any(self) -> None:
         if self.diagnostics:
-            raise JobspecError(self.diagnostics)
+            ordered = sorted(self.diagnostics, key=lambda d: (d.line, d.column))
+            raise JobspecError(ordered)
 
 
 def levenshtein(a: str, b: str) -> int:

@@ -205,7 +205,9 @@ class Evaluator:
     def _eval_get_attr_expr_term(self, node: Tree) -> Any:
         base_node, attr_node = node.children[0], node.children[1]
         name = node_name(_children(attr_node)[0])
-        return self._lookup(self.evaluate(base_node), name, position_of(attr_node))
+        base = self.evaluate(base_node)
+        pos = position_of(node) if isinstance(base, Namespace) else position_of(attr_node)
+        return self._lookup(base, name, pos)
 
     def _eval_index_expr_term(self, node: Tree) -> Any:
         base = self.evaluate(node.children[0])
