@@ -70,6 +70,17 @@ async def test_stop_kills_a_running_task(flavor, make_task):
     assert result.exit_code == 128 + 15
 
 
+async def test_stop_with_the_default_kill_signal(flavor, make_task):
+    driver = flavor.driver()
+    handle = await driver.start_task(make_task(flavor.runs(30)))
+    await asyncio.sleep(0.1)
+    start = time.monotonic()
+    await driver.stop_task(handle, 5_000_000_000, "SIGINT")
+    result = await asyncio.wait_for(driver.wait_task(handle), 10)
+    assert time.monotonic() - start < 4
+    assert result.signal == 2
+
+
 async def test_stop_escalates_to_sigkill_after_kill_timeout(flavor, make_task):
     driver = flavor.driver()
     handle = await driver.start_task(make_task(flavor.ignores_signals(30)))

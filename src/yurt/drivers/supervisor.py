@@ -81,8 +81,8 @@ class Supervisor:
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_sigterm)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        for inherited in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(inherited, signal.SIG_DFL)  # the task must not inherit an ignored signal
         try:
             self.proc = self._start_task()
         except OSError as exc:

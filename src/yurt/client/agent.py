@@ -1,0 +1,212 @@
+"""The client agent: fingerprint and register the node, heartbeat, watch the node's
+allocations with a blocking query, run them, and report their status in batches."""
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx
+import msgspec
+
+from yurt.api import APIError, AsyncClient
+from yurt.api import ClientConfig as APIConfig
+from yurt.drivers import builtin_drivers
+from yurt.drivers.base import Driver
+from yurt.structs.alloc import Allocation
+from yurt.structs.codec import from_wire, to_wire
+from yurt.structs.base import evolve
+from yurt.structs.node import NODE_STATUS_READY, Node
+
+from .allocrunner import AllocRunner
+from .config import ClientConfig
+from .fingerprint import build_node
+from .lifecycle import diff_allocs
+from .localstate import LocalState
+
+log = logging.getLogger(__name__)
+RETRY_DELAY = 1.0
+HEARTBEAT_FRACTION = 0.5
+
+
+class ClientAgent:
+    def __init__(
+        self,
+        config: ClientConfig,
+        drivers: dict[str, Driver] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.config = config
+        self.drivers = drivers if drivers is not None else builtin_drivers(
+            config.raw_exec_enabled, config.mock_driver_enabled
+        )
+        self._transport = transport
+        self.node: Node = Node()
+        self.state: LocalState | None = None
+        self.api: AsyncClient | None = None
+        self.alloc_runners: dict[str, AllocRunner] = {}
+        self._pending_updates: dict[str, dict[str, Any]] = {}
+        self._updates_ready = asyncio.Event()
+        self._loops: list[asyncio.Task] = []
+        self._ops: set[asyncio.Task] = set()
+        self.registered = asyncio.Event()
+        self.heartbeat_ttl: float = 0.0
+        self.alloc_index = 0
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.config.load_identity()
+        self.node = evolve(build_node(self.config, self.drivers), status=NODE_STATUS_READY)
+        self.state = LocalState(self.config.state_db_path)
+        api_config = APIConfig(address=self.config.server_address, token=self.config.token)
+        self.api = AsyncClient(api_config, transport=self._transport)
+        self._restore()
+        self._loops = [
+            asyncio.create_task(self._heartbeat_loop(), name="client heartbeat"),
+            asyncio.create_task(self._watch_allocs(), name="client alloc watch"),
+            asyncio.create_task(self._update_loop(), name="client alloc updates"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop the agent; tasks keep running under their supervisors."""
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        for op in list(self._ops):
+            op.cancel()
+        await asyncio.gather(*self._ops, return_exceptions=True)
+        await asyncio.gather(*(r.detach() for r in self.alloc_runners.values()), return_exceptions=True)
+        await self._flush_updates()
+        if self.api is not None:
+            await self.api.aclose()
+        if self.state is not None:
+            self.state.close()
+
+    def _restore(self) -> None:
+        assert self.state is not None
+        for alloc in self.state.allocs():
+            runner = AllocRunner(self, alloc, restored=True)
+            self.alloc_runners[alloc.id] = runner
+            runner.start()
+
+    # --- node registration and heartbeats --------------------------------------------
+
+    async def _register(self) -> None:
+        assert self.api is not None
+        resp = await self.api.put("/v1/internal/node/register", {"Node": to_wire(self.node)})
+        self._set_ttl(resp)
+        self.registered.set()
+
+    def _set_ttl(self, resp: Any) -> None:
+        if isinstance(resp, dict) and resp.get("HeartbeatTTL"):
+            self.heartbeat_ttl = resp["HeartbeatTTL"] / 1e9
+
+    def _heartbeat_interval(self) -> float:
+        if self.config.heartbeat_interval is not None:
+            return self.config.heartbeat_interval
+        return max(self.heartbeat_ttl * HEARTBEAT_FRACTION, 0.5) if self.heartbeat_ttl else 5.0
+
+    async def _heartbeat_loop(self) -> None:
+        assert self.api is not None
+        while True:
+            try:
+                if not self.registered.is_set():
+                    await self._register()
+                else:
+                    resp = await self.api.put(f"/v1/internal/node/{self.node.id}/heartbeat", {"Status": "ready"})
+                    self._set_ttl(resp)
+            except APIError as exc:
+                if exc.status == 404:
+                    self.registered.clear()
+                    continue
+                log.warning("heartbeat: %s", exc)
+            except httpx.HTTPError as exc:
+                log.warning("heartbeat: server unreachable: %s", exc)
+                await asyncio.sleep(RETRY_DELAY)
+                continue
+            await asyncio.sleep(self._heartbeat_interval())
+
+    # --- allocations --------------------------------------------------------------
+
+    async def _watch_allocs(self) -> None:
+        assert self.api is not None
+        await self.registered.wait()
+        while True:
+            try:
+                params = {"index": self.alloc_index, "wait": self.config.alloc_wait}
+                data, meta = await self.api.request("GET", f"/v1/node/{self.node.id}/allocations", params)
+            except (APIError, httpx.HTTPError) as exc:
+                log.warning("watch allocations: %s", exc)
+                await asyncio.sleep(RETRY_DELAY)
+                continue
+            if meta.last_index and meta.last_index == self.alloc_index:
+                continue
+            self.alloc_index = meta.last_index
+            try:
+                allocs = from_wire(data or [], list[Allocation])
+            except msgspec.ValidationError as exc:
+                log.error("watch allocations: bad response: %s", exc)
+                await asyncio.sleep(RETRY_DELAY)
+                continue
+            self._apply_allocs(allocs)
+
+    def _apply_allocs(self, allocs: list[Allocation]) -> None:
+        running = {aid: r.alloc.alloc_modify_index for aid, r in self.alloc_runners.items()}
+        diff = diff_allocs(running, allocs)
+        for alloc in diff.added:
+            runner = AllocRunner(self, alloc)
+            self.alloc_runners[alloc.id] = runner
+            runner.start()
+        for alloc in diff.updated:
+            self.alloc_runners[alloc.id].update(alloc)
+        for alloc in diff.stopped:
+            runner = self.alloc_runners[alloc.id]
+            runner.update(alloc)
+            if not runner.terminal:
+                self._spawn(runner.stop())
+        for alloc_id in diff.removed:
+            runner = self.alloc_runners.pop(alloc_id)
+            self._spawn(runner.destroy())
+
+    def _spawn(self, coro) -> None:
+        op = asyncio.create_task(coro)
+        self._ops.add(op)
+        op.add_done_callback(self._ops.discard)
+
+    # --- status updates -------------------------------------------------------------
+
+    def queue_update(self, update: dict[str, Any]) -> None:
+        """Coalesce per alloc; the update loop sends a batch every `update_interval`."""
+        self._pending_updates[update["ID"]] = update
+        self._updates_ready.set()
+
+    async def _update_loop(self) -> None:
+        while True:
+            await self._updates_ready.wait()
+            await self.registered.wait()
+            await asyncio.sleep(self.config.update_interval)
+            await self._flush_updates()
+
+    async def _flush_updates(self) -> None:
+        if not self._pending_updates or self.api is None:
+            self._updates_ready.clear()
+            return
+        batch, self._pending_updates = self._pending_updates, {}
+        self._updates_ready.clear()
+        try:
+            await self.api.put("/v1/internal/allocs/update", {"Allocs": list(batch.values())})
+        except (APIError, httpx.HTTPError) as exc:
+            log.warning("alloc updates: %s; retrying", exc)
+            for alloc_id, update in batch.items():
+                self._pending_updates.setdefault(alloc_id, update)
+            self._updates_ready.set()
+            await asyncio.sleep(RETRY_DELAY)
+
+    # --- queries used by the HTTP routes ----------------------------------------------
+
+    def alloc_runner(self, alloc_id: str) -> AllocRunner | None:
+        runner = self.alloc_runners.get(alloc_id)
+        if runner is None:
+            matches = [r for aid, r in self.alloc_runners.items() if aid.startswith(alloc_id)]
+            runner = matches[0] if len(matches) == 1 else None
+        return runner

@@ -1,0 +1,146 @@
+"""Runs one allocation: its alloc dir, a TaskRunner per task, the alloc's client status,
+sibling kills, and stop / destroy / detach."""
+
+import asyncio
+import logging
+import time
+from typing import Any, Protocol
+
+from yurt.drivers.base import Driver, TaskHandle
+from yurt.structs.alloc import TASK_STATE_DEAD, Allocation, TaskState
+from yurt.structs.codec import to_wire
+from yurt.structs.job import Task
+from yurt.structs.node import Node
+
+from . import lifecycle as lc
+from .allocdir import AllocDir, alloc_dir_for
+from .config import ClientConfig
+from .localstate import LocalState
+from .taskrunner import TaskRunner
+
+log = logging.getLogger(__name__)
+
+
+class RunnerContext(Protocol):
+    """What runners need from the agent."""
+
+    config: ClientConfig
+    node: Node
+    state: LocalState
+    drivers: dict[str, Driver]
+
+    def queue_update(self, update: dict[str, Any]) -> None: ...
+
+
+class AllocRunner:
+    def __init__(self, ctx: RunnerContext, alloc: Allocation, restored: bool = False):
+        self.ctx = ctx
+        self.alloc = alloc
+        self.alloc_dir: AllocDir = alloc_dir_for(ctx.config.alloc_dir, alloc.id)
+        self.task_states: dict[str, TaskState] = {}
+        self.task_runners: dict[str, TaskRunner] = {}
+        self._restored = restored
+        self._runs: list[asyncio.Task] = []
+        self._kill_tasks: set[asyncio.Task] = set()
+        self.client_status, self.client_description = "pending", ""
+        self.destroyed = False
+
+    @property
+    def id(self) -> str:
+        return self.alloc.id
+
+    def tasks(self) -> list[Task]:
+        group = self.alloc.job.lookup_task_group(self.alloc.task_group) if self.alloc.job else None
+        return list(group.tasks or ()) if group else []
+
+    def start(self) -> None:
+        """Build the alloc dir and start every task runner (restoring stored ones)."""
+        tasks = self.tasks()
+        stored = self.ctx.state.tasks(self.id) if self._restored else {}
+        if not self._restored:
+            self.ctx.state.put_alloc(self.alloc)
+        self.alloc_dir.build([t.name for t in tasks])
+        for task in tasks:
+            handle_data, state = stored.get(task.name, (None, None))
+            handle = TaskHandle.from_dict(handle_data) if handle_data else None
+            runner = TaskRunner(
+                self, task, self.ctx.drivers.get(task.driver), state, handle, on_state=self._on_task_state
+            )
+            self.task_runners[task.name] = runner
+            self.task_states[task.name] = runner.state
+        if not self._restored:
+            self._report()
+        for runner in self.task_runners.values():
+            self._runs.append(asyncio.create_task(runner.run(), name=f"task {self.id[:8]}/{runner.name}"))
+
+    def _on_task_state(self, name: str, state: TaskState) -> None:
+        previous = self.task_states.get(name)
+        self.task_states[name] = state
+        self.ctx.state.put_task_state(self.id, name, state)
+        self._report()
+        if state.state == TASK_STATE_DEAD and (previous is None or previous.state != TASK_STATE_DEAD):
+            self._kill_siblings(name)
+
+    def _report(self) -> None:
+        status, description = lc.client_status(self.task_states)
+        if status:
+            self.client_status, self.client_description = status, description
+        self.ctx.queue_update(
+            {
+                "ID": self.id,
+                "ClientStatus": self.client_status,
+                "ClientDescription": self.client_description,
+                "TaskStates": {name: to_wire(s) for name, s in self.task_states.items()},
+                "DeploymentStatus": None,
+                "NetworkStatus": None,
+            }
+        )
+
+    def _kill_siblings(self, dead: str) -> None:
+        kill = lc.siblings_to_kill(self.tasks(), self.task_states, dead)
+        if kill is None:
+            return
+        fields: dict[str, Any] = {}
+        if kill.event_type == lc.TASK_SIBLING_FAILED:
+            fields["failed_sibling"] = kill.failed_sibling
+        for name in kill.tasks:
+            task = asyncio.create_task(self.task_runners[name].kill(kill.event_type, **fields))
+            self._kill_tasks.add(task)
+            task.add_done_callback(self._kill_tasks.discard)
+
+    def update(self, alloc: Allocation) -> None:
+        self.alloc = alloc
+        self.ctx.state.put_alloc(alloc)
+
+    async def stop(self) -> None:
+        """Kill every task (the server wants the alloc stopped)."""
+        await asyncio.gather(*(r.kill() for r in self.task_runners.values()), return_exceptions=True)
+
+    async def destroy(self) -> None:
+        """Stop, then remove the alloc dir and local state (the server forgot the alloc)."""
+        await self.stop()
+        for runner in self.task_runners.values():
+            if runner.handle is not None and runner.driver is not None:
+                try:
+                    await runner.driver.destroy_task(runner.handle, force=True)
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("destroy task %s: %s", runner.name, exc)
+        self.destroyed = True
+        self.ctx.state.delete_alloc(self.id)
+        self.alloc_dir.destroy()
+
+    async def detach(self) -> None:
+        """Leave the tasks running (agent shutdown): stop watching them."""
+        for run in [*self._runs, *self._kill_tasks]:
+            run.cancel()
+        await asyncio.gather(*self._runs, *self._kill_tasks, return_exceptions=True)
+
+    @property
+    def terminal(self) -> bool:
+        return all(s.state == TASK_STATE_DEAD for s in self.task_states.values())
+
+    async def wait(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(asyncio.gather(*(r.done.wait() for r in self.task_runners.values())), timeout)
+
+    def now(self) -> int:
+        return time.time_ns()

@@ -1,0 +1,82 @@
+"""Client agent configuration, and the node identity kept in the data dir."""
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+from yurt.structs.base import SECOND
+
+
+@dataclass
+class ClientConfig:
+    data_dir: str
+    node_name: str = ""
+    datacenter: str = "dc1"
+    region: str = "global"
+    node_class: str = ""
+    node_pool: str = "default"
+    meta: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    servers: list[str] = field(default_factory=lambda: ["127.0.0.1:4646"])
+    http_advertise: str = ""  # host:port of this agent's HTTP API (Node.HTTPAddr)
+    raw_exec_enabled: bool = False
+    mock_driver_enabled: bool = True
+    reserved_cpu: int = 0  # MHz
+    reserved_memory: int = 0  # MB
+    reserved_disk: int = 0  # MB
+    max_kill_timeout: int = 30 * SECOND
+    token: str = ""
+    # test knobs
+    heartbeat_interval: float | None = None  # seconds; None = a fraction of the server's TTL
+    alloc_wait: str = "30s"  # blocking-query wait for allocations
+    update_interval: float = 0.2  # seconds between batched alloc updates
+    # filled by `load_identity`
+    node_id: str = ""
+    secret_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.data_dir = os.path.abspath(self.data_dir)
+        if not self.node_name:
+            self.node_name = socket.gethostname()
+
+    @property
+    def client_dir(self) -> str:
+        return os.path.join(self.data_dir, "client")
+
+    @property
+    def alloc_dir(self) -> str:
+        return os.path.join(self.data_dir, "alloc")
+
+    @property
+    def state_dir(self) -> str:
+        return self.client_dir
+
+    @property
+    def state_db_path(self) -> str:
+        return os.path.join(self.client_dir, "state.db")
+
+    @property
+    def server_address(self) -> str:
+        server = self.servers[0] if self.servers else "127.0.0.1:4646"
+        return server if "://" in server else f"http://{server}"
+
+    def load_identity(self) -> None:
+        """Read the node and secret IDs from the data dir, creating them the first time."""
+        os.makedirs(self.client_dir, exist_ok=True)
+        self.node_id = _persisted_id(os.path.join(self.client_dir, "node-id"), self.node_id)
+        self.secret_id = _persisted_id(os.path.join(self.client_dir, "secret-id"), self.secret_id)
+
+
+def _persisted_id(path: str, preset: str) -> str:
+    try:
+        with open(path) as f:
+            value = f.read().strip()
+        if value:
+            return value
+    except FileNotFoundError:
+        pass
+    value = preset or str(uuid.uuid4())
+    with open(path, "w") as f:
+        f.write(value)
+    return value

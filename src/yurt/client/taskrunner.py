@@ -1,0 +1,237 @@
+"""Runs one task of an allocation: setup, start, wait, restart per policy, kill.
+
+The decisions (restart or not, state transitions, event text) come from
+`yurt.client.lifecycle`; this module does the IO: driver calls, sleeps, persistence.
+"""
+
+import asyncio
+import logging
+import os
+import random
+import time
+from typing import TYPE_CHECKING, Callable
+
+from yurt.drivers.base import Driver, DriverError, ExitResult, TaskConfig, TaskHandle
+from yurt.structs.alloc import TASK_STATE_DEAD, TASK_STATE_PENDING, TASK_STATE_RUNNING, TaskState
+from yurt.structs.job import Task
+
+from . import lifecycle as lc
+from .taskenv import build_task_env, interpolate_config, interpolation_variables
+
+if TYPE_CHECKING:
+    from .allocrunner import AllocRunner
+
+log = logging.getLogger(__name__)
+DEFAULT_KILL_TIMEOUT = 5_000_000_000
+
+
+class TaskRunner:
+    def __init__(
+        self,
+        alloc_runner: "AllocRunner",
+        task: Task,
+        driver: Driver | None,
+        state: TaskState | None = None,
+        handle: TaskHandle | None = None,
+        on_state: Callable[[str, TaskState], None] | None = None,
+    ):
+        self.ar = alloc_runner
+        self.task = task
+        self.driver = driver
+        self.state = state or TaskState()
+        self.handle = handle
+        self._on_state = on_state
+        job = alloc_runner.alloc.job
+        policy = task.restart_policy or (job.lookup_task_group(alloc_runner.alloc.task_group).restart_policy if job else None)
+        job_type = job.type if job else "service"
+        self.restarts = lc.RestartTracker(policy or lc.default_restart_policy(job_type), job_type, random.Random())
+        self._kill_event = asyncio.Event()
+        self._restart_requested = False
+        self._killing = False
+        self.done = asyncio.Event()
+        self.env: dict[str, str] = {}
+
+    @property
+    def name(self) -> str:
+        return self.task.name
+
+    # --- state ---------------------------------------------------------------
+
+    def emit(self, event_type: str, new_state: str | None = None, **fields) -> None:
+        ev = lc.new_event(event_type, time.time_ns(), **fields)
+        self.state = lc.apply_event(self.state, ev, new_state)
+        if self._on_state:
+            self._on_state(self.name, self.state)
+
+    def _set_handle(self, handle: TaskHandle | None) -> None:
+        self.handle = handle
+        self.ar.ctx.state.put_task_handle(self.ar.alloc.id, self.name, handle.to_dict() if handle else None)
+
+    @property
+    def kill_timeout(self) -> int:
+        timeout = self.task.kill_timeout or DEFAULT_KILL_TIMEOUT
+        return min(timeout, self.ar.ctx.config.max_kill_timeout)
+
+    # --- main loop -------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            if self.state.state == TASK_STATE_DEAD:
+                return
+            if self.handle is not None and await self._recover():
+                if not await self._wait_and_decide():
+                    return
+            elif not self.state.events:
+                self.emit(lc.TASK_RECEIVED)
+            await self._run_loop()
+        finally:
+            self.done.set()
+
+    async def _recover(self) -> bool:
+        assert self.handle is not None
+        try:
+            if self.driver is None:
+                raise DriverError(f'driver "{self.handle.driver}" is not available')
+            await self.driver.recover_task(self.handle)
+            return True
+        except DriverError as exc:
+            log.warning("task %s/%s: could not recover (%s); starting it again", self.ar.alloc.id, self.name, exc)
+            self._set_handle(None)
+            return False
+
+    async def _run_loop(self) -> None:
+        while not self._kill_event.is_set():
+            started = await self._start()
+            if started is None:
+                return
+            if not started:
+                continue
+            if not await self._wait_and_decide():
+                return
+        self._finish_killed()
+
+    async def _start(self) -> bool | None:
+        """True = running, False = start failed but will retry, None = finished (dead)."""
+        if not self._setup():
+            return None
+        try:
+            cfg = self._task_config()
+            if self.driver is None:
+                raise DriverError(f'driver "{self.task.driver}" is not available on this node')
+            handle = await self.driver.start_task(cfg)
+        except DriverError as exc:
+            self.emit(lc.TASK_DRIVER_FAILURE, driver_error=str(exc), fails_task=False)
+            decision = self.restarts.on_start_error(time.time_ns(), exc.recoverable)
+            return False if await self._apply_decision(decision) else None
+        self._set_handle(handle)
+        self.emit(lc.TASK_STARTED, TASK_STATE_RUNNING)
+        return True
+
+    def _setup(self) -> bool:
+        ad = self.ar.alloc_dir
+        self.emit(lc.TASK_SETUP, message="Building Task Directory")
+        try:
+            ad.build_task(self.name)
+        except OSError as exc:
+            self.emit(lc.TASK_SETUP_FAILURE, TASK_STATE_DEAD, setup_error=str(exc), fails_task=True)
+            return False
+        errors = self.driver.validate_config(self.task.config or {}) if self.driver else []
+        if errors:
+            self.emit(lc.TASK_FAILED_VALIDATION, TASK_STATE_DEAD, validation_error="; ".join(errors), fails_task=True)
+            return False
+        return True
+
+    def _task_config(self) -> TaskConfig:
+        ctx, ad, task = self.ar.ctx, self.ar.alloc_dir, self.task
+        self.env = build_task_env(self.ar.alloc, task, ctx.node, ad, host_env=dict(os.environ))
+        config = interpolate_config(dict(task.config or {}), interpolation_variables(self.env, ctx.node))
+        logs = task.log_config
+        return TaskConfig(
+            alloc_id=self.ar.alloc.id,
+            task_name=task.name,
+            config=config,
+            env=self.env,
+            alloc_dir=ad.root,
+            task_dir=ad.task_dir(task.name),
+            log_dir=ad.log_dir,
+            max_files=logs.max_files if logs else 10,
+            max_file_size_mb=logs.max_file_size_mb if logs else 10,
+            kill_signal=task.kill_signal or "SIGINT",
+            kill_timeout=self.kill_timeout,
+            user=task.user,
+        )
+
+    async def _wait_and_decide(self) -> bool:
+        """Wait for the task to exit; True if it should be started again."""
+        assert self.handle is not None and self.driver is not None
+        result: ExitResult = await self.driver.wait_task(self.handle)
+        self.emit(
+            lc.TASK_TERMINATED,
+            exit_code=result.exit_code,
+            signal=result.signal,
+            message=result.err,
+        )
+        if self._kill_event.is_set():
+            self._finish_killed()
+            return False
+        if self._restart_requested:
+            self._restart_requested = False
+            self.emit(lc.TASK_RESTARTING, TASK_STATE_PENDING, restart_reason="User requested restart")
+            return True
+        decision = self.restarts.on_exit(time.time_ns(), result.successful)
+        return await self._apply_decision(decision)
+
+    async def _apply_decision(self, decision: lc.RestartDecision) -> bool:
+        if decision.state == lc.TASK_RESTARTING:
+            self.emit(lc.TASK_RESTARTING, TASK_STATE_PENDING, start_delay=decision.delay, restart_reason=decision.reason)
+            try:
+                await asyncio.wait_for(self._kill_event.wait(), decision.delay / 1e9)
+            except asyncio.TimeoutError:
+                return True
+            self._finish_killed()
+            return False
+        if decision.state == lc.TASK_NOT_RESTARTING:
+            self.emit(lc.TASK_NOT_RESTARTING, TASK_STATE_DEAD, restart_reason=decision.reason, fails_task=True)
+        else:
+            self.emit_dead()
+        return False
+
+    def emit_dead(self) -> None:
+        self.state = lc.mark_dead(self.state, time.time_ns())
+        if self._on_state:
+            self._on_state(self.name, self.state)
+
+    def _finish_killed(self) -> None:
+        if self.state.state != TASK_STATE_DEAD:
+            self.emit(lc.TASK_KILLED, TASK_STATE_DEAD)
+
+    # --- control from the alloc runner / API ------------------------------------
+
+    async def kill(self, event_type: str = lc.TASK_KILLING, **fields) -> None:
+        """Stop the task for good (desired stop, sibling failure, leader death)."""
+        if self._killing or self.done.is_set() and self.state.state == TASK_STATE_DEAD:
+            await self.done.wait()
+            return
+        self._killing = True
+        self._kill_event.set()
+        if self.state.state != TASK_STATE_DEAD:
+            if event_type == lc.TASK_KILLING:
+                fields.setdefault("kill_timeout", self.kill_timeout)
+            self.emit(event_type, **fields)
+        if self.handle is not None and self.driver is not None and self.state.state == TASK_STATE_RUNNING:
+            await self.driver.stop_task(self.handle, self.kill_timeout, self.task.kill_signal or "SIGINT")
+        await self.done.wait()
+
+    async def restart(self) -> None:
+        if self.state.state != TASK_STATE_RUNNING or self.handle is None or self.driver is None:
+            raise DriverError(f'Task "{self.name}" is not running')
+        self._restart_requested = True
+        self.emit(lc.TASK_RESTART_SIGNAL, restart_reason="User requested restart")
+        await self.driver.stop_task(self.handle, self.kill_timeout, self.task.kill_signal or "SIGINT")
+
+    async def signal(self, sig: str) -> None:
+        if self.state.state != TASK_STATE_RUNNING or self.handle is None or self.driver is None:
+            raise DriverError(f'Task "{self.name}" is not running')
+        self.emit(lc.TASK_SIGNALING, task_signal=sig, task_signal_reason="User requested signal")
+        await self.driver.signal_task(self.handle, sig)
+

@@ -1,0 +1,164 @@
+"""The client agent against a fake server: register, heartbeat, run allocs, report."""
+
+import asyncio
+import os
+
+import psutil
+
+from fakeserver import make_alloc, raw_task
+
+from yurt.client import ClientAgent
+from yurt.structs import SECOND
+from yurt.structs.job import RestartPolicy, Task
+
+
+async def test_registers_with_fingerprint_and_heartbeats(server, agent):
+    a = await agent(heartbeat_interval=0.05)
+    node = server.nodes[a.node.id]
+    assert node["Name"] == "test-node"
+    assert node["Attributes"]["driver.raw_exec"] == "1"
+    assert node["Drivers"]["raw_exec"]["Healthy"] is True
+    assert node["NodeResources"]["Cpu"]["CPUShares"] == int(node["Attributes"]["cpu.totalcompute"])
+    await asyncio.sleep(0.3)
+    assert server.heartbeats.count(a.node.id) >= 2
+
+
+async def test_reregisters_when_server_forgets_the_node(server, agent):
+    a = await agent(heartbeat_interval=0.05)
+    server.nodes.clear()
+    for _ in range(100):
+        if a.node.id in server.nodes:
+            break
+        await asyncio.sleep(0.05)
+    assert a.node.id in server.nodes
+
+
+async def test_node_id_is_stable_across_restarts(client_config):
+    first = ClientAgent(client_config())
+    await first.start()
+    await first.stop()
+    second = ClientAgent(client_config())
+    await second.start()
+    await second.stop()
+    assert first.node.id == second.node.id and first.node.secret_id == second.node.secret_id
+
+
+async def test_batch_alloc_runs_to_completion(server, agent):
+    a = await agent()
+    alloc = make_alloc(a.node.id, [raw_task("hello", "echo hi from $NOMAD_TASK_NAME")])
+    await server.add_alloc(alloc)
+    update = await server.wait_status(alloc.id, "complete")
+    state = update["TaskStates"]["hello"]
+    assert state["State"] == "dead" and state["Failed"] is False
+    types = [e["Type"] for e in state["Events"]]
+    assert types == ["Received", "Task Setup", "Started", "Terminated"]
+    messages = [e["DisplayMessage"] for e in state["Events"]]
+    assert messages[0] == "Task received by client"
+    assert messages[1] == "Building Task Directory"
+    assert messages[2] == "Task started by client"
+    assert messages[3] == "Exit Code: 0"
+    log = os.path.join(a.config.alloc_dir, alloc.id, "alloc", "logs", "hello.stdout.0")
+    assert open(log).read() == "hi from hello\n"
+
+
+async def test_failing_task_without_restarts_fails_the_alloc(server, agent):
+    a = await agent()
+    alloc = make_alloc(a.node.id, [raw_task("bad", "exit 3")])
+    await server.add_alloc(alloc)
+    update = await server.wait_status(alloc.id, "failed")
+    events = update["TaskStates"]["bad"]["Events"]
+    assert events[-2]["DisplayMessage"] == "Exit Code: 3"
+    assert events[-1]["Type"] == "Not Restarting"
+    assert update["TaskStates"]["bad"]["Failed"] is True
+
+
+async def test_restart_policy_restarts_then_gives_up(server, agent):
+    a = await agent()
+    policy = RestartPolicy(attempts=1, interval=60 * SECOND, delay=SECOND // 10, mode="fail")
+    alloc = make_alloc(a.node.id, [raw_task("flaky", "exit 1")], restart=policy)
+    await server.add_alloc(alloc)
+    update = await server.wait_status(alloc.id, "failed")
+    state = update["TaskStates"]["flaky"]
+    types = [e["Type"] for e in state["Events"]]
+    assert types.count("Started") == 2 and "Restarting" in types
+    assert state["Restarts"] == 1
+    assert state["Events"][-1]["DisplayMessage"] == 'Exceeded allowed attempts 1 in interval 1m0s and mode is "fail"'
+
+
+async def test_desired_stop_kills_the_task(server, agent):
+    a = await agent()
+    alloc = make_alloc(a.node.id, [raw_task("web", "sleep 60")], job_type="service")
+    await server.add_alloc(alloc)
+    await server.wait_status(alloc.id, "running")
+    await server.stop_alloc(alloc.id)
+    update = await server.wait_status(alloc.id, "complete")
+    types = [e["Type"] for e in update["TaskStates"]["web"]["Events"]]
+    assert types[-3:] == ["Killing", "Terminated", "Killed"]
+    assert update["TaskStates"]["web"]["Events"][-1]["DisplayMessage"] == "Task successfully killed"
+
+
+async def test_leader_death_kills_the_others(server, agent):
+    a = await agent()
+    leader = raw_task("leader", "sleep 0.3", leader=True)
+    follower = raw_task("follower", "sleep 60")
+    alloc = make_alloc(a.node.id, [leader, follower])
+    await server.add_alloc(alloc)
+    update = await server.wait_status(alloc.id, "complete")
+    types = [e["Type"] for e in update["TaskStates"]["follower"]["Events"]]
+    assert "Leader Task Dead" in types and types[-1] == "Killed"
+
+
+async def test_mock_driver_alloc(server, agent):
+    a = await agent()
+    task = Task(name="m", driver="mock_driver", config={"run_for": "100ms", "exit_code": 0})
+    alloc = make_alloc(a.node.id, [task])
+    await server.add_alloc(alloc)
+    await server.wait_status(alloc.id, "complete")
+
+
+async def test_tasks_outlive_the_agent_and_are_reattached(server, client_config):
+    first = ClientAgent(client_config())
+    await first.start()
+    await first.registered.wait()
+    marker = os.path.join(str(first.config.data_dir), "go")
+    script = f"while [ ! -e {marker} ]; do sleep 0.05; done; exit 7"
+    alloc = make_alloc(first.node.id, [raw_task("long", script)])
+    await server.add_alloc(alloc)
+    await server.wait_status(alloc.id, "running")
+    pid = first.alloc_runners[alloc.id].task_runners["long"].handle.pid
+    await first.stop()
+    del first
+    assert psutil.pid_exists(pid)
+
+    second = ClientAgent(client_config())
+    await second.start()
+    try:
+        runner = second.alloc_runners[alloc.id].task_runners["long"]
+        assert runner.handle.pid == pid
+        await asyncio.sleep(0.3)
+        open(marker, "w").close()
+        update = await server.wait_status(alloc.id, "failed")
+        events = update["TaskStates"]["long"]["Events"]
+        assert [e["Type"] for e in events].count("Started") == 1  # never restarted
+        assert events[-2]["DisplayMessage"] == "Exit Code: 7"
+    finally:
+        await second.stop()
+
+
+async def test_task_that_exits_while_agent_is_down_is_reported(server, client_config):
+    first = ClientAgent(client_config())
+    await first.start()
+    await first.registered.wait()
+    alloc = make_alloc(first.node.id, [raw_task("short", "sleep 0.5; exit 0")])
+    await server.add_alloc(alloc)
+    await server.wait_status(alloc.id, "running")
+    await first.stop()
+    await asyncio.sleep(1.0)
+    server.updates.clear()
+    second = ClientAgent(client_config())
+    await second.start()
+    try:
+        update = await server.wait_status(alloc.id, "complete")
+        assert update["TaskStates"]["short"]["Events"][-1]["DisplayMessage"] == "Exit Code: 0"
+    finally:
+        await second.stop()
