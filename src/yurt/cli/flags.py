@@ -6,6 +6,8 @@ Every command's flag set also holds the global client flags (`-address -region
 -namespace -token` and the TLS ones, accepted and ignored where yurt has no TLS yet).
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 from typing import Any
 
