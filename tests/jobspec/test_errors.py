@@ -150,3 +150,13 @@ def test_invalid_json_reports_line_and_column():
 def test_json_with_wrong_type_names_the_field():
     error = only_error('{"Job": {"ID": "x", "TaskGroups": [{"Name": "g", "Count": "three"}]}}')
     assert "$.TaskGroups[0].Count" in error.message
+
+
+def test_unset_variable_is_reported_once_not_at_each_use():
+    diagnostics = errors_of('variable "n" {}\njob "web" {\n  priority = var.n\n  region = var.n\n}\n')
+    assert [d.line for d in diagnostics] == [1]
+
+
+def test_failed_local_is_reported_once():
+    diagnostics = errors_of('locals {\n  x = nosuch()\n}\njob "web" {\n  region = local.x\n}\n')
+    assert [d.line for d in diagnostics] == [2]

@@ -80,3 +80,18 @@ def test_canonicalized_forms_are_equal():
 def test_wire_round_trip_of_parsed_job():
     job = canonicalize(parse(HCL))
     assert parse(json.dumps({"Job": to_wire(job)})) == job
+
+
+def test_nulls_in_api_json_mean_unset():
+    data = {"Job": {"ID": "n", "Region": None, "Type": None, "Priority": None, "Datacenters": None,
+                    "TaskGroups": [{"Name": "g", "Count": None, "RestartPolicy": None,
+                                    "Tasks": [{"Name": "t", "Driver": "raw_exec", "KillTimeout": None,
+                                               "Config": {"keep": None},
+                                               "Resources": {"CPU": None, "MemoryMB": 128}}]}]}}
+    job = parse(json.dumps(data))
+    assert (job.region, job.type, job.priority, job.task_groups[0].count) == ("global", "service", 50, 1)
+    task = job.task_groups[0].tasks[0]
+    assert task.config == {"keep": None}
+    assert (task.resources.cpu, task.resources.memory_mb) == (100, 128)
+    canonical = canonicalize(job)
+    assert canonical.datacenters == ["*"] and canonical.task_groups[0].tasks[0].kill_timeout == 5 * SECOND

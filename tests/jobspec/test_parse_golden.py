@@ -200,7 +200,8 @@ def test_task_fields():
 def test_dict_kept_blocks_use_nomad_json_names():
     group = wire()["TaskGroups"][0]
     task = group["Tasks"][0]
-    assert task["Templates"] == [{"EmbeddedTmpl": "hello", "DestPath": "local/hello.txt", "ChangeMode": "noop"}]
+    assert task["Templates"] == [{"EmbeddedTmpl": "hello", "DestPath": "local/hello.txt", "ChangeMode": "noop",
+                                  "Perms": "0644", "Splay": 5 * SECOND, "ErrMissingKey": False}]
     assert task["Artifacts"] == [{"GetterSource": "https://example.com/a.tgz", "RelativeDest": "local/a",
                                   "GetterOptions": {"checksum": "md5:abc"}}]
     assert task["VolumeMounts"] == [{"Volume": "data", "Destination": "/data"}]
@@ -330,3 +331,29 @@ def test_heredoc_strings_and_escapes():
     config = job.task_groups[0].tasks[0].config
     assert config["script"] == 'echo "${NOMAD_TASK_NAME}"\necho ${literal}\n'
     assert config["quoted"] == 'tab\there "q" ${x} é'
+
+
+def test_group_and_job_vault_are_inherited_by_tasks():
+    job = to_wire(parse('''job "v" {
+      vault { role = "job-role" }
+      group "a" {
+        vault { role = "group-role" }
+        task "t1" { driver = "raw_exec" }
+        task "t2" {
+          driver = "raw_exec"
+          vault { role = "own" }
+        }
+      }
+      group "b" {
+        task "t3" { driver = "raw_exec" }
+      }
+    }'''))
+    roles = [t["Vault"]["Role"] for g in job["TaskGroups"] for t in g["Tasks"]]
+    assert roles == ["group-role", "own", "job-role"]
+    vault = job["TaskGroups"][1]["Tasks"][0]["Vault"]
+    assert (vault["Env"], vault["DisableFile"], vault["ChangeMode"]) == (True, False, "restart")
+
+
+def test_heredoc_closing_marker_may_have_trailing_spaces():
+    text = 'job "h" {\n group "g" {\n task "t" {\n driver = "raw_exec"\n config {\n data = <<EOH\nline\nEOH   \n }\n }\n }\n}\n'
+    assert parse(text).task_groups[0].tasks[0].config["data"] == "line\n"

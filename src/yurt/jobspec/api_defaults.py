@@ -36,6 +36,10 @@ _RESCHEDULE = {
     "none": {"Attempts": 0, "Interval": 0, "Delay": 0, "DelayFunction": "", "MaxDelay": 0,
              "Unlimited": False},
 }
+DEFAULT_TEMPLATE = {"ChangeMode": "restart", "Perms": "0644", "Splay": 5 * SECOND,
+                    "ErrMissingKey": False}
+DEFAULT_CHANGE_SCRIPT = {"Args": [], "Timeout": 5 * SECOND, "FailOnError": False}
+DEFAULT_VAULT = {"Env": True, "DisableFile": False, "ChangeMode": "restart"}
 DEFAULT_DISCONNECT = {"Replace": True, "Reconcile": "best_score"}
 
 
@@ -54,9 +58,20 @@ def _merged(defaults: dict, *layers: dict | None) -> dict:
     return out
 
 
+def _without_nulls(value: Any, key: str = "") -> Any:
+    """A copy without `null` fields: in Nomad's API JSON, null means "not set"."""
+    if key == "Config":  # driver config is free-form: keep it as written
+        return copy.deepcopy(value)
+    if isinstance(value, dict):
+        return {k: _without_nulls(v, k) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
 def fill_partial_blocks(job: dict[str, Any]) -> dict[str, Any]:
     """A copy of the job dict with partially written blocks completed."""
-    job = copy.deepcopy(job)
+    job = _without_nulls(job)
     job_type = job.get("Type") or "service"
     if job.get("ID") and not job.get("Name"):
         job["Name"] = job["ID"]
@@ -92,6 +107,13 @@ def _fill_group(group: dict, job_type: str, job_update, job_reschedule, job_migr
 def _fill_task(task: dict, job_type: str, group_restart: dict | None) -> None:
     if task.get("RestartPolicy") is not None:
         task["RestartPolicy"] = _merged(group_restart or restart_defaults(job_type), task["RestartPolicy"])
+    for template in task.get("Templates") or ():
+        for key, value in DEFAULT_TEMPLATE.items():
+            template.setdefault(key, value)
+        if isinstance(template.get("ChangeScript"), dict):
+            template["ChangeScript"] = _merged(DEFAULT_CHANGE_SCRIPT, template["ChangeScript"])
+    if isinstance(task.get("Vault"), dict):
+        task["Vault"] = _merged(DEFAULT_VAULT, task["Vault"])
     resources = task.get("Resources")
     if isinstance(resources, dict):
         if "CPU" not in resources and "Cores" not in resources:

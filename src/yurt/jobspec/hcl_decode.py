@@ -35,7 +35,8 @@ class Decoder:
         try:
             return self.evaluator.attribute_value(attr.expr)
         except EvalError as exc:
-            self.diags.add(exc.pos, exc.summary, exc.detail)
+            if exc.summary:
+                self.diags.add(exc.pos, exc.summary, exc.detail)
             return _INVALID
 
     def typed_value(self, attr: Attribute, kind: str) -> Any:

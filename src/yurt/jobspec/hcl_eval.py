@@ -24,7 +24,12 @@ class UnknownValue(Exception):
     """The expression refers to something only known at run time."""
 
 
+UNSET = object()  # the value of a declared variable that was given no value
+
+
 class EvalError(Exception):
+    """An expression cannot be evaluated; an empty `summary` means already reported."""
+
     def __init__(self, pos: Position, summary: str, detail: str = ""):
         super().__init__(f"{summary}; {detail}")
         self.pos, self.summary, self.detail = pos, summary, detail
@@ -236,6 +241,8 @@ class Evaluator:
 
     def _namespace_value(self, ns: Namespace, name: str, pos: Position) -> Any:
         if name in ns.values:
+            if ns.values[name] is UNSET:  # already reported as an unset variable
+                raise EvalError(pos, "")
             return ns.values[name]
         if name in ns.pending:
             raise _PendingLocal(name)

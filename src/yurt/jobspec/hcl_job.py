@@ -88,11 +88,21 @@ def _job_block(block: Block, decoder: Decoder, diags: DiagnosticCollector) -> di
     job = decoder.body(block.body, JOB)
     job["ID"] = job.get("ID") or block.labels[0]
     job.setdefault("Name", block.labels[0])
-    for task in job.pop("_Tasks", []):  # a job-level task is a group of its own
-        job.setdefault("TaskGroups", []).append({"Name": task["Name"], "Tasks": [task]})
-    vault = job.pop("Vault", None)
+    alone = [{"Name": task["Name"], "Tasks": [task]} for task in job.pop("_Tasks", [])]
+    if alone:  # a job-level task is a group of its own (placed first, as Nomad does)
+        job["TaskGroups"] = alone + job.get("TaskGroups", [])
+    _inherit_vault_and_secrets(job)
+    return job
+
+
+def _inherit_vault_and_secrets(job: dict[str, Any]) -> None:
+    """Job- and group-level `vault` and `secret` blocks apply to every task below them."""
+    job_vault, job_secrets = job.pop("Vault", None), job.pop("Secrets", [])
     for group in job.get("TaskGroups") or ():
+        vault = group.pop("_Vault", None) or job_vault
+        secrets = group.pop("_Secrets", []) + job_secrets
         for task in group.get("Tasks") or ():
             if vault is not None and "Vault" not in task:
                 task["Vault"] = dict(vault)
-    return job
+            if secrets:
+                task["Secrets"] = task.get("Secrets", []) + [dict(s) for s in secrets]

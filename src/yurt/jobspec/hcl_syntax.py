@@ -6,6 +6,7 @@ expression subtrees as they are and evaluate them later (`hcl_eval`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import hcl2
@@ -51,10 +52,29 @@ def position_of(node) -> Position:
 def parse_hcl(text: str, filename: str) -> Body:
     """Parse HCL2 text; syntax errors raise `JobspecError` with line and column."""
     try:
-        tree = hcl2.parses_to_tree(text)
+        tree = hcl2.parses_to_tree(_trim_heredoc_markers(text))
     except UnexpectedInput as exc:
         raise JobspecError([_syntax_diagnostic(exc, filename)]) from None
     return _body(tree.children[0])
+
+
+_HEREDOC_OPEN = re.compile(r"<<-?([A-Za-z][A-Za-z0-9._-]*)[ \t]*\r?$")
+
+
+def _trim_heredoc_markers(text: str) -> str:
+    """HCL accepts spaces after a heredoc's closing marker; the Lark grammar does not."""
+    if "<<" not in text:
+        return text
+    lines = text.split("\n")
+    marker = None
+    for i, line in enumerate(lines):
+        if marker is None:
+            match = _HEREDOC_OPEN.search(line)
+            marker = match.group(1) if match else None
+        elif line.strip() == marker:
+            lines[i] = line.rstrip()
+            marker = None
+    return "\n".join(lines)
 
 
 def _syntax_diagnostic(exc: UnexpectedInput, filename: str) -> Diagnostic:

@@ -266,7 +266,8 @@ GROUP = Schema(
      "network": Blk("Networks", NETWORK, repeat=True),
      "service": Blk("Services", SERVICE, repeat=True), "meta": Blk("Meta", STRING_MAP),
      "scaling": Blk("Scaling", SCALING), "consul": Blk("Consul", CONSUL),
-     "spread": Blk("Spreads", SPREAD, repeat=True), **_placement_blocks()},
+     "spread": Blk("Spreads", SPREAD, repeat=True), "vault": Blk("_Vault", VAULT),
+     "secret": Blk("_Secrets", SECRET, repeat=True, label="Name"), **_placement_blocks()},
 )
 
 UI = Schema("ui", attrs(description=STRING),

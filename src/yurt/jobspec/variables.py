@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .diagnostics import DiagnosticCollector, Position, did_you_mean
-from .hcl_eval import EvalError, Evaluator, Namespace, UnknownValue, _PendingLocal
+from .hcl_eval import UNSET, EvalError, Evaluator, Namespace, UnknownValue, _PendingLocal
 from .hcl_syntax import Block, Body, parse_hcl
 
 ENV_PREFIX = "NOMAD_VAR_"
@@ -143,6 +143,7 @@ def resolve_variables(declared: dict[str, Declaration], cli_vars: dict[str, str]
         values[name] = _converted(text, declared[name], diags, f"-var {name}")
     for name, decl in declared.items():
         if name not in values:
+            values[name] = UNSET
             diags.add(decl.pos, f'Unset variable "{name}"',
                       "A used variable must be set or have a default value; see "
                       "https://developer.hashicorp.com/nomad/docs/job-specification/hcl2/variables for details.")
@@ -171,7 +172,9 @@ def evaluate_locals(blocks: list[Block], evaluator: Evaluator, diags: Diagnostic
             except _PendingLocal:
                 continue
             except EvalError as exc:
-                diags.add(exc.pos, exc.summary, exc.detail)
+                if exc.summary:
+                    diags.add(exc.pos, exc.summary, exc.detail)
+                namespace.values[name] = UNSET
             del pending[name]
             namespace.pending.discard(name)
             progress = True
