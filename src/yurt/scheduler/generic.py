@@ -1,0 +1,190 @@
+"""The generic scheduler for service and batch jobs (Nomad's GenericScheduler).
+
+`process(eval)`: reconcile the job's allocs, build a plan, submit it; when the plan
+applier commits only part of it, retry against the newer snapshot it returns (5
+attempts for service jobs, 2 for batch). Placement failures are reported in
+`eval.failed_tg_allocs` and a blocked eval is created so the job is retried when
+the cluster changes. The eval always ends through `planner.update_eval`.
+"""
+
+from __future__ import annotations
+
+from yurt.structs import AllocMetric, Evaluation, Job, Plan, PlanAnnotations, SchedulerConfiguration, evolve
+from yurt.structs import generate_uuid
+from yurt.structs.eval import (
+    EVAL_STATUS_BLOCKED,
+    EVAL_STATUS_COMPLETE,
+    EVAL_STATUS_FAILED,
+    TRIGGER_MAX_PLANS,
+    TRIGGER_QUEUED_ALLOCS,
+)
+from yurt.structs.operator import SCHEDULER_ALGORITHM_BINPACK
+
+from .placement import PlanBuilder, eval_seed
+from .planner import Planner, StateSnapshot
+from .reconcile import Reconciler, is_node_tainted
+
+SERVICE_MAX_ATTEMPTS = 5
+BATCH_MAX_ATTEMPTS = 2
+BLOCKED_EVAL_FAILED_PLACEMENTS = "created to place remaining allocations"
+BLOCKED_EVAL_MAX_PLANS = "created due to placement conflicts"
+
+
+class GenericScheduler:
+    def __init__(
+        self,
+        snapshot: StateSnapshot,
+        planner: Planner,
+        now_ns: int,
+        config: SchedulerConfiguration | None = None,
+        batch: bool = False,
+    ) -> None:
+        self.snapshot = snapshot
+        self.planner = planner
+        self.now = now_ns
+        self.config = config or SchedulerConfiguration()
+        self.batch = batch
+        self.eval: Evaluation | None = None
+        self.blocked: Evaluation | None = None
+        self.followups_created = False
+        self.failed_tg_allocs: dict[str, AllocMetric] = {}
+        self.queued: dict[str, int] = {}
+        self.class_eligibility: dict[str, bool] = {}
+        self.escaped = False
+        self.refresh_index = 0
+        self.last_plan: Plan | None = None
+        self.nodes_scored = 0
+        self.placements = 0
+
+    def process(self, ev: Evaluation) -> None:
+        self.eval = ev
+        limit = BATCH_MAX_ATTEMPTS if self.batch else SERVICE_MAX_ATTEMPTS
+        for _ in range(limit):
+            if self._attempt():
+                self._finish(EVAL_STATUS_COMPLETE, "")
+                return
+        if self.blocked is None:
+            self._create_blocked_eval(plan_failure=True)
+        self._finish(EVAL_STATUS_FAILED, f"maximum attempts reached ({limit})")
+
+    # --- one attempt -----------------------------------------------------------------
+    def _attempt(self) -> bool:
+        ev = self.eval
+        snap = self.snapshot
+        job = snap.job_by_id(ev.namespace, ev.job_id)
+        allocs = snap.allocs_by_job(ev.namespace, ev.job_id)
+        plan = Plan(
+            eval_id=ev.id,
+            priority=ev.priority,
+            job=job,
+            all_at_once=job.all_at_once if job is not None else False,
+            snapshot_index=getattr(snap, "index", 0),
+        )
+        self.last_plan = plan
+        self.failed_tg_allocs = {}
+        result = Reconciler(job, allocs, self._tainted_nodes(allocs), ev.id, ev.priority, self.now).compute()
+        plan.annotations = PlanAnnotations(desired_tg_updates=result.desired_tg_updates)
+        self.queued = {tg.name: 0 for tg in (job.task_groups or ())} if job is not None and not job.stop else {}
+        builder = None
+        if job is not None:
+            builder = self._build(plan, job, result)
+        if self.failed_tg_allocs and self.blocked is None and ev.status != EVAL_STATUS_BLOCKED:
+            self._create_blocked_eval(plan_failure=False)
+        if result.followup_evals and not self.followups_created:
+            for follow in result.followup_evals:
+                self.planner.create_eval(follow)
+            self.followups_created = True
+        if plan.is_noop():
+            return True
+        committed, new_snapshot = self.planner.submit_plan(plan)
+        if builder is not None:
+            for allocs_on_node in committed.node_allocation.values():
+                for alloc in allocs_on_node:
+                    tg = builder.placed_ids.get(alloc.id)
+                    if tg is not None:
+                        self.queued[tg] = self.queued.get(tg, 0) - 1
+        full, _expected, _actual = committed.full_commit(plan)
+        if not full:
+            if new_snapshot is not None:
+                self.snapshot = new_snapshot
+            self.refresh_index = committed.refresh_index or self.refresh_index + 1
+            return False
+        return True
+
+    def _build(self, plan: Plan, job: Job, result) -> PlanBuilder:
+        algorithm = self.config.scheduler_algorithm or SCHEDULER_ALGORITHM_BINPACK
+        seed = eval_seed(self.eval.id, self.refresh_index)
+        builder = PlanBuilder(self.snapshot, plan, job, self.eval.id, self.now, algorithm, seed)
+        builder.apply_stops(result)
+        builder.apply_attribute_updates(result)
+        destructive = builder.apply_inplace(result)
+        requests = destructive + result.place
+        for req in requests:
+            self.queued[req.task_group.name] = self.queued.get(req.task_group.name, 0) + 1
+        builder.place_all(requests)
+        self.failed_tg_allocs = builder.failed
+        self.nodes_scored = builder.nodes_scored
+        self.placements = len(builder.placed_ids)
+        for placer in builder.placers.values():
+            self.class_eligibility.update(placer.checker.class_eligibility())
+            self.escaped = self.escaped or placer.checker.has_escaped
+        return builder
+
+    def _tainted_nodes(self, allocs) -> dict:
+        out = {}
+        seen: set[str] = set()
+        for alloc in allocs:
+            if alloc.node_id in seen or alloc.terminal:
+                continue
+            seen.add(alloc.node_id)
+            node = self.snapshot.node_by_id(alloc.node_id)
+            if is_node_tainted(node):
+                out[alloc.node_id] = node
+        return out
+
+    # --- eval bookkeeping --------------------------------------------------------------
+    def _create_blocked_eval(self, plan_failure: bool) -> None:
+        ev = self.eval
+        self.blocked = Evaluation(
+            id=generate_uuid(),
+            namespace=ev.namespace,
+            priority=ev.priority,
+            type=ev.type,
+            triggered_by=TRIGGER_MAX_PLANS if plan_failure else TRIGGER_QUEUED_ALLOCS,
+            job_id=ev.job_id,
+            job_modify_index=ev.job_modify_index,
+            status=EVAL_STATUS_BLOCKED,
+            status_description=BLOCKED_EVAL_MAX_PLANS if plan_failure else BLOCKED_EVAL_FAILED_PLACEMENTS,
+            previous_eval=ev.id,
+            failed_tg_allocs=dict(self.failed_tg_allocs) or None,
+            class_eligibility=dict(self.class_eligibility) or None,
+            escaped_computed_class=self.escaped,
+            snapshot_index=getattr(self.snapshot, "index", 0),
+            create_time=self.now,
+            modify_time=self.now,
+        )
+        self.planner.create_eval(self.blocked)
+
+    def _finish(self, status: str, desc: str) -> None:
+        ev = self.eval
+        if ev.status == EVAL_STATUS_BLOCKED and self.failed_tg_allocs and status == EVAL_STATUS_COMPLETE:
+            # A blocked eval that still cannot place everything goes back to waiting.
+            self.planner.reblock_eval(evolve(
+                ev,
+                failed_tg_allocs=dict(self.failed_tg_allocs),
+                class_eligibility=dict(self.class_eligibility) or None,
+                escaped_computed_class=self.escaped,
+                queued_allocations=dict(self.queued),
+                snapshot_index=getattr(self.snapshot, "index", 0),
+                modify_time=self.now,
+            ))
+            return
+        self.planner.update_eval(evolve(
+            ev,
+            status=status,
+            status_description=desc,
+            failed_tg_allocs=dict(self.failed_tg_allocs) or None,
+            queued_allocations=dict(self.queued),
+            blocked_eval=self.blocked.id if self.blocked is not None else ev.blocked_eval,
+            modify_time=self.now,
+        ))

@@ -1,0 +1,109 @@
+"""AllocMetric bookkeeping for one placement, and the failure sentence a person reads.
+
+Nomad's counters are kept as they are (`ConstraintFiltered` keyed by the constraint
+text, `DimensionExhausted` by dimension); `FailureReasons` adds one sentence such as
+"5 nodes evaluated: 2 filtered by constraint `${attr.kernel.name} = windows`,
+1 not in datacenter dc2, 2 exhausted memory (needs 2048 MB, most free is 1024 MB)".
+"""
+
+from __future__ import annotations
+
+from yurt.structs import AllocMetric, NodeScoreMeta
+
+from .feasible import CandidateNodes
+
+_UNITS = {"cpu": "MHz", "memory": "MB", "disk": "MB", "cores": "cores"}
+TOP_SCORES = 5
+
+
+class PlacementMetrics:
+    """Counters for one Select; turned into an AllocMetric at the end."""
+
+    __slots__ = (
+        "evaluated", "filtered", "exhausted", "constraint_filtered", "class_filtered",
+        "dimension_exhausted", "class_exhausted", "phrases", "most_free", "needs", "scored",
+    )
+
+    def __init__(self) -> None:
+        self.evaluated = 0
+        self.filtered = 0
+        self.exhausted = 0
+        self.constraint_filtered: dict[str, int] = {}
+        self.class_filtered: dict[str, int] = {}
+        self.dimension_exhausted: dict[str, int] = {}
+        self.class_exhausted: dict[str, int] = {}
+        self.phrases: dict[str, int] = {}
+        self.most_free: dict[str, int] = {}
+        self.needs: dict[str, int] = {}
+        self.scored: list[NodeScoreMeta] = []
+
+    def filter(self, node_class: str, reason: str, phrase: str) -> None:
+        self.filtered += 1
+        self.constraint_filtered[reason] = self.constraint_filtered.get(reason, 0) + 1
+        if node_class:
+            self.class_filtered[node_class] = self.class_filtered.get(node_class, 0) + 1
+        self.phrases[phrase] = self.phrases.get(phrase, 0) + 1
+
+    def exhaust(self, node_class: str, dimension: str, free: int | None = None, need: int | None = None) -> None:
+        self.exhausted += 1
+        self.dimension_exhausted[dimension] = self.dimension_exhausted.get(dimension, 0) + 1
+        if node_class:
+            self.class_exhausted[node_class] = self.class_exhausted.get(node_class, 0) + 1
+        if free is not None and need is not None:
+            self.needs[dimension] = need
+            self.most_free[dimension] = max(self.most_free.get(dimension, free), free)
+
+    def to_alloc_metric(self, candidates: CandidateNodes, failed: bool) -> AllocMetric:
+        top = sorted(self.scored, key=lambda s: -s.norm_score)[:TOP_SCORES]
+        return AllocMetric(
+            nodes_evaluated=self.evaluated,
+            nodes_filtered=self.filtered,
+            nodes_in_pool=candidates.in_pool,
+            nodes_available=dict(candidates.by_datacenter),
+            class_filtered=self.class_filtered or None,
+            constraint_filtered=self.constraint_filtered or None,
+            nodes_exhausted=self.exhausted,
+            class_exhausted=self.class_exhausted or None,
+            dimension_exhausted=self.dimension_exhausted or None,
+            scores=None,
+            score_meta_data=top or None,
+            failure_reasons=[failure_sentence(self, candidates)] if failed else None,
+        )
+
+
+def _exhausted_phrase(m: PlacementMetrics, dimension: str, count: int) -> str:
+    unit = _UNITS.get(dimension)
+    if unit and dimension in m.needs:
+        return (
+            f"{count} exhausted {dimension} (needs {m.needs[dimension]} {unit}, "
+            f"most free is {max(m.most_free[dimension], 0)} {unit})"
+        )
+    return f"{count} exhausted {dimension}"
+
+
+def _datacenters_phrase(count: int, dcs: list[str]) -> str:
+    label = "datacenter" if len(dcs) == 1 else "datacenters"
+    return f"{count} not in {label} {' '.join(dcs)}"
+
+
+def failure_sentence(m: PlacementMetrics, c: CandidateNodes) -> str:
+    parts: list[str] = []
+    skipped = c.total - len(c.nodes)
+    for count, text in (
+        (c.not_ready, "not ready"),
+        (c.ineligible, "ineligible"),
+        (c.draining, "draining"),
+        (c.wrong_pool, f"not in node pool {c.pool}"),
+    ):
+        if count:
+            parts.append(f"{count} {text}")
+    if c.wrong_datacenter:
+        parts.append(_datacenters_phrase(c.wrong_datacenter, c.datacenters))
+    parts.extend(f"{count} {phrase}" for phrase, count in m.phrases.items())
+    for dimension, count in m.dimension_exhausted.items():
+        parts.append(_exhausted_phrase(m, dimension, count))
+    total = skipped + m.evaluated
+    if total == 0:
+        return "no nodes were eligible for evaluation: no nodes are registered"
+    noun = "node" if total == 1 else "nodes"
+    return f"{total} {noun} evaluated: " + ", ".join(parts) if parts else f"{total} {noun} evaluated"

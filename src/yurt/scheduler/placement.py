@@ -1,0 +1,196 @@
+"""Turning reconciler buckets into a plan: stops, in-place updates and placements."""
+
+from __future__ import annotations
+
+import uuid
+from random import Random
+
+from yurt.structs import Allocation, AllocMetric, Job, Plan, evolve, generate_uuid
+from yurt.structs.alloc import ALLOC_CLIENT_PENDING, ALLOC_DESIRED_RUN
+from yurt.structs.resources import allocated_resources_for
+
+from .constraints import resolve_target
+from .feasible import CandidateNodes, GroupChecker, ready_nodes
+from .metrics import PlacementMetrics
+from .reconcile import ALLOC_UPDATING, PlacementRequest, ReconcileResult
+from .reschedule import new_tracker, penalty_nodes
+from .select import GroupPlacer, NodeSelector
+from .usage import UsageTracker
+
+
+def eval_seed(eval_id: str, refresh_index: int = 0) -> int:
+    """A shuffle seed from the eval ID (its random bits), varied per retry."""
+    try:
+        base = uuid.UUID(eval_id).int
+    except ValueError:
+        base = int.from_bytes(eval_id.encode()[-16:].rjust(16, b"\0"), "big")
+    return (base & ((1 << 64) - 1)) ^ refresh_index
+
+
+def remove_stop(plan: Plan, alloc: Allocation) -> None:
+    stops = plan.node_update.get(alloc.node_id)
+    if not stops:
+        return
+    stops[:] = [a for a in stops if a.id != alloc.id]
+    if not stops:
+        del plan.node_update[alloc.node_id]
+
+
+class PlanBuilder:
+    """Builds one plan for one attempt of one evaluation."""
+
+    def __init__(self, snapshot, plan: Plan, job: Job, eval_id: str, now_ns: int, algorithm: str, seed: int) -> None:
+        self.snapshot = snapshot
+        self.plan = plan
+        self.job = job
+        self.eval_id = eval_id
+        self.now = now_ns
+        self.algorithm = algorithm
+        self.tracker = UsageTracker(snapshot, job.namespace, job.id)
+        self.class_memo: dict[str, str] = {}
+        self.rng = Random(seed)
+        self._candidates: CandidateNodes | None = None
+        self._selector: NodeSelector | None = None
+        self.placers: dict[str, GroupPlacer] = {}
+        self.failed: dict[str, AllocMetric] = {}
+        self.placed_ids: dict[str, str] = {}  # alloc id -> task group
+        self.nodes_scored = 0
+
+    # --- candidates and per-group machinery, built lazily -----------------------------
+    @property
+    def candidates(self) -> CandidateNodes:
+        if self._candidates is None:
+            self._candidates = ready_nodes(self.snapshot.nodes(), self.job)
+            self.rng.shuffle(self._candidates.nodes)
+        return self._candidates
+
+    @property
+    def selector(self) -> NodeSelector:
+        if self._selector is None:
+            self._selector = NodeSelector(self.candidates.nodes, self.tracker, self.rng, self.class_memo)
+        return self._selector
+
+    def placer(self, tg) -> GroupPlacer:
+        p = self.placers.get(tg.name)
+        if p is None:
+            checker = GroupChecker(self.job, tg, self.class_memo)
+            p = GroupPlacer(self.job, tg, checker, len(self.candidates.nodes), self.algorithm)
+            self._seed_distinct_properties(p)
+            self.placers[tg.name] = p
+        return p
+
+    def _seed_distinct_properties(self, p: GroupPlacer) -> None:
+        props = p.checker.distinct_properties
+        if not props:
+            return
+        for alloc in self.snapshot.allocs_by_job(self.job.namespace, self.job.id):
+            if alloc.terminal or alloc.id in self.tracker.stopped.get(alloc.node_id, ()):
+                continue
+            node = self.snapshot.node_by_id(alloc.node_id)
+            if node is not None:
+                self._count_property(p, node, alloc.task_group, 1, resolve_target)
+
+    @staticmethod
+    def _count_property(p: GroupPlacer, node, group: str, sign: int, resolve) -> None:
+        for prop in p.checker.distinct_properties:
+            if not prop.job_level and group != p.tg.name:
+                continue
+            value, found = resolve(prop.attribute, node)
+            if found and value is not None:
+                prop.used[value] = prop.used.get(value, 0) + sign
+
+    # --- the plan ----------------------------------------------------------------------
+    def stop(self, alloc: Allocation, desc: str, client_status: str = "") -> None:
+        self.plan.append_stopped_alloc(alloc, desc, client_status)
+        self.tracker.stop(alloc)
+
+    def apply_stops(self, result: ReconcileResult) -> None:
+        for req in result.stop:
+            self.stop(req.alloc, req.description, req.client_status)
+
+    def apply_attribute_updates(self, result: ReconcileResult) -> None:
+        for alloc in result.attribute_updates:
+            self.plan.append_alloc(evolve(alloc, job=None, modify_time=self.now))
+
+    def apply_inplace(self, result: ReconcileResult) -> list[PlacementRequest]:
+        """In-place updates whose node still passes the new constraints; the others come
+        back as destructive placements."""
+        destructive = []
+        for alloc in result.inplace:
+            tg = self.job.lookup_task_group(alloc.task_group)
+            node = self.snapshot.node_by_id(alloc.node_id)
+            if tg is None:
+                continue
+            if node is None or GroupChecker(self.job, tg, self.class_memo).static_reason(node):
+                du = result.desired_tg_updates.get(tg.name)
+                if du is not None:
+                    du.in_place_update -= 1
+                    du.destructive_update += 1
+                destructive.append(PlacementRequest(alloc.name, tg, alloc, False, "destructive", ALLOC_UPDATING))
+                continue
+            updated = evolve(
+                alloc, eval_id=self.eval_id, job=None, job_version=self.job.version, modify_time=self.now
+            )
+            self.plan.append_alloc(updated)
+        return destructive
+
+    def place_all(self, requests: list[PlacementRequest]) -> None:
+        for req in requests:
+            name = req.task_group.name
+            if name in self.failed:
+                self.failed[name].coalesced_failures += 1
+                continue
+            self.place_one(req)
+        if self._selector is not None:
+            self.nodes_scored = self._selector.nodes_scored
+
+    def place_one(self, req: PlacementRequest) -> Allocation | None:
+        p = self.placer(req.task_group)
+        prev = req.previous
+        if prev is not None and req.stop_previous:
+            self.stop(prev, req.stop_previous)
+        penalty = penalty_nodes(prev) if (prev is not None and req.reschedule) else set()
+        m = PlacementMetrics()
+        option = self.selector.select(p, penalty, m) if self.candidates.nodes else None
+        if option is None:
+            if prev is not None and req.stop_previous:
+                remove_stop(self.plan, prev)
+                self.tracker.unstop(prev)
+            self.failed[p.tg.name] = m.to_alloc_metric(self.candidates, failed=True)
+            return None
+        alloc = self._new_alloc(req, option, m)
+        self.plan.append_alloc(alloc)
+        self.tracker.place(alloc)
+        self.placed_ids[alloc.id] = p.tg.name
+        if p.checker.distinct_properties:
+            for other in self.placers.values():
+                self._count_property(other, option.node, p.tg.name, 1, resolve_target)
+        return alloc
+
+    def _new_alloc(self, req: PlacementRequest, option, m: PlacementMetrics) -> Allocation:
+        tg = req.task_group
+        prev = req.previous
+        job = self.job
+        return Allocation(
+            id=generate_uuid(),
+            namespace=job.namespace,
+            eval_id=self.eval_id,
+            name=req.name,
+            node_id=option.node.id,
+            node_name=option.node.name,
+            job_id=job.id,
+            job=None,
+            task_group=tg.name,
+            allocated_resources=allocated_resources_for(tg, option.networks, option.cores),
+            metrics=m.to_alloc_metric(self.candidates, failed=False),
+            desired_status=ALLOC_DESIRED_RUN,
+            client_status=ALLOC_CLIENT_PENDING,
+            previous_allocation=prev.id if prev is not None else "",
+            reschedule_tracker=(
+                new_tracker(prev, tg.reschedule_policy, self.now) if (prev is not None and req.reschedule) else
+                (prev.reschedule_tracker if prev is not None else None)
+            ),
+            create_time=self.now,
+            modify_time=self.now,
+            job_version=job.version,
+        )

@@ -1,0 +1,327 @@
+"""The cluster reconciler for service and batch jobs: existing allocs in, buckets out.
+
+Pure: it reads no state and picks no nodes. For each task group it compares the
+desired count with the allocs that exist and returns what to place, stop, update in
+place or replace, plus follow-up evals for failed allocs that must wait for their
+reschedule delay, and a `DesiredUpdates` per group for plan annotations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from yurt.structs import Allocation, DesiredUpdates, Evaluation, Job, Node, TaskGroup, evolve, generate_uuid
+from yurt.structs.alloc import (
+    ALLOC_CLIENT_COMPLETE,
+    ALLOC_CLIENT_FAILED,
+    ALLOC_CLIENT_LOST,
+    ALLOC_DESIRED_EVICT,
+    ALLOC_DESIRED_STOP,
+    alloc_name,
+)
+from yurt.structs.eval import TRIGGER_RETRY_FAILED_ALLOC
+from yurt.structs.node import NODE_STATUS_DISCONNECTED, NODE_STATUS_DOWN
+
+from .reschedule import BATCH_WINDOW, RESCHEDULE_WINDOW, next_reschedule_time
+from .update import tasks_updated
+
+ALLOC_NOT_NEEDED = "alloc not needed due to job update"
+ALLOC_LOST = "alloc is lost since its node is down"
+ALLOC_MIGRATING = "alloc is being migrated"
+ALLOC_UPDATING = "alloc is being updated due to job update"
+ALLOC_RESCHEDULED = "alloc was rescheduled because it failed"
+ALLOC_JOB_STOPPED = "alloc not needed since job was stopped"
+
+UPDATE_IGNORE = "ignore"
+UPDATE_INPLACE = "inplace"
+UPDATE_DESTRUCTIVE = "destructive"
+
+UpdateFn = Callable[[Allocation, Job, TaskGroup], str]
+
+
+@dataclass
+class PlacementRequest:
+    """A new alloc to place. `previous` is the alloc it replaces (reschedule, lost,
+    migrate or destructive update); `reschedule` asks to avoid the previous nodes.
+    The scheduler stops `previous` (when `stop_previous` is set) only if a node is found."""
+
+    name: str
+    task_group: TaskGroup
+    previous: Allocation | None = None
+    reschedule: bool = False
+    kind: str = "new"  # new, reschedule, lost, migrate, destructive
+    stop_previous: str = ""  # stop `previous` with this description if the placement succeeds
+
+    @property
+    def index(self) -> int:
+        return int(self.name[self.name.rfind("[") + 1 : -1])
+
+
+@dataclass
+class StopRequest:
+    alloc: Allocation
+    description: str
+    client_status: str = ""
+
+
+@dataclass
+class ReconcileResult:
+    place: list[PlacementRequest] = field(default_factory=list)
+    stop: list[StopRequest] = field(default_factory=list)
+    inplace: list[Allocation] = field(default_factory=list)
+    attribute_updates: list[Allocation] = field(default_factory=list)
+    followup_evals: list[Evaluation] = field(default_factory=list)
+    desired_tg_updates: dict[str, DesiredUpdates] = field(default_factory=dict)
+
+
+def default_update_fn(alloc: Allocation, job: Job, tg: TaskGroup) -> str:
+    if alloc.job is None:
+        return UPDATE_DESTRUCTIVE
+    return UPDATE_DESTRUCTIVE if tasks_updated(alloc.job, job, tg.name) else UPDATE_INPLACE
+
+
+def is_node_tainted(node: Node | None) -> bool:
+    """Gone, down, disconnected or draining: its allocs need attention."""
+    return node is None or node.status in (NODE_STATUS_DOWN, NODE_STATUS_DISCONNECTED) or node.drain_strategy is not None
+
+
+@dataclass
+class _GroupBuckets:
+    keep: list[Allocation] = field(default_factory=list)  # untainted, holding their slot
+    lost: list[Allocation] = field(default_factory=list)
+    migrate: list[Allocation] = field(default_factory=list)
+    reschedule_now: list[Allocation] = field(default_factory=list)
+    reschedule_later: list[tuple[Allocation, int]] = field(default_factory=list)
+    ignored: int = 0
+
+
+class Reconciler:
+    """`Reconciler(...).compute()` -> ReconcileResult."""
+
+    def __init__(
+        self,
+        job: Job | None,
+        allocs: list[Allocation],
+        tainted: dict[str, Node | None],
+        eval_id: str,
+        eval_priority: int,
+        now_ns: int,
+        update_fn: UpdateFn = default_update_fn,
+    ) -> None:
+        self.job = job
+        self.allocs = allocs
+        self.tainted = tainted
+        self.eval_id = eval_id
+        self.eval_priority = eval_priority
+        self.now = now_ns
+        self.update_fn = update_fn
+        self.batch = job is not None and job.type in ("batch", "sysbatch")
+        self.result = ReconcileResult()
+
+    def compute(self) -> ReconcileResult:
+        by_group: dict[str, list[Allocation]] = {}
+        for alloc in self.allocs:
+            by_group.setdefault(alloc.task_group, []).append(alloc)
+        stopped = self.job is None or self.job.stop
+        groups = [] if stopped else list(self.job.task_groups or ())
+        wanted = {tg.name for tg in groups}
+        for name, allocs in by_group.items():
+            if name not in wanted:
+                self._stop_all(name, allocs, ALLOC_JOB_STOPPED if stopped else ALLOC_NOT_NEEDED)
+        for tg in groups:
+            self._reconcile_group(tg, by_group.get(tg.name, []))
+        return self.result
+
+    def _updates(self, group: str) -> DesiredUpdates:
+        return self.result.desired_tg_updates.setdefault(group, DesiredUpdates())
+
+    def _stop(self, alloc: Allocation, desc: str, client_status: str = "") -> None:
+        self.result.stop.append(StopRequest(alloc, desc, client_status))
+
+    def _stop_all(self, group: str, allocs: list[Allocation], desc: str) -> None:
+        du = self._updates(group)
+        for alloc in allocs:
+            if alloc.terminal:
+                continue
+            self._stop(alloc, desc)
+            du.stop += 1
+
+    def _classify(self, tg: TaskGroup, allocs: list[Allocation]) -> _GroupBuckets:
+        b = _GroupBuckets()
+        for alloc in allocs:
+            if alloc.next_allocation and alloc.terminal:
+                continue  # already replaced
+            if self.batch and alloc.terminal and alloc.job_version < self.job.version:
+                b.ignored += 1
+                continue
+            if alloc.node_id in self.tainted and not alloc.terminal:
+                node = self.tainted[alloc.node_id]
+                if node is None or node.status in (NODE_STATUS_DOWN, NODE_STATUS_DISCONNECTED):
+                    b.lost.append(alloc)
+                    continue
+                if alloc.desired_transition.migrate:
+                    b.migrate.append(alloc)
+                    continue
+            state = self._filter_state(alloc)
+            if state == "keep":
+                b.keep.append(alloc)
+            elif state == "ignore":
+                b.ignored += 1
+            else:
+                self._classify_failed(tg, alloc, b)
+        return b
+
+    def _filter_state(self, alloc: Allocation) -> str:
+        """Nomad's `shouldFilter`: keep (holds its slot), ignore, or failed."""
+        if self.batch:
+            if alloc.desired_status == ALLOC_DESIRED_STOP:
+                return "keep" if alloc.client_status == ALLOC_CLIENT_COMPLETE else "ignore"
+            if alloc.desired_status == ALLOC_DESIRED_EVICT:
+                return "ignore"
+            return "failed" if alloc.client_status == ALLOC_CLIENT_FAILED else "keep"
+        if alloc.desired_status in (ALLOC_DESIRED_STOP, ALLOC_DESIRED_EVICT):
+            return "ignore"
+        if alloc.client_status in (ALLOC_CLIENT_COMPLETE, ALLOC_CLIENT_LOST):
+            return "ignore"
+        return "failed" if alloc.client_status == ALLOC_CLIENT_FAILED else "keep"
+
+    def _classify_failed(self, tg: TaskGroup, alloc: Allocation, b: _GroupBuckets) -> None:
+        if alloc.desired_transition.force_reschedule:
+            b.reschedule_now.append(alloc)
+            return
+        eligible, when = next_reschedule_time(alloc, tg.reschedule_policy)
+        if eligible and (alloc.followup_eval_id == self.eval_id or when - self.now <= RESCHEDULE_WINDOW):
+            b.reschedule_now.append(alloc)
+            return
+        b.keep.append(alloc)
+        if eligible and not alloc.followup_eval_id:
+            b.reschedule_later.append((alloc, when))
+
+    def _reconcile_group(self, tg: TaskGroup, allocs: list[Allocation]) -> None:
+        du = self._updates(tg.name)
+        b = self._classify(tg, allocs)
+        du.ignore += b.ignored
+        for alloc in b.lost:
+            self._stop(alloc, ALLOC_LOST, ALLOC_CLIENT_LOST)
+            du.stop += 1
+        lost = [] if tg.prevent_reschedule_on_lost else b.lost
+        keep = sorted(b.keep, key=lambda a: (a.index, a.create_time))
+        slots = tg.count - len(keep)
+        if slots < 0:
+            keep = self._stop_excess(keep, -slots, du)
+            slots = 0
+        self._replace(tg, b, lost, slots, keep, du)
+        self._update_kept(tg, keep, b, du)
+        self._reschedule_later(tg, b, du)
+
+    def _stop_excess(self, keep: list[Allocation], excess: int, du: DesiredUpdates) -> list[Allocation]:
+        """Stop `excess` allocs: duplicates of a name first, then the highest indexes."""
+        seen: set[str] = set()
+        dups, rest = [], []
+        for alloc in keep:
+            (dups if alloc.name in seen else rest).append(alloc)
+            seen.add(alloc.name)
+        order = dups + sorted(rest, key=lambda a: -a.index)
+        doomed = order[:excess]
+        for alloc in doomed:
+            if not alloc.terminal:
+                self._stop(alloc, ALLOC_NOT_NEEDED)
+                du.stop += 1
+        doomed_ids = {a.id for a in doomed}
+        return [a for a in keep if a.id not in doomed_ids]
+
+    def _replace(self, tg, b: _GroupBuckets, lost, slots: int, keep, du: DesiredUpdates) -> None:
+        """Replacements for migrating, lost and failed allocs, then new allocs, up to `slots`."""
+        free = _FreeIndexes({a.index for a in keep})
+        candidates = [(a, "migrate") for a in b.migrate] + [(a, "lost") for a in lost]
+        candidates += [(a, "reschedule") for a in b.reschedule_now]
+        for alloc, kind in candidates:
+            if slots <= 0:
+                if kind != "lost":  # lost ones are already stopped
+                    self._stop(alloc, ALLOC_NOT_NEEDED)
+                    du.stop += 1
+                continue
+            slots -= 1
+            name = alloc_name(self.job.id, tg.name, free.take(alloc.index))
+            stop_desc = {"migrate": ALLOC_MIGRATING, "reschedule": ALLOC_RESCHEDULED}.get(kind, "")
+            self.result.place.append(PlacementRequest(name, tg, alloc, kind == "reschedule", kind, stop_desc))
+            if kind == "migrate":
+                du.migrate += 1
+                continue
+            du.place += 1
+            if kind == "reschedule":
+                du.reschedule_now += 1
+        for _ in range(slots):
+            self.result.place.append(PlacementRequest(alloc_name(self.job.id, tg.name, free.take()), tg))
+            du.place += 1
+
+    def _update_kept(self, tg: TaskGroup, keep: list[Allocation], b: _GroupBuckets, du: DesiredUpdates) -> None:
+        later = {a.id for a, _ in b.reschedule_later}
+        for alloc in keep:
+            if alloc.terminal or alloc.id in later or _same_job_version(alloc, self.job):
+                du.ignore += 1
+                continue
+            decision = self.update_fn(alloc, self.job, tg)
+            if decision == UPDATE_IGNORE:
+                du.ignore += 1
+            elif decision == UPDATE_INPLACE:
+                self.result.inplace.append(alloc)
+                du.in_place_update += 1
+            else:
+                self.result.place.append(PlacementRequest(alloc.name, tg, alloc, False, "destructive", ALLOC_UPDATING))
+                du.destructive_update += 1
+
+    def _reschedule_later(self, tg: TaskGroup, b: _GroupBuckets, du: DesiredUpdates) -> None:
+        """One follow-up eval per batch of failures within BATCH_WINDOW of each other."""
+        pending = sorted(b.reschedule_later, key=lambda t: t[1])
+        batch_start = None
+        ev = None
+        for alloc, when in pending:
+            if ev is None or when - batch_start > BATCH_WINDOW:
+                batch_start = when
+                ev = self._followup_eval(when)
+                self.result.followup_evals.append(ev)
+            self.result.attribute_updates.append(evolve(alloc, followup_eval_id=ev.id))
+            du.reschedule_later += 1
+
+    def _followup_eval(self, wait_until: int) -> Evaluation:
+        job = self.job
+        return Evaluation(
+            id=generate_uuid(),
+            namespace=job.namespace,
+            priority=self.eval_priority,
+            type=job.type,
+            triggered_by=TRIGGER_RETRY_FAILED_ALLOC,
+            job_id=job.id,
+            job_modify_index=job.job_modify_index,
+            status="pending",
+            status_description="created for delayed rescheduling",
+            wait_until=wait_until,
+            previous_eval=self.eval_id,
+            create_time=self.now,
+            modify_time=self.now,
+        )
+
+
+class _FreeIndexes:
+    """Hands out the lowest alloc indexes not in `used` (Nomad reuses freed indexes)."""
+
+    def __init__(self, used: set[int]) -> None:
+        self.used = used
+        self.cursor = 0
+
+    def take(self, preferred: int | None = None) -> int:
+        if preferred is not None and preferred not in self.used:
+            self.used.add(preferred)
+            return preferred
+        while self.cursor in self.used:
+            self.cursor += 1
+        self.used.add(self.cursor)
+        return self.cursor
+
+
+def _same_job_version(alloc: Allocation, job: Job) -> bool:
+    if alloc.job is not None:
+        return alloc.job.job_modify_index == job.job_modify_index and alloc.job.version == job.version
+    return alloc.job_version == job.version

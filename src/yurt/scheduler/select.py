@@ -1,0 +1,211 @@
+"""Picking a node for one placement: feasibility -> fit -> score -> limit -> max.
+
+The candidate list is shuffled once per evaluation (seeded by the eval ID) and a
+cursor moves through it across placements, as Nomad's static iterator does, so each
+placement looks at about `limit` nodes instead of all of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from random import Random
+
+from yurt.structs import Affinity, Job, NetworkResource, Node, NodeScoreMeta, TaskGroup
+from yurt.structs.operator import SCHEDULER_ALGORITHM_SPREAD
+from yurt.structs.resources import (
+    BINPACK_MAX_FIT_SCORE,
+    binpack_from_fractions,
+    spread_from_fractions,
+    task_group_demand,
+)
+
+from .constraints import check_operator, resolve_target
+from .feasible import REASON_MISSING_DRIVERS, GroupChecker
+from .metrics import PlacementMetrics
+from .node_class import class_of
+from .usage import DIM_DYNAMIC_PORTS, DIM_PORT_COLLISION, NodeUsage, UsageTracker
+
+MAX_SKIP = 3
+SKIP_SCORE_THRESHOLD = 0.0
+AFFINITY_SPREAD_LIMIT = 100
+
+
+@dataclass(slots=True)
+class RankedOption:
+    node: Node
+    usage: NodeUsage
+    score: float
+    networks: list[NetworkResource] | None
+    cores: dict[str, list[int]] | None
+
+
+def service_limit(node_count: int) -> int:
+    return max(2, math.ceil(math.log2(node_count))) if node_count > 1 else 2
+
+
+def _group_affinities(job: Job, tg: TaskGroup) -> list[Affinity]:
+    out = list(job.affinities or ())
+    out.extend(tg.affinities or ())
+    for task in tg.tasks or ():
+        out.extend(task.affinities or ())
+    return out
+
+
+class GroupPlacer:
+    """Everything about one task group that placement needs, computed once."""
+
+    def __init__(self, job: Job, tg: TaskGroup, checker: GroupChecker, node_count: int, algorithm: str) -> None:
+        self.job = job
+        self.tg = tg
+        self.checker = checker
+        demand = task_group_demand(tg)
+        self.cpu = demand.cpu_shares
+        self.mem = demand.memory_mb
+        self.disk = demand.disk_mb
+        self.task_cores = {t.name: t.resources.cores for t in tg.tasks or () if t.resources and t.resources.cores}
+        self.cores = sum(self.task_cores.values())
+        self.networks = list(tg.networks or ())
+        self.affinities = _group_affinities(job, tg)
+        self.affinity_total = sum(abs(a.weight) for a in self.affinities)
+        self.spread = algorithm == SCHEDULER_ALGORITHM_SPREAD
+        self.count = max(tg.count, 1)
+        if self.affinities or job.spreads or tg.spreads:
+            self.limit = max(tg.count, AFFINITY_SPREAD_LIMIT)
+        elif job.type == "batch":
+            self.limit = 2
+        else:
+            self.limit = service_limit(node_count)
+
+    def affinity_score(self, node: Node) -> float:
+        matched = 0.0
+        for a in self.affinities:
+            lval, lfound = resolve_target(a.l_target, node)
+            rval, rfound = resolve_target(a.r_target, node)
+            if check_operator(a.operand or "=", lval, rval, lfound, rfound):
+                matched += a.weight
+        return matched / self.affinity_total if self.affinity_total else 0.0
+
+
+class NodeSelector:
+    """Runs the placement pipeline over a shuffled candidate list with a moving cursor."""
+
+    def __init__(self, nodes: list[Node], tracker: UsageTracker, rng: Random, class_memo: dict[str, str]) -> None:
+        self.nodes = nodes
+        self.tracker = tracker
+        self.rng = rng
+        self.class_memo = class_memo
+        self.cursor = 0
+        self.nodes_scored = 0
+
+    def _next_node(self) -> Node:
+        node = self.nodes[self.cursor]
+        self.cursor += 1
+        if self.cursor == len(self.nodes):
+            self.cursor = 0
+        return node
+
+    def select(self, placer: GroupPlacer, penalty: set[str], m: PlacementMetrics) -> RankedOption | None:
+        best: RankedOption | None = None
+        seen = 0
+        skipped: list[RankedOption] = []
+        for _ in range(len(self.nodes)):
+            if seen >= placer.limit:
+                break
+            option = self._rank(self._next_node(), placer, penalty, m)
+            if option is None:
+                continue
+            if option.score <= SKIP_SCORE_THRESHOLD and len(skipped) < MAX_SKIP:
+                skipped.append(option)
+                continue
+            seen += 1
+            if best is None or option.score > best.score:
+                best = option
+        for option in skipped:
+            if seen >= placer.limit:
+                break
+            seen += 1
+            if best is None or option.score > best.score:
+                best = option
+        return best
+
+    def _filtered(self, node: Node, placer: GroupPlacer, m: PlacementMetrics) -> bool:
+        checker = placer.checker
+        reason = checker.static_reason(node)
+        if not reason:
+            u = self.tracker.usage(node)
+            reason = checker.placement_reason(node, u.job_count, u.group_counts.get(placer.tg.name, 0))
+            if not reason:
+                return False
+            phrase = "already run this job (distinct_hosts)" if reason == "distinct_hosts" else (
+                f"filtered by constraint `{reason}`")
+        elif reason == REASON_MISSING_DRIVERS:
+            phrase = "missing driver " + ", ".join(checker.missing_drivers(node))
+        else:
+            phrase = f"filtered by constraint `{reason}`"
+        m.filter(class_of(node, self.class_memo), reason, phrase)
+        return True
+
+    def _rank(self, node: Node, placer: GroupPlacer, penalty: set[str], m: PlacementMetrics) -> RankedOption | None:
+        m.evaluated += 1
+        if self._filtered(node, placer, m):
+            return None
+        u = self.tracker.usage(node)
+        dim = u.exhausted(placer.cpu, placer.mem, placer.disk, placer.cores)
+        if dim:
+            free = {"cpu": u.free_cpu, "memory": u.free_mem, "disk": u.free_disk}.get(dim, len(u.free_cores))
+            need = {"cpu": placer.cpu, "memory": placer.mem, "disk": placer.disk}.get(dim, placer.cores)
+            m.exhaust(class_of(node, self.class_memo), dim, free, need)
+            return None
+        networks = None
+        if placer.networks:
+            if u.static_port_conflict(placer.networks):
+                m.exhaust(class_of(node, self.class_memo), DIM_PORT_COLLISION)
+                return None
+            networks = u.assign_networks(placer.networks, self.rng)
+            if networks is None:
+                m.exhaust(class_of(node, self.class_memo), DIM_DYNAMIC_PORTS)
+                return None
+        cores = self._cores(u, placer)
+        self.nodes_scored += 1
+        return self._score(node, u, placer, penalty, m, networks, cores)
+
+    @staticmethod
+    def _cores(u: NodeUsage, placer: GroupPlacer) -> dict[str, list[int]] | None:
+        if not placer.cores:
+            return None
+        free = u.pick_cores(placer.cores)
+        out, start = {}, 0
+        for task, count in placer.task_cores.items():
+            out[task] = free[start : start + count]
+            start += count
+        return out
+
+    @staticmethod
+    def _score(node, u, placer, penalty, m, networks, cores) -> RankedOption:
+        cap_cpu, cap_mem = u.cap_cpu, u.cap_mem
+        free_cpu = (u.free_cpu - placer.cpu) / cap_cpu if cap_cpu > 0 else 0.0
+        free_mem = (u.free_mem - placer.mem) / cap_mem if cap_mem > 0 else 0.0
+        fit = spread_from_fractions(free_cpu, free_mem) if placer.spread else binpack_from_fractions(free_cpu, free_mem)
+        fit /= BINPACK_MAX_FIT_SCORE
+        scores = {"binpack": fit}
+        total, n = fit, 1
+        collisions = u.group_counts.get(placer.tg.name, 0)
+        if collisions:
+            anti = -(collisions + 1) / placer.count
+            scores["job-anti-affinity"] = anti
+            total += anti
+            n += 1
+        if node.id in penalty:
+            scores["node-reschedule-penalty"] = -1.0
+            total -= 1.0
+            n += 1
+        if placer.affinities:
+            aff = placer.affinity_score(node)
+            if aff:
+                scores["node-affinity"] = aff
+                total += aff
+                n += 1
+        final = total / n
+        m.scored.append(NodeScoreMeta(node_id=node.id, scores=scores, norm_score=final))
+        return RankedOption(node, u, final, networks, cores)

@@ -1,0 +1,184 @@
+"""What each node would hold if the plan being built were committed.
+
+`UsageTracker.usage(node)` builds a node's usage lazily (existing non-terminal
+allocs, minus the plan's stops, plus the plan's placements) and keeps it current
+as the scheduler stops and places allocs, so one placement costs O(1) per node
+looked at rather than a rescan of the node's allocations.
+"""
+
+from __future__ import annotations
+
+from random import Random
+
+from yurt.structs import Allocation, NetworkResource, Node, Port, evolve
+from yurt.structs.resources import (
+    DIM_CORES,
+    DIM_CPU,
+    DIM_DISK,
+    DIM_MEMORY,
+    alloc_comparable,
+    alloc_ports,
+    node_capacity,
+    node_reserved_ports,
+)
+
+DIM_PORT_COLLISION = "network: reserved port collision"
+DIM_DYNAMIC_PORTS = "network: dynamic port selection failed"
+
+
+class NodeUsage:
+    """A node's free capacity and taken ports under the proposed plan."""
+
+    __slots__ = (
+        "node", "free_cpu", "free_mem", "free_disk", "cap_cpu", "cap_mem",
+        "free_cores", "ports", "min_port", "max_port", "ip", "job_count", "group_counts",
+    )
+
+    def __init__(self, node: Node) -> None:
+        cap = node_capacity(node)
+        self.node = node
+        self.cap_cpu = cap.cpu_shares
+        self.cap_mem = cap.memory_mb
+        self.free_cpu = cap.cpu_shares
+        self.free_mem = cap.memory_mb
+        self.free_disk = cap.disk_mb
+        self.free_cores = set(cap.reserved_cores)
+        self.ports = node_reserved_ports(node)
+        res = node.node_resources
+        self.min_port = res.min_dynamic_port if res else 20000
+        self.max_port = res.max_dynamic_port if res else 32000
+        nets = res.networks if res else None
+        self.ip = nets[0].ip if nets else (node.attributes or {}).get("unique.network.ip-address", "")
+        self.job_count = 0  # allocs of the job being scheduled
+        self.group_counts: dict[str, int] = {}
+
+    def add(self, alloc: Allocation, of_job: bool, sign: int = 1) -> None:
+        res = alloc_comparable(alloc)
+        self.free_cpu -= sign * res.cpu_shares
+        self.free_mem -= sign * res.memory_mb
+        self.free_disk -= sign * res.disk_mb
+        ports = alloc_ports(alloc)
+        if sign > 0:
+            self.free_cores -= res.reserved_cores
+            self.ports |= ports
+        else:
+            self.free_cores |= res.reserved_cores
+            self.ports -= ports
+        if of_job:
+            self.job_count += sign
+            self.group_counts[alloc.task_group] = self.group_counts.get(alloc.task_group, 0) + sign
+
+    def exhausted(self, cpu: int, mem: int, disk: int, cores: int) -> str:
+        """The first dimension the demand does not fit in, or ""."""
+        if self.free_cpu < cpu:
+            return DIM_CPU
+        if self.free_mem < mem:
+            return DIM_MEMORY
+        if self.free_disk < disk:
+            return DIM_DISK
+        if cores and len(self.free_cores) < cores:
+            return DIM_CORES
+        return ""
+
+    def assign_networks(self, asks: list[NetworkResource], rng: Random) -> list[NetworkResource] | None:
+        """Host ports for the group's networks: static ones must be free, dynamic ones are
+        drawn from the node's range. None when that is impossible."""
+        taken: set[int] = set()
+        out = []
+        for net in asks:
+            reserved = []
+            for p in net.reserved_ports or ():
+                if p.value in self.ports or p.value in taken:
+                    if not p.ignore_collision:
+                        return None
+                taken.add(p.value)
+                reserved.append(p)
+            dynamic = []
+            for p in net.dynamic_ports or ():
+                value = self._pick_port(taken, rng)
+                if value is None:
+                    return None
+                taken.add(value)
+                dynamic.append(_with_value(p, value))
+            out.append(evolve(net, ip=net.ip or self.ip, reserved_ports=reserved or None, dynamic_ports=dynamic or None))
+        return out
+
+    def static_port_conflict(self, asks: list[NetworkResource]) -> bool:
+        for net in asks:
+            for p in net.reserved_ports or ():
+                if p.value in self.ports and not p.ignore_collision:
+                    return True
+        return False
+
+    def _pick_port(self, taken: set[int], rng: Random) -> int | None:
+        lo, hi = self.min_port, self.max_port
+        for _ in range(20):
+            value = rng.randint(lo, hi)
+            if value not in self.ports and value not in taken:
+                return value
+        for value in range(lo, hi + 1):
+            if value not in self.ports and value not in taken:
+                return value
+        return None
+
+    def pick_cores(self, count: int) -> list[int]:
+        return sorted(self.free_cores)[:count]
+
+
+def _with_value(port: Port, value: int) -> Port:
+    return evolve(port, value=value, to=port.to if port.to != -1 else value)
+
+
+class UsageTracker:
+    """Node usage for one job's scheduling pass, kept in step with the plan."""
+
+    def __init__(self, snapshot, namespace: str, job_id: str) -> None:
+        self.snapshot = snapshot
+        self.namespace = namespace
+        self.job_id = job_id
+        self.by_node: dict[str, NodeUsage] = {}
+        self.stopped: dict[str, set[str]] = {}  # node -> alloc ids stopped by the plan
+        self.placed: dict[str, list[Allocation]] = {}  # node -> new allocs in the plan
+
+    def _of_job(self, alloc: Allocation) -> bool:
+        return alloc.job_id == self.job_id and alloc.namespace == self.namespace
+
+    def usage(self, node: Node) -> NodeUsage:
+        u = self.by_node.get(node.id)
+        if u is not None:
+            return u
+        u = NodeUsage(node)
+        stopped = self.stopped.get(node.id, ())
+        for alloc in self.snapshot.allocs_by_node(node.id):
+            if alloc.terminal or alloc.id in stopped:
+                continue
+            u.add(alloc, self._of_job(alloc))
+        for alloc in self.placed.get(node.id, ()):
+            u.add(alloc, True)
+        self.by_node[node.id] = u
+        return u
+
+    def stop(self, alloc: Allocation) -> None:
+        ids = self.stopped.setdefault(alloc.node_id, set())
+        if alloc.id in ids:
+            return
+        ids.add(alloc.id)
+        u = self.by_node.get(alloc.node_id)
+        if u is not None and not alloc.terminal:
+            u.add(alloc, self._of_job(alloc), sign=-1)
+
+    def place(self, alloc: Allocation) -> None:
+        self.placed.setdefault(alloc.node_id, []).append(alloc)
+        u = self.by_node.get(alloc.node_id)
+        if u is not None:
+            u.add(alloc, True)
+
+    def unstop(self, alloc: Allocation) -> None:
+        """Undo `stop` (the replacement could not be placed)."""
+        ids = self.stopped.get(alloc.node_id)
+        if not ids or alloc.id not in ids:
+            return
+        ids.discard(alloc.id)
+        u = self.by_node.get(alloc.node_id)
+        if u is not None and not alloc.terminal:
+            u.add(alloc, self._of_job(alloc))
