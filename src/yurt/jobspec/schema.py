@@ -100,12 +100,12 @@ def _split_ports(data: dict[str, Any]) -> dict[str, Any]:
 
 PORT = Schema("port", attrs(static=("Value", INT), to=INT, host_network=STRING,
                             ignore_collision=BOOL))
-RESERVED_PORT = Schema("reserved_ports", attrs(value=INT, to=INT, host_network=STRING))
 DNS = Schema("dns", attrs(servers=STRINGS, searches=STRINGS, options=STRINGS))
 NETWORK = Schema(
     "network",
     attrs(mode=STRING, hostname=STRING, mbits=INT, device=STRING, cidr=STRING, ip=STRING),
     {"port": Blk("_Ports", PORT, repeat=True, label="Label"),
+     "reserved_ports": Blk("ReservedPorts", PORT, repeat=True, label="Label"),
      "dns": Blk("DNS", DNS), "cni": Blk("CNI", OPAQUE)},
     post=_split_ports,
 )
