@@ -1,0 +1,228 @@
+"""Client-served routes: `/v1/client/fs/*`, `/v1/client/allocation/{id}/*`, `/v1/client/stats`.
+
+`client_routes(agent)` returns aiohttp route definitions; the agent package mounts
+them on the client's HTTP server (or the dev agent's single server).
+"""
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from yurt.drivers.base import DriverError
+
+from .allocfs import FSError, file_info, list_dir, resolve
+from .allocrunner import AllocRunner
+from .logstream import Framer, first_log, stream_file, stream_logs
+from .stats import alloc_stats, host_stats
+
+if TYPE_CHECKING:
+    from .agent import ClientAgent
+
+TRUE = ("1", "true", "t", "yes", "True", "TRUE")
+
+
+def _text(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=message, content_type="text/plain")
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _int(request: web.Request, key: str, default: int = 0) -> int:
+    raw = request.query.get(key, "")
+    if raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise HTTPError(400, f'error parsing {key}: strconv.ParseInt: parsing "{raw}": invalid syntax') from None
+
+
+def _bool(request: web.Request, key: str) -> bool:
+    raw = request.query.get(key, "")
+    if raw and raw not in TRUE and raw.lower() not in ("0", "false", "f", "no"):
+        raise HTTPError(400, f'Failed to parse {key} field to boolean: strconv.ParseBool: parsing "{raw}": invalid syntax')
+    return raw in TRUE
+
+
+def _origin(request: web.Request) -> str:
+    origin = request.query.get("origin", "") or "start"
+    if origin not in ("start", "end"):
+        raise HTTPError(400, "origin must be start or end")
+    return origin
+
+
+class ClientHandlers:
+    def __init__(self, agent: "ClientAgent"):
+        self.agent = agent
+
+    def runner(self, request: web.Request) -> AllocRunner:
+        alloc_id = request.match_info.get("alloc_id", "")
+        if not alloc_id:
+            raise HTTPError(400, "must provide a valid alloc id")
+        runner = self.agent.alloc_runner(alloc_id)
+        if runner is None or runner.destroyed:
+            raise HTTPError(404, f'Unknown allocation "{alloc_id}"')
+        return runner
+
+    def _path(self, request: web.Request, required: bool = True) -> tuple[AllocRunner, str, str]:
+        runner = self.runner(request)
+        path = request.query.get("path", "")
+        if not path:
+            if required:
+                raise HTTPError(400, "must provide a file name")
+            path = "/"
+        return runner, path, resolve(runner.alloc_dir.root, path)
+
+    async def ls(self, request: web.Request) -> web.Response:
+        _, _, full = self._path(request, required=False)
+        return web.json_response(list_dir(full))
+
+    async def stat(self, request: web.Request) -> web.Response:
+        _, _, full = self._path(request)
+        return web.json_response(file_info(full))
+
+    def _regular_file(self, full: str, path: str) -> None:
+        if file_info(full)["IsDir"]:
+            raise HTTPError(400, f'file "{path}" is a directory')
+
+    async def cat(self, request: web.Request) -> web.Response:
+        _, path, full = self._path(request)
+        self._regular_file(full, path)
+        with open(full, "rb") as f:
+            return web.Response(body=f.read(), content_type="text/plain")
+
+    async def readat(self, request: web.Request) -> web.Response:
+        _, path, full = self._path(request)
+        offset, limit = _int(request, "offset"), _int(request, "limit")
+        self._regular_file(full, path)
+        with open(full, "rb") as f:
+            f.seek(offset)
+            data = f.read(limit) if limit > 0 else f.read()
+        return web.Response(body=data, content_type="text/plain")
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        runner, path, full = self._path(request)
+        offset, origin = _int(request, "offset"), _origin(request)
+        info = file_info(full)
+        if info["IsDir"]:
+            raise HTTPError(400, f'file "{path}" is a directory')
+        if origin == "end":
+            offset = max(info["Size"] - offset, 0)
+        resp = await _prepare(request, "application/json")
+        rel = os.path.relpath(full, os.path.realpath(runner.alloc_dir.root))
+        try:
+            await stream_file(Framer(resp, plain=False), full, rel, offset)
+        except (ConnectionResetError, ConnectionError):
+            pass
+        return resp
+
+    async def logs(self, request: web.Request) -> web.StreamResponse:
+        runner = self.runner(request)
+        task = request.query.get("task", "")
+        if not task:
+            raise HTTPError(400, "must provide task name")
+        follow, plain = _bool(request, "follow"), _bool(request, "plain")
+        log_type = request.query.get("type", "")
+        if log_type not in ("stdout", "stderr"):
+            raise HTTPError(400, "must provide log type (stdout/stderr)")
+        offset, origin = _int(request, "offset"), _origin(request)
+        self._check_task_started(runner, task)
+        if first_log(runner.alloc_dir.log_dir, task, log_type) is None:
+            raise HTTPError(404, f'log entry for task "{task}" and log type "{log_type}" not found')
+        resp = await _prepare(request, "text/plain" if plain else "application/json")
+        try:
+            await stream_logs(Framer(resp, plain), runner.alloc_dir.log_dir, task, log_type, follow, offset, origin)
+        except (ConnectionResetError, ConnectionError):
+            pass
+        return resp
+
+    def _check_task_started(self, runner: AllocRunner, task: str) -> None:
+        if task not in {t.name for t in runner.tasks()}:
+            raise HTTPError(404, f'task group "{runner.alloc.task_group}" does not have task with name "{task}"')
+        state = runner.task_states.get(task)
+        if state is None or state.started_at is None:
+            raise HTTPError(404, f'task "{task}" not started yet. No logs available')
+
+    async def alloc_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(alloc_stats(self.runner(request), request.query.get("task", "")))
+
+    async def restart(self, request: web.Request) -> web.Response:
+        runner = self.runner(request)
+        body = await _json_body(request)
+        task = body.get("TaskName") or request.query.get("task", "")
+        names = [task] if task else [n for n, s in runner.task_states.items() if s.state == "running"]
+        if task and task not in runner.task_runners:
+            raise HTTPError(400, f'Task "{task}" not found in allocation')
+        try:
+            for name in names:
+                await runner.task_runners[name].restart()
+        except DriverError as exc:
+            raise HTTPError(500, str(exc)) from None
+        return web.json_response({})
+
+    async def signal(self, request: web.Request) -> web.Response:
+        runner = self.runner(request)
+        body = await _json_body(request)
+        sig = body.get("Signal") or "SIGKILL"
+        task = body.get("Task") or ""
+        if task and task not in runner.task_runners:
+            raise HTTPError(400, f'Task "{task}" not found in allocation')
+        names = [task] if task else [n for n, s in runner.task_states.items() if s.state == "running"]
+        try:
+            for name in names:
+                await runner.task_runners[name].signal(sig)
+        except DriverError as exc:
+            raise HTTPError(500, str(exc)) from None
+        return web.json_response({})
+
+    async def host_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(host_stats(self.agent.config.alloc_dir))
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except json.JSONDecodeError as exc:
+        raise HTTPError(400, f"failed to decode request body: {exc}") from None
+    return body if isinstance(body, dict) else {}
+
+
+async def _prepare(request: web.Request, content_type: str) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Type": content_type})
+    await resp.prepare(request)
+    return resp
+
+
+def _guard(handler):
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except HTTPError as exc:
+            return _text(exc.status, str(exc))
+        except FSError as exc:
+            return _text(exc.status, str(exc))
+        except (PermissionError, IsADirectoryError, FileNotFoundError) as exc:
+            return _text(404 if isinstance(exc, FileNotFoundError) else 400, str(exc))
+
+    return wrapped
+
+
+def client_routes(agent: "ClientAgent") -> list[web.RouteDef]:
+    h = ClientHandlers(agent)
+    routes: list[web.RouteDef] = []
+    for op in ("ls", "stat", "cat", "readat", "stream", "logs"):
+        routes.append(web.get(f"/v1/client/fs/{op}/{{alloc_id}}", _guard(getattr(h, op))))
+    routes.append(web.get("/v1/client/allocation/{alloc_id}/stats", _guard(h.alloc_stats)))
+    for op in ("restart", "signal"):
+        for method in (web.post, web.put):
+            routes.append(method(f"/v1/client/allocation/{{alloc_id}}/{op}", _guard(getattr(h, op))))
+    routes.append(web.get("/v1/client/stats", _guard(h.host_stats)))
+    return routes
