@@ -98,3 +98,15 @@ def test_job_update_is_copied_into_groups_without_one():
     }'''))
     assert job.task_groups[0].update == job.update
     assert job.task_groups[0].update.max_parallel == 3
+
+
+def test_idempotent_on_every_example_and_template():
+    from pathlib import Path
+
+    from yurt.jobspec import example_job
+
+    texts = [p.read_text() for p in (Path(__file__).resolve().parents[2] / "examples").glob("*.nomad.hcl")]
+    texts += [example_job(), example_job(short=True)]
+    for text in texts:
+        once = canonicalize(parse(text))
+        assert canonicalize(once) == once
