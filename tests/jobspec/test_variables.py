@@ -99,3 +99,22 @@ def test_local_cycle_is_reported():
     from yurt.jobspec import JobspecError
     with pytest.raises(JobspecError, match="Cycle in local values"):
         parse('locals {\n a = local.b\n b = local.a\n}\njob "x" {}\n')
+
+
+def test_variable_validation_rules():
+    from yurt.jobspec import JobspecError
+    text = ('variable "count" {\n  type = number\n  default = 1\n  validation {\n'
+            '    condition     = var.count > 0 && var.count < 10\n'
+            '    error_message = "The count must be between 1 and 9."\n  }\n}\n'
+            'job "v" {\n  group "g" {\n    count = var.count\n    task "t" { driver = "raw_exec" }\n  }\n}\n')
+    assert parse(text, variables={"count": "4"}).task_groups[0].count == 4
+    with pytest.raises(JobspecError) as info:
+        parse(text, "v.nomad.hcl", variables={"count": "12"})
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.line == 5 and "The count must be between 1 and 9." in diagnostic.message
+
+
+def test_malformed_cli_value_for_number_variable():
+    from yurt.jobspec import JobspecError
+    with pytest.raises(JobspecError, match="Invalid value for variable"):
+        parse(JOB, variables={"count": "lots"})

@@ -11,7 +11,7 @@ from .hcl_eval import EvalError, Evaluator
 from .hcl_functions import function_table
 from .hcl_syntax import Block, Body, parse_hcl
 from .schema import JOB
-from .variables import declarations, environment, evaluate_locals, read_var_file, resolve_variables
+from .variables import check_validations, declarations, environment, evaluate_locals, read_var_file, resolve_variables
 
 _TOP_LEVEL_BLOCKS = ("job", "variable", "variables", "locals")
 
@@ -35,6 +35,7 @@ def hcl_job_dict(text: str, filename: str, variables: dict[str, str] | None,
                                environment() if env is None else env, diags)
 
     evaluator = Evaluator(text, values, None, functions)
+    check_validations(declared, evaluator, diags)
     evaluate_locals(by_type["locals"], evaluator, diags)
 
     jobs = by_type["job"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .diagnostics import DiagnosticCollector, Position, did_you_mean
@@ -26,6 +26,7 @@ class Declaration:
     default: Any
     has_default: bool
     pos: Position
+    validations: list[Block] = field(default_factory=list)
 
 
 def declarations(blocks: list[Block], evaluator: Evaluator, diags: DiagnosticCollector) -> dict[str, Declaration]:
@@ -62,11 +63,40 @@ def _declaration(name: str, block: Block, evaluator: Evaluator, diags: Diagnosti
             diags.add(attr.pos, "Unsupported argument",
                       f'An argument named "{attr.name}" is not expected here.'
                       + did_you_mean(attr.name, _VARIABLE_ARGS))
+    validations = []
     for sub in block.body.blocks:
-        if sub.type != "validation":
+        if sub.type == "validation":
+            validations.append(sub)
+        else:
             diags.add(sub.pos, "Unsupported block type",
                       f'Blocks of type "{sub.type}" are not expected here.')
-    return Declaration(name, type_text, default, has_default, block.pos)
+    return Declaration(name, type_text, default, has_default, block.pos, validations)
+
+
+def check_validations(declared: dict[str, Declaration], evaluator: Evaluator,
+                      diags: DiagnosticCollector) -> None:
+    """Evaluate each `validation { condition, error_message }` of the declared variables."""
+    for decl in declared.values():
+        if evaluator.var.values.get(decl.name) is UNSET:
+            continue
+        for block in decl.validations:
+            attrs = {a.name: a for a in block.body.attributes}
+            if "condition" not in attrs:
+                diags.add(block.pos, "Missing required argument",
+                          'The argument "condition" is required, but no definition was found.')
+                continue
+            try:
+                ok = evaluator.evaluate(attrs["condition"].expr)
+                message = evaluator.evaluate(attrs["error_message"].expr) if "error_message" in attrs else ""
+            except (EvalError, UnknownValue) as exc:
+                if getattr(exc, "summary", "x"):
+                    diags.add(attrs["condition"].value_pos, "Invalid variable validation condition",
+                              str(exc))
+                continue
+            if ok is not True:
+                diags.add(attrs["condition"].value_pos, "Invalid value for variable",
+                          f"{message}\nThis was checked by the validation rule at "
+                          f"{block.pos.describe(diags.filename)}.".strip())
 
 
 def convert_input(text: str, type_text: str) -> Any:
