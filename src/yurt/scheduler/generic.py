@@ -88,6 +88,9 @@ class GenericScheduler:
         builder = None
         if job is not None:
             builder = self._build(plan, job, result)
+        else:
+            for req in result.stop:
+                plan.append_stopped_alloc(req.alloc, req.description, req.client_status)
         if self.failed_tg_allocs and self.blocked is None and ev.status != EVAL_STATUS_BLOCKED:
             self._create_blocked_eval(plan_failure=False)
         if result.followup_evals and not self.followups_created:

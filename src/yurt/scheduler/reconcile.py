@@ -207,7 +207,8 @@ class Reconciler:
             du.stop += 1
         lost = [] if tg.prevent_reschedule_on_lost else b.lost
         keep = sorted(b.keep, key=lambda a: (a.index, a.create_time))
-        slots = tg.count - len(keep)
+        # Lost allocs that may not be replaced still count toward the group's count.
+        slots = tg.count - len(keep) - (len(b.lost) if tg.prevent_reschedule_on_lost else 0)
         if slots < 0:
             keep = self._stop_excess(keep, -slots, du)
             slots = 0
