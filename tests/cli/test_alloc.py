@@ -135,3 +135,20 @@ def test_alloc_stop_monitors(fake, run_cli):
     assert f'Evaluation triggered by job "{JOB_ID}"' in res.out
     res = run_cli("alloc", "stop", "-detach", ALLOC_ID)
     assert res.out == EVAL_ID + "\n"
+
+
+def test_logs_follow_streams_until_the_server_closes(fake, run_cli):
+    serve_alloc(fake)
+    fake.on("GET", f"/v1/client/fs/logs/{ALLOC_ID}", text("one\ntwo\n"))
+    res = run_cli("alloc", "logs", "-f", "-stdout", ALLOC_ID)
+    assert (res.code, res.out) == (0, "one\ntwo\n")
+    assert fake.calls("GET", f"/v1/client/fs/logs/{ALLOC_ID}")[0].params["follow"] == "true"
+
+
+def test_logs_api_error(fake, run_cli):
+    serve_alloc(fake)
+    fake.on("GET", f"/v1/client/fs/logs/{ALLOC_ID}", (500, "task not started"))
+    res = run_cli("alloc", "logs", ALLOC_ID)
+    assert res.code == 1
+    assert res.err == ("Failed to read stdout file: error reading file: "
+                       "Unexpected response code: 500 (task not started)\n")

@@ -156,3 +156,11 @@ def test_monitor_unknown_eval(fake, run_cli, tmp_path):
     res = run_cli("job", "run", write_job(tmp_path))
     assert res.code == 1
     assert res.err == f'==> No evaluation with id "{EVAL_ID}" found\n'
+
+
+def test_monitor_reports_alloc_status_changes(fake, run_cli, tmp_path):
+    serve_register(fake, [evaluation(status="pending"), evaluation(status="pending"), evaluation(status="complete")],
+                   [[alloc_stub(ClientStatus="pending")], [alloc_stub(ClientStatus="running", ClientDescription="Tasks are running")]])
+    res = run_cli("job", "run", write_job(tmp_path))
+    assert res.code == 0, res.err
+    assert (f'Allocation "{ALLOC_ID[:8]}" status changed: "pending" -> "running" (Tasks are running)') in res.out

@@ -16,7 +16,7 @@ from .format import (
     pretty_nano_diff,
     q,
 )
-from .job_tables import alloc_metrics, alloc_stub_table
+from .job_tables import alloc_metrics, alloc_stub_table, cpu_shares
 
 MB = 1024 * 1024
 
@@ -235,7 +235,7 @@ Alloc Status Options:
         res = (ar.get("Tasks") or {}).get(task)
         if res is None:
             return
-        cpu = (res.get("Cpu") or {}).get("CpuShares", 0)
+        cpu = cpu_shares(res.get("Cpu"))
         mem_info = res.get("Memory") or {}
         mem, mem_max = mem_info.get("MemoryMB", 0), mem_info.get("MemoryMaxMB", 0)
         disk = (ar.get("Shared") or {}).get("DiskMB", 0)

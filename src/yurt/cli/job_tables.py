@@ -141,3 +141,9 @@ def _append_scores(text: str, m: dict, prefix: str) -> str:
         rows.append("|".join([meta.get("NodeID", ""), *vals, f"{meta.get('NormScore', 0):.3g}"]))
     table = format_list(rows)
     return f"{text}\n{table}" if text else table
+
+
+def cpu_shares(cpu: dict | None) -> int:
+    """`Cpu.CpuShares` (Nomad's name); also reads `CPUShares`, which some encoders emit."""
+    cpu = cpu or {}
+    return cpu.get("CpuShares", cpu.get("CPUShares", 0)) or 0

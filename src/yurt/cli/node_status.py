@@ -2,7 +2,7 @@
 
 from .command import Command, CommandError, sanitize_uuid_prefix
 from .format import format_kv, format_list, format_output, format_time_string, go_duration, ibytes, limit, q
-from .job_tables import alloc_list_table
+from .job_tables import alloc_list_table, cpu_shares
 
 MB = 1024 * 1024
 
@@ -42,7 +42,7 @@ def format_drain(node: dict) -> str:
 def _alloc_usage(alloc: dict) -> tuple[int, int, int]:
     ar = alloc.get("AllocatedResources") or {}
     tasks = (ar.get("Tasks") or {}).values()
-    cpu = sum((t.get("Cpu") or {}).get("CpuShares", 0) for t in tasks)
+    cpu = sum(cpu_shares(t.get("Cpu")) for t in tasks)
     mem = sum((t.get("Memory") or {}).get("MemoryMB", 0) for t in tasks)
     return cpu, mem, (ar.get("Shared") or {}).get("DiskMB", 0)
 
@@ -52,6 +52,8 @@ def allocated_resources(node: dict, running: list[dict]) -> list[str]:
     reserved = node.get("ReservedResources") or {}
 
     def total(kind: str, key: str) -> int:
+        if key == "CpuShares":
+            return cpu_shares(res.get(kind)) - cpu_shares(reserved.get(kind))
         return (res.get(kind) or {}).get(key, 0) - (reserved.get(kind) or {}).get(key, 0)
 
     used = [sum(x) for x in zip(*(_alloc_usage(a) for a in running))] if running else [0, 0, 0]
