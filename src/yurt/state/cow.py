@@ -19,7 +19,7 @@ from typing import Any
 _BITS = 6
 _FANOUT = 1 << _BITS
 _MASK = _FANOUT - 1
-_LEAF_MAX = 256
+_LEAF_MAX = 64
 _MAX_SHIFT = 60  # below this depth leaves split; past it they grow (hash collisions)
 
 
@@ -173,8 +173,6 @@ def bucket_add(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
     bucket = index.get(key)
     if bucket is None:
         bucket = EMPTY
-    elif member in bucket:
-        return index
     new_bucket = bucket.assoc(member, True, gen)
     return index if new_bucket is bucket else index.assoc(key, new_bucket, gen)
 

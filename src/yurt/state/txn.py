@@ -118,34 +118,37 @@ class Txn(StateReader):
     def put_alloc(self, alloc: Allocation) -> None:
         t, gen = self._t, self.gen
         old = t.allocs.get(alloc.id)
-        if old is not None:
-            if job_key(old) != job_key(alloc):
-                t.allocs_by_job = bucket_remove(t.allocs_by_job, job_key(old), old.id, gen)
-                self._add_liveness(job_key(old), -int(not old.terminal), 0)
-                old_live = 0
-            else:
-                old_live = int(not old.terminal)
-            if old.node_id != alloc.node_id:
-                t.allocs_by_node = bucket_remove(t.allocs_by_node, old.node_id, old.id, gen)
-            if old.eval_id != alloc.eval_id:
-                t.allocs_by_eval = bucket_remove(t.allocs_by_eval, old.eval_id, old.id, gen)
+        key = job_key(alloc)
+        if old is None:
+            self._index_alloc(alloc, key)
+            self._add_liveness(key, int(not alloc.terminal), 0)
+        elif job_key(old) != key or old.node_id != alloc.node_id or old.eval_id != alloc.eval_id:
+            self._unindex_alloc(old)
+            self._index_alloc(alloc, key)
+            self._add_liveness(key, int(not alloc.terminal), 0)
         else:
-            old_live = 0
-        t.allocs_by_job = bucket_add(t.allocs_by_job, job_key(alloc), alloc.id, gen)
-        t.allocs_by_node = bucket_add(t.allocs_by_node, alloc.node_id, alloc.id, gen)
-        t.allocs_by_eval = bucket_add(t.allocs_by_eval, alloc.eval_id, alloc.id, gen)
-        self._add_liveness(job_key(alloc), int(not alloc.terminal) - old_live, 0)
+            self._add_liveness(key, int(not alloc.terminal) - int(not old.terminal), 0)
         t.allocs = t.allocs.assoc(alloc.id, alloc, gen)
         self.touch("allocs")
+
+    def _index_alloc(self, alloc: Allocation, key: tuple[str, str]) -> None:
+        t, gen = self._t, self.gen
+        t.allocs_by_job = bucket_add(t.allocs_by_job, key, alloc.id, gen)
+        t.allocs_by_node = bucket_add(t.allocs_by_node, alloc.node_id, alloc.id, gen)
+        t.allocs_by_eval = bucket_add(t.allocs_by_eval, alloc.eval_id, alloc.id, gen)
+
+    def _unindex_alloc(self, old: Allocation) -> None:
+        t, gen = self._t, self.gen
+        t.allocs_by_job = bucket_remove(t.allocs_by_job, job_key(old), old.id, gen)
+        t.allocs_by_node = bucket_remove(t.allocs_by_node, old.node_id, old.id, gen)
+        t.allocs_by_eval = bucket_remove(t.allocs_by_eval, old.eval_id, old.id, gen)
+        self._add_liveness(job_key(old), -int(not old.terminal), 0)
 
     def delete_alloc(self, alloc_id: str) -> Allocation | None:
         t, gen = self._t, self.gen
         old = t.allocs.get(alloc_id)
         if old is not None:
-            t.allocs_by_job = bucket_remove(t.allocs_by_job, job_key(old), old.id, gen)
-            t.allocs_by_node = bucket_remove(t.allocs_by_node, old.node_id, old.id, gen)
-            t.allocs_by_eval = bucket_remove(t.allocs_by_eval, old.eval_id, old.id, gen)
-            self._add_liveness(job_key(old), -int(not old.terminal), 0)
+            self._unindex_alloc(old)
             t.allocs = t.allocs.dissoc(alloc_id, gen)
         self.touch("allocs")
         return old

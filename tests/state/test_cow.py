@@ -1,0 +1,75 @@
+"""CowMap: a map with cheap snapshots (model-checked against dict)."""
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from yurt.state.cow import EMPTY, CowMap, bucket_add, bucket_remove
+
+
+def test_assoc_get_dissoc_and_len():
+    m = EMPTY.assoc("a", 1, gen=1).assoc("b", 2, gen=1)
+    assert m.get("a") == 1 and m.get("b") == 2 and m.get("c") is None
+    assert len(m) == 2 and "a" in m and "c" not in m
+    m = m.dissoc("a", gen=2)
+    assert "a" not in m and len(m) == 1
+    assert m.dissoc("missing", gen=3) is m
+
+
+def test_empty_is_never_changed():
+    EMPTY.assoc("x", 1, gen=5)
+    assert len(EMPTY) == 0 and "x" not in EMPTY
+
+
+def test_old_generation_never_sees_later_writes_across_splits():
+    m = CowMap()
+    for i in range(2000):
+        m = m.assoc(f"k{i}", i, gen=1)
+    frozen = m
+    m = m.assoc("k5", -5, gen=2)
+    for i in range(2000, 6000):
+        m = m.assoc(f"k{i}", i, gen=2)
+    m = m.dissoc("k7", gen=3)
+    assert len(frozen) == 2000
+    assert frozen.get("k5") == 5 and frozen.get("k7") == 7 and "k2500" not in frozen
+    assert dict(frozen.items()) == {f"k{i}": i for i in range(2000)}
+    assert m.get("k5") == -5 and "k7" not in m and len(m) == 5999
+
+
+def test_same_generation_writes_in_place():
+    m = EMPTY.assoc("a", 1, gen=1)
+    assert m.assoc("b", 2, gen=1) is m
+
+
+def test_buckets_add_remove_and_drop_empty():
+    index = bucket_add(EMPTY, "job", "a1", gen=1)
+    index = bucket_add(index, "job", "a2", gen=1)
+    before = index
+    index = bucket_remove(index, "job", "a1", gen=2)
+    assert set(index.get("job").keys()) == {"a2"}
+    assert set(before.get("job").keys()) == {"a1", "a2"}
+    index = bucket_remove(index, "job", "a2", gen=3)
+    assert index.get("job") is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 400)), max_size=600), st.integers(0, 2**32))
+def test_matches_dict_model_with_snapshots(ops, seed):
+    rng = random.Random(seed)
+    m, model = CowMap(), {}
+    saved: list[tuple[CowMap, dict]] = []
+    gen = 1
+    for is_set, key in ops:
+        if rng.random() < 0.1:
+            saved.append((m, dict(model)))
+            gen += 1
+        if is_set:
+            m = m.assoc(key, key * 2, gen)
+            model[key] = key * 2
+        else:
+            m = m.dissoc(key, gen)
+            model.pop(key, None)
+    assert dict(m.items()) == model and len(m) == len(model)
+    for snap, snap_model in saved:
+        assert dict(snap.items()) == snap_model and len(snap) == len(snap_model)
