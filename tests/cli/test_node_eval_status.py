@@ -144,3 +144,27 @@ def test_generic_status_ambiguous_and_unknown(fake, run_cli):
                        f"{ALLOC_ID[:4]}ffff\n")
     res = run_cli("status", "zz")
     assert (res.code, res.err) == (1, 'Unable to resolve ID: "zz"\n')
+
+
+def test_node_detail_utilization_tables(fake, run_cli):
+    serve_node(fake)
+    fake.on("GET", f"/v1/node/{NODE_ID}", node(Attributes={"unique.storage.volume": "/dev/sda1"}))
+    fake.on("GET", "/v1/client/stats", {"Uptime": 10, "CPUTicksConsumed": 250.6,
+                                        "Memory": {"Used": 2 * 2**30, "Total": 8 * 2**30},
+                                        "DiskStats": [{"Device": "/dev/sda1", "Used": 2**30, "Size": 10 * 2**30}]})
+    fake.on("GET", f"/v1/client/allocation/{ALLOC_ID}/stats",
+            {"ResourceUsage": {"CpuStats": {"TotalTicks": 42.9}, "MemoryStats": {"RSS": 50 * 2**20}}})
+    res = run_cli("node", "status", NODE_ID)
+    assert res.code == 0, res.err
+    assert "\nAllocation Resource Utilization\nCPU          Memory\n42/4000 MHz  50 MiB/7.8 GiB\n" in res.out
+    assert "\nHost Resource Utilization\nCPU           Memory           Disk\n" \
+           "250/4000 MHz  2.0 GiB/8.0 GiB  1.0 GiB/10 GiB\n" in res.out
+
+
+def test_node_detail_without_host_stats(fake, run_cli):
+    serve_node(fake)
+    res = run_cli("node", "status", NODE_ID)
+    assert res.code == 0
+    assert "Host Resource Utilization" not in res.out
+    assert res.err.splitlines() == ["error fetching node stats: Unexpected response code: 404 (Not Found)",
+                                    "error fetching node stats: actual resource usage not present"]

@@ -1,5 +1,7 @@
 """`node status`: the node list, or one node's details, resources and allocations."""
 
+import math
+
 from .command import Command, CommandError, sanitize_uuid_prefix
 from .format import format_kv, format_list, format_output, format_time_string, go_duration, ibytes, limit, q
 from .job_tables import alloc_list_table, cpu_shares
@@ -47,14 +49,31 @@ def _alloc_usage(alloc: dict) -> tuple[int, int, int]:
     return cpu, mem, (ar.get("Shared") or {}).get("DiskMB", 0)
 
 
-def allocated_resources(node: dict, running: list[dict]) -> list[str]:
-    res = node.get("NodeResources") or {}
-    reserved = node.get("ReservedResources") or {}
+def node_total(node: dict, kind: str) -> int:
+    """Node capacity minus the reserved part, for `Cpu` (MHz), `Memory` or `Disk` (MB)."""
+    res = (node.get("NodeResources") or {}).get(kind) or {}
+    reserved = (node.get("ReservedResources") or {}).get(kind) or {}
+    if kind == "Cpu":
+        return cpu_shares(res) - cpu_shares(reserved)
+    key = f"{kind}MB"
+    return (res.get(key, 0) or 0) - (reserved.get(key, 0) or 0)
 
-    def total(kind: str, key: str) -> int:
-        if key == "CpuShares":
-            return cpu_shares(res.get(kind)) - cpu_shares(reserved.get(kind))
-        return (res.get(kind) or {}).get(key, 0) - (reserved.get(kind) or {}).get(key, 0)
+
+def host_resources(node: dict, stats: dict) -> list[str]:
+    """Nomad's `getHostResources`: host CPU ticks, memory and the data-dir disk."""
+    device = (node.get("Attributes") or {}).get("unique.storage.volume", "")
+    disk = next((d for d in stats.get("DiskStats") or [] if d.get("Device") == device), None)
+    memory = stats.get("Memory") or {}
+    cpu = math.floor(stats.get("CPUTicksConsumed", 0) or 0)
+    node_cpu = cpu_shares((node.get("NodeResources") or {}).get("Cpu"))
+    head = f"{cpu}/{node_cpu} MHz|{ibytes(memory.get('Used', 0))}/{ibytes(memory.get('Total', 0))}"
+    disk_text = f"{ibytes(disk.get('Used', 0))}/{ibytes(disk.get('Size', 0))}" if disk else f"({device})"
+    return ["CPU|Memory|Disk", f"{head}|{disk_text}"]
+
+
+def allocated_resources(node: dict, running: list[dict]) -> list[str]:
+    def total(kind: str, _key: str) -> int:
+        return node_total(node, kind)
 
     used = [sum(x) for x in zip(*(_alloc_usage(a) for a in running))] if running else [0, 0, 0]
     count = str(len(running))
@@ -205,8 +224,35 @@ Node Status Options:
         self._events(node)
         self.output("\nAllocated Resources")
         self.output(format_list(allocated_resources(node, running)))
+        self._utilization(node, running, stats)
         self._allocations(node, allocs)
         return 0
+
+    def _utilization(self, node: dict, running: list[dict], stats: dict | None) -> None:
+        actual = self._alloc_usage(node, running)
+        if actual:
+            self.output("\nAllocation Resource Utilization")
+            self.output(format_list(actual))
+        if stats is None:
+            self.output("")
+            self.error("error fetching node stats: actual resource usage not present")
+            return
+        self.output("\nHost Resource Utilization")
+        self.output(format_list(host_resources(node, stats)))
+
+    def _alloc_usage(self, node: dict, running: list[dict]) -> list[str] | None:
+        cpu, mem = 0.0, 0
+        for alloc in running:
+            try:
+                usage = (self.client().get(f"/v1/client/allocation/{alloc['ID']}/stats") or {}).get("ResourceUsage") or {}
+            except Exception:  # noqa: BLE001 - Nomad leaves the table out when any alloc's stats are missing
+                return None
+            cpu += (usage.get("CpuStats") or {}).get("TotalTicks", 0) or 0
+            memory = usage.get("MemoryStats") or {}
+            mem += memory.get("Usage") or memory.get("RSS") or 0
+        total_cpu = node_total(node, "Cpu")
+        total_mem = node_total(node, "Memory")
+        return ["CPU|Memory", f"{math.floor(cpu)}/{total_cpu} MHz|{ibytes(int(mem))}/{ibytes(total_mem * MB)}"]
 
     def _host_stats(self, node: dict) -> dict | None:
         try:
