@@ -45,7 +45,8 @@ def node(node_id: str | None = None, **kw) -> Node:
 
 def evaluation(j: Job, **kw) -> Evaluation:
     kw.setdefault("id", uid("eval"))
-    return Evaluation(namespace=j.namespace, job_id=j.id, type=j.type, triggered_by="job-register", **kw)
+    kw.setdefault("triggered_by", "job-register")
+    return Evaluation(namespace=j.namespace, job_id=j.id, type=j.type, **kw)
 
 
 def alloc(j: Job, node_id: str, eval_id: str, group: str | None = None, idx: int = 0, **kw) -> Allocation:
