@@ -150,3 +150,19 @@ def test_template_output(fake, run_cli):
     serve_job(fake)
     res = run_cli("job", "status", "-t", "{{range .}}{{range .Allocations}}{{.ID}} {{.ClientStatus}}{{end}}{{end}}", JOB_ID)
     assert res.out == f"{ALLOC_ID} running\n"
+
+
+def test_future_rescheduling_attempts(fake, run_cli):
+    serve_job(fake)
+    follow = "f0110000-0000-0000-0000-000000000000"
+    fake.on("GET", f"/v1/job/{JOB_ID}/allocations", [alloc_stub(ClientStatus="failed", FollowupEvalID=follow)])
+    fake.on("GET", f"/v1/evaluation/{follow}", evaluation(follow, status="pending", WaitUntil="2023-11-14T22:13:50Z"))
+    res = run_cli("job", "status", JOB_ID)
+    assert "\nFuture Rescheduling Attempts\nTask Group  Eval ID   Eval Time\ncache       f0110000  30s from now\n" in res.out
+    job_with_policy = job()
+    job_with_policy["TaskGroups"][0]["ReschedulePolicy"] = {
+        "Attempts": 0, "Interval": 0, "Delay": 30 * 10**9, "DelayFunction": "exponential",
+        "MaxDelay": 3600 * 10**9, "Unlimited": True}
+    fake.on("GET", f"/v1/job/{JOB_ID}", job_with_policy)
+    res = run_cli("job", "status", "-verbose", JOB_ID)
+    assert "cache       unlimited with exponential delay, max_delay = 1h0m0s  " + follow in res.out

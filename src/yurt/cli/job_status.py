@@ -5,7 +5,17 @@ from typing import Any
 from yurt.api import APIError
 
 from .command import Command, CommandError
-from .format import format_kv, format_list, format_output, format_unix_nano, limit, q
+from .format import (
+    format_kv,
+    format_list,
+    format_output,
+    format_unix_nano,
+    go_duration,
+    limit,
+    parse_rfc3339,
+    pretty_time_diff,
+    q,
+)
 from .job_tables import alloc_metrics, alloc_stub_table, eval_failure_status, job_list_table, job_status_string
 
 MAX_FAILED_TGS = 5
@@ -191,6 +201,7 @@ Status Options:
             self.output(format_list(rows))
         if blocked and latest_failed:
             self._failed_placements(latest_failed)
+        self._rescheduling(job, allocs)
         if deployment:
             self.output("\nLatest Deployment")
             self.output(format_kv([f"ID|{limit(deployment.get('ID', ''), self.id_length)}",
@@ -198,6 +209,34 @@ Status Options:
                                    f"Description|{deployment.get('StatusDescription', '')}"]))
         self.output("\nAllocations")
         self.output(alloc_stub_table(allocs, bool(self.flag("verbose")), self.id_length, self.ctx.now()))
+
+    def _rescheduling(self, job: dict, allocs: list[dict]) -> None:
+        """Nomad's "Future Rescheduling Attempts": follow-up evals still waiting to run."""
+        newest: dict[str, dict] = {}
+        for a in allocs:
+            group = a.get("TaskGroup", "")
+            if group not in newest or a.get("ModifyTime", 0) > newest[group].get("ModifyTime", 0):
+                newest[group] = a
+        now, rows = self.ctx.now(), []
+        for group in sorted(newest):
+            eval_id = newest[group].get("FollowupEvalID")
+            if not eval_id:
+                continue
+            try:
+                ev = self.client().get(f"/v1/evaluation/{eval_id}") or {}
+            except Exception:  # noqa: BLE001 - Nomad skips evals it cannot read here
+                continue
+            wait_until = wait_until_seconds(ev.get("WaitUntil"))
+            if wait_until is None or wait_until < now:
+                continue
+            cells = [group, limit(eval_id, self.id_length), pretty_time_diff(wait_until, now)]
+            if self.flag("verbose"):
+                cells.insert(1, reschedule_policy_text(_group(job, group).get("ReschedulePolicy")))
+            rows.append("|".join(cells))
+        if rows:
+            header = "Task Group|Reschedule Policy|Eval ID|Eval Time" if self.flag("verbose") else "Task Group|Eval ID|Eval Time"
+            self.output("\nFuture Rescheduling Attempts")
+            self.output(format_list([header, *rows]))
 
     def _failed_placements(self, ev: dict) -> None:
         groups = sorted(ev.get("FailedTGAllocs") or {})
@@ -221,3 +260,27 @@ def _is_periodic(job: dict) -> bool:
 
 def _is_parameterized(job: dict) -> bool:
     return bool(job.get("ParameterizedJob")) and not job.get("Dispatched")
+
+
+def _group(job: dict, name: str) -> dict:
+    return next((g for g in job.get("TaskGroups") or [] if g.get("Name") == name), {})
+
+
+def wait_until_seconds(value: Any) -> float | None:
+    """An eval's `WaitUntil` (Go time string, or integer nanoseconds) as epoch seconds."""
+    if isinstance(value, str):
+        return parse_rfc3339(value)
+    if isinstance(value, (int, float)) and value > 0:
+        return value / 1e9
+    return None
+
+
+def reschedule_policy_text(policy: dict | None) -> str:
+    """api.ReschedulePolicy.String()."""
+    if not policy:
+        return ""
+    delay_fn, max_delay = policy.get("DelayFunction", ""), go_duration(policy.get("MaxDelay", 0) or 0)
+    if policy.get("Unlimited"):
+        return f"unlimited with {delay_fn} delay, max_delay = {max_delay}"
+    interval = go_duration(policy.get("Interval", 0) or 0)
+    return f"{policy.get('Attempts', 0)} in {interval} with {delay_fn} delay, max_delay = {max_delay}"
