@@ -152,3 +152,11 @@ def test_logs_api_error(fake, run_cli):
     assert res.code == 1
     assert res.err == ("Failed to read stdout file: error reading file: "
                        "Unexpected response code: 500 (task not started)\n")
+
+
+def test_alloc_status_reschedule_eligibility(fake, run_cli):
+    follow = "f0110000-0000-0000-0000-000000000000"
+    serve_alloc(fake, alloc(ClientStatus="failed", FollowupEvalID=follow))
+    fake.on("GET", f"/v1/evaluation/{follow}", evaluation(follow, status="pending", WaitUntil="2023-11-14T22:14:20Z"))
+    res = run_cli("alloc", "status", ALLOC_ID)
+    assert "Reschedule Eligibility = 1m from now\n" in res.out

@@ -14,6 +14,7 @@ from .format import (
     ibytes,
     limit,
     pretty_nano_diff,
+    pretty_time_diff,
     q,
 )
 from .job_tables import alloc_metrics, alloc_stub_table, cpu_shares
@@ -156,6 +157,10 @@ Alloc Status Options:
         rows += self._deployment_rows(alloc)
         if alloc.get("NextAllocation"):
             rows.append(f"Replacement Alloc ID|{limit(alloc['NextAllocation'], length)}")
+        if alloc.get("FollowupEvalID"):
+            eligible = self._future_eval_time(alloc["FollowupEvalID"])
+            if eligible:
+                rows.append(f"Reschedule Eligibility|{eligible}")
         if self.flag("verbose"):
             m = alloc.get("Metrics") or {}
             rows += [
@@ -166,6 +171,16 @@ Alloc Status Options:
                 f"Failures|{m.get('CoalescedFailures', 0)}",
             ]
         return format_kv(rows)
+
+    def _future_eval_time(self, eval_id: str) -> str:
+        from .job_status import wait_until_seconds
+
+        try:
+            ev = self.client().get(f"/v1/evaluation/{eval_id}") or {}
+        except Exception:  # noqa: BLE001 - Nomad leaves the row out
+            return ""
+        wait_until, now = wait_until_seconds(ev.get("WaitUntil")), self.ctx.now()
+        return pretty_time_diff(wait_until, now) if wait_until and wait_until >= now else ""
 
     def _deployment_rows(self, alloc: dict) -> list[str]:
         if not alloc.get("DeploymentID"):
