@@ -69,6 +69,7 @@ def ready_nodes(all_nodes: list[Node], job: Job) -> CandidateNodes:
         nodes=[], total=len(all_nodes), datacenters=list(job.datacenters or ["*"]), pool=job.node_pool or "default"
     )
     dcs = job.datacenters
+    dc_ok: dict[str, bool] = {}
     for node in all_nodes:
         if node.status != NODE_STATUS_READY:
             out.not_ready += 1
@@ -83,7 +84,10 @@ def ready_nodes(all_nodes: list[Node], job: Job) -> CandidateNodes:
             out.wrong_pool += 1
             continue
         out.in_pool += 1
-        if not datacenter_matches(dcs, node.datacenter):
+        ok = dc_ok.get(node.datacenter)
+        if ok is None:
+            ok = dc_ok[node.datacenter] = datacenter_matches(dcs, node.datacenter)
+        if not ok:
             out.wrong_datacenter += 1
             continue
         out.by_datacenter[node.datacenter] = out.by_datacenter.get(node.datacenter, 0) + 1

@@ -39,8 +39,10 @@ def computed_class(node: Node) -> str:
 
 
 def class_of(node: Node, memo: dict[str, str]) -> str:
-    """The node's computed class, computed once per scheduling pass (a stored
-    `computed_class` may be stale, so it is not trusted)."""
+    """The node's computed class: the one the state stored at registration (as Nomad
+    does), else computed once per scheduling pass."""
+    if node.computed_class:
+        return node.computed_class
     cls = memo.get(node.id)
     if cls is None:
         cls = memo[node.id] = computed_class(node)

@@ -66,6 +66,7 @@ class GroupPlacer:
         self.task_cores = {t.name: t.resources.cores for t in tg.tasks or () if t.resources and t.resources.cores}
         self.cores = sum(self.task_cores.values())
         self.networks = list(tg.networks or ())
+        self.dynamic_ports = sum(len(n.dynamic_ports or ()) for n in self.networks)
         self.affinities = _group_affinities(job, tg)
         self.affinity_total = sum(abs(a.weight) for a in self.affinities)
         self.spread = algorithm == SCHEDULER_ALGORITHM_SPREAD
@@ -127,13 +128,16 @@ class NodeSelector:
             seen += 1
             if best is None or option.score > best.score:
                 best = option
+        if best is not None and placer.networks and best.networks is None:
+            best.networks = best.usage.assign_networks(placer.networks, self.rng)
+            if best.networks is None:  # cannot happen after surely_has_dynamic_ports
+                return None
         return best
 
-    def _filtered(self, node: Node, placer: GroupPlacer, m: PlacementMetrics) -> bool:
+    def _filtered(self, node: Node, u: NodeUsage, placer: GroupPlacer, m: PlacementMetrics) -> bool:
         checker = placer.checker
         reason = checker.static_reason(node)
         if not reason:
-            u = self.tracker.usage(node)
             reason = checker.placement_reason(node, u.job_count, u.group_counts.get(placer.tg.name, 0))
             if not reason:
                 return False
@@ -148,9 +152,9 @@ class NodeSelector:
 
     def _rank(self, node: Node, placer: GroupPlacer, penalty: set[str], m: PlacementMetrics) -> RankedOption | None:
         m.evaluated += 1
-        if self._filtered(node, placer, m):
-            return None
         u = self.tracker.usage(node)
+        if self._filtered(node, u, placer, m):
+            return None
         dim = u.exhausted(placer.cpu, placer.mem, placer.disk, placer.cores)
         if dim:
             free = {"cpu": u.free_cpu, "memory": u.free_mem, "disk": u.free_disk}.get(dim, len(u.free_cores))
@@ -162,10 +166,11 @@ class NodeSelector:
             if u.static_port_conflict(placer.networks):
                 m.exhaust(class_of(node, self.class_memo), DIM_PORT_COLLISION)
                 return None
-            networks = u.assign_networks(placer.networks, self.rng)
-            if networks is None:
-                m.exhaust(class_of(node, self.class_memo), DIM_DYNAMIC_PORTS)
-                return None
+            if not u.surely_has_dynamic_ports(placer.dynamic_ports):
+                networks = u.assign_networks(placer.networks, self.rng)
+                if networks is None:
+                    m.exhaust(class_of(node, self.class_memo), DIM_DYNAMIC_PORTS)
+                    return None
         cores = self._cores(u, placer)
         self.nodes_scored += 1
         return self._score(node, u, placer, penalty, m, networks, cores)

@@ -110,6 +110,10 @@ class NodeUsage:
                     return True
         return False
 
+    def surely_has_dynamic_ports(self, needed: int) -> bool:
+        """Cheap check: even if every taken port were in the dynamic range, enough remain."""
+        return len(self.ports) + needed <= self.max_port - self.min_port + 1
+
     def _pick_port(self, taken: set[int], rng: Random) -> int | None:
         lo, hi = self.min_port, self.max_port
         for _ in range(20):

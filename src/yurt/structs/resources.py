@@ -7,6 +7,7 @@ plan the scheduler builds is never rejected for reasons the scheduler could not 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable
 
 from .alloc import (
@@ -108,11 +109,16 @@ def parse_port_ranges(spec: str) -> set[int]:
     return ports
 
 
+@lru_cache(maxsize=1024)
+def _reserved_port_set(spec: str) -> frozenset[int]:
+    return frozenset(parse_port_ranges(spec))
+
+
 def node_reserved_ports(node: Node) -> set[int]:
     reserved = node.reserved_resources
-    if reserved is None:
+    if reserved is None or not reserved.networks.reserved_host_ports:
         return set()
-    return parse_port_ranges(reserved.networks.reserved_host_ports)
+    return set(_reserved_port_set(reserved.networks.reserved_host_ports))
 
 
 def _network_ports(networks: Iterable[NetworkResource] | None) -> set[int]:

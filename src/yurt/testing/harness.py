@@ -24,6 +24,7 @@ from yurt.structs import (
     evolve,
     generate_uuid,
 )
+from yurt.scheduler.node_class import computed_class
 from yurt.structs.resources import allocs_fit
 
 
@@ -90,7 +91,8 @@ class InMemoryState:
 
     def upsert_node(self, node: Node) -> Node:
         idx = self._bump()
-        node = evolve(node, modify_index=idx, create_index=node.create_index or idx)
+        node = evolve(node, modify_index=idx, create_index=node.create_index or idx, computed_class="")
+        node = evolve(node, computed_class=computed_class(node))
         self._nodes[node.id] = node
         return node
 
