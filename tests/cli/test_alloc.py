@@ -160,3 +160,13 @@ def test_alloc_status_reschedule_eligibility(fake, run_cli):
     fake.on("GET", f"/v1/evaluation/{follow}", evaluation(follow, status="pending", WaitUntil="2023-11-14T22:14:20Z"))
     res = run_cli("alloc", "status", ALLOC_ID)
     assert "Reschedule Eligibility = 1m from now\n" in res.out
+
+
+def test_alloc_status_stats_flag(fake, run_cli):
+    serve_alloc(fake)
+    fake.on("GET", f"/v1/client/allocation/{ALLOC_ID}/stats", {"Tasks": {"redis": {"ResourceUsage": {
+        "CpuStats": {"TotalTicks": 12.7, "Percent": 3.14159, "UserMode": 1.5, "Measured": ["Percent", "User Mode"]},
+        "MemoryStats": {"RSS": 52428800, "Cache": 1048576, "Measured": ["RSS", "Cache"]}}}}})
+    res = run_cli("alloc", "status", "-stats", ALLOC_ID)
+    assert "\nMemory Stats\nCache    RSS\n1.0 MiB  50 MiB\n\nCPU Stats\nPercent  User Mode\n3.14%    1.50%\n" in res.out
+    assert "Memory Stats" not in run_cli("alloc", "status", ALLOC_ID).out

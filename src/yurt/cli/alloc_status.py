@@ -274,6 +274,30 @@ Alloc Status Options:
         rows += [f"|||{a}" for a in addrs[2:]]
         self.output("Task Resources:")
         self.output(format_list_with_spaces(rows))
+        if usage and self.flag("stats"):
+            self.output("")
+            self._verbose_usage(usage)
+
+    def _verbose_usage(self, usage: dict) -> None:
+        """`-stats`: every measured memory and CPU figure, as Nomad prints them."""
+        memory = usage.get("MemoryStats") or {}
+        memory_keys = {"RSS": "RSS", "Cache": "Cache", "Swap": "Swap", "Usage": "Usage", "Max Usage": "MaxUsage",
+                       "Kernel Usage": "KernelUsage", "Kernel Max Usage": "KernelMaxUsage"}
+        measured = sorted(memory.get("Measured") or [])
+        if measured:
+            values = [ibytes(memory.get(memory_keys.get(m, m), 0) or 0) for m in measured]
+            self.output("Memory Stats")
+            self.output(format_list(["|".join(measured), "|".join(values)]))
+            self.output("")
+        cpu = usage.get("CpuStats") or {}
+        measured = sorted(cpu.get("Measured") or [])
+        if measured:
+            percent = {"Percent": "Percent", "User Mode": "UserMode", "System Mode": "SystemMode"}
+            counts = {"Throttled Periods": "ThrottledPeriods", "Throttled Time": "ThrottledTime"}
+            values = [f"{cpu.get(percent[m], 0) or 0:.2f}%" if m in percent else str(cpu.get(counts.get(m, m), 0))
+                      for m in measured]
+            self.output("CPU Stats")
+            self.output(format_list(["|".join(measured), "|".join(values)]))
 
     def _task_events(self, state: dict) -> None:
         self.output("Task Events:")
