@@ -117,7 +117,8 @@ def test_connection_error_is_reported(run_cli):
     out, err = io.StringIO(), io.StringIO()
     code = main(["job", "status", "-address", "http://127.0.0.1:1"], Context(out=out, err=err, env={}))
     assert code == 1
-    assert err.getvalue().startswith('Error querying jobs: Get "http://127.0.0.1:1/v1/jobs": ')
+    assert err.getvalue() == ('Error querying jobs: Get "http://127.0.0.1:1/v1/jobs": '
+                              'dial tcp 127.0.0.1:1: connect: connection refused\n')
 
 
 def test_server_members(fake, run_cli):

@@ -141,7 +141,7 @@ class Command:
             raise CommandError(f"{what}: {exc}") from exc
         except httpx.HTTPError as exc:
             url = f"{self.client_config().address}{path}"
-            raise CommandError(f'{what}: {method.title()} "{url}": {exc}') from exc
+            raise CommandError(f'{what}: {method.title()} "{url}": {transport_error_text(exc)}') from exc
 
     def query(self, what: str, path: str, **params: Any) -> Any:
         return self.call(what, "GET", path, **params)
@@ -176,3 +176,15 @@ def sanitize_uuid_prefix(prefix: str) -> str:
     """Nomad trims a UUID prefix to an even number of hex digits (hyphens not counted)."""
     length = len(prefix) - prefix.count("-")
     return prefix[: len(prefix) - (length % 2)]
+
+
+def transport_error_text(exc: Exception) -> str:
+    """Go's wording for the common network failures (`dial tcp host:port: connect: connection refused`)."""
+    text = str(exc)
+    if isinstance(exc, httpx.ConnectError) and "refused" in text.lower():
+        url = exc.request.url if exc.request else None
+        host = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}" if url else ""
+        return f"dial tcp {host}: connect: connection refused"
+    if isinstance(exc, httpx.TimeoutException):
+        return "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+    return text
