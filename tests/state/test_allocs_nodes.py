@@ -201,9 +201,9 @@ def test_node_status_eligibility_drain_and_deregister():
     store.apply(NodeRegister(node=n))
     j = job()
     ev = evaluation(j, triggered_by="node-update", node_id=n.id)
-    store.apply(NodeUpdateStatus(node_id=n.id, status="down", updated_at=42, evals=[ev]))
+    store.apply(NodeUpdateStatus(node_id=n.id, status="down", updated_at=1_700_000_000_123_456_789, evals=[ev]))
     stored = store.snapshot().node_by_id(n.id)
-    assert stored.status == "down" and stored.status_updated_at == 42
+    assert stored.status == "down" and stored.status_updated_at == 1_700_000_000
     assert store.snapshot().eval_by_id(ev.id) is not None
     store.apply(NodeUpdateEligibility(node_id=n.id, eligibility="ineligible"))
     assert store.snapshot().node_by_id(n.id).scheduling_eligibility == "ineligible"
@@ -220,6 +220,8 @@ def test_node_status_eligibility_drain_and_deregister():
 
 def test_scheduler_config_keeps_create_index():
     store = StateStore.open(None)
+    default = store.snapshot().scheduler_config()
+    assert default.scheduler_algorithm == "binpack" and default.modify_index == 0
     first = store.apply(SchedulerConfigSet(config=SchedulerConfiguration()))
     second = store.apply(SchedulerConfigSet(config=SchedulerConfiguration(scheduler_algorithm="spread")))
     cfg = store.snapshot().scheduler_config()

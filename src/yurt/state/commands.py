@@ -73,6 +73,8 @@ class NodeRegister(Command):
 
 
 class NodeUpdateStatus(Command):
+    """`updated_at` in unix ns; the node's `StatusUpdatedAt` is stored in seconds (Nomad's unit)."""
+
     node_id: str
     status: str
     updated_at: int = 0

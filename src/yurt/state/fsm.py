@@ -53,8 +53,16 @@ def _eval_delete(txn: Txn, cmd: c.EvalDelete) -> None:
     delete_evals(txn, cmd.eval_ids, cmd.alloc_ids)
 
 
-def _rfc3339(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z") if ns else ""
+def _unix_seconds(t: int) -> int:
+    """Nomad keeps `Node.StatusUpdatedAt` in unix seconds; commands carry nanoseconds
+    (a value that is already in seconds is kept)."""
+    return t // 1_000_000_000 if t > 10**12 else t
+
+
+def _rfc3339(seconds: int) -> str:
+    if not seconds:
+        return ""
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _node_register(txn: Txn, cmd: c.NodeRegister) -> None:
@@ -65,7 +73,7 @@ def _node_register(txn: Txn, cmd: c.NodeRegister) -> None:
             NodeEvent(
                 message="Node registered",
                 subsystem="Cluster",
-                timestamp=_rfc3339(node.status_updated_at),
+                timestamp=_rfc3339(_unix_seconds(node.status_updated_at)),
                 create_index=txn.index,
             )
         ]
@@ -103,7 +111,7 @@ def _node_status(txn: Txn, cmd: c.NodeUpdateStatus) -> None:
         evolve(
             node,
             status=cmd.status,
-            status_updated_at=cmd.updated_at or node.status_updated_at,
+            status_updated_at=_unix_seconds(cmd.updated_at) or node.status_updated_at,
             events=_add_event(node, cmd.event, txn.index),
             modify_index=txn.index,
         )
@@ -161,7 +169,7 @@ def _alloc_desired_transition(txn: Txn, cmd: c.AllocDesiredTransition) -> None:
 
 
 def _scheduler_config(txn: Txn, cmd: c.SchedulerConfigSet) -> None:
-    existing = txn.scheduler_config()
+    existing = txn.stored_scheduler_config()
     create_index = existing.create_index if existing is not None else txn.index
     txn.put_scheduler_config(evolve(cmd.config, create_index=create_index, modify_index=txn.index))
 

@@ -37,6 +37,7 @@ _MAPS = (
 )
 
 _by_id = attrgetter("id")
+_DEFAULT_SCHEDULER_CONFIG = SchedulerConfiguration()
 
 
 def _by_ns_id(obj: Any) -> tuple[str, str]:
@@ -142,8 +143,9 @@ class StateReader:
     def nodes(self) -> list[Node]:
         return sorted(self._t.nodes.values(), key=_by_id)
 
-    def scheduler_config(self) -> SchedulerConfiguration | None:
-        return self._t.scheduler_config
+    def scheduler_config(self) -> SchedulerConfiguration:
+        """The stored configuration, or Nomad's defaults (indexes 0) before one is set."""
+        return self._t.scheduler_config or _DEFAULT_SCHEDULER_CONFIG
 
     def by_prefix(self, table: str, prefix: str, ns: str | None = None) -> list[Any]:
         """Objects of `table` (jobs, evals, allocs, nodes) whose ID starts with `prefix`."""

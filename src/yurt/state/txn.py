@@ -164,6 +164,9 @@ class Txn(StateReader):
         t.nodes = t.nodes.dissoc(node_id, self.gen)
         self.touch("nodes")
 
+    def stored_scheduler_config(self) -> SchedulerConfiguration | None:
+        return self._t.scheduler_config
+
     def put_scheduler_config(self, config: SchedulerConfiguration) -> None:
         self._t.scheduler_config = config
         self.touch("scheduler_config")
