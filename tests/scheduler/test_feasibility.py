@@ -237,3 +237,23 @@ def test_class_cache_is_used_for_identical_nodes(monkeypatch):
     run_job(h, small_job(10))
     assert len(placed(h)) == 10
     assert len(calls) == 1  # one computed class, checked once
+
+
+def test_affinity_prefers_matching_nodes_and_widens_the_limit():
+    from yurt.structs import Affinity
+
+    h = Harness()
+    wanted = set()
+    for i in range(12):
+        node = h.add_node(mock_node(meta={"rack": "r2" if i % 4 == 0 else "r1"}))
+        if i % 4 == 0:
+            wanted.add(node.id)
+    job = small_job(3)
+    tg = job.task_groups[0]
+    job = evolve(job, task_groups=[evolve(tg, affinities=[Affinity(l_target="${meta.rack}", r_target="r2", weight=100)])])
+    run_job(h, job)
+    allocs = placed(h)
+    assert {a.node_id for a in allocs} == wanted
+    assert allocs[0].metrics.nodes_evaluated == 12  # limit max(count, 100) covers every node
+    top = allocs[0].metrics.score_meta_data[0]
+    assert top.scores["node-affinity"] == 1.0

@@ -144,6 +144,8 @@ class GroupChecker:
         self.class_cache: dict[str, str] = {}  # computed class -> "" (feasible) or reason
         self.distinct_hosts = _has_distinct_hosts(job, tg)
         self.distinct_properties = _distinct_properties(job, tg)
+        # Feasibility is decided by the node's class alone (the common, fast case).
+        self.class_only = not self.escaped and self.distinct_hosts is None and not self.distinct_properties
 
     @property
     def has_escaped(self) -> bool:

@@ -129,7 +129,8 @@ class GenericScheduler:
         self.nodes_scored = builder.nodes_scored
         self.placements = len(builder.placed_ids)
         for placer in builder.placers.values():
-            self.class_eligibility.update(placer.checker.class_eligibility())
+            for cls, eligible in placer.checker.class_eligibility().items():
+                self.class_eligibility[cls] = self.class_eligibility.get(cls, False) or eligible
             self.escaped = self.escaped or placer.checker.has_escaped
         return builder
 

@@ -35,7 +35,8 @@ class PlacementMetrics:
         self.phrases: dict[str, int] = {}
         self.most_free: dict[str, int] = {}
         self.needs: dict[str, int] = {}
-        self.scored: list[NodeScoreMeta] = []
+        # (final, node id, binpack, job-anti-affinity, node-reschedule-penalty, node-affinity)
+        self.scored: list[tuple[float, str, float, float, float, float]] = []
 
     def filter(self, node_class: str, reason: str, phrase: str) -> None:
         self.filtered += 1
@@ -54,7 +55,7 @@ class PlacementMetrics:
             self.most_free[dimension] = max(self.most_free.get(dimension, free), free)
 
     def to_alloc_metric(self, candidates: CandidateNodes, failed: bool) -> AllocMetric:
-        top = sorted(self.scored, key=lambda s: -s.norm_score)[:TOP_SCORES]
+        top = [_score_meta(s) for s in sorted(self.scored, key=lambda s: -s[0])[:TOP_SCORES]]
         return AllocMetric(
             nodes_evaluated=self.evaluated,
             nodes_filtered=self.filtered,
@@ -69,6 +70,15 @@ class PlacementMetrics:
             score_meta_data=top or None,
             failure_reasons=[failure_sentence(self, candidates)] if failed else None,
         )
+
+
+_SCORE_NAMES = ("binpack", "job-anti-affinity", "node-reschedule-penalty", "node-affinity")
+
+
+def _score_meta(scored: tuple) -> NodeScoreMeta:
+    final, node_id, *parts = scored
+    scores = {name: value for name, value in zip(_SCORE_NAMES, parts) if value or name == "binpack"}
+    return NodeScoreMeta(node_id=node_id, scores=scores, norm_score=final)
 
 
 def _exhausted_phrase(m: PlacementMetrics, dimension: str, count: int) -> str:

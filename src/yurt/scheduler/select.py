@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from random import Random
 
-from yurt.structs import Affinity, Job, NetworkResource, Node, NodeScoreMeta, TaskGroup
+from yurt.structs import Affinity, Job, NetworkResource, Node, TaskGroup
 from yurt.structs.operator import SCHEDULER_ALGORITHM_SPREAD
 from yurt.structs.resources import (
     BINPACK_MAX_FIT_SCORE,
@@ -141,19 +141,30 @@ class NodeSelector:
             reason = checker.placement_reason(node, u.job_count, u.group_counts.get(placer.tg.name, 0))
             if not reason:
                 return False
-            phrase = "already run this job (distinct_hosts)" if reason == "distinct_hosts" else (
-                f"filtered by constraint `{reason}`")
+        self._record_filter(node, placer, m, reason)
+        return True
+
+    def _record_filter(self, node: Node, placer: GroupPlacer, m: PlacementMetrics, reason: str) -> None:
+        if reason == "distinct_hosts":
+            phrase = "already run this job (distinct_hosts)"
         elif reason == REASON_MISSING_DRIVERS:
-            phrase = "missing driver " + ", ".join(checker.missing_drivers(node))
+            phrase = "missing driver " + ", ".join(placer.checker.missing_drivers(node))
         else:
             phrase = f"filtered by constraint `{reason}`"
         m.filter(class_of(node, self.class_memo), reason, phrase)
-        return True
 
     def _rank(self, node: Node, placer: GroupPlacer, penalty: set[str], m: PlacementMetrics) -> RankedOption | None:
         m.evaluated += 1
-        u = self.tracker.usage(node)
-        if self._filtered(node, u, placer, m):
+        u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
+        checker = placer.checker
+        if checker.class_only:
+            reason = checker.class_cache.get(node.computed_class) if node.computed_class else None
+            if reason is None:
+                reason = checker.static_reason(node)
+            if reason:
+                self._record_filter(node, placer, m, reason)
+                return None
+        elif self._filtered(node, u, placer, m):
             return None
         dim = u.exhausted(placer.cpu, placer.mem, placer.disk, placer.cores)
         if dim:
@@ -193,24 +204,22 @@ class NodeSelector:
         free_mem = (u.free_mem - placer.mem) / cap_mem if cap_mem > 0 else 0.0
         fit = spread_from_fractions(free_cpu, free_mem) if placer.spread else binpack_from_fractions(free_cpu, free_mem)
         fit /= BINPACK_MAX_FIT_SCORE
-        scores = {"binpack": fit}
         total, n = fit, 1
-        collisions = u.group_counts.get(placer.tg.name, 0)
+        anti = penalty_score = aff = 0.0
+        collisions = u.group_counts.get(placer.tg.name, 0) if u.group_counts else 0
         if collisions:
             anti = -(collisions + 1) / placer.count
-            scores["job-anti-affinity"] = anti
             total += anti
             n += 1
-        if node.id in penalty:
-            scores["node-reschedule-penalty"] = -1.0
+        if penalty and node.id in penalty:
+            penalty_score = -1.0
             total -= 1.0
             n += 1
         if placer.affinities:
             aff = placer.affinity_score(node)
             if aff:
-                scores["node-affinity"] = aff
                 total += aff
                 n += 1
         final = total / n
-        m.scored.append(NodeScoreMeta(node_id=node.id, scores=scores, norm_score=final))
+        m.scored.append((final, node.id, fit, anti, penalty_score, aff))
         return RankedOption(node, u, final, networks, cores)
