@@ -63,7 +63,11 @@ def format_kv(lines: list[str]) -> str:
 
 
 def _local(dt: datetime) -> str:
-    dt = dt.astimezone()
+    return format_datetime(dt.astimezone())
+
+
+def format_datetime(dt: datetime) -> str:
+    """An aware datetime in its own zone, as Go's `2006-01-02T15:04:05Z07:00`."""
     offset = dt.utcoffset()
     text = dt.strftime("%Y-%m-%dT%H:%M:%S")
     if not offset:
@@ -191,3 +195,14 @@ def format_output(as_json: bool, template: str, data: Any) -> str:
 def q(text: Any) -> str:
     """Go's `%q` for a string."""
     return json.dumps(str(text), ensure_ascii=False)
+
+
+def next_launch_text(periodic: dict | None, now: float) -> str:
+    """`<time> (<duration> from now)` for a periodic job's next launch; empty if unknown."""
+    from .cron_next import next_launch
+
+    nxt = next_launch(periodic or {}, now)
+    if nxt is None:
+        return ""
+    delta = int(nxt.timestamp()) - int(now)
+    return f"{format_datetime(nxt)} ({go_duration(delta * 1_000_000_000)} from now)"

@@ -7,7 +7,7 @@ from typing import Any
 from yurt.structs import to_wire
 
 from .command import Command, CommandError
-from .format import q, to_json
+from .format import next_launch_text, q, to_json
 from .monitor import EvalMonitor
 
 _ENFORCE_INDEX = re.compile(r"\((Enforcing job modify index.*)\)")
@@ -128,7 +128,11 @@ Run Options:
         eval_id = resp.get("EvalID", "")
         if self.flag("detach") or job.is_periodic or job.is_parameterized:
             self.output("Job registration successful")
-            if not job.is_periodic and not job.is_parameterized:
+            if job.is_periodic and not job.is_parameterized:
+                launch = next_launch_text(wire.get("Periodic"), self.ctx.now())
+                if launch:
+                    self.output(f"Approximate next launch time: {launch}")
+            elif not job.is_parameterized:
                 self.output("Evaluation ID: " + eval_id)
             return 0
         return EvalMonitor(self, self.id_length).monitor(eval_id)

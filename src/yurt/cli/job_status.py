@@ -12,6 +12,7 @@ from .format import (
     format_unix_nano,
     go_duration,
     limit,
+    next_launch_text,
     parse_rfc3339,
     pretty_time_diff,
     q,
@@ -132,8 +133,13 @@ Status Options:
         ]
         if job.get("DispatchIdempotencyToken"):
             rows.append(f"Idempotency Token|{job['DispatchIdempotencyToken']}")
-        if _is_periodic(job) and not _is_parameterized(job) and job.get("Stop"):
-            rows.append("Next Periodic Launch|none (job stopped)")
+        if _is_periodic(job) and not _is_parameterized(job):
+            if job.get("Stop"):
+                rows.append("Next Periodic Launch|none (job stopped)")
+            else:
+                launch = next_launch_text(job.get("Periodic"), self.ctx.now())
+                if launch:
+                    rows.append(f"Next Periodic Launch|{launch}")
         return rows
 
     def _summary(self, job: dict) -> None:
