@@ -162,3 +162,56 @@ async def test_task_that_exits_while_agent_is_down_is_reported(server, client_co
         assert update["TaskStates"]["short"]["Events"][-1]["DisplayMessage"] == "Exit Code: 0"
     finally:
         await second.stop()
+
+
+async def test_deployment_health_is_reported(server, agent):
+    from yurt.structs.base import evolve
+    from yurt.structs.job import UpdateStrategy
+
+    a = await agent()
+    alloc = make_alloc(a.node.id, [raw_task("web", "sleep 60")], job_type="service")
+    group = evolve(alloc.job.task_groups[0], update=UpdateStrategy(max_parallel=1, health_check="task_states", min_healthy_time=SECOND // 5, healthy_deadline=60 * SECOND))
+    alloc = evolve(alloc, deployment_id="d1", job=evolve(alloc.job, task_groups=[group]))
+    await server.add_alloc(alloc)
+    for _ in range(100):
+        update = server.last_update(alloc.id)
+        if update and update["DeploymentStatus"]:
+            break
+        await asyncio.sleep(0.05)
+    assert update["DeploymentStatus"]["Healthy"] is True and update["ClientStatus"] == "running"
+    await server.stop_alloc(alloc.id)
+    await server.wait_status(alloc.id, "complete")
+
+
+async def test_restarting_task_is_not_waited_on_again_after_agent_restart(server, client_config):
+    first = ClientAgent(client_config())
+    await first.start()
+    await first.registered.wait()
+    marker = os.path.join(first.config.data_dir, "healthy")
+    policy = RestartPolicy(attempts=3, interval=60 * SECOND, delay=3 * SECOND, mode="fail")
+    script = f"if [ -e {marker} ]; then sleep 60; else exit 1; fi"
+    alloc = make_alloc(first.node.id, [raw_task("t", script)], job_type="service", restart=policy)
+    await server.add_alloc(alloc)
+    runner = None
+    for _ in range(100):
+        runner = first.alloc_runners.get(alloc.id)
+        if runner and runner.task_runners["t"].state.restarts == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert runner.task_runners["t"].handle is None  # in its restart delay
+    await first.stop()
+    open(marker, "w").close()
+    second = ClientAgent(client_config())
+    await second.start()
+    try:
+        tr = second.alloc_runners[alloc.id].task_runners["t"]
+        for _ in range(100):
+            if tr.state.state == "running":
+                break
+            await asyncio.sleep(0.05)
+        types = [e.type for e in tr.state.events]
+        assert types == ["Received", "Task Setup", "Started", "Terminated", "Restarting", "Task Setup", "Started"]
+        await server.stop_alloc(alloc.id)
+        await server.wait_status(alloc.id, "complete")
+    finally:
+        await second.stop()

@@ -166,9 +166,10 @@ async def test_alloc_stats_signal_restart_and_host_stats(server, agent, http):
     assert resp.status == 200
     tr = a.alloc_runners[alloc.id].task_runners["w"]
     for _ in range(100):
-        if tr.handle.pid != first_pid and tr.state.state == "running":
+        if tr.handle is not None and tr.handle.pid != first_pid and tr.state.state == "running":
             break
         await asyncio.sleep(0.05)
+    assert tr.handle is not None, [e.type for e in tr.state.events]
     assert tr.handle.pid != first_pid and tr.state.restarts == 1
     resp = await client.get("/v1/client/stats")
     host = await resp.json()

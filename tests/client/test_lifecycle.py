@@ -118,3 +118,17 @@ def test_diff_allocs():
     assert [a.id for a in diff.stopped] == ["k1"]
     assert [a.id for a in diff.updated] == ["k2"]
     assert diff.removed == ["gone"]
+
+
+def test_deployment_health():
+    tasks = [Task(name="web"), Task(name="init", lifecycle=TaskLifecycle(hook="prestart"))]
+    running, done = TaskState(state="running"), TaskState(state="dead")
+    deadline = T0 + 60 * SECOND
+    states = {"web": running, "init": done}
+    assert lc.deployment_health(tasks, states, None, T0, 10 * SECOND, deadline) == (None, T0)
+    assert lc.deployment_health(tasks, states, T0, T0 + 10 * SECOND, 10 * SECOND, deadline) == (lc.HEALTHY, T0)
+    pending = {"web": TaskState(state="pending"), "init": done}
+    assert lc.deployment_health(tasks, pending, T0, T0 + 5 * SECOND, 10 * SECOND, deadline) == (None, None)
+    assert lc.deployment_health(tasks, pending, None, deadline, 10 * SECOND, deadline)[0] == lc.UNHEALTHY
+    failed = {"web": TaskState(state="dead", failed=True), "init": done}
+    assert lc.deployment_health(tasks, failed, T0, T0, 10 * SECOND, deadline)[0] == lc.UNHEALTHY

@@ -26,6 +26,7 @@ from .localstate import LocalState
 log = logging.getLogger(__name__)
 RETRY_DELAY = 1.0
 HEARTBEAT_FRACTION = 0.5
+FINAL_FLUSH_TIMEOUT = 2.0
 
 
 class ClientAgent:
@@ -76,7 +77,10 @@ class ClientAgent:
             op.cancel()
         await asyncio.gather(*self._ops, return_exceptions=True)
         await asyncio.gather(*(r.detach() for r in self.alloc_runners.values()), return_exceptions=True)
-        await self._flush_updates()
+        try:
+            await asyncio.wait_for(self._flush_updates(), FINAL_FLUSH_TIMEOUT)
+        except asyncio.TimeoutError:
+            log.warning("alloc updates: server did not take the final batch")
         if self.api is not None:
             await self.api.aclose()
         if self.state is not None:

@@ -9,7 +9,8 @@ from typing import Any, Protocol
 from yurt.drivers.base import Driver, TaskHandle
 from yurt.structs.alloc import TASK_STATE_DEAD, Allocation, TaskState
 from yurt.structs.codec import to_wire
-from yurt.structs.job import Task
+from yurt.structs.base import MINUTE, SECOND
+from yurt.structs.job import Task, UpdateStrategy
 from yurt.structs.node import Node
 
 from . import lifecycle as lc
@@ -19,6 +20,9 @@ from .localstate import LocalState
 from .taskrunner import TaskRunner
 
 log = logging.getLogger(__name__)
+DEFAULT_MIN_HEALTHY_TIME = 10 * SECOND
+DEFAULT_HEALTHY_DEADLINE = 5 * MINUTE
+HEALTH_POLL_INTERVAL = 0.1
 
 
 class RunnerContext(Protocol):
@@ -43,6 +47,8 @@ class AllocRunner:
         self._runs: list[asyncio.Task] = []
         self._kill_tasks: set[asyncio.Task] = set()
         self.client_status, self.client_description = "pending", ""
+        self.deployment_status: dict[str, Any] | None = None
+        self._health_watch: asyncio.Task | None = None
         self.destroyed = False
 
     @property
@@ -72,6 +78,7 @@ class AllocRunner:
             self._report()
         for runner in self.task_runners.values():
             self._runs.append(asyncio.create_task(runner.run(), name=f"task {self.id[:8]}/{runner.name}"))
+        self._watch_health()
 
     def _on_task_state(self, name: str, state: TaskState) -> None:
         previous = self.task_states.get(name)
@@ -91,7 +98,7 @@ class AllocRunner:
                 "ClientStatus": self.client_status,
                 "ClientDescription": self.client_description,
                 "TaskStates": {name: to_wire(s) for name, s in self.task_states.items()},
-                "DeploymentStatus": None,
+                "DeploymentStatus": self.deployment_status,
                 "NetworkStatus": None,
             }
         )
@@ -109,8 +116,46 @@ class AllocRunner:
             task.add_done_callback(self._kill_tasks.discard)
 
     def update(self, alloc: Allocation) -> None:
+        new_deployment = alloc.deployment_id != self.alloc.deployment_id
         self.alloc = alloc
         self.ctx.state.put_alloc(alloc)
+        if new_deployment and not alloc.server_terminal:
+            self.deployment_status = None
+            self._watch_health()
+
+    # --- deployment health ---------------------------------------------------------
+
+    def _update_strategy(self) -> UpdateStrategy | None:
+        job = self.alloc.job
+        group = job.lookup_task_group(self.alloc.task_group) if job else None
+        return (group.update if group else None) or (job.update if job else None)
+
+    def _watch_health(self) -> None:
+        strategy = self._update_strategy()
+        if not self.alloc.deployment_id or strategy is None or strategy.health_check == "manual":
+            return
+        if self._health_watch is not None:
+            self._health_watch.cancel()
+        self._health_watch = asyncio.create_task(self._track_health(strategy), name=f"health {self.id[:8]}")
+        self._runs.append(self._health_watch)
+
+    async def _track_health(self, strategy: UpdateStrategy) -> None:
+        min_healthy = strategy.min_healthy_time or DEFAULT_MIN_HEALTHY_TIME
+        deadline = time.time_ns() + (strategy.healthy_deadline or DEFAULT_HEALTHY_DEADLINE)
+        since: int | None = None
+        while True:
+            now = time.time_ns()
+            verdict, since = lc.deployment_health(self.tasks(), self.task_states, since, now, min_healthy, deadline)
+            if verdict is not None:
+                self.deployment_status = {
+                    "Healthy": verdict == lc.HEALTHY,
+                    "Timestamp": lc.rfc3339(now),
+                    "Canary": bool(self.alloc.deployment_status and self.alloc.deployment_status.canary),
+                    "ModifyIndex": 0,
+                }
+                self._report()
+                return
+            await asyncio.sleep(HEALTH_POLL_INTERVAL)
 
     async def stop(self) -> None:
         """Kill every task (the server wants the alloc stopped)."""

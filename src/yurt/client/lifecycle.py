@@ -236,6 +236,37 @@ def siblings_to_kill(tasks: list[Task], states: dict[str, TaskState], dead: str)
     return None
 
 
+HEALTHY = "healthy"
+UNHEALTHY = "unhealthy"
+
+
+def deployment_health(
+    tasks: list[Task], states: dict[str, TaskState], running_since: int | None, now: int, min_healthy_time: int, deadline: int
+) -> tuple[str | None, int | None]:
+    """Nomad's task_states health check for allocs in a deployment.
+
+    Returns (verdict, running_since): `healthy` once every task has been running
+    (prestart tasks: completed) for `min_healthy_time`, `unhealthy` when a task failed
+    or the healthy deadline passed, else None with the updated running-since time."""
+    if any(s.failed for s in states.values()):
+        return UNHEALTHY, None
+    up = True
+    for task in tasks:
+        state = states.get(task.name, TaskState())
+        prestart_done = (
+            task.lifecycle is not None and task.lifecycle.hook == "prestart" and not task.lifecycle.sidecar
+            and state.state == TASK_STATE_DEAD
+        )
+        if state.state != TASK_STATE_RUNNING and not prestart_done:
+            up = False
+    since = (running_since or now) if up else None
+    if since is not None and now - since >= min_healthy_time:
+        return HEALTHY, since
+    if now >= deadline:
+        return UNHEALTHY, since
+    return None, since
+
+
 @dataclass
 class AllocDiff:
     added: list[Allocation] = field(default_factory=list)

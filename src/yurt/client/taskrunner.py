@@ -176,6 +176,7 @@ class TaskRunner:
             return False
         if self._restart_requested:
             self._restart_requested = False
+            self._set_handle(None)
             self.emit(lc.TASK_RESTARTING, TASK_STATE_PENDING, restart_reason="User requested restart")
             return True
         decision = self.restarts.on_exit(time.time_ns(), result.successful)
@@ -183,6 +184,8 @@ class TaskRunner:
 
     async def _apply_decision(self, decision: lc.RestartDecision) -> bool:
         if decision.state == lc.TASK_RESTARTING:
+            if self.handle is not None:
+                self._set_handle(None)  # exited: a restarted agent must not wait on it again
             self.emit(lc.TASK_RESTARTING, TASK_STATE_PENDING, start_delay=decision.delay, restart_reason=decision.reason)
             try:
                 await asyncio.wait_for(self._kill_event.wait(), decision.delay / 1e9)
