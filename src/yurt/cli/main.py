@@ -6,6 +6,7 @@ failures worded for users into exit code 1. `yurt agent ...` goes to
 `yurt.agent.command.main`.
 """
 
+import os
 import sys
 
 import httpx
@@ -153,7 +154,16 @@ def _run_command(command: Command, args: list[str]) -> int:
         command.error(f"Error: a part of yurt this command needs is missing: {exc}")
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        _silence_stdout(command)
     return 1
+
+
+def _silence_stdout(command: Command) -> None:
+    """The reader went away (`| head`): drop the rest of the output quietly."""
+    if command.ctx.out is sys.stdout:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":  # pragma: no cover
