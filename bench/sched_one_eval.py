@@ -14,9 +14,9 @@ import statistics
 import time
 
 from yurt.scheduler import new_scheduler
-from yurt.structs import Evaluation, PlanResult, evolve, generate_uuid
+from yurt.structs import Evaluation, PlanResult, Resources, evolve, generate_uuid
 from yurt.testing.harness import InMemoryState
-from yurt.testing.mock import mock_job, mock_node
+from yurt.testing.mock import mock_alloc, mock_job, mock_node
 
 
 class RecordingPlanner:
@@ -40,10 +40,19 @@ class RecordingPlanner:
         self.evals.append(ev)
 
 
-def build_state(nodes: int, count: int) -> tuple[InMemoryState, object]:
+def build_state(nodes: int, count: int, allocs_per_node: int = 0) -> tuple[InMemoryState, object]:
     state = InMemoryState()
+    filler = evolve(mock_job(id="filler"), task_groups=[evolve(mock_job().task_groups[0], networks=None)])
+    filler = evolve(filler, task_groups=[evolve(filler.task_groups[0], tasks=[
+        evolve(filler.task_groups[0].tasks[0], resources=Resources(cpu=10, memory_mb=10))])])
+    template = None
     for _ in range(nodes):
-        state.upsert_node(mock_node())
+        node = state.upsert_node(mock_node())
+        for i in range(allocs_per_node):
+            if template is None:
+                template = mock_alloc(filler, node)
+            # cheap copies of one template: only identity and placement differ
+            state.upsert_alloc(evolve(template, id=generate_uuid(), node_id=node.id, name=f"filler.web[{i}]"), 1)
     job = mock_job(id="bench")
     job = evolve(job, task_groups=[evolve(job.task_groups[0], count=count)])
     return state, state.upsert_job(job)
@@ -66,8 +75,9 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--allocs-per-node", type=int, default=0, help="existing allocs of another job per node")
     args = parser.parse_args()
-    state, job = build_state(args.nodes, args.count)
+    state, job = build_state(args.nodes, args.count, args.allocs_per_node)
     snapshot = state.snapshot()
     times, placed, scored = [], 0, 0
     for _ in range(args.runs):
@@ -77,6 +87,7 @@ def main() -> None:
         "bench": "sched_one_eval",
         "nodes": args.nodes,
         "count": args.count,
+        "existing_allocs": args.nodes * args.allocs_per_node,
         "runs": args.runs,
         "median_ms": round(statistics.median(times) * 1000, 1),
         "min_ms": round(min(times) * 1000, 1),

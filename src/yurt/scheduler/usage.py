@@ -26,6 +26,67 @@ DIM_PORT_COLLISION = "network: reserved port collision"
 DIM_DYNAMIC_PORTS = "network: dynamic port selection failed"
 
 
+class NodeBase:
+    """What a node offers and what its existing (non-terminal) allocs hold, for one
+    version of its alloc list. Cached across evaluations: with a million allocs,
+    recounting every node's allocs for every evaluation would dominate scheduling."""
+
+    __slots__ = ("fingerprint", "cap_cpu", "cap_mem", "free_cpu", "free_mem", "free_disk", "free_cores",
+                 "ports", "min_port", "max_port", "ip", "jobs")
+
+    def __init__(self, node: Node, allocs: list[Allocation], fingerprint: tuple) -> None:
+        cap = node_capacity(node)
+        self.fingerprint = fingerprint
+        self.cap_cpu = self.free_cpu = cap.cpu_shares
+        self.cap_mem = self.free_mem = cap.memory_mb
+        self.free_disk = cap.disk_mb
+        cores = set(cap.reserved_cores)
+        ports = node_reserved_ports(node)
+        res = node.node_resources
+        self.min_port = res.min_dynamic_port if res else 20000
+        self.max_port = res.max_dynamic_port if res else 32000
+        nets = res.networks if res else None
+        self.ip = nets[0].ip if nets else (node.attributes or {}).get("unique.network.ip-address", "")
+        self.jobs: dict[tuple[str, str], dict[str, int]] = {}
+        for alloc in allocs:
+            if alloc.terminal:
+                continue
+            used = alloc_comparable(alloc)
+            self.free_cpu -= used.cpu_shares
+            self.free_mem -= used.memory_mb
+            self.free_disk -= used.disk_mb
+            cores -= used.reserved_cores
+            ports |= alloc_ports(alloc)
+            groups = self.jobs.setdefault((alloc.namespace, alloc.job_id), {})
+            groups[alloc.task_group] = groups.get(alloc.task_group, 0) + 1
+        self.free_cores = frozenset(cores)
+        self.ports = frozenset(ports)
+
+
+_BASE_CACHE: dict[str, NodeBase] = {}
+_BASE_CACHE_LIMIT = 200_000
+
+
+def _fingerprint(node: Node, allocs: list[Allocation]) -> tuple:
+    """Changes whenever the node or its alloc list changes: the state gives every write
+    a higher modify index, and a removal changes the length. The end IDs keep apart
+    unrelated states that reuse a node ID (tests)."""
+    if not allocs:
+        return (node.modify_index, id(node.node_resources), 0)
+    return (node.modify_index, id(node.node_resources), len(allocs), max(a.modify_index for a in allocs),
+            allocs[0].id, allocs[-1].id)
+
+
+def node_base(node: Node, allocs: list[Allocation]) -> NodeBase:
+    fp = _fingerprint(node, allocs)
+    base = _BASE_CACHE.get(node.id)
+    if base is None or base.fingerprint != fp:
+        if len(_BASE_CACHE) >= _BASE_CACHE_LIMIT:
+            _BASE_CACHE.clear()
+        base = _BASE_CACHE[node.id] = NodeBase(node, allocs, fp)
+    return base
+
+
 class NodeUsage:
     """A node's free capacity and taken ports under the proposed plan."""
 
@@ -34,23 +95,21 @@ class NodeUsage:
         "free_cores", "ports", "min_port", "max_port", "ip", "job_count", "group_counts",
     )
 
-    def __init__(self, node: Node) -> None:
-        cap = node_capacity(node)
+    def __init__(self, node: Node, base: NodeBase, job_key: tuple[str, str]) -> None:
         self.node = node
-        self.cap_cpu = cap.cpu_shares
-        self.cap_mem = cap.memory_mb
-        self.free_cpu = cap.cpu_shares
-        self.free_mem = cap.memory_mb
-        self.free_disk = cap.disk_mb
-        self.free_cores = set(cap.reserved_cores)
-        self.ports = node_reserved_ports(node)
-        res = node.node_resources
-        self.min_port = res.min_dynamic_port if res else 20000
-        self.max_port = res.max_dynamic_port if res else 32000
-        nets = res.networks if res else None
-        self.ip = nets[0].ip if nets else (node.attributes or {}).get("unique.network.ip-address", "")
-        self.job_count = 0  # allocs of the job being scheduled
-        self.group_counts: dict[str, int] = {}
+        self.cap_cpu = base.cap_cpu
+        self.cap_mem = base.cap_mem
+        self.free_cpu = base.free_cpu
+        self.free_mem = base.free_mem
+        self.free_disk = base.free_disk
+        self.free_cores = set(base.free_cores)
+        self.ports = set(base.ports)
+        self.min_port = base.min_port
+        self.max_port = base.max_port
+        self.ip = base.ip
+        groups = base.jobs.get(job_key)
+        self.group_counts: dict[str, int] = dict(groups) if groups else {}
+        self.job_count = sum(self.group_counts.values())  # allocs of the job being scheduled
 
     def add(self, alloc: Allocation, of_job: bool, sign: int = 1) -> None:
         res = alloc_comparable(alloc)
@@ -151,12 +210,13 @@ class UsageTracker:
         u = self.by_node.get(node.id)
         if u is not None:
             return u
-        u = NodeUsage(node)
-        stopped = self.stopped.get(node.id, ())
-        for alloc in self.snapshot.allocs_by_node(node.id):
-            if alloc.terminal or alloc.id in stopped:
-                continue
-            u.add(alloc, self._of_job(alloc))
+        allocs = self.snapshot.allocs_by_node(node.id)
+        u = NodeUsage(node, node_base(node, allocs), (self.namespace, self.job_id))
+        stopped = self.stopped.get(node.id)
+        if stopped:
+            for alloc in allocs:
+                if alloc.id in stopped and not alloc.terminal:
+                    u.add(alloc, self._of_job(alloc), sign=-1)
         for alloc in self.placed.get(node.id, ()):
             u.add(alloc, True)
         self.by_node[node.id] = u
