@@ -298,3 +298,23 @@ def test_group_constraint_and_job_constraint_both_apply():
     job = evolve(job, task_groups=[evolve(job.task_groups[0], constraints=[Constraint(l_target="${meta.rack}", r_target="r2")])])
     run_job(h, job)
     assert placed(h)[0].node_id == good.id
+
+
+def test_inplace_update_when_state_keeps_allocs_without_their_job():
+    """A state that stores allocs without `job` still gets in-place updates, through
+    the job's version history."""
+    h = cluster(2)
+    job, _ = run_job(h, small_job(2))
+    for alloc in h.job_allocs(job):
+        h.state.upsert_alloc(evolve(alloc, job=None))
+    run_job(h, evolve(job, priority=70))
+    assert not stopped(h)
+    assert h.plans[-1].annotations.desired_tg_updates["web"].in_place_update == 2
+
+
+def test_periodic_parent_job_places_nothing():
+    from yurt.structs import PeriodicConfig
+
+    h = cluster(2)
+    job, _ = run_job(h, small_job(2, periodic=PeriodicConfig(spec="*/5 * * * *")))
+    assert h.plans == [] and h.updated_evals[-1].status == "complete"

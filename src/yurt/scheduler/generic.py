@@ -9,8 +9,18 @@ the cluster changes. The eval always ends through `planner.update_eval`.
 
 from __future__ import annotations
 
-from yurt.structs import AllocMetric, Evaluation, Job, Plan, PlanAnnotations, SchedulerConfiguration, evolve
-from yurt.structs import generate_uuid
+from yurt.structs import (
+    Allocation,
+    AllocMetric,
+    Evaluation,
+    Job,
+    Plan,
+    PlanAnnotations,
+    SchedulerConfiguration,
+    TaskGroup,
+    evolve,
+    generate_uuid,
+)
 from yurt.structs.eval import (
     EVAL_STATUS_BLOCKED,
     EVAL_STATUS_COMPLETE,
@@ -22,7 +32,8 @@ from yurt.structs.operator import SCHEDULER_ALGORITHM_BINPACK
 
 from .placement import PlanBuilder, eval_seed
 from .planner import Planner, StateSnapshot
-from .reconcile import Reconciler, is_node_tainted
+from .reconcile import UPDATE_DESTRUCTIVE, UPDATE_INPLACE, Reconciler, is_node_tainted
+from .update import tasks_updated
 
 SERVICE_MAX_ATTEMPTS = 5
 BATCH_MAX_ATTEMPTS = 2
@@ -82,7 +93,9 @@ class GenericScheduler:
         )
         self.last_plan = plan
         self.failed_tg_allocs = {}
-        result = Reconciler(job, allocs, self._tainted_nodes(allocs), ev.id, ev.priority, self.now).compute()
+        result = Reconciler(
+            job, allocs, self._tainted_nodes(allocs), ev.id, ev.priority, self.now, self._update_kind
+        ).compute()
         plan.annotations = PlanAnnotations(desired_tg_updates=result.desired_tg_updates)
         self.queued = {tg.name: 0 for tg in (job.task_groups or ())} if job is not None and not job.stop else {}
         builder = None
@@ -133,6 +146,17 @@ class GenericScheduler:
                 self.class_eligibility[cls] = self.class_eligibility.get(cls, False) or eligible
             self.escaped = self.escaped or placer.checker.has_escaped
         return builder
+
+    def _update_kind(self, alloc: Allocation, job: Job, tg: TaskGroup) -> str:
+        """In place or destructive: compare with the job version the alloc runs, which the
+        state may keep in the alloc or only in its job history."""
+        old = alloc.job
+        if old is None:
+            lookup = getattr(self.snapshot, "job_version", None)
+            old = lookup(alloc.namespace, alloc.job_id, alloc.job_version) if lookup else None
+        if old is None or old.lookup_task_group(tg.name) is None:
+            return UPDATE_DESTRUCTIVE
+        return UPDATE_DESTRUCTIVE if tasks_updated(old, job, tg.name) else UPDATE_INPLACE
 
     def _tainted_nodes(self, allocs) -> dict:
         out = {}

@@ -123,7 +123,8 @@ class Reconciler:
         by_group: dict[str, list[Allocation]] = {}
         for alloc in self.allocs:
             by_group.setdefault(alloc.task_group, []).append(alloc)
-        stopped = self.job is None or self.job.stop
+        # A stopped job runs nothing; a periodic or parameterized parent is only a template.
+        stopped = self.job is None or self.job.stop or self.job.is_periodic or self.job.is_parameterized
         groups = [] if stopped else list(self.job.task_groups or ())
         wanted = {tg.name for tg in groups}
         for name, allocs in by_group.items():

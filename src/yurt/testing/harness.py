@@ -39,6 +39,7 @@ class InMemoryState:
         self._by_node: dict[str, dict[str, Allocation]] = {}
         self._by_job: dict[tuple[str, str], dict[str, Allocation]] = {}
         self._evals: dict[str, Evaluation] = {}
+        self._versions: dict[tuple[str, str], dict[int, Job]] = {}
         self._config = SchedulerConfiguration()
 
     # --- reads (the StateSnapshot contract) ---------------------------------------------
@@ -50,6 +51,13 @@ class InMemoryState:
 
     def jobs(self, namespace: str | None = None) -> list[Job]:
         return [j for (ns, _), j in self._jobs.items() if namespace in (None, "*", ns)]
+
+    def job_versions(self, namespace: str, job_id: str) -> list[Job]:
+        versions = self._versions.get((namespace, job_id), {})
+        return [versions[v] for v in sorted(versions, reverse=True)]
+
+    def job_version(self, namespace: str, job_id: str, version: int) -> Job | None:
+        return self._versions.get((namespace, job_id), {}).get(version)
 
     def node_by_id(self, node_id: str) -> Node | None:
         return self._nodes.get(node_id)
@@ -103,6 +111,7 @@ class InMemoryState:
         job = evolve(job, version=version, modify_index=idx, job_modify_index=idx,
                      create_index=old.create_index if old else idx)
         self._jobs[(job.namespace, job.id)] = job
+        self._versions.setdefault((job.namespace, job.id), {})[job.version] = job
         return job
 
     def delete_job(self, namespace: str, job_id: str) -> None:
@@ -134,6 +143,7 @@ class InMemoryState:
         snap._by_node = {k: dict(v) for k, v in self._by_node.items()}
         snap._by_job = {k: dict(v) for k, v in self._by_job.items()}
         snap._evals = dict(self._evals)
+        snap._versions = {k: dict(v) for k, v in self._versions.items()}
         snap._config = self._config
         return snap
 
