@@ -257,3 +257,31 @@ def test_affinity_prefers_matching_nodes_and_widens_the_limit():
     assert allocs[0].metrics.nodes_evaluated == 12  # limit max(count, 100) covers every node
     top = allocs[0].metrics.score_meta_data[0]
     assert top.scores["node-affinity"] == 1.0
+
+
+def test_even_spread_across_datacenters():
+    from yurt.structs import Spread
+
+    h = Harness()
+    for dc in ("dc1", "dc1", "dc1", "dc1", "dc2", "dc2"):
+        h.add_node(mock_node(datacenter=dc))
+    job = small_job(4, datacenters=["dc1", "dc2"], spreads=[Spread(attribute="${node.datacenter}", weight=100)])
+    run_job(h, job)
+    dcs = sorted(h.state.node_by_id(a.node_id).datacenter for a in placed(h))
+    assert dcs == ["dc1", "dc1", "dc2", "dc2"]
+
+
+def test_spread_targets_follow_percentages():
+    from yurt.structs import Spread, SpreadTarget
+
+    h = Harness()
+    for rack in ("r1", "r1", "r1", "r1", "r2", "r2", "r2", "r2"):
+        h.add_node(mock_node(meta={"rack": rack}))
+    spread = Spread(attribute="${meta.rack}", weight=100,
+                    spread_target=[SpreadTarget(value="r1", percent=75), SpreadTarget(value="r2", percent=25)])
+    job = small_job(4)
+    job = evolve(job, task_groups=[evolve(job.task_groups[0], spreads=[spread])])
+    run_job(h, job)
+    racks = sorted(h.state.node_by_id(a.node_id).meta["rack"] for a in placed(h))
+    assert racks == ["r1", "r1", "r1", "r2"]
+    assert "allocation-spread" in placed(h)[0].metrics.score_meta_data[0].scores

@@ -35,8 +35,8 @@ class PlacementMetrics:
         self.phrases: dict[str, int] = {}
         self.most_free: dict[str, int] = {}
         self.needs: dict[str, int] = {}
-        # (final, node id, binpack, job-anti-affinity, node-reschedule-penalty, node-affinity)
-        self.scored: list[tuple[float, str, float, float, float, float]] = []
+        # (final, node id, binpack, job-anti-affinity, node-reschedule-penalty, node-affinity, spread)
+        self.scored: list[tuple] = []
 
     def filter(self, node_class: str, reason: str, phrase: str) -> None:
         self.filtered += 1
@@ -72,7 +72,7 @@ class PlacementMetrics:
         )
 
 
-_SCORE_NAMES = ("binpack", "job-anti-affinity", "node-reschedule-penalty", "node-affinity")
+_SCORE_NAMES = ("binpack", "job-anti-affinity", "node-reschedule-penalty", "node-affinity", "allocation-spread")
 
 
 def _score_meta(scored: tuple) -> NodeScoreMeta:

@@ -76,6 +76,7 @@ class PlanBuilder:
             checker = GroupChecker(self.job, tg, self.class_memo)
             p = GroupPlacer(self.job, tg, checker, len(self.candidates.nodes), self.algorithm)
             self._seed_distinct_properties(p)
+            self._seed_spreads(p)
             self.placers[tg.name] = p
         return p
 
@@ -89,6 +90,18 @@ class PlanBuilder:
             node = self.snapshot.node_by_id(alloc.node_id)
             if node is not None:
                 self._count_property(p, node, alloc.task_group, 1, resolve_target)
+
+    def _seed_spreads(self, p: GroupPlacer) -> None:
+        if p.spreads is None:
+            return
+        for alloc in self.snapshot.allocs_by_job(self.job.namespace, self.job.id):
+            if alloc.task_group != p.tg.name or alloc.terminal:
+                continue
+            if alloc.id in self.tracker.stopped.get(alloc.node_id, ()):
+                continue
+            node = self.snapshot.node_by_id(alloc.node_id)
+            if node is not None:
+                p.spreads.count(node)
 
     @staticmethod
     def _count_property(p: GroupPlacer, node, group: str, sign: int, resolve) -> None:
@@ -162,6 +175,8 @@ class PlanBuilder:
         self.plan.append_alloc(alloc)
         self.tracker.place(alloc)
         self.placed_ids[alloc.id] = p.tg.name
+        if p.spreads is not None:
+            p.spreads.count(option.node)
         if p.checker.distinct_properties:
             for other in self.placers.values():
                 self._count_property(other, option.node, p.tg.name, 1, resolve_target)

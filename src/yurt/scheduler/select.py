@@ -24,6 +24,7 @@ from .constraints import check_operator, resolve_target
 from .feasible import REASON_MISSING_DRIVERS, GroupChecker
 from .metrics import PlacementMetrics
 from .node_class import class_of
+from .spread import SpreadScorer
 from .usage import DIM_DYNAMIC_PORTS, DIM_PORT_COLLISION, NodeUsage, UsageTracker
 
 MAX_SKIP = 3
@@ -69,7 +70,8 @@ class GroupPlacer:
         self.dynamic_ports = sum(len(n.dynamic_ports or ()) for n in self.networks)
         self.affinities = _group_affinities(job, tg)
         self.affinity_total = sum(abs(a.weight) for a in self.affinities)
-        self.spread = algorithm == SCHEDULER_ALGORITHM_SPREAD
+        self.spread_algorithm = algorithm == SCHEDULER_ALGORITHM_SPREAD
+        self.spreads = SpreadScorer(job, tg) if (job.spreads or tg.spreads) else None
         self.count = max(tg.count, 1)
         if self.affinities or job.spreads or tg.spreads:
             self.limit = max(tg.count, AFFINITY_SPREAD_LIMIT)
@@ -202,7 +204,7 @@ class NodeSelector:
         cap_cpu, cap_mem = u.cap_cpu, u.cap_mem
         free_cpu = (u.free_cpu - placer.cpu) / cap_cpu if cap_cpu > 0 else 0.0
         free_mem = (u.free_mem - placer.mem) / cap_mem if cap_mem > 0 else 0.0
-        fit = spread_from_fractions(free_cpu, free_mem) if placer.spread else binpack_from_fractions(free_cpu, free_mem)
+        fit = spread_from_fractions(free_cpu, free_mem) if placer.spread_algorithm else binpack_from_fractions(free_cpu, free_mem)
         fit /= BINPACK_MAX_FIT_SCORE
         total, n = fit, 1
         anti = penalty_score = aff = 0.0
@@ -220,6 +222,10 @@ class NodeSelector:
             if aff:
                 total += aff
                 n += 1
+        spread = placer.spreads.score(node) if placer.spreads is not None else 0.0
+        if spread:
+            total += spread
+            n += 1
         final = total / n
-        m.scored.append((final, node.id, fit, anti, penalty_score, aff))
+        m.scored.append((final, node.id, fit, anti, penalty_score, aff, spread))
         return RankedOption(node, u, final, networks, cores)
