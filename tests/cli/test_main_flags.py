@@ -162,3 +162,11 @@ def test_scheduler_get_and_set_config(fake, run_cli):
     assert put.body["PreemptionConfig"]["SystemSchedulerEnabled"] is True
     res = run_cli("operator", "scheduler", "set-config", "-check-index", "4")
     assert res.code == 1 and "does not match current state value 5" in res.err
+
+
+def test_global_flags_before_the_command_are_accepted(fake, run_cli):
+    fake.on("GET", "/v1/jobs", [job_stub()])
+    res = run_cli("-address", "http://elsewhere:4646", "-region=west", "job", "status")
+    assert res.code == 0, res.err
+    assert fake.requests[-1].params["region"] == "west"
+    assert "example" in res.out

@@ -17,6 +17,7 @@ from .alloc_cmds import AllocLogsCommand, AllocStopCommand
 from .alloc_status import AllocStatusCommand
 from .command import Command, CommandError, Context
 from .eval_cmds import EvalListCommand, EvalStatusCommand
+from .flags import CLIENT_FLAGS, TLS_FLAGS
 from .format import FormatError
 from .job_cmds import JobHistoryCommand, JobInitCommand, JobInspectCommand, JobStopCommand
 from .job_run import JobRunCommand, JobValidateCommand
@@ -101,6 +102,24 @@ def _resolve(argv: list[str]) -> tuple[str, list[str]]:
     return "", argv
 
 
+def _leading_global_flags(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`yurt -address X job status` (global flags before the command): move them to the command."""
+    valued = {f"-{n}" for n in (*CLIENT_FLAGS, *TLS_FLAGS)} | {f"--{n}" for n in (*CLIENT_FLAGS, *TLS_FLAGS)}
+    leading: list[str] = []
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] not in _HELP_FLAGS:
+        flag = argv[i].split("=", 1)[0]
+        if flag in valued and "=" not in argv[i] and i + 1 < len(argv):
+            leading += argv[i : i + 2]
+            i += 2
+        elif flag in valued:
+            leading.append(argv[i])
+            i += 1
+        else:
+            break
+    return leading, argv[i:]
+
+
 def _wants_help(args: list[str]) -> bool:
     for arg in args:
         if arg == "--":
@@ -127,7 +146,9 @@ def main(argv: list[str] | None = None, ctx: Context | None = None) -> int:
         return 0 if argv else 1
     if argv[0] == "agent":
         return _run_agent(argv[1:])
+    leading, argv = _leading_global_flags(argv)
     name, args = _resolve(argv)
+    args = leading + args
     if not name:
         ctx.err.write(top_help() + "\n")
         return 127
