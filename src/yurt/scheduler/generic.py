@@ -66,6 +66,7 @@ class GenericScheduler:
         self.last_plan: Plan | None = None
         self.nodes_scored = 0
         self.placements = 0
+        self._update_kinds: dict[tuple, str] = {}  # (old version..., new version..., group) -> kind
 
     def process(self, ev: Evaluation) -> None:
         self.eval = ev
@@ -156,7 +157,12 @@ class GenericScheduler:
             old = lookup(alloc.namespace, alloc.job_id, alloc.job_version) if lookup else None
         if old is None or old.lookup_task_group(tg.name) is None:
             return UPDATE_DESTRUCTIVE
-        return UPDATE_DESTRUCTIVE if tasks_updated(old, job, tg.name) else UPDATE_INPLACE
+        key = (old.version, old.job_modify_index, job.version, job.job_modify_index, tg.name)
+        kind = self._update_kinds.get(key)
+        if kind is None:
+            kind = UPDATE_DESTRUCTIVE if tasks_updated(old, job, tg.name) else UPDATE_INPLACE
+            self._update_kinds[key] = kind
+        return kind
 
     def _tainted_nodes(self, allocs) -> dict:
         out = {}

@@ -129,12 +129,16 @@ class PlanBuilder:
         """In-place updates whose node still passes the new constraints; the others come
         back as destructive placements."""
         destructive = []
+        checkers: dict[str, GroupChecker] = {}
         for alloc in result.inplace:
             tg = self.job.lookup_task_group(alloc.task_group)
-            node = self.snapshot.node_by_id(alloc.node_id)
             if tg is None:
                 continue
-            if node is None or GroupChecker(self.job, tg, self.class_memo).static_reason(node):
+            checker = checkers.get(tg.name)
+            if checker is None:
+                checker = checkers[tg.name] = GroupChecker(self.job, tg, self.class_memo)
+            node = self.snapshot.node_by_id(alloc.node_id)
+            if node is None or checker.static_reason(node):
                 du = result.desired_tg_updates.get(tg.name)
                 if du is not None:
                     du.in_place_update -= 1
