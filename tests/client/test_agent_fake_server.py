@@ -215,3 +215,27 @@ async def test_restarting_task_is_not_waited_on_again_after_agent_restart(server
         await server.wait_status(alloc.id, "complete")
     finally:
         await second.stop()
+
+
+async def test_destroy_all_allocs_after_stop_kills_tasks(server, client_config):
+    a = ClientAgent(client_config())
+    await a.start()
+    await a.registered.wait()
+    alloc = make_alloc(a.node.id, [raw_task("web", "sleep 60")], job_type="service")
+    await server.add_alloc(alloc)
+    await server.wait_status(alloc.id, "running")
+    pid = a.alloc_runners[alloc.id].task_runners["web"].handle.pid
+    await a.stop()
+    await a.destroy_all_allocs()
+    for _ in range(100):
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            break
+        await asyncio.sleep(0.05)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not os.path.exists(os.path.join(a.config.alloc_dir, alloc.id))
+    again = ClientAgent(client_config())
+    await again.start()
+    try:
+        assert alloc.id not in again.alloc_runners
+    finally:
+        await again.stop()

@@ -52,6 +52,7 @@ class ClientAgent:
         self.registered = asyncio.Event()
         self.heartbeat_ttl: float = 0.0
         self.alloc_index = 0
+        self._stopped = False
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -84,6 +85,22 @@ class ClientAgent:
         if self.api is not None:
             await self.api.aclose()
         if self.state is not None:
+            self.state.close()
+        self._stopped = True
+
+    async def destroy_all_allocs(self) -> None:
+        """Kill every task and remove every alloc dir and record (dev mode shutdown).
+        Works before or after `stop()`."""
+        reopened = self.state is None or self._stopped
+        if reopened:
+            self.state = LocalState(self.config.state_db_path)
+        for runner in list(self.alloc_runners.values()):
+            runner.ctx = self
+            await runner.kill_detached()
+            self.state.delete_alloc(runner.id)
+            runner.alloc_dir.destroy()
+        self.alloc_runners.clear()
+        if reopened:
             self.state.close()
 
     def _restore(self) -> None:

@@ -174,6 +174,20 @@ class AllocRunner:
         self.ctx.state.delete_alloc(self.id)
         self.alloc_dir.destroy()
 
+    async def kill_detached(self) -> None:
+        """Kill the tasks through their drivers without the (cancelled) run loops."""
+        for runner in self.task_runners.values():
+            handle, driver = runner.handle, runner.driver
+            if handle is None or driver is None:
+                continue
+            try:
+                if driver.inspect_task(handle).state == "running":
+                    await driver.stop_task(handle, runner.kill_timeout, runner.task.kill_signal or "SIGINT")
+                await driver.destroy_task(handle, force=True)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("kill task %s/%s: %s", self.id[:8], runner.name, exc)
+        self.destroyed = True
+
     async def detach(self) -> None:
         """Leave the tasks running (agent shutdown): stop watching them."""
         for run in [*self._runs, *self._kill_tasks]:
