@@ -285,3 +285,25 @@ def test_spread_targets_follow_percentages():
     racks = sorted(h.state.node_by_id(a.node_id).meta["rack"] for a in placed(h))
     assert racks == ["r1", "r1", "r1", "r2"]
     assert "allocation-spread" in placed(h)[0].metrics.score_meta_data[0].scores
+
+
+def test_host_volume_must_exist_on_node():
+    h = Harness()
+    h.add_node(mock_node())
+    with_volume = h.add_node(mock_node(host_volumes={"data": {"Path": "/srv/data", "ReadOnly": False}}))
+    job = small_job(1)
+    tg = job.task_groups[0]
+    job = evolve(job, task_groups=[evolve(tg, volumes={"d": {"Type": "host", "Source": "data"}})])
+    run_job(h, with_group_constraints(evolve(job, task_groups=[evolve(job.task_groups[0], count=2)]), DISTINCT))
+    assert [a.node_id for a in placed(h)] == [with_volume.id]
+    reasons = h.updated_evals[-1].failed_tg_allocs["web"].failure_reasons[0]
+    assert "1 missing compatible host volumes" in reasons
+
+
+def test_cores_fall_back_to_total_cores_when_reservable_list_missing():
+    from yurt.structs.node import NodeCpuResources
+    from yurt.structs.resources import node_capacity
+
+    node = mock_node()
+    node = evolve(node, node_resources=evolve(node.node_resources, cpu=NodeCpuResources(cpu_shares=4000, total_cpu_cores=2)))
+    assert node_capacity(node).reserved_cores == {0, 1}

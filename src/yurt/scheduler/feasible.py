@@ -27,6 +27,7 @@ from .constraints import (
 from .node_class import class_of
 
 REASON_MISSING_DRIVERS = "missing drivers"
+REASON_MISSING_HOST_VOLUMES = "missing compatible host volumes"
 
 
 @lru_cache(maxsize=256)
@@ -144,8 +145,12 @@ class GroupChecker:
         self.class_cache: dict[str, str] = {}  # computed class -> "" (feasible) or reason
         self.distinct_hosts = _has_distinct_hosts(job, tg)
         self.distinct_properties = _distinct_properties(job, tg)
+        self.host_volumes = _host_volume_sources(tg)
         # Feasibility is decided by the node's class alone (the common, fast case).
-        self.class_only = not self.escaped and self.distinct_hosts is None and not self.distinct_properties
+        self.class_only = (
+            not self.escaped and self.distinct_hosts is None and not self.distinct_properties
+            and not self.host_volumes
+        )
 
     @property
     def has_escaped(self) -> bool:
@@ -174,6 +179,11 @@ class GroupChecker:
         for c in self.escaped:
             if not constraint_matches(c, node):
                 return constraint_text(c)
+        if self.host_volumes:
+            present = node.host_volumes or {}
+            for source in self.host_volumes:
+                if source not in present:
+                    return REASON_MISSING_HOST_VOLUMES
         return ""
 
     def missing_drivers(self, node: Node) -> list[str]:
@@ -192,6 +202,15 @@ class GroupChecker:
             if prop.used.get(value, 0) >= prop.limit:
                 return prop.text
         return ""
+
+
+def _host_volume_sources(tg: TaskGroup) -> list[str]:
+    """Sources of the group's `type = "host"` volumes (the node must offer each)."""
+    out = []
+    for vol in (tg.volumes or {}).values():
+        if isinstance(vol, dict) and vol.get("Type", "host") == "host" and vol.get("Source"):
+            out.append(vol["Source"])
+    return out
 
 
 def _enabled(c: Constraint) -> bool:

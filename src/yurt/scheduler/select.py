@@ -21,7 +21,7 @@ from yurt.structs.resources import (
 )
 
 from .constraints import check_operator, resolve_target
-from .feasible import REASON_MISSING_DRIVERS, GroupChecker
+from .feasible import REASON_MISSING_DRIVERS, REASON_MISSING_HOST_VOLUMES, GroupChecker
 from .metrics import PlacementMetrics
 from .node_class import class_of
 from .spread import SpreadScorer
@@ -151,6 +151,8 @@ class NodeSelector:
             phrase = "already run this job (distinct_hosts)"
         elif reason == REASON_MISSING_DRIVERS:
             phrase = "missing driver " + ", ".join(placer.checker.missing_drivers(node))
+        elif reason == REASON_MISSING_HOST_VOLUMES:
+            phrase = reason
         else:
             phrase = f"filtered by constraint `{reason}`"
         m.filter(class_of(node, self.class_memo), reason, phrase)

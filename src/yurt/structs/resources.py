@@ -82,7 +82,8 @@ def node_capacity(node: Node) -> ComparableResources:
         cap.cpu_shares = res.cpu.cpu_shares
         cap.memory_mb = res.memory.memory_mb
         cap.disk_mb = res.disk.disk_mb
-        cap.reserved_cores = set(res.cpu.reservable_cpu_cores or ())
+        cores = res.cpu.reservable_cpu_cores
+        cap.reserved_cores = set(cores) if cores is not None else set(range(res.cpu.total_cpu_cores))
     reserved = node.reserved_resources
     if reserved is not None:
         cap.cpu_shares -= reserved.cpu.cpu_shares
