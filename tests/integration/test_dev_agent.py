@@ -77,7 +77,7 @@ def test_job_run_monitors_the_evaluation_and_read_commands_work(dev):
 
     yurt(dev.address, "job", "stop", "-purge", "hello")
     gone = yurt(dev.address, "job", "status", "hello", check=False)
-    assert gone.returncode == 1 and "No job(s) with prefix or id" in (gone.stdout + gone.stderr)
+    assert gone.returncode == 1 and "No job(s) with prefix or ID" in (gone.stdout + gone.stderr)
 
 
 def test_detach_prints_the_eval_id(dev):
@@ -123,7 +123,7 @@ def test_malformed_jobspec_names_file_and_line(dev, tmp_path):
     result = yurt(dev.address, "job", "run", str(bad), check=False)
     assert result.returncode == 1
     text = result.stdout + result.stderr
-    assert f"{bad}:3" in text and "cuont" in text, text
+    assert f"{bad.name}:3" in text and "cuont" in text, text
     assert dev.api("/v1/jobs") == []
 
 
@@ -145,4 +145,4 @@ def test_unknown_ids_are_404_with_nomads_text(dev):
         resp = httpx.get(dev.address + path)
         assert resp.status_code == 404 and text in resp.text, (path, resp.status_code, resp.text)
     result = yurt(dev.address, "alloc", "status", "deadbeef", check=False)
-    assert result.returncode == 1 and "No allocation(s) with prefix or id" in result.stdout + result.stderr
+    assert result.returncode == 1 and "No allocation(s) with prefix or ID" in result.stdout + result.stderr

@@ -25,7 +25,7 @@ TASK_STATE_DEAD = "dead"
 
 
 class AllocatedCpuResources(NomadStruct):
-    cpu_shares: int = 0
+    cpu_shares: int = msgspec.field(default=0, name="CpuShares")
     reserved_cores: list[int] | None = None
 
 

@@ -17,9 +17,9 @@ NODE_INELIGIBLE = "ineligible"
 
 
 class NodeCpuResources(NomadStruct):
-    cpu_shares: int = 0
-    total_cpu_cores: int = 0
-    reservable_cpu_cores: list[int] | None = None
+    cpu_shares: int = msgspec.field(default=0, name="CpuShares")
+    total_cpu_cores: int = msgspec.field(default=0, name="TotalCpuCores")
+    reservable_cpu_cores: list[int] | None = msgspec.field(default=None, name="ReservableCpuCores")
 
 
 class NodeMemoryResources(NomadStruct):
@@ -40,7 +40,7 @@ class NodeResources(NomadStruct):
 
 
 class NodeReservedCpuResources(NomadStruct):
-    cpu_shares: int = 0
+    cpu_shares: int = msgspec.field(default=0, name="CpuShares")
 
 
 class NodeReservedNetworkResources(NomadStruct):
