@@ -145,4 +145,4 @@ def test_unknown_ids_are_404_with_nomads_text(dev):
         resp = httpx.get(dev.address + path)
         assert resp.status_code == 404 and text in resp.text, (path, resp.status_code, resp.text)
     result = yurt(dev.address, "alloc", "status", "deadbeef", check=False)
-    assert result.returncode == 1 and "No allocation(s) with prefix or ID" in result.stdout + result.stderr
+    assert result.returncode == 1 and "No allocation(s) with prefix or id" in result.stdout + result.stderr
