@@ -274,10 +274,10 @@ def test_different_eval_ids_shuffle_differently():
 
 def test_unsupported_eval_type_fails_the_eval():
     h = cluster(1)
-    job = h.state.upsert_job(small_job(1, type="system"))
-    h.process(h.new_eval(job))
+    job = h.state.upsert_job(small_job(1))
+    h.process(h.new_eval(job), eval_type="_core")
     assert h.updated_evals[-1].status == "failed"
-    assert "system" in h.updated_evals[-1].status_description
+    assert "_core" in h.updated_evals[-1].status_description
 
 
 def test_memory_capacity_respected_on_small_node():

@@ -17,11 +17,12 @@ from .generic import GenericScheduler
 from .node_class import computed_class
 from .planner import Planner, Scheduler, StateSnapshot
 from .reconcile import Reconciler, ReconcileResult
+from .system import SystemScheduler
 from .update import tasks_updated
 from .versions import check_version_constraint
 
 __all__ = [
-    "GenericScheduler", "Planner", "Reconciler", "ReconcileResult", "Scheduler", "StateSnapshot",
+    "GenericScheduler", "SystemScheduler", "Planner", "Reconciler", "ReconcileResult", "Scheduler", "StateSnapshot",
     "check_operator", "check_version_constraint", "computed_class", "constraint_matches",
     "new_scheduler", "resolve_target", "tasks_updated",
 ]
@@ -51,9 +52,14 @@ def new_scheduler(
     now_ns: int,
     config: SchedulerConfiguration | None = None,
 ) -> Scheduler:
-    """The scheduler for an eval type: `service` and `batch` use the generic scheduler."""
+    """The scheduler for an eval type: `service` and `batch` use the generic scheduler,
+    `system` and `sysbatch` the system scheduler; other types fail their evals."""
     if eval_type == "service":
         return GenericScheduler(snapshot, planner, now_ns, config, batch=False)
     if eval_type == "batch":
         return GenericScheduler(snapshot, planner, now_ns, config, batch=True)
+    if eval_type == "system":
+        return SystemScheduler(snapshot, planner, now_ns, config, sysbatch=False)
+    if eval_type == "sysbatch":
+        return SystemScheduler(snapshot, planner, now_ns, config, sysbatch=True)
     return UnsupportedScheduler(eval_type, planner, now_ns)

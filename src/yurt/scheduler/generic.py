@@ -67,10 +67,12 @@ class GenericScheduler:
         self.nodes_scored = 0
         self.placements = 0
         self._update_kinds: dict[tuple, str] = {}  # (old version..., new version..., group) -> kind
+        self.max_attempts = BATCH_MAX_ATTEMPTS if batch else SERVICE_MAX_ATTEMPTS
+        self.blocks_on_failure = True
 
     def process(self, ev: Evaluation) -> None:
         self.eval = ev
-        limit = BATCH_MAX_ATTEMPTS if self.batch else SERVICE_MAX_ATTEMPTS
+        limit = self.max_attempts
         for _ in range(limit):
             if self._attempt():
                 self._finish(EVAL_STATUS_COMPLETE, "")
@@ -94,21 +96,12 @@ class GenericScheduler:
         )
         self.last_plan = plan
         self.failed_tg_allocs = {}
-        result = Reconciler(
-            job, allocs, self._tainted_nodes(allocs), ev.id, ev.priority, self.now, self._update_kind
-        ).compute()
-        plan.annotations = PlanAnnotations(desired_tg_updates=result.desired_tg_updates)
         self.queued = {tg.name: 0 for tg in (job.task_groups or ())} if job is not None and not job.stop else {}
-        builder = None
-        if job is not None:
-            builder = self._build(plan, job, result)
-        else:
-            for req in result.stop:
-                plan.append_stopped_alloc(req.alloc, req.description, req.client_status)
-        if self.failed_tg_allocs and self.blocked is None and ev.status != EVAL_STATUS_BLOCKED:
+        followups, builder = self._compute(plan, job, allocs)
+        if self.failed_tg_allocs and self.blocks_on_failure and self.blocked is None and ev.status != EVAL_STATUS_BLOCKED:
             self._create_blocked_eval(plan_failure=False)
-        if result.followup_evals and not self.followups_created:
-            for follow in result.followup_evals:
+        if followups and not self.followups_created:
+            for follow in followups:
                 self.planner.create_eval(follow)
             self.followups_created = True
         if plan.is_noop():
@@ -128,17 +121,26 @@ class GenericScheduler:
             return False
         return True
 
-    def _build(self, plan: Plan, job: Job, result) -> PlanBuilder:
+    def _compute(self, plan: Plan, job: Job | None, allocs: list[Allocation]):
+        """Reconcile and fill the plan; returns (follow-up evals, builder or None)."""
+        ev = self.eval
+        result = Reconciler(
+            job, allocs, self._tainted_nodes(allocs), ev.id, ev.priority, self.now, self._update_kind
+        ).compute()
+        plan.annotations = PlanAnnotations(desired_tg_updates=result.desired_tg_updates)
+        if job is None:
+            for req in result.stop:
+                plan.append_stopped_alloc(req.alloc, req.description, req.client_status)
+            return result.followup_evals, None
+        return result.followup_evals, self._build(plan, job, result)
+
+    def _new_builder(self, plan: Plan, job: Job) -> PlanBuilder:
         algorithm = self.config.scheduler_algorithm or SCHEDULER_ALGORITHM_BINPACK
         seed = eval_seed(self.eval.id, self.refresh_index)
-        builder = PlanBuilder(self.snapshot, plan, job, self.eval.id, self.now, algorithm, seed)
-        builder.apply_stops(result)
-        builder.apply_attribute_updates(result)
-        destructive = builder.apply_inplace(result)
-        requests = destructive + result.place
-        for req in requests:
-            self.queued[req.task_group.name] = self.queued.get(req.task_group.name, 0) + 1
-        builder.place_all(requests)
+        return PlanBuilder(self.snapshot, plan, job, self.eval.id, self.now, algorithm, seed)
+
+    def _collect(self, builder: PlanBuilder) -> None:
+        """Take the builder's failures and class eligibility into the eval's bookkeeping."""
         self.failed_tg_allocs = builder.failed
         self.nodes_scored = builder.nodes_scored
         self.placements = len(builder.placed_ids)
@@ -146,6 +148,17 @@ class GenericScheduler:
             for cls, eligible in placer.checker.class_eligibility().items():
                 self.class_eligibility[cls] = self.class_eligibility.get(cls, False) or eligible
             self.escaped = self.escaped or placer.checker.has_escaped
+
+    def _build(self, plan: Plan, job: Job, result) -> PlanBuilder:
+        builder = self._new_builder(plan, job)
+        builder.apply_stops(result)
+        builder.apply_attribute_updates(result)
+        destructive = builder.apply_inplace(result)
+        requests = destructive + result.place
+        for req in requests:
+            self.queued[req.task_group.name] = self.queued.get(req.task_group.name, 0) + 1
+        builder.place_all(requests)
+        self._collect(builder)
         return builder
 
     def _update_kind(self, alloc: Allocation, job: Job, tg: TaskGroup) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from random import Random
 
-from yurt.structs import Allocation, AllocMetric, Job, Plan, evolve, generate_uuid
+from yurt.structs import Allocation, AllocMetric, Job, Node, Plan, evolve, generate_uuid
 from yurt.structs.alloc import ALLOC_CLIENT_PENDING, ALLOC_DESIRED_RUN
 from yurt.structs.resources import allocated_resources_for
 
@@ -55,6 +55,7 @@ class PlanBuilder:
         self.failed: dict[str, AllocMetric] = {}
         self.placed_ids: dict[str, str] = {}  # alloc id -> task group
         self.nodes_scored = 0
+        self.last_failure_was_filter = False
 
     # --- candidates and per-group machinery, built lazily -----------------------------
     @property
@@ -161,19 +162,26 @@ class PlanBuilder:
         if self._selector is not None:
             self.nodes_scored = self._selector.nodes_scored
 
-    def place_one(self, req: PlacementRequest) -> Allocation | None:
+    def place_one(self, req: PlacementRequest, node: Node | None = None) -> Allocation | None:
+        """Place `req` on the best node, or only on `node` when given (system jobs: a node
+        that is merely infeasible there is not a failure)."""
         p = self.placer(req.task_group)
         prev = req.previous
         if prev is not None and req.stop_previous:
             self.stop(prev, req.stop_previous)
         penalty = penalty_nodes(prev) if (prev is not None and req.reschedule) else set()
         m = PlacementMetrics()
-        option = self.selector.select(p, penalty, m) if self.candidates.nodes else None
+        if node is not None:
+            option = self.selector.rank_on(node, p, m)
+        else:
+            option = self.selector.select(p, penalty, m) if self.candidates.nodes else None
         if option is None:
             if prev is not None and req.stop_previous:
                 remove_stop(self.plan, prev)
                 self.tracker.unstop(prev)
-            self.failed[p.tg.name] = m.to_alloc_metric(self.candidates, failed=True)
+            self.last_failure_was_filter = node is not None and not m.exhausted
+            if not self.last_failure_was_filter:
+                self._record_failure(p.tg.name, m)
             return None
         alloc = self._new_alloc(req, option, m)
         self.plan.append_alloc(alloc)
@@ -185,6 +193,13 @@ class PlanBuilder:
             for other in self.placers.values():
                 self._count_property(other, option.node, p.tg.name, 1, resolve_target)
         return alloc
+
+    def _record_failure(self, group: str, m: PlacementMetrics) -> None:
+        metric = self.failed.get(group)
+        if metric is None:
+            self.failed[group] = m.to_alloc_metric(self.candidates, failed=True)
+        else:
+            metric.coalesced_failures += 1
 
     def _new_alloc(self, req: PlacementRequest, option, m: PlacementMetrics) -> Allocation:
         tg = req.task_group

@@ -136,6 +136,15 @@ class NodeSelector:
                 return None
         return best
 
+    def rank_on(self, node: Node, placer: GroupPlacer, m: PlacementMetrics) -> RankedOption | None:
+        """The pipeline on one given node (system jobs place on every feasible node)."""
+        option = self._rank(node, placer, set(), m)
+        if option is not None and placer.networks and option.networks is None:
+            option.networks = option.usage.assign_networks(placer.networks, self.rng)
+            if option.networks is None:
+                return None
+        return option
+
     def _filtered(self, node: Node, u: NodeUsage, placer: GroupPlacer, m: PlacementMetrics) -> bool:
         checker = placer.checker
         reason = checker.static_reason(node)

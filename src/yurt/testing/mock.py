@@ -154,13 +154,15 @@ def mock_batch_job(**overrides: Any) -> Job:
         ),
         tasks=[mock_task(driver="mock_driver", config={"run_for": "500ms"}, resources=Resources(cpu=100, memory_mb=100))],
     )
-    return mock_job(id=job_id, name=job_id, type="batch", task_groups=[tg], **overrides)
+    fields = {"name": job_id, "type": "batch", "task_groups": [tg], **overrides}
+    return mock_job(id=job_id, **fields)
 
 
 def mock_system_job(**overrides: Any) -> Job:
     job_id = overrides.pop("id", None) or f"mock-system-{generate_uuid()[:8]}"
     tg = mock_group(count=1, reschedule_policy=None, networks=None)
-    return mock_job(id=job_id, name=job_id, type="system", priority=100, task_groups=[tg], **overrides)
+    fields = {"name": job_id, "type": "system", "priority": 100, "task_groups": [tg], **overrides}
+    return mock_job(id=job_id, **fields)
 
 
 def mock_eval(job: Job, **overrides: Any) -> Evaluation:

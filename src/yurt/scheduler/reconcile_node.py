@@ -1,0 +1,142 @@
+"""The node reconciler for system and sysbatch jobs: one alloc per (node, group).
+
+Pure, like the cluster reconciler: allocs and candidate nodes in, buckets out.
+Allocs on down or missing nodes are lost; allocs on nodes that left the job's
+datacenters or pool, or on draining nodes, are stopped; allocs on ready but
+ineligible nodes keep running. A sysbatch alloc that completed at the current job
+version is not run again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from yurt.structs import Allocation, DesiredUpdates, Job, Node
+from yurt.structs.alloc import ALLOC_CLIENT_COMPLETE, ALLOC_CLIENT_LOST, alloc_name
+from yurt.structs.node import NODE_STATUS_DISCONNECTED, NODE_STATUS_DOWN, NODE_STATUS_READY
+
+from .feasible import datacenter_matches, pool_matches
+from .reconcile import (
+    ALLOC_JOB_STOPPED,
+    ALLOC_LOST,
+    ALLOC_NOT_NEEDED,
+    ALLOC_UPDATING,
+    UPDATE_IGNORE,
+    UPDATE_INPLACE,
+    PlacementRequest,
+    StopRequest,
+    UpdateFn,
+    default_update_fn,
+)
+
+ALLOC_NODE_TAINTED = "alloc not needed as node is tainted"
+
+
+@dataclass
+class NodeReconcileResult:
+    place: list[tuple[Node, PlacementRequest]] = field(default_factory=list)
+    stop: list[StopRequest] = field(default_factory=list)
+    inplace: list[Allocation] = field(default_factory=list)
+    desired_tg_updates: dict[str, DesiredUpdates] = field(default_factory=dict)
+
+
+class NodeReconciler:
+    def __init__(
+        self,
+        job: Job | None,
+        allocs: list[Allocation],
+        candidates: list[Node],
+        node_lookup,
+        sysbatch: bool,
+        update_fn: UpdateFn = default_update_fn,
+    ) -> None:
+        self.job = job
+        self.allocs = allocs
+        self.candidates = candidates
+        self.node_lookup = node_lookup
+        self.sysbatch = sysbatch
+        self.update_fn = update_fn
+        self.result = NodeReconcileResult()
+
+    def _du(self, group: str) -> DesiredUpdates:
+        return self.result.desired_tg_updates.setdefault(group, DesiredUpdates())
+
+    def _stop(self, alloc: Allocation, desc: str, client_status: str = "") -> None:
+        self.result.stop.append(StopRequest(alloc, desc, client_status))
+        self._du(alloc.task_group).stop += 1
+
+    def compute(self) -> NodeReconcileResult:
+        job = self.job
+        if job is None or job.stop or job.is_periodic or job.is_parameterized:
+            for alloc in self.allocs:
+                if not alloc.terminal:
+                    self._stop(alloc, ALLOC_JOB_STOPPED)
+            return self.result
+        candidate_ids = {n.id for n in self.candidates}
+        covered: set[tuple[str, str]] = set()
+        for alloc in sorted(self.allocs, key=lambda a: (a.create_index, a.id)):
+            self._classify(alloc, candidate_ids, covered)
+        for node in self.candidates:
+            for tg in job.task_groups or ():
+                if (node.id, tg.name) in covered:
+                    continue
+                req = PlacementRequest(alloc_name(job.id, tg.name, 0), tg)
+                self.result.place.append((node, req))
+                self._du(tg.name).place += 1
+        return self.result
+
+    def _classify(self, alloc: Allocation, candidate_ids: set[str], covered: set[tuple[str, str]]) -> None:
+        job = self.job
+        tg = job.lookup_task_group(alloc.task_group)
+        key = (alloc.node_id, alloc.task_group)
+        if alloc.terminal:
+            if (self.sysbatch and alloc.client_status == ALLOC_CLIENT_COMPLETE
+                    and alloc.job_version == job.version and tg is not None):
+                covered.add(key)  # ran to completion at this version: do not run again
+                self._du(alloc.task_group).ignore += 1
+            return
+        if tg is None:
+            self._stop(alloc, ALLOC_NOT_NEEDED)
+            return
+        if alloc.node_id not in candidate_ids:
+            self._off_candidate(alloc, key, covered)
+            return
+        if key in covered:
+            self._stop(alloc, ALLOC_NOT_NEEDED)  # a duplicate on this node
+            return
+        covered.add(key)
+        self._update(alloc, tg)
+
+    def _off_candidate(self, alloc: Allocation, key, covered: set[tuple[str, str]]) -> None:
+        node = self.node_lookup(alloc.node_id)
+        if node is None or node.status in (NODE_STATUS_DOWN, NODE_STATUS_DISCONNECTED):
+            self._stop(alloc, ALLOC_LOST, ALLOC_CLIENT_LOST)
+        elif node.status == NODE_STATUS_READY and node.drain_strategy is None and not self._left_job(node):
+            covered.add(key)  # ready but ineligible: keep what runs there
+            self._du(alloc.task_group).ignore += 1
+        else:
+            self._stop(alloc, ALLOC_NODE_TAINTED if node.drain_strategy is not None else ALLOC_NOT_NEEDED)
+
+    def _left_job(self, node: Node) -> bool:
+        return not (datacenter_matches(self.job.datacenters, node.datacenter)
+                    and pool_matches(self.job.node_pool, node.node_pool))
+
+    def _update(self, alloc: Allocation, tg) -> None:
+        du = self._du(tg.name)
+        job = self.job
+        same = (alloc.job.job_modify_index == job.job_modify_index and alloc.job.version == job.version
+                if alloc.job is not None else alloc.job_version == job.version)
+        if same:
+            du.ignore += 1
+            return
+        kind = self.update_fn(alloc, job, tg)
+        if kind == UPDATE_IGNORE:
+            du.ignore += 1
+        elif kind == UPDATE_INPLACE:
+            self.result.inplace.append(alloc)
+            du.in_place_update += 1
+        else:
+            node = self.node_lookup(alloc.node_id)
+            req = PlacementRequest(alloc.name, tg, alloc, False, "destructive", ALLOC_UPDATING)
+            self.result.place.append((node, req))
+            du.destructive_update += 1
