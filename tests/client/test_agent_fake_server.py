@@ -18,7 +18,7 @@ async def test_registers_with_fingerprint_and_heartbeats(server, agent):
     assert node["Name"] == "test-node"
     assert node["Attributes"]["driver.raw_exec"] == "1"
     assert node["Drivers"]["raw_exec"]["Healthy"] is True
-    assert node["NodeResources"]["Cpu"]["CPUShares"] == int(node["Attributes"]["cpu.totalcompute"])
+    assert node["NodeResources"]["Cpu"]["CpuShares"] == int(node["Attributes"]["cpu.totalcompute"])
     await asyncio.sleep(0.3)
     assert server.heartbeats.count(a.node.id) >= 2
 
@@ -239,3 +239,18 @@ async def test_destroy_all_allocs_after_stop_kills_tasks(server, client_config):
         assert alloc.id not in again.alloc_runners
     finally:
         await again.stop()
+
+
+async def test_lifecycle_hooks_order_tasks(server, agent):
+    from yurt.structs.job import TaskLifecycle
+
+    a = await agent()
+    order = os.path.join(a.config.data_dir, "order")
+    init = raw_task("init", f"echo init >> {order}", lifecycle=TaskLifecycle(hook="prestart"))
+    main = raw_task("main", f"sleep 0.2; echo main >> {order}")
+    post = raw_task("cleanup", f"echo cleanup >> {order}", lifecycle=TaskLifecycle(hook="poststop"))
+    alloc = make_alloc(a.node.id, [post, main, init])
+    await server.add_alloc(alloc)
+    update = await server.wait_status(alloc.id, "complete")
+    assert open(order).read().split() == ["init", "main", "cleanup"]
+    assert all(s["State"] == "dead" and not s["Failed"] for s in update["TaskStates"].values())

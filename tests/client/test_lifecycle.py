@@ -88,7 +88,8 @@ def test_client_status_precedence():
     pending, running = TaskState(state="pending"), TaskState(state="running")
     dead, failed = TaskState(state="dead"), TaskState(state="dead", failed=True)
     assert lc.client_status({"a": failed, "b": running})[0] == "failed"
-    assert lc.client_status({"a": pending, "b": running})[0] == "pending"
+    assert lc.client_status({"a": pending, "b": running})[0] == "running"
+    assert lc.client_status({"a": pending, "b": dead}) == ("pending", "No tasks have started")
     assert lc.client_status({"a": dead, "b": running}) == ("running", "Tasks are running")
     assert lc.client_status({"a": dead, "b": dead}) == ("complete", "All tasks have completed")
 
@@ -132,3 +133,34 @@ def test_deployment_health():
     assert lc.deployment_health(tasks, pending, None, deadline, 10 * SECOND, deadline)[0] == lc.UNHEALTHY
     failed = {"web": TaskState(state="dead", failed=True), "init": done}
     assert lc.deployment_health(tasks, failed, T0, T0, 10 * SECOND, deadline)[0] == lc.UNHEALTHY
+
+
+def test_tasks_to_release_follows_lifecycle_hooks():
+    init = Task(name="init", lifecycle=TaskLifecycle(hook="prestart"))
+    side = Task(name="side", lifecycle=TaskLifecycle(hook="prestart", sidecar=True))
+    main = Task(name="main")
+    post = Task(name="post", lifecycle=TaskLifecycle(hook="poststart"))
+    stop = Task(name="stop", lifecycle=TaskLifecycle(hook="poststop"))
+    tasks = [init, side, main, post, stop]
+    pending, running = TaskState(), TaskState(state="running", started_at="t")
+    done, failed = TaskState(state="dead", started_at="t"), TaskState(state="dead", failed=True, started_at="t")
+    states = {n: pending for n in ("init", "side", "main", "post", "stop")}
+    assert lc.tasks_to_release(tasks, states, set(), False) == ["init", "side"]
+    states.update(init=done, side=running)
+    assert lc.tasks_to_release(tasks, states, {"init", "side"}, False) == ["main"]
+    states["main"] = running
+    assert lc.tasks_to_release(tasks, states, {"init", "side", "main"}, False) == ["post"]
+    states.update(main=done, post=done, side=done)
+    assert lc.tasks_to_release(tasks, states, {"init", "side", "main", "post"}, False) == ["stop"]
+    # a failed prestart task keeps the main task from starting
+    states = {n: pending for n in ("init", "side", "main", "post", "stop")}
+    states.update(init=failed, side=running)
+    assert lc.tasks_to_release(tasks, states, {"init", "side"}, False) == []
+    # stopping: nothing new starts except poststop once the rest is dead
+    assert lc.tasks_to_release(tasks, {n: pending for n in states}, set(), True) == []
+
+
+def test_poststop_tasks_are_not_killed_as_siblings():
+    main, stop = Task(name="main"), Task(name="stop", lifecycle=TaskLifecycle(hook="poststop"))
+    states = {"main": TaskState(state="dead", failed=True), "stop": TaskState()}
+    assert lc.siblings_to_kill([main, stop], states, "main") is None

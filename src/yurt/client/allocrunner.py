@@ -50,6 +50,8 @@ class AllocRunner:
         self.deployment_status: dict[str, Any] | None = None
         self._health_watch: asyncio.Task | None = None
         self.destroyed = False
+        self._released: set[str] = set()
+        self._stopping = False
 
     @property
     def id(self) -> str:
@@ -74,6 +76,9 @@ class AllocRunner:
             )
             self.task_runners[task.name] = runner
             self.task_states[task.name] = runner.state
+            if handle is not None or runner.state.started_at is not None or runner.state.state == TASK_STATE_DEAD:
+                self._release(task.name)
+        self._release_ready()
         if not self._restored:
             self._report()
         for runner in self.task_runners.values():
@@ -87,6 +92,17 @@ class AllocRunner:
         self._report()
         if state.state == TASK_STATE_DEAD and (previous is None or previous.state != TASK_STATE_DEAD):
             self._kill_siblings(name)
+        self._release_ready()
+
+    def _release(self, name: str) -> None:
+        self._released.add(name)
+        self.task_runners[name].released.set()
+
+    def _release_ready(self) -> None:
+        if not self.task_runners:
+            return
+        for name in lc.tasks_to_release(self.tasks(), self.task_states, self._released, self._stopping):
+            self._release(name)
 
     def _report(self) -> None:
         status, description = lc.client_status(self.task_states)
@@ -158,8 +174,17 @@ class AllocRunner:
             await asyncio.sleep(HEALTH_POLL_INTERVAL)
 
     async def stop(self) -> None:
-        """Kill every task (the server wants the alloc stopped)."""
-        await asyncio.gather(*(r.kill() for r in self.task_runners.values()), return_exceptions=True)
+        """Kill every task (the server wants the alloc stopped); poststop tasks then run."""
+        self._stopping = True
+        tasks = {t.name: t for t in self.tasks()}
+        doomed = [r for name, r in self.task_runners.items() if lc.task_hook(tasks[name]) != lc.HOOK_POSTSTOP]
+        await asyncio.gather(*(r.kill() for r in doomed), return_exceptions=True)
+        self._release_ready()
+        for runner in self.task_runners.values():
+            if runner.name in self._released:
+                await runner.done.wait()
+            else:
+                await runner.kill()
 
     async def destroy(self) -> None:
         """Stop, then remove the alloc dir and local state (the server forgot the alloc)."""

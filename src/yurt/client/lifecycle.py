@@ -198,14 +198,15 @@ def mark_dead(state: TaskState, now: int) -> TaskState:
 
 
 def client_status(task_states: dict[str, TaskState]) -> tuple[str, str]:
-    """Nomad's getClientStatus: failed > pending > running > complete."""
+    """Nomad's getClientStatus: failed > running > pending > complete (a running main
+    task with a poststop task still pending is a running alloc)."""
     states = list(task_states.values())
     if any(s.state == TASK_STATE_DEAD and s.failed for s in states):
         return ALLOC_CLIENT_FAILED, "Failed tasks"
-    if any(s.state == TASK_STATE_PENDING for s in states):
-        return ALLOC_CLIENT_PENDING, "No tasks have started"
     if any(s.state == TASK_STATE_RUNNING for s in states):
         return ALLOC_CLIENT_RUNNING, "Tasks are running"
+    if any(s.state == TASK_STATE_PENDING for s in states):
+        return ALLOC_CLIENT_PENDING, "No tasks have started"
     if states:
         return ALLOC_CLIENT_COMPLETE, "All tasks have completed"
     return "", ""
@@ -218,12 +219,78 @@ class SiblingKill:
     failed_sibling: str = ""
 
 
+HOOK_PRESTART = "prestart"
+HOOK_POSTSTART = "poststart"
+HOOK_POSTSTOP = "poststop"
+HOOK_MAIN = "main"
+
+
+def task_hook(task: Task) -> str:
+    return task.lifecycle.hook if task.lifecycle and task.lifecycle.hook else HOOK_MAIN
+
+
+def _is_sidecar(task: Task) -> bool:
+    return bool(task.lifecycle and task.lifecycle.sidecar)
+
+
 def siblings_to_kill(tasks: list[Task], states: dict[str, TaskState], dead: str) -> SiblingKill | None:
     """After task `dead` died: kill the live siblings if it failed, if it was the
-    leader, or if it was the last main task (sidecars then stop)."""
-    alive = [t.name for t in tasks if t.name != dead and states.get(t.name, TaskState()).state != TASK_STATE_DEAD]
+    leader, or if it was the last main task (sidecars then stop). Poststop tasks are
+    never killed here: they run once the others are dead."""
+    alive = [
+        t.name
+        for t in tasks
+        if t.name != dead and task_hook(t) != HOOK_POSTSTOP and states.get(t.name, TaskState()).state != TASK_STATE_DEAD
+    ]
     if not alive:
         return None
+    dead_state = states.get(dead, TaskState())
+    if dead_state.failed:
+        return SiblingKill(alive, TASK_SIBLING_FAILED, dead)
+    leader = next((t for t in tasks if t.leader), None)
+    if leader is not None and leader.name == dead:
+        return SiblingKill(alive, TASK_LEADER_DEAD)
+    mains_alive = [t for t in tasks if t.name in alive and task_hook(t) == HOOK_MAIN]
+    if not mains_alive and any(task_hook(t) == HOOK_MAIN for t in tasks):
+        return SiblingKill(alive, TASK_MAIN_DEAD)
+    return None
+
+
+def tasks_to_release(tasks: list[Task], states: dict[str, TaskState], released: set[str], stopping: bool) -> list[str]:
+    """Which not-yet-released tasks may start now (Nomad's task hook coordinator):
+    prestart at once; main tasks when ephemeral prestart tasks completed successfully
+    and prestart sidecars run; poststart once every main task has started; poststop
+    once every other task is dead (also when the alloc is stopping)."""
+
+    def state(t: Task) -> TaskState:
+        return states.get(t.name, TaskState())
+
+    prestart = [t for t in tasks if task_hook(t) == HOOK_PRESTART]
+    mains = [t for t in tasks if task_hook(t) == HOOK_MAIN]
+    prestart_ready = all(
+        (state(t).state == TASK_STATE_RUNNING) if _is_sidecar(t) else (state(t).state == TASK_STATE_DEAD and not state(t).failed)
+        for t in prestart
+    )
+    mains_started = all(state(t).started_at is not None for t in mains)
+    others_dead = all(state(t).state == TASK_STATE_DEAD for t in tasks if task_hook(t) != HOOK_POSTSTOP)
+    out: list[str] = []
+    for t in tasks:
+        if t.name in released:
+            continue
+        hook = task_hook(t)
+        if hook == HOOK_POSTSTOP:
+            ready = others_dead
+        elif stopping:
+            ready = False
+        elif hook == HOOK_PRESTART:
+            ready = True
+        elif hook == HOOK_MAIN:
+            ready = prestart_ready
+        else:
+            ready = mains_started
+        if ready:
+            out.append(t.name)
+    return out
     dead_state = states.get(dead, TaskState())
     if dead_state.failed:
         return SiblingKill(alive, TASK_SIBLING_FAILED, dead)

@@ -49,6 +49,7 @@ class TaskRunner:
         self._restart_requested = False
         self._killing = False
         self.done = asyncio.Event()
+        self.released = asyncio.Event()  # set by the alloc runner when lifecycle hooks allow a start
         self.env: dict[str, str] = {}
 
     @property
@@ -83,9 +84,25 @@ class TaskRunner:
                     return
             elif not self.state.events:
                 self.emit(lc.TASK_RECEIVED)
+            if not await self._wait_for_release():
+                self._finish_killed()
+                return
             await self._run_loop()
         finally:
             self.done.set()
+
+    async def _wait_for_release(self) -> bool:
+        """Wait until the alloc runner lets this task start; False if killed first."""
+        if self.released.is_set():
+            return True
+        released = asyncio.create_task(self.released.wait())
+        killed = asyncio.create_task(self._kill_event.wait())
+        try:
+            await asyncio.wait({released, killed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            released.cancel()
+            killed.cancel()
+        return self.released.is_set() and not self._kill_event.is_set()
 
     async def _recover(self) -> bool:
         assert self.handle is not None
@@ -217,7 +234,7 @@ class TaskRunner:
             return
         self._killing = True
         self._kill_event.set()
-        if self.state.state != TASK_STATE_DEAD:
+        if self.state.state != TASK_STATE_DEAD and self.released.is_set():
             if event_type == lc.TASK_KILLING:
                 fields.setdefault("kill_timeout", self.kill_timeout)
             self.emit(event_type, **fields)
