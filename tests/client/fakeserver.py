@@ -27,6 +27,8 @@ class FakeServer:
         self.heartbeats: list[str] = []
         self.allocs: dict[str, Allocation] = {}
         self.updates: list[dict] = []  # every alloc update received, in order
+        self.update_calls = 0
+        self.reject_updates_with = 0  # an HTTP status to answer updates with (0 = accept)
         self.index = 1
         self._changed = asyncio.Condition()
         self.runner: web.AppRunner | None = None
@@ -85,6 +87,9 @@ class FakeServer:
         return web.json_response(allocs, headers={"X-Nomad-Index": str(self.index)})
 
     async def allocs_update(self, request: web.Request) -> web.Response:
+        self.update_calls += 1
+        if self.reject_updates_with:
+            return web.Response(status=self.reject_updates_with, text="rejected")
         body = await request.json()
         self.updates.extend(body["Allocs"])
         return web.json_response({"Index": self.index})

@@ -254,3 +254,22 @@ async def test_lifecycle_hooks_order_tasks(server, agent):
     update = await server.wait_status(alloc.id, "complete")
     assert open(order).read().split() == ["init", "main", "cleanup"]
     assert all(s["State"] == "dead" and not s["Failed"] for s in update["TaskStates"].values())
+
+
+async def test_updates_are_retried_on_server_errors_and_dropped_when_rejected(server, agent):
+    a = await agent()
+    server.reject_updates_with = 500
+    alloc = make_alloc(a.node.id, [raw_task("t", "true")])
+    await server.add_alloc(alloc)
+    for _ in range(100):
+        if server.update_calls >= 2:
+            break
+        await asyncio.sleep(0.05)
+    server.reject_updates_with = 0
+    await server.wait_status(alloc.id, "complete")  # the retried batch arrives
+
+    server.reject_updates_with = 400
+    a.queue_update({"ID": "unknown-alloc", "ClientStatus": "running"})
+    calls = server.update_calls
+    await asyncio.sleep(1.5)
+    assert server.update_calls == calls + 1  # a rejected batch is not retried

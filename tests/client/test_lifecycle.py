@@ -164,3 +164,11 @@ def test_poststop_tasks_are_not_killed_as_siblings():
     main, stop = Task(name="main"), Task(name="stop", lifecycle=TaskLifecycle(hook="poststop"))
     states = {"main": TaskState(state="dead", failed=True), "stop": TaskState()}
     assert lc.siblings_to_kill([main, stop], states, "main") is None
+
+
+def test_event_details_as_nomad_fills_them():
+    ev = lc.new_event(lc.TASK_TERMINATED, T0, exit_code=0)
+    assert ev.details == {"exit_code": "0", "signal": "0", "oom_killed": "false"}
+    ev = lc.new_event(lc.TASK_KILLING, T0, kill_timeout=5 * SECOND)
+    assert ev.details == {"kill_timeout": "5s"}
+    assert lc.new_event(lc.TASK_STARTED, T0).details is None

@@ -216,12 +216,21 @@ class ClientAgent:
         self._updates_ready.clear()
         try:
             await self.api.put("/v1/internal/allocs/update", {"Allocs": list(batch.values())})
-        except (APIError, httpx.HTTPError) as exc:
-            log.warning("alloc updates: %s; retrying", exc)
-            for alloc_id, update in batch.items():
-                self._pending_updates.setdefault(alloc_id, update)
-            self._updates_ready.set()
+        except APIError as exc:
+            if 400 <= exc.status < 500:
+                log.error("alloc updates rejected, dropping %d: %s", len(batch), exc)
+                return
+            self._requeue(batch, exc)
             await asyncio.sleep(RETRY_DELAY)
+        except httpx.HTTPError as exc:
+            self._requeue(batch, exc)
+            await asyncio.sleep(RETRY_DELAY)
+
+    def _requeue(self, batch: dict[str, dict[str, Any]], exc: Exception) -> None:
+        log.warning("alloc updates: %s; retrying", exc)
+        for alloc_id, update in batch.items():
+            self._pending_updates.setdefault(alloc_id, update)
+        self._updates_ready.set()
 
     # --- queries used by the HTTP routes ----------------------------------------------
 

@@ -106,9 +106,31 @@ def display_message(ev: TaskEvent) -> str:
     return ev.message
 
 
+def event_details(ev: TaskEvent) -> dict[str, str]:
+    """The `Details` map Nomad fills beside the typed fields."""
+    details: dict[str, str] = {}
+    if ev.type == TASK_TERMINATED:
+        details = {"exit_code": str(ev.exit_code), "signal": str(ev.signal), "oom_killed": "false"}
+        if ev.message:
+            details["exit_message"] = ev.message
+    pairs = (
+        ("restart_reason", ev.restart_reason), ("setup_error", ev.setup_error), ("driver_error", ev.driver_error),
+        ("validation_error", ev.validation_error), ("failed_sibling", ev.failed_sibling), ("kill_reason", ev.kill_reason),
+        ("kill_error", ev.kill_error), ("task_signal", ev.task_signal), ("task_signal_reason", ev.task_signal_reason),
+    )
+    details.update({k: v for k, v in pairs if v})
+    if ev.kill_timeout:
+        details["kill_timeout"] = format_duration(ev.kill_timeout)
+    if ev.start_delay:
+        details["start_delay"] = str(ev.start_delay)
+    if ev.fails_task:
+        details["fails_task"] = "true"
+    return details
+
+
 def new_event(event_type: str, now: int, **fields) -> TaskEvent:
     ev = TaskEvent(type=event_type, time=now, **fields)
-    details = {k: str(v) for k, v in fields.items() if v not in ("", 0, None, False)}
+    details = event_details(ev)
     return evolve(ev, display_message=display_message(ev), details=details or None)
 
 
