@@ -20,7 +20,7 @@ def fixture():
         name="web",
         driver="raw_exec",
         meta={"owner": "ops"},
-        env={"GREETING": "hi ${node.unique.name} on ${attr.kernel.name}", "PORT": "${NOMAD_PORT_http}", "X": "${unknown.thing}"},
+        env={"GREETING": "hi ${node.unique.name} on ${attr.kernel.name}", "PORT": "${NOMAD_PORT_http}", "X": "${unknown.thing}", "R": "${node.region}/${node.datacenter}"},
         config={"command": "/bin/echo", "args": ["${NOMAD_ALLOC_INDEX}", "${meta.rack}"]},
     )
     group = TaskGroup(name="frontend", tasks=[task], meta={"tier": "front"})
@@ -57,6 +57,7 @@ def test_task_env_is_interpolated():
     assert env["GREETING"] == "hi node-one on linux"
     assert env["PORT"] == "8080"
     assert env["X"] == "${unknown.thing}"
+    assert env["R"] == "eu/dc7"
 
 
 def test_config_is_interpolated():

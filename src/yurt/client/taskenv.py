@@ -31,7 +31,7 @@ def node_variables(node: Node | None) -> dict[str, str]:
             "node.datacenter": node.datacenter,
             "node.class": node.node_class,
             "node.pool": node.node_pool,
-            "node.region": (node.attributes or {}).get("nomad.region", ""),
+            "node.region": (node.attributes or {}).get("nomad.region", "global"),
         }
     )
     return out
@@ -151,7 +151,7 @@ def build_task_env(
     """Host env (raw_exec has no isolation), then NOMAD_*, then the task's interpolated `env`."""
     env = dict(host_env or {})
     env.update(nomad_env(alloc, task, node, alloc_dir))
-    variables = {**node_variables(node), **env}
+    variables = {**node_variables(node), "node.region": env["NOMAD_REGION"], **env}
     for key, value in (task.env or {}).items():
         env[interpolate(key, variables)] = interpolate(str(value), variables)
     return env
@@ -159,4 +159,5 @@ def build_task_env(
 
 def interpolation_variables(env: dict[str, str], node: Node | None) -> dict[str, str]:
     """What `${...}` in a driver config may reference: node values and the task env."""
-    return {**node_variables(node), **env, **{f"env.{k}": v for k, v in env.items()}}
+    region = {"node.region": env["NOMAD_REGION"]} if "NOMAD_REGION" in env else {}
+    return {**node_variables(node), **region, **env, **{f"env.{k}": v for k, v in env.items()}}
