@@ -176,3 +176,20 @@ async def test_alloc_stats_signal_restart_and_host_stats(server, agent, http):
     assert host["Memory"]["Total"] > 0 and host["CPU"]
     await server.stop_alloc(alloc.id)
     await server.wait_status(alloc.id, "complete")
+
+
+async def test_unknown_allocs_go_to_the_fallback(agent):
+    a = await agent()
+
+    async def fallback(request):
+        return web.Response(text=f"proxied {request.path}")
+
+    app = web.Application()
+    app.add_routes(client_routes(a, fallback=fallback))
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/v1/client/fs/ls/elsewhere")
+        assert await resp.text() == "proxied /v1/client/fs/ls/elsewhere"
+        resp = await client.get("/v1/client/stats", params={"node_id": "other-node"})
+        assert await resp.text() == "proxied /v1/client/stats"
+        resp = await client.get("/v1/client/stats", params={"node_id": a.node.id[:8]})
+        assert "Memory" in await resp.json()

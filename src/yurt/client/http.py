@@ -6,7 +6,7 @@ them on the client's HTTP server (or the dev agent's single server).
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -57,9 +57,14 @@ def _origin(request: web.Request) -> str:
     return origin
 
 
+class NotLocal(Exception):
+    """The request is for an allocation or node this agent does not run."""
+
+
 class ClientHandlers:
-    def __init__(self, agent: "ClientAgent"):
+    def __init__(self, agent: "ClientAgent", has_fallback: bool = False):
         self.agent = agent
+        self.has_fallback = has_fallback
 
     def runner(self, request: web.Request) -> AllocRunner:
         alloc_id = request.match_info.get("alloc_id", "")
@@ -67,6 +72,8 @@ class ClientHandlers:
             raise HTTPError(400, "must provide a valid alloc id")
         runner = self.agent.alloc_runner(alloc_id)
         if runner is None or runner.destroyed:
+            if self.has_fallback:
+                raise NotLocal(alloc_id)
             raise HTTPError(404, f'Unknown allocation "{alloc_id}"')
         return runner
 
@@ -182,6 +189,9 @@ class ClientHandlers:
         return web.json_response({})
 
     async def host_stats(self, request: web.Request) -> web.Response:
+        node_id = request.query.get("node_id", "")
+        if node_id and self.has_fallback and not self.agent.node.id.startswith(node_id):
+            raise NotLocal(node_id)
         return web.json_response(host_stats(self.agent.config.alloc_dir))
 
 
@@ -201,10 +211,12 @@ async def _prepare(request: web.Request, content_type: str) -> web.StreamRespons
     return resp
 
 
-def _guard(handler):
+def _guard(handler, fallback=None):
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
+        except NotLocal:
+            return await fallback(request)
         except HTTPError as exc:
             return _text(exc.status, str(exc))
         except FSError as exc:
@@ -215,14 +227,19 @@ def _guard(handler):
     return wrapped
 
 
-def client_routes(agent: "ClientAgent") -> list[web.RouteDef]:
-    h = ClientHandlers(agent)
+def client_routes(
+    agent: "ClientAgent", fallback: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+) -> list[web.RouteDef]:
+    """The client routes served by `agent`. With `fallback`, requests for allocations
+    (or `?node_id=`) this agent does not run go to `fallback` (e.g. a proxy to the
+    owning node) instead of answering 404."""
+    h = ClientHandlers(agent, has_fallback=fallback is not None)
     routes: list[web.RouteDef] = []
     for op in ("ls", "stat", "cat", "readat", "stream", "logs"):
-        routes.append(web.get(f"/v1/client/fs/{op}/{{alloc_id}}", _guard(getattr(h, op))))
-    routes.append(web.get("/v1/client/allocation/{alloc_id}/stats", _guard(h.alloc_stats)))
+        routes.append(web.get(f"/v1/client/fs/{op}/{{alloc_id}}", _guard(getattr(h, op), fallback)))
+    routes.append(web.get("/v1/client/allocation/{alloc_id}/stats", _guard(h.alloc_stats, fallback)))
     for op in ("restart", "signal"):
         for method in (web.post, web.put):
-            routes.append(method(f"/v1/client/allocation/{{alloc_id}}/{op}", _guard(getattr(h, op))))
-    routes.append(web.get("/v1/client/stats", _guard(h.host_stats)))
+            routes.append(method(f"/v1/client/allocation/{{alloc_id}}/{op}", _guard(getattr(h, op), fallback)))
+    routes.append(web.get("/v1/client/stats", _guard(h.host_stats, fallback)))
     return routes
