@@ -273,3 +273,20 @@ async def test_updates_are_retried_on_server_errors_and_dropped_when_rejected(se
     calls = server.update_calls
     await asyncio.sleep(1.5)
     assert server.update_calls == calls + 1  # a rejected batch is not retried
+
+
+async def test_shutdown_delay_waits_before_the_kill(server, agent):
+    import time
+
+    a = await agent()
+    task = raw_task("web", "sleep 60", shutdown_delay=SECOND // 2)
+    alloc = make_alloc(a.node.id, [task], job_type="service")
+    await server.add_alloc(alloc)
+    await server.wait_status(alloc.id, "running")
+    start = time.monotonic()
+    await server.stop_alloc(alloc.id)
+    update = await server.wait_status(alloc.id, "complete")
+    assert time.monotonic() - start >= 0.5
+    events = update["TaskStates"]["web"]["Events"]
+    assert [e["Type"] for e in events][-4:] == ["Waiting for shutdown delay", "Killing", "Terminated", "Killed"]
+    assert events[-4]["DisplayMessage"] == "Waiting for shutdown_delay of 500ms before killing the task."

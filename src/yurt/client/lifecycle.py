@@ -43,6 +43,8 @@ TASK_LEADER_DEAD = "Leader Task Dead"
 TASK_MAIN_DEAD = "Main Tasks Dead"
 TASK_SIGNALING = "Signaling"
 TASK_RESTART_SIGNAL = "Restart Signaled"
+TASK_WAITING_SHUTDOWN_DELAY = "Waiting for shutdown delay"
+TASK_SKIPPING_SHUTDOWN_DELAY = "Skipping shutdown delay"
 
 REASON_WITHIN_POLICY = "Restart within policy"
 REASON_NO_RESTARTS = "Policy allows no restarts"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable
 
 from yurt.drivers.base import Driver, DriverError, ExitResult, TaskConfig, TaskHandle
 from yurt.structs.alloc import TASK_STATE_DEAD, TASK_STATE_PENDING, TASK_STATE_RUNNING, TaskState
+from yurt.structs.durations import format_duration
 from yurt.structs.job import Task
 
 from . import lifecycle as lc
@@ -234,6 +235,7 @@ class TaskRunner:
             return
         self._killing = True
         self._kill_event.set()
+        await self._shutdown_delay()
         if self.state.state != TASK_STATE_DEAD and self.released.is_set():
             if event_type == lc.TASK_KILLING:
                 fields.setdefault("kill_timeout", self.kill_timeout)
@@ -241,6 +243,21 @@ class TaskRunner:
         if self.handle is not None and self.driver is not None and self.state.state == TASK_STATE_RUNNING:
             await self.driver.stop_task(self.handle, self.kill_timeout, self.task.kill_signal or "SIGINT")
         await self.done.wait()
+
+    async def _shutdown_delay(self) -> None:
+        """Nomad's task `shutdown_delay`: wait before the kill signal (skipped on request)."""
+        delay = self.task.shutdown_delay
+        if not delay or self.state.state != TASK_STATE_RUNNING:
+            return
+        text = format_duration(delay)
+        if self.ar.alloc.desired_transition.no_shutdown_delay:
+            self.emit(lc.TASK_SKIPPING_SHUTDOWN_DELAY, message=f"Skipping shutdown_delay of {text} before killing the task.")
+            return
+        self.emit(lc.TASK_WAITING_SHUTDOWN_DELAY, message=f"Waiting for shutdown_delay of {text} before killing the task.")
+        try:
+            await asyncio.wait_for(self.done.wait(), delay / 1e9)
+        except asyncio.TimeoutError:
+            pass
 
     async def restart(self) -> None:
         if self.state.state != TASK_STATE_RUNNING or self.handle is None or self.driver is None:
