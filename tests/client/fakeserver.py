@@ -33,6 +33,7 @@ class FakeServer:
         self._changed = asyncio.Condition()
         self.runner: web.AppRunner | None = None
         self.address = ""
+        self.closing = False
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -52,6 +53,8 @@ class FakeServer:
         return self.address
 
     async def stop(self) -> None:
+        self.closing = True
+        await self.bump()  # release blocking queries
         if self.runner:
             await self.runner.cleanup()
 
@@ -80,7 +83,7 @@ class FakeServer:
         wait = _wait_seconds(request.query.get("wait", "5s"))
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: self.index > min_index), wait)
+                await asyncio.wait_for(self._changed.wait_for(lambda: self.index > min_index or self.closing), wait)
             except asyncio.TimeoutError:
                 pass
         allocs = [to_wire(a) for a in self.allocs.values() if a.node_id == node_id]
