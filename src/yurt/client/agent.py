@@ -37,9 +37,9 @@ class ClientAgent:
         transport: httpx.AsyncBaseTransport | None = None,
     ):
         self.config = config
-        self.drivers = drivers if drivers is not None else builtin_drivers(
-            config.raw_exec_enabled, config.mock_driver_enabled
-        )
+        if drivers is None:
+            drivers = builtin_drivers(config.raw_exec_enabled, config.mock_driver_enabled)
+        self.drivers = {name: d for name, d in drivers.items() if config.driver_allowed(name)}
         self._transport = transport
         self.node: Node = Node()
         self.state: LocalState | None = None

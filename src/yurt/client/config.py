@@ -7,6 +7,13 @@ from dataclasses import dataclass, field
 
 from yurt.structs.base import SECOND
 
+# Nomad's default `env.denylist`: host variables never passed to tasks.
+DEFAULT_ENV_DENYLIST = (
+    "CONSUL_TOKEN", "CONSUL_HTTP_TOKEN", "CONSUL_LICENSE", "VAULT_TOKEN", "VAULT_LICENSE",
+    "NOMAD_LICENSE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "GOOGLE_APPLICATION_CREDENTIALS", "NOMAD_TOKEN",
+)
+
 
 @dataclass
 class ClientConfig:
@@ -60,6 +67,20 @@ class ClientConfig:
     def server_address(self) -> str:
         server = self.servers[0] if self.servers else "127.0.0.1:4646"
         return server if "://" in server else f"http://{server}"
+
+    def _option_list(self, key: str) -> list[str] | None:
+        raw = self.options.get(key)
+        return [item.strip() for item in raw.split(",") if item.strip()] if raw else None
+
+    def host_env(self) -> dict[str, str]:
+        """The agent's environment minus `env.denylist` (raw_exec tasks inherit it)."""
+        denied = set(self._option_list("env.denylist") or DEFAULT_ENV_DENYLIST)
+        return {k: v for k, v in os.environ.items() if k not in denied}
+
+    def driver_allowed(self, name: str) -> bool:
+        """Client options `driver.allowlist` / `driver.denylist` (comma-separated)."""
+        allow, deny = self._option_list("driver.allowlist"), self._option_list("driver.denylist")
+        return (allow is None or name in allow) and (deny is None or name not in deny)
 
     def load_identity(self) -> None:
         """Read the node and secret IDs from the data dir, creating them the first time."""

@@ -6,7 +6,6 @@ The decisions (restart or not, state transitions, event text) come from
 
 import asyncio
 import logging
-import os
 import random
 import time
 from typing import TYPE_CHECKING, Callable
@@ -161,7 +160,7 @@ class TaskRunner:
 
     def _task_config(self) -> TaskConfig:
         ctx, ad, task = self.ar.ctx, self.ar.alloc_dir, self.task
-        self.env = build_task_env(self.ar.alloc, task, ctx.node, ad, host_env=dict(os.environ))
+        self.env = build_task_env(self.ar.alloc, task, ctx.node, ad, host_env=ctx.config.host_env())
         config = interpolate_config(dict(task.config or {}), interpolation_variables(self.env, ctx.node))
         logs = task.log_config
         return TaskConfig(
@@ -241,7 +240,11 @@ class TaskRunner:
                 fields.setdefault("kill_timeout", self.kill_timeout)
             self.emit(event_type, **fields)
         if self.handle is not None and self.driver is not None and self.state.state == TASK_STATE_RUNNING:
-            await self.driver.stop_task(self.handle, self.kill_timeout, self.task.kill_signal or "SIGINT")
+            try:
+                await self.driver.stop_task(self.handle, self.kill_timeout, self.task.kill_signal or "SIGINT")
+            except DriverError as exc:
+                log.warning("task %s: stop failed (%s); killing it", self.name, exc)
+                await self.driver.stop_task(self.handle, 0, "SIGKILL")
         await self.done.wait()
 
     async def _shutdown_delay(self) -> None:
