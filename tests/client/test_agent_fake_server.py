@@ -290,3 +290,26 @@ async def test_shutdown_delay_waits_before_the_kill(server, agent):
     events = update["TaskStates"]["web"]["Events"]
     assert [e["Type"] for e in events][-4:] == ["Waiting for shutdown delay", "Killing", "Terminated", "Killed"]
     assert events[-4]["DisplayMessage"] == "Waiting for shutdown_delay of 500ms before killing the task."
+
+
+async def test_restored_allocs_resend_their_state(server, client_config):
+    first = ClientAgent(client_config())
+    await first.start()
+    await first.registered.wait()
+    alloc = make_alloc(first.node.id, [raw_task("t", "exit 0")])
+    server.reject_updates_with = 503  # the server never hears about the completion
+    await server.add_alloc(alloc)
+    for _ in range(100):
+        if first.alloc_runners.get(alloc.id) and first.alloc_runners[alloc.id].terminal:
+            break
+        await asyncio.sleep(0.05)
+    await first.stop()
+    assert server.last_update(alloc.id) is None
+    server.reject_updates_with = 0
+    second = ClientAgent(client_config())
+    await second.start()
+    try:
+        update = await server.wait_status(alloc.id, "complete")
+        assert [e["Type"] for e in update["TaskStates"]["t"]["Events"]][-1] == "Terminated"
+    finally:
+        await second.stop()

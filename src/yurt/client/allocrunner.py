@@ -79,8 +79,7 @@ class AllocRunner:
             if handle is not None or runner.state.started_at is not None or runner.state.state == TASK_STATE_DEAD:
                 self._release(task.name)
         self._release_ready()
-        if not self._restored:
-            self._report()
+        self._report()  # restored allocs re-send their state: the last update may have been lost
         for runner in self.task_runners.values():
             self._runs.append(asyncio.create_task(runner.run(), name=f"task {self.id[:8]}/{runner.name}"))
         self._watch_health()
