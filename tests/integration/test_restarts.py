@@ -71,7 +71,9 @@ def test_server_kill_9_and_restart_keeps_every_object_and_index(cluster, tmp_pat
     yurt(server.address, "job", "run", write_job(tmp_path))
     wait_until(lambda: running_alloc(server), what="pid job running")
     yurt(server.address, "job", "run", "-detach", "examples/batch.nomad.hcl")
-    before = state_view(server)
+    batch_id = next(j["ID"] for j in server.api("/v1/jobs") if j["Type"] == "batch")
+    wait_until(lambda: server.api(f"/v1/job/{batch_id}")["Status"] == "dead", what="batch job to finish")
+    before = wait_until(lambda: settled_view(server), what="state to settle")
     index_before = int(server_index(server))
 
     server.kill(signal.SIGKILL)
@@ -83,6 +85,15 @@ def test_server_kill_9_and_restart_keeps_every_object_and_index(cluster, tmp_pat
     wait_until(lambda: server.api("/v1/nodes")[0]["Status"] == "ready", what="node ready again")
     assert running_alloc(server)["ID"] in before[1]
     client.kill()
+
+
+def settled_view(agent):
+    """The state view, once two reads a moment apart agree (client updates have landed)."""
+    import time
+
+    first = state_view(agent)
+    time.sleep(0.5)
+    return first if state_view(agent) == first else None
 
 
 def server_index(agent) -> str:
