@@ -15,6 +15,7 @@ from yurt.structs import (
     TRIGGER_FAILED_FOLLOW_UP,
     CLIENT_TERMINAL_STATUSES,
     Evaluation,
+    SchedulerConfiguration,
     evolve,
     generate_uuid,
 )
@@ -67,7 +68,10 @@ class Server:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        from yurt.state import StateStore
+        try:
+            from yurt.state import StateStore
+        except ImportError:  # the package may not re-export it yet
+            from yurt.state.store import StateStore
 
         if self.state is None:
             self.state = StateStore.open(self.config.data_dir)
@@ -89,11 +93,12 @@ class Server:
         self.blocked.set_enabled(True)
         self.applier = PlanApplier(self.state, self.now_ns)
         self.applier.start()
+        self._init_scheduler_config()
         self.restore()
         types = [t for t in self.config.enabled_schedulers if t in SCHEDULER_TYPES] or SCHEDULER_TYPES
         self.workers = [
             Worker(f"worker-{i}", self.state, self.broker, self.applier, self.now_ns, types)
-            for i in range(max(1, self.config.num_schedulers))
+            for i in range(max(0, self.config.num_schedulers))
         ]
         for w in self.workers:
             w.start()
@@ -119,6 +124,14 @@ class Server:
             self.applier = None
         self.blocked.set_enabled(False)
         self.heartbeats.clear()
+
+    def _init_scheduler_config(self) -> None:
+        """As Nomad's leader does: store the default scheduler configuration once. This
+        also makes the first index 1, so a blocking query at index 1 sees the next write."""
+        from yurt.state.commands import SchedulerConfigSet
+
+        if self.state.snapshot().table_index("scheduler_config") == 0:
+            self.state.apply(SchedulerConfigSet(config=SchedulerConfiguration()))
 
     def restore(self) -> None:
         """After start or failover: re-enqueue pending evals, rebuild blocked evals and

@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 
 SCHEDULER_TYPES = ["service", "batch", "system", "sysbatch"]
 SNAPSHOT_TABLES = ["jobs", "evals", "allocs", "nodes"]
+PLANNER_CALL_TIMEOUT = 60.0
+STOP_GRACE = 10.0
 
 
 async def snapshot_at_least(store, index: int, timeout: float = 5.0):
@@ -38,7 +40,12 @@ class WorkerPlanner:
         self.loop = loop
 
     def _on_loop(self, coro):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout=PLANNER_CALL_TIMEOUT)
+        except BaseException:
+            future.cancel()
+            raise
 
     def submit_plan(self, plan: Plan):
         plan.eval_id = plan.eval_id or self.eval.id
@@ -86,25 +93,32 @@ class Worker:
         self.now_ns = now_ns
         self.types = types or SCHEDULER_TYPES
         self._task: asyncio.Task | None = None
+        self._stopping = False
         self.processed = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Let the eval in hand finish (its scheduler thread cannot be cancelled), then end."""
+        self._stopping = True
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), STOP_GRACE)
+        except TimeoutError:
+            task.cancel()
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
-            self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             got = await self.broker.dequeue(self.types, timeout=1.0)
             if got is None:
-                if not self.broker.enabled:
+                if not self.broker.enabled and not self._stopping:
                     await asyncio.sleep(0.1)
                 continue
             ev, token = got

@@ -1,0 +1,108 @@
+"""Node (internal and public), alloc, agent, status and operator routes."""
+
+from yurt.structs import Plan
+from yurt.testing.mock import mock_alloc, mock_node
+
+from api_helpers import node_json, register, register_node
+
+
+async def test_node_register_list_read_heartbeat(api, server):
+    node = await register_node(api)
+    stubs = await (await api.get("/v1/nodes")).json()
+    assert [s["ID"] for s in stubs] == [node.id]
+    stub = stubs[0]
+    for key in ("Address", "Datacenter", "Name", "NodeClass", "NodePool", "Drain",
+                "SchedulingEligibility", "Status", "Drivers", "CreateIndex", "ModifyIndex"):
+        assert key in stub, key
+    assert stub["Address"] == "192.168.0.100" and stub["Status"] == "ready"
+    full = await (await api.get(f"/v1/node/{node.id}")).json()
+    assert full["ID"] == node.id and full["SecretID"] == "" and full["Drain"] is False
+    short = await (await api.get(f"/v1/node/{node.id[:8]}")).json()
+    assert short["ID"] == node.id
+    resp = await api.put(f"/v1/internal/node/{node.id}/heartbeat", json={"Status": "ready"})
+    assert resp.status == 200 and (await resp.json())["HeartbeatTTL"] > 0
+    resp = await api.put("/v1/internal/node/unknown/heartbeat", json={"Status": "ready"})
+    assert resp.status == 404 and await resp.text() == "node not found"
+
+
+async def test_node_register_validation(api):
+    data = node_json(mock_node())
+    data["ID"] = ""
+    resp = await api.put("/v1/internal/node/register", json={"Node": data})
+    assert resp.status == 400 and "missing node ID" in await resp.text()
+
+
+async def place(server, job_id, node):
+    job = server.state.snapshot().job_by_id("default", job_id)
+    plan = Plan(eval_id="manual", job=job)
+    alloc = mock_alloc(job, node)
+    plan.append_alloc(alloc)
+    result = server.applier.apply(plan)
+    assert not result.rejected_nodes
+    return alloc
+
+
+async def test_alloc_routes_and_client_updates(api, server):
+    node = await register_node(api)
+    out = await register(api)
+    alloc = await place(server, "web", node)
+    stubs = await (await api.get("/v1/allocations")).json()
+    assert [s["ID"] for s in stubs] == [alloc.id]
+    assert stubs[0]["JobType"] == "service" and "Job" not in stubs[0]
+    full = await (await api.get(f"/v1/allocation/{alloc.id}")).json()
+    assert full["Job"]["ID"] == "web"
+    node_allocs = await (await api.get(f"/v1/node/{node.id}/allocations")).json()
+    assert node_allocs[0]["ID"] == alloc.id and node_allocs[0]["Job"]["ID"] == "web"
+    job_allocs = await (await api.get("/v1/job/web/allocations")).json()
+    assert [a["ID"] for a in job_allocs] == [alloc.id]
+
+    resp = await api.put("/v1/internal/allocs/update", json={"Allocs": [
+        {"ID": alloc.id, "ClientStatus": "failed", "ClientDescription": "boom", "TaskStates": None}]})
+    assert resp.status == 200, await resp.text()
+    stored = server.state.snapshot().alloc_by_id(alloc.id)
+    assert stored.client_status == "failed"
+    triggers = [e.triggered_by for e in server.state.snapshot().evals_by_job("default", "web")]
+    assert "alloc-failure" in triggers
+    assert out["EvalID"]
+
+
+async def test_alloc_stop_creates_eval(api, server):
+    node = await register_node(api)
+    await register(api)
+    alloc = await place(server, "web", node)
+    resp = await api.post(f"/v1/allocation/{alloc.id}/stop")
+    out = await resp.json()
+    ev = await (await api.get(f"/v1/evaluation/{out['EvalID']}")).json()
+    assert ev["TriggeredBy"] == "alloc-stop"
+    stored = server.state.snapshot().alloc_by_id(alloc.id)
+    assert stored.desired_transition.migrate is True
+    assert (await api.post("/v1/allocation/nope/stop")).status == 404
+
+
+async def test_agent_and_status_routes(api, server):
+    me = await (await api.get("/v1/agent/self")).json()
+    assert me["config"]["Region"] == "global" and me["member"]["Tags"]["region"] == "global"
+    members = await (await api.get("/v1/agent/members")).json()
+    assert members["Members"][0]["Status"] == "alive"
+    assert await (await api.get("/v1/status/leader")).json() == "127.0.0.1:4647"
+    assert await (await api.get("/v1/status/peers")).json() == ["127.0.0.1:4647"]
+    assert await (await api.get("/v1/regions")).json() == ["global"]
+    assert await (await api.get("/v1/agent/servers")).json() == ["127.0.0.1:4647"]
+    health = await (await api.get("/v1/agent/health")).json()
+    assert health["server"]["ok"] is True
+    resp = await api.get("/v1/does/not/exist")
+    assert resp.status == 404
+
+
+async def test_scheduler_configuration(api):
+    out = await (await api.get("/v1/operator/scheduler/configuration")).json()
+    assert out["SchedulerConfig"]["SchedulerAlgorithm"] == "binpack"
+    resp = await api.put("/v1/operator/scheduler/configuration", json={"SchedulerAlgorithm": "spread"})
+    assert (await resp.json())["Updated"] is True
+    out = await (await api.get("/v1/operator/scheduler/configuration")).json()
+    assert out["SchedulerConfig"]["SchedulerAlgorithm"] == "spread"
+    stale = out["SchedulerConfig"]["ModifyIndex"] + 100
+    resp = await api.put(f"/v1/operator/scheduler/configuration?cas={stale}", json={"SchedulerAlgorithm": "binpack"})
+    assert (await resp.json())["Updated"] is False
+    resp = await api.put("/v1/operator/scheduler/configuration", json={"SchedulerAlgorithm": "nope"})
+    assert resp.status == 400
