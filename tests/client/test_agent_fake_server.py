@@ -313,3 +313,33 @@ async def test_restored_allocs_resend_their_state(server, client_config):
         assert [e["Type"] for e in update["TaskStates"]["t"]["Events"]][-1] == "Terminated"
     finally:
         await second.stop()
+
+
+async def test_alloc_being_stopped_at_shutdown_is_not_restarted_on_restore(server, client_config):
+    first = ClientAgent(client_config())
+    await first.start()
+    await first.registered.wait()
+    task = raw_task("web", "trap 'sleep 0.5; exit 0' INT; while true; do sleep 0.05; done")
+    policy = RestartPolicy(attempts=5, interval=60 * SECOND, delay=0, mode="fail")
+    alloc = make_alloc(first.node.id, [task], job_type="service", restart=policy)
+    await server.add_alloc(alloc)
+    await server.wait_status(alloc.id, "running")
+    await server.stop_alloc(alloc.id)
+    for _ in range(100):
+        if any(e.type == "Killing" for e in first.alloc_runners[alloc.id].task_runners["web"].state.events):
+            break
+        await asyncio.sleep(0.02)
+    pid = first.alloc_runners[alloc.id].task_runners["web"].handle.pid
+    await first.stop()  # mid-kill
+    for _ in range(100):  # the supervisor finishes the kill while no agent runs
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            break
+        await asyncio.sleep(0.05)
+    second = ClientAgent(client_config())
+    await second.start()
+    try:
+        update = await server.wait_status(alloc.id, "complete")
+        types = [e["Type"] for e in update["TaskStates"]["web"]["Events"]]
+        assert types.count("Started") == 1 and "Restarting" not in types
+    finally:
+        await second.stop()

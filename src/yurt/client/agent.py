@@ -109,6 +109,8 @@ class ClientAgent:
             runner = AllocRunner(self, alloc, restored=True)
             self.alloc_runners[alloc.id] = runner
             runner.start()
+            if alloc.server_terminal and not runner.terminal:
+                self._spawn(runner.stop())  # it was being stopped when the agent went away
 
     # --- node registration and heartbeats --------------------------------------------
 

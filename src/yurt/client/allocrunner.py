@@ -80,6 +80,10 @@ class AllocRunner:
                 self._release(task.name)
         self._release_ready()
         self._report()  # restored allocs re-send their state: the last update may have been lost
+        if self.alloc.server_terminal:
+            self._stopping = True
+            for runner in self.task_runners.values():
+                runner.request_stop()  # an exit seen on restore is a kill, not a reason to restart
         for runner in self.task_runners.values():
             self._runs.append(asyncio.create_task(runner.run(), name=f"task {self.id[:8]}/{runner.name}"))
         self._watch_health()

@@ -227,6 +227,10 @@ class TaskRunner:
 
     # --- control from the alloc runner / API ------------------------------------
 
+    def request_stop(self) -> None:
+        """Mark the task as being stopped without acting yet (see `kill`)."""
+        self._kill_event.set()
+
     async def kill(self, event_type: str = lc.TASK_KILLING, **fields) -> None:
         """Stop the task for good (desired stop, sibling failure, leader death)."""
         if self._killing or self.done.is_set() and self.state.state == TASK_STATE_DEAD:
