@@ -7,7 +7,7 @@ from aiohttp import web
 from yurt.server.endpoints import EndpointError
 
 from . import routes_agent, routes_internal, routes_jobs, routes_reads
-from .client_proxy import close_session, proxy_client_request
+from .client_proxy import install_session_holder, proxy_client_request
 from .context import CLIENT_AGENT_KEY, SERVER_KEY
 from .wire import error_response
 
@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 async def nomad_errors(request: web.Request, handler):
     """Errors as text/plain with Nomad's status codes; never a traceback."""
     try:
+        region = request.query.get("region")
+        if region and region != request.app[SERVER_KEY].config.region:
+            raise EndpointError(500, "No path to region")
         return await handler(request)
     except EndpointError as exc:
         return error_response(exc.status, exc.message)
@@ -33,14 +36,15 @@ async def nomad_errors(request: web.Request, handler):
 
 
 def _client_routes(app: web.Application, client_agent) -> None:
+    """The local client answers for its own allocations; everything else under
+    /v1/client/ is forwarded to the node that owns it."""
     if client_agent is not None:
         try:
             from yurt.client.http import client_routes
         except ImportError:
             log.warning("yurt.client.http is not available: /v1/client/* is proxied to nodes")
         else:
-            app.add_routes(client_routes(client_agent))
-            return
+            app.add_routes(client_routes(client_agent, fallback=proxy_client_request))
     app.router.add_route("*", "/v1/client/{tail:.*}", proxy_client_request)
 
 
@@ -51,5 +55,5 @@ def build_app(server, client_agent=None) -> web.Application:
     for module in (routes_jobs, routes_reads, routes_agent, routes_internal):
         app.add_routes(module.routes)
     _client_routes(app, client_agent)
-    app.on_cleanup.append(close_session)
+    install_session_holder(app)
     return app

@@ -12,7 +12,7 @@ from .context import server_of
 
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
 _ALLOC_IN_PATH = re.compile(r"^/v1/client/(?:fs/[a-z]+|allocation)/([^/]+)")
-SESSION_KEY: web.AppKey = web.AppKey("yurt_client_proxy_session", aiohttp.ClientSession)
+SESSION_KEY: web.AppKey = web.AppKey("yurt_client_proxy_session", dict)
 
 
 def owning_node_id(request: web.Request) -> str:
@@ -43,10 +43,11 @@ async def proxy_client_request(request: web.Request) -> web.StreamResponse:
         raise EndpointError(500, f"node {node.id} has no HTTP address")
     scheme = "https" if node.tls_enabled else "http"
     url = f"{scheme}://{node.http_addr}{request.rel_url.path_qs}"
-    session = request.app.get(SESSION_KEY)
+    holder = request.app[SESSION_KEY]
+    session = holder.get("session")
     if session is None or session.closed:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
-        request.app[SESSION_KEY] = session
+        holder["session"] = session
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
     body = await request.read()
     try:
@@ -64,7 +65,12 @@ async def proxy_client_request(request: web.Request) -> web.StreamResponse:
         raise EndpointError(500, f"failed to reach node {node.id} at {node.http_addr}: {exc}") from None
 
 
+def install_session_holder(app: web.Application) -> None:
+    app[SESSION_KEY] = {}
+    app.on_cleanup.append(close_session)
+
+
 async def close_session(app: web.Application) -> None:
-    session = app.get(SESSION_KEY)
+    session = app[SESSION_KEY].get("session")
     if session is not None:
         await session.close()
