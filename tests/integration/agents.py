@@ -124,7 +124,14 @@ def yurt(address: str, *args: str, check: bool = True, timeout: float = 60, env:
 
 def kill_task_processes(data_dir: Path) -> None:
     """Kill supervisors and tasks a test left behind (they outlive agents by design)."""
-    needle = str(data_dir)
+    for _ in range(3):
+        if not _kill_matching(str(data_dir)):
+            return
+        time.sleep(0.2)
+
+
+def _kill_matching(needle: str) -> int:
+    killed = 0
     for pid_dir in Path("/proc").iterdir():
         if not pid_dir.name.isdigit():
             continue
@@ -136,5 +143,7 @@ def kill_task_processes(data_dir: Path) -> None:
         if needle in cmdline or needle in environ:
             try:
                 os.kill(int(pid_dir.name), signal.SIGKILL)
+                killed += 1
             except ProcessLookupError:
                 pass
+    return killed

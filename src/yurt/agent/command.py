@@ -117,6 +117,7 @@ def main(argv: list[str]) -> int:
         format="    %(asctime)s [%(levelname)s] %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     temp_dir = None
     if not cfg.data_dir:
         temp_dir = tempfile.mkdtemp(prefix="yurt-dev-")

@@ -47,7 +47,7 @@ async def run_agent(cfg: AgentConfig, install_signals: Callable[[asyncio.Event],
         await server.start()
     else:
         app = client_only_app(cfg, client)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, cfg.bind_addr, cfg.http_port, reuse_address=True)
     try:
