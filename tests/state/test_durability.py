@@ -172,3 +172,22 @@ def test_kill_9_while_applying_leaves_a_consistent_prefix(tmp_path):
     assert snap.job_summary("default", "crash").summary["web"].starting == len(allocs)
     assert snap.table_index("allocs") == snap.index
     store.close()
+
+
+def test_a_log_entry_that_fails_on_replay_is_skipped_not_fatal(tmp_path):
+    from yurt.state import NodeUpdateStatus, encode_command
+    from yurt.state.sqlite import SqliteLog
+
+    store = StateStore.open(str(tmp_path), snapshot_every=0)
+    _populate(store, rounds=1)
+    good = store.latest_index
+    store.close()
+    backend = SqliteLog.in_data_dir(str(tmp_path))
+    backend.append([(good + 1, encode_command(NodeUpdateStatus(node_id="ghost", status="down")))])
+    backend.append([(good + 2, encode_command(JobRegister(job=job("late"))))])
+    backend.close()
+    reopened = StateStore.open(str(tmp_path))
+    snap = reopened.snapshot()
+    assert snap.index == good + 2 and snap.job_by_id("default", "late").create_index == good + 2
+    assert snap.node_by_id("ghost") is None
+    reopened.close()
