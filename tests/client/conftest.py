@@ -49,5 +49,6 @@ async def agent(client_config):
     for a in agents:
         try:
             await a.stop()
+            await a.destroy_all_allocs()  # leave no task behind, even when a test failed
         except Exception:
             pass
