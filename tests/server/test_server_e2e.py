@@ -166,3 +166,41 @@ async def test_restart_restores_pending_and_blocked_evals(tmp_path):
         assert third.blocked.has_job("default", "later")
     finally:
         await third.stop()
+
+
+async def test_drain_moves_allocs_and_completes(cluster):
+    first = await cluster.add_node()
+    await cluster.api.put("/v1/jobs", json=job_body(count=2))
+    await wait_until(lambda: len(cluster.live_allocs()) == 2)
+    second = await cluster.add_node()
+    resp = await cluster.api.post(f"/v1/node/{first.id}/drain",
+                                  json={"DrainSpec": {"Deadline": 3600 * 10**9}, "MarkEligible": False})
+    assert resp.status == 200, await resp.text()
+    moved = await wait_until(lambda: {a.node_id for a in cluster.live_allocs()} == {second.id}
+                             and len(cluster.live_allocs()) == 2)
+    assert moved
+    node = await wait_until(lambda: (n := cluster.server.state.snapshot().node_by_id(first.id))
+                            and n.drain_strategy is None and n)
+    assert node.scheduling_eligibility == "ineligible"
+    resp = await cluster.api.post(f"/v1/node/{first.id}/eligibility", json={"Eligibility": "eligible"})
+    out = await resp.json()
+    assert resp.status == 200 and out["NodeModifyIndex"] > 0
+    assert cluster.server.state.snapshot().node_by_id(first.id).scheduling_eligibility == "eligible"
+
+
+async def test_scale_and_revert(cluster):
+    await cluster.add_node()
+    await cluster.api.put("/v1/jobs", json=job_body(count=1))
+    await wait_until(lambda: len(cluster.live_allocs()) == 1)
+    resp = await cluster.api.post("/v1/job/web/scale", json={"Count": 3, "Target": {"Group": "web"}})
+    assert resp.status == 200, await resp.text()
+    await wait_until(lambda: len(cluster.live_allocs()) == 3)
+    resp = await cluster.api.post("/v1/job/web/scale", json={"Count": 3, "Target": {"Group": "nope"}})
+    assert resp.status == 400 and "does not exist" in await resp.text()
+    resp = await cluster.api.post("/v1/job/web/revert", json={"JobVersion": 0})
+    assert resp.status == 200, await resp.text()
+    await wait_until(lambda: len(cluster.live_allocs()) == 1)
+    job = cluster.server.state.snapshot().job_by_id("default", "web")
+    assert job.version == 2 and job.task_groups[0].count == 1
+    resp = await cluster.api.post("/v1/job/web/revert", json={"JobVersion": 2})
+    assert resp.status == 400 and await resp.text() == "can't revert to current version"

@@ -15,7 +15,7 @@ from .wire import alloc_list_stub, convert, job_list_stub, json_response, read_j
 routes = web.RouteTableDef()
 
 
-def _register_body(result: RegisterResult) -> dict[str, Any]:
+def register_body(result: RegisterResult) -> dict[str, Any]:
     return {
         "EvalID": result.eval_id,
         "EvalCreateIndex": result.eval_create_index,
@@ -48,7 +48,7 @@ async def _register(request: web.Request, path_id: str | None) -> web.Response:
         job_modify_index=int(body.get("JobModifyIndex") or 0),
         eval_priority=int(body.get("EvalPriority") or 0),
     )
-    return json_response(request, _register_body(result), result.index)
+    return json_response(request, register_body(result), result.index)
 
 
 @routes.get("/v1/jobs")
@@ -151,7 +151,7 @@ async def delete_job(request: web.Request) -> web.Response:
         purge=parse_bool(request, "purge"),
         eval_priority=int(request.query.get("eval_priority") or 0),
     )
-    return json_response(request, _register_body(result), result.index)
+    return json_response(request, register_body(result), result.index)
 
 
 @routes.get("/v1/job/{job_id}/allocations")
@@ -201,4 +201,4 @@ async def job_versions(request: web.Request) -> web.Response:
 @routes.post("/v1/job/{job_id}/evaluate")
 async def job_evaluate(request: web.Request) -> web.Response:
     result = evaluate_job(server_of(request), request_namespace(request), request.match_info["job_id"])
-    return json_response(request, _register_body(result), result.index)
+    return json_response(request, register_body(result), result.index)

@@ -25,6 +25,7 @@ from .broker import EvalBroker
 from .clock import NS_PER_SECOND, Clock, SystemClock, now_ns
 from .config import ServerConfig
 from .endpoints.allocs import AllocUpdateBatcher
+from .endpoints.node_ops import drain_step
 from .endpoints.nodes import mark_node_down
 from .heartbeat import HeartbeatTimers
 from .plan_apply import PlanApplier
@@ -204,6 +205,9 @@ class Server:
         for node_id in self.heartbeats.expired():
             log.warning("node %s missed its heartbeat: marking it down", node_id)
             mark_node_down(self, node_id)
+        for node in self.state.snapshot().nodes():
+            if node.drain_strategy is not None:
+                drain_step(self, node)
         updates = self._failed_eval_updates()
         updates += self._canceled_eval_updates()
         if updates:

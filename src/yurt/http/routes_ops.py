@@ -1,0 +1,117 @@
+"""Write operations beyond register: node eligibility/drain/evaluate/purge, job revert
+and scale; plus the small read routes the CLI and UI expect (deployments, namespaces)."""
+
+from aiohttp import web
+
+from yurt.server.endpoints import (
+    EndpointError,
+    drain_node,
+    evaluate_node,
+    purge_node,
+    revert_job,
+    scale_job,
+    set_node_eligibility,
+)
+from yurt.structs import DrainStrategy
+
+from .context import request_namespace, server_of
+from .query import blocking_query
+from .routes_jobs import register_body
+from .wire import convert, json_response, read_json
+
+routes = web.RouteTableDef()
+
+
+def _node_eval_body(eval_ids: list[str], index: int) -> dict:
+    return {"EvalIDs": eval_ids or None, "EvalCreateIndex": index if eval_ids else 0,
+            "NodeModifyIndex": index, "Index": index, "KnownLeader": True, "LastContact": 0}
+
+
+@routes.put("/v1/node/{node_id}/eligibility")
+@routes.post("/v1/node/{node_id}/eligibility")
+async def node_eligibility(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    eligibility = body.get("Eligibility", "") if isinstance(body, dict) else ""
+    eval_ids, index = set_node_eligibility(server_of(request), request.match_info["node_id"], eligibility)
+    return json_response(request, _node_eval_body(eval_ids, index), index)
+
+
+@routes.put("/v1/node/{node_id}/evaluate")
+@routes.post("/v1/node/{node_id}/evaluate")
+async def node_evaluate(request: web.Request) -> web.Response:
+    eval_ids, index = evaluate_node(server_of(request), request.match_info["node_id"])
+    return json_response(request, _node_eval_body(eval_ids, index), index)
+
+
+@routes.put("/v1/node/{node_id}/drain")
+@routes.post("/v1/node/{node_id}/drain")
+async def node_drain(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    spec = body.get("DrainSpec") if isinstance(body, dict) else None
+    strategy = None
+    if spec:
+        strategy = convert({"Deadline": spec.get("Deadline", 0),
+                            "IgnoreSystemJobs": spec.get("IgnoreSystemJobs", False)}, DrainStrategy, "drain spec")
+    index = drain_node(server_of(request), request.match_info["node_id"], strategy,
+                       bool(body.get("MarkEligible")) if isinstance(body, dict) else False)
+    return json_response(request, _node_eval_body([], index), index)
+
+
+@routes.put("/v1/node/{node_id}/purge")
+@routes.post("/v1/node/{node_id}/purge")
+async def node_purge(request: web.Request) -> web.Response:
+    eval_ids, index = purge_node(server_of(request), request.match_info["node_id"])
+    return json_response(request, _node_eval_body(eval_ids, index), index)
+
+
+@routes.put("/v1/job/{job_id}/revert")
+@routes.post("/v1/job/{job_id}/revert")
+async def job_revert(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    if not isinstance(body, dict) or "JobVersion" not in body:
+        raise EndpointError(400, "missing job version")
+    enforce = body.get("EnforcePriorVersion")
+    result = revert_job(server_of(request), request_namespace(request), request.match_info["job_id"],
+                        int(body["JobVersion"]), int(enforce) if enforce is not None else None)
+    return json_response(request, register_body(result), result.index)
+
+
+@routes.put("/v1/job/{job_id}/scale")
+@routes.post("/v1/job/{job_id}/scale")
+async def job_scale(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    target = (body.get("Target") or {}) if isinstance(body, dict) else {}
+    group = target.get("Group", "")
+    if not group:
+        raise EndpointError(400, "missing task group name for scaling action")
+    count = body.get("Count")
+    result = scale_job(server_of(request), request_namespace(request), request.match_info["job_id"],
+                       group, int(count) if count is not None else None)
+    return json_response(request, register_body(result), result.index)
+
+
+@routes.get("/v1/job/{job_id}/deployment")
+async def job_latest_deployment(request: web.Request) -> web.Response:
+    """No deployments yet: Nomad answers `null` for a job without one."""
+    return await blocking_query(request, server_of(request), ["jobs"], lambda s, o: None)
+
+
+@routes.get("/v1/job/{job_id}/deployments")
+async def job_deployments(request: web.Request) -> web.Response:
+    return await blocking_query(request, server_of(request), ["jobs"], lambda s, o: [])
+
+
+@routes.get("/v1/deployments")
+async def deployments(request: web.Request) -> web.Response:
+    return await blocking_query(request, server_of(request), ["jobs"], lambda s, o: [])
+
+
+@routes.get("/v1/namespaces")
+async def namespaces(request: web.Request) -> web.Response:
+    def compute(snap, opts):
+        names = {"default"} | {j.namespace for j in snap.jobs(None)}
+        return [{"Name": n, "Description": "Default shared namespace" if n == "default" else "",
+                 "Quota": "", "Meta": None, "Capabilities": None, "NodePoolConfiguration": None,
+                 "CreateIndex": 1, "ModifyIndex": 1} for n in sorted(names)]
+
+    return await blocking_query(request, server_of(request), ["jobs"], compute)
