@@ -21,7 +21,8 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
-from .commands import Command, encode_command, decode_command
+from .backend import LogBackend
+from .commands import Command, decode_command, encode_command
 from .fsm import apply_command
 from .persist import decode_tables, encode_tables
 from .sqlite import SqliteLog
@@ -40,7 +41,7 @@ Listener = Callable[[int, Command], None]
 class StateStore:
     def __init__(
         self,
-        backend: SqliteLog | None = None,
+        backend: LogBackend | None = None,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         background_snapshots: bool = True,
     ) -> None:
