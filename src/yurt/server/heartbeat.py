@@ -5,6 +5,7 @@ random stagger of up to TTL; the client is told the TTL, the server waits TTL + 
 Pure bookkeeping over an injectable clock; the server's loop calls `expired()`.
 """
 
+import heapq
 import random
 
 from .clock import Clock
@@ -25,6 +26,7 @@ class HeartbeatTimers:
         self.grace = grace
         self._rng = rng or random.Random()
         self._deadlines: dict[str, float] = {}
+        self._heap: list[tuple[float, str]] = []  # (deadline, node); stale entries skipped
 
     def ttl(self) -> float:
         """A fresh TTL for one node, scaled by how many nodes are tracked."""
@@ -35,7 +37,12 @@ class HeartbeatTimers:
         """The node heartbeated: its deadline moves to now + TTL + grace. Returns the TTL."""
         if ttl is None:
             ttl = self.ttl()
-        self._deadlines[node_id] = self.clock.now() + ttl + self.grace
+        deadline = self.clock.now() + ttl + self.grace
+        self._deadlines[node_id] = deadline
+        heapq.heappush(self._heap, (deadline, node_id))
+        if len(self._heap) > 2 * len(self._deadlines) + 64:
+            self._heap = [(d, n) for n, d in self._deadlines.items()]
+            heapq.heapify(self._heap)
         return ttl
 
     def remove(self, node_id: str) -> None:
@@ -43,17 +50,23 @@ class HeartbeatTimers:
 
     def clear(self) -> None:
         self._deadlines.clear()
+        self._heap.clear()
 
     def expired(self) -> list[str]:
-        """Nodes past their deadline; they stop being tracked."""
+        """Nodes past their deadline; they stop being tracked. Cheap when none are."""
         now = self.clock.now()
-        gone = [node_id for node_id, deadline in self._deadlines.items() if deadline <= now]
-        for node_id in gone:
-            del self._deadlines[node_id]
+        gone = []
+        while self._heap and self._heap[0][0] <= now:
+            deadline, node_id = heapq.heappop(self._heap)
+            if self._deadlines.get(node_id) == deadline:
+                del self._deadlines[node_id]
+                gone.append(node_id)
         return gone
 
     def next_deadline(self) -> float | None:
-        return min(self._deadlines.values(), default=None)
+        while self._heap and self._deadlines.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
 
     def tracking(self, node_id: str) -> bool:
         return node_id in self._deadlines

@@ -61,6 +61,7 @@ class Server:
         self.workers: list[Worker] = []
         self._timer_task: asyncio.Task | None = None
         self._evals_to_cancel: list[Evaluation] = []
+        self.draining_nodes: set[str] = set()
         self.start_time = self.clock.now()
 
     def now_ns(self) -> int:
@@ -125,6 +126,7 @@ class Server:
             self.applier = None
         self.blocked.set_enabled(False)
         self.heartbeats.clear()
+        self.draining_nodes.clear()
 
     def _init_scheduler_config(self) -> None:
         """As Nomad's leader does: store the default scheduler configuration once. This
@@ -144,6 +146,8 @@ class Server:
         for node in snapshot.nodes():
             if node.status == NODE_STATUS_READY:
                 self.heartbeats.reset(node.id, ttl=ttl)
+            if node.drain_strategy is not None:
+                self.draining_nodes.add(node.id)
 
     # -- reacting to state changes ----------------------------------------------------
 
@@ -168,6 +172,8 @@ class Server:
             snapshot = self.state.snapshot()
             for ev in evals:
                 self._track_eval(snapshot.eval_by_id(ev.id) or ev)
+        if type(command).__name__ == "NodeUpdateDrain" and command.drain_strategy is not None:
+            self.draining_nodes.add(command.node_id)
         if self._frees_capacity(command):
             for ev in self.blocked.unblock(index):
                 self.broker.enqueue(ev)
@@ -205,13 +211,22 @@ class Server:
         for node_id in self.heartbeats.expired():
             log.warning("node %s missed its heartbeat: marking it down", node_id)
             mark_node_down(self, node_id)
-        for node in self.state.snapshot().nodes():
-            if node.drain_strategy is not None:
-                drain_step(self, node)
+        self._drain_nodes()
         updates = self._failed_eval_updates()
         updates += self._canceled_eval_updates()
         if updates:
             self.state.apply(EvalUpsert(evals=updates))
+
+    def _drain_nodes(self) -> None:
+        if not self.draining_nodes:
+            return
+        snapshot = self.state.snapshot()
+        for node_id in list(self.draining_nodes):
+            node = snapshot.node_by_id(node_id)
+            if node is None or node.drain_strategy is None:
+                self.draining_nodes.discard(node_id)
+            else:
+                drain_step(self, node)
 
     def _failed_eval_updates(self) -> list[Evaluation]:
         """Evals over the delivery limit: failed, with a delayed follow-up eval."""
