@@ -150,12 +150,26 @@ while True:
 """
 
 
+def _wait_for_log_index(db_path: Path, index: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db = sqlite3.connect(db_path, timeout=10)
+        try:
+            (last,) = db.execute("SELECT MAX(idx) FROM log").fetchone()
+        finally:
+            db.close()
+        if (last or 0) >= index:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the writer did not reach index {index} in {timeout}s")
+
+
 def test_kill_9_while_applying_leaves_a_consistent_prefix(tmp_path):
     script = _WRITER.format(tests=str(Path(__file__).parent), data_dir=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(1.0)
+        _wait_for_log_index(tmp_path / "server" / "state.db", 60)  # a few snapshots in
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

@@ -138,7 +138,19 @@ class CowMap:
 
     def assoc(self, key: Any, value: Any, gen: int) -> "CowMap":
         """This map with `key` set; writes in place when the map belongs to `gen`."""
-        m = self._owned(gen)
+        m = self if self._gen == gen else self._owned(gen)
+        root = m._root
+        if type(root) is _Leaf:  # small maps: no trie walk
+            if root.gen != gen:
+                root = m._root = _new_leaf(gen, root)
+            if key not in root:
+                m._size += 1
+                root[key] = value
+                if len(root) > _LEAF_MAX:
+                    m._root = _split(root, 0, gen)
+            else:
+                root[key] = value
+            return m
         leaf, parent, slot, shift = m._writable_path(key, gen)
         if key not in leaf:
             m._size += 1
