@@ -106,3 +106,35 @@ async def test_scheduler_configuration(api):
     assert (await resp.json())["Updated"] is False
     resp = await api.put("/v1/operator/scheduler/configuration", json={"SchedulerAlgorithm": "nope"})
     assert resp.status == 400
+
+
+async def test_metrics_json_and_prometheus(api):
+    await register(api)
+    out = await (await api.get("/v1/metrics")).json()
+    gauges = {g["Name"]: g["Value"] for g in out["Gauges"]}
+    assert gauges["nomad.nomad.broker.total_ready"] == 1  # no workers in these tests
+    text = await (await api.get("/v1/metrics?format=prometheus")).text()
+    assert "nomad_nomad_broker_total_ready 1" in text
+
+
+async def test_node_ops_errors(api):
+    resp = await api.post("/v1/node/unknown/eligibility", json={"Eligibility": "eligible"})
+    assert resp.status == 404 and await resp.text() == "node not found"
+    node = await register_node(api)
+    resp = await api.post(f"/v1/node/{node.id}/eligibility", json={"Eligibility": "maybe"})
+    assert resp.status == 400
+    resp = await api.post(f"/v1/node/{node.id}/drain", json={"DrainSpec": {"Deadline": 0}})
+    assert resp.status == 200
+    resp = await api.post(f"/v1/node/{node.id}/eligibility", json={"Eligibility": "eligible"})
+    assert resp.status == 400 and "draining" in await resp.text()
+    resp = await api.post(f"/v1/node/{node.id}/purge")
+    assert resp.status == 200
+    assert (await api.get(f"/v1/node/{node.id}")).status == 404
+
+
+async def test_deployment_and_namespace_stubs(api):
+    await register(api)
+    assert await (await api.get("/v1/job/web/deployment")).json() is None
+    assert await (await api.get("/v1/deployments")).json() == []
+    names = [n["Name"] for n in await (await api.get("/v1/namespaces")).json()]
+    assert names == ["default"]
