@@ -1,0 +1,93 @@
+"""Builds the docker driver's test image locally (there is no registry here).
+
+The image is a rootfs holding the host's static busybox at `/bin/busybox` with one symlink
+per applet (`sh`, `sleep`, `echo`, `cat`, `ps`, `httpd`, `nc`, ...), imported with the
+Engine API's image import (`docker import`). Run `python tests/drivers/docker_image.py`
+(scripts/ci-docker does) or call `ensure_test_image(client)` from a test fixture.
+"""
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+
+TEST_IMAGE = "yurt-test/busybox:latest"
+BUSYBOX = "/bin/busybox"
+DIRECTORIES = ("bin", "sbin", "etc", "tmp", "proc", "sys", "dev", "root", "var/www", "usr/bin")
+
+
+def busybox_applets(busybox: str = BUSYBOX) -> list[str]:
+    out = subprocess.run([busybox, "--list"], check=True, capture_output=True, text=True).stdout
+    return [name for name in out.split() if name and "/" not in name and name != "busybox"]
+
+
+def _add_dir(tar: tarfile.TarFile, name: str, mode: int = 0o755) -> None:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = mode
+    tar.addfile(info)
+
+
+def _add_text(tar: tarfile.TarFile, name: str, text: str) -> None:
+    data = text.encode()
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def rootfs_tar(busybox: str = BUSYBOX) -> bytes:
+    """The image's root filesystem as an uncompressed tar archive."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for directory in DIRECTORIES:
+            _add_dir(tar, directory, 0o1777 if directory == "tmp" else 0o755)
+        tar.add(busybox, arcname="bin/busybox")
+        for applet in busybox_applets(busybox):
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type = tarfile.SYMTYPE
+            link.linkname = "busybox"
+            tar.addfile(link)
+        _add_text(tar, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
+        _add_text(tar, "etc/group", "root:x:0:\nnogroup:x:65534:\n")
+        _add_text(tar, "var/www/index.html", "hello from yurt-test\n")
+    return buffer.getvalue()
+
+
+def image_exists(client, name: str = TEST_IMAGE) -> bool:
+    import docker.errors
+
+    try:
+        client.images.get(name)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def ensure_test_image(client, name: str = TEST_IMAGE) -> str:
+    """Import the busybox test image unless it is already in the local store."""
+    if image_exists(client, name):
+        return name
+    repository, _, tag = name.partition(":")
+    client.api.import_image_from_data(
+        rootfs_tar(), repository=repository, tag=tag or "latest", changes=['CMD ["/bin/sh"]', "ENV PATH=/bin"]
+    )
+    if not image_exists(client, name):
+        raise RuntimeError(f"image import did not produce {name}")
+    return name
+
+
+def main() -> int:
+    import docker
+
+    client = docker.from_env(version="auto", timeout=60)
+    if not os.path.exists(BUSYBOX):
+        print(f"{BUSYBOX} is missing (apt-get install busybox-static)", file=sys.stderr)
+        return 1
+    print(ensure_test_image(client))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
