@@ -65,3 +65,13 @@ async def test_rotation_through_the_supervisor(make_task):
     await asyncio.wait_for(driver.wait_task(handle), 10)
     # max_file_size_mb=0 is clamped to 1 byte files: only the newest 3 files remain
     assert len(log_indexes(cfg.stdout_base)) == 3
+
+
+async def test_disabled_logs_are_discarded(make_task):
+    cfg = make_task({"command": "/bin/sh", "args": ["-c", "echo lost; echo lost >&2"]})
+    cfg.logs_disabled = True
+    driver = RawExecDriver(enabled=True)
+    handle = await driver.start_task(cfg)
+    result = await asyncio.wait_for(driver.wait_task(handle), 10)
+    assert result.successful
+    assert log_indexes(cfg.stdout_base) == [] and log_indexes(cfg.stderr_base) == []

@@ -176,6 +176,7 @@ class TaskRunner:
             kill_signal=task.kill_signal or "SIGINT",
             kill_timeout=self.kill_timeout,
             user=task.user,
+            logs_disabled=bool(logs and logs.disabled),
         )
 
     async def _wait_and_decide(self) -> bool:

@@ -35,6 +35,7 @@ class TaskConfig:
     kill_signal: str = "SIGINT"
     kill_timeout: int = 5_000_000_000  # ns
     user: str = ""
+    logs_disabled: bool = False  # the task's `logs { disabled = true }`: output is discarded
 
     @property
     def id(self) -> str:

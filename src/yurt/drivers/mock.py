@@ -113,6 +113,8 @@ class MockDriver(Driver):
         return handle
 
     def _write_logs(self, cfg: TaskConfig) -> None:
+        if cfg.logs_disabled:
+            return
         os.makedirs(cfg.log_dir, exist_ok=True)
         size = cfg.max_file_size_mb * 1024 * 1024
         for key, base in (("stdout_string", cfg.stdout_base), ("stderr_string", cfg.stderr_base)):

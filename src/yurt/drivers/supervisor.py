@@ -61,15 +61,18 @@ def _detach(state_dir: str) -> None:
     os.dup2(log_fd, 2)
 
 
-def _copy_stream(stream, rotator: FileRotator) -> None:
+def _copy_stream(stream, rotator: FileRotator | None) -> None:
+    """Copy the task's output into the rotator (or drain it when logs are disabled)."""
     try:
         while True:
             chunk = os.read(stream.fileno(), 65536)
             if not chunk:
                 break
-            rotator.write(chunk)
+            if rotator is not None:
+                rotator.write(chunk)
     finally:
-        rotator.close()
+        if rotator is not None:
+            rotator.close()
 
 
 class Supervisor:
@@ -118,7 +121,8 @@ class Supervisor:
     def _copier(self, stream, key: str) -> threading.Thread:
         size = int(self.spec.get("max_file_size_mb", 10)) * 1024 * 1024
         size = int(self.spec.get("max_file_size_bytes", size))
-        rotator = FileRotator(self.spec[key], int(self.spec.get("max_files", 10)), size)
+        base = self.spec.get(key)
+        rotator = FileRotator(base, int(self.spec.get("max_files", 10)), size) if base else None
         thread = threading.Thread(target=_copy_stream, args=(stream, rotator), daemon=True)
         thread.start()
         return thread
