@@ -38,13 +38,15 @@ async def read_json(request: web.Request) -> Any:
         raise EndpointError(400, f"Failed to parse JSON input: {exc}") from None
 
 
+_json_encoder = msgspec.json.Encoder()
+
+
 def json_response(request: web.Request, body: Any, index: int | None = None) -> web.Response:
-    data = to_wire(body)
     if "pretty" in request.query and request.query.get("pretty") not in ("0", "false"):
-        text = json.dumps(data, indent=4) + "\n"
+        payload = (json.dumps(to_wire(body), indent=4) + "\n").encode()
     else:
-        text = json.dumps(data, separators=(",", ":"))
-    resp = web.Response(text=text, content_type="application/json")
+        payload = _json_encoder.encode(body)
+    resp = web.Response(body=payload, content_type="application/json")
     if index is not None:
         resp.headers["X-Nomad-Index"] = str(max(index, 1))
         resp.headers["X-Nomad-KnownLeader"] = "true"
