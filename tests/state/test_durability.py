@@ -205,3 +205,20 @@ def test_a_log_entry_that_fails_on_replay_is_skipped_not_fatal(tmp_path):
     assert snap.index == good + 2 and snap.job_by_id("default", "late").create_index == good + 2
     assert snap.node_by_id("ghost") is None
     reopened.close()
+
+
+def test_replayed_plans_share_the_stored_job_version(tmp_path):
+    store = StateStore.open(str(tmp_path), snapshot_every=0)
+    n = node()
+    j = job("shared")
+    ev = evaluation(j)
+    store.apply_batch([NodeRegister(node=n), JobRegister(job=j, eval=ev)])
+    stored = store.snapshot().job_by_id("default", "shared")
+    for i in range(2):
+        store.apply(PlanApply(eval_id=ev.id, job=stored, node_allocation={n.id: [alloc(stored, n.id, ev.id, idx=i)]}))
+    store.close()
+    reopened = StateStore.open(str(tmp_path))
+    snap = reopened.snapshot()
+    a, b = snap.allocs_by_job("default", "shared")
+    assert a.job is b.job and a.job is snap.job_version("default", "shared", 0)
+    reopened.close()

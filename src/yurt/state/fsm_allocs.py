@@ -7,6 +7,7 @@ from yurt.structs import (
     JOB_STATUS_RUNNING,
     Allocation,
     DesiredTransition,
+    Job,
     evolve,
 )
 
@@ -20,18 +21,30 @@ _SCHEDULER_CLIENT_STATUSES = (ALLOC_CLIENT_LOST, ALLOC_CLIENT_UNKNOWN)
 def apply_plan(txn: Txn, cmd: PlanApply) -> None:
     """Commit a plan result (Nomad's UpsertPlanResults)."""
     upserts: list[Allocation] = []
+    plan_job = _shared_job(txn, cmd.job)
     for allocs in cmd.node_update.values():
         upserts.extend(_stopped(txn, a, cmd.updated_at) for a in allocs)
     for allocs in cmd.node_preemptions.values():
         upserts.extend(_preempted(txn, a, cmd.updated_at) for a in allocs)
     for allocs in cmd.node_allocation.values():
         for alloc in allocs:
-            if alloc.job is None and cmd.job is not None and not alloc.terminal:
-                alloc = evolve(alloc, job=cmd.job)
+            if alloc.job is None and plan_job is not None and not alloc.terminal:
+                alloc = evolve(alloc, job=plan_job)
             upserts.append(alloc)
     upsert_allocs(txn, [a for a in upserts if a is not None], cmd.updated_at)
     if cmd.evals:
         upsert_evals(txn, cmd.evals)
+
+
+def _shared_job(txn: Txn, job: Job | None) -> Job | None:
+    """The stored version object when the plan's job is that version (one shared object
+    for all allocs of a version, also after the log is replayed), else the plan's job."""
+    if job is None:
+        return None
+    stored = txn.job_version(job.namespace, job.id, job.version)
+    if stored is not None and stored.job_modify_index == job.job_modify_index and stored.create_index == job.create_index:
+        return stored
+    return job
 
 
 def _stopped(txn: Txn, update: Allocation, now: int) -> Allocation | None:

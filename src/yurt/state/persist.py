@@ -16,7 +16,7 @@ from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, Schedule
 from .tables import Tables
 from .txn import Txn
 
-CHUNK_SIZE = 5000
+CHUNK_SIZE = 2000  # objects per chunk: small enough that a background encode rarely holds the GIL long
 
 
 class MetaChunk(msgspec.Struct, tag=True):
