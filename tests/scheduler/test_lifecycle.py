@@ -227,3 +227,32 @@ def test_applier_fit_check_rejects_overcommitted_node_and_scheduler_recovers():
     sched.process(ev)
     allocs = h.job_allocs(job)
     assert len(allocs) == 1 and allocs[0].node_id == nodes[1].id
+
+
+def test_usage_cache_sees_freed_capacity_in_the_next_eval():
+    """Node usage is cached across evaluations; a stopped alloc must free its room."""
+    h = Harness()
+    node = mock_node()
+    h.add_node(evolve(node, node_resources=evolve(node.node_resources, memory=NodeMemoryResources(memory_mb=1280))))
+    big = with_resources(small_job(1, id="big"), cpu=100, memory_mb=1000)
+    big, _ = run_job(h, big)
+    assert len(h.job_allocs(big)) == 1
+    other, _ = run_job(h, with_resources(small_job(1, id="other"), cpu=100, memory_mb=500))
+    assert h.job_allocs(other) == []  # 1024 free, 1000 used
+    (alloc,) = h.job_allocs(big)
+    h.state.upsert_alloc(evolve(alloc, desired_status="stop"))
+    h.process(h.new_eval(other))
+    assert len(h.job_allocs(other)) == 1
+
+
+def test_usage_cache_sees_new_allocs_from_other_schedulers():
+    h = Harness()
+    node = mock_node()
+    node = h.add_node(evolve(node, node_resources=evolve(node.node_resources, memory=NodeMemoryResources(memory_mb=1280))))
+    first, _ = run_job(h, with_resources(small_job(1, id="first"), cpu=100, memory_mb=600))
+    from yurt.testing.mock import mock_alloc
+
+    squatter = with_resources(small_job(1, id="squatter"), cpu=100, memory_mb=400)
+    h.add_alloc(mock_alloc(squatter, node))
+    second, _ = run_job(h, with_resources(small_job(1, id="second"), cpu=100, memory_mb=100))
+    assert h.job_allocs(second) == []  # 1024 - 600 - 400 = 24 MB left

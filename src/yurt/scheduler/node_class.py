@@ -38,12 +38,33 @@ def computed_class(node: Node) -> str:
     return f"v1:{int.from_bytes(digest, 'big')}"
 
 
+_CLASS_CACHE: dict[str, tuple[tuple, str]] = {}
+
+
+def _same_fingerprint(a: tuple, b: tuple) -> bool:
+    return a[0] is b[0] and a[1] is b[1] and a[2] is b[2] and a[3:] == b[3:]
+_CLASS_CACHE_LIMIT = 100_000
+
+
 def class_of(node: Node, memo: dict[str, str]) -> str:
     """The node's computed class: the one the state stored at registration (as Nomad
-    does), else computed once per scheduling pass."""
+    does), else computed once and remembered while the node object is unchanged."""
     if node.computed_class:
         return node.computed_class
     cls = memo.get(node.id)
-    if cls is None:
-        cls = memo[node.id] = computed_class(node)
+    if cls is not None:
+        return cls
+    # The state replaces a node's maps when they change; holding them keeps the
+    # identity comparison sound (a freed object's id could be reused).
+    fingerprint = (node.attributes, node.meta, node.drivers, node.modify_index,
+                   node.datacenter, node.node_class, node.node_pool)
+    cached = _CLASS_CACHE.get(node.id)
+    if cached is not None and _same_fingerprint(cached[0], fingerprint):
+        cls = cached[1]
+    else:
+        cls = computed_class(node)
+        if len(_CLASS_CACHE) >= _CLASS_CACHE_LIMIT:
+            _CLASS_CACHE.clear()
+        _CLASS_CACHE[node.id] = (fingerprint, cls)
+    memo[node.id] = cls
     return cls

@@ -72,15 +72,21 @@ def _fingerprint(node: Node, allocs: list[Allocation]) -> tuple:
     a higher modify index, and a removal changes the length. The end IDs keep apart
     unrelated states that reuse a node ID (tests)."""
     if not allocs:
-        return (node.modify_index, id(node.node_resources), 0)
-    return (node.modify_index, id(node.node_resources), len(allocs), max(a.modify_index for a in allocs),
-            allocs[0].id, allocs[-1].id)
+        return (node.node_resources, node.reserved_resources, node.modify_index, 0)
+    return (node.node_resources, node.reserved_resources, node.modify_index, len(allocs),
+            max(a.modify_index for a in allocs), allocs[0].id, allocs[-1].id)
+
+
+def _same_fingerprint(a: tuple, b: tuple) -> bool:
+    # node resources compared by identity (stored objects are replaced, never edited;
+    # holding them keeps a freed object's id from being reused)
+    return a[0] is b[0] and a[1] is b[1] and a[2:] == b[2:]
 
 
 def node_base(node: Node, allocs: list[Allocation]) -> NodeBase:
     fp = _fingerprint(node, allocs)
     base = _BASE_CACHE.get(node.id)
-    if base is None or base.fingerprint != fp:
+    if base is None or not _same_fingerprint(base.fingerprint, fp):
         if len(_BASE_CACHE) >= _BASE_CACHE_LIMIT:
             _BASE_CACHE.clear()
         base = _BASE_CACHE[node.id] = NodeBase(node, allocs, fp)
