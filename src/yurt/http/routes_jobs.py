@@ -30,9 +30,12 @@ def register_body(result: RegisterResult) -> dict[str, Any]:
 def _job_from_body(request: web.Request, body: dict) -> Job:
     if not isinstance(body, dict) or not body.get("Job"):
         raise EndpointError(400, "Job must be specified")
-    job = convert(body["Job"], Job, "job")
-    if "Namespace" not in body["Job"] and request.query.get("namespace"):
+    raw = body["Job"]
+    job = convert(raw, Job, "job")
+    if not raw.get("Namespace") and request.query.get("namespace"):
         job.namespace = request_namespace(request)
+    if not raw.get("Region"):
+        job.region = request.query.get("region") or server_of(request).config.region
     return job
 
 
