@@ -343,3 +343,25 @@ async def test_alloc_being_stopped_at_shutdown_is_not_restarted_on_restore(serve
         assert types.count("Started") == 1 and "Restarting" not in types
     finally:
         await second.stop()
+
+
+async def test_kill_while_the_driver_is_starting_the_task(server, agent):
+    from yurt.drivers.mock import MockDriver
+
+    class SlowStart(MockDriver):
+        async def start_task(self, cfg):
+            await asyncio.sleep(0.3)
+            return await super().start_task(cfg)
+
+    a = await agent()
+    a.drivers["mock_driver"] = SlowStart()
+    alloc = make_alloc(a.node.id, [Task(name="m", driver="mock_driver", config={"run_for": "60s"})], job_type="service")
+    await server.add_alloc(alloc)
+    for _ in range(100):
+        if alloc.id in a.alloc_runners:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # inside start_task
+    await server.stop_alloc(alloc.id)
+    update = await server.wait_status(alloc.id, "complete", timeout=10)
+    assert update["TaskStates"]["m"]["Events"][-1]["Type"] == "Killed"

@@ -142,6 +142,8 @@ class TaskRunner:
             return False if await self._apply_decision(decision) else None
         self._set_handle(handle)
         self.emit(lc.TASK_STARTED, TASK_STATE_RUNNING)
+        if self._kill_event.is_set():  # a kill arrived while the driver was starting it
+            await self.driver.stop_task(handle, self.kill_timeout, self.task.kill_signal or "SIGINT")
         return True
 
     def _setup(self) -> bool:
