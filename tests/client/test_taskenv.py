@@ -66,3 +66,5 @@ def test_config_is_interpolated():
     config = interpolate_config(task.config, interpolation_variables(env, node))
     assert config == {"command": "/bin/echo", "args": ["2", "r9"]}
     assert interpolate("${ NOMAD_TASK_NAME }", env) == "web"
+    assert interpolate('${env["NOMAD_JOB_ID"]}-${env["NOPE"]}', env) == 'shop-${env["NOPE"]}'
+    assert env["NOMAD_ALLOC_ADDR_http"] == "10.0.0.5:8080"

@@ -37,9 +37,29 @@ def node_variables(node: Node | None) -> dict[str, str]:
     return out
 
 
+_ENV_INDEX = re.compile(r'^env\[\s*"([^"]+)"\s*\]$')
+
+
+def _lookup(key: str, variables: dict[str, str]) -> str | None:
+    key = key.strip()
+    if key in variables:
+        return variables[key]
+    m = _ENV_INDEX.match(key)  # ${env["X"]}
+    if m:
+        name = m.group(1)
+        return variables.get(f"env.{name}", variables.get(name))
+    return None
+
+
 def interpolate(text: str, variables: dict[str, str]) -> str:
-    """Replace each `${name}` found in `variables`; unknown references stay as they are."""
-    return _VAR.sub(lambda m: variables.get(m.group(1).strip(), m.group(0)), text)
+    """Replace each `${name}` (or `${env["NAME"]}`) found in `variables`; unknown
+    references stay as they are."""
+
+    def sub(m: re.Match) -> str:
+        value = _lookup(m.group(1), variables)
+        return m.group(0) if value is None else value
+
+    return _VAR.sub(sub, text)
 
 
 def interpolate_config(value: Any, variables: dict[str, str]) -> Any:
@@ -88,6 +108,8 @@ def _port_env(alloc: Allocation, task: Task) -> dict[str, str]:
         env[f"NOMAD_ADDR_{label}"] = f"{m.host_ip}:{m.value}"
         env[f"NOMAD_HOST_ADDR_{label}"] = f"{m.host_ip}:{m.value}"
         env[f"NOMAD_ALLOC_PORT_{label}"] = str(inside)
+        env[f"NOMAD_ALLOC_IP_{label}"] = m.host_ip
+        env[f"NOMAD_ALLOC_ADDR_{label}"] = f"{m.host_ip}:{inside}"
     return env
 
 
