@@ -204,3 +204,31 @@ async def test_scale_and_revert(cluster):
     assert job.version == 2 and job.task_groups[0].count == 1
     resp = await cluster.api.post("/v1/job/web/revert", json={"JobVersion": 2})
     assert resp.status == 400 and await resp.text() == "can't revert to current version"
+
+
+async def test_job_plan_is_a_dry_run_with_annotations_and_diff(cluster):
+    resp = await cluster.api.post("/v1/job/web/plan", json={**job_body(count=2), "Diff": True})
+    assert resp.status == 200, await resp.text()
+    out = await resp.json()
+    assert out["Diff"]["Type"] == "Added"
+    assert out["FailedTGAllocs"]["web"]  # no nodes yet
+    await cluster.add_node()
+    await cluster.api.put("/v1/jobs", json=job_body(count=2))
+    await wait_until(lambda: len(cluster.live_allocs()) == 2)
+    evals_before = len(cluster.server.state.snapshot().evals(None))
+
+    out = await (await cluster.api.post("/v1/job/web/plan", json={**job_body(count=2), "Diff": True})).json()
+    assert out["Diff"]["Type"] == "None"
+    assert out["Annotations"]["DesiredTGUpdates"]["web"]["Ignore"] == 2
+    assert out["JobModifyIndex"] == cluster.server.state.snapshot().job_by_id("default", "web").job_modify_index
+
+    out = await (await cluster.api.post("/v1/job/web/plan", json={**job_body(count=5), "Diff": True})).json()
+    assert out["Diff"]["Type"] == "Edited"
+    (group,) = out["Diff"]["TaskGroups"]
+    assert {"Type": "Edited", "Name": "Count", "Old": "2", "New": "5", "Annotations": None} in group["Fields"]
+    assert group["Updates"]["create"] == 3
+    assert out["FailedTGAllocs"] is None
+    # nothing was committed
+    assert len(cluster.live_allocs()) == 2
+    assert len(cluster.server.state.snapshot().evals(None)) == evals_before
+    assert cluster.server.state.snapshot().job_by_id("default", "web").task_groups[0].count == 2

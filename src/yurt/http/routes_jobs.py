@@ -27,7 +27,7 @@ def register_body(result: RegisterResult) -> dict[str, Any]:
     }
 
 
-def _job_from_body(request: web.Request, body: dict) -> Job:
+def job_from_body(request: web.Request, body: dict) -> Job:
     if not isinstance(body, dict) or not body.get("Job"):
         raise EndpointError(400, "Job must be specified")
     raw = body["Job"]
@@ -41,7 +41,7 @@ def _job_from_body(request: web.Request, body: dict) -> Job:
 
 async def _register(request: web.Request, path_id: str | None) -> web.Response:
     body = await read_json(request)
-    job = _job_from_body(request, body)
+    job = job_from_body(request, body)
     if path_id is not None and job.id != path_id:
         raise EndpointError(400, "Job ID does not match name")
     result = register_job(
@@ -106,7 +106,7 @@ def _parse_var_text(text: str) -> dict[str, str]:
 @routes.post("/v1/validate/job")
 async def validate_job(request: web.Request) -> web.Response:
     body = await read_json(request)
-    job = _job_from_body(request, body)
+    job = job_from_body(request, body)
     errors: list[str] = []
     try:
         canonical_valid_job(job)

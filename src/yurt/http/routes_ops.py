@@ -115,3 +115,18 @@ async def namespaces(request: web.Request) -> web.Response:
                  "CreateIndex": 1, "ModifyIndex": 1} for n in sorted(names)]
 
     return await blocking_query(request, server_of(request), ["jobs"], compute)
+
+
+@routes.put("/v1/job/{job_id}/plan")
+@routes.post("/v1/job/{job_id}/plan")
+async def job_plan(request: web.Request) -> web.Response:
+    from yurt.server.endpoints.plan import plan_job
+
+    from .routes_jobs import job_from_body
+
+    body = await read_json(request)
+    job = job_from_body(request, body)
+    if job.id != request.match_info["job_id"]:
+        raise EndpointError(400, "Job ID does not match")
+    out = await plan_job(server_of(request), job, with_diff=bool(body.get("Diff")))
+    return json_response(request, out, out["Index"])
