@@ -10,27 +10,43 @@ from yurt.structs.job import Job
 
 from .diagnostics import Diagnostic, JobspecError
 from .example import example_job
-from .hcl_job import hcl_job_dict
+from .hcl_job import ParseOptions, job_dict_from_body
+from .hcl_syntax import parse_hcl
 from .json_input import job_from_api_dict, json_job_dict, looks_like_json
+from .json_syntax import hcl_json_body
 from .validate import validate
 
-__all__ = ["Diagnostic", "JobspecError", "parse", "parse_file", "validate", "example_job",
-           "job_from_api_dict"]
+__all__ = ["Diagnostic", "JobspecError", "parse", "parse_file", "parse_to_dict", "validate",
+           "example_job", "job_from_api_dict", "ParseOptions"]
 
 
 def parse(text: str, filename: str = "<input>", variables: dict[str, str] | None = None,
-          var_files: list[str] | None = None, allow_fs: bool = True) -> Job:
+          var_files: list[str] | None = None, allow_fs: bool = True, *, strict: bool = True,
+          checks: bool = False, env: dict[str, str] | None = None) -> Job:
     """Parse an HCL2 or JSON jobspec into a `Job` (not canonicalized).
 
-    Raises `JobspecError` listing every problem with its file, line and column.
+    JSON may be an API body (`{"Job": {"ID": ...}}` or a bare job) or HCL-style JSON
+    (`{"job": {"web": {...}}}`). `strict=False` ignores unknown keys and undeclared
+    variables; `checks=True` also runs the validation checks that can name a line
+    (priority range, duplicate names, port labels, ...). `env` replaces `os.environ`
+    as the source of `NOMAD_VAR_*` values. Raises `JobspecError` listing every problem.
     """
+    options = ParseOptions(variables, var_files, allow_fs, env, strict, checks)
+    return job_from_api_dict(parse_to_dict(text, filename, options), filename)
+
+
+def parse_to_dict(text: str, filename: str, options: ParseOptions | None = None) -> dict:
+    """The job's JSON (API) dict, before partial blocks are completed."""
+    options = options or ParseOptions()
     if looks_like_json(text):
-        return job_from_api_dict(json_job_dict(text, filename), filename)
-    data = hcl_job_dict(text, filename, variables, var_files, allow_fs)
-    return job_from_api_dict(data, filename)
+        body = hcl_json_body(text, filename)
+        if body is None:
+            return json_job_dict(text, filename)
+        return job_dict_from_body(body, "", filename, options)
+    return job_dict_from_body(parse_hcl(text, filename), text, filename, options)
 
 
 def parse_file(path: str, variables: dict[str, str] | None = None,
-               var_files: list[str] | None = None, allow_fs: bool = True) -> Job:
+               var_files: list[str] | None = None, allow_fs: bool = True, **options) -> Job:
     with open(path, encoding="utf-8") as handle:
-        return parse(handle.read(), path, variables, var_files, allow_fs)
+        return parse(handle.read(), path, variables, var_files, allow_fs, **options)

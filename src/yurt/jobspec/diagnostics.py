@@ -17,8 +17,11 @@ class Diagnostic:
     column: int
     message: str
     end_column: int | None = None
+    path: str = ""  # where in a JSON job file (e.g. "job.web.group[0].count")
 
     def __str__(self) -> str:
+        if self.path:
+            return f"{self.filename}: {self.path}: {self.message}"
         if self.line <= 0:
             return f"{self.filename}: {self.message}"
         where = f"{self.filename}:{self.line},{self.column}"
@@ -45,8 +48,11 @@ class Position:
     line: int = 0
     column: int = 0
     end_column: int | None = None
+    path: str = ""  # JSON files have no lines: the JSON path instead
 
     def describe(self, filename: str) -> str:
+        if self.path:
+            return f"{filename} at {self.path}"
         text = f"{filename}:{self.line},{self.column}"
         if self.end_column is not None and self.end_column > self.column:
             text += f"-{self.end_column}"
@@ -64,7 +70,7 @@ class DiagnosticCollector:
         pos = pos or Position()
         message = f"{summary}; {detail}" if detail else summary
         self.diagnostics.append(
-            Diagnostic(self.filename, pos.line, pos.column, message, pos.end_column)
+            Diagnostic(self.filename, pos.line, pos.column, message, pos.end_column, pos.path)
         )
 
     def raise_if_any(self) -> None:

@@ -13,6 +13,7 @@ from yurt.structs.naming import nomad_name
 
 from .diagnostics import DiagnosticCollector, Position, did_you_mean
 from .durations import parse_duration
+from .hcl_dynamic import expand_dynamic_blocks
 from .hcl_eval import EvalError, Evaluator, format_number
 from .hcl_syntax import Attribute, Block, Body
 from .schema import ANY, BOOL, DURATION, INT, NUMBER, STRING, STRINGMAP, STRINGS, Blk, Schema
@@ -26,9 +27,18 @@ _KIND_WORDS = {STRING: "a string is required", INT: "a number is required",
 
 
 class Decoder:
-    def __init__(self, evaluator: Evaluator, collector: DiagnosticCollector):
+    """`strict=False` ignores unknown arguments and blocks instead of reporting them.
+
+    `positions` records where each decoded block (by `id` of its dict) and each of its
+    attribute values (by `(id, JSON name)`) was written, for the file-level checks.
+    """
+
+    def __init__(self, evaluator: Evaluator, collector: DiagnosticCollector, strict: bool = True):
         self.evaluator = evaluator
         self.diags = collector
+        self.strict = strict
+        self.positions: dict = {}
+        self._keep: list = []  # decoded dicts stay alive so their ids stay unique
 
     # -- values -------------------------------------------------------------------------
     def value(self, attr: Attribute) -> Any:
@@ -55,13 +65,26 @@ class Decoder:
     def body(self, body: Body, schema: Schema) -> dict[str, Any]:
         out: dict[str, Any] = {}
         seen: dict[str, Position] = {}
+        self._keep.append(out)
         for attr in body.attributes:
             self._attribute(attr, schema, out, seen)
-        for block in body.blocks:
+        for block in expand_dynamic_blocks(body.blocks, self.evaluator, self.diags):
             self._block(block, schema, out, seen)
         if schema.post is not None:
             out = schema.post(out)
         return out
+
+    def block_body(self, block: Block, schema: Schema) -> dict[str, Any]:
+        """Decode a block's body (inside its `dynamic` iterator scope, if any)."""
+        if block.scope is not None:
+            self.evaluator.scopes.append(block.scope)
+        try:
+            decoded = self.body(block.body, schema)
+        finally:
+            if block.scope is not None:
+                self.evaluator.scopes.pop()
+        self.positions[id(decoded)] = block.pos
+        return decoded
 
     def _attribute(self, attr: Attribute, schema: Schema, out: dict, seen: dict) -> None:
         if attr.name in seen:
@@ -77,6 +100,7 @@ class Decoder:
             value = self.typed_value(attr, kind)
             if value is not _INVALID:
                 out[key] = value
+                self.positions[(id(out), key)] = attr.value_pos
             return
         spec = schema.attrs.get(attr.name)
         if spec is None:
@@ -85,8 +109,11 @@ class Decoder:
         value = self.typed_value(attr, spec.kind)
         if value is not _INVALID:
             out[spec.json] = value
+            self.positions[(id(out), spec.json)] = attr.value_pos
 
     def _unsupported_argument(self, attr: Attribute, schema: Schema) -> None:
+        if not self.strict:
+            return
         if attr.name in schema.blocks:
             hint = f' Did you mean to define a block of type "{attr.name}"?'
         else:
@@ -100,6 +127,8 @@ class Decoder:
             return
         spec = schema.blocks.get(block.type)
         if spec is None:
+            if not self.strict:
+                return
             if schema.mode == "stringmap" or block.type in schema.attrs:
                 detail = f'Blocks of type "{block.type}" are not expected here.'
                 if block.type in schema.attrs:
@@ -117,7 +146,7 @@ class Decoder:
                            f"{seen[block.type].describe(self.diags.filename)}.")
             return
         seen.setdefault(block.type, block.pos)
-        decoded = self.body(block.body, spec.schema)
+        decoded = self.block_body(block, spec.schema)
         self._store_block(block, spec, decoded, out)
 
     def _labels_ok(self, block: Block, spec: Blk) -> bool:
@@ -147,7 +176,7 @@ class Decoder:
 
     def _nested_free_block(self, block: Block, schema: Schema, out: dict) -> None:
         """Blocks inside driver config (kept as lists of maps) or opaque blocks."""
-        decoded = self.body(block.body, schema)
+        decoded = self.block_body(block, schema)
         for label in reversed(block.labels):
             decoded = {label: decoded}
         key = nomad_name(block.type) if schema.mode == "opaque" else block.type

@@ -12,12 +12,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import hcl2
 from lark import Token, Tree
-from lark.exceptions import UnexpectedInput
 
 from .diagnostics import Position
 from .hcl_syntax import node_name, position_of
+from .hcl_templates import Piece, TemplateError, parse_expression, render_pieces, scan_template
 
 
 class UnknownValue(Exception):
@@ -102,6 +101,8 @@ class Evaluator:
             return "${" + self.source(expr).strip() + "}"
 
     def source(self, node: Tree) -> str:
+        if node.data == "json_value":
+            return node.source_text
         meta = node.meta
         if getattr(meta, "empty", True):
             return ""
@@ -114,6 +115,18 @@ class Evaluator:
             raise EvalError(position_of(node), "Unsupported expression",
                             f'Expressions of kind "{node.data}" are not supported here.')
         return method(node)
+
+    def _eval_json_value(self, node) -> Any:
+        return self._json(node.value, node.pos)
+
+    def _json(self, value: Any, pos: Position) -> Any:
+        if isinstance(value, str):
+            return render_template_text(value, self, pos, unwrap=True)
+        if isinstance(value, list):
+            return [self._json(item, pos) for item in value]
+        if isinstance(value, dict):
+            return {key: self._json(item, pos) for key, item in value.items()}
+        return value
 
     def _eval_expr_term(self, node: Tree) -> Any:
         return self.evaluate(_children(node)[0])
@@ -149,19 +162,47 @@ class Evaluator:
 
     # -- strings ------------------------------------------------------------------------
     def _eval_string(self, node: Tree) -> str:
-        out: list[str] = []
+        pieces: list[Piece] = []
         for part in node.children:
             if not (isinstance(part, Tree) and part.data == "string_part"):
                 continue
             piece = part.children[0]
             if isinstance(piece, Token):
-                out.append(self._literal_piece(piece))
-            elif piece.data == "interpolation":
-                out.append(self._interpolation(piece))
+                pieces.append(Piece("text", self._literal_piece(piece)))
             else:
-                raise EvalError(position_of(piece), "Unsupported template directive",
-                                "Template directives (%{ if }, %{ for }) are not supported.")
-        return "".join(out)
+                pieces.append(self._tree_piece(piece))
+        if len(pieces) == 1 and pieces[0].kind == "text":
+            return pieces[0].text
+        if len(pieces) == 1 and pieces[0].kind == "interp":
+            return self.single_interpolation(pieces[0])
+        return self.render(pieces)
+
+    def single_interpolation(self, piece: Piece) -> Any:
+        """`"${expr}"` alone is the value of expr, not its string form (as in HCL)."""
+        try:
+            return piece.evaluate()
+        except UnknownValue:
+            return piece.text
+
+    def render(self, pieces: list[Piece]) -> str:
+        try:
+            return render_pieces(pieces, self.scopes, UnknownValue, to_template_string)
+        except TemplateError as exc:
+            raise EvalError(exc.pos, exc.summary, exc.detail) from None
+
+    def _tree_piece(self, node: Tree) -> Piece:
+        tokens = [c for c in node.children if isinstance(c, Token)]
+        exprs = _children(node)
+        strip_before = len(tokens) > 1 and tokens[1].type == "STRIP_MARKER"
+        strip_after = len(tokens) > 1 and tokens[-2].type == "STRIP_MARKER"
+        kind = {"interpolation": "interp", "template_if_start": "if", "template_else": "else",
+                "template_endif": "endif", "template_for_start": "for",
+                "template_endfor": "endfor"}[node.data]
+        names = tuple(node_name(e) for e in exprs if e.data == "identifier") if kind == "for" else ()
+        value = exprs[-1] if kind in ("interp", "if", "for") else None
+        evaluate = (lambda: self.evaluate(value)) if value is not None else None
+        return Piece(kind, self.source(node), evaluate, names, strip_before, strip_after,
+                     position_of(node))
 
     @staticmethod
     def _literal_piece(token: Token) -> str:
@@ -171,13 +212,6 @@ class Evaluator:
         if token.type == "ESCAPED_DIRECTIVE":
             return text[1:]
         return _unescape(text)
-
-    def _interpolation(self, node: Tree) -> str:
-        expr = _children(node)[0]
-        try:
-            return to_template_string(self.evaluate(expr), position_of(expr))
-        except UnknownValue:
-            return self.source(node)
 
     def _eval_heredoc_template(self, node: Tree) -> str:
         return self._render_heredoc(str(node.children[0]), trim=False, pos=position_of(node))
@@ -193,7 +227,7 @@ class Evaluator:
             cut = min(indents, default=0)
             body_lines = [l[cut:] for l in body_lines]
         body = "\n".join(body_lines) + ("\n" if body_lines else "")
-        return render_template_text(body, self, pos)
+        return render_template_text(body, self, pos, first_line_offset=1)
 
     # -- references ---------------------------------------------------------------------
     def _eval_identifier(self, node: Tree) -> Any:
@@ -222,6 +256,27 @@ class Evaluator:
         else:
             key = self.evaluate(_children(index_node)[0])
         return self._lookup(base, key, position_of(index_node))
+
+    def _eval_full_splat_expr_term(self, node: Tree) -> list:
+        """`list[*].name`: the traversals after the splat apply to every element."""
+        base = self.evaluate(node.children[0])
+        if base is None:
+            return []
+        items = base if isinstance(base, list) else [base]
+        traversals = [c for c in node.children[1].children if isinstance(c, Tree)]
+        return [self._traverse(item, traversals) for item in items]
+
+    _eval_attr_splat_expr_term = _eval_full_splat_expr_term
+
+    def _traverse(self, value: Any, traversals: list[Tree]) -> Any:
+        for step in traversals:
+            if step.data == "get_attr":
+                value = self._lookup(value, node_name(_children(step)[0]), position_of(step))
+            elif step.data == "short_index":
+                value = self._lookup(value, int(str(step.children[-1])), position_of(step))
+            else:
+                value = self._lookup(value, self.evaluate(_children(step)[0]), position_of(step))
+        return value
 
     def _lookup(self, base: Any, key: Any, pos: Position) -> Any:
         if isinstance(base, Namespace):
@@ -285,6 +340,8 @@ class Evaluator:
         name = "::".join(node_name(n) for n in names)
         pos = position_of(names[0])
         args_nodes = [c for c in node.children if isinstance(c, Tree) and c.data == "arguments"]
+        if name in ("try", "can"):
+            return self._try_or_can(name, _children(args_nodes[0]) if args_nodes else [], pos)
         args: list[Any] = []
         expand = False
         if args_nodes:
@@ -306,6 +363,22 @@ class Evaluator:
         except Exception as exc:  # a function rejected its arguments
             raise EvalError(pos, "Error in function call",
                             f'Call to function "{name}" failed: {exc}.') from None
+
+    def _try_or_can(self, name: str, arg_nodes: list[Tree], pos: Position) -> Any:
+        """`try(a, b, ...)`: the first argument that evaluates; `can(a)`: whether it does."""
+        if name == "can" and len(arg_nodes) != 1:
+            raise EvalError(pos, "Not enough function arguments" if not arg_nodes else "Too many function arguments",
+                            'Function "can" expects 1 argument.')
+        for arg in arg_nodes:
+            try:
+                value = self.evaluate(arg)
+            except EvalError:
+                continue
+            return True if name == "can" else value
+        if name == "can":
+            return False
+        raise EvalError(pos, "Error in function call",
+                        'Call to function "try" failed: no expression succeeded.')
 
     def _eval_for_tuple_expr(self, node: Tree) -> list:
         intro, *rest = _children(node)
@@ -390,59 +463,31 @@ def binary_operation(op: str, left: Any, right: Any, pos: Position) -> Any:
     return result
 
 
-def render_template_text(body: str, evaluator: Evaluator, pos: Position) -> str:
-    """Interpolate `${...}` sequences in heredoc text; unknown references pass through."""
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        if body.startswith("$${", i) or body.startswith("%%{", i):
-            out.append(body[i + 1:i + 3])
-            i += 3
-            continue
-        if body.startswith("${", i):
-            end = _matching_brace(body, i + 2)
-            if end is not None:
-                out.append(_render_interpolation(body[i:end + 1], evaluator, pos))
-                i = end + 1
-                continue
-        out.append(body[i])
-        i += 1
-    return "".join(out)
+def render_template_text(body: str, evaluator: Evaluator, pos: Position,
+                         first_line_offset: int = 0, unwrap: bool = False) -> Any:
+    """Render raw template text (a heredoc body, an HCL-JSON string)."""
+    if "{" not in body:
+        return body.replace("$${", "${").replace("%%{", "%{")
 
+    def expression(source: str, where: Position) -> Callable[[], Any]:
+        return lambda: _evaluate_source(source, evaluator, where)
 
-def _matching_brace(text: str, start: int) -> int | None:
-    depth, i, quote = 1, start, False
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                quote = False
-        elif ch == '"':
-            quote = True
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return None
-
-
-def _render_interpolation(source: str, evaluator: Evaluator, pos: Position) -> str:
-    inner = source[2:-1].strip().lstrip("~").rstrip("~")
     try:
-        tree = hcl2.parses_to_tree(f"x = {inner}\n")
-    except UnexpectedInput:
-        return source  # not an HCL expression (e.g. shell syntax): keep it literally
-    expr = tree.children[0].children[0].children[-1]
-    sub = Evaluator(f"x = {inner}\n", {}, evaluator.local, evaluator.functions)
+        pieces = scan_template(body, pos, expression, first_line_offset)
+    except TemplateError as exc:
+        raise EvalError(exc.pos, exc.summary, exc.detail) from None
+    if unwrap and len(pieces) == 1 and pieces[0].kind == "interp":
+        return evaluator.single_interpolation(pieces[0])
+    return evaluator.render(pieces)
+
+
+def _evaluate_source(source: str, evaluator: Evaluator, pos: Position) -> Any:
+    expr = parse_expression(source)
+    if expr is None:
+        raise UnknownValue(source)  # not an HCL expression (e.g. shell syntax): keep it
+    sub = Evaluator(f"x = {source}\n", {}, evaluator.local, evaluator.functions)
     sub.var, sub.scopes = evaluator.var, evaluator.scopes
     try:
-        return to_template_string(sub.evaluate(expr), pos)
-    except UnknownValue:
-        return source
-    except EvalError as exc:  # positions inside a heredoc are relative; report the heredoc
+        return sub.evaluate(expr)
+    except EvalError as exc:  # positions inside the template are relative; report the sequence
         raise EvalError(pos, exc.summary, exc.detail) from None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from .diagnostics import DiagnosticCollector, Position, did_you_mean
+from .file_checks import check_job_file
 from .hcl_decode import Decoder
 from .hcl_eval import EvalError, Evaluator
 from .hcl_functions import function_table
@@ -18,21 +20,40 @@ _TOP_LEVEL_BLOCKS = ("job", "variable", "variables", "locals")
 
 def hcl_job_dict(text: str, filename: str, variables: dict[str, str] | None,
                  var_files: list[str] | None, allow_fs: bool,
-                 env: dict[str, str] | None = None) -> dict[str, Any]:
+                 env: dict[str, str] | None = None, strict: bool = True,
+                 checks: bool = False) -> dict[str, Any]:
     body = parse_hcl(text, filename)
+    options = ParseOptions(variables, var_files, allow_fs, env, strict, checks)
+    return job_dict_from_body(body, text, filename, options)
+
+
+@dataclass
+class ParseOptions:
+    variables: dict[str, str] | None = None
+    var_files: list[str] | None = None
+    allow_fs: bool = True
+    env: dict[str, str] | None = None
+    strict: bool = True
+    checks: bool = False  # also run the positional Job.Validate checks (file_checks)
+
+
+def job_dict_from_body(body: Body, text: str, filename: str, options: ParseOptions) -> dict[str, Any]:
+    """Variables, locals and the job block of a parsed file (HCL or HCL-JSON) -> the job dict."""
     diags = DiagnosticCollector(filename)
-    base_dir = os.path.dirname(os.path.abspath(filename)) if allow_fs and not filename.startswith("<") else "."
-    functions = function_table(allow_fs, base_dir)
+    base_dir = (os.path.dirname(os.path.abspath(filename))
+                if options.allow_fs and not filename.startswith("<") else ".")
+    functions = function_table(options.allow_fs, base_dir)
     by_type = _top_level_blocks(body, diags)
 
     setup = Evaluator(text, {}, None, functions)
     declared = declarations(by_type["variable"], setup, diags)
     _declare_variables_blocks(by_type["variables"], declared, setup, diags)
     file_values: dict = {}
-    for path in var_files or ():
+    for path in options.var_files or ():
         file_values.update(read_var_file(path, functions, diags))
-    values = resolve_variables(declared, dict(variables or {}), file_values,
-                               environment() if env is None else env, diags)
+    env = environment() if options.env is None else options.env
+    values = resolve_variables(declared, dict(options.variables or {}), file_values, env, diags,
+                               strict=options.strict)
 
     evaluator = Evaluator(text, values, None, functions)
     check_validations(declared, evaluator, diags)
@@ -45,7 +66,10 @@ def hcl_job_dict(text: str, filename: str, variables: dict[str, str] | None,
     for extra in jobs[1:]:
         diags.add(extra.pos, "Duplicate job block",
                   f"Only one job block is allowed. Another was defined at {jobs[0].pos.describe(filename)}.")
-    job = _job_block(jobs[0], Decoder(evaluator, diags), diags)
+    decoder = Decoder(evaluator, diags, strict=options.strict)
+    job = _job_block(jobs[0], decoder, diags)
+    if options.checks and not diags.diagnostics:
+        check_job_file(job, decoder.positions, diags)
     diags.raise_if_any()
     return job
 
@@ -86,7 +110,7 @@ def _job_block(block: Block, decoder: Decoder, diags: DiagnosticCollector) -> di
         diags.add(block.pos, "Missing name for job" if not block.labels else "Extraneous label for job",
                   "All job blocks must have 1 labels (id).")
         return {}
-    job = decoder.body(block.body, JOB)
+    job = decoder.block_body(block, JOB)
     job["ID"] = job.get("ID") or block.labels[0]
     job.setdefault("Name", block.labels[0])
     alone = [{"Name": task["Name"], "Tasks": [task]} for task in job.pop("_Tasks", [])]

@@ -31,6 +31,7 @@ class Block:
     body: "Body"
     pos: Position          # of the block type
     label_positions: list[Position] = field(default_factory=list)
+    scope: dict | None = None  # iterator values of a block made by a `dynamic` block
 
 
 @dataclass

@@ -29,10 +29,6 @@ def json_job_dict(text: str, filename: str) -> dict[str, Any]:
         data = data["Job"]
     if not isinstance(data, dict):
         raise JobspecError([Diagnostic(filename, 1, 1, 'Invalid job; "Job" must be an object.')])
-    if "job" in data and "TaskGroups" not in data:
-        raise JobspecError([Diagnostic(filename, 1, 1,
-                                       'Unsupported JSON; HCL-style JSON ({"job": {...}}) is not '
-                                       'supported; use the API form {"Job": {"ID": ...}}.')])
     return data
 
 

@@ -160,18 +160,52 @@ def check_update_strategy(u: UpdateStrategy) -> list[str]:
     return errors
 
 
-_CRON_FIELD = re.compile(r"^[0-9A-Za-z*?/,\-LW#]+$")
 _CRON_SHORTCUTS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+_MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
+_DAYS = "SUN MON TUE WED THU FRI SAT".split()
+# (name, low, high, names) for: seconds, minutes, hours, day of month, month, day of week, year
+_CRON_FIELDS = {
+    "second": (0, 59, ()), "minute": (0, 59, ()), "hour": (0, 23, ()), "day of month": (1, 31, ()),
+    "month": (1, 12, _MONTHS), "day of week": (0, 7, _DAYS), "year": (1970, 2099, ()),
+}
+_FIELD_ORDER = {5: ("minute", "hour", "day of month", "month", "day of week"),
+                6: ("minute", "hour", "day of month", "month", "day of week", "year"),
+                7: ("second", "minute", "hour", "day of month", "month", "day of week", "year")}
 
 
 def cron_error(spec: str) -> str | None:
+    """Nomad's cron syntax (gorhill/cronexpr): 5, 6 (+ year) or 7 (seconds first) fields."""
     text = spec.strip()
     if text in _CRON_SHORTCUTS or text.startswith("@every "):
         return None
     fields = text.split()
-    if not 5 <= len(fields) <= 7 or not all(_CRON_FIELD.match(f) for f in fields):
-        return f'Invalid cron spec "{spec}": syntax error in expression'
+    if len(fields) not in _FIELD_ORDER:
+        return f'Invalid cron spec "{spec}": expected 5 to 7 fields, got {len(fields)}'
+    for field, name in zip(fields, _FIELD_ORDER[len(fields)]):
+        if not _cron_field_ok(field, *_CRON_FIELDS[name]):
+            return f'Invalid cron spec "{spec}": syntax error in {name} field "{field}"'
     return None
+
+
+def _cron_value(text: str, low: int, high: int, names: tuple) -> bool:
+    if text.upper() in names:
+        return True
+    return text.isdigit() and low <= int(text) <= high
+
+
+def _cron_field_ok(field: str, low: int, high: int, names: tuple) -> bool:
+    for part in field.split(","):
+        base, _, step = part.partition("/")
+        if step and not (step.isdigit() and int(step) > 0):
+            return False
+        if base in ("*", "?"):
+            continue
+        if re.fullmatch(r"\d*[LW#]\d*|L", base):  # last-day / weekday / nth-weekday forms
+            continue
+        first, dash, last = base.partition("-")
+        if not _cron_value(first, low, high, names) or (dash and not _cron_value(last, low, high, names)):
+            return False
+    return True
 
 
 def check_periodic(p: PeriodicConfig) -> list[str]:

@@ -151,7 +151,8 @@ def read_var_file(path: str, functions: dict[str, Callable[..., Any]],
 
 def resolve_variables(declared: dict[str, Declaration], cli_vars: dict[str, str],
                       file_values: dict[str, tuple[Any, Position]],
-                      env: dict[str, str], diags: DiagnosticCollector) -> dict[str, Any]:
+                      env: dict[str, str], diags: DiagnosticCollector,
+                      strict: bool = True) -> dict[str, Any]:
     values: dict[str, Any] = {n: d.default for n, d in declared.items() if d.has_default}
     for key, text in env.items():
         if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX):] in declared:
@@ -159,6 +160,8 @@ def resolve_variables(declared: dict[str, Declaration], cli_vars: dict[str, str]
             values[name] = _converted(text, declared[name], diags, f"environment variable {key}")
     for name, (value, pos) in file_values.items():
         if name not in declared:
+            if not strict:
+                continue
             diags.add(pos, "Undefined variable",
                       f'A "{name}" variable was assigned a value, but was not found in known variables.'
                       + did_you_mean(name, declared))
@@ -166,6 +169,8 @@ def resolve_variables(declared: dict[str, Declaration], cli_vars: dict[str, str]
         values[name] = value
     for name, text in cli_vars.items():
         if name not in declared:
+            if not strict:
+                continue
             diags.add(None, "Undefined -var variable",
                       f'A "{name}" variable was passed in but was not found in known variables. '
                       f'To declare variable "{name}", place this block in your jobspec: variable "{name}" {{}}')
