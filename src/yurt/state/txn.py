@@ -23,16 +23,26 @@ def job_key(obj: Any) -> tuple[str, str]:
 
 
 class Txn(StateReader):
-    __slots__ = ("gen", "index")
+    __slots__ = ("gen", "index", "_live_delta")
 
     def __init__(self, committed: Tables, gen: int, index: int) -> None:
         super().__init__(committed.copy())
         self.gen = gen
         self.index = index
         self._t.index = index
+        # per job: change of (non-terminal allocs, non-terminal evals), written at commit
+        self._live_delta: dict[tuple[str, str], list[int]] = {}
 
     def commit(self) -> Tables:
-        return self._t
+        t = self._t
+        for key, (allocs, evals) in self._live_delta.items():
+            if not allocs and not evals:
+                continue
+            a, e = t.job_live.get(key, (0, 0))
+            a, e = a + allocs, e + evals
+            t.job_live = t.job_live.assoc(key, (a, e), self.gen) if a or e else t.job_live.dissoc(key, self.gen)
+        self._live_delta = {}
+        return t
 
     def touch(self, table: str) -> None:
         self._t.indexes[table] = self.index
@@ -65,7 +75,10 @@ class Txn(StateReader):
 
     def job_liveness(self, namespace: str, job_id: str) -> tuple[int, int]:
         """(non-terminal allocs, non-terminal evals) of the job."""
-        return self._t.job_live.get((namespace, job_id), (0, 0))
+        key = (namespace, job_id)
+        a, e = self._t.job_live.get(key, (0, 0))
+        delta = self._live_delta.get(key)
+        return (a + delta[0], e + delta[1]) if delta else (a, e)
 
     def has_allocs(self, namespace: str, job_id: str) -> bool:
         return bool(self._t.allocs_by_job.get((namespace, job_id)))
@@ -76,13 +89,12 @@ class Txn(StateReader):
     def _add_liveness(self, key: tuple[str, str], allocs: int, evals: int) -> None:
         if not allocs and not evals:
             return
-        t = self._t
-        a, e = t.job_live.get(key, (0, 0))
-        a, e = a + allocs, e + evals
-        if a or e:
-            t.job_live = t.job_live.assoc(key, (a, e), self.gen)
+        delta = self._live_delta.get(key)
+        if delta is None:
+            self._live_delta[key] = [allocs, evals]
         else:
-            t.job_live = t.job_live.dissoc(key, self.gen)
+            delta[0] += allocs
+            delta[1] += evals
 
     # -- evals ---------------------------------------------------------
     def put_eval(self, ev: Evaluation) -> None:
