@@ -24,6 +24,7 @@ from yurt.structs import (
     evolve,
     generate_uuid,
 )
+from yurt.scheduler import new_scheduler
 from yurt.scheduler.node_class import computed_class
 from yurt.structs.resources import allocs_fit
 
@@ -191,8 +192,6 @@ class Harness:
         return ev
 
     def process(self, ev: Evaluation, config: SchedulerConfiguration | None = None, eval_type: str | None = None):
-        from yurt.scheduler import new_scheduler
-
         sched = new_scheduler(eval_type or ev.type, self.state.snapshot(), self, self.now_ns,
                               config or self.state.scheduler_config())
         self.last_scheduler = sched
