@@ -1,6 +1,6 @@
 """Measure the state store: alloc placements while taking snapshots (run by hand).
 
-    .venv/bin/python tests/state/bench_store.py [--allocs 100000] [--per-plan 100] [--data-dir DIR]
+    .venv/bin/python tests/state/bench_store.py [--allocs 100000] [--per-plan 100] [--persistent] [--relax-gc]
 
 Prints JSON. Not a test: unit tests never assert wall-clock times.
 """
@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from state_fixtures import alloc, evaluation, job, node  # noqa: E402
 
-from yurt.state import JobRegister, NodeRegister, PlanApply, StateStore  # noqa: E402
+from yurt.state import JobRegister, NodeRegister, PlanApply, StateStore, relax_gc  # noqa: E402
 
 
 def run(n_allocs: int, per_plan: int, n_snapshots: int, data_dir: str | None, n_nodes: int) -> dict:
@@ -80,7 +80,10 @@ def main() -> None:
     ap.add_argument("--snapshots", type=int, default=1000)
     ap.add_argument("--nodes", type=int, default=1000)
     ap.add_argument("--persistent", action="store_true", help="use SQLite in a temporary data dir")
+    ap.add_argument("--relax-gc", action="store_true", help="call yurt.state.relax_gc() first")
     args = ap.parse_args()
+    if args.relax_gc:
+        relax_gc()
     if args.persistent:
         with tempfile.TemporaryDirectory() as d:
             print(json.dumps(run(args.allocs, args.per_plan, args.snapshots, d, args.nodes)))

@@ -27,6 +27,6 @@ from .commands import (  # noqa: F401
     encode_command,
 )
 from .fsm_jobs import JOB_TRACKED_VERSIONS  # noqa: F401
-from .store import DEFAULT_SNAPSHOT_EVERY, StateStore  # noqa: F401
+from .store import DEFAULT_SNAPSHOT_EVERY, StateStore, relax_gc  # noqa: F401
 from .tables import TABLES, StateSnapshot  # noqa: F401
 from .txn import StateError  # noqa: F401
