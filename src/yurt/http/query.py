@@ -10,6 +10,9 @@ from aiohttp import web
 from yurt.server.endpoints import EndpointError
 from yurt.structs.durations import parse_duration
 
+from yurt.structs import to_wire
+
+from .filter_expr import compile_filter
 from .wire import json_response
 
 DEFAULT_WAIT = 300.0
@@ -77,7 +80,38 @@ async def blocking_query(
         await store.wait_for_change(tables, opts.min_index, wait_with_jitter(opts.wait))
     snapshot = store.snapshot()
     index = max(snapshot.table_index(t) for t in tables)
-    return json_response(request, compute(snapshot, opts), index)
+    result = compute(snapshot, opts)
+    next_token = ""
+    if isinstance(result, list):
+        result, next_token = filter_and_page(request, result)
+    resp = json_response(request, result, index)
+    if next_token:
+        resp.headers["X-Nomad-NextToken"] = next_token
+    return resp
+
+
+def filter_and_page(request: web.Request, items: list) -> tuple[list, str]:
+    """`?filter=` (bexpr subset), `?reverse=true`, `?per_page=` and `?next_token=` on a list."""
+    q = request.query
+    if q.get("filter"):
+        predicate = compile_filter(q["filter"])
+        items = [w for w in (to_wire(i) for i in items) if predicate(w)]
+    if q.get("reverse") in ("true", "1"):
+        items = list(reversed(items))
+    token = q.get("next_token", "")
+    if token:
+        ids = [_item_id(i) for i in items]
+        items = items[ids.index(token):] if token in ids else []
+    per_page = int(q.get("per_page") or 0) if (q.get("per_page") or "0").isdigit() else 0
+    if per_page and len(items) > per_page:
+        return items[:per_page], _item_id(items[per_page])
+    return items, ""
+
+
+def _item_id(item: Any) -> str:
+    if isinstance(item, dict):
+        return str(item.get("ID", ""))
+    return str(getattr(item, "id", ""))
 
 
 def by_prefix(items: list, prefix: str, key: Callable[[Any], str] = lambda o: o.id) -> list:
