@@ -342,6 +342,9 @@ class Evaluator:
         args_nodes = [c for c in node.children if isinstance(c, Tree) and c.data == "arguments"]
         if name in ("try", "can"):
             return self._try_or_can(name, _children(args_nodes[0]) if args_nodes else [], pos)
+        if name == "convert" and args_nodes and len(_children(args_nodes[0])) == 2:
+            value_node, type_node = _children(args_nodes[0])
+            return self.functions["convert"](self.evaluate(value_node), self.source(type_node).strip())
         args: list[Any] = []
         expand = False
         if args_nodes:

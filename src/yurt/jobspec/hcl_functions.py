@@ -15,6 +15,8 @@ import urllib.parse
 import uuid
 from typing import Any, Callable
 
+from .hcl_functions_more import MORE_FUNCTIONS, fileset_function
+
 
 def _format_verb(match: re.Match, args: list, state: dict) -> str:
     verb = match.group(2)
@@ -229,6 +231,8 @@ def _filesystem_functions(base_dir: str) -> dict[str, Callable[..., Any]]:
 
 def function_table(allow_fs: bool, base_dir: str = ".") -> dict[str, Callable[..., Any]]:
     table = dict(_CORE)
+    table.update(MORE_FUNCTIONS)
     if allow_fs:
         table.update(_filesystem_functions(base_dir))
+        table["fileset"] = fileset_function(base_dir)
     return table
