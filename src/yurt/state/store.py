@@ -9,7 +9,7 @@ and the log after it are replayed through the same FSM.
 Cost (`tests/state/bench_store.py`, in memory, 2-CPU dev machine shared with other
 work, 2026-11-26): 100,000 alloc placements as 1,000 `PlanApply` commands of 100
 allocs, with a snapshot taken after every command (1,000 snapshots): about 6 s of CPU
-with Python's default GC, about 3.5 s after `relax_gc()` (35-60 us per placement:
+with Python's default GC, 3.5-5 s after `relax_gc()` (35-60 us per placement:
 every command copies the trie paths it touches); the 1,000 snapshots together took
 under 10 ms. With SQLite the apply cost is about the same; reopening a 100k-alloc log
 (no snapshot yet) takes about 3 s, and writing or restoring a 100k-alloc snapshot
