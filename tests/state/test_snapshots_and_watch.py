@@ -154,3 +154,12 @@ async def test_apply_from_another_thread_wakes_loop_waiters():
         store.apply, PlanApply(eval_id=ev.id, job=j, node_allocation={n.id: [placed]})
     )
     assert await asyncio.wait_for(waiter, 2) == new
+
+
+async def test_wait_for_change_with_no_tables_means_any_table():
+    store, j, n, ev = _world()
+    idx = store.latest_index
+    waiter = asyncio.create_task(store.wait_for_change([], idx, 5))
+    await asyncio.sleep(0.01)
+    new = store.apply(JobRegister(job=evolve(j, meta={"any": "1"})))
+    assert await asyncio.wait_for(waiter, 2) == new

@@ -137,7 +137,7 @@ class StateStore:
     async def wait_for_change(self, tables: Iterable[str], min_index: int, timeout: float) -> int:
         """Return as soon as the max index of `tables` is > `min_index` (or at `timeout`
         seconds), with that max index."""
-        tables = tuple(tables)
+        tables = tuple(tables) or TABLES  # no tables named: any change
         return await self._watchers.wait(lambda: self.max_table_index(tables), tables, min_index, timeout)
 
     # -- durability ----------------------------------------------------

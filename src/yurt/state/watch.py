@@ -37,7 +37,10 @@ class ChangeWatchers:
             if loop is running:
                 _wake(fut)
             else:
-                loop.call_soon_threadsafe(_wake, fut)
+                try:
+                    loop.call_soon_threadsafe(_wake, fut)
+                except RuntimeError:  # that loop is closed: nobody is waiting any more
+                    pass
 
     async def wait(
         self, current_index: Callable[[], int], tables: Iterable[str], min_index: int, timeout: float
