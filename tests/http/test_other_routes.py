@@ -35,7 +35,8 @@ async def test_node_register_validation(api):
 async def place(server, job_id, node):
     job = server.state.snapshot().job_by_id("default", job_id)
     plan = Plan(eval_id="manual", job=job)
-    alloc = mock_alloc(job, node)
+    index = len(server.state.snapshot().allocs_by_node(node.id))
+    alloc = mock_alloc(job, node, index=index)
     plan.append_alloc(alloc)
     result = server.applier.apply(plan)
     assert not result.rejected_nodes
@@ -138,3 +139,21 @@ async def test_deployment_and_namespace_stubs(api):
     assert await (await api.get("/v1/deployments")).json() == []
     names = [n["Name"] for n in await (await api.get("/v1/namespaces")).json()]
     assert names == ["default"]
+
+
+async def test_node_allocations_watch_ignores_other_nodes(api, server):
+    import asyncio
+
+    mine, other = await register_node(api), await register_node(api)
+    await register(api)
+    await place(server, "web", mine)
+    resp = await api.get(f"/v1/node/{mine.id}/allocations")
+    index = int(resp.headers["X-Nomad-Index"])
+    watch = asyncio.create_task(api.get(f"/v1/node/{mine.id}/allocations?index={index}&wait=5s"))
+    await asyncio.sleep(0.1)
+    await place(server, "web", other)  # a change on another node: keeps waiting
+    await asyncio.sleep(0.2)
+    assert not watch.done()
+    await place(server, "web", mine)
+    resp = await asyncio.wait_for(watch, 5)
+    assert len(await resp.json()) == 2 and int(resp.headers["X-Nomad-Index"]) > index

@@ -1,5 +1,6 @@
 """Query options (`index`, `wait`, `prefix`, `namespace`, `region`) and blocking queries."""
 
+import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,15 +72,28 @@ def wait_with_jitter(wait: float, rng: random.Random = random.Random()) -> float
 
 
 async def blocking_query(
-    request: web.Request, server, tables: list[str], compute: Callable[[Any, QueryOptions], Any]
+    request: web.Request,
+    server,
+    tables: list[str],
+    compute: Callable[[Any, QueryOptions], Any],
+    index_of: Callable[[Any], int | None] | None = None,
 ) -> web.Response:
-    """Answer from a snapshot, waiting first (`?index=&wait=`) until `tables` change."""
+    """Answer from a snapshot, waiting first (`?index=&wait=`) until the result's index
+    passes `index`. The index is the max of `tables`, or `index_of(snapshot)` for a
+    single object (its ModifyIndex, as Nomad), so watchers of one node's allocations
+    are not woken by every other alloc change."""
     opts = parse_query(request)
     store = server.state
-    if opts.min_index > 0:
-        await store.wait_for_change(tables, opts.min_index, wait_with_jitter(opts.wait))
-    snapshot = store.snapshot()
-    index = max(snapshot.table_index(t) for t in tables)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_with_jitter(opts.wait)
+    while True:
+        snapshot = store.snapshot()
+        table_index = max(snapshot.table_index(t) for t in tables)
+        index = (index_of(snapshot) if index_of else None) or table_index
+        remaining = deadline - loop.time()
+        if opts.min_index <= 0 or index > opts.min_index or remaining <= 0:
+            break
+        await store.wait_for_change(tables, table_index, remaining)
     result = compute(snapshot, opts)
     next_token = ""
     if isinstance(result, list):

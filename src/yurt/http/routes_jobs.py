@@ -136,7 +136,12 @@ def _job_or_404(snap, request: web.Request) -> Job:
 
 @routes.get("/v1/job/{job_id}")
 async def read_job(request: web.Request) -> web.Response:
-    return await blocking_query(request, server_of(request), ["jobs"], lambda s, o: _job_or_404(s, request))
+    def index_of(snap):
+        job = snap.job_by_id(request_namespace(request), request.match_info["job_id"])
+        return job.modify_index if job else None
+
+    return await blocking_query(request, server_of(request), ["jobs"], lambda s, o: _job_or_404(s, request),
+                                index_of)
 
 
 @routes.put("/v1/job/{job_id}")

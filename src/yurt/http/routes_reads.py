@@ -51,7 +51,11 @@ async def read_alloc(request: web.Request) -> web.Response:
     def compute(snap, opts):
         return with_job(snap, _alloc_or_404(snap, alloc_id))
 
-    return await blocking_query(request, server_of(request), ["allocs"], compute)
+    def index_of(snap):
+        alloc = snap.alloc_by_id(alloc_id)
+        return alloc.modify_index if alloc else None
+
+    return await blocking_query(request, server_of(request), ["allocs"], compute, index_of)
 
 
 @routes.put("/v1/allocation/{alloc_id}/stop")
@@ -87,7 +91,12 @@ def _eval_or_404(snap, eval_id: str):
 @routes.get("/v1/evaluation/{eval_id}")
 async def read_eval(request: web.Request) -> web.Response:
     eval_id = request.match_info["eval_id"]
-    return await blocking_query(request, server_of(request), ["evals"], lambda s, o: _eval_or_404(s, eval_id))
+    def index_of(snap):
+        ev = snap.eval_by_id(eval_id)
+        return ev.modify_index if ev else None
+
+    return await blocking_query(request, server_of(request), ["evals"], lambda s, o: _eval_or_404(s, eval_id),
+                                index_of)
 
 
 @routes.get("/v1/evaluation/{eval_id}/allocations")
@@ -130,7 +139,11 @@ async def read_node(request: web.Request) -> web.Response:
         node["SecretID"] = ""
         return node
 
-    return await blocking_query(request, server_of(request), ["nodes"], compute)
+    def index_of(snap):
+        node = snap.node_by_id(node_id)
+        return node.modify_index if node else None
+
+    return await blocking_query(request, server_of(request), ["nodes"], compute, index_of)
 
 
 @routes.get("/v1/node/{node_id}/allocations")
@@ -142,4 +155,7 @@ async def node_allocations(request: web.Request) -> web.Response:
         allocs = sorted(snap.allocs_by_node(node_id), key=lambda a: a.create_index)
         return [with_job(snap, a) for a in allocs]
 
-    return await blocking_query(request, server_of(request), ["allocs"], compute)
+    def index_of(snap):
+        return max((a.modify_index for a in snap.allocs_by_node(node_id)), default=0) or 1
+
+    return await blocking_query(request, server_of(request), ["allocs"], compute, index_of)
