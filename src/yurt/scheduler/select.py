@@ -13,12 +13,7 @@ from random import Random
 
 from yurt.structs import Affinity, Job, NetworkResource, Node, TaskGroup
 from yurt.structs.operator import SCHEDULER_ALGORITHM_SPREAD
-from yurt.structs.resources import (
-    BINPACK_MAX_FIT_SCORE,
-    binpack_from_fractions,
-    spread_from_fractions,
-    task_group_demand,
-)
+from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, task_group_demand
 
 from .constraints import check_operator, resolve_target
 from .feasible import REASON_MISSING_DRIVERS, REASON_MISSING_HOST_VOLUMES, GroupChecker
@@ -68,6 +63,7 @@ class GroupPlacer:
         self.cores = sum(self.task_cores.values())
         self.networks = list(tg.networks or ())
         self.dynamic_ports = sum(len(n.dynamic_ports or ()) for n in self.networks)
+        self.static_ports = sum(len(n.reserved_ports or ()) for n in self.networks)
         self.affinities = _group_affinities(job, tg)
         self.affinity_total = sum(abs(a.weight) for a in self.affinities)
         self.spread_algorithm = algorithm == SCHEDULER_ALGORITHM_SPREAD
@@ -101,21 +97,19 @@ class NodeSelector:
         self.cursor = 0
         self.nodes_scored = 0
 
-    def _next_node(self) -> Node:
-        node = self.nodes[self.cursor]
-        self.cursor += 1
-        if self.cursor == len(self.nodes):
-            self.cursor = 0
-        return node
-
     def select(self, placer: GroupPlacer, penalty: set[str], m: PlacementMetrics) -> RankedOption | None:
         best: RankedOption | None = None
         seen = 0
         skipped: list[RankedOption] = []
-        for _ in range(len(self.nodes)):
-            if seen >= placer.limit:
+        nodes, count, limit, rank = self.nodes, len(self.nodes), placer.limit, self._rank
+        for _ in range(count):
+            if seen >= limit:
                 break
-            option = self._rank(self._next_node(), placer, penalty, m)
+            node = nodes[self.cursor]
+            self.cursor += 1
+            if self.cursor == count:
+                self.cursor = 0
+            option = rank(node, placer, penalty, m)
             if option is None:
                 continue
             if option.score <= SKIP_SCORE_THRESHOLD and len(skipped) < MAX_SKIP:
@@ -132,7 +126,7 @@ class NodeSelector:
                 best = option
         if best is not None and placer.networks and best.networks is None:
             best.networks = best.usage.assign_networks(placer.networks, self.rng)
-            if best.networks is None:  # cannot happen after surely_has_dynamic_ports
+            if best.networks is None:  # cannot happen: enough ports were free when ranked
                 return None
         return best
 
@@ -179,25 +173,29 @@ class NodeSelector:
                 return None
         elif self._filtered(node, u, placer, m):
             return None
-        dim = u.exhausted(placer.cpu, placer.mem, placer.disk, placer.cores)
-        if dim:
-            free = {"cpu": u.free_cpu, "memory": u.free_mem, "disk": u.free_disk}.get(dim, len(u.free_cores))
-            need = {"cpu": placer.cpu, "memory": placer.mem, "disk": placer.disk}.get(dim, placer.cores)
-            m.exhaust(class_of(node, self.class_memo), dim, free, need)
+        if (u.free_cpu < placer.cpu or u.free_mem < placer.mem or u.free_disk < placer.disk
+                or (placer.cores and len(u.free_cores) < placer.cores)):
+            self._record_exhausted(node, u, placer, m)
             return None
         networks = None
         if placer.networks:
-            if u.static_port_conflict(placer.networks):
+            if placer.static_ports and u.static_port_conflict(placer.networks):
                 m.exhaust(class_of(node, self.class_memo), DIM_PORT_COLLISION)
                 return None
-            if not u.surely_has_dynamic_ports(placer.dynamic_ports):
+            if len(u.ports) + placer.dynamic_ports > u.max_port - u.min_port + 1:
                 networks = u.assign_networks(placer.networks, self.rng)
                 if networks is None:
                     m.exhaust(class_of(node, self.class_memo), DIM_DYNAMIC_PORTS)
                     return None
-        cores = self._cores(u, placer)
+        cores = self._cores(u, placer) if placer.cores else None
         self.nodes_scored += 1
         return self._score(node, u, placer, penalty, m, networks, cores)
+
+    def _record_exhausted(self, node: Node, u: NodeUsage, placer: GroupPlacer, m: PlacementMetrics) -> None:
+        dim = u.exhausted(placer.cpu, placer.mem, placer.disk, placer.cores)
+        free = {"cpu": u.free_cpu, "memory": u.free_mem, "disk": u.free_disk}.get(dim, len(u.free_cores))
+        need = {"cpu": placer.cpu, "memory": placer.mem, "disk": placer.disk}.get(dim, placer.cores)
+        m.exhaust(class_of(node, self.class_memo), dim, free, need)
 
     @staticmethod
     def _cores(u: NodeUsage, placer: GroupPlacer) -> dict[str, list[int]] | None:
@@ -215,8 +213,10 @@ class NodeSelector:
         cap_cpu, cap_mem = u.cap_cpu, u.cap_mem
         free_cpu = (u.free_cpu - placer.cpu) / cap_cpu if cap_cpu > 0 else 0.0
         free_mem = (u.free_mem - placer.mem) / cap_mem if cap_mem > 0 else 0.0
-        fit = spread_from_fractions(free_cpu, free_mem) if placer.spread_algorithm else binpack_from_fractions(free_cpu, free_mem)
-        fit /= BINPACK_MAX_FIT_SCORE
+        total_free = 10.0**free_cpu + 10.0**free_mem
+        fit = (total_free - 2.0) if placer.spread_algorithm else (20.0 - total_free)
+        # clamped to [0, 18] and normalized (see structs.resources.score_fit_binpack)
+        fit = 0.0 if fit < 0.0 else (1.0 if fit > BINPACK_MAX_FIT_SCORE else fit / BINPACK_MAX_FIT_SCORE)
         total, n = fit, 1
         anti = penalty_score = aff = 0.0
         collisions = u.group_counts.get(placer.tg.name, 0) if u.group_counts else 0

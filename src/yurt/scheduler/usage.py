@@ -108,14 +108,19 @@ class NodeUsage:
         self.free_cpu = base.free_cpu
         self.free_mem = base.free_mem
         self.free_disk = base.free_disk
-        self.free_cores = set(base.free_cores)
-        self.ports = set(base.ports)
+        # frozensets shared with the base until a placement or stop changes them
+        self.free_cores: frozenset[int] = base.free_cores
+        self.ports: frozenset[int] = base.ports
         self.min_port = base.min_port
         self.max_port = base.max_port
         self.ip = base.ip
         groups = base.jobs.get(job_key)
-        self.group_counts: dict[str, int] = dict(groups) if groups else {}
-        self.job_count = sum(self.group_counts.values())  # allocs of the job being scheduled
+        if groups:
+            self.group_counts: dict[str, int] = dict(groups)
+            self.job_count = sum(groups.values())  # allocs of the job being scheduled
+        else:
+            self.group_counts = {}
+            self.job_count = 0
 
     def add(self, alloc: Allocation, of_job: bool, sign: int = 1) -> None:
         res = alloc_comparable(alloc)
@@ -124,11 +129,11 @@ class NodeUsage:
         self.free_disk -= sign * res.disk_mb
         ports = alloc_ports(alloc)
         if sign > 0:
-            self.free_cores -= res.reserved_cores
-            self.ports |= ports
+            self.free_cores = self.free_cores - res.reserved_cores
+            self.ports = self.ports | ports
         else:
-            self.free_cores |= res.reserved_cores
-            self.ports -= ports
+            self.free_cores = self.free_cores | res.reserved_cores
+            self.ports = self.ports - ports
         if of_job:
             self.job_count += sign
             self.group_counts[alloc.task_group] = self.group_counts.get(alloc.task_group, 0) + sign
@@ -174,10 +179,6 @@ class NodeUsage:
                 if p.value in self.ports and not p.ignore_collision:
                     return True
         return False
-
-    def surely_has_dynamic_ports(self, needed: int) -> bool:
-        """Cheap check: even if every taken port were in the dynamic range, enough remain."""
-        return len(self.ports) + needed <= self.max_port - self.min_port + 1
 
     def _pick_port(self, taken: set[int], rng: Random) -> int | None:
         lo, hi = self.min_port, self.max_port
