@@ -252,3 +252,20 @@ def test_batch_is_all_or_nothing(world):
     assert store.latest_index == before and store.snapshot().job_by_id("default", "other") is None
     indexes = store.apply_batch([JobRegister(job=other), NodeUpdateStatus(node_id=n.id, status="down")])
     assert indexes == [before + 1, before + 2] and store.latest_index == before + 2
+
+
+def test_alloc_and_eval_prefix_lookups(world):
+    store, j, n, ev = world
+    ids = ["ab12-x", "ab34-y", "ac00-z", "b000-w"]
+    placed = [alloc(j, n.id, ev.id, idx=i, id=a) for i, a in enumerate(ids)]
+    store.apply(PlanApply(eval_id=ev.id, job=j, node_allocation={n.id: placed}))
+    snap = store.snapshot()
+    for prefix in ("", "a", "ab", "ab3", "ab34-y", "ac", "b", "zz"):
+        expected = sorted(a for a in ids if a.startswith(prefix))
+        assert [a.id for a in snap.by_prefix("allocs", prefix)] == expected, prefix
+    assert [e.id for e in snap.by_prefix("evals", ev.id[:3])] == [ev.id]
+    assert snap.by_prefix("allocs", "ab", ns="other") == []
+    store.apply(EvalDelete(eval_ids=[ev.id], alloc_ids=["ab12-x"]))
+    snap = store.snapshot()
+    assert [a.id for a in snap.by_prefix("allocs", "ab")] == ["ab34-y"]
+    assert snap.by_prefix("evals", ev.id[:3]) == []

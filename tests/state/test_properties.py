@@ -72,6 +72,9 @@ def _check_indexes(snap: StateSnapshot) -> None:
         assert [e.id for e in snap.evals_by_job("default", j)] == [e.id for e in evals if e.job_id == j]
     for e in evals:
         assert [a.id for a in snap.allocs_by_eval(e.id)] == [a.id for a in allocs if a.eval_id == e.id]
+    for prefix in ("", "a", "al", "alloc000", "e", "eval0000"):
+        assert [a.id for a in snap.by_prefix("allocs", prefix)] == [a.id for a in allocs if a.id.startswith(prefix)]
+        assert [e.id for e in snap.by_prefix("evals", prefix)] == [e.id for e in evals if e.id.startswith(prefix)]
 
 
 def _brute_force_status(snap: StateSnapshot, j) -> str:

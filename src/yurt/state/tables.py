@@ -8,7 +8,8 @@ reference to the committed `Tables` and costs O(1).
 Keys: jobs, job_versions, job_summary and the job-keyed indexes use `(namespace, job_id)`;
 evals, allocs and nodes use their ID. Secondary indexes map a key to a `CowMap` used
 as a set of IDs: `allocs_by_job`, `allocs_by_node`, `allocs_by_eval`, `evals_by_job`.
-`job_live` maps a job key to `(non-terminal allocs, non-terminal evals)` so the job
+`allocs_by_prefix` and `evals_by_prefix` group IDs by their first `PREFIX_LEN` characters
+(short-ID lookups among a million allocs scan one group). `job_live` maps a job key to `(non-terminal allocs, non-terminal evals)` so the job
 status rules need no scan.
 """
 
@@ -34,7 +35,10 @@ _MAPS = (
     "allocs_by_eval",
     "evals_by_job",
     "job_live",
+    "allocs_by_prefix",
+    "evals_by_prefix",
 )
+PREFIX_LEN = 2  # `allocs_by_prefix` / `evals_by_prefix` group IDs by their first 2 characters
 
 _by_id = attrgetter("id")
 _DEFAULT_SCHEDULER_CONFIG = SchedulerConfiguration()
@@ -152,7 +156,16 @@ class StateReader:
         if table not in PREFIX_TABLES:
             raise ValueError(f"table {table!r} has no ID prefix lookup; use one of {', '.join(PREFIX_TABLES)}")
         objects: CowMap = getattr(self._t, table)
-        found = [o for o in objects.values() if o.id.startswith(prefix)]
+        if table in ("allocs", "evals") and prefix:
+            groups: CowMap = getattr(self._t, f"{table}_by_prefix")
+            if len(prefix) >= PREFIX_LEN:
+                keys = [prefix[:PREFIX_LEN]]
+            else:
+                keys = [k for k in groups.keys() if k.startswith(prefix)]
+            ids = [i for k in keys for i in (groups.get(k) or EMPTY).keys() if i.startswith(prefix)]
+            found = [objects.get(i) for i in ids]
+        else:
+            found = [o for o in objects.values() if o.id.startswith(prefix)]
         if ns not in (None, "*") and table != "nodes":
             found = [o for o in found if o.namespace == ns]
         return sorted(found, key=_by_ns_id if table == "jobs" else _by_id)

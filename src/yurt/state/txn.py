@@ -10,7 +10,7 @@ from typing import Any
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration
 
 from .cow import bucket_add, bucket_remove
-from .tables import StateReader, Tables
+from .tables import PREFIX_LEN, StateReader, Tables
 
 
 class StateError(Exception):
@@ -106,6 +106,7 @@ class Txn(StateReader):
             old = None
         if old is None:
             t.evals_by_job = bucket_add(t.evals_by_job, key, ev.id, gen)
+            t.evals_by_prefix = bucket_add(t.evals_by_prefix, ev.id[:PREFIX_LEN], ev.id, gen)
         live_delta = int(not ev.terminal) - (int(not old.terminal) if old is not None else 0)
         self._add_liveness(key, 0, live_delta)
         t.evals = t.evals.assoc(ev.id, ev, gen)
@@ -124,6 +125,7 @@ class Txn(StateReader):
         t = self._t
         key = job_key(old)
         t.evals_by_job = bucket_remove(t.evals_by_job, key, old.id, self.gen)
+        t.evals_by_prefix = bucket_remove(t.evals_by_prefix, old.id[:PREFIX_LEN], old.id, self.gen)
         self._add_liveness(key, 0, -int(not old.terminal))
 
     # -- allocs --------------------------------------------------------
@@ -133,6 +135,7 @@ class Txn(StateReader):
         key = job_key(alloc)
         if old is None:
             self._index_alloc(alloc, key)
+            t.allocs_by_prefix = bucket_add(t.allocs_by_prefix, alloc.id[:PREFIX_LEN], alloc.id, gen)
             self._add_liveness(key, int(not alloc.terminal), 0)
         elif job_key(old) != key or old.node_id != alloc.node_id or old.eval_id != alloc.eval_id:
             self._unindex_alloc(old)
@@ -161,6 +164,7 @@ class Txn(StateReader):
         old = t.allocs.get(alloc_id)
         if old is not None:
             self._unindex_alloc(old)
+            t.allocs_by_prefix = bucket_remove(t.allocs_by_prefix, alloc_id[:PREFIX_LEN], alloc_id, gen)
             t.allocs = t.allocs.dissoc(alloc_id, gen)
         self.touch("allocs")
         return old
