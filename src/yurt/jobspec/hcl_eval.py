@@ -207,10 +207,8 @@ class Evaluator:
     @staticmethod
     def _literal_piece(token: Token) -> str:
         text = str(token)
-        if token.type == "ESCAPED_INTERPOLATION":
-            return text[1:]
-        if token.type == "ESCAPED_DIRECTIVE":
-            return text[1:]
+        if token.type in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
+            return text[1:3] + _unescape(text[3:])  # `$${...}` is a literal `${...}`
         return _unescape(text)
 
     def _eval_heredoc_template(self, node: Tree) -> str:

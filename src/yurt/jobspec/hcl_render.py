@@ -1,0 +1,144 @@
+"""A job's JSON (API) dict -> HCL2 jobspec text (the inverse of the decoder).
+
+Names are mapped back through the schema; ports go back into `port` blocks, labels
+(group, task, volume, spread target, ...) back into block labels, durations become
+strings such as "1m30s". The output is laid out by `hcl_format.format_hcl`, so it is
+what `yurt fmt` would write. Parsing the output gives back the same job.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .durations import format_duration, parse_duration
+from .hcl_format import format_hcl
+from .schema import DURATION, JOB, STRINGMAP, Attr, Blk, Schema
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][\w-]*$")
+_HIDDEN_ATTRS = ("_",)  # JSON names of shorthand attributes the decoder folds away
+
+
+def render_job(job: dict[str, Any]) -> str:
+    lines = [f"job {hcl_string(job.get('ID', ''))} {{"]
+    body = {k: v for k, v in job.items() if k != "ID" and not (k == "Name" and v == job.get("ID"))}
+    lines += _body(body, JOB)
+    lines.append("}")
+    return format_hcl("\n".join(lines))
+
+
+_REVERSED: dict[int, tuple[dict, dict]] = {}
+
+
+def _reverse(schema: Schema) -> tuple[dict[str, tuple[str, Attr]], dict[str, tuple[str, Blk]]]:
+    if id(schema) in _REVERSED:
+        return _REVERSED[id(schema)]
+    attrs = {spec.json: (name, spec) for name, spec in schema.attrs.items()
+             if not spec.json.startswith(_HIDDEN_ATTRS)}
+    blocks = {spec.json: (name, spec) for name, spec in schema.blocks.items()
+              if not spec.json.startswith("_") and name != "reserved_ports"}
+    _REVERSED[id(schema)] = (attrs, blocks)
+    return attrs, blocks
+
+
+def _body(data: dict[str, Any], schema: Schema) -> list[str]:
+    if schema.mode != "strict":
+        return [f"{_key(k)} = {hcl_value(v)}" for k, v in data.items()]
+    attrs, blocks = _reverse(schema)
+    lines: list[str] = []
+    nested: list[str] = []
+    for key, value in data.items():
+        if value is None:
+            continue
+        if key in ("DynamicPorts", "ReservedPorts") and schema.name == "network":
+            nested += _ports(value, key == "ReservedPorts")
+        elif key in attrs and (key not in blocks or attrs[key][1].kind in (STRINGMAP, "any")):
+            name, spec = attrs[key]
+            lines.append(f"{name} = {_attribute_value(value, spec)}")
+        elif key in blocks:
+            name, spec = blocks[key]
+            nested += _blocks(name, spec, value)
+        else:
+            raise ValueError(f'cannot render "{key}" in a {schema.name} block')
+    return lines + ([""] if lines and nested else []) + nested
+
+
+def _attribute_value(value: Any, spec: Attr) -> str:
+    if spec.kind == DURATION and isinstance(value, int):
+        text = format_duration(value)
+        if parse_duration(text) == value:
+            return hcl_string(text)
+    return hcl_value(value)
+
+
+def _blocks(name: str, spec: Blk, value: Any) -> list[str]:
+    if spec.keyed:
+        items = [dict(v, **{spec.label: k}) for k, v in value.items()]
+    else:
+        items = value if spec.repeat else [value]
+    lines: list[str] = []
+    for item in items:
+        item = dict(item)
+        label = f" {hcl_string(item.pop(spec.label, ''))}" if spec.label else ""
+        lines.append(f"{name}{label} {{")
+        lines += _body(item, spec.schema)
+        lines.append("}")
+    return lines
+
+
+def _ports(ports: list[dict], reserved: bool) -> list[str]:
+    lines = []
+    for port in ports:
+        port = dict(port)
+        label = port.pop("Label", "")
+        if not reserved:
+            port.pop("Value", None)
+        lines.append(f"port {hcl_string(label)} {{")
+        for key, name in (("Value", "static"), ("To", "to"), ("HostNetwork", "host_network"),
+                          ("IgnoreCollision", "ignore_collision")):
+            if key in port:
+                lines.append(f"{name} = {hcl_value(port[key])}")
+        lines.append("}")
+    return lines
+
+
+def _key(key: str) -> str:
+    return key if _IDENTIFIER.match(key) else hcl_string(key)
+
+
+def hcl_string(text: str) -> str:
+    """A quoted HCL string whose value is exactly `text` (no interpolation)."""
+    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+               .replace("\r", "\\r").replace("\t", "\\t"))
+    escaped = escaped.replace("%{", "%%{")
+    return '"' + _INTERPOLATION.sub(_escape_interpolation, escaped) + '"'
+
+
+_INTERPOLATION = re.compile(r"\$\{([^}]*)\}?")
+_RUNTIME_REFERENCE = re.compile(r"^(attr|node|meta|NOMAD_\w*|device|secret)(\.[\w.-]+)?$")
+
+
+def _escape_interpolation(match: re.Match) -> str:
+    """Runtime references stay readable (`${attr.x}` parses back to itself); the rest is escaped."""
+    if match.group(0).endswith("}") and _RUNTIME_REFERENCE.match(match.group(1)):
+        return match.group(0)
+    return "$" + match.group(0)
+
+
+def hcl_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return hcl_string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(hcl_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{_key(str(k))} = {hcl_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot render a {type(value).__name__} as HCL")
