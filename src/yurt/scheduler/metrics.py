@@ -60,7 +60,7 @@ class PlacementMetrics:
             nodes_evaluated=self.evaluated,
             nodes_filtered=self.filtered,
             nodes_in_pool=candidates.in_pool,
-            nodes_available=dict(candidates.by_datacenter),
+            nodes_available=candidates.by_datacenter,  # shared, read-only
             class_filtered=self.class_filtered or None,
             constraint_filtered=self.constraint_filtered or None,
             nodes_exhausted=self.exhausted,

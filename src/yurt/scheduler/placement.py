@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from random import Random
 
-from yurt.structs import Allocation, AllocMetric, Job, Node, Plan, evolve, generate_uuid
+from yurt.structs import Allocation, AllocMetric, Job, Node, Plan, evolve
 from yurt.structs.alloc import ALLOC_CLIENT_PENDING, ALLOC_DESIRED_RUN
 from yurt.structs.resources import allocated_resources_for
 
@@ -49,6 +50,7 @@ class PlanBuilder:
         self.tracker = UsageTracker(snapshot, job.namespace, job.id)
         self.class_memo: dict[str, str] = {}
         self.rng = Random(seed)
+        self._ids = Random(int.from_bytes(os.urandom(16), "big"))
         self._candidates: CandidateNodes | None = None
         self._selector: NodeSelector | None = None
         self.placers: dict[str, GroupPlacer] = {}
@@ -194,6 +196,11 @@ class PlanBuilder:
                 self._count_property(other, option.node, p.tg.name, 1, resolve_target)
         return alloc
 
+    def _alloc_id(self) -> str:
+        """A random UUID (v4). Drawn from a generator seeded once from the OS, not from the
+        eval ID: a redelivered eval must never reuse IDs of allocs it already placed."""
+        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+
     def _record_failure(self, group: str, m: PlacementMetrics) -> None:
         metric = self.failed.get(group)
         if metric is None:
@@ -206,7 +213,7 @@ class PlanBuilder:
         prev = req.previous
         job = self.job
         return Allocation(
-            id=generate_uuid(),
+            id=self._alloc_id(),
             namespace=job.namespace,
             eval_id=self.eval_id,
             name=req.name,
