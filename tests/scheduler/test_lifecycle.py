@@ -256,3 +256,17 @@ def test_usage_cache_sees_new_allocs_from_other_schedulers():
     h.add_alloc(mock_alloc(squatter, node))
     second, _ = run_job(h, with_resources(small_job(1, id="second"), cpu=100, memory_mb=100))
     assert h.job_allocs(second) == []  # 1024 - 600 - 400 = 24 MB left
+
+
+def test_partial_commits_with_progress_do_not_use_up_attempts():
+    """Nomad resets the attempt count when a partial commit placed something."""
+    h = cluster(8)
+
+    def commit_only_one_node(harness, plan):
+        return set(sorted(plan.node_allocation)[1:])
+
+    h.reject_nodes = commit_only_one_node
+    job, _ = run_job(h, small_job(7))
+    assert len(h.plans) >= 7  # more than the 5 attempts, each one placing something
+    assert len(h.job_allocs(job)) == 7
+    assert h.updated_evals[-1].status == "complete"

@@ -68,15 +68,20 @@ class GenericScheduler:
         self.placements = 0
         self._update_kinds: dict[tuple, str] = {}  # (old version..., new version..., group) -> kind
         self.max_attempts = BATCH_MAX_ATTEMPTS if batch else SERVICE_MAX_ATTEMPTS
+        self.progress = False
         self.blocks_on_failure = True
 
     def process(self, ev: Evaluation) -> None:
         self.eval = ev
         limit = self.max_attempts
-        for _ in range(limit):
+        attempts = 0
+        while attempts < limit:
+            self.progress = False
             if self._attempt():
                 self._finish(EVAL_STATUS_COMPLETE, "")
                 return
+            # Nomad's retryMax: a partial commit that changed something resets the count.
+            attempts = 0 if self.progress else attempts + 1
         if self.blocked is None:
             self._create_blocked_eval(plan_failure=True)
         self._finish(EVAL_STATUS_FAILED, f"maximum attempts reached ({limit})")
@@ -113,6 +118,7 @@ class GenericScheduler:
                     tg = builder.placed_ids.get(alloc.id)
                     if tg is not None:
                         self.queued[tg] = self.queued.get(tg, 0) - 1
+        self.progress = bool(committed.node_allocation or committed.node_update or committed.node_preemptions)
         full, _expected, _actual = committed.full_commit(plan)
         if not full:
             if new_snapshot is not None:
