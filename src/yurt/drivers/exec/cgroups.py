@@ -1,0 +1,201 @@
+"""Per-task cgroups for the exec driver: memory limit and cpu weight, v2 or v1.
+
+`detect_layout()` reads /proc/self/mountinfo and prefers a cgroup v2 hierarchy that
+offers both the memory and cpu controllers, else the v1 `memory` and `cpu` hierarchies.
+Task cgroups live under `<hierarchy>/yurt/<alloc_id>.<task>`; their paths are kept
+in the task handle so that a restarted agent can read OOM counters and remove them.
+"""
+
+import os
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+
+PARENT = "yurt"
+MB = 1024 * 1024
+MIN_MEMORY_BYTES = 4 * MB
+
+
+@dataclass
+class CgroupLayout:
+    version: int  # 1 or 2
+    roots: dict[str, str]  # v2: {"unified": mount}; v1: {"memory": mount, "cpu": mount}
+
+
+@dataclass
+class CgroupLimits:
+    memory_mb: int = 300
+    memory_max_mb: int = 0
+    cpu_shares: int = 100
+
+    @property
+    def limit_bytes(self) -> int:
+        mb = self.memory_max_mb if self.memory_max_mb > self.memory_mb else self.memory_mb
+        return max(mb * MB, MIN_MEMORY_BYTES)
+
+    @property
+    def reservation_bytes(self) -> int:
+        return self.memory_mb * MB if self.memory_max_mb > self.memory_mb else 0
+
+
+def cpu_weight_from_shares(shares: int) -> int:
+    """cgroup v2 cpu.weight for v1 cpu.shares (the conversion runc and Nomad use)."""
+    shares = min(max(int(shares), 2), 262144)
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def parse_mountinfo(text: str) -> list[tuple[str, str, set[str]]]:
+    """(mount point, fstype, super options) of every cgroup mount in a mountinfo text."""
+    mounts = []
+    for line in text.splitlines():
+        left, sep, right = line.partition(" - ")
+        if not sep:
+            continue
+        fields, tail = left.split(), right.split()
+        if len(fields) < 5 or len(tail) < 3 or tail[0] not in ("cgroup", "cgroup2"):
+            continue
+        point = re.sub(r"\\(\d{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        mounts.append((point, tail[0], set(tail[2].split(","))))
+    return mounts
+
+
+def _v2_controllers(mount: str) -> set[str]:
+    try:
+        with open(os.path.join(mount, "cgroup.controllers")) as f:
+            return set(f.read().split())
+    except OSError:
+        return set()
+
+
+def detect_layout(mountinfo_path: str = "/proc/self/mountinfo") -> CgroupLayout | None:
+    try:
+        with open(mountinfo_path) as f:
+            mounts = parse_mountinfo(f.read())
+    except OSError:
+        return None
+    for point, fstype, _ in mounts:
+        if fstype == "cgroup2" and {"memory", "cpu"} <= _v2_controllers(point):
+            return CgroupLayout(2, {"unified": point})
+    v1: dict[str, str] = {}
+    for point, fstype, options in mounts:
+        if fstype == "cgroup":
+            for controller in ("memory", "cpu"):
+                if controller in options and os.access(point, os.W_OK):
+                    v1.setdefault(controller, point)
+    if {"memory", "cpu"} <= v1.keys():
+        return CgroupLayout(1, v1)
+    return None
+
+
+def _write(path: str, value: str | int) -> None:
+    with open(path, "w") as f:
+        f.write(str(value))
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+@dataclass
+class TaskCgroup:
+    version: int
+    paths: dict[str, str] = field(default_factory=dict)  # controller ("unified" on v2) -> directory
+
+    @classmethod
+    def for_task(cls, layout: CgroupLayout, name: str) -> "TaskCgroup":
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+        return cls(layout.version, {c: os.path.join(root, PARENT, safe) for c, root in layout.roots.items()})
+
+    def to_state(self) -> dict:
+        return {"version": self.version, "paths": dict(self.paths)}
+
+    @classmethod
+    def from_state(cls, data: dict | None) -> "TaskCgroup | None":
+        return cls(int(data["version"]), dict(data["paths"])) if data else None
+
+    def create(self, limits: CgroupLimits) -> None:
+        if self.version == 2:
+            self._create_v2(self.paths["unified"], limits)
+        else:
+            self._create_v1(limits)
+
+    def _create_v2(self, path: str, limits: CgroupLimits) -> None:
+        parent = os.path.dirname(path)
+        root = os.path.dirname(parent)
+        for directory in (root, parent):
+            os.makedirs(directory, exist_ok=True)
+            _write(os.path.join(directory, "cgroup.subtree_control"), "+memory +cpu")
+        os.makedirs(path, exist_ok=True)
+        _write(os.path.join(path, "memory.max"), limits.limit_bytes)
+        if limits.reservation_bytes:
+            _write(os.path.join(path, "memory.low"), limits.reservation_bytes)
+        if os.path.exists(os.path.join(path, "memory.swap.max")):
+            _write(os.path.join(path, "memory.swap.max"), 0)
+        _write(os.path.join(path, "cpu.weight"), cpu_weight_from_shares(limits.cpu_shares))
+
+    def _create_v1(self, limits: CgroupLimits) -> None:
+        mem, cpu = self.paths["memory"], self.paths["cpu"]
+        for path in (mem, cpu):
+            os.makedirs(path, exist_ok=True)
+        _write(os.path.join(mem, "memory.limit_in_bytes"), limits.limit_bytes)
+        if limits.reservation_bytes:
+            _write(os.path.join(mem, "memory.soft_limit_in_bytes"), limits.reservation_bytes)
+        memsw = os.path.join(mem, "memory.memsw.limit_in_bytes")
+        if os.path.exists(memsw):
+            try:
+                _write(memsw, limits.limit_bytes)  # no swapping around the limit
+            except OSError:
+                pass
+        _write(os.path.join(cpu, "cpu.shares"), max(int(limits.cpu_shares), 2))
+
+    def join(self, pid: int) -> None:
+        for path in self.paths.values():
+            _write(os.path.join(path, "cgroup.procs"), pid)
+
+    def pids(self) -> list[int]:
+        found: set[int] = set()
+        for path in self.paths.values():
+            found.update(int(p) for p in _read(os.path.join(path, "cgroup.procs")).split())
+        return sorted(found)
+
+    def _memory_dir(self) -> str:
+        return self.paths.get("unified") or self.paths["memory"]
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel's OOM killer took from this cgroup."""
+        name = "memory.events" if self.version == 2 else "memory.oom_control"
+        match = re.search(r"^oom_kill (\d+)$", _read(os.path.join(self._memory_dir(), name)), re.M)
+        return int(match.group(1)) if match else 0
+
+    def memory_usage(self) -> int:
+        name = "memory.current" if self.version == 2 else "memory.usage_in_bytes"
+        text = _read(os.path.join(self._memory_dir(), name)).strip()
+        return int(text) if text.isdigit() else 0
+
+    def exists(self) -> bool:
+        return any(os.path.isdir(p) for p in self.paths.values())
+
+    def destroy(self, timeout: float = 5.0) -> None:
+        """Kill whatever still runs in the cgroup, then remove it."""
+        deadline = time.monotonic() + timeout
+        while self.exists():
+            for pid in self.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            for path in self.paths.values():
+                try:
+                    os.rmdir(path)
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+            if self.exists():
+                time.sleep(0.02)

@@ -1,0 +1,226 @@
+"""exec: run a command isolated in namespaces, a chroot and a cgroup, as `user` (default nobody).
+
+It is raw_exec's detached supervisor with an isolating launcher in front of the task
+(`yurt.drivers.exec.launcher`): stop, signal, wait and recovery after an agent restart
+work exactly as for raw_exec. Task config: `command` (required), `args`, `pid_mode`,
+`ipc_mode` ("private" or "host"), `cap_add`, `cap_drop`, `work_dir` (inside the chroot).
+Resources come from the task env Nomad sets (`NOMAD_MEMORY_LIMIT`, `NOMAD_MEMORY_MAX_LIMIT`,
+`NOMAD_CPU_LIMIT`): the memory limit is memory_max when set, else memory; the cpu
+weight is cpu MHz as v1 `cpu.shares` (converted to v2 `cpu.weight`).
+"""
+
+import asyncio
+import os
+import sys
+import time
+from typing import Any
+
+from ..base import DriverError, DriverFingerprint, ExitResult, TaskConfig, TaskHandle, check_keys
+from ..raw_exec import RawExecDriver, supervisor_state_dir
+from ..supervisor import read_json, write_json_atomic
+from . import capabilities, linux
+from .cgroups import CgroupLimits, TaskCgroup, detect_layout
+from .chroot import DEFAULT_CHROOT_ENV, prepare_task_dir, remove_chroot
+from .launcher import ISOLATION_FILE, LAUNCH_FILE
+
+CONFIG_SPEC: dict[str, Any] = {
+    "command": str,
+    "args": list,
+    "pid_mode": str,
+    "ipc_mode": str,
+    "cap_add": list,
+    "cap_drop": list,
+    "work_dir": str,
+}
+MODES = ("private", "host")
+DEFAULT_USER = "nobody"
+OOM_FILE = "oom.json"
+LAUNCH_TIMEOUT = 15.0
+
+
+def isolation_unavailable() -> str:
+    """Why this machine cannot isolate tasks, or "" when it can."""
+    if not sys.platform.startswith("linux"):
+        return "exec driver requires Linux"
+    if os.geteuid() != 0:
+        return "exec driver must run as root"
+    if not linux.namespaces_available():
+        return "Linux namespaces are not available"
+    if detect_layout() is None:
+        return "no cgroup hierarchy with the memory and cpu controllers is mounted"
+    return ""
+
+
+def _env_int(env: dict[str, str], key: str, default: int) -> int:
+    try:
+        return int(env.get(key, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def task_limits(cfg: TaskConfig) -> CgroupLimits:
+    """memory / memory_max / cpu of the task (TaskConfig fields when present, else the task env)."""
+    return CgroupLimits(
+        memory_mb=int(getattr(cfg, "memory_mb", 0) or _env_int(cfg.env, "NOMAD_MEMORY_LIMIT", 300)),
+        memory_max_mb=int(getattr(cfg, "memory_max_mb", 0) or _env_int(cfg.env, "NOMAD_MEMORY_MAX_LIMIT", 0)),
+        cpu_shares=int(getattr(cfg, "cpu_shares", 0) or _env_int(cfg.env, "NOMAD_CPU_LIMIT", 100)),
+    )
+
+
+def validate_isolation_keys(config: dict[str, Any], allow_caps: tuple[str, ...]) -> list[str]:
+    errors = []
+    for key in ("pid_mode", "ipc_mode"):
+        value = config.get(key)
+        if isinstance(value, str) and value not in ("", *MODES):
+            errors.append(f'Invalid value for "{key}": "{value}" (must be "private" or "host")')
+    for key in ("args", "cap_add", "cap_drop"):
+        for i, item in enumerate(config.get(key) or [] if isinstance(config.get(key), list) else []):
+            if not isinstance(item, str):
+                errors.append(f'Incorrect attribute value type for "{key}[{i}]": a string is required')
+    for key in ("cap_add", "cap_drop"):
+        names = [c for c in config.get(key) or [] if isinstance(c, str)] if isinstance(config.get(key), list) else []
+        for name in capabilities.unknown_caps(names):
+            errors.append(f'Invalid value for "{key}": unknown capability "{name}"')
+    try:
+        capabilities.effective_caps(
+            [c for c in config.get("cap_add") or [] if isinstance(c, str)] if isinstance(config.get("cap_add"), list) else [],
+            [], allow_caps,
+        )
+    except ValueError as exc:
+        errors.append(f'Invalid value for "cap_add": {exc}')
+    return errors
+
+
+class ExecDriver(RawExecDriver):
+    """Isolated exec; see the module docstring. Plugin options mirror Nomad's exec plugin config."""
+
+    name = "exec"
+
+    def __init__(
+        self,
+        default_pid_mode: str = "private",
+        default_ipc_mode: str = "private",
+        allow_caps: tuple[str, ...] = capabilities.DEFAULT_CAPS,
+        chroot_env: tuple[str, ...] = DEFAULT_CHROOT_ENV,
+    ):
+        super().__init__(enabled=True)
+        self.default_pid_mode = default_pid_mode
+        self.default_ipc_mode = default_ipc_mode
+        self.allow_caps = tuple(capabilities.normalize(c) for c in allow_caps)
+        self.chroot_env = tuple(chroot_env)
+
+    def fingerprint(self) -> DriverFingerprint:
+        reason = isolation_unavailable()
+        if reason:
+            return DriverFingerprint(detected=False, healthy=False, health_description=reason)
+        return DriverFingerprint(detected=True, healthy=True, health_description="Healthy", attributes={"driver.exec": "1"})
+
+    def validate_config(self, config: dict[str, Any]) -> list[str]:
+        errors = check_keys(config, CONFIG_SPEC, required=("command",))
+        return errors + validate_isolation_keys(config, self.allow_caps)
+
+    async def start_task(self, cfg: TaskConfig) -> TaskHandle:
+        reason = isolation_unavailable()
+        if reason:
+            raise DriverError(f'driver "{self.name}" cannot run tasks on this client: {reason}')
+        errors = self.validate_config(cfg.config)
+        if errors:
+            raise DriverError("; ".join(errors))
+        layout = detect_layout()
+        assert layout is not None
+        cgroup = TaskCgroup.for_task(layout, f"{cfg.alloc_id}.{cfg.task_name}")
+        state_dir = supervisor_state_dir(cfg.task_dir)
+        try:
+            cgroup.create(task_limits(cfg))
+            os.makedirs(state_dir, exist_ok=True)
+            for name in (LAUNCH_FILE, OOM_FILE):
+                if os.path.exists(os.path.join(state_dir, name)):
+                    os.unlink(os.path.join(state_dir, name))
+            prepare_task_dir(cfg.task_dir)
+            write_json_atomic(os.path.join(state_dir, ISOLATION_FILE), self._isolation_spec(cfg, cgroup))
+            handle = await super().start_task(cfg)
+        except (OSError, DriverError) as exc:
+            await asyncio.to_thread(self._cleanup, cgroup, cfg.task_dir)
+            raise exc if isinstance(exc, DriverError) else DriverError(f"failed to start task: {exc}") from exc
+        handle.state.update(cgroup=cgroup.to_state(), root=cfg.task_dir)
+        launched = await self._wait_for_launch(state_dir)
+        if launched.get("error"):
+            await self.wait_task(handle)
+            await asyncio.to_thread(self._cleanup, cgroup, cfg.task_dir)
+            raise DriverError(launched["error"])
+        handle.state["init_pid"] = int(launched.get("init_pid") or 0)
+        return handle
+
+    def _isolation_spec(self, cfg: TaskConfig, cgroup: TaskCgroup) -> dict[str, Any]:
+        config = cfg.config
+        caps = capabilities.effective_caps(config.get("cap_add"), config.get("cap_drop"), self.allow_caps)
+        return {
+            "root": cfg.task_dir,
+            "alloc_shared_dir": os.path.join(cfg.alloc_dir, "alloc"),
+            "command": config["command"],
+            "args": [str(a) for a in config.get("args") or []],
+            "env": cfg.env,
+            "work_dir": config.get("work_dir") or "/",
+            "user": cfg.user or DEFAULT_USER,
+            "pid_mode": config.get("pid_mode") or self.default_pid_mode,
+            "ipc_mode": config.get("ipc_mode") or self.default_ipc_mode,
+            "caps": capabilities.cap_numbers(caps),
+            "chroot_env": list(self.chroot_env),
+            "cgroup": cgroup.to_state(),
+        }
+
+    def _spec(self, cfg: TaskConfig) -> dict[str, Any]:
+        """The supervisor runs the launcher as the task's process."""
+        spec = super()._spec(cfg)
+        isolation = os.path.join(supervisor_state_dir(cfg.task_dir), ISOLATION_FILE)
+        spec.update(command=sys.executable, args=["-I", "-m", "yurt.drivers.exec", isolation], cwd=cfg.task_dir)
+        return spec
+
+    async def _wait_for_launch(self, state_dir: str) -> dict[str, Any]:
+        deadline = time.monotonic() + LAUNCH_TIMEOUT
+        path = os.path.join(state_dir, LAUNCH_FILE)
+        while time.monotonic() < deadline:
+            data = read_json(path)
+            if data is not None:
+                return data
+            await asyncio.sleep(0.01)
+        return {"error": f"task did not start within {LAUNCH_TIMEOUT:.0f}s"}
+
+    def _cgroup(self, handle: TaskHandle) -> TaskCgroup | None:
+        return TaskCgroup.from_state(handle.state.get("cgroup"))
+
+    def _oom_killed(self, handle: TaskHandle) -> bool:
+        path = os.path.join(handle.state["state_dir"], OOM_FILE)
+        recorded = read_json(path)
+        if recorded is not None:
+            return bool(recorded.get("oom_killed"))
+        cgroup = self._cgroup(handle)
+        if cgroup is None or not cgroup.exists():
+            return False
+        killed = cgroup.oom_kills() > 0
+        write_json_atomic(path, {"oom_killed": killed})
+        return killed
+
+    def _read_exit(self, handle: TaskHandle) -> ExitResult | None:
+        result = super()._read_exit(handle)
+        if result is not None and (result.signal or result.exit_code) and self._oom_killed(handle):
+            result.oom_killed = True
+            result.err = result.err or "OOM Killed"
+        return result
+
+    async def destroy_task(self, handle: TaskHandle, force: bool = False) -> None:
+        await super().destroy_task(handle, force)
+        if self._read_exit(handle) is not None:
+            self._oom_killed(handle)  # remember it before the cgroup goes
+        await asyncio.to_thread(self._cleanup, self._cgroup(handle), handle.state.get("root", ""))
+
+    def _cleanup(self, cgroup: TaskCgroup | None, root: str) -> None:
+        if cgroup is not None:
+            cgroup.destroy()
+        if root:
+            remove_chroot(root, self.chroot_env)
+
+    def task_pids(self, handle: TaskHandle) -> list[int]:
+        cgroup = self._cgroup(handle)
+        pids = cgroup.pids() if cgroup is not None and cgroup.exists() else []
+        return pids or super().task_pids(handle)

@@ -1,0 +1,223 @@
+"""The exec driver on this machine: namespaces, chroot, user, cgroup limits, OOM, recovery, cleanup.
+
+Every test that starts a task goes through the `isolated` fixture, which destroys the
+tasks at teardown and fails the test if a cgroup, mount or process is left behind.
+"""
+
+import asyncio
+import os
+import uuid
+
+import pytest
+
+from yurt.drivers.base import DriverError, TaskHandle
+from yurt.drivers.exec import ExecDriver, isolation_unavailable, task_limits
+from yurt.drivers.exec.capabilities import DEFAULT_CAPS, cap_numbers
+from yurt.drivers.exec.cgroups import cpu_weight_from_shares
+from yurt.drivers.exec.chroot import mounts_under
+
+from test_isolation_support import isolated, read_log  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def sh(script: str, **config) -> dict:
+    return {"command": "/bin/sh", "args": ["-c", script], **config}
+
+
+def limits_env(cfg, memory: int, memory_max: int = 0, cpu: int = 100):
+    cfg.env.update(NOMAD_MEMORY_LIMIT=str(memory), NOMAD_CPU_LIMIT=str(cpu))
+    if memory_max:
+        cfg.env["NOMAD_MEMORY_MAX_LIMIT"] = str(memory_max)
+    return cfg
+
+
+# ---- without starting a task --------------------------------------------------------------------
+
+def test_fingerprint_is_healthy_only_when_root_with_namespaces_and_cgroups(monkeypatch):
+    fp = ExecDriver().fingerprint()
+    assert (fp.attributes.get("driver.exec") == "1") == (isolation_unavailable() == "")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    fp = ExecDriver().fingerprint()
+    assert not fp.detected and "driver.exec" not in fp.attributes and "root" in fp.health_description
+
+
+def test_validate_config_names_unknown_and_mistyped_keys():
+    driver = ExecDriver()
+    assert driver.validate_config(sh("true")) == []
+    errors = driver.validate_config({"command": "x", "args": "not-a-list", "bogus": 1, "pid_mode": "shared"})
+    assert any('"args"' in e for e in errors)
+    assert any('"bogus"' in e for e in errors)
+    assert any('"pid_mode"' in e and "shared" in e for e in errors)
+    assert any('"command"' in e for e in driver.validate_config({"args": []}))
+    assert any('"cap_add"' in e and "sys_admin" in e for e in driver.validate_config(sh("true", cap_add=["sys_admin"])))
+    assert any("CAP_NOPE" in e for e in driver.validate_config(sh("true", cap_drop=["CAP_NOPE"])))
+
+
+def test_limits_come_from_the_task_env(make_task):
+    cfg = limits_env(make_task(sh("true")), memory=64, memory_max=128, cpu=250)
+    limits = task_limits(cfg)
+    assert (limits.memory_mb, limits.memory_max_mb, limits.cpu_shares) == (64, 128, 250)
+
+
+# ---- isolation ----------------------------------------------------------------------------------
+
+async def test_task_sees_only_its_own_processes(isolated, make_task):
+    cfg = make_task(sh("ps -e -o pid=,comm=; echo ---; ls /proc | grep -c '^[0-9]*$'"))
+    handle, result = await isolated.run(cfg)
+    assert result.exit_code == 0, read_log(cfg, "stderr")
+    listing, count = read_log(cfg).split("---\n")
+    rows = [line.split() for line in listing.strip().splitlines()]
+    assert [pid for pid, _ in rows] == ["1", "2", str(len(rows) + 1)][: len(rows)] or len(rows) <= 3
+    assert {comm for _, comm in rows} <= {"python", "python3", "python3.11", "sh", "ps"}
+    assert len(rows) == 3 and int(count) <= 4  # init, sh, ps (and ls/grep at the count)
+    assert len([p for p in os.listdir("/proc") if p.isdigit()]) > 10  # the host has many more
+
+
+async def test_host_root_cannot_be_read_as_nobody_or_as_root(isolated, make_task):
+    secret = f"/root/yurt-exec-test-{uuid.uuid4().hex}"
+    with open(secret, "w") as f:
+        f.write("top secret\n")
+    try:
+        for user in ("", "root"):
+            cfg = make_task(sh(f"cat {secret}; ls /root; id -un"))
+            cfg.user = user
+            _, result = await isolated.run(cfg)
+            assert "top secret" not in read_log(cfg)
+            assert read_log(cfg).strip() == (user or "nobody")
+            assert "No such file" in read_log(cfg, "stderr")
+    finally:
+        os.unlink(secret)
+
+
+async def test_task_runs_as_nobody_by_default(isolated, make_task):
+    cfg = make_task(sh("id -u; id -g; id -un; touch /local/written && echo ok"))
+    _, result = await isolated.run(cfg)
+    assert result.exit_code == 0, read_log(cfg, "stderr")
+    assert read_log(cfg).split() == ["65534", "65534", "nobody", "ok"]
+    assert os.stat(os.path.join(cfg.task_dir, "local", "written")).st_uid == 65534
+
+
+async def test_chroot_layout_and_read_only_host_directories(isolated, make_task):
+    script = "ls /; echo ---; touch /usr/x 2>&1; touch /alloc/logs/hi && echo alloc-ok; echo $PWD"
+    cfg = make_task(sh(script))
+    cfg.user = "root"
+    _, result = await isolated.run(cfg)
+    listing, rest = read_log(cfg).split("---\n")
+    assert {"alloc", "local", "secrets", "tmp", "proc", "dev", "usr", "etc", "bin"} <= set(listing.split())
+    assert "root" not in listing.split() and "home" not in listing.split()
+    assert "Read-only file system" in rest
+    assert "alloc-ok" in rest and os.path.exists(os.path.join(cfg.alloc_dir, "alloc", "logs", "hi"))
+    assert rest.strip().endswith("/")
+
+
+async def test_namespaces_differ_from_the_host_and_pid_mode_host_shares(isolated, make_task):
+    names = ("pid", "mnt", "ipc", "uts")
+    script = "; ".join(f"readlink /proc/self/ns/{n}" for n in names)
+    host = [os.readlink(f"/proc/self/ns/{n}") for n in names]
+    cfg = make_task(sh(script))
+    await isolated.run(cfg)
+    inside = read_log(cfg).split()
+    assert all(a != b for a, b in zip(inside, host)), (inside, host)
+    cfg = make_task(sh(script, pid_mode="host", ipc_mode="host"))
+    await isolated.run(cfg)
+    inside = read_log(cfg).split()
+    assert inside[0] == host[0] and inside[2] == host[2]
+    assert inside[1] != host[1] and inside[3] != host[3]
+
+
+async def test_bounding_set_holds_the_allowed_capabilities(isolated, make_task):
+    cfg = make_task(sh("grep CapBnd /proc/self/status", cap_drop=["chown"]))
+    cfg.user = "root"
+    await isolated.run(cfg)
+    mask = int(read_log(cfg).split()[1], 16)
+    expected = set(DEFAULT_CAPS) - {"chown"}
+    assert mask == sum(1 << n for n in cap_numbers(expected))
+
+
+# ---- cgroup limits ------------------------------------------------------------------------------
+
+def _cgroup_file(handle: TaskHandle, v1: tuple[str, str], v2: str) -> str:
+    state = handle.state["cgroup"]
+    if state["version"] == 2:
+        return open(os.path.join(state["paths"]["unified"], v2)).read().strip()
+    return open(os.path.join(state["paths"][v1[0]], v1[1])).read().strip()
+
+
+async def test_memory_limit_and_cpu_weight_are_written_to_the_task_cgroup(isolated, make_task):
+    cfg = limits_env(make_task(sh("exec sleep 30")), memory=48, memory_max=96, cpu=750)
+    handle = await isolated.start(cfg)
+    assert _cgroup_file(handle, ("memory", "memory.limit_in_bytes"), "memory.max") == str(96 << 20)
+    assert _cgroup_file(handle, ("cpu", "cpu.shares"), "cpu.weight") in ("750", str(cpu_weight_from_shares(750)))
+    assert handle.pid in isolated.driver.task_pids(handle)
+    assert len(isolated.driver.task_pids(handle)) == 3  # launcher, init, sleep
+    await isolated.driver.stop_task(handle, 2_000_000_000, "SIGTERM")
+
+
+async def test_task_over_its_memory_limit_is_oom_killed(isolated, make_task):
+    cfg = limits_env(make_task(sh("exec dd if=/dev/zero of=/dev/null bs=160M count=1")), memory=40)
+    _, result = await isolated.run(cfg)
+    assert result.oom_killed, (result, read_log(cfg, "stderr"))
+    assert result.signal == 9 and not result.successful
+
+
+async def test_oom_kill_of_a_child_process_is_reported_too(isolated, make_task):
+    cfg = limits_env(make_task(sh("dd if=/dev/zero of=/dev/null bs=160M count=1; exit 3")), memory=40)
+    _, result = await isolated.run(cfg)
+    assert result.oom_killed and result.exit_code == 3, result
+
+
+async def test_task_under_its_memory_limit_is_not_oom_killed(isolated, make_task):
+    cfg = limits_env(make_task(sh("dd if=/dev/zero of=/dev/null bs=8M count=4")), memory=64)
+    _, result = await isolated.run(cfg)
+    assert result.successful and not result.oom_killed, read_log(cfg, "stderr")
+
+
+# ---- lifecycle ----------------------------------------------------------------------------------
+
+async def test_missing_binary_is_a_start_error_and_leaves_nothing(isolated, make_task):
+    cfg = make_task({"command": "/no/such/binary"})
+    with pytest.raises(DriverError, match="failed to start task.*/no/such/binary"):
+        await isolated.start(cfg)
+    assert not os.path.exists(f"/sys/fs/cgroup/memory/yurt/{cfg.alloc_id}.{cfg.task_name}")
+    assert not os.path.isdir(os.path.join(cfg.task_dir, "usr"))
+
+
+async def test_stop_forwards_the_kill_signal_to_the_task(isolated, make_task):
+    cfg = make_task(sh("trap 'echo got-term; exit 7' TERM; while true; do sleep 0.1; done"))
+    handle = await isolated.start(cfg)
+    await asyncio.sleep(0.3)
+    await isolated.driver.stop_task(handle, 5_000_000_000, "SIGTERM")
+    result = await asyncio.wait_for(isolated.driver.wait_task(handle), 10)
+    assert result.exit_code == 7 and "got-term" in read_log(cfg)
+
+
+async def test_recover_after_simulated_agent_restart_keeps_the_same_processes(isolated, make_task):
+    cfg = make_task(sh("sleep 30"))
+    handle = await isolated.start(cfg)
+    pids_before = isolated.driver.task_pids(handle)
+    stored = TaskHandle.from_dict(handle.to_dict())
+    fresh = ExecDriver()  # the new agent's driver
+    await fresh.recover_task(stored)
+    assert fresh.inspect_task(stored).state == "running"
+    assert stored.pid == handle.pid and fresh.task_pids(stored) == pids_before
+    await fresh.stop_task(stored, 2_000_000_000, "SIGTERM")
+    result = await asyncio.wait_for(fresh.wait_task(stored), 10)
+    assert result.signal == 15
+    await fresh.destroy_task(stored)
+    assert not os.path.exists(stored.state["cgroup"]["paths"].get("memory", stored.state["cgroup"]["paths"].get("unified")))
+
+
+async def test_destroy_removes_cgroup_and_chroot_but_keeps_task_data(isolated, make_task):
+    cfg = make_task(sh("echo data > /local/keep; sleep 30"))
+    handle = await isolated.start(cfg)
+    await asyncio.sleep(0.3)
+    with pytest.raises(DriverError):
+        await isolated.driver.destroy_task(handle)  # still running
+    await isolated.driver.destroy_task(handle, force=True)
+    paths = handle.state["cgroup"]["paths"].values()
+    assert not any(os.path.exists(p) for p in paths)
+    assert mounts_under(cfg.task_dir) == []
+    left = set(os.listdir(cfg.task_dir))
+    assert not left & {"usr", "etc", "bin", "proc", "dev", "alloc", "lib"}, left
+    assert open(os.path.join(cfg.task_dir, "local", "keep")).read() == "data\n"
