@@ -215,6 +215,8 @@ class Reconciler:
             slots = 0
         self._replace(tg, b, lost, slots, keep, du)
         self._update_kept(tg, keep, b, du)
+        kept = {a.id for a in keep}
+        b.reschedule_later = [(a, when) for a, when in b.reschedule_later if a.id in kept]
         self._reschedule_later(tg, b, du)
 
     def _stop_excess(self, keep: list[Allocation], excess: int, du: DesiredUpdates) -> list[Allocation]:
