@@ -106,7 +106,7 @@ NETWORK = Schema(
     attrs(mode=STRING, hostname=STRING, mbits=INT, device=STRING, cidr=STRING, ip=STRING),
     {"port": Blk("_Ports", PORT, repeat=True, label="Label"),
      "reserved_ports": Blk("ReservedPorts", PORT, repeat=True, label="Label"),
-     "dns": Blk("DNS", DNS), "cni": Blk("CNI", OPAQUE)},
+     "dns": Blk("DNS", DNS), "cni": Blk("CNI", Schema("cni", attrs(args=STRINGMAP)))},
     post=_split_ports,
 )
 DEVICE = Schema("device", attrs(count=INT), _placement_blocks())
@@ -156,8 +156,8 @@ PERIODIC = Schema("periodic", attrs(cron=("Spec", STRING), crons=("Specs", STRIN
                                     prohibit_overlap=BOOL, time_zone=STRING), post=_periodic_specs)
 PARAMETERIZED = Schema("parameterized", attrs(payload=STRING, meta_required=STRINGS,
                                               meta_optional=STRINGS))
-SCALING = Schema("scaling", attrs(min=INT, max=INT, enabled=BOOL, type=STRING),
-                 {"policy": Blk("Policy", OPAQUE)})
+SCALING = Schema("scaling", attrs(min=INT, max=INT, enabled=BOOL, type=STRING, policy=("Policy", ANY)),
+                 {"policy": Blk("Policy", FREEFORM)})
 
 # -- services ---------------------------------------------------------------------------
 CHECK_RESTART = Schema("check_restart", attrs(limit=INT, grace=DURATION, ignore_warnings=BOOL))
@@ -171,7 +171,7 @@ CHECK = Schema(
           grpc_use_tls=("GRPCUseTLS", BOOL), task=("TaskName", STRING),
           success_before_passing=INT, failures_before_critical=INT,
           failures_before_warning=INT, on_update=STRING, header=("Header", ANY)),
-    {"check_restart": Blk("CheckRestart", CHECK_RESTART), "header": Blk("Header", OPAQUE)},
+    {"check_restart": Blk("CheckRestart", CHECK_RESTART), "header": Blk("Header", FREEFORM)},
 )
 IDENTITY = Schema("identity", attrs(name=STRING, aud=("Audience", STRINGS), env=BOOL, file=BOOL,
                                     filepath=STRING, ttl=("TTL", DURATION), change_mode=STRING,
@@ -184,9 +184,10 @@ SERVICE = Schema(
           task=("TaskName", STRING), on_update=STRING, cluster=STRING, kind=STRING,
           meta=STRINGMAP, canary_meta=STRINGMAP, tagged_addresses=STRINGMAP),
     {"check": Blk("Checks", CHECK, repeat=True), "check_restart": Blk("CheckRestart", CHECK_RESTART),
-     "connect": Blk("Connect", OPAQUE), "meta": Blk("Meta", STRING_MAP),
+     "meta": Blk("Meta", STRING_MAP),  # "connect" is added below, after TASK
      "canary_meta": Blk("CanaryMeta", STRING_MAP), "tagged_addresses": Blk("TaggedAddresses", STRING_MAP),
-     "identity": Blk("Identity", IDENTITY), "weights": Blk("Weights", OPAQUE)},
+     "identity": Blk("Identity", IDENTITY),
+     "weights": Blk("Weights", Schema("weights", attrs(passing=INT, warning=INT)))},
 )
 
 # -- task pieces ------------------------------------------------------------------------
@@ -231,6 +232,9 @@ ACTION = Schema("action", attrs(command=STRING, args=STRINGS))
 SECRET = Schema("secret", attrs(provider=STRING, path=STRING),
                 {"config": Blk("Config", FREEFORM), "env": Blk("Env", STRING_MAP)})
 
+SCHEDULE = Schema("schedule", blocks={"cron": Blk("Cron", Schema(
+    "cron", attrs(start=STRING, end=STRING, timezone=STRING)))})
+
 TASK = Schema(
     "task",
     attrs(driver=STRING, user=STRING, kill_timeout=DURATION, kill_signal=STRING,
@@ -248,10 +252,14 @@ TASK = Schema(
      "identity": Blk("Identities", IDENTITY, repeat=True),
      "action": Blk("Actions", ACTION, repeat=True, label="Name"),
      "secret": Blk("Secrets", SECRET, repeat=True, label="Name"),
-     "scaling": Blk("ScalingPolicies", OPAQUE, repeat=True, label="Type"),
-     "schedule": Blk("Schedule", OPAQUE),
+     "scaling": Blk("ScalingPolicies", SCALING, repeat=True, label="Type"),
+     "schedule": Blk("Schedule", SCHEDULE),
      **_placement_blocks()},
 )
+
+from .schema_connect import connect_schema  # noqa: E402  (it needs the task blocks above)
+
+SERVICE.blocks["connect"] = Blk("Connect", connect_schema(TASK.blocks))
 
 GROUP = Schema(
     "group",
@@ -273,6 +281,13 @@ GROUP = Schema(
 UI = Schema("ui", attrs(description=STRING),
             {"link": Blk("Links", Schema("link", attrs(label=STRING, url=("URL", STRING))), repeat=True)})
 
+MULTIREGION = Schema("multiregion", blocks={
+    "strategy": Blk("Strategy", Schema("strategy", attrs(max_parallel=INT, on_failure=STRING))),
+    "region": Blk("Regions", Schema("region", attrs(count=INT, datacenters=STRINGS, node_pool=STRING,
+                                                    meta=STRINGMAP),
+                                    {"meta": Blk("Meta", STRING_MAP)}), repeat=True, label="Name"),
+})
+
 JOB = Schema(
     "job",
     attrs(region=STRING, namespace=STRING, id=("ID", STRING), name=STRING, type=STRING,
@@ -285,6 +300,6 @@ JOB = Schema(
      "parameterized": Blk("ParameterizedJob", PARAMETERIZED),
      "reschedule": Blk("Reschedule", RESCHEDULE), "migrate": Blk("Migrate", MIGRATE),
      "meta": Blk("Meta", STRING_MAP), "ui": Blk("UI", UI), "vault": Blk("Vault", VAULT),
-     "multiregion": Blk("Multiregion", OPAQUE), "secret": Blk("Secrets", SECRET, repeat=True, label="Name"),
+     "multiregion": Blk("Multiregion", MULTIREGION), "secret": Blk("Secrets", SECRET, repeat=True, label="Name"),
      "spread": Blk("Spreads", SPREAD, repeat=True), **_placement_blocks()},
 )
