@@ -59,18 +59,18 @@ def image_exists(client, name: str = TEST_IMAGE) -> bool:
     import docker.errors
 
     try:
-        client.images.get(name)
+        getattr(client, "api", client).inspect_image(name)
         return True
-    except docker.errors.ImageNotFound:
+    except docker.errors.NotFound:
         return False
 
 
 def ensure_test_image(client, name: str = TEST_IMAGE) -> str:
-    """Import the busybox test image unless it is already in the local store."""
+    """(`client`: a docker.DockerClient or docker.APIClient.) Import the busybox test image unless it is already in the local store."""
     if image_exists(client, name):
         return name
     repository, _, tag = name.partition(":")
-    client.api.import_image_from_data(
+    getattr(client, "api", client).import_image_from_data(
         rootfs_tar(), repository=repository, tag=tag or "latest", changes=['CMD ["/bin/sh"]', "ENV PATH=/bin"]
     )
     if not image_exists(client, name):

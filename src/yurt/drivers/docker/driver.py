@@ -1,0 +1,408 @@
+"""The `docker` task driver: containers through the Docker Engine API (docker SDK).
+
+A task is one container named `<task>-<alloc_id>`, labelled with the alloc ID, job and task
+names. The handle records the container ID; a new agent re-attaches by that ID and never
+restarts the container. Logs are copied by a detached log follower (`logfollower.py`).
+The state directory `<task_dir>/.yurt` holds the follower's files, `stop.json` (a stop
+was requested: exit codes 128+N then report signal N) and `exit.json` (the exit status,
+kept so that `wait_task` still answers once the container is removed).
+"""
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import psutil
+
+from yurt.drivers.base import (
+    Driver,
+    DriverError,
+    DriverFingerprint,
+    ExitResult,
+    TaskConfig,
+    TaskHandle,
+    TaskStatus,
+    parse_signal,
+)
+from yurt.drivers.supervisor import read_json, write_json_atomic
+
+from . import images
+from .config import DockerPluginConfig, validate_task_config
+from .logfollower import FOLLOWER_DONE_FILE, FOLLOWER_PID_FILE, FOLLOWER_SPEC_FILE, POSITION_FILE
+from .spec import build_container_spec, container_name
+
+STATE_DIR_NAME = ".yurt"
+EXIT_FILE = "exit.json"
+STOP_FILE = "stop.json"
+POLL_INTERVAL = 0.1
+API_TIMEOUT = 30
+LOG_DRAIN_TIMEOUT = 3.0
+
+
+def connect(endpoint: str = "", timeout: int = API_TIMEOUT):
+    """A low-level Engine API client (DOCKER_HOST or the default socket unless `endpoint`)."""
+    import docker
+
+    if endpoint:
+        return docker.APIClient(base_url=endpoint, version="auto", timeout=timeout)
+    from docker.utils import kwargs_from_env
+
+    return docker.APIClient(version="auto", timeout=timeout, **kwargs_from_env())
+
+
+def _state_dir(handle: TaskHandle) -> str:
+    return handle.state["state_dir"]
+
+
+def _parse_finished_at(text: str) -> int:
+    from .logfollower import parse_timestamp_ns
+
+    try:
+        return parse_timestamp_ns(text) if text and not text.startswith("0001-") else time.time_ns()
+    except ValueError:
+        return time.time_ns()
+
+
+def exit_result_from_state(state: dict[str, Any], stop_requested: bool) -> ExitResult:
+    """Container `State` -> ExitResult; 128+N is signal N when yurt stopped or killed it."""
+    code = int(state.get("ExitCode", 0))
+    oom = bool(state.get("OOMKilled", False))
+    sig = code - 128 if (stop_requested or oom) and 128 < code <= 128 + 64 else 0
+    return ExitResult(
+        exit_code=code,
+        signal=sig,
+        oom_killed=oom,
+        err=str(state.get("Error") or ("OOM Killed" if oom else "")),
+        finished_at=_parse_finished_at(str(state.get("FinishedAt") or "")),
+    )
+
+
+class DockerDriver(Driver):
+    name = "docker"
+
+    def __init__(self, plugin: DockerPluginConfig | None = None):
+        self.plugin = plugin or DockerPluginConfig()
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = connect(self.plugin.endpoint)
+        return self._client
+
+    # -- fingerprint and config ------------------------------------------------------
+
+    def fingerprint(self) -> DriverFingerprint:
+        try:
+            client = connect(self.plugin.endpoint, timeout=5)
+            version = client.version()
+            info = client.info()
+        except Exception as exc:  # the engine is absent or does not answer
+            return DriverFingerprint(
+                detected=False, healthy=False, health_description=f"Failed to connect to docker daemon: {exc}"
+            )
+        attributes = {
+            "driver.docker": "1",
+            "driver.docker.version": str(version.get("Version", "")),
+            "driver.docker.os_type": str(version.get("Os") or info.get("OSType") or ""),
+            "driver.docker.runtimes": ",".join(sorted((info.get("Runtimes") or {}).keys())),
+            "driver.docker.privileged.enabled": "true" if self.plugin.allow_privileged else "false",
+            "driver.docker.volumes.enabled": "true" if self.plugin.volumes_enabled else "false",
+        }
+        bridge_ip = _bridge_ip(client)
+        if bridge_ip:
+            attributes["driver.docker.bridge_ip"] = bridge_ip
+        client.close()
+        return DriverFingerprint(detected=True, healthy=True, health_description="Healthy", attributes=attributes)
+
+    def validate_config(self, config: dict[str, Any]) -> list[str]:
+        return validate_task_config(config)
+
+    # -- start ---------------------------------------------------------------------
+
+    async def start_task(self, cfg: TaskConfig) -> TaskHandle:
+        errors = self.validate_config(cfg.config)
+        if errors:
+            raise DriverError("; ".join(errors))
+        state_dir = os.path.join(cfg.task_dir, STATE_DIR_NAME)
+        os.makedirs(state_dir, exist_ok=True)
+        await self._drain_logs(state_dir)  # an earlier run's follower finishes its copy first
+        for name in (EXIT_FILE, STOP_FILE, POSITION_FILE, FOLLOWER_PID_FILE, FOLLOWER_DONE_FILE, FOLLOWER_SPEC_FILE):
+            _unlink(os.path.join(state_dir, name))
+        for sub in ("local", "secrets"):
+            os.makedirs(os.path.join(cfg.task_dir, sub), exist_ok=True)
+        os.makedirs(os.path.join(cfg.alloc_dir, "alloc"), exist_ok=True)
+        os.makedirs(cfg.log_dir, exist_ok=True)
+        image = await images.ensure_image(self.client, cfg, self.plugin)
+        spec = build_container_spec(cfg, self.plugin, image, _total_compute_mhz())
+        container_id = await asyncio.to_thread(self._create_and_start, spec)
+        info = await asyncio.to_thread(self.client.inspect_container, container_id)
+        handle = TaskHandle(
+            driver=self.name,
+            task_id=cfg.id,
+            pid=int(info["State"].get("Pid") or 0),
+            started_at=time.time_ns(),
+            state={
+                "state_dir": state_dir,
+                "container_id": container_id,
+                "container_name": spec.name,
+                "image": image,
+                "tty": bool(cfg.config.get("tty", False)),
+            },
+        )
+        if not self.plugin.disable_log_collection:
+            self._start_log_follower(handle, cfg)
+        return handle
+
+    def _create_and_start(self, spec) -> str:
+        import docker.errors
+
+        self._remove_stale(spec.name)
+        host_config = self.client.create_host_config(**spec.host_config)
+        try:
+            created = self.client.create_container(spec.image, name=spec.name, host_config=host_config, **spec.create)
+        except docker.errors.APIError as exc:
+            raise DriverError(f"failed to create container from image {spec.image}: {exc.explanation or exc}") from exc
+        container_id = created["Id"]
+        try:
+            self.client.start(container_id)
+        except docker.errors.APIError as exc:
+            self.client.remove_container(container_id, force=True, v=True)
+            raise DriverError(f"failed to start container {spec.name}: {exc.explanation or exc}") from exc
+        return container_id
+
+    def _remove_stale(self, name: str) -> None:
+        """A container left by an earlier attempt of the same task is removed, as Nomad purges it."""
+        import docker.errors
+
+        try:
+            self.client.remove_container(name, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+
+    def _start_log_follower(self, handle: TaskHandle, cfg: TaskConfig | None = None) -> None:
+        state_dir = _state_dir(handle)
+        spec_path = os.path.join(state_dir, FOLLOWER_SPEC_FILE)
+        if cfg is not None:
+            write_json_atomic(spec_path, {
+                "container_id": handle.state["container_id"],
+                "base_url": self.plugin.endpoint,
+                "stdout_base": cfg.stdout_base,
+                "stderr_base": cfg.stderr_base,
+                "max_files": cfg.max_files,
+                "max_file_size": cfg.max_file_size_mb * 1024 * 1024,
+                "tty": bool(cfg.config.get("tty", False)),
+            })
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "yurt.drivers.docker.logfollower", spec_path],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, close_fds=True,
+        )
+        launcher.wait()
+
+    def _follower_pid(self, handle: TaskHandle) -> int:
+        return _follower_pid(_state_dir(handle))
+
+    # -- state -----------------------------------------------------------------------
+
+    def _inspect(self, handle: TaskHandle) -> dict[str, Any] | None:
+        import docker.errors
+
+        try:
+            return self.client.inspect_container(handle.state["container_id"])
+        except docker.errors.NotFound:
+            return None
+
+    def _recorded_exit(self, handle: TaskHandle) -> ExitResult | None:
+        data = read_json(os.path.join(_state_dir(handle), EXIT_FILE))
+        if data is None:
+            return None
+        return ExitResult(**{k: data[k] for k in ExitResult.__dataclass_fields__ if k in data})
+
+    def _stop_requested(self, handle: TaskHandle) -> bool:
+        return os.path.exists(os.path.join(_state_dir(handle), STOP_FILE))
+
+    def _observe(self, handle: TaskHandle) -> tuple[str, ExitResult | None]:
+        """("running" | "exited" | "unknown", exit result); records an observed exit."""
+        recorded = self._recorded_exit(handle)
+        if recorded is not None:
+            return "exited", recorded
+        info = self._inspect(handle)
+        if info is None:
+            return "unknown", None
+        state = info.get("State") or {}
+        if state.get("Running") or state.get("Restarting") or state.get("Status") == "created":
+            return "running", None
+        result = exit_result_from_state(state, self._stop_requested(handle))
+        write_json_atomic(os.path.join(_state_dir(handle), EXIT_FILE), result.__dict__)
+        return "exited", result
+
+    def inspect_task(self, handle: TaskHandle) -> TaskStatus:
+        state, result = self._observe(handle)
+        return TaskStatus(state, handle, result)
+
+    async def wait_task(self, handle: TaskHandle) -> ExitResult:
+        while True:
+            state, result = await asyncio.to_thread(self._observe, handle)
+            if result is not None:
+                return result
+            if state == "unknown":
+                return ExitResult(exit_code=-1, err=f"container {handle.state['container_id'][:12]} is gone")
+            await asyncio.sleep(POLL_INTERVAL)
+
+    # -- stop, signal, destroy, recover ----------------------------------------------------
+
+    async def stop_task(self, handle: TaskHandle, timeout: int, signal: str) -> None:
+        """The kill signal, up to `timeout` ns for the exit, then SIGKILL (docker stop -t)."""
+        sig = parse_signal(signal or "SIGINT")
+        if (await asyncio.to_thread(self._observe, handle))[0] != "running":
+            return
+        write_json_atomic(os.path.join(_state_dir(handle), STOP_FILE), {"signal": sig, "timeout": int(timeout)})
+        await asyncio.to_thread(self._kill, handle, sig)
+        try:
+            await asyncio.wait_for(self.wait_task(handle), max(timeout, 0) / 1e9)
+            return
+        except asyncio.TimeoutError:
+            pass
+        await asyncio.to_thread(self._kill, handle, 9)
+        try:
+            await asyncio.wait_for(self.wait_task(handle), 10)
+        except asyncio.TimeoutError:
+            raise DriverError(f"container {handle.state['container_name']} did not stop") from None
+
+    def _kill(self, handle: TaskHandle, sig: int) -> None:
+        import docker.errors
+
+        try:
+            self.client.kill(handle.state["container_id"], signal=sig)
+        except docker.errors.APIError as exc:
+            if exc.status_code not in (404, 409):  # gone, or no longer running
+                raise DriverError(f"failed to signal container: {exc.explanation or exc}") from exc
+
+    async def signal_task(self, handle: TaskHandle, signal: str) -> None:
+        sig = parse_signal(signal)
+        if (await asyncio.to_thread(self._observe, handle))[0] != "running":
+            raise DriverError(f"task {handle.task_id} is not running")
+        await asyncio.to_thread(self._kill, handle, sig)
+
+    async def destroy_task(self, handle: TaskHandle, force: bool = False) -> None:
+        state, _ = await asyncio.to_thread(self._observe, handle)
+        if state == "running":
+            if not force:
+                raise DriverError(f"task {handle.task_id} is still running")
+            await self.stop_task(handle, 0, "SIGKILL")
+        await self._drain_logs(_state_dir(handle))
+        await asyncio.to_thread(self._remove_container, handle)
+
+    async def _drain_logs(self, state_dir: str) -> None:
+        """Let the follower copy the container's last lines before the container goes."""
+        if not os.path.exists(os.path.join(state_dir, FOLLOWER_SPEC_FILE)):
+            return
+        deadline = time.monotonic() + LOG_DRAIN_TIMEOUT
+        while time.monotonic() < deadline:
+            if os.path.exists(os.path.join(state_dir, FOLLOWER_DONE_FILE)):
+                return
+            started = os.path.exists(os.path.join(state_dir, FOLLOWER_PID_FILE))
+            if started and not _follower_pid(state_dir):
+                return  # died without finishing
+            await asyncio.sleep(0.05)
+        pid = _follower_pid(state_dir)
+        if pid:
+            try:
+                os.kill(pid, 15)
+            except ProcessLookupError:
+                pass
+
+    def _remove_container(self, handle: TaskHandle) -> None:
+        import docker.errors
+
+        if not self.plugin.gc_container:
+            return
+        try:
+            self.client.remove_container(handle.state["container_id"], force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+
+    async def recover_task(self, handle: TaskHandle) -> None:
+        """Re-attach by container ID; restart the log follower if it died meanwhile."""
+        if not handle.state.get("container_id"):
+            raise DriverError(f"task {handle.task_id}: handle has no container ID")
+        state, _ = await asyncio.to_thread(self._observe, handle)
+        if state == "unknown":
+            raise DriverError(f"container {handle.state['container_id'][:12]} of task {handle.task_id} is gone")
+        if self.plugin.disable_log_collection or self._follower_pid(handle):
+            return
+        if os.path.exists(os.path.join(_state_dir(handle), FOLLOWER_SPEC_FILE)):
+            _unlink(os.path.join(_state_dir(handle), FOLLOWER_DONE_FILE))
+            _unlink(os.path.join(_state_dir(handle), FOLLOWER_PID_FILE))
+            await asyncio.to_thread(self._start_log_follower, handle)
+
+    # -- stats -------------------------------------------------------------------------------
+
+    def task_pids(self, handle: TaskHandle) -> list[int]:
+        """Host pids of the container's processes (its init and every descendant)."""
+        info = self._inspect(handle)
+        pid = int(((info or {}).get("State") or {}).get("Pid") or 0)
+        if not pid:
+            return []
+        try:
+            return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+        except psutil.NoSuchProcess:
+            return []
+
+    def container_stats(self, handle: TaskHandle) -> dict[str, Any]:
+        """One sample of the engine's stats for the container (memory, cpu, pids)."""
+        return self.client.stats(handle.state["container_id"], stream=False)
+
+
+def _bridge_ip(client) -> str:
+    """The default bridge's gateway, else the IPv4 address of its interface (docker0)."""
+    try:
+        network = client.inspect_network("bridge")
+    except Exception:
+        return ""
+    configs = (network.get("IPAM") or {}).get("Config") or []
+    gateway = next((c["Gateway"] for c in configs if c.get("Gateway")), "")
+    if gateway:
+        return gateway
+    interface = (network.get("Options") or {}).get("com.docker.network.bridge.name", "docker0")
+    addresses = psutil.net_if_addrs().get(interface) or []
+    return next((a.address for a in addresses if a.family == socket.AF_INET), "")
+
+
+def _total_compute_mhz() -> int:
+    try:
+        freq = psutil.cpu_freq()
+        mhz = int(freq.max or freq.current) if freq else 0
+    except (FileNotFoundError, AttributeError, NotImplementedError):
+        mhz = 0
+    return (mhz or 1000) * (os.cpu_count() or 1)
+
+
+def _follower_pid(state_dir: str) -> int:
+    """The live log follower's pid, else 0."""
+    data = read_json(os.path.join(state_dir, FOLLOWER_PID_FILE)) or {}
+    pid = int(data.get("pid") or 0)
+    try:
+        proc = psutil.Process(pid) if pid else None
+        if proc is None or proc.status() == psutil.STATUS_ZOMBIE:
+            return 0
+        if "logfollower" not in " ".join(proc.cmdline()):
+            return 0  # the pid was reused
+        return pid
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return 0
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+__all__ = ["DockerDriver", "connect", "container_name", "exit_result_from_state"]

@@ -1,0 +1,301 @@
+"""The docker driver against a real engine (skipped, with the reason, when none answers).
+
+`scripts/ci-docker` starts an engine and builds the busybox test image; the image is also
+imported here if missing. Every container a test creates is removed at teardown.
+"""
+
+import asyncio
+import os
+import socket
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from yurt.drivers.base import DriverError, TaskHandle
+from yurt.drivers.docker import DockerDriver, DockerPluginConfig, reap_orphans, validate_task_config
+from yurt.drivers.docker.driver import connect, exit_result_from_state
+from yurt.drivers.docker.spec import LABEL_ALLOC_ID, build_container_spec, memory_limits, port_bindings
+
+from docker_image import TEST_IMAGE, ensure_test_image
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _engine():
+    try:
+        client = connect(timeout=5)
+        client.ping()
+        return client, ""
+    except Exception as exc:
+        return None, f"no Docker engine answers ({type(exc).__name__}: {exc}); run scripts/ci-docker"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    client, reason = _engine()
+    if client is None:
+        pytest.skip(reason)
+    ensure_test_image(client)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def docker_task(engine, make_task):
+    """make_task for docker: tracks alloc IDs and removes their containers at teardown."""
+    alloc_ids: list[str] = []
+
+    def make(config: dict, **kwargs):
+        cfg = make_task({"image": TEST_IMAGE, **config}, **kwargs)
+        cfg.env["NOMAD_JOB_NAME"] = "example"
+        cfg.env["NOMAD_MEMORY_LIMIT"] = "64"
+        cfg.env["NOMAD_CPU_LIMIT"] = "250"
+        alloc_ids.append(cfg.alloc_id)
+        return cfg
+
+    yield make
+    for container in engine.containers(all=True, filters={"label": [LABEL_ALLOC_ID]}):
+        if container["Labels"].get(LABEL_ALLOC_ID) in alloc_ids:
+            engine.remove_container(container["Id"], force=True, v=True)
+
+
+def read_log(cfg, stream: str = "stdout") -> str:
+    path = f"{cfg.log_dir}/{cfg.task_name}.{stream}.0"
+    return open(path).read() if os.path.exists(path) else ""
+
+
+async def wait_for_log(cfg, text: str, stream: str = "stdout", timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        content = read_log(cfg, stream)
+        if text in content:
+            return content
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{text!r} not in {stream} log: {read_log(cfg, stream)!r}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- pure: no engine -----------------------------------------------------------------
+
+
+def test_validate_config_names_unknown_and_mistyped_keys():
+    errors = validate_task_config({"image": "x", "imgae": "y", "args": "not-a-list", "mount": [{"typo": 1}]})
+    assert any('"imgae"' in e for e in errors)
+    assert any('"args"' in e for e in errors)
+    assert any('"mount[0].typo"' in e for e in errors)
+    assert any("image" in e for e in validate_task_config({}))
+    assert validate_task_config({"image": "x", "ports": ["http"], "init": True}) == []
+
+
+def test_spec_maps_ports_memory_and_dirs(make_task):
+    cfg = make_task({"image": "img", "ports": ["http"], "memory_hard_limit": 256, "volumes": ["data:/data"]})
+    cfg.env.update({"NOMAD_HOST_PORT_http": "23456", "NOMAD_PORT_http": "80", "NOMAD_HOST_IP_http": "127.0.0.1",
+                    "NOMAD_MEMORY_LIMIT": "128"})
+    exposed, bindings = port_bindings(cfg)
+    assert (80, "tcp") in exposed and bindings["80/tcp"] == [("127.0.0.1", 23456)]
+    assert memory_limits(cfg) == {"mem_limit": 256 << 20, "mem_reservation": 128 << 20, "memswap_limit": 256 << 20}
+    spec = build_container_spec(cfg, DockerPluginConfig(), "img:latest")
+    binds = spec.host_config["binds"]
+    assert f"{cfg.alloc_dir}/alloc:/alloc" in binds and f"{cfg.task_dir}/local:/local" in binds
+    assert f"{cfg.task_dir}/data:/data" in binds
+    assert spec.create["environment"]["NOMAD_TASK_DIR"] == "/local"
+    assert "PATH" not in spec.create["environment"]  # the client's own env stays outside
+
+
+def test_spec_refuses_privileged_and_unknown_ports(make_task):
+    with pytest.raises(DriverError, match="privileged"):
+        build_container_spec(make_task({"image": "i", "privileged": True}), DockerPluginConfig(), "i")
+    build_container_spec(make_task({"image": "i", "privileged": True}), DockerPluginConfig(allow_privileged=True), "i")
+    with pytest.raises(DriverError, match='Port "web"'):
+        build_container_spec(make_task({"image": "i", "ports": ["web"]}), DockerPluginConfig(), "i")
+    with pytest.raises(DriverError, match="volumes enabled"):
+        build_container_spec(make_task({"image": "i", "volumes": ["/etc:/x"]}), DockerPluginConfig(), "i")
+
+
+def test_exit_code_above_128_is_a_signal_only_when_stopped():
+    assert exit_result_from_state({"ExitCode": 143}, stop_requested=True).signal == 15
+    assert exit_result_from_state({"ExitCode": 143}, stop_requested=False).signal == 0
+    oom = exit_result_from_state({"ExitCode": 137, "OOMKilled": True}, stop_requested=False)
+    assert oom.oom_killed and oom.signal == 9 and "OOM" in oom.err
+
+
+# -- against the engine ------------------------------------------------------------------
+
+
+async def test_output_reaches_the_log_files_and_exit_code(engine, docker_task):
+    driver = DockerDriver()
+    cfg = docker_task({"command": "/bin/sh", "args": ["-c", "echo out-line; echo err-line >&2; exit 3"]})
+    handle = await driver.start_task(cfg)
+    result = await asyncio.wait_for(driver.wait_task(handle), 20)
+    assert result.exit_code == 3 and result.signal == 0
+    await wait_for_log(cfg, "out-line\n")
+    await wait_for_log(cfg, "err-line\n", "stderr")
+    await driver.destroy_task(handle)
+    assert not engine.containers(all=True, filters={"id": handle.state["container_id"]})
+    assert (await driver.wait_task(handle)).exit_code == 3  # still answered after removal
+
+
+async def test_stop_honours_kill_timeout(docker_task):
+    driver = DockerDriver()
+    script = "trap 'echo got-term' TERM; while true; do sleep 0.1; done"
+    cfg = docker_task({"command": "/bin/sh", "args": ["-c", script]})
+    handle = await driver.start_task(cfg)
+    await asyncio.sleep(0.5)
+    start = time.monotonic()
+    await driver.stop_task(handle, 1_500_000_000, "SIGTERM")
+    elapsed = time.monotonic() - start
+    result = await driver.wait_task(handle)
+    assert 1.4 <= elapsed < 6, elapsed
+    assert result.exit_code == 137 and result.signal == 9
+    await wait_for_log(cfg, "got-term")
+    await driver.destroy_task(handle)
+
+
+async def test_env_labels_and_task_dirs(engine, docker_task):
+    driver = DockerDriver()
+    cfg = docker_task({
+        "command": "/bin/sh",
+        "args": ["-c", "echo GREETING=$GREETING; echo dir=$NOMAD_TASK_DIR; echo hi > /alloc/shared.txt; ls /local /secrets"],
+        "labels": {"team": "infra"},
+    })
+    cfg.env["GREETING"] = "hello"
+    handle = await driver.start_task(cfg)
+    labels = engine.inspect_container(handle.state["container_id"])["Config"]["Labels"]
+    assert labels["team"] == "infra"
+    assert labels["com.hashicorp.nomad.alloc_id"] == cfg.alloc_id
+    assert labels["com.hashicorp.nomad.task_name"] == "web"
+    assert labels["com.hashicorp.nomad.job_name"] == "example"
+    assert (await driver.wait_task(handle)).exit_code == 0
+    await wait_for_log(cfg, "GREETING=hello\ndir=/local\n")
+    assert open(os.path.join(cfg.alloc_dir, "alloc", "shared.txt")).read() == "hi\n"
+    await driver.destroy_task(handle)
+
+
+async def test_port_mapping_answers_on_loopback(docker_task):
+    driver = DockerDriver()
+    port = free_port()
+    cfg = docker_task({"command": "httpd", "args": ["-f", "-p", "8080", "-h", "/var/www"], "ports": ["http"]})
+    cfg.env.update({"NOMAD_HOST_PORT_http": str(port), "NOMAD_PORT_http": "8080", "NOMAD_HOST_IP_http": "127.0.0.1"})
+    handle = await driver.start_task(cfg)
+    body, deadline = None, time.monotonic() + 10
+    while body is None and time.monotonic() < deadline:
+        try:
+            body = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read())
+        except OSError:
+            await asyncio.sleep(0.1)
+    assert body == b"hello from yurt-test\n"
+    await driver.stop_task(handle, 2_000_000_000, "SIGTERM")
+    await driver.destroy_task(handle)
+
+
+async def test_bind_volume_and_mounts(docker_task):
+    driver = DockerDriver()
+    cfg = docker_task({
+        "command": "/bin/sh",
+        "args": ["-c", "cat /data/in.txt; echo written > /data/out.txt; echo tmp > /scratch/t && cat /scratch/t"],
+        "volumes": ["data:/data"],
+        "mount": [{"type": "tmpfs", "target": "/scratch", "tmpfs_options": {"size": 1048576}}],
+    })
+    os.makedirs(os.path.join(cfg.task_dir, "data"))
+    with open(os.path.join(cfg.task_dir, "data", "in.txt"), "w") as f:
+        f.write("from-host\n")
+    handle = await driver.start_task(cfg)
+    assert (await driver.wait_task(handle)).exit_code == 0
+    await wait_for_log(cfg, "from-host\ntmp\n")
+    assert open(os.path.join(cfg.task_dir, "data", "out.txt")).read() == "written\n"
+    await driver.destroy_task(handle)
+
+
+async def test_memory_limit_and_cpu_shares_set_on_the_container(engine, docker_task):
+    driver = DockerDriver()
+    cfg = docker_task({"command": "sleep", "args": ["30"], "memory_hard_limit": 96})
+    handle = await driver.start_task(cfg)
+    host_config = engine.inspect_container(handle.state["container_id"])["HostConfig"]
+    assert host_config["Memory"] == 96 * 1024 * 1024
+    assert host_config["MemoryReservation"] == 64 * 1024 * 1024
+    assert host_config["CpuShares"] == 250
+    assert driver.task_pids(handle)
+    await driver.destroy_task(handle, force=True)
+
+
+async def test_recover_by_container_id_after_agent_restart(engine, docker_task):
+    cfg = docker_task({"command": "/bin/sh", "args": ["-c", "echo before; sleep 4; echo after; exit 5"]})
+    handle = await DockerDriver().start_task(cfg)
+    await wait_for_log(cfg, "before\n")
+    stored = TaskHandle.from_dict(handle.to_dict())
+    started_at = engine.inspect_container(handle.state["container_id"])["State"]["StartedAt"]
+    fresh = DockerDriver()  # a new agent process's driver
+    await fresh.recover_task(stored)
+    assert fresh.inspect_task(stored).state == "running"
+    result = await asyncio.wait_for(fresh.wait_task(stored), 20)
+    assert result.exit_code == 5
+    assert engine.inspect_container(handle.state["container_id"])["State"]["StartedAt"] == started_at  # not restarted
+    await wait_for_log(cfg, "before\nafter\n")
+    await fresh.destroy_task(stored)
+    with pytest.raises(DriverError):
+        await DockerDriver().recover_task(TaskHandle.from_dict({**handle.to_dict(), "state": {
+            **handle.state, "container_id": "0" * 64, "state_dir": str(cfg.task_dir) + "/nowhere"}}))
+
+
+async def test_logs_resume_when_the_follower_died(docker_task):
+    driver = DockerDriver()
+    cfg = docker_task({"command": "/bin/sh", "args": ["-c", "echo one; sleep 1.5; echo two; sleep 30"]})
+    handle = await driver.start_task(cfg)
+    await wait_for_log(cfg, "one\n")
+    os.kill(driver._follower_pid(handle), 9)  # the follower dies (e.g. OOM) while the task runs
+    await asyncio.sleep(2.0)
+    fresh = DockerDriver()
+    await fresh.recover_task(TaskHandle.from_dict(handle.to_dict()))
+    assert await wait_for_log(cfg, "two\n") == "one\ntwo\n"  # nothing lost, nothing copied twice
+    await fresh.destroy_task(handle, force=True)
+
+
+async def test_orphan_reaping_removes_unknown_allocs_only(engine, docker_task):
+    driver = DockerDriver()
+    kept = docker_task({"command": "sleep", "args": ["30"]})
+    orphan = docker_task({"command": "sleep", "args": ["30"]})
+    kept_handle = await driver.start_task(kept)
+    orphan_handle = await driver.start_task(orphan)
+    others = {c["Labels"][LABEL_ALLOC_ID] for c in engine.containers(all=True, filters={"label": [LABEL_ALLOC_ID]})}
+    removed = reap_orphans(engine, (others - {orphan.alloc_id}) | {kept.alloc_id})
+    assert removed == [orphan_handle.state["container_id"]]
+    assert driver.inspect_task(kept_handle).state == "running"
+    gone = await asyncio.wait_for(driver.wait_task(orphan_handle), 10)  # reported, not hung
+    assert gone.exit_code == -1 and "gone" in gone.err
+    await driver.destroy_task(kept_handle, force=True)
+
+
+async def test_missing_image_gives_a_clear_error(docker_task):
+    image = f"127.0.0.1:1/yurt-missing-{uuid.uuid4().hex[:8]}:latest"
+    with pytest.raises(DriverError) as raised:
+        await DockerDriver().start_task(docker_task({"image": image, "command": "true"}))
+    assert image in str(raised.value) and "Failed to pull" in str(raised.value)
+
+
+async def test_privileged_refused_unless_allowed(docker_task):
+    with pytest.raises(DriverError, match="privileged"):
+        await DockerDriver().start_task(docker_task({"command": "true", "privileged": True}))
+
+
+def test_fingerprint_reports_the_engine(engine):
+    fp = DockerDriver(DockerPluginConfig(volumes_enabled=True)).fingerprint()
+    assert fp.detected and fp.healthy
+    attrs = fp.attributes
+    assert attrs["driver.docker"] == "1"
+    assert attrs["driver.docker.version"] == engine.version()["Version"]
+    assert attrs["driver.docker.os_type"] == "linux"
+    assert "runc" in attrs["driver.docker.runtimes"]
+    assert attrs["driver.docker.volumes.enabled"] == "true"
+    assert attrs["driver.docker.privileged.enabled"] == "false"
+
+
+def test_fingerprint_without_an_engine():
+    fp = DockerDriver(DockerPluginConfig(endpoint="unix:///nonexistent/docker.sock")).fingerprint()
+    assert not fp.detected and "docker daemon" in fp.health_description
