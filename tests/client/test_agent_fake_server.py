@@ -365,3 +365,26 @@ async def test_kill_while_the_driver_is_starting_the_task(server, agent):
     await server.stop_alloc(alloc.id)
     update = await server.wait_status(alloc.id, "complete", timeout=10)
     assert update["TaskStates"]["m"]["Events"][-1]["Type"] == "Killed"
+
+
+async def test_templates_are_rendered_before_the_task_starts(server, agent):
+    a = await agent()
+    task = raw_task("t", "cat local/conf.txt; echo \"from env: $GREETING\"", templates=[
+        {"EmbeddedTmpl": 'alloc {{ env "NOMAD_ALLOC_INDEX" }}\n', "DestPath": "local/conf.txt"},
+        {"EmbeddedTmpl": "GREETING=hi\n", "DestPath": "secrets/env", "Envvars": True},
+    ])
+    alloc = make_alloc(a.node.id, [task])
+    await server.add_alloc(alloc)
+    await server.wait_status(alloc.id, "complete")
+    log = os.path.join(a.config.alloc_dir, alloc.id, "alloc", "logs", "t.stdout.0")
+    assert open(log).read() == "alloc 0\nfrom env: hi\n"
+
+
+async def test_unsupported_template_fails_the_task_with_a_reason(server, agent):
+    a = await agent()
+    task = raw_task("t", "true", templates=[{"EmbeddedTmpl": '{{ key "x" }}', "DestPath": "local/x"}])
+    alloc = make_alloc(a.node.id, [task])
+    await server.add_alloc(alloc)
+    update = await server.wait_status(alloc.id, "failed")
+    last = update["TaskStates"]["t"]["Events"][-1]
+    assert last["Type"] == "Setup Failure" and '"key"' in last["DisplayMessage"]

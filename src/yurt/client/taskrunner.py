@@ -16,6 +16,7 @@ from yurt.structs.durations import format_duration
 from yurt.structs.job import Task
 
 from . import lifecycle as lc
+from .templates import TemplateError, render_templates
 from .taskenv import build_task_env, interpolate_config, interpolation_variables
 
 if TYPE_CHECKING:
@@ -133,6 +134,11 @@ class TaskRunner:
             return None
         try:
             cfg = self._task_config()
+            cfg.env.update(render_templates(self.task.templates, cfg.task_dir, cfg.env))
+        except TemplateError as exc:
+            self.emit(lc.TASK_SETUP_FAILURE, TASK_STATE_DEAD, setup_error=str(exc), fails_task=True)
+            return None
+        try:
             if self.driver is None:
                 raise DriverError(f'driver "{self.task.driver}" is not available on this node')
             handle = await self.driver.start_task(cfg)
