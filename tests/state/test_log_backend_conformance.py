@@ -97,3 +97,10 @@ def test_snapshot_from_another_thread_while_appending(make_backend):
     assert errors == []
     assert b.latest_snapshot()[0] == 100
     assert [i for i, _ in b.entries_after(0)] == list(range(101, 301))
+
+
+def test_sqlite_unusable_path_names_the_path(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(OSError, match=str(blocker / "server")):
+        SqliteLog.in_data_dir(str(blocker))

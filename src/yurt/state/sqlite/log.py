@@ -40,15 +40,21 @@ class SqliteLog:
     def __init__(self, path: str, durable: bool = False) -> None:
         self.path = path
         self._durable = durable
-        self._conn = _connect(path, durable)
-        self._conn.executescript(_SCHEMA)
+        try:
+            self._conn = _connect(path, durable)
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.Error as err:
+            raise OSError(f"cannot open the state database {path}: {err}") from err
         # chunks of a snapshot that a crash left half-written
         self._conn.execute("DELETE FROM snapshot_chunk WHERE snap_index NOT IN (SELECT snap_index FROM snapshot)")
 
     @classmethod
     def in_data_dir(cls, data_dir: str, durable: bool = False) -> "SqliteLog":
         server_dir = os.path.join(data_dir, "server")
-        os.makedirs(server_dir, exist_ok=True)
+        try:
+            os.makedirs(server_dir, exist_ok=True)
+        except OSError as err:
+            raise OSError(f"cannot create the state directory {server_dir}: {err.strerror}") from err
         return cls(os.path.join(server_dir, "state.db"), durable)
 
     # -- log -----------------------------------------------------------
