@@ -388,3 +388,25 @@ async def test_unsupported_template_fails_the_task_with_a_reason(server, agent):
     update = await server.wait_status(alloc.id, "failed")
     last = update["TaskStates"]["t"]["Events"][-1]
     assert last["Type"] == "Setup Failure" and '"key"' in last["DisplayMessage"]
+
+
+async def test_drivers_receive_the_allocated_resources(server, agent):
+    from yurt.drivers.mock import MockDriver
+    from yurt.structs.alloc import AllocatedCpuResources, AllocatedMemoryResources, AllocatedResources, AllocatedTaskResources
+    from yurt.structs.base import evolve
+
+    seen = []
+
+    class Recording(MockDriver):
+        async def start_task(self, cfg):
+            seen.append((cfg.cpu_shares, cfg.memory_mb, cfg.memory_max_mb))
+            return await super().start_task(cfg)
+
+    a = await agent()
+    a.drivers["mock_driver"] = Recording()
+    alloc = make_alloc(a.node.id, [Task(name="m", driver="mock_driver", config={})])
+    res = AllocatedResources(tasks={"m": AllocatedTaskResources(
+        cpu=AllocatedCpuResources(cpu_shares=250), memory=AllocatedMemoryResources(memory_mb=128, memory_max_mb=512))})
+    await server.add_alloc(evolve(alloc, allocated_resources=res))
+    await server.wait_status(alloc.id, "complete")
+    assert seen == [(250, 128, 512)]

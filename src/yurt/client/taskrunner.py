@@ -185,6 +185,9 @@ class TaskRunner:
             kill_timeout=self.kill_timeout,
             user=task.user,
             logs_disabled=bool(logs and logs.disabled),
+            cpu_shares=int(self.env.get("NOMAD_CPU_LIMIT", "0") or 0),
+            memory_mb=int(self.env.get("NOMAD_MEMORY_LIMIT", "0") or 0),
+            memory_max_mb=int(self.env.get("NOMAD_MEMORY_MAX_LIMIT", "0") or 0),
         )
 
     async def _wait_and_decide(self) -> bool:

@@ -36,6 +36,10 @@ class TaskConfig:
     kill_timeout: int = 5_000_000_000  # ns
     user: str = ""
     logs_disabled: bool = False  # the task's `logs { disabled = true }`: output is discarded
+    # allocated resources (drivers that enforce limits use them; 0 = unknown)
+    cpu_shares: int = 0
+    memory_mb: int = 0
+    memory_max_mb: int = 0
 
     @property
     def id(self) -> str:
