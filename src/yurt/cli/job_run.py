@@ -36,8 +36,12 @@ def load_job(cmd: Command, path: str) -> Any:
             raise CommandError(f"Error getting job struct: Error getting jobfile from {q(path)}: {reason}") from exc
         name = os.path.basename(path)
     try:
-        return parse(text, name, _var_flags(cmd.flag("var")), list(cmd.flag("var-file")))
+        return parse(text, name, _var_flags(cmd.flag("var")), list(cmd.flag("var-file")),
+                     strict=bool(cmd.flag("hcl2-strict")), checks=True)
     except JobspecError as exc:
+        if exc.validation:  # the file parsed; Job.Validate-style problems, each with its line
+            raise CommandError("Job validation errors:\n"
+                               + multierror_text([str(d) for d in exc.diagnostics]).rstrip("\n")) from exc
         raise CommandError(f"Error getting job struct: Error parsing job file from {path}:\n{exc}") from exc
 
 

@@ -19,7 +19,9 @@ from .command import Command, CommandError, Context
 from .eval_cmds import EvalListCommand, EvalStatusCommand
 from .flags import CLIENT_FLAGS, TLS_FLAGS
 from .format import FormatError
-from .job_cmds import JobHistoryCommand, JobInitCommand, JobInspectCommand, JobStopCommand
+from .fmt_cmd import FmtCommand
+from .job_cmds import JobHistoryCommand, JobInspectCommand, JobStopCommand
+from .job_init import JobInitCommand
 from .job_run import JobRunCommand, JobValidateCommand
 from .job_status import JobStatusCommand
 from .misc_cmds import SchedulerGetConfigCommand, SchedulerSetConfigCommand, ServerMembersCommand, VersionCommand
@@ -32,7 +34,7 @@ COMMANDS: dict[str, type[Command]] = {
         JobRunCommand, JobStatusCommand, JobInspectCommand, JobHistoryCommand, JobStopCommand, JobInitCommand,
         JobValidateCommand, AllocStatusCommand, AllocLogsCommand, AllocStopCommand, NodeStatusCommand,
         EvalStatusCommand, EvalListCommand, StatusCommand, ServerMembersCommand, VersionCommand,
-        SchedulerGetConfigCommand, SchedulerSetConfigCommand,
+        SchedulerGetConfigCommand, SchedulerSetConfigCommand, FmtCommand,
     )
 }
 

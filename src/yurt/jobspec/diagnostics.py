@@ -33,8 +33,9 @@ class Diagnostic:
 class JobspecError(Exception):
     """A job file could not be turned into a job; `.diagnostics` lists every problem."""
 
-    def __init__(self, diagnostics: list[Diagnostic]):
+    def __init__(self, diagnostics: list[Diagnostic], validation: bool = False):
         self.diagnostics = list(diagnostics)
+        self.validation = validation  # the file parsed; these are Job.Validate-style problems
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -73,10 +74,10 @@ class DiagnosticCollector:
             Diagnostic(self.filename, pos.line, pos.column, message, pos.end_column, pos.path)
         )
 
-    def raise_if_any(self) -> None:
+    def raise_if_any(self, validation: bool = False) -> None:
         if self.diagnostics:
             ordered = sorted(self.diagnostics, key=lambda d: (d.line, d.column))
-            raise JobspecError(ordered)
+            raise JobspecError(ordered, validation)
 
 
 def levenshtein(a: str, b: str) -> int:

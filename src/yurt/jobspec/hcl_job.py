@@ -68,9 +68,10 @@ def job_dict_from_body(body: Body, text: str, filename: str, options: ParseOptio
                   f"Only one job block is allowed. Another was defined at {jobs[0].pos.describe(filename)}.")
     decoder = Decoder(evaluator, diags, strict=options.strict)
     job = _job_block(jobs[0], decoder, diags)
-    if options.checks and not diags.diagnostics:
-        check_job_file(job, decoder.positions, diags)
     diags.raise_if_any()
+    if options.checks:
+        check_job_file(job, decoder.positions, diags)
+        diags.raise_if_any(validation=True)
     return job
 
 
