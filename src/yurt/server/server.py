@@ -27,6 +27,7 @@ from .config import ServerConfig
 from .endpoints.allocs import AllocUpdateBatcher
 from .endpoints.node_ops import drain_step
 from .endpoints.nodes import mark_node_down
+from .events import EventBuffer, events_for
 from .heartbeat import HeartbeatTimers
 from .plan_apply import PlanApplier
 from .worker import SCHEDULER_TYPES, Worker
@@ -62,6 +63,7 @@ class Server:
         self._timer_task: asyncio.Task | None = None
         self._evals_to_cancel: list[Evaluation] = []
         self.draining_nodes: set[str] = set()
+        self.events = EventBuffer()
         self.start_time = self.clock.now()
 
     def now_ns(self) -> int:
@@ -162,6 +164,8 @@ class Server:
 
     def _on_apply(self, index: int, command) -> None:
         """Listener: new evals go to the broker or the blocked set; freed capacity unblocks."""
+        if self.events.subscribers:
+            self.events.publish(events_for(self.state.snapshot(), index, command))
         if not self.leader:
             return
         evals = list(getattr(command, "evals", None) or ())

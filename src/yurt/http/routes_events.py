@@ -1,0 +1,65 @@
+"""`/v1/event/stream`: newline-delimited JSON frames `{"Index", "Events"}`, `{}` as a
+heartbeat every 30 s. `?topic=Job:web&topic=Allocation:*`, `?index=`, `?namespace=`."""
+
+import json
+
+from aiohttp import web
+
+from yurt.server.endpoints import EndpointError
+
+from .context import server_of
+
+HEARTBEAT_SECONDS = 30.0
+
+
+def parse_topics(values: list[str]) -> dict[str, set[str]]:
+    topics: dict[str, set[str]] = {}
+    for value in values or ["*:*"]:
+        topic, sep, key = value.partition(":")
+        if not topic:
+            raise EndpointError(400, f"Invalid topic format {value!r}")
+        topics.setdefault(topic, set()).add(key if sep else "*")
+    return topics
+
+
+def event_matches(event, topics: dict[str, set[str]], namespace: str) -> bool:
+    if namespace != "*" and event.namespace not in ("", namespace):
+        return False
+    for topic in (event.topic, "*"):
+        keys = topics.get(topic)
+        if keys and ("*" in keys or event.key in keys or any(k in keys for k in event.filter_keys or ())):
+            return True
+    return False
+
+
+async def event_stream(request: web.Request) -> web.StreamResponse:
+    server = server_of(request)
+    topics = parse_topics(request.query.getall("topic", []))
+    namespace = request.query.get("namespace") or "default"
+    try:
+        last = int(request.query.get("index") or 0)
+    except ValueError:
+        raise EndpointError(400, "Invalid index") from None
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    server.events.subscribers += 1
+    try:
+        last = max(last, 0) if last else server.events.latest_index
+        while True:
+            events = await server.events.wait(last, HEARTBEAT_SECONDS)
+            if not events:
+                await resp.write(b"{}\n")
+                continue
+            last = events[-1].index
+            chosen = [e.wire() for e in events if event_matches(e, topics, namespace)]
+            if chosen:
+                frame = {"Index": last, "Events": chosen}
+                await resp.write(json.dumps(frame, separators=(",", ":")).encode() + b"\n")
+    except (ConnectionResetError, ConnectionError):
+        pass
+    finally:
+        server.events.subscribers -= 1
+    return resp
+
+
+routes = [web.get("/v1/event/stream", event_stream)]

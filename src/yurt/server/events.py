@@ -1,0 +1,123 @@
+"""The event stream: every applied command becomes Nomad-style events (`Topic`, `Type`,
+`Key`, `Namespace`, `FilterKeys`, `Index`, `Payload`), kept in a bounded buffer that
+`/v1/event/stream` subscribers read from (and wait on)."""
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from yurt.structs import to_wire
+
+
+@dataclass
+class Event:
+    topic: str
+    type: str
+    key: str
+    namespace: str
+    index: int
+    payload: dict[str, Any]
+    filter_keys: list[str] | None = None
+
+    def wire(self) -> dict[str, Any]:
+        return {"Topic": self.topic, "Type": self.type, "Key": self.key, "Namespace": self.namespace,
+                "FilterKeys": self.filter_keys, "Index": self.index, "Payload": self.payload}
+
+
+def _alloc_events(snapshot, index: int, alloc_ids, typ: str) -> list[Event]:
+    out = []
+    for alloc_id in alloc_ids:
+        alloc = snapshot.alloc_by_id(alloc_id)
+        if alloc is not None:
+            data = to_wire(alloc)
+            data["Job"] = None
+            out.append(Event("Allocation", typ, alloc.id, alloc.namespace, index, {"Allocation": data},
+                             [alloc.job_id, alloc.deployment_id] if alloc.deployment_id else [alloc.job_id]))
+    return out
+
+
+def _eval_events(snapshot, index: int, evals) -> list[Event]:
+    out = []
+    for ev in evals or ():
+        stored = snapshot.eval_by_id(ev.id) or ev
+        out.append(Event("Evaluation", "EvaluationUpdated", stored.id, stored.namespace, index,
+                         {"Evaluation": to_wire(stored)}, [stored.job_id, stored.deployment_id]))
+    return out
+
+
+def _node_event(snapshot, index: int, node_id: str, typ: str) -> list[Event]:
+    node = snapshot.node_by_id(node_id)
+    payload = to_wire(node) if node is not None else {"ID": node_id}
+    if node is not None:
+        payload["SecretID"] = ""
+    return [Event("Node", typ, node_id, "", index, {"Node": payload})]
+
+
+def events_for(snapshot, index: int, command) -> list[Event]:
+    """The events one applied command produces (read back from the state at `index`)."""
+    kind = type(command).__name__
+    out: list[Event] = []
+    if kind in ("JobRegister", "JobDeregister"):
+        ns = command.job.namespace if kind == "JobRegister" else command.namespace
+        job_id = command.job.id if kind == "JobRegister" else command.job_id
+        job = snapshot.job_by_id(ns, job_id)
+        typ = "JobRegistered" if kind == "JobRegister" else "JobDeregistered"
+        out.append(Event("Job", typ, job_id, ns, index, {"Job": to_wire(job) if job else {"ID": job_id}}))
+        out += _eval_events(snapshot, index, [command.eval] if command.eval else [])
+    elif kind == "PlanApply":
+        ids = [a.id for allocs in (*command.node_allocation.values(), *command.node_update.values(),
+                                   *command.node_preemptions.values()) for a in allocs]
+        out += _alloc_events(snapshot, index, ids, "PlanResult")
+    elif kind == "AllocClientUpdate":
+        out += _alloc_events(snapshot, index, [a.id for a in command.allocs], "AllocationUpdated")
+    elif kind == "AllocDesiredTransition":
+        out += _alloc_events(snapshot, index, list(command.transitions), "AllocationUpdateDesiredStatus")
+    elif kind == "NodeRegister":
+        out += _node_event(snapshot, index, command.node.id, "NodeRegistration")
+    elif kind == "NodeDeregister":
+        for node_id in command.node_ids:
+            out.append(Event("Node", "NodeDeregistration", node_id, "", index, {"Node": {"ID": node_id}}))
+    elif kind in ("NodeUpdateStatus", "NodeUpdateEligibility", "NodeUpdateDrain"):
+        typ = {"NodeUpdateStatus": "NodeStreamEvent", "NodeUpdateEligibility": "NodeEligibility",
+               "NodeUpdateDrain": "NodeDrain"}[kind]
+        out += _node_event(snapshot, index, command.node_id, typ)
+    if kind not in ("JobRegister", "JobDeregister"):
+        out += _eval_events(snapshot, index, getattr(command, "evals", None))
+    if kind == "SchedulerConfigSet":
+        out.append(Event("Operator", "SchedulerConfigurationUpdated", "", "", index,
+                         {"SchedulerConfig": to_wire(command.config)}))
+    return out
+
+
+class EventBuffer:
+    """The newest `size` events; subscribers wait for events after an index. Events are
+    only built while someone subscribes (building them costs an encode per object)."""
+
+    def __init__(self, size: int = 4096):
+        self._events: deque[Event] = deque(maxlen=size)
+        self._changed = asyncio.Event()
+        self.subscribers = 0
+        self.latest_index = 0
+
+    def publish(self, events: list[Event]) -> None:
+        if not events:
+            return
+        self._events.extend(events)
+        self.latest_index = events[-1].index
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def after(self, index: int) -> list[Event]:
+        return [e for e in self._events if e.index > index]
+
+    async def wait(self, index: int, timeout: float) -> list[Event]:
+        """Events after `index`, waiting up to `timeout` seconds for the first."""
+        found = self.after(index)
+        if found:
+            return found
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            return []
+        return self.after(index)
