@@ -410,3 +410,20 @@ async def test_drivers_receive_the_allocated_resources(server, agent):
     await server.add_alloc(evolve(alloc, allocated_resources=res))
     await server.wait_status(alloc.id, "complete")
     assert seen == [(250, 128, 512)]
+
+
+async def test_fails_over_to_the_next_server(server, client_config):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    cfg = client_config()
+    cfg.servers = [dead, server.address]
+    a = ClientAgent(cfg)
+    await a.start()
+    try:
+        await asyncio.wait_for(a.registered.wait(), 10)
+        assert a.node.id in server.nodes
+    finally:
+        await a.stop()

@@ -43,7 +43,8 @@ class ClientAgent:
         self._transport = transport
         self.node: Node = Node()
         self.state: LocalState | None = None
-        self.api: AsyncClient | None = None
+        self._apis: list[AsyncClient] = []
+        self._api_index = 0
         self.alloc_runners: dict[str, AllocRunner] = {}
         self._pending_updates: dict[str, dict[str, Any]] = {}
         self._updates_ready = asyncio.Event()
@@ -60,8 +61,10 @@ class ClientAgent:
         self.config.load_identity()
         self.node = evolve(build_node(self.config, self.drivers), status=NODE_STATUS_READY)
         self.state = LocalState(self.config.state_db_path)
-        api_config = APIConfig(address=self.config.server_address, token=self.config.token)
-        self.api = AsyncClient(api_config, transport=self._transport)
+        self._apis = [
+            AsyncClient(APIConfig(address=address, token=self.config.token), transport=self._transport)
+            for address in self.config.server_addresses
+        ]
         self._restore()
         self._loops = [
             asyncio.create_task(self._heartbeat_loop(), name="client heartbeat"),
@@ -82,8 +85,8 @@ class ClientAgent:
             await asyncio.wait_for(self._flush_updates(), FINAL_FLUSH_TIMEOUT)
         except asyncio.TimeoutError:
             log.warning("alloc updates: server did not take the final batch")
-        if self.api is not None:
-            await self.api.aclose()
+        for api in self._apis:
+            await api.aclose()
         if self.state is not None:
             self.state.close()
         self._stopped = True
@@ -111,6 +114,16 @@ class ClientAgent:
             runner.start()
             if alloc.server_terminal and not runner.terminal:
                 self._spawn(runner.stop())  # it was being stopped when the agent went away
+
+    @property
+    def api(self) -> AsyncClient | None:
+        """The client for the server in use; `_next_server` fails over to the next one."""
+        return self._apis[self._api_index % len(self._apis)] if self._apis else None
+
+    def _next_server(self, exc: Exception) -> None:
+        if len(self._apis) > 1:
+            self._api_index += 1
+            log.warning("server unreachable (%s); trying %s", exc, self.api.config.address)
 
     # --- node registration and heartbeats --------------------------------------------
 
@@ -145,6 +158,7 @@ class ClientAgent:
                 log.warning("heartbeat: %s", exc)
             except httpx.HTTPError as exc:
                 log.warning("heartbeat: server unreachable: %s", exc)
+                self._next_server(exc)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
             await asyncio.sleep(self._heartbeat_interval())

@@ -64,9 +64,13 @@ class ClientConfig:
         return os.path.join(self.client_dir, "state.db")
 
     @property
+    def server_addresses(self) -> list[str]:
+        servers = self.servers or ["127.0.0.1:4646"]
+        return [s if "://" in s else f"http://{s}" for s in servers]
+
+    @property
     def server_address(self) -> str:
-        server = self.servers[0] if self.servers else "127.0.0.1:4646"
-        return server if "://" in server else f"http://{server}"
+        return self.server_addresses[0]
 
     def _option_list(self, key: str) -> list[str] | None:
         raw = self.options.get(key)
