@@ -182,3 +182,7 @@ class StateSnapshot(StateReader):
     """A consistent, immutable view of the state at `index`."""
 
     __slots__ = ()
+
+    def __repr__(self) -> str:
+        t = self._t
+        return f"StateSnapshot(index={t.index}, jobs={len(t.jobs)}, allocs={len(t.allocs)}, nodes={len(t.nodes)})"
