@@ -43,6 +43,8 @@ def build_client_agent(cfg: AgentConfig):
         http_advertise=cfg.http_address,
         raw_exec_enabled=cfg.plugin_enabled("raw_exec")
         or cfg.client.options.get("driver.raw_exec.enable") in ("1", "true"),
+        # Nomad builds mock_driver only into test binaries; here a plugin block turns it on.
+        mock_driver_enabled=cfg.plugin_enabled("mock_driver"),
     )
     reserved = cfg.client.reserved
     for src, dst in (("cpu", "reserved_cpu"), ("memory", "reserved_memory"), ("disk", "reserved_disk")):
