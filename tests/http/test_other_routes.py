@@ -157,3 +157,17 @@ async def test_node_allocations_watch_ignores_other_nodes(api, server):
     await place(server, "web", mine)
     resp = await asyncio.wait_for(watch, 5)
     assert len(await resp.json()) == 2 and int(resp.headers["X-Nomad-Index"]) > index
+
+
+async def test_prefix_search(api):
+    node = await register_node(api)
+    out = await register(api, "web-search")
+    resp = await api.post("/v1/search", json={"Prefix": "web-", "Context": "jobs"})
+    assert (await resp.json())["Matches"] == {"jobs": ["web-search"]}
+    resp = await api.post("/v1/search", json={"Prefix": out["EvalID"][:6], "Context": "all"})
+    matches = (await resp.json())["Matches"]
+    assert matches["evals"] == [out["EvalID"]] and matches["jobs"] == []
+    resp = await api.post("/v1/search", json={"Prefix": node.id[:8], "Context": "nodes"})
+    assert (await resp.json())["Matches"]["nodes"] == [node.id]
+    resp = await api.post("/v1/search", json={"Prefix": "x", "Context": "bogus"})
+    assert resp.status == 400

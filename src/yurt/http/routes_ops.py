@@ -130,3 +130,33 @@ async def job_plan(request: web.Request) -> web.Response:
         raise EndpointError(400, "Job ID does not match")
     out = await plan_job(server_of(request), job, with_diff=bool(body.get("Diff")))
     return json_response(request, out, out["Index"])
+
+
+SEARCH_CONTEXTS = ("jobs", "evals", "allocs", "nodes")
+SEARCH_LIMIT = 20
+
+
+@routes.put("/v1/search")
+@routes.post("/v1/search")
+async def search(request: web.Request) -> web.Response:
+    """Prefix search over IDs (`nomad status <prefix>`); 20 matches per context at most."""
+    body = await read_json(request)
+    prefix = body.get("Prefix", "") if isinstance(body, dict) else ""
+    context = (body.get("Context") if isinstance(body, dict) else "") or "all"
+    if context != "all" and context not in SEARCH_CONTEXTS:
+        raise EndpointError(400, f"context must be one of {', '.join(SEARCH_CONTEXTS)} or all")
+    namespace = request.query.get("namespace") or "default"
+    ns = None if namespace == "*" else namespace
+
+    def compute(snap, opts):
+        matches, truncations = {}, {}
+        for ctx in SEARCH_CONTEXTS if context == "all" else (context,):
+            found = snap.by_prefix(ctx, prefix, None if ctx == "nodes" else ns)
+            ids = sorted(o.id for o in found)
+            matches[ctx] = ids[:SEARCH_LIMIT]
+            truncations[ctx] = len(ids) > SEARCH_LIMIT
+        index = max(snap.table_index(t) for t in ("jobs", "evals", "allocs", "nodes"))
+        return {"Matches": matches, "Truncations": truncations, "Index": index,
+                "KnownLeader": True, "LastContact": 0}
+
+    return await blocking_query(request, server_of(request), ["jobs", "evals", "allocs", "nodes"], compute)
