@@ -232,3 +232,41 @@ async def test_job_plan_is_a_dry_run_with_annotations_and_diff(cluster):
     assert len(cluster.live_allocs()) == 2
     assert len(cluster.server.state.snapshot().evals(None)) == evals_before
     assert cluster.server.state.snapshot().job_by_id("default", "web").task_groups[0].count == 2
+
+
+async def test_system_gc_collects_stopped_jobs_and_old_evals(cluster):
+    node = await cluster.add_node()
+    await cluster.api.put("/v1/jobs", json=job_body(count=1))
+    (alloc,) = await wait_until(lambda: len(cluster.live_allocs()) == 1 and cluster.live_allocs())
+    await cluster.api.delete("/v1/job/web")
+    await wait_until(lambda: cluster.live_allocs() == [])
+    # the client has not reported the stop yet: nothing is collected
+    assert (await cluster.api.put("/v1/system/gc")).status == 200
+    assert cluster.server.state.snapshot().alloc_by_id(alloc.id) is not None
+    await cluster.api.put("/v1/internal/allocs/update", json={"Allocs": [
+        {"ID": alloc.id, "ClientStatus": "complete"}]})
+    await wait_until(lambda: cluster.server.state.snapshot().job_by_id("default", "web").status == "dead")
+    assert (await cluster.api.put("/v1/system/gc")).status == 200
+    snap = cluster.server.state.snapshot()
+    assert snap.job_by_id("default", "web") is None
+    assert snap.alloc_by_id(alloc.id) is None and snap.evals_by_job("default", "web") == []
+    assert snap.node_by_id(node.id) is not None  # ready nodes stay
+
+
+async def test_periodic_gc_respects_thresholds(cluster):
+    from yurt.server.gc import GCThresholds, find_garbage
+
+    await cluster.add_node()
+    await cluster.api.put("/v1/jobs", json=job_body(count=1))
+    (alloc,) = await wait_until(lambda: len(cluster.live_allocs()) == 1 and cluster.live_allocs())
+    hour = 3601 * 10**9
+    now = cluster.server.now_ns()
+    # the eval that placed a live alloc is kept, however old
+    assert find_garbage(cluster.server.state.snapshot(), now + hour, GCThresholds()).eval_ids == []
+    await cluster.api.put("/v1/internal/allocs/update", json={"Allocs": [
+        {"ID": alloc.id, "ClientStatus": "failed"}]})
+    await wait_until(lambda: cluster.server.state.snapshot().alloc_by_id(alloc.id).client_status == "failed")
+    snap = cluster.server.state.snapshot()
+    assert find_garbage(snap, now, GCThresholds()).alloc_ids == []  # too young
+    later = find_garbage(snap, now + hour, GCThresholds())
+    assert alloc.eval_id in later.eval_ids and alloc.id in later.alloc_ids

@@ -160,3 +160,20 @@ async def search(request: web.Request) -> web.Response:
                 "KnownLeader": True, "LastContact": 0}
 
     return await blocking_query(request, server_of(request), ["jobs", "evals", "allocs", "nodes"], compute)
+
+
+@routes.put("/v1/system/gc")
+@routes.post("/v1/system/gc")
+async def system_gc(request: web.Request) -> web.Response:
+    """`nomad system gc`: collect everything collectable now, whatever its age."""
+    from yurt.server.gc import FORCE, collect_garbage
+
+    collect_garbage(server_of(request), FORCE)
+    return web.Response(status=200)
+
+
+@routes.put("/v1/system/reconcile/summaries")
+@routes.post("/v1/system/reconcile/summaries")
+async def reconcile_summaries(request: web.Request) -> web.Response:
+    """Job summaries are kept exact by the state machine: nothing to reconcile."""
+    return web.Response(status=200)

@@ -28,6 +28,12 @@ class ServerConfig:
     eval_initial_nack_delay: float = 1.0
     eval_subsequent_nack_delay: float = 20.0
     failed_follow_up_delay: float = 60.0
+    # core garbage collection (Nomad's *_gc_threshold), checked every gc_interval
+    gc_interval: float = 300.0
+    eval_gc_threshold: float = 3600.0
+    batch_eval_gc_threshold: float = 24 * 3600.0
+    job_gc_threshold: float = 4 * 3600.0
+    node_gc_threshold: float = 24 * 3600.0
     # client alloc updates are batched for this long into one command
     alloc_update_batch_window: float = 0.05
     # addresses advertised by /v1/agent/self, /v1/status/leader and friends

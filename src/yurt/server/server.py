@@ -28,6 +28,7 @@ from .endpoints.allocs import AllocUpdateBatcher
 from .endpoints.node_ops import drain_step
 from .endpoints.nodes import mark_node_down
 from .events import EventBuffer, events_for
+from .gc import GCThresholds, collect_garbage
 from .heartbeat import HeartbeatTimers
 from .plan_apply import PlanApplier
 from .worker import SCHEDULER_TYPES, Worker
@@ -64,6 +65,7 @@ class Server:
         self._evals_to_cancel: list[Evaluation] = []
         self.draining_nodes: set[str] = set()
         self.events = EventBuffer()
+        self._last_gc = self.clock.now()
         self.start_time = self.clock.now()
 
     def now_ns(self) -> int:
@@ -216,10 +218,18 @@ class Server:
             log.warning("node %s missed its heartbeat: marking it down", node_id)
             mark_node_down(self, node_id)
         self._drain_nodes()
+        if self.clock.now() - self._last_gc >= self.config.gc_interval:
+            self._last_gc = self.clock.now()
+            collect_garbage(self, self.gc_thresholds())
         updates = self._failed_eval_updates()
         updates += self._canceled_eval_updates()
         if updates:
             self.state.apply(EvalUpsert(evals=updates))
+
+    def gc_thresholds(self) -> GCThresholds:
+        cfg = self.config
+        return GCThresholds(cfg.eval_gc_threshold, cfg.batch_eval_gc_threshold, cfg.job_gc_threshold,
+                            cfg.node_gc_threshold)
 
     def _drain_nodes(self) -> None:
         if not self.draining_nodes:
