@@ -299,3 +299,34 @@ def test_fingerprint_reports_the_engine(engine):
 def test_fingerprint_without_an_engine():
     fp = DockerDriver(DockerPluginConfig(endpoint="unix:///nonexistent/docker.sock")).fingerprint()
     assert not fp.detected and "docker daemon" in fp.health_description
+
+
+async def test_entrypoint_work_dir_and_hostname(docker_task):
+    driver = DockerDriver()
+    cfg = docker_task({
+        "entrypoint": ["/bin/sh", "-c"],
+        "args": ["echo host=$(hostname) cwd=$(pwd)"],
+        "hostname": "yurt-box",
+        "work_dir": "/tmp",
+    })
+    handle = await driver.start_task(cfg)
+    assert (await driver.wait_task(handle)).exit_code == 0
+    await wait_for_log(cfg, "host=yurt-box cwd=/tmp\n")
+    await driver.destroy_task(handle)
+
+
+async def test_logs_rotate_by_max_file_size(docker_task):
+    driver = DockerDriver()
+    cfg = docker_task({"command": "/bin/sh", "args": ["-c", "yes $(head -c 1000 /dev/zero | tr '\\0' x) | head -c 2621440; echo; echo done"]})
+    cfg.max_file_size_mb, cfg.max_files = 1, 2
+    handle = await driver.start_task(cfg)
+    assert (await driver.wait_task(handle)).exit_code == 0
+    deadline = time.monotonic() + 15
+    last = f"{cfg.log_dir}/web.stdout.2"
+    while time.monotonic() < deadline and not (os.path.exists(last) and open(last).read().endswith("done\n")):
+        await asyncio.sleep(0.1)
+    names = sorted(n for n in os.listdir(cfg.log_dir) if n.startswith("web.stdout."))
+    assert names == ["web.stdout.1", "web.stdout.2"]  # .0 rotated away (max_files = 2)
+    assert os.path.getsize(f"{cfg.log_dir}/web.stdout.1") == 1024 * 1024
+    assert open(last).read().endswith("done\n")
+    await driver.destroy_task(handle)

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -202,7 +203,8 @@ class DockerDriver(Driver):
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True, close_fds=True,
         )
-        launcher.wait()
+        # The launcher forks the follower and exits; reap it without delaying the task's start.
+        threading.Thread(target=launcher.wait, daemon=True).start()
 
     def _follower_pid(self, handle: TaskHandle) -> int:
         return _follower_pid(_state_dir(handle))

@@ -9,6 +9,7 @@ line is copied twice or lost. It exits when the container has stopped and both s
 are drained.
 """
 
+import functools
 import http.client
 import json
 import os
@@ -33,15 +34,19 @@ SAVE_INTERVAL = 0.25
 TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
 
 
+@functools.lru_cache(maxsize=64)
+def _epoch_seconds(seconds: str, offset: str) -> int:
+    offset = "+00:00" if offset == "Z" else offset
+    return int(datetime.fromisoformat(seconds + offset).astimezone(timezone.utc).timestamp())
+
+
 def parse_timestamp_ns(text: str) -> int:
     """Docker's RFC 3339 nano timestamp ("2026-11-26T18:19:03.0123Z") in unix ns."""
     match = TIMESTAMP.match(text.strip())
     if not match:
         raise ValueError(f"not a docker log timestamp: {text!r}")
     seconds, fraction, offset = match.groups()
-    offset = "+00:00" if offset == "Z" else offset
-    stamp = datetime.fromisoformat(seconds + offset).astimezone(timezone.utc)
-    return int(stamp.timestamp()) * 1_000_000_000 + int(((fraction or "") + "000000000")[:9])
+    return _epoch_seconds(seconds, offset) * 1_000_000_000 + int(((fraction or "") + "000000000")[:9])
 
 
 def split_frame(frame: bytes) -> tuple[int, bytes]:
@@ -91,13 +96,26 @@ def engine_connection(base_url: str = "") -> http.client.HTTPConnection:
     return http.client.HTTPConnection(parsed.hostname or "localhost", parsed.port or 2375)
 
 
-def _read_exact(response, size: int) -> bytes:
-    data = response.read(size)
-    return data if len(data) == size else b""
+def multiplexed_batches(chunks):
+    """The engine's multiplexed stream (8-byte header, then payload) -> lists of frame payloads,
+    one list per chunk read, so that a burst of lines is written at once."""
+    pending = bytearray()
+    for chunk in chunks:
+        pending += chunk
+        batch, pos = [], 0
+        while len(pending) - pos >= 8:
+            size = struct.unpack_from(">I", pending, pos + 4)[0]
+            if len(pending) - pos - 8 < size:
+                break
+            batch.append(bytes(pending[pos + 8 : pos + 8 + size]))
+            pos += 8 + size
+        del pending[:pos]
+        if batch:
+            yield batch
 
 
-def log_frames(spec: dict[str, Any], stream: str, since_s: int):
-    """The container's log of one stream, followed, one timestamped frame at a time."""
+def log_batches(spec: dict[str, Any], stream: str, since_s: int):
+    """The container's log of one stream, followed, as lists of timestamped frames."""
     query = urllib.parse.urlencode({
         "follow": 1, "timestamps": 1, "stdout": int(stream == "stdout"), "stderr": int(stream == "stderr"),
         "since": since_s,
@@ -108,42 +126,41 @@ def log_frames(spec: dict[str, Any], stream: str, since_s: int):
         response = conn.getresponse()
         if response.status != 200:
             raise RuntimeError(f"engine answered {response.status}: {response.read()[:200]!r}")
+        chunks = iter(lambda: response.read1(65536), b"")
         if spec.get("tty"):
-            yield from _lines(iter(lambda: response.read1(65536), b""))
-            return
-        while True:
-            header = _read_exact(response, 8)
-            if not header:
-                return
-            payload = _read_exact(response, struct.unpack(">I", header[4:])[0])
-            if payload:
-                yield payload
+            yield from _line_batches(chunks)
+        else:
+            yield from multiplexed_batches(chunks)
     finally:
         conn.close()
 
 
-def _lines(chunks):
+def _line_batches(chunks):
     """A tty container's raw log stream, re-split into timestamped lines."""
     pending = b""
     for chunk in chunks:
         pending += chunk
-        while b"\n" in pending:
-            line, pending = pending.split(b"\n", 1)
-            yield line + b"\n"
+        *lines, pending = pending.split(b"\n")
+        if lines:
+            yield [line + b"\n" for line in lines]
     if pending:
-        yield pending
+        yield [pending]
 
 
 def follow_stream(spec: dict[str, Any], stream: str, positions: Positions) -> None:
     rotator = FileRotator(spec[f"{stream}_base"], int(spec.get("max_files", 10)), int(spec["max_file_size"]))
     last = positions.get(stream)
     try:
-        for frame in log_frames(spec, stream, last // 1_000_000_000):
-            stamp, payload = split_frame(frame)
-            if stamp <= last:
-                continue  # copied by an earlier follower
-            rotator.write(payload)
-            positions.advance(stream, stamp)
+        for batch in log_batches(spec, stream, last // 1_000_000_000):
+            newest, payloads = 0, []
+            for frame in batch:
+                stamp, payload = split_frame(frame)
+                if stamp > last:  # else copied by an earlier follower
+                    payloads.append(payload)
+                    newest = stamp
+            if payloads:
+                rotator.write(b"".join(payloads))
+                positions.advance(stream, newest)
     finally:
         positions.advance(stream, 0, force=True)
         rotator.close()
