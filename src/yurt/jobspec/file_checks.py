@@ -135,7 +135,8 @@ def _group(checker: _Checker, job: dict, group: dict, job_type: str) -> None:
                     f"Count cannot exceed 1 with system scheduler; got {count}.")
     _placement(checker, group, "group", job_type)
     tasks = group.get("Tasks") or []
-    if not tasks:
+    gateway = any((svc.get("Connect") or {}).get("Gateway") for svc in group.get("Services") or [])
+    if not tasks and not gateway:  # Nomad injects the task of a Connect gateway
         checker.add(group, None, "Missing tasks", f'Group "{group.get("Name", "")}" has no task block.')
     _unique_names(checker, tasks, "task")
     labels = _port_labels(group)

@@ -109,7 +109,7 @@ def _body(value: Any, schema: Schema, path: str, filename: str) -> Body:
                 rule_path = f"{item_path}[{i}]" if isinstance(item, list) else item_path
                 body.blocks.append(Block(key, [], _attributes_only(rule, rule_path, filename),
                                          Position(path=rule_path)))
-        elif spec is not None and not (key in schema.attrs and isinstance(item, dict) and spec.schema.mode != "strict"):
+        elif spec is not None and not (key in schema.attrs and not isinstance(item, list)):
             body.blocks.extend(_labelled_blocks(key, item, 1 if spec.label else 0, spec.schema,
                                                 item_path, filename))
         else:

@@ -4,7 +4,7 @@ upstreams, expose paths, transparent proxy and gateways (Nomad's `api/consul.go`
 from __future__ import annotations
 
 from .schema import (
-    ANY, BOOL, DURATION, FREEFORM, INT, OPAQUE, STRING, STRING_MAP, STRINGMAP, STRINGS, Blk, Schema,
+    ANY, BOOL, DURATION, FREEFORM, INT, STRING, STRING_MAP, STRINGMAP, STRINGS, Blk, Schema,
     attrs,
 )
 
@@ -52,20 +52,37 @@ def sidecar_task_schema(task_blocks: dict[str, Blk]) -> Schema:
     )
 
 
-INGRESS_SERVICE = Schema("service", attrs(name=STRING, hosts=STRINGS),
-                         {"tls": Blk("TLS", OPAQUE), "request_headers": Blk("RequestHeaders", OPAQUE),
-                          "response_headers": Blk("ResponseHeaders", OPAQUE)})
+SDS = Schema("sds", attrs(cluster_name=STRING, cert_resource=STRING))
+GATEWAY_TLS = Schema("tls", attrs(enabled=BOOL, tls_min_version=("TLSMinVersion", STRING),
+                                  tls_max_version=("TLSMaxVersion", STRING), cipher_suites=STRINGS),
+                     {"sds": Blk("SDS", SDS)})
+HEADERS = Schema("headers", attrs(add=STRINGMAP, set=STRINGMAP, remove=STRINGS))
+INGRESS_SERVICE = Schema("service", attrs(name=STRING, hosts=STRINGS,
+                                          max_connections=INT, max_pending_requests=INT,
+                                          max_concurrent_requests=INT),
+                         {"tls": Blk("TLS", GATEWAY_TLS), "request_headers": Blk("RequestHeaders", HEADERS),
+                          "response_headers": Blk("ResponseHeaders", HEADERS)})
 LISTENER = Schema("listener", attrs(port=INT, protocol=STRING),
                   {"service": Blk("Services", INGRESS_SERVICE, repeat=True)})
-INGRESS = Schema("ingress", blocks={"tls": Blk("TLS", OPAQUE),
+INGRESS = Schema("ingress", blocks={"tls": Blk("TLS", GATEWAY_TLS),
                                     "listener": Blk("Listeners", LISTENER, repeat=True)})
+BIND_ADDRESS = Schema("envoy_gateway_bind_addresses", attrs(address=STRING, port=INT))
+GATEWAY_PROXY = Schema(
+    "proxy",
+    attrs(connect_timeout=DURATION, envoy_gateway_bind_tagged_addresses=BOOL,
+          envoy_gateway_no_default_bind=BOOL, envoy_dns_discovery_type=("EnvoyDNSDiscoveryType", STRING),
+          config=("Config", ANY)),
+    {"envoy_gateway_bind_addresses": Blk("EnvoyGatewayBindAddresses", BIND_ADDRESS, label="Name", repeat=True,
+                                         keyed=True),
+     "config": Blk("Config", FREEFORM)},
+)
 LINKED_SERVICE = Schema("service", attrs(name=STRING, ca_file=("CAFile", STRING), cert_file=STRING,
                                          key_file=STRING, sni=("SNI", STRING)))
 TERMINATING = Schema("terminating", blocks={"service": Blk("Services", LINKED_SERVICE, repeat=True)})
 GATEWAY = Schema(
     "gateway",
-    blocks={"proxy": Blk("Proxy", OPAQUE), "ingress": Blk("Ingress", INGRESS),
-            "terminating": Blk("Terminating", TERMINATING), "mesh": Blk("Mesh", OPAQUE)},
+    blocks={"proxy": Blk("Proxy", GATEWAY_PROXY), "ingress": Blk("Ingress", INGRESS),
+            "terminating": Blk("Terminating", TERMINATING), "mesh": Blk("Mesh", Schema("mesh"))},
 )
 
 
