@@ -6,14 +6,14 @@ to the log and committed, then the transaction's tables become the committed sta
 watchers of the changed tables wake and listeners run. On open, the newest snapshot
 and the log after it are replayed through the same FSM.
 
-Cost (`tests/state/bench_store.py`, in memory, 2-CPU dev machine shared with other
-work, 2026-11-26): 100,000 alloc placements as 1,000 `PlanApply` commands of 100
-allocs, with a snapshot taken after every command (1,000 snapshots): about 6 s of CPU
-with Python's default GC, 3.5-5 s after `relax_gc()` (35-60 us per placement:
-every command copies the trie paths it touches); the 1,000 snapshots together took
-under 10 ms. With SQLite the apply cost is about the same; reopening a 100k-alloc log
-(no snapshot yet) takes about 3 s, and writing or restoring a 100k-alloc snapshot
-about 2.5 s each.
+Cost (`tests/state/bench_store.py`, in memory, on a 2-CPU dev machine shared with
+other work, 2026-11-26): 100,000 alloc placements as 1,000 `PlanApply` commands of
+100 allocs, with a snapshot taken after every command (1,000 snapshots): 3.5-6.5 s of
+CPU after `relax_gc()` depending on the machine's load (35-65 us per placement: every
+command copies the trie paths it touches), 6-12 s with Python's default GC settings;
+the 1,000 snapshots together took 10-60 ms. With SQLite the apply cost is about the
+same; reopening a 100k-alloc log (no snapshot yet) takes about 3 s, and writing or
+restoring a 100k-alloc snapshot about 2.5 s each.
 """
 
 import gc
