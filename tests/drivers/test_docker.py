@@ -330,3 +330,97 @@ async def test_logs_rotate_by_max_file_size(docker_task):
     assert os.path.getsize(f"{cfg.log_dir}/web.stdout.1") == 1024 * 1024
     assert open(last).read().endswith("done\n")
     await driver.destroy_task(handle)
+
+
+AGENT_SCRIPT = """
+import asyncio, json, sys
+from yurt.drivers.base import TaskConfig
+from yurt.drivers.docker import DockerDriver
+
+async def main():
+    handle = await DockerDriver().start_task(TaskConfig(**json.loads(sys.argv[1])))
+    print(json.dumps(handle.to_dict()), flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def test_logs_and_task_survive_sigkill_of_the_agent_process(docker_task):
+    import dataclasses
+    import json
+    import signal
+    import sys
+
+    cfg = docker_task({"command": "/bin/sh", "args": ["-c", "echo before; sleep 3; echo after; exit 7"]})
+    agent = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", AGENT_SCRIPT, json.dumps(dataclasses.asdict(cfg)), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        line = await asyncio.wait_for(agent.stdout.readline(), 30)
+        handle = TaskHandle.from_dict(json.loads(line))
+    finally:
+        agent.send_signal(signal.SIGKILL)
+        await agent.wait()
+    await wait_for_log(cfg, "before\n")
+    assert "after" not in read_log(cfg)
+    fresh = DockerDriver()  # the restarted agent
+    await fresh.recover_task(handle)
+    assert (await asyncio.wait_for(fresh.wait_task(handle), 20)).exit_code == 7
+    assert await wait_for_log(cfg, "after\n") == "before\nafter\n"
+    await fresh.destroy_task(handle)
+
+
+class StubEngine:
+    """Just enough of the Engine API for the image logic: pulls fail unless `pull_ok(auth)`."""
+
+    def __init__(self, present: set[str], pull_ok):
+        self.present, self.pull_ok, self.pulls = present, pull_ok, []
+
+    def inspect_image(self, name):
+        import docker.errors
+
+        if name not in self.present:
+            raise docker.errors.ImageNotFound(name)
+        return {"Id": name}
+
+    def pull(self, repository, tag=None, auth_config=None, stream=False, decode=False):
+        self.pulls.append((repository, tag, auth_config))
+        if not self.pull_ok(auth_config):
+            return iter([{"error": "unauthorized: authentication required"}])
+        self.present.add(f"{repository}:{tag}")
+        return iter([{"status": "Downloaded"}])
+
+
+async def test_pull_only_when_missing_or_forced_and_auth_soft_fail(make_task):
+    from yurt.drivers.docker.images import ensure_image
+
+    plugin = DockerPluginConfig()
+    engine = StubEngine({"app:1"}, pull_ok=lambda auth: True)
+    assert await ensure_image(engine, make_task({"image": "app:1"}), plugin) == "app:1"
+    assert engine.pulls == []
+    await ensure_image(engine, make_task({"image": "app:1", "force_pull": True}), plugin)
+    assert engine.pulls == [("app", "1", None)]
+
+    auth = {"username": "u", "password": "p"}
+    refusing = StubEngine(set(), pull_ok=lambda auth: auth is None)
+    with pytest.raises(DriverError, match="Failed to pull `private/app:2`: unauthorized"):
+        await ensure_image(refusing, make_task({"image": "private/app:2", "auth": auth}), plugin)
+    task = make_task({"image": "private/app:2", "auth": auth, "auth_soft_fail": True})
+    assert await ensure_image(refusing, task, plugin) == "private/app:2"
+    assert refusing.pulls[-1] == ("private/app", "2", None)
+
+
+async def test_load_image_from_an_archive_in_the_task_dir(engine, docker_task):
+    cfg = docker_task({"image": "yurt-test/loadable:1", "load": "local/image.tar", "command": "echo", "args": ["loaded"]})
+    engine.tag(TEST_IMAGE, "yurt-test/loadable", "1")
+    with open(os.path.join(cfg.task_dir, "local", "image.tar"), "wb") as archive:
+        for chunk in engine.get_image("yurt-test/loadable:1"):
+            archive.write(chunk)
+    engine.remove_image("yurt-test/loadable:1")
+    driver = DockerDriver()
+    handle = await driver.start_task(cfg)
+    assert (await driver.wait_task(handle)).exit_code == 0
+    await wait_for_log(cfg, "loaded\n")
+    await driver.destroy_task(handle)
+    engine.remove_image("yurt-test/loadable:1")
