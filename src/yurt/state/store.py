@@ -67,10 +67,20 @@ class StateStore:
     ) -> "StateStore":
         """`None`: in memory. Else the log lives at `<data_dir>/server/state.db` and
         the state is restored from its newest snapshot plus the log after it."""
-        backend = SqliteLog.in_data_dir(data_dir, durable) if data_dir is not None else None
+        if data_dir is None:
+            return cls(None, snapshot_every, background_snapshots)
+        return cls.from_backend(SqliteLog.in_data_dir(data_dir, durable), snapshot_every, background_snapshots)
+
+    @classmethod
+    def from_backend(
+        cls,
+        backend: LogBackend,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        background_snapshots: bool = True,
+    ) -> "StateStore":
+        """A store over any log backend (e.g. etcd), restored from what it holds."""
         store = cls(backend, snapshot_every, background_snapshots)
-        if backend is not None:
-            store._restore()
+        store._restore()
         return store
 
     # -- reads ---------------------------------------------------------
