@@ -263,8 +263,10 @@ async def test_orphan_reaping_removes_unknown_allocs_only(engine, docker_task):
     orphan = docker_task({"command": "sleep", "args": ["30"]})
     kept_handle = await driver.start_task(kept)
     orphan_handle = await driver.start_task(orphan)
-    others = {c["Labels"][LABEL_ALLOC_ID] for c in engine.containers(all=True, filters={"label": [LABEL_ALLOC_ID]})}
-    removed = reap_orphans(engine, (others - {orphan.alloc_id}) | {kept.alloc_id})
+    alloc_root = os.path.dirname(kept.alloc_dir)  # both tasks' client data dir
+    assert reap_orphans(engine, {kept.alloc_id}, alloc_root) == []  # too young: a start may be under way
+    assert reap_orphans(engine, set(), alloc_root + "-other-client", creation_grace_s=0) == []
+    removed = reap_orphans(engine, {kept.alloc_id}, alloc_root, creation_grace_s=0)
     assert removed == [orphan_handle.state["container_id"]]
     assert driver.inspect_task(kept_handle).state == "running"
     gone = await asyncio.wait_for(driver.wait_task(orphan_handle), 10)  # reported, not hung
@@ -424,3 +426,14 @@ async def test_load_image_from_an_archive_in_the_task_dir(engine, docker_task):
     await wait_for_log(cfg, "loaded\n")
     await driver.destroy_task(handle)
     engine.remove_image("yurt-test/loadable:1")
+
+
+async def test_stop_without_kill_signal_uses_the_images_stop_signal(docker_task):
+    driver = DockerDriver()
+    handle = await driver.start_task(docker_task({"command": "sleep", "args": ["30"], "init": True}))
+    start = time.monotonic()
+    await driver.stop_task(handle, 5_000_000_000, "")
+    result = await driver.wait_task(handle)
+    assert result.signal == 15 and result.exit_code == 143
+    assert time.monotonic() - start < 4
+    await driver.destroy_task(handle)

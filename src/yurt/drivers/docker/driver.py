@@ -259,10 +259,11 @@ class DockerDriver(Driver):
     # -- stop, signal, destroy, recover ----------------------------------------------------
 
     async def stop_task(self, handle: TaskHandle, timeout: int, signal: str) -> None:
-        """The kill signal, up to `timeout` ns for the exit, then SIGKILL (docker stop -t)."""
-        sig = parse_signal(signal or "SIGINT")
+        """The kill signal (the image's STOPSIGNAL when ""), up to `timeout` ns for the exit,
+        then SIGKILL: `docker stop -t` with sub-second precision."""
         if (await asyncio.to_thread(self._observe, handle))[0] != "running":
             return
+        sig = parse_signal(signal or await asyncio.to_thread(self._stop_signal, handle))
         write_json_atomic(os.path.join(_state_dir(handle), STOP_FILE), {"signal": sig, "timeout": int(timeout)})
         await asyncio.to_thread(self._kill, handle, sig)
         try:
@@ -275,6 +276,11 @@ class DockerDriver(Driver):
             await asyncio.wait_for(self.wait_task(handle), 10)
         except asyncio.TimeoutError:
             raise DriverError(f"container {handle.state['container_name']} did not stop") from None
+
+    def _stop_signal(self, handle: TaskHandle) -> str:
+        """No kill_signal given: the image's STOPSIGNAL, else SIGTERM (as `docker stop`)."""
+        info = self._inspect(handle) or {}
+        return (info.get("Config") or {}).get("StopSignal") or "SIGTERM"
 
     def _kill(self, handle: TaskHandle, sig: int) -> None:
         import docker.errors

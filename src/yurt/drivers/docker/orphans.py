@@ -1,8 +1,11 @@
 """Reaping containers yurt started for allocations the client no longer knows."""
 
+import time
 from collections.abc import Callable, Iterable
 
-from .spec import LABEL_ALLOC_ID, LABEL_TASK_NAME
+from .spec import LABEL_ALLOC_ID, LABEL_ALLOC_ROOT, LABEL_TASK_NAME
+
+CREATION_GRACE_S = 300.0  # Nomad's dangling_containers.creation_grace
 
 
 def yurt_containers(client) -> list[dict]:
@@ -10,10 +13,18 @@ def yurt_containers(client) -> list[dict]:
     return client.containers(all=True, filters={"label": [LABEL_ALLOC_ID]})
 
 
-def reap_orphans(client, known_alloc_ids: Iterable[str] | Callable[[str], bool]) -> list[str]:
+def reap_orphans(
+    client,
+    known_alloc_ids: Iterable[str] | Callable[[str], bool],
+    alloc_root: str | None = None,
+    creation_grace_s: float = CREATION_GRACE_S,
+) -> list[str]:
     """Remove (force) containers labelled with an alloc ID that is not known; returns their IDs.
 
     `known_alloc_ids` is a collection of alloc IDs or a predicate `is_known(alloc_id)`.
+    With `alloc_root` (the client's `<data_dir>/alloc`), only containers started by that client
+    are candidates, so clients sharing one engine leave each other's containers alone.
+    Containers younger than `creation_grace_s` are left alone (a start may be in progress).
     """
     import docker.errors
 
@@ -27,6 +38,10 @@ def reap_orphans(client, known_alloc_ids: Iterable[str] | Callable[[str], bool])
         labels = container.get("Labels") or {}
         alloc_id = labels.get(LABEL_ALLOC_ID, "")
         if not alloc_id or not labels.get(LABEL_TASK_NAME) or is_known(alloc_id):
+            continue
+        if alloc_root is not None and labels.get(LABEL_ALLOC_ROOT) != alloc_root:
+            continue
+        if time.time() - float(container.get("Created") or 0) < creation_grace_s:
             continue
         try:
             client.remove_container(container["Id"], force=True, v=True)

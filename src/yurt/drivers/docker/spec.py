@@ -20,6 +20,7 @@ LABEL_PREFIX = "com.hashicorp.nomad."
 LABEL_ALLOC_ID = LABEL_PREFIX + "alloc_id"
 LABEL_JOB_NAME = LABEL_PREFIX + "job_name"
 LABEL_TASK_NAME = LABEL_PREFIX + "task_name"
+LABEL_ALLOC_ROOT = "io.yurt.client.alloc_root"  # <data_dir>/alloc of the client that runs it
 ENV_LABELS = {
     "job_id": "NOMAD_JOB_ID",
     "task_group_name": "NOMAD_GROUP_NAME",
@@ -67,6 +68,7 @@ def container_labels(cfg: TaskConfig, plugin: DockerPluginConfig) -> dict[str, s
     labels[LABEL_ALLOC_ID] = cfg.alloc_id
     labels[LABEL_TASK_NAME] = cfg.task_name
     labels[LABEL_JOB_NAME] = cfg.env.get("NOMAD_JOB_NAME", "")
+    labels[LABEL_ALLOC_ROOT] = os.path.dirname(os.path.normpath(cfg.alloc_dir))
     for name, var in ENV_LABELS.items():
         if var in cfg.env and (name in plugin.extra_labels or "*" in plugin.extra_labels):
             labels[LABEL_PREFIX + name] = cfg.env[var]
