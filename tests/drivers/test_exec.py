@@ -149,8 +149,10 @@ async def test_memory_limit_and_cpu_weight_are_written_to_the_task_cgroup(isolat
     handle = await isolated.start(cfg)
     assert _cgroup_file(handle, ("memory", "memory.limit_in_bytes"), "memory.max") == str(96 << 20)
     assert _cgroup_file(handle, ("cpu", "cpu.shares"), "cpu.weight") in ("750", str(cpu_weight_from_shares(750)))
-    assert handle.pid in isolated.driver.task_pids(handle)
-    assert len(isolated.driver.task_pids(handle)) == 3  # launcher, init, sleep
+    pids = isolated.driver.task_pids(handle)  # the task's processes: sleep, not launcher and init
+    assert len(pids) == 1 and pids[0] not in (handle.pid, handle.state["init_pid"])
+    with open(f"/proc/{pids[0]}/cmdline") as f:
+        assert f.read().split("\0")[0] == "sleep"
     await isolated.driver.stop_task(handle, 2_000_000_000, "SIGTERM")
 
 
@@ -221,3 +223,32 @@ async def test_destroy_removes_cgroup_and_chroot_but_keeps_task_data(isolated, m
     left = set(os.listdir(cfg.task_dir))
     assert not left & {"usr", "etc", "bin", "proc", "dev", "alloc", "lib"}, left
     assert open(os.path.join(cfg.task_dir, "local", "keep")).read() == "data\n"
+
+
+async def test_unknown_user_is_a_start_error_naming_the_user(isolated, make_task):
+    cfg = make_task(sh("true"))
+    cfg.user = "no-such-user-here"
+    with pytest.raises(DriverError, match='user "no-such-user-here" not found'):
+        await isolated.start(cfg)
+
+
+async def test_relative_command_and_work_dir_inside_the_chroot(isolated, make_task):
+    cfg = make_task({"command": "local/run.sh", "args": ["a b"], "work_dir": "/local"})
+    script = os.path.join(cfg.task_dir, "local", "run.sh")
+    with open(script, "w") as f:
+        f.write('#!/bin/sh\necho "$PWD [$1]"\n')
+    os.chmod(script, 0o755)
+    _, result = await isolated.run(cfg)
+    assert result.exit_code == 0, read_log(cfg, "stderr")
+    assert read_log(cfg) == "/local [a b]\n"
+
+
+async def test_signal_task_reaches_the_task_once(isolated, make_task):
+    cfg = make_task(sh("n=0; trap 'n=$((n+1)); echo hup $n' HUP; trap 'exit 0' USR1; while true; do sleep 0.05; done"))
+    handle = await isolated.start(cfg)
+    await asyncio.sleep(0.3)
+    await isolated.driver.signal_task(handle, "SIGHUP")
+    await asyncio.sleep(0.3)
+    await isolated.driver.signal_task(handle, "SIGUSR1")
+    result = await asyncio.wait_for(isolated.driver.wait_task(handle), 10)
+    assert result.exit_code == 0 and read_log(cfg) == "hup 1\n"

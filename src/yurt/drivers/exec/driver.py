@@ -67,25 +67,28 @@ def task_limits(cfg: TaskConfig) -> CgroupLimits:
     )
 
 
+def _string_list(config: dict[str, Any], key: str) -> list[str]:
+    value = config.get(key)
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
 def validate_isolation_keys(config: dict[str, Any], allow_caps: tuple[str, ...]) -> list[str]:
+    """Errors in the keys exec and java share (modes, capabilities, list items), naming the key."""
     errors = []
     for key in ("pid_mode", "ipc_mode"):
         value = config.get(key)
         if isinstance(value, str) and value not in ("", *MODES):
             errors.append(f'Invalid value for "{key}": "{value}" (must be "private" or "host")')
     for key in ("args", "cap_add", "cap_drop"):
-        for i, item in enumerate(config.get(key) or [] if isinstance(config.get(key), list) else []):
+        value = config.get(key)
+        for i, item in enumerate(value if isinstance(value, list) else []):
             if not isinstance(item, str):
                 errors.append(f'Incorrect attribute value type for "{key}[{i}]": a string is required')
     for key in ("cap_add", "cap_drop"):
-        names = [c for c in config.get(key) or [] if isinstance(c, str)] if isinstance(config.get(key), list) else []
-        for name in capabilities.unknown_caps(names):
+        for name in capabilities.unknown_caps(_string_list(config, key)):
             errors.append(f'Invalid value for "{key}": unknown capability "{name}"')
     try:
-        capabilities.effective_caps(
-            [c for c in config.get("cap_add") or [] if isinstance(c, str)] if isinstance(config.get("cap_add"), list) else [],
-            [], allow_caps,
-        )
+        capabilities.effective_caps(_string_list(config, "cap_add"), [], allow_caps)
     except ValueError as exc:
         errors.append(f'Invalid value for "cap_add": {exc}')
     return errors

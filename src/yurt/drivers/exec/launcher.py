@@ -3,15 +3,15 @@
 The supervisor (`yurt.drivers.supervisor`) starts this launcher as the task's process,
 so the launcher's pid is the handle's pid. Three processes make up the task:
 
-- the launcher joins the task's cgroup, unshares the uts, ipc and pid namespaces
-  and forks the init (which unshares the mount namespace); it records `launch.json` (started, or the start
+- the launcher unshares the uts, ipc and pid namespaces and forks the init (which
+  unshares the mount namespace); it records `launch.json` (started, or the start
   error) beside the supervisor's files, then waits and ends the way the task ended
   (same exit code, or killed by the same signal) so the supervisor records it.
 - the init is pid 1 of the new pid namespace: it builds the chroot, forks the task,
   forwards the signals it receives to the task's process group, reaps orphans, and
   reports the task's wait status to the launcher. When it dies (SIGKILL from the
   supervisor's kill escalation), the kernel kills everything in the namespace.
-- the task: its own session, chroot to the task dir, bounding set reduced to the
+- the task: its own session, joins the task's cgroup, chroot to the task dir, bounding set reduced to the
   allowed capabilities, then the user's groups, gid and uid, then exec.
 """
 
@@ -69,6 +69,9 @@ def _exec_task(spec: dict, user: pwd.struct_passwd | None, errfd: int) -> None:
             signal.signal(sig, signal.SIG_DFL)
         os.setsid()
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        cgroup = TaskCgroup.from_state(spec.get("cgroup"))
+        if cgroup is not None:
+            cgroup.join(os.getpid())  # only the task is limited and counted, not launcher and init
         os.chroot(spec["root"])
         os.chdir(spec.get("work_dir") or "/")
         keep = set(spec.get("caps") or [])
@@ -181,9 +184,6 @@ def _end_like(message: dict, init_status: int) -> int:
 def launch(spec: dict, state_dir: str) -> int:
     launch_path = os.path.join(state_dir, LAUNCH_FILE)
     try:
-        cgroup = TaskCgroup.from_state(spec.get("cgroup"))
-        if cgroup is not None:
-            cgroup.join(os.getpid())
         linux.unshare(_namespace_flags(spec))
     except OSError as exc:
         write_json_atomic(launch_path, {"error": f"failed to set up task isolation: {exc}"})
