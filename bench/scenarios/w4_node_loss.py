@@ -1,0 +1,91 @@
+"""W4: node loss. A fleet runs a service workload; then 10% of its nodes stop entirely (no
+heartbeats, no updates). Measured: time until the server marks every lost node down
+(against TTL + grace), and the rate at which their allocations are replaced and running
+on the surviving nodes, against this run's own initial placement rate (the W1 rate on the
+same cluster). Goal: detected within TTL + grace; replacement rate >= 80% of placement rate.
+
+Short: 500 nodes, 20 x 1,000 allocs, 50 nodes lost. Full: 5,000 nodes, 100 x 1,000 allocs
+(not W1's million: the bench would spend most of its time placing), 500 nodes lost."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+
+from ..agentproc import AgentProcess
+from ..figures import log
+from ..fleet import Fleet
+from .c1m_common import ProgressSampler, service_jobs, submit_jobs
+
+HEARTBEAT_GRACE_S = 10.0  # the server's default heartbeat_grace
+
+
+async def _down_count(http: aiohttp.ClientSession, base: str, node_ids: set[str]) -> int:
+    async with http.get(f"{base}/v1/nodes") as resp:
+        nodes = await resp.json()
+    return sum(1 for n in nodes if n["ID"] in node_ids and n["Status"] == "down")
+
+
+async def run_loss(base: str, nodes: int, jobs: int, count: int, lost: int, limit_s: float) -> dict:
+    total = jobs * count
+    fleet = Fleet(base, nodes, prefix="loss")
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                     timeout=aiohttp.ClientTimeout(total=120)) as http:
+        started = time.monotonic()
+        try:
+            await fleet.start()
+            await fleet.wait(lambda: fleet.registered() == nodes, 120, 0.2)
+            place_started = time.monotonic()
+            await submit_jobs(http, base, service_jobs("loss", jobs, count), 8)
+            placed = await fleet.wait(lambda: fleet.running() >= total, limit_s, 0.2)
+            place_s = time.monotonic() - place_started
+            if not placed:
+                raise RuntimeError(f"initial placement: {fleet.running()} of {total} running after {place_s:.0f}s")
+            victims = fleet.nodes[:lost]
+            lost_allocs = sum(1 for n in victims for s in n.reported.values() if s == "running")
+            ttl = max(n.heartbeat_ttl for n in fleet.nodes)
+            await fleet.stop_nodes(victims)
+            lost_at = time.monotonic()
+            log(f"W4: {total} running in {place_s:.1f}s; stopped {lost} nodes with {lost_allocs} allocs (TTL {ttl:.0f}s)")
+            victim_ids = {n.id for n in victims}
+            detected_s = None
+            sampler = ProgressSampler(lambda: fleet.running() - total, lost_at, label="replaced").start()
+            while time.monotonic() - lost_at < ttl + HEARTBEAT_GRACE_S + 60:
+                if await _down_count(http, base, victim_ids) == lost:
+                    detected_s = time.monotonic() - lost_at
+                    break
+                await fleet.wait(lambda: False, 0.5)
+            replaced = await fleet.wait(lambda: fleet.running() >= total + lost_allocs, limit_s, 0.2)
+            replaced_s = time.monotonic() - lost_at
+            await sampler.stop()
+        finally:
+            await fleet.stop()
+    place_rate = total / place_s
+    replace_window = replaced_s - (detected_s or 0.0)
+    replace_rate = (fleet.running() - total) / max(replace_window, 1e-9)
+    return {
+        "nodes": nodes, "allocs": total, "nodes_lost": lost, "allocs_lost": lost_allocs,
+        "heartbeat_ttl_s": round(ttl, 1), "grace_s": HEARTBEAT_GRACE_S,
+        "detected_s": None if detected_s is None else round(detected_s, 1),
+        "detected_within_ttl_grace": detected_s is not None and detected_s <= ttl + HEARTBEAT_GRACE_S + 1,
+        "all_replaced": replaced, "replaced_s": round(replaced_s, 1),
+        "place_rate_per_s": round(place_rate, 1), "replace_rate_per_s": round(replace_rate, 1),
+        "replace_vs_place": round(replace_rate / place_rate, 2), "fleet_errors": fleet.counters.errors,
+        "setup_s": round(place_started - started, 1),
+    }
+
+
+async def run(short: bool = False) -> dict:
+    nodes, jobs, lost = (500, 20, 50) if short else (5000, 100, 500)
+    agent = AgentProcess(mode="server").start()
+    try:
+        log(f"W4: {nodes} nodes, {jobs} x 1000 allocs, then {lost} nodes lost, on {agent.address}")
+        figures = await run_loss(agent.address, nodes, jobs, 1000, lost, limit_s=300.0 if short else 1200.0)
+        figures["server_peak_rss_mb"] = round(agent.peak_rss / 2**20)
+    finally:
+        agent.stop()
+    figures.update(scenario="W4", goal="lost nodes down within TTL + grace; replacement rate >= 0.8 x placement rate",
+                   met=bool(figures["detected_within_ttl_grace"] and figures["all_replaced"]
+                            and figures["replace_vs_place"] >= 0.8))
+    return figures
