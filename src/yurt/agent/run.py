@@ -45,6 +45,9 @@ async def run_agent(cfg: AgentConfig, install_signals: Callable[[asyncio.Event],
 
         app = build_app(server, client)
         await server.start()
+        from ..state import relax_gc
+
+        relax_gc()  # after the restore: the restored state is never rescanned by the cyclic GC
     else:
         app = client_only_app(cfg, client)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
