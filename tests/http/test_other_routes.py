@@ -92,7 +92,9 @@ async def test_agent_and_status_routes(api, server):
     health = await (await api.get("/v1/agent/health")).json()
     assert health["server"]["ok"] is True
     resp = await api.get("/v1/does/not/exist")
-    assert resp.status == 404
+    assert resp.status == 404 and await resp.text() == "404 page not found"
+    resp = await api.delete("/v1/jobs")
+    assert resp.status == 405 and await resp.text() == "Invalid method"
 
 
 async def test_scheduler_configuration(api):

@@ -27,7 +27,7 @@ async def nomad_errors(request: web.Request, handler):
     except web.HTTPMethodNotAllowed:
         return error_response(405, "Invalid method")
     except web.HTTPNotFound:
-        return error_response(404, "Invalid URL")
+        return error_response(404, "404 page not found")
     except web.HTTPException:
         raise
     except Exception as exc:
