@@ -77,7 +77,8 @@ async def test_alloc_stop_creates_eval(api, server):
     assert ev["TriggeredBy"] == "alloc-stop"
     stored = server.state.snapshot().alloc_by_id(alloc.id)
     assert stored.desired_transition.migrate is True
-    assert (await api.post("/v1/allocation/nope/stop")).status == 404
+    resp = await api.post("/v1/allocation/nope/stop")
+    assert resp.status == 404 and await resp.text() == "allocation not found"
 
 
 async def test_agent_and_status_routes(api, server):

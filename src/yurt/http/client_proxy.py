@@ -30,7 +30,7 @@ def owning_node_id(request: web.Request) -> str:
         return alloc.node_id
     node_id = request.query.get("node_id") or request.query.get("nodeID") or ""
     if not node_id:
-        raise EndpointError(400, "missing node_id: this agent runs no client")
+        raise EndpointError(400, "No local Node and node_id not provided")
     return node_id
 
 

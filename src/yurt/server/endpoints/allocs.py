@@ -38,7 +38,7 @@ def stop_alloc(server, alloc_id: str) -> tuple[str, int]:
     snapshot = server.state.snapshot()
     alloc = snapshot.alloc_by_id(alloc_id)
     if alloc is None:
-        raise EndpointError(404, "alloc not found")
+        raise EndpointError(404, "allocation not found")
     job = snapshot.job_by_id(alloc.namespace, alloc.job_id) or alloc.job
     typ = alloc.job.type if alloc.job else "service"
     ev = _eval_for(job, TRIGGER_ALLOC_STOP, server.now_ns(), alloc.job_id, alloc.namespace, typ)
