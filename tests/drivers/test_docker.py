@@ -50,8 +50,7 @@ def docker_task(engine, make_task):
     def make(config: dict, **kwargs):
         cfg = make_task({"image": TEST_IMAGE, **config}, **kwargs)
         cfg.env["NOMAD_JOB_NAME"] = "example"
-        cfg.env["NOMAD_MEMORY_LIMIT"] = "64"
-        cfg.env["NOMAD_CPU_LIMIT"] = "250"
+        cfg.memory_mb, cfg.cpu_shares = 64, 250
         alloc_ids.append(cfg.alloc_id)
         return cfg
 
@@ -437,3 +436,72 @@ async def test_stop_without_kill_signal_uses_the_images_stop_signal(docker_task)
     assert result.signal == 15 and result.exit_code == 143
     assert time.monotonic() - start < 4
     await driver.destroy_task(handle)
+
+
+# -- through the client agent (a fake server hands it allocs) ------------------------------
+
+
+@pytest.fixture
+async def fake_server():
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client"))
+    from fakeserver import FakeServer
+
+    server = FakeServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def docker_alloc(node_id: str, script: str, job_type: str = "batch"):
+    from fakeserver import make_alloc
+
+    from yurt.structs.job import Task
+
+    task = Task(name="box", driver="docker", config={"image": TEST_IMAGE, "command": "/bin/sh", "args": ["-c", script]})
+    return make_alloc(node_id, [task], job_type=job_type)
+
+
+async def test_client_agent_runs_a_docker_task_and_reattaches_after_restart(engine, fake_server, tmp_path):
+    from yurt.client import ClientAgent, ClientConfig
+
+    def agent() -> ClientAgent:
+        config = ClientConfig(data_dir=str(tmp_path / "data"), node_name="docker-node",
+                              servers=[fake_server.address], alloc_wait="2s", update_interval=0.05)
+        return ClientAgent(config, drivers={"docker": DockerDriver()})
+
+    first = agent()
+    await first.start()
+    await first.registered.wait()
+    assert fake_server.nodes[first.node.id]["Attributes"]["driver.docker"] == "1"
+    alloc = docker_alloc(first.node.id, "echo started $NOMAD_TASK_NAME; while [ ! -e /alloc/go ]; do sleep 0.1; done; exit 6")
+    await fake_server.add_alloc(alloc)
+    second = None
+    try:
+        await fake_server.wait_status(alloc.id, "running")
+        container_id = first.alloc_runners[alloc.id].task_runners["box"].handle.state["container_id"]
+        await first.stop()
+        second = agent()
+        await second.start()
+        assert second.alloc_runners[alloc.id].task_runners["box"].handle.state["container_id"] == container_id
+        marker = os.path.join(second.config.alloc_dir, alloc.id, "alloc", "go")
+        open(marker, "w").close()
+        update = await fake_server.wait_status(alloc.id, "failed")
+        events = update["TaskStates"]["box"]["Events"]
+        assert [e["Type"] for e in events].count("Started") == 1  # re-attached, never restarted
+        assert events[-2]["DisplayMessage"] == "Exit Code: 6"
+        log = os.path.join(second.config.alloc_dir, alloc.id, "alloc", "logs", "box.stdout.0")
+        deadline = time.monotonic() + 10  # the follower copies asynchronously
+        while time.monotonic() < deadline and not (os.path.exists(log) and open(log).read()):
+            await asyncio.sleep(0.05)
+        assert open(log).read() == "started box\n"
+    finally:
+        for a in (first, second):
+            if a is not None:
+                try:
+                    await a.stop()
+                    await a.destroy_all_allocs()
+                except Exception:
+                    pass
+    assert not engine.containers(all=True, filters={"id": container_id})

@@ -155,7 +155,7 @@ class DockerDriver(Driver):
                 "tty": bool(cfg.config.get("tty", False)),
             },
         )
-        if not self.plugin.disable_log_collection:
+        if not (self.plugin.disable_log_collection or cfg.logs_disabled):
             self._start_log_follower(handle, cfg)
         return handle
 

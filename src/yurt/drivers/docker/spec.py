@@ -3,8 +3,9 @@
 The task directories are bind-mounted as Nomad does: `<alloc>/alloc` at `/alloc`,
 `<task>/local` at `/local`, `<task>/secrets` at `/secrets`. Ports, resources and the job's
 names are read from the task environment the client builds (NOMAD_PORT_<label>,
-NOMAD_HOST_PORT_<label>, NOMAD_HOST_IP_<label>, NOMAD_MEMORY_LIMIT, NOMAD_MEMORY_MAX_LIMIT,
-NOMAD_CPU_LIMIT, NOMAD_JOB_NAME, ...).
+NOMAD_HOST_PORT_<label>, NOMAD_HOST_IP_<label>, NOMAD_JOB_NAME, ...); resources from the
+TaskConfig's cpu_shares / memory_mb / memory_max_mb, else NOMAD_CPU_LIMIT / NOMAD_MEMORY_LIMIT /
+NOMAD_MEMORY_MAX_LIMIT.
 """
 
 import os
@@ -158,8 +159,9 @@ def _driver_config(driver: dict[str, Any]) -> Any:
 
 def memory_limits(cfg: TaskConfig) -> dict[str, int]:
     """`memory` is the limit; with `memory_hard_limit` or `memory_max` it is the reservation."""
-    memory_mb = int(cfg.env.get("NOMAD_MEMORY_LIMIT") or 0)
-    hard_mb = int(cfg.config.get("memory_hard_limit") or 0) or int(cfg.env.get("NOMAD_MEMORY_MAX_LIMIT") or 0)
+    memory_mb = cfg.memory_mb or int(cfg.env.get("NOMAD_MEMORY_LIMIT") or 0)
+    memory_max_mb = cfg.memory_max_mb or int(cfg.env.get("NOMAD_MEMORY_MAX_LIMIT") or 0)
+    hard_mb = int(cfg.config.get("memory_hard_limit") or 0) or memory_max_mb
     limits: dict[str, int] = {}
     if hard_mb and hard_mb > memory_mb:
         limits["mem_limit"] = hard_mb * MB
@@ -173,7 +175,7 @@ def memory_limits(cfg: TaskConfig) -> dict[str, int]:
 
 
 def cpu_limits(cfg: TaskConfig, total_compute_mhz: int) -> dict[str, int]:
-    cpu = int(cfg.env.get("NOMAD_CPU_LIMIT") or 0)
+    cpu = cfg.cpu_shares or int(cfg.env.get("NOMAD_CPU_LIMIT") or 0)
     limits: dict[str, int] = {}
     if cpu:
         limits["cpu_shares"] = max(2, cpu)
