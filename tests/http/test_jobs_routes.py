@@ -63,6 +63,8 @@ async def test_invalid_job_is_400_with_messages(api):
 async def test_missing_job_and_id_mismatch(api):
     resp = await api.put("/v1/jobs", json={})
     assert resp.status == 400 and await resp.text() == "Job must be specified"
+    resp = await api.put("/v1/jobs", json={"Job": {"Name": "x"}})
+    assert resp.status == 400 and await resp.text() == "Job ID hasn't been provided"
     resp = await api.put("/v1/job/other", json={"Job": job_json("web")})
     assert resp.status == 400 and await resp.text() == "Job ID does not match name"
 

@@ -31,6 +31,8 @@ def job_from_body(request: web.Request, body: dict) -> Job:
     if not isinstance(body, dict) or not body.get("Job"):
         raise EndpointError(400, "Job must be specified")
     raw = body["Job"]
+    if not isinstance(raw, dict) or not raw.get("ID"):
+        raise EndpointError(400, "Job ID hasn't been provided")
     job = convert(raw, Job, "job")
     if not raw.get("Namespace") and request.query.get("namespace"):
         job.namespace = request_namespace(request)
