@@ -174,3 +174,10 @@ async def test_prefix_search(api):
     assert (await resp.json())["Matches"]["nodes"] == [node.id]
     resp = await api.post("/v1/search", json={"Prefix": "x", "Context": "bogus"})
     assert resp.status == 400
+
+
+async def test_operator_raft_and_autopilot(api):
+    raft = await (await api.get("/v1/operator/raft/configuration")).json()
+    assert raft["Servers"][0]["Leader"] is True and raft["Servers"][0]["Voter"] is True
+    health = await (await api.get("/v1/operator/autopilot/health")).json()
+    assert health["Healthy"] is True and len(health["Servers"]) == 1

@@ -1,6 +1,5 @@
 """Agent, status, region and operator routes."""
 
-
 from aiohttp import web
 
 from yurt.server.endpoints import set_scheduler_config
@@ -129,3 +128,25 @@ async def put_scheduler_config(request: web.Request) -> web.Response:
     cas = request.query.get("cas")
     updated, index = set_scheduler_config(server_of(request), config, int(cas) if cas else None)
     return json_response(request, {"Updated": updated, "Index": index}, index)
+
+
+@routes.get("/v1/operator/raft/configuration")
+async def raft_configuration(request: web.Request) -> web.Response:
+    """One voter, the leader: this server (the log lives in SQLite, not Raft)."""
+    cfg = server_of(request).config
+    server = {"ID": cfg.node_name, "Node": f"{cfg.node_name}.{cfg.region}", "Address": cfg.rpc_address,
+              "Leader": server_of(request).leader, "Voter": True, "RaftProtocol": "3"}
+    return json_response(request, {"Servers": [server], "Index": 0})
+
+
+@routes.get("/v1/operator/autopilot/health")
+async def autopilot_health(request: web.Request) -> web.Response:
+    server = server_of(request)
+    cfg = server.config
+    index = server.state.latest_index if server.state is not None else 0
+    member = {"ID": cfg.node_name, "Name": f"{cfg.node_name}.{cfg.region}", "Address": cfg.rpc_address,
+              "SerfStatus": "alive", "Version": cfg.version, "Leader": server.leader, "LastContact": "0s",
+              "LastTerm": 1, "LastIndex": index, "Healthy": True, "Voter": True,
+              "StableSince": "0001-01-01T00:00:00Z"}
+    return json_response(request, {"Healthy": True, "FailureTolerance": 0, "Servers": [member]})
+

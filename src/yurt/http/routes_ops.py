@@ -177,3 +177,9 @@ async def system_gc(request: web.Request) -> web.Response:
 async def reconcile_summaries(request: web.Request) -> web.Response:
     """Job summaries are kept exact by the state machine: nothing to reconcile."""
     return web.Response(status=200)
+
+
+@routes.get("/v1/job/{job_id}/submission")
+async def job_submission(request: web.Request) -> web.Response:
+    """Job sources are not kept (yet): Nomad's answer for a job registered without one."""
+    raise EndpointError(404, "job source not found")
