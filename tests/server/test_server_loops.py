@@ -80,3 +80,15 @@ async def test_revoke_and_reestablish_leadership_restores_evals(server):
     assert not server.broker.enabled and server.broker.try_dequeue(["service"]) is None
     await server.establish_leadership()
     assert server.broker.try_dequeue(["service"])[0].id == ev.id
+
+
+async def test_plan_from_a_worker_that_lost_its_eval_is_refused(server):
+    from yurt.structs import Plan
+
+    ev = pending_eval()
+    server.state.apply(EvalUpsert(evals=[ev]))
+    got, token = server.broker.try_dequeue(["service"])
+    with pytest.raises(RuntimeError, match="no longer outstanding"):
+        await server.applier.submit(Plan(eval_id=got.id, eval_token="stale-token"))
+    result = await server.applier.submit(Plan(eval_id=got.id, eval_token=token))
+    assert not result.rejected_nodes

@@ -96,9 +96,12 @@ class _QueuedPlan:
 class PlanApplier:
     """One queue, one loop: plans are verified and committed one at a time."""
 
-    def __init__(self, store, now_ns: Callable[[], int]):
+    def __init__(self, store, now_ns: Callable[[], int], outstanding: Callable[[str], str | None] | None = None):
+        """`outstanding(eval_id)`: the token the broker holds for the eval, so a plan from
+        a worker that lost its eval (nack timeout) is refused."""
         self.store = store
         self.now_ns = now_ns
+        self.outstanding = outstanding
         self._queue: asyncio.PriorityQueue[_QueuedPlan] | None = None
         self._seq = itertools.count()
         self._task: asyncio.Task | None = None
@@ -123,6 +126,8 @@ class PlanApplier:
     async def submit(self, plan: Plan) -> PlanResult:
         if self._queue is None or self._task is None:
             raise RuntimeError("plan applier is not running (not the leader)")
+        if self.outstanding is not None and plan.eval_token and self.outstanding(plan.eval_id) != plan.eval_token:
+            raise RuntimeError(f"evaluation {plan.eval_id} is no longer outstanding with this token")
         future = asyncio.get_running_loop().create_future()
         await self._queue.put(_QueuedPlan((-plan.priority, next(self._seq)), plan, future))
         return await future

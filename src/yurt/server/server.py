@@ -97,7 +97,7 @@ class Server:
         self.leader = True
         self.broker.set_enabled(True)
         self.blocked.set_enabled(True)
-        self.applier = PlanApplier(self.state, self.now_ns)
+        self.applier = PlanApplier(self.state, self.now_ns, self.broker.outstanding)
         self.applier.start()
         self._init_scheduler_config()
         self.restore()

@@ -50,11 +50,16 @@ class WorkerPlanner:
     def submit_plan(self, plan: Plan):
         plan.eval_id = plan.eval_id or self.eval.id
         plan.eval_token = self.token
-        result: PlanResult = self._on_loop(self.worker.applier.submit(plan))
+        result: PlanResult = self._on_loop(self._submit(plan))
         if result.refresh_index:
             snapshot = self._on_loop(snapshot_at_least(self.worker.store, result.refresh_index))
             return result, snapshot
         return result, None
+
+    async def _submit(self, plan: Plan) -> PlanResult:
+        """Still working on it: push the nack deadline out, then queue the plan."""
+        self.worker.broker.outstanding_reset(self.eval.id, self.token)
+        return await self.worker.applier.submit(plan)
 
     def _upsert(self, ev: Evaluation) -> None:
         async def apply() -> int:
