@@ -181,3 +181,18 @@ async def test_operator_raft_and_autopilot(api):
     assert raft["Servers"][0]["Leader"] is True and raft["Servers"][0]["Voter"] is True
     health = await (await api.get("/v1/operator/autopilot/health")).json()
     assert health["Healthy"] is True and len(health["Servers"]) == 1
+
+
+async def test_server_not_started_has_no_leader():
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from yurt.http import build_app
+    from yurt.server import Server, ServerConfig
+
+    client = TestClient(TestServer(build_app(Server(ServerConfig(num_schedulers=0)))))
+    await client.start_server()
+    try:
+        resp = await client.get("/v1/jobs")
+        assert resp.status == 500 and await resp.text() == "No cluster leader"
+    finally:
+        await client.close()

@@ -18,9 +18,12 @@ log = logging.getLogger(__name__)
 async def nomad_errors(request: web.Request, handler):
     """Errors as text/plain with Nomad's status codes; never a traceback."""
     try:
+        server = request.app[SERVER_KEY]
         region = request.query.get("region")
-        if region and region != request.app[SERVER_KEY].config.region:
+        if region and region != server.config.region:
             raise EndpointError(500, "No path to region")
+        if server.state is None and request.path.startswith("/v1/") and not request.path.startswith("/v1/client/"):
+            raise EndpointError(500, "No cluster leader")
         return await handler(request)
     except EndpointError as exc:
         return error_response(exc.status, exc.message)
