@@ -248,6 +248,10 @@ async def test_logs_resume_when_the_follower_died(docker_task):
     cfg = docker_task({"command": "/bin/sh", "args": ["-c", "echo one; sleep 1.5; echo two; sleep 30"]})
     handle = await driver.start_task(cfg)
     await wait_for_log(cfg, "one\n")
+    positions = os.path.join(handle.state["state_dir"], "logpos.json")
+    deadline = time.monotonic() + 5  # a line is recorded just after it is written (at-least-once)
+    while time.monotonic() < deadline and not os.path.exists(positions):
+        await asyncio.sleep(0.02)
     os.kill(driver._follower_pid(handle), 9)  # the follower dies (e.g. OOM) while the task runs
     await asyncio.sleep(2.0)
     fresh = DockerDriver()

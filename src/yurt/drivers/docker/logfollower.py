@@ -4,8 +4,9 @@
 It detaches like the raw_exec supervisor (fork + setsid), so the copy goes on while the
 client agent restarts. It follows the engine's log of the container (json-file or local log
 driver) with timestamps, and records the newest copied timestamp per stream in
-`logpos.json`; a follower started again later (the old one died) resumes after it, so no
-line is copied twice or lost. It exits when the container has stopped and both streams
+`logpos.json` (at most every SAVE_INTERVAL); a follower started again later (the old one
+died) resumes after it: no line is lost, and only lines copied in the last SAVE_INTERVAL
+before a crash can be copied twice. It exits when the container has stopped and both streams
 are drained.
 """
 
