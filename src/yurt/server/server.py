@@ -86,7 +86,7 @@ class Server:
 
     async def stop(self) -> None:
         await self.revoke_leadership()
-        self.alloc_updates.flush()
+        self.alloc_updates.close()
         if self.state is not None:
             self.state.close()
             self.state = None

@@ -93,6 +93,13 @@ class AllocUpdateBatcher:
         await asyncio.sleep(self.window)
         self.flush()
 
+    def close(self) -> None:
+        """Apply what is queued now (server stopping)."""
+        if self._flush_task is not None and not self._flush_task.done():
+            self._flush_task.cancel()
+        self._flush_task = None
+        self.flush()
+
     def flush(self) -> None:
         from yurt.state.commands import AllocClientUpdate
 
