@@ -509,3 +509,23 @@ async def test_client_agent_runs_a_docker_task_and_reattaches_after_restart(engi
                 except Exception:
                     pass
     assert not engine.containers(all=True, filters={"id": container_id})
+
+
+async def test_task_over_its_memory_is_oom_killed(docker_task):
+    driver = DockerDriver()
+    cfg = docker_task({"command": "/bin/sh", "args": ["-c", "head -c 268435456 /dev/zero | tail > /dev/null"]})
+    cfg.memory_mb = 16
+    handle = await driver.start_task(cfg)
+    result = await asyncio.wait_for(driver.wait_task(handle), 30)
+    assert result.oom_killed and result.err == "OOM Killed"
+    assert result.exit_code != 0
+    await driver.destroy_task(handle)
+
+
+async def test_network_mode_none_has_only_loopback(docker_task):
+    driver = DockerDriver()
+    cfg = docker_task({"command": "/bin/sh", "args": ["-c", "ls /sys/class/net"], "network_mode": "none"})
+    handle = await driver.start_task(cfg)
+    assert (await driver.wait_task(handle)).exit_code == 0
+    assert await wait_for_log(cfg, "lo\n") == "lo\n"
+    await driver.destroy_task(handle)
