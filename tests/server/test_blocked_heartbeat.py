@@ -74,3 +74,10 @@ def test_heartbeat_ttl_scales_with_node_count():
     for i in range(100):
         timers.reset(f"n{i}")
     assert timers.ttl() >= 10  # 100 nodes / 10 per second
+
+
+def test_server_config_takes_nanosecond_durations_from_agent_files():
+    from yurt.server import ServerConfig
+
+    cfg = ServerConfig(heartbeat_grace=30_000_000_000, min_heartbeat_ttl=5.0).normalize()
+    assert cfg.heartbeat_grace == 30.0 and cfg.min_heartbeat_ttl == 5.0

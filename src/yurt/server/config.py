@@ -3,6 +3,15 @@
 from dataclasses import dataclass, field
 
 
+NANOSECONDS_THRESHOLD = 1_000_000
+_DURATION_FIELDS = (
+    "min_heartbeat_ttl", "heartbeat_grace", "failover_heartbeat_ttl", "eval_nack_timeout",
+    "eval_initial_nack_delay", "eval_subsequent_nack_delay", "failed_follow_up_delay",
+    "alloc_update_batch_window", "gc_interval", "eval_gc_threshold", "batch_eval_gc_threshold",
+    "job_gc_threshold", "node_gc_threshold",
+)
+
+
 @dataclass
 class ServerConfig:
     """Settings for one server. Durations are seconds (floats), as the loops use them.
@@ -42,6 +51,15 @@ class ServerConfig:
     rpc_port: int = 4647
     serf_port: int = 4648
     version: str = "2.0.6"
+
+    def normalize(self) -> "ServerConfig":
+        """Durations are seconds; a value given in nanoseconds (as agent config files parse
+        `"10s"`) is converted. Nothing here is meaningfully longer than 10^6 seconds."""
+        for name in _DURATION_FIELDS:
+            value = getattr(self, name)
+            if value >= NANOSECONDS_THRESHOLD:
+                setattr(self, name, value / 1e9)
+        return self
 
     @property
     def rpc_address(self) -> str:

@@ -40,7 +40,7 @@ TIMER_INTERVAL = 0.1
 
 class Server:
     def __init__(self, config: ServerConfig | None = None, clock: Clock | None = None):
-        self.config = config or ServerConfig()
+        self.config = (config or ServerConfig()).normalize()
         self.clock = clock or SystemClock()
         self.state = None
         self.leader = False
