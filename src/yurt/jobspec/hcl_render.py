@@ -16,7 +16,8 @@ from .durations import format_duration, parse_duration
 from .hcl_format import format_hcl
 from .schema import DURATION, JOB, STRINGMAP, Attr, Blk, Schema
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][\w-]*$")
+_DERIVED = ("SpecType",)  # set by the decoder from other fields
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _HIDDEN_ATTRS = ("_",)  # JSON names of shorthand attributes the decoder folds away
 
 
@@ -49,7 +50,7 @@ def _body(data: dict[str, Any], schema: Schema) -> list[str]:
     lines: list[str] = []
     nested: list[str] = []
     for key, value in data.items():
-        if value is None:
+        if value is None or key in _DERIVED:
             continue
         if key in ("DynamicPorts", "ReservedPorts") and schema.name == "network":
             nested += _ports(value, key == "ReservedPorts")
@@ -111,17 +112,26 @@ def hcl_string(text: str) -> str:
     """A quoted HCL string whose value is exactly `text` (no interpolation)."""
     escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
                .replace("\r", "\\r").replace("\t", "\\t"))
-    escaped = escaped.replace("%{", "%%{")
+    escaped = _DIRECTIVE.sub(_escape_directive, escaped)
     return '"' + _INTERPOLATION.sub(_escape_interpolation, escaped) + '"'
 
 
 _INTERPOLATION = re.compile(r"\$\{([^}]*)\}?")
+_DIRECTIVE = re.compile(r"%\{[^}]*\}?")
 _RUNTIME_REFERENCE = re.compile(r"^(attr|node|meta|NOMAD_\w*|device|secret)(\.[\w.-]+)?$")
+
+
+def _escape_directive(match: re.Match) -> str:
+    if match.group(0).endswith("}"):
+        return "%" + match.group(0)
+    return "\\u0025{" + match.group(0)[2:]
 
 
 def _escape_interpolation(match: re.Match) -> str:
     """Runtime references stay readable (`${attr.x}` parses back to itself); the rest is escaped."""
-    if match.group(0).endswith("}") and _RUNTIME_REFERENCE.match(match.group(1)):
+    if not match.group(0).endswith("}"):  # `$${` needs a closing brace to be an escape
+        return "\\u0024{" + match.group(1)
+    if _RUNTIME_REFERENCE.match(match.group(1)):
         return match.group(0)
     return "$" + match.group(0)
 
