@@ -13,12 +13,14 @@ import uuid
 
 import pytest
 
-from yurt.drivers.base import DriverError, TaskHandle
-from yurt.drivers.docker import DockerDriver, DockerPluginConfig, reap_orphans, validate_task_config
-from yurt.drivers.docker.driver import connect, exit_result_from_state
-from yurt.drivers.docker.spec import LABEL_ALLOC_ID, build_container_spec, memory_limits, port_bindings
+pytest.importorskip("docker", reason="the docker SDK is not installed (pip install docker==7.1.0)")
 
-from docker_image import TEST_IMAGE, ensure_test_image
+from yurt.drivers.base import DriverError, TaskHandle  # noqa: E402
+from yurt.drivers.docker import DockerDriver, DockerPluginConfig, reap_orphans, validate_task_config  # noqa: E402
+from yurt.drivers.docker.driver import connect, exit_result_from_state  # noqa: E402
+from yurt.drivers.docker.spec import LABEL_ALLOC_ID, build_container_spec, memory_limits, port_bindings  # noqa: E402
+
+from docker_image import TEST_IMAGE, ensure_test_image  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 
