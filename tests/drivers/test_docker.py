@@ -531,3 +531,15 @@ async def test_network_mode_none_has_only_loopback(docker_task):
     assert (await driver.wait_task(handle)).exit_code == 0
     assert await wait_for_log(cfg, "lo\n") == "lo\n"
     await driver.destroy_task(handle)
+
+
+async def test_exec_inside_the_running_container(docker_task):
+    driver = DockerDriver()
+    handle = await driver.start_task(docker_task({"command": "sleep", "args": ["30"]}))
+    stdout, stderr, code = await driver.exec_task(handle, ["/bin/sh", "-c", "echo in-$NOMAD_TASK_DIR; echo oops >&2; exit 4"])
+    assert (stdout, stderr, code) == (b"in-/local\n", b"oops\n", 4)
+    ps_out, _, _ = await driver.exec_task(handle, ["ps", "-o", "comm"])
+    assert b"sleep" in ps_out
+    await driver.destroy_task(handle, force=True)
+    with pytest.raises(DriverError, match="not running"):
+        await driver.exec_task(handle, ["true"])

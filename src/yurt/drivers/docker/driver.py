@@ -349,6 +349,27 @@ class DockerDriver(Driver):
             _unlink(os.path.join(_state_dir(handle), FOLLOWER_PID_FILE))
             await asyncio.to_thread(self._start_log_follower, handle)
 
+    # -- exec --------------------------------------------------------------------------------
+
+    async def exec_task(self, handle: TaskHandle, command: list[str], timeout_s: float = 30.0) -> tuple[bytes, bytes, int]:
+        """Run `command` inside the running container: (stdout, stderr, exit code)."""
+        if not command:
+            raise DriverError("exec: a command is required")
+        if (await asyncio.to_thread(self._observe, handle))[0] != "running":
+            raise DriverError(f"task {handle.task_id} is not running")
+        return await asyncio.wait_for(asyncio.to_thread(self._exec, handle, command), timeout_s)
+
+    def _exec(self, handle: TaskHandle, command: list[str]) -> tuple[bytes, bytes, int]:
+        import docker.errors
+
+        try:
+            exec_id = self.client.exec_create(handle.state["container_id"], command, stdout=True, stderr=True)["Id"]
+            stdout, stderr = self.client.exec_start(exec_id, demux=True)
+            code = self.client.exec_inspect(exec_id).get("ExitCode")
+        except docker.errors.APIError as exc:
+            raise DriverError(f"exec failed: {exc.explanation or exc}") from exc
+        return stdout or b"", stderr or b"", int(code if code is not None else -1)
+
     # -- stats -------------------------------------------------------------------------------
 
     def task_pids(self, handle: TaskHandle) -> list[int]:
