@@ -120,6 +120,27 @@ def test_spec_refuses_privileged_and_unknown_ports(make_task):
         build_container_spec(make_task({"image": "i", "volumes": ["/etc:/x"]}), DockerPluginConfig(), "i")
 
 
+def test_mount_blocks_and_their_limits(make_task):
+    from yurt.drivers.docker.spec import task_mounts
+
+    cfg = make_task({"image": "i", "mount": [
+        {"type": "bind", "source": "local/conf", "target": "/etc/app", "readonly": True},
+        {"type": "volume", "source": "cache", "target": "/cache", "volume_options": {"no_copy": True}},
+        {"type": "tmpfs", "target": "/run", "tmpfs_options": {"size": 4096, "mode": 0o700}},
+    ]})
+    bind, volume, tmpfs = task_mounts(cfg, DockerPluginConfig())
+    assert bind["Source"] == f"{cfg.task_dir}/local/conf" and bind["ReadOnly"] is True and bind["Type"] == "bind"
+    assert volume["Source"] == "cache" and volume["VolumeOptions"]["NoCopy"] is True
+    assert tmpfs["TmpfsOptions"] == {"SizeBytes": 4096, "Mode": 0o700}
+    escaping = make_task({"image": "i", "mount": {"type": "bind", "source": "../../../etc", "target": "/x"}})
+    with pytest.raises(DriverError, match="escapes the allocation directory"):
+        task_mounts(escaping, DockerPluginConfig())
+    assert task_mounts(escaping, DockerPluginConfig(volumes_enabled=True))[0]["Target"] == "/x"
+    driver = make_task({"image": "i", "mount": {"target": "/v", "volume_options": {"driver_config": {"name": "nfs"}}}})
+    with pytest.raises(DriverError, match="volume drivers"):
+        task_mounts(driver, DockerPluginConfig())
+
+
 def test_exit_code_above_128_is_a_signal_only_when_stopped():
     assert exit_result_from_state({"ExitCode": 143}, stop_requested=True).signal == 15
     assert exit_result_from_state({"ExitCode": 143}, stop_requested=False).signal == 0
