@@ -243,7 +243,11 @@ async def test_memory_limit_and_cpu_shares_set_on_the_container(engine, docker_t
     assert host_config["Memory"] == 96 * 1024 * 1024
     assert host_config["MemoryReservation"] == 64 * 1024 * 1024
     assert host_config["CpuShares"] == 250
-    assert driver.task_pids(handle)
+    import psutil
+
+    assert "sleep" in {psutil.Process(pid).name() for pid in driver.task_pids(handle)}  # host pids, for stats
+    stats = await asyncio.to_thread(driver.container_stats, handle)
+    assert stats["memory_stats"]["limit"] == 96 * 1024 * 1024
     await driver.destroy_task(handle, force=True)
 
 
