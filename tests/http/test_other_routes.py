@@ -196,3 +196,17 @@ async def test_server_not_started_has_no_leader():
         assert resp.status == 500 and await resp.text() == "No cluster leader"
     finally:
         await client.close()
+
+
+async def test_node_pools(api):
+    node = await register_node(api, node_pool="gpu")
+    await register(api)
+    names = [p["Name"] for p in await (await api.get("/v1/node/pools")).json()]
+    assert names == ["all", "default", "gpu"]
+    assert (await (await api.get("/v1/node/pool/gpu")).json())["Name"] == "gpu"
+    resp = await api.get("/v1/node/pool/nope")
+    assert resp.status == 404 and await resp.text() == "node pool not found"
+    nodes = await (await api.get("/v1/node/pool/gpu/nodes")).json()
+    assert [n["ID"] for n in nodes] == [node.id]
+    assert await (await api.get("/v1/node/pool/gpu/jobs")).json() == []
+    assert [j["ID"] for j in await (await api.get("/v1/node/pool/default/jobs")).json()] == ["web"]

@@ -183,3 +183,58 @@ async def reconcile_summaries(request: web.Request) -> web.Response:
 async def job_submission(request: web.Request) -> web.Response:
     """Job sources are not kept (yet): Nomad's answer for a job registered without one."""
     raise EndpointError(404, "job source not found")
+
+
+BUILTIN_POOLS = {"all": "Node pool with all nodes in the cluster.", "default": "Default node pool."}
+
+
+def _pools(snap) -> list[dict]:
+    names = set(BUILTIN_POOLS) | {n.node_pool for n in snap.nodes() if n.node_pool}
+    return [{"Name": name, "Description": BUILTIN_POOLS.get(name, ""), "Meta": None,
+             "SchedulerConfiguration": None, "CreateIndex": 1, "ModifyIndex": 1} for name in sorted(names)]
+
+
+def _pool_or_404(snap, name: str) -> dict:
+    for pool in _pools(snap):
+        if pool["Name"] == name:
+            return pool
+    raise EndpointError(404, "node pool not found")
+
+
+@routes.get("/v1/node/pools")
+async def node_pools(request: web.Request) -> web.Response:
+    return await blocking_query(request, server_of(request), ["nodes"], lambda s, o: _pools(s))
+
+
+@routes.get("/v1/node/pool/{name}")
+async def node_pool(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    return await blocking_query(request, server_of(request), ["nodes"], lambda s, o: _pool_or_404(s, name))
+
+
+@routes.get("/v1/node/pool/{name}/nodes")
+async def node_pool_nodes(request: web.Request) -> web.Response:
+    from .wire import node_list_stub
+
+    name = request.match_info["name"]
+
+    def compute(snap, opts):
+        _pool_or_404(snap, name)
+        nodes = [n for n in snap.nodes() if name == "all" or n.node_pool == name]
+        return [node_list_stub(n) for n in sorted(nodes, key=lambda n: n.id)]
+
+    return await blocking_query(request, server_of(request), ["nodes"], compute)
+
+
+@routes.get("/v1/node/pool/{name}/jobs")
+async def node_pool_jobs(request: web.Request) -> web.Response:
+    from .wire import job_list_stub
+
+    name = request.match_info["name"]
+
+    def compute(snap, opts):
+        _pool_or_404(snap, name)
+        jobs = [j for j in snap.jobs(opts.ns_filter) if name == "all" or j.node_pool == name]
+        return [job_list_stub(j, snap.job_summary(j.namespace, j.id)) for j in sorted(jobs, key=lambda j: j.id)]
+
+    return await blocking_query(request, server_of(request), ["nodes", "jobs"], compute)
