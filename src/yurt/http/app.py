@@ -6,7 +6,17 @@ from aiohttp import web
 
 from yurt.server.endpoints import EndpointError
 
-from . import routes_agent, routes_events, routes_internal, routes_jobs, routes_metrics, routes_ops, routes_reads
+from . import (
+    routes_agent,
+    routes_events,
+    routes_internal,
+    routes_jobs,
+    routes_jobs_ops,
+    routes_metrics,
+    routes_nodes_ops,
+    routes_reads,
+    routes_system,
+)
 from .client_proxy import install_session_holder, proxy_client_request
 from .context import CLIENT_AGENT_KEY, SERVER_KEY
 from .wire import error_response
@@ -57,8 +67,8 @@ def build_app(server, client_agent=None) -> web.Application:
     app = web.Application(middlewares=[nomad_errors], client_max_size=64 * 1024 * 1024)
     app[SERVER_KEY] = server
     app[CLIENT_AGENT_KEY] = client_agent
-    for module in (routes_jobs, routes_reads, routes_ops, routes_agent, routes_internal, routes_metrics,
-                   routes_events):
+    for module in (routes_jobs, routes_jobs_ops, routes_reads, routes_nodes_ops, routes_system, routes_agent,
+                   routes_internal, routes_metrics, routes_events):
         app.add_routes(module.routes)
     _client_routes(app, client_agent)
     install_session_holder(app)
