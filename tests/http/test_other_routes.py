@@ -210,3 +210,13 @@ async def test_node_pools(api):
     assert [n["ID"] for n in nodes] == [node.id]
     assert await (await api.get("/v1/node/pool/gpu/jobs")).json() == []
     assert [j["ID"] for j in await (await api.get("/v1/node/pool/default/jobs")).json()] == ["web"]
+
+
+async def test_node_evaluate_creates_evals_for_its_jobs(api, server):
+    node = await register_node(api)
+    await register(api)
+    await place(server, "web", node)
+    out = await (await api.post(f"/v1/node/{node.id}/evaluate")).json()
+    assert len(out["EvalIDs"]) == 1
+    ev = server.state.snapshot().eval_by_id(out["EvalIDs"][0])
+    assert ev.triggered_by == "node-update" and ev.node_id == node.id and ev.job_id == "web"
