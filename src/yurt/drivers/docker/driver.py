@@ -39,7 +39,8 @@ from .spec import build_container_spec, container_name
 STATE_DIR_NAME = ".yurt"
 EXIT_FILE = "exit.json"
 STOP_FILE = "stop.json"
-POLL_INTERVAL = 0.1
+POLL_INTERVAL = 0.05
+MAX_POLL_INTERVAL = 1.0
 API_TIMEOUT = 30
 LOG_DRAIN_TIMEOUT = 3.0
 
@@ -248,13 +249,16 @@ class DockerDriver(Driver):
         return TaskStatus(state, handle, result)
 
     async def wait_task(self, handle: TaskHandle) -> ExitResult:
+        """Polls the engine: every POLL_INTERVAL at first, backing off to MAX_POLL_INTERVAL."""
+        interval = POLL_INTERVAL
         while True:
             state, result = await asyncio.to_thread(self._observe, handle)
             if result is not None:
                 return result
             if state == "unknown":
                 return ExitResult(exit_code=-1, err=f"container {handle.state['container_id'][:12]} is gone")
-            await asyncio.sleep(POLL_INTERVAL)
+            await asyncio.sleep(interval)
+            interval = min(MAX_POLL_INTERVAL, interval * 1.5)
 
     # -- stop, signal, destroy, recover ----------------------------------------------------
 
