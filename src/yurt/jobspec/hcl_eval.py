@@ -15,7 +15,7 @@ from typing import Any, Callable
 from lark import Token, Tree
 
 from .diagnostics import Position
-from .hcl_syntax import node_name, position_of
+from .hcl_syntax import node_name, position_of, source_span
 from .hcl_templates import Piece, TemplateError, parse_expression, render_pieces, scan_template
 
 
@@ -103,10 +103,8 @@ class Evaluator:
     def source(self, node: Tree) -> str:
         if node.data == "json_value":
             return node.source_text
-        meta = node.meta
-        if getattr(meta, "empty", True):
-            return ""
-        return self.text[meta.start_pos:meta.end_pos]
+        span = source_span(node)
+        return self.text[span[0]:span[1]] if span else ""
 
     # -- dispatch -----------------------------------------------------------------------
     def evaluate(self, node) -> Any:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import hcl2
-from lark import Token, Tree
+from functools import lru_cache
+
+from hcl2 import parser as hcl2_parser
+from hcl2.postlexer import PostLexer
+from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .diagnostics import Diagnostic, JobspecError, Position
@@ -43,17 +46,53 @@ class Body:
 def position_of(node) -> Position:
     if isinstance(node, Token):
         return Position(node.line or 0, node.column or 0, node.end_column)
-    meta = getattr(node, "meta", None)
-    if meta is None or getattr(meta, "empty", True):
+    first, last = first_token(node), last_token(node)
+    if first is None:
         return Position()
-    end = meta.end_column if meta.end_line == meta.line else None
-    return Position(meta.line, meta.column, end)
+    end = last.end_column if last is not None and last.end_line == first.line else None
+    return Position(first.line, first.column, end)
+
+
+def first_token(node) -> Token | None:
+    """Positions come from tokens: the parser does not propagate them to trees (faster)."""
+    while isinstance(node, Tree):
+        if not node.children:
+            return None
+        node = next((c for c in node.children if not (isinstance(c, Tree) and not c.children)), None)
+    return node
+
+
+def last_token(node) -> Token | None:
+    while isinstance(node, Tree):
+        if not node.children:
+            return None
+        node = next((c for c in reversed(node.children) if not (isinstance(c, Tree) and not c.children)), None)
+    return node
+
+
+def source_span(node) -> tuple[int, int] | None:
+    """The (start, end) offsets of a node's text in the parsed source."""
+    first, last = first_token(node), last_token(node)
+    if first is None or last is None:
+        return None
+    return first.start_pos, last.end_pos
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    """python-hcl2's grammar, without `propagate_positions` (a third of the parse time)."""
+    return Lark.open("hcl2.lark", rel_to=hcl2_parser.__file__, parser="lalr", cache=True,
+                     propagate_positions=False, postlex=PostLexer())
+
+
+def parse_tree(text: str) -> Tree:
+    return _parser().parse(text + "\n")
 
 
 def parse_hcl(text: str, filename: str) -> Body:
     """Parse HCL2 text; syntax errors raise `JobspecError` with line and column."""
     try:
-        tree = hcl2.parses_to_tree(_trim_heredoc_markers(text))
+        tree = parse_tree(_trim_heredoc_markers(text))
     except UnexpectedInput as exc:
         raise JobspecError([_syntax_diagnostic(exc, filename)]) from None
     return _body(tree.children[0])

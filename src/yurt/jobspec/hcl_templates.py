@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
 
-import hcl2
 from lark import Tree
 from lark.exceptions import UnexpectedInput
 
 from .diagnostics import Position
+from .hcl_syntax import parse_tree
 
 
 @dataclass
@@ -227,7 +227,7 @@ def matching_brace(text: str, start: int) -> int | None:
 def parse_expression(source: str) -> Tree | None:
     """The Lark tree of one HCL expression, or None when it is not HCL (e.g. shell syntax)."""
     try:
-        tree = hcl2.parses_to_tree(f"x = {source}\n")
+        tree = parse_tree(f"x = {source}\n")
     except UnexpectedInput:
         return None
     return tree.children[0].children[0].children[-1]
