@@ -187,3 +187,19 @@ async def test_parse_and_validate_routes(api):
     bad["TaskGroups"] = []
     out = await (await api.put("/v1/validate/job", json={"Job": bad})).json()
     assert out["ValidationErrors"] and out["Error"]
+
+
+async def test_periodic_and_parameterized_jobs_get_no_eval(api, server):
+    from yurt.structs import ParameterizedJobConfig, PeriodicConfig, to_wire
+
+    periodic = job_json("cron", type="batch")
+    periodic["Periodic"] = to_wire(PeriodicConfig(spec="*/5 * * * *"))
+    out = await (await api.put("/v1/jobs", json={"Job": periodic})).json()
+    assert out["EvalID"] == "" and out["EvalCreateIndex"] == 0
+    param = job_json("dispatchable", type="batch")
+    param["ParameterizedJob"] = to_wire(ParameterizedJobConfig())
+    out = await (await api.put("/v1/jobs", json={"Job": param})).json()
+    assert out["EvalID"] == ""
+    assert server.state.snapshot().evals(None) == []
+    resp = await api.post("/v1/job/cron/evaluate")
+    assert resp.status == 400 and await resp.text() == "can't evaluate periodic job"

@@ -28,7 +28,7 @@ class RegisterResult:
 
 def job_needs_eval(job: Job) -> bool:
     """Periodic and parameterized (template) jobs are not scheduled themselves."""
-    if job.periodic is not None and getattr(job.periodic, "enabled", True):
+    if job.periodic is not None:
         return False
     return not (job.parameterized_job is not None and not job.dispatched)
 
