@@ -79,6 +79,58 @@ def ensure_test_image(client, name: str = TEST_IMAGE) -> str:
     return name
 
 
+class DockerFlavor:
+    """The docker driver in the shared conformance suite (tests/drivers/test_conformance.py).
+
+    `init = true` puts docker-init (tini) at PID 1: a shell at PID 1 would ignore the kill
+    signals the suite sends. Every container carries a per-run label; `cleanup()` removes them.
+    """
+
+    name = "docker"
+
+    def __init__(self):
+        import uuid
+
+        self.run_label = {"yurt-conformance-run": uuid.uuid4().hex}
+
+    def require_engine(self) -> None:
+        import pytest
+
+        try:
+            from yurt.drivers.docker.driver import connect
+
+            client = connect(timeout=5)
+            client.ping()
+        except Exception as exc:
+            pytest.skip(f"no Docker engine answers ({type(exc).__name__}: {exc}); run scripts/ci-docker")
+        ensure_test_image(client)
+
+    def driver(self):
+        from yurt.drivers.docker import DockerDriver
+
+        return DockerDriver()
+
+    def _shell(self, script: str) -> dict:
+        return {"image": TEST_IMAGE, "init": True, "command": "/bin/sh", "args": ["-c", script], "labels": self.run_label}
+
+    def runs(self, seconds: float, exit_code: int = 0) -> dict:
+        return self._shell(f"sleep {seconds}; exit {exit_code}")
+
+    def ignores_signals(self, seconds: float) -> dict:
+        return self._shell(f"trap '' INT TERM; sleep {seconds} & wait; sleep {seconds}")
+
+    def cleanup(self) -> None:
+        try:
+            from yurt.drivers.docker.driver import connect
+
+            client = connect(timeout=10)
+            label = "=".join(next(iter(self.run_label.items())))
+            for container in client.containers(all=True, filters={"label": [label]}):
+                client.remove_container(container["Id"], force=True, v=True)
+        except Exception:
+            pass
+
+
 def import_with_cli(name: str = TEST_IMAGE) -> str:
     """The same import through the `docker` CLI (no docker SDK needed: CI runs this before
     the virtualenv exists)."""
