@@ -4,6 +4,7 @@ import os
 
 from aiohttp import web
 
+from ..structs import SECOND
 from .config import AgentConfig
 
 
@@ -15,13 +16,17 @@ def build_server(cfg: AgentConfig):
         region=cfg.region,
         datacenter=cfg.datacenter,
         node_name=cfg.node_name,
+        advertise_addr=cfg.http_address.rsplit(":", 1)[0],
+        http_port=cfg.http_port,
     )
     if cfg.server.num_schedulers:
         sc.num_schedulers = cfg.server.num_schedulers
-    for key in ("heartbeat_grace", "min_heartbeat_ttl", "max_heartbeats_per_second"):
+    for key in ("heartbeat_grace", "min_heartbeat_ttl"):  # agent config: ns; ServerConfig: seconds
         value = getattr(cfg.server, key)
         if value:
-            setattr(sc, key, value)
+            setattr(sc, key, value / SECOND)
+    if cfg.server.max_heartbeats_per_second:
+        sc.max_heartbeats_per_second = cfg.server.max_heartbeats_per_second
     return Server(sc)
 
 
