@@ -96,3 +96,23 @@ def test_client_servers_and_meta_flags():
                         "-meta", "rack=r2", "-node-class", "gpu"])
     assert cfg.client.servers == ["127.0.0.1:4646", "127.0.0.2:4646"]
     assert cfg.client.meta == {"rack": "r2"} and cfg.client.node_class == "gpu"
+
+
+def test_server_settings_reach_the_server_config(tmp_path):
+    from yurt.agent.wiring import build_server
+
+    path = write(tmp_path, "s.hcl", """
+        data_dir = "/tmp/s"
+        bind_addr = "127.0.0.1"
+        ports { http = 5646 }
+        server {
+          enabled = true
+          heartbeat_grace = "3s"
+          min_heartbeat_ttl = "2s"
+          num_schedulers = 1
+        }
+    """)
+    server = build_server(build_config(["-config", path]))
+    sc = server.config
+    assert (sc.heartbeat_grace, sc.min_heartbeat_ttl, sc.num_schedulers) == (3.0, 2.0, 1)
+    assert (sc.advertise_addr, sc.http_port) == ("127.0.0.1", 5646)
