@@ -20,7 +20,8 @@ DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"}
 MOUNT_POINTS = ("alloc", "proc", "dev")
 HIDDEN_DIRS = (".yurt",)
-WORLD_WRITABLE = ("local", "secrets", "tmp")
+TASK_OWNED = ("local", "secrets", "tmp")
+SHARED_WRITABLE = ("data", "tmp")
 
 
 def _inside(root: str, host_path: str) -> str:
@@ -61,12 +62,19 @@ def _build_dev(root: str) -> None:
     linux.mount("shm", shm, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "mode=1777,size=64m")
 
 
-def prepare_task_dir(root: str) -> None:
-    """Host side, before the task starts: directories the task user may write."""
-    for name in WORLD_WRITABLE:
+def prepare_task_dir(root: str, alloc_shared_dir: str, uid: int, gid: int) -> None:
+    """Host side, before the task starts: the task user owns its local/, secrets/ and
+    tmp/ (secrets stay private to it); the group's shared data/ and tmp/ are world-writable."""
+    for name in TASK_OWNED:
         path = os.path.join(root, name)
         os.makedirs(path, exist_ok=True)
-        os.chmod(path, 0o1777 if name == "tmp" else 0o777)
+        os.chown(path, uid, gid)
+        if name == "tmp":
+            os.chmod(path, 0o1777)
+    for name in SHARED_WRITABLE:
+        path = os.path.join(alloc_shared_dir, name)
+        if os.path.isdir(path):
+            os.chmod(path, 0o1777)
 
 
 def build_chroot(root: str, alloc_shared_dir: str, chroot_env: list[str] | tuple[str, ...] = DEFAULT_CHROOT_ENV) -> None:

@@ -11,6 +11,7 @@ weight is cpu MHz as v1 `cpu.shares` (converted to v2 `cpu.weight`).
 
 import asyncio
 import os
+import pwd
 import sys
 import time
 from typing import Any
@@ -94,6 +95,13 @@ def validate_isolation_keys(config: dict[str, Any], allow_caps: tuple[str, ...])
     return errors
 
 
+def _lookup_user(name: str) -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise DriverError(f'failed to start task: user "{name}" not found') from None
+
+
 class ExecDriver(RawExecDriver):
     """Isolated exec; see the module docstring. Plugin options mirror Nomad's exec plugin config."""
 
@@ -139,7 +147,8 @@ class ExecDriver(RawExecDriver):
             for name in (LAUNCH_FILE, OOM_FILE):
                 if os.path.exists(os.path.join(state_dir, name)):
                     os.unlink(os.path.join(state_dir, name))
-            prepare_task_dir(cfg.task_dir)
+            user = _lookup_user(cfg.user or DEFAULT_USER)
+            prepare_task_dir(cfg.task_dir, os.path.join(cfg.alloc_dir, "alloc"), user.pw_uid, user.pw_gid)
             write_json_atomic(os.path.join(state_dir, ISOLATION_FILE), self._isolation_spec(cfg, cgroup))
             handle = await super().start_task(cfg)
         except (OSError, DriverError) as exc:
