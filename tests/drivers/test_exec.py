@@ -150,6 +150,7 @@ async def test_memory_limit_and_cpu_weight_are_written_to_the_task_cgroup(isolat
     cfg = limits_env(make_task(sh("exec sleep 30")), memory=48, memory_max=96, cpu=750)
     handle = await isolated.start(cfg)
     assert _cgroup_file(handle, ("memory", "memory.limit_in_bytes"), "memory.max") == str(96 << 20)
+    assert _cgroup_file(handle, ("memory", "memory.soft_limit_in_bytes"), "memory.low") == str(48 << 20)
     assert _cgroup_file(handle, ("cpu", "cpu.shares"), "cpu.weight") in ("750", str(cpu_weight_from_shares(750)))
     pids = isolated.driver.task_pids(handle)  # the task's processes: sleep, not launcher and init
     assert len(pids) == 1 and pids[0] not in (handle.pid, handle.state["init_pid"])
@@ -254,3 +255,26 @@ async def test_signal_task_reaches_the_task_once(isolated, make_task):
     await isolated.driver.signal_task(handle, "SIGUSR1")
     result = await asyncio.wait_for(isolated.driver.wait_task(handle), 10)
     assert result.exit_code == 0 and read_log(cfg) == "hup 1\n"
+
+
+async def test_destroy_kills_what_escaped_the_task_with_pid_mode_host(isolated, make_task):
+    cfg = make_task(sh("setsid sleep 300 </dev/null >/dev/null 2>&1 & sleep 0.2; exit 0", pid_mode="host"))
+    handle, result = await isolated.run(cfg)
+    assert result.successful
+    escaped = isolated.driver.task_pids(handle)
+    assert escaped and all(os.path.exists(f"/proc/{pid}") for pid in escaped)  # the setsid'd sleep lives on
+    await isolated.driver.destroy_task(handle)
+    await asyncio.sleep(0.1)
+    assert not any(os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+                   for pid in escaped)
+
+
+async def test_the_namespace_ends_with_the_task_in_the_default_pid_mode(isolated, make_task):
+    cfg = make_task(sh("setsid sleep 300 </dev/null >/dev/null 2>&1 & sleep 0.2; exit 0"))
+    handle, result = await isolated.run(cfg)
+    assert result.successful
+    for _ in range(50):
+        if not isolated.driver.task_pids(handle) or isolated.driver.task_pids(handle) == [handle.pid]:
+            break
+        await asyncio.sleep(0.05)
+    assert isolated.driver.task_pids(handle) == [handle.pid]  # nothing left in the cgroup (fallback pid)
