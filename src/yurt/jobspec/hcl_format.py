@@ -3,8 +3,9 @@
 Rules, as `nomad fmt` / `terraform fmt` apply them: two spaces of indent per nesting
 level; one space around `=` in attributes, with the `=` of consecutive single-line
 attributes aligned; `name "label" {` with one space before the brace; runs of blank
-lines collapsed to one; one blank line
-between a block and the item after it; no trailing spaces; one final newline.
+lines collapsed to one (so at most one blank line between blocks; like `nomad fmt`, none
+is added); single spaces between the tokens of a one-line value (`[ "a" ,"b" ]` ->
+`["a", "b"]`, `{a=1}` -> `{ a = 1 }`); no trailing spaces; one final newline.
 Heredoc bodies and `/* */` comments are kept as written. Comments are kept.
 """
 
@@ -138,7 +139,7 @@ def _line(text: str, depth: int, in_object: bool) -> _Line:
         return _Line(text, depth, "close")
     match = _ATTRIBUTE.match(text) if in_object else None
     if match:
-        key, value = match.group(1), match.group(2)
+        key, value = match.group(1), normalize_expression(match.group(2))
         return _Line(f"{key} = {value}", depth, "attr", key, value)
     block = _BLOCK_OPEN.match(text) if in_object else None
     if block:
@@ -154,9 +155,6 @@ def _blank_lines(lines: list[_Line]) -> list[_Line]:
         if line.kind == "blank":
             if not out or out[-1].kind == "blank":
                 continue
-        elif out and out[-1].kind == "close" and out[-1].text == "}" and \
-                line.kind not in ("close", "cont", "raw") and line.depth == out[-1].depth:
-            out.append(_Line("", line.depth, "blank"))  # one blank line after a block
         out.append(line)
     while out and out[-1].kind == "blank":
         out.pop()
@@ -177,3 +175,95 @@ def _align_run(run: list[_Line]) -> None:
     width = max((len(l.key) for l in run), default=0)
     for line in run:
         line.text = f"{line.key.ljust(width)} = {line.value}".rstrip()
+
+
+_OPEN_TIGHT, _CLOSE_TIGHT = "([", ")]"
+
+
+def normalize_expression(text: str) -> str:
+    """Canonical spacing between the tokens of one line of an expression; strings,
+    heredoc markers and a trailing comment are kept as written."""
+    chunks = _split_code_and_strings(text)
+    if chunks is None:  # an unterminated string or bracket: leave the line alone
+        return text.strip()
+    comment = chunks.pop()[1] if chunks and chunks[-1][0] == "comment" else ""
+    joined = "".join(_space_code(chunk) if kind == "code" else chunk for kind, chunk in chunks)
+    for opener in _OPEN_TIGHT:
+        joined = joined.replace(opener + " ", opener)
+    for closer in _CLOSE_TIGHT:
+        joined = joined.replace(" " + closer, closer)
+    joined = re.sub(r"\{\s*\}", "{}", joined)
+    joined = joined.replace(" ,", ",").strip()
+    return f"{joined} {comment}" if comment else joined
+
+
+def _space_code(code: str) -> str:
+    code = re.sub(r"\s+", " ", code)
+    code = re.sub(r"\s*,\s*", ", ", code)
+    code = re.sub(r"\s*(==|!=|<=|>=|&&|\|\||=>)\s*", r" \1 ", code)
+    code = re.sub(r"(?<![=!<>])\s*=\s*(?![=>])", " = ", code)
+    code = re.sub(r"\s*([?:])\s*", r" \1 ", code)
+    code = re.sub(r"\{\s*", "{ ", code)
+    code = re.sub(r"\s*\}", " }", code)
+    return code
+
+
+def _split_code_and_strings(text: str) -> list[tuple[str, str]] | None:
+    chunks: list[tuple[str, str]] = []
+    i, start = 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            if i > start:
+                chunks.append(("code", text[start:i]))
+            end = _string_end(text, i + 1)
+            if end is None:
+                return None
+            chunks.append(("string", text[i:end + 1]))
+            i = start = end + 1
+            continue
+        if ch == "#" or text.startswith("//", i) or text.startswith("<<", i):
+            if i > start:
+                chunks.append(("code", text[start:i]))
+            chunks.append(("comment" if ch in "#/" else "string", text[i:].rstrip()))
+            return chunks
+        i += 1
+    if start < len(text):
+        chunks.append(("code", text[start:]))
+    return chunks
+
+
+def _string_end(text: str, i: int) -> int | None:
+    """The index of the quote closing a string that starts before `i` (templates nest)."""
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == '"':
+            return i
+        if text.startswith("${", i) or text.startswith("%{", i):
+            i = _template_end(text, i + 2)
+            if i is None:
+                return None
+        i += 1
+    return None
+
+
+def _template_end(text: str, i: int) -> int | None:
+    depth = 1
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            end = _string_end(text, i + 1)
+            if end is None:
+                return None
+            i = end
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None

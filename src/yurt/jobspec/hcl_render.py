@@ -48,7 +48,7 @@ def _body(data: dict[str, Any], schema: Schema) -> list[str]:
         return [f"{_key(k)} = {hcl_value(v)}" for k, v in data.items()]
     attrs, blocks = _reverse(schema)
     lines: list[str] = []
-    nested: list[str] = []
+    nested: list[list[str]] = []  # one entry per block, separated by a blank line
     for key, value in data.items():
         if value is None or key in _DERIVED:
             continue
@@ -62,7 +62,9 @@ def _body(data: dict[str, Any], schema: Schema) -> list[str]:
             nested += _blocks(name, spec, value)
         else:
             raise ValueError(f'cannot render "{key}" in a {schema.name} block')
-    return lines + ([""] if lines and nested else []) + nested
+    for block in nested:
+        lines += ([""] if lines else []) + block
+    return lines
 
 
 def _attribute_value(value: Any, spec: Attr) -> str:
@@ -73,35 +75,33 @@ def _attribute_value(value: Any, spec: Attr) -> str:
     return hcl_value(value)
 
 
-def _blocks(name: str, spec: Blk, value: Any) -> list[str]:
+def _blocks(name: str, spec: Blk, value: Any) -> list[list[str]]:
     if spec.keyed:
         items = [dict(v, **{spec.label: k}) for k, v in value.items()]
     else:
         items = value if spec.repeat else [value]
-    lines: list[str] = []
+    blocks: list[list[str]] = []
     for item in items:
         item = dict(item)
         label = f" {hcl_string(item.pop(spec.label, ''))}" if spec.label else ""
-        lines.append(f"{name}{label} {{")
-        lines += _body(item, spec.schema)
-        lines.append("}")
-    return lines
+        blocks.append([f"{name}{label} {{", *_body(item, spec.schema), "}"])
+    return blocks
 
 
-def _ports(ports: list[dict], reserved: bool) -> list[str]:
-    lines = []
+def _ports(ports: list[dict], reserved: bool) -> list[list[str]]:
+    blocks = []
     for port in ports:
         port = dict(port)
         label = port.pop("Label", "")
         if not reserved:
             port.pop("Value", None)
-        lines.append(f"port {hcl_string(label)} {{")
+        lines = [f"port {hcl_string(label)} {{"]
         for key, name in (("Value", "static"), ("To", "to"), ("HostNetwork", "host_network"),
                           ("IgnoreCollision", "ignore_collision")):
             if key in port:
                 lines.append(f"{name} = {hcl_value(port[key])}")
-        lines.append("}")
-    return lines
+        blocks.append(lines + ["}"])
+    return blocks
 
 
 def _key(key: str) -> str:
