@@ -79,8 +79,14 @@ def register_node(server, node: Node) -> tuple[int, int]:
     existing = server.state.snapshot().node_by_id(node.id)
     if existing is not None and existing.secret_id != node.secret_id:
         raise EndpointError(400, "node secret ID does not match. Not registering node.")
+    from yurt.scheduler.node_class import computed_class
+
     now = server.now_ns()
-    index = server.state.apply(NodeRegister(node=evolve(node, status_updated_at=now // 1_000_000_000)))
+    node = evolve(node, status_updated_at=now // 1_000_000_000)
+    # As Nomad's Node.Register: the class is computed once here, so the scheduler's
+    # feasibility cache is keyed by a stored value instead of hashing every node per eval.
+    node = evolve(node, computed_class=computed_class(node))
+    index = server.state.apply(NodeRegister(node=node))
     old_status = existing.status if existing else NODE_STATUS_INIT
     if transition_needs_evals(old_status, node.status):
         evals = node_update_evals(server.state.snapshot(), node.id, now)
