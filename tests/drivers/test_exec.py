@@ -58,6 +58,9 @@ def test_limits_come_from_the_task_env(make_task):
     cfg = limits_env(make_task(sh("true")), memory=64, memory_max=128, cpu=250)
     limits = task_limits(cfg)
     assert (limits.memory_mb, limits.memory_max_mb, limits.cpu_shares) == (64, 128, 250)
+    cfg = limits_env(make_task(sh("true")), memory=0, cpu=0)  # a task without resources: Nomad's defaults
+    limits = task_limits(cfg)
+    assert (limits.memory_mb, limits.memory_max_mb, limits.cpu_shares) == (300, 0, 100)
 
 
 # ---- isolation ----------------------------------------------------------------------------------

@@ -53,10 +53,12 @@ def isolation_unavailable() -> str:
 
 
 def _env_int(env: dict[str, str], key: str, default: int) -> int:
+    """A positive integer from the task env, else `default` (unset, 0 or garbage)."""
     try:
-        return int(env.get(key, default))
+        value = int(env.get(key, default))
     except (TypeError, ValueError):
         return default
+    return value if value > 0 else default
 
 
 def task_limits(cfg: TaskConfig) -> CgroupLimits:
