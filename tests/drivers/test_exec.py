@@ -58,6 +58,8 @@ def test_limits_come_from_the_task_env(make_task):
     cfg = limits_env(make_task(sh("true")), memory=64, memory_max=128, cpu=250)
     limits = task_limits(cfg)
     assert (limits.memory_mb, limits.memory_max_mb, limits.cpu_shares) == (64, 128, 250)
+    cfg.memory_mb, cfg.cpu_shares = 32, 500  # the allocated resources the client passes win
+    assert (task_limits(cfg).memory_mb, task_limits(cfg).cpu_shares) == (32, 500)
     cfg = limits_env(make_task(sh("true")), memory=0, cpu=0)  # a task without resources: Nomad's defaults
     limits = task_limits(cfg)
     assert (limits.memory_mb, limits.memory_max_mb, limits.cpu_shares) == (300, 0, 100)

@@ -4,9 +4,12 @@ It is raw_exec's detached supervisor with an isolating launcher in front of the 
 (`yurt.drivers.exec.launcher`): stop, signal, wait and recovery after an agent restart
 work exactly as for raw_exec. Task config: `command` (required), `args`, `pid_mode`,
 `ipc_mode` ("private" or "host"), `cap_add`, `cap_drop`, `work_dir` (inside the chroot).
-Resources come from the task env Nomad sets (`NOMAD_MEMORY_LIMIT`, `NOMAD_MEMORY_MAX_LIMIT`,
-`NOMAD_CPU_LIMIT`): the memory limit is memory_max when set, else memory; the cpu
-weight is cpu MHz as v1 `cpu.shares` (converted to v2 `cpu.weight`).
+Resources come from TaskConfig's `memory_mb`, `memory_max_mb`, `cpu_shares`, or when
+those are 0 from the task env Nomad sets (`NOMAD_MEMORY_LIMIT`, `NOMAD_MEMORY_MAX_LIMIT`,
+`NOMAD_CPU_LIMIT`), else Nomad's defaults (300 MB, 100 MHz): the memory limit is
+memory_max when set, else memory; the cpu weight is cpu MHz as v1 `cpu.shares`
+(converted to v2 `cpu.weight`). An OOM kill in the task's cgroup makes the exit result
+`oom_killed=True` with err "OOM Killed".
 """
 
 import asyncio
