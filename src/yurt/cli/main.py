@@ -22,6 +22,7 @@ from .format import FormatError
 from .fmt_cmd import FmtCommand
 from .job_cmds import JobHistoryCommand, JobInspectCommand, JobStopCommand
 from .job_init import JobInitCommand
+from .job_plan import JobPlanCommand
 from .job_run import JobRunCommand, JobValidateCommand
 from .job_status import JobStatusCommand
 from .misc_cmds import SchedulerGetConfigCommand, SchedulerSetConfigCommand, ServerMembersCommand, VersionCommand
@@ -34,12 +35,12 @@ COMMANDS: dict[str, type[Command]] = {
         JobRunCommand, JobStatusCommand, JobInspectCommand, JobHistoryCommand, JobStopCommand, JobInitCommand,
         JobValidateCommand, AllocStatusCommand, AllocLogsCommand, AllocStopCommand, NodeStatusCommand,
         EvalStatusCommand, EvalListCommand, StatusCommand, ServerMembersCommand, VersionCommand,
-        SchedulerGetConfigCommand, SchedulerSetConfigCommand, FmtCommand,
+        SchedulerGetConfigCommand, SchedulerSetConfigCommand, FmtCommand, JobPlanCommand,
     )
 }
 
 ALIASES = {
-    "run": "job run", "stop": "job stop", "init": "job init", "inspect": "job inspect",
+    "run": "job run", "plan": "job plan", "stop": "job stop", "init": "job init", "inspect": "job inspect",
     "validate": "job validate", "logs": "alloc logs",
     "alloc-status": "alloc status", "eval-status": "eval status", "node-status": "node status",
     "server-members": "server members",
