@@ -128,3 +128,13 @@ def test_hcl_style_json_with_variables_and_templates():
 def test_api_json_body_still_parses():
     job = parse(json.dumps({"Job": {"ID": "api", "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t", "Driver": "x"}]}]}}))
     assert (job.id, job.name, job.task_groups[0].tasks[0].driver) == ("api", "api", "x")
+
+
+def test_variables_from_text_gives_cli_strings():
+    from yurt.jobspec import variables_from_text
+
+    values = variables_from_text('image = "nginx"\ncount = 3\nflag = true\ntags = ["a", "b"]\n')
+    assert values == {"image": "nginx", "count": "3", "flag": "true", "tags": '["a", "b"]'}
+    assert image_and_count(variables=variables_from_text('count = 7\n'), env={}) == ("from-default", 7)
+    with pytest.raises(JobspecError, match="may not be used here"):
+        variables_from_text("count = var.x\n")

@@ -15,9 +15,10 @@ from .hcl_syntax import parse_hcl
 from .json_input import job_from_api_dict, json_job_dict, looks_like_json
 from .json_syntax import hcl_json_body
 from .validate import validate
+from .variables import variables_from_text
 
 __all__ = ["Diagnostic", "JobspecError", "parse", "parse_file", "parse_to_dict", "validate",
-           "example_job", "job_from_api_dict", "ParseOptions"]
+           "example_job", "job_from_api_dict", "ParseOptions", "variables_from_text"]
 
 
 def parse(text: str, filename: str = "<input>", variables: dict[str, str] | None = None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .diagnostics import DiagnosticCollector, Position, did_you_mean
-from .hcl_eval import UNSET, EvalError, Evaluator, Namespace, UnknownValue, _PendingLocal
+from .hcl_eval import UNSET, EvalError, Evaluator, Namespace, UnknownValue, _PendingLocal, format_number
 from .hcl_syntax import Block, Body, parse_hcl
 
 ENV_PREFIX = "NOMAD_VAR_"
@@ -221,3 +221,26 @@ def evaluate_locals(blocks: list[Block], evaluator: Evaluator, diags: Diagnostic
 
 def environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
+
+
+def variables_from_text(text: str, filename: str = "<variables>") -> dict[str, str]:
+    """HCL `name = value` lines (a var file's text, as in the `Variables` of Nomad's
+    `/v1/jobs/parse` request) as `-var` strings; lists and maps become JSON."""
+    diags = DiagnosticCollector(filename)
+    evaluator = Evaluator(text, {}, None, {})
+    out: dict[str, str] = {}
+    for attr in parse_hcl(text, filename).attributes:
+        try:
+            value = evaluator.evaluate(attr.expr)
+        except (EvalError, UnknownValue):
+            diags.add(attr.value_pos, "Invalid value for variable",
+                      "Variables, functions and runtime references may not be used here.")
+            continue
+        if isinstance(value, bool):
+            out[attr.name] = "true" if value else "false"
+        elif isinstance(value, (list, dict)):
+            out[attr.name] = json.dumps(value)
+        else:
+            out[attr.name] = format_number(value) if isinstance(value, (int, float)) else str(value)
+    diags.raise_if_any()
+    return out
