@@ -283,3 +283,13 @@ async def test_the_namespace_ends_with_the_task_in_the_default_pid_mode(isolated
             break
         await asyncio.sleep(0.05)
     assert isolated.driver.task_pids(handle) == [handle.pid]  # nothing left in the cgroup (fallback pid)
+
+
+async def test_a_restarted_task_is_not_reported_oom_killed_for_an_earlier_run(isolated, make_task):
+    hog = limits_env(make_task(sh("exec dd if=/dev/zero of=/dev/null bs=160M count=1")), memory=40)
+    _, first = await isolated.run(hog)
+    assert first.oom_killed
+    again = limits_env(make_task(sh("exit 3")), memory=40)
+    again.alloc_id, again.task_dir, again.alloc_dir, again.log_dir = hog.alloc_id, hog.task_dir, hog.alloc_dir, hog.log_dir
+    _, second = await isolated.run(again)  # the same task, same cgroup, started again
+    assert second.exit_code == 3 and not second.oom_killed

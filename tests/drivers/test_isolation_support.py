@@ -17,7 +17,6 @@ from yurt.drivers.exec.chroot import mounts_under
 from yurt.drivers.raw_exec import _process_alive
 
 CANNOT_ISOLATE = isolation_unavailable()
-needs_isolation = pytest.mark.skipif(bool(CANNOT_ISOLATE), reason=f"cannot isolate here: {CANNOT_ISOLATE}")
 
 
 class Isolated:

@@ -10,7 +10,7 @@ import pytest
 
 from yurt.drivers.java import JavaDriver, java_command, parse_java_version
 
-from test_isolation_support import Isolated, isolated, read_log  # noqa: F401 - the fixture
+from test_isolation_support import isolated, read_log  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -159,9 +159,12 @@ class ExecDriver(RawExecDriver):
         except (OSError, DriverError) as exc:
             await asyncio.to_thread(self._cleanup, cgroup, cfg.task_dir)
             raise exc if isinstance(exc, DriverError) else DriverError(f"failed to start task: {exc}") from exc
-        handle.state.update(cgroup=cgroup.to_state(), root=cfg.task_dir)
+        # a restarted task reuses its cgroup: only OOM kills after this start count
+        handle.state.update(cgroup=cgroup.to_state(), root=cfg.task_dir, oom_kills_before=cgroup.oom_kills())
         launched = await self._wait_for_launch(state_dir)
         if launched.get("error"):
+            if self.inspect_task(handle).state == "running":
+                await self.stop_task(handle, 0, "SIGKILL")
             await self.wait_task(handle)
             await asyncio.to_thread(self._cleanup, cgroup, cfg.task_dir)
             raise DriverError(launched["error"])
@@ -214,7 +217,7 @@ class ExecDriver(RawExecDriver):
         cgroup = self._cgroup(handle)
         if cgroup is None or not cgroup.exists():
             return False
-        killed = cgroup.oom_kills() > 0
+        killed = cgroup.oom_kills() > int(handle.state.get("oom_kills_before") or 0)
         write_json_atomic(path, {"oom_killed": killed})
         return killed
 
