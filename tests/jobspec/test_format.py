@@ -58,6 +58,7 @@ def test_blank_line_runs_collapse_to_one_and_trailing_space_goes():
     ('[ "a" ,"b" ]', '["a", "b"]'), ("{a=1,b=2}", "{ a = 1, b = 2 }"), ("f( 1 ,2 )", "f(1, 2)"),
     ("a==b ? 1:2", "a == b ? 1 : 2"), ('"keep   ${ f("x  y") }  spaces"', '"keep   ${ f("x  y") }  spaces"'),
     ("var.x    # comment", "var.x # comment"), ("{}", "{}"),
+    ('[ "if [ ! -f x ]; then ( a ) fi" , "{ }" ]', '["if [ ! -f x ]; then ( a ) fi", "{ }"]'),
 ])
 def test_expression_spacing(value, expected):
     assert normalize_expression(value) == expected

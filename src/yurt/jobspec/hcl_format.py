@@ -187,13 +187,7 @@ def normalize_expression(text: str) -> str:
     if chunks is None:  # an unterminated string or bracket: leave the line alone
         return text.strip()
     comment = chunks.pop()[1] if chunks and chunks[-1][0] == "comment" else ""
-    joined = "".join(_space_code(chunk) if kind == "code" else chunk for kind, chunk in chunks)
-    for opener in _OPEN_TIGHT:
-        joined = joined.replace(opener + " ", opener)
-    for closer in _CLOSE_TIGHT:
-        joined = joined.replace(" " + closer, closer)
-    joined = re.sub(r"\{\s*\}", "{}", joined)
-    joined = joined.replace(" ,", ",").strip()
+    joined = "".join(_space_code(chunk) if kind == "code" else chunk for kind, chunk in chunks).strip()
     return f"{joined} {comment}" if comment else joined
 
 
@@ -205,7 +199,11 @@ def _space_code(code: str) -> str:
     code = re.sub(r"\s*([?:])\s*", r" \1 ", code)
     code = re.sub(r"\{\s*", "{ ", code)
     code = re.sub(r"\s*\}", " }", code)
-    return code
+    for opener in _OPEN_TIGHT:  # only code is touched: string chunks never come here
+        code = code.replace(opener + " ", opener)
+    for closer in _CLOSE_TIGHT:
+        code = code.replace(" " + closer, closer)
+    return re.sub(r"\{\s*\}", "{}", code).replace(" ,", ",")
 
 
 def _split_code_and_strings(text: str) -> list[tuple[str, str]] | None:
