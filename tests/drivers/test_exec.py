@@ -6,6 +6,7 @@ tasks at teardown and fails the test if a cgroup, mount or process is left behin
 
 import asyncio
 import os
+import subprocess
 import uuid
 
 import pytest
@@ -293,3 +294,19 @@ async def test_a_restarted_task_is_not_reported_oom_killed_for_an_earlier_run(is
     again.alloc_id, again.task_dir, again.alloc_dir, again.log_dir = hog.alloc_id, hog.task_dir, hog.alloc_dir, hog.log_dir
     _, second = await isolated.run(again)  # the same task, same cgroup, started again
     assert second.exit_code == 3 and not second.oom_killed
+
+
+async def test_exec_argv_runs_a_command_inside_the_running_task(isolated, make_task):
+    cfg = make_task(sh("echo hello > /local/greeting; exec sleep 30"))
+    handle = await isolated.start(cfg)
+    await asyncio.sleep(0.3)
+    argv = isolated.driver.exec_argv(handle, ["/bin/sh", "-c", "id -un; cat /local/greeting; ps -e -o comm= | sort"])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split()
+    assert lines[:2] == ["nobody", "hello"]
+    assert "sleep" in lines and "pytest" not in " ".join(lines) and len(lines) <= 7
+    await isolated.driver.stop_task(handle, 1_000_000_000, "SIGKILL")
+    await isolated.driver.wait_task(handle)
+    with pytest.raises(DriverError):
+        isolated.driver.exec_argv(handle, ["true"])

@@ -15,6 +15,7 @@ memory_max when set, else memory; the cpu weight is cpu MHz as v1 `cpu.shares`
 import asyncio
 import os
 import pwd
+import re
 import sys
 import time
 from typing import Any
@@ -98,6 +99,14 @@ def validate_isolation_keys(config: dict[str, Any], allow_caps: tuple[str, ...])
     except ValueError as exc:
         errors.append(f'Invalid value for "cap_add": {exc}')
     return errors
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def _lookup_user(name: str) -> pwd.struct_passwd:
@@ -239,6 +248,20 @@ class ExecDriver(RawExecDriver):
             cgroup.destroy()
         if root:
             remove_chroot(root, self.chroot_env)
+
+    def exec_argv(self, handle: TaskHandle, command: list[str]) -> list[str]:
+        """argv that runs `command` inside the running task: its namespaces, chroot and user
+        (for `alloc exec`; the caller runs it, e.g. in a pty). DriverError when not running."""
+        init_pid = int(handle.state.get("init_pid") or 0)
+        children = _read_text(f"/proc/{init_pid}/task/{init_pid}/children").split() if init_pid else []
+        if not children or self._read_exit(handle) is not None:
+            raise DriverError(f"task {handle.task_id} is not running")
+        task_pid = children[0]
+        status = _read_text(f"/proc/{task_pid}/status")
+        uid = re.search(r"^Uid:\s+(\d+)", status, re.M)
+        gid = re.search(r"^Gid:\s+(\d+)", status, re.M)
+        user = ["-S", uid.group(1), "-G", gid.group(1)] if uid and gid and uid.group(1) != "0" else []
+        return ["nsenter", "-t", task_pid, "-m", "-u", "-i", "-p", "-r", "-w", *user, "--", *command]
 
     def task_pids(self, handle: TaskHandle) -> list[int]:
         cgroup = self._cgroup(handle)
