@@ -310,3 +310,18 @@ async def test_exec_argv_runs_a_command_inside_the_running_task(isolated, make_t
     await isolated.driver.wait_task(handle)
     with pytest.raises(DriverError):
         isolated.driver.exec_argv(handle, ["true"])
+
+
+async def test_the_task_does_not_outlive_a_killed_launcher(isolated, make_task):
+    cfg = make_task(sh("exec sleep 30"))
+    handle = await isolated.start(cfg)
+    task_pid = isolated.driver.task_pids(handle)[0]
+    os.kill(handle.pid, 9)  # the launcher, not through the supervisor
+    result = await asyncio.wait_for(isolated.driver.wait_task(handle), 10)
+    assert result.signal == 9
+    for _ in range(100):
+        if not os.path.exists(f"/proc/{task_pid}") or open(f"/proc/{task_pid}/stat").read().split()[2] == "Z":
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError(f"task process {task_pid} outlived its launcher")

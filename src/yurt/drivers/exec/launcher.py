@@ -191,9 +191,13 @@ def launch(spec: dict, state_dir: str) -> int:
     for sig in FORWARDED:
         signal.signal(sig, _ignore)  # the init, in our process group, forwards them
     status_read, status_write = os.pipe()
+    launcher_pid = os.getpid()
     init_pid = os.fork()
     if init_pid == 0:
         os.close(status_read)
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # the task never outlives its launcher
+        if os.getppid() not in (0, launcher_pid):  # 0: the parent is outside our pid namespace
+            os._exit(1)
         os._exit(_run_init(spec, status_write))
     os.close(status_write)
     last: dict = {}
