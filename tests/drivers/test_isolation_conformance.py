@@ -47,11 +47,18 @@ class _TrackedExecDriver(ExecDriver):
         return handle
 
 
-class ExecFlavor:
+class _Tracked:
+    async def cleanup(self) -> None:
+        failures = await destroy_started()
+        assert not failures, failures
+
+
+class ExecFlavor(_Tracked):
     name = "exec"
 
     def prepare(self, tmp_path_factory) -> None:
-        pass
+        if CANNOT_ISOLATE:
+            pytest.skip(f"cannot isolate here: {CANNOT_ISOLATE}")
 
     def driver(self):
         return _TrackedExecDriver()
@@ -85,7 +92,7 @@ class _JarCopyingJavaDriver(JavaDriver):
         return handle
 
 
-class JavaFlavor:
+class JavaFlavor(_Tracked):
     name = "java"
     jar = ""
 
@@ -134,9 +141,6 @@ async def destroy_started() -> list[str]:
 
 @pytest.fixture(params=[ExecFlavor(), JavaFlavor()], ids=lambda f: f.name)
 async def flavor(request, tmp_path_factory):
-    if CANNOT_ISOLATE and request.param.name == "exec":
-        pytest.skip(f"cannot isolate here: {CANNOT_ISOLATE}")
-    request.param.prepare(tmp_path_factory)
+    request.param.prepare(tmp_path_factory)  # may skip, naming what the machine lacks
     yield request.param
-    failures = await destroy_started()
-    assert not failures, failures
+    await request.param.cleanup()
