@@ -300,12 +300,14 @@ async def test_exec_argv_runs_a_command_inside_the_running_task(isolated, make_t
     cfg = make_task(sh("echo hello > /local/greeting; exec sleep 30"))
     handle = await isolated.start(cfg)
     await asyncio.sleep(0.3)
-    argv = isolated.driver.exec_argv(handle, ["/bin/sh", "-c", "id -un; cat /local/greeting; ps -e -o comm= | sort"])
+    script = "id -un; cat /local/greeting; grep -c yurt/ /proc/self/cgroup; ps -e -o comm= | sort"
+    argv = isolated.driver.exec_argv(handle, ["/bin/sh", "-c", script])
     done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.split()
     assert lines[:2] == ["nobody", "hello"]
-    assert "sleep" in lines and "pytest" not in " ".join(lines) and len(lines) <= 7
+    assert int(lines[2]) == len(handle.state["cgroup"]["paths"])  # in the task's cgroup(s)
+    assert "sleep" in lines and "pytest" not in " ".join(lines) and len(lines) <= 8
     await isolated.driver.stop_task(handle, 1_000_000_000, "SIGKILL")
     await isolated.driver.wait_task(handle)
     with pytest.raises(DriverError):

@@ -41,6 +41,8 @@ MODES = ("private", "host")
 DEFAULT_USER = "nobody"
 OOM_FILE = "oom.json"
 LAUNCH_TIMEOUT = 15.0
+# sh -c: join the task's cgroup (each cgroup.procs file before "--"), then exec the rest
+JOIN_THEN_EXEC = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift; done; shift; exec "$@"'
 
 
 def isolation_unavailable() -> str:
@@ -250,8 +252,8 @@ class ExecDriver(RawExecDriver):
             remove_chroot(root, self.chroot_env)
 
     def exec_argv(self, handle: TaskHandle, command: list[str]) -> list[str]:
-        """argv that runs `command` inside the running task: its namespaces, chroot and user
-        (for `alloc exec`; the caller runs it, e.g. in a pty). DriverError when not running."""
+        """argv that runs `command` inside the running task: its cgroup, namespaces, chroot and
+        user (for `alloc exec`; the caller runs it, e.g. in a pty). DriverError when not running."""
         init_pid = int(handle.state.get("init_pid") or 0)
         children = _read_text(f"/proc/{init_pid}/task/{init_pid}/children").split() if init_pid else []
         if not children or self._read_exit(handle) is not None:
@@ -261,7 +263,12 @@ class ExecDriver(RawExecDriver):
         uid = re.search(r"^Uid:\s+(\d+)", status, re.M)
         gid = re.search(r"^Gid:\s+(\d+)", status, re.M)
         user = ["-S", uid.group(1), "-G", gid.group(1)] if uid and gid and uid.group(1) != "0" else []
-        return ["nsenter", "-t", task_pid, "-m", "-u", "-i", "-p", "-r", "-w", *user, "--", *command]
+        enter = ["nsenter", "-t", task_pid, "-m", "-u", "-i", "-p", "-r", "-w", *user, "--", *command]
+        cgroup = self._cgroup(handle)
+        if cgroup is None:
+            return enter
+        procs = [os.path.join(path, "cgroup.procs") for path in cgroup.paths.values()]
+        return ["/bin/sh", "-c", JOIN_THEN_EXEC, "yurt-exec", *procs, "--", *enter]
 
     def task_pids(self, handle: TaskHandle) -> list[int]:
         cgroup = self._cgroup(handle)
