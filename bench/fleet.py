@@ -73,10 +73,11 @@ def sim_node_template() -> dict[str, Any]:
 
 
 class Fleet:
-    def __init__(self, base: str, count: int, mode: str = "sim", prefix: str = "sim"):
+    def __init__(self, base: str, count: int, mode: str = "sim", prefix: str = "sim", legacy_watch: bool = False):
         if mode not in FLEET_MODES:
             raise ValueError(f"fleet mode {mode!r}: choose one of {FLEET_MODES}")
         self.base, self.count, self.mode, self.prefix = base, count, mode, prefix
+        self.legacy_watch = legacy_watch  # sim nodes: watch full allocs instead of pulling changes
         self.counters = FleetCounters()
         self.nodes: list[Any] = []
         self.workdir: str | None = None
@@ -89,8 +90,8 @@ class Fleet:
             connector = aiohttp.TCPConnector(limit=0, force_close=False)
             self.http = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_read=120))
             template = sim_node_template()
-            self.nodes = [SimNode(self.base, self.http, template, f"{self.prefix}-{i}", self.counters, self.changed.set)
-                          for i in range(self.count)]
+            self.nodes = [SimNode(self.base, self.http, template, f"{self.prefix}-{i}", self.counters,
+                                  self.changed.set, self.legacy_watch) for i in range(self.count)]
             for node in self.nodes:
                 node.start()
         else:

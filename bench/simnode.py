@@ -41,31 +41,51 @@ class _Job(msgspec.Struct):
 
 
 class _Alloc(msgspec.Struct):
-    """The few fields of a full allocation a simulated node needs (others are skipped)."""
+    """The few fields of a full allocation a simulated node needs (others are skipped; the
+    job stays raw JSON and is decoded once per job version, for its task names)."""
 
     ID: str
     DesiredStatus: str = ""
     ClientStatus: str = ""
     TaskGroup: str = ""
-    Job: _Job | None = None
+    Namespace: str = ""
+    JobID: str = ""
+    JobVersion: int = 0
+    Job: msgspec.Raw = msgspec.Raw(b"null")
 
 
 _decode_allocs = msgspec.json.Decoder(list[_Alloc]).decode
+_decode_job = msgspec.json.Decoder(_Job | None).decode
+
+
+class _AllocVersions(msgspec.Struct):
+    Allocs: dict[str, int] | None = None
+
+
+_decode_versions = msgspec.json.Decoder(_AllocVersions).decode
+_encode = msgspec.json.Encoder().encode
+_TASK_NAMES: dict[tuple[str, str, int, str], list[str]] = {}
 
 
 def _task_names(alloc: _Alloc) -> list[str]:
-    for group in (alloc.Job.TaskGroups or ()) if alloc.Job else ():
-        if group.Name == alloc.TaskGroup:
-            return [t.Name for t in group.Tasks or ()]
-    return []
+    key = (alloc.Namespace, alloc.JobID, alloc.JobVersion, alloc.TaskGroup)
+    names = _TASK_NAMES.get(key)
+    if names is None:
+        job = _decode_job(alloc.Job)
+        groups = [g for g in (job.TaskGroups or ()) if g.Name == alloc.TaskGroup] if job else []
+        names = [t.Name for t in groups[0].Tasks or ()] if groups else []
+        if len(_TASK_NAMES) > 10_000:
+            _TASK_NAMES.clear()
+        _TASK_NAMES[key] = names
+    return names
 
 
 def _rfc3339(ns: int) -> str:
     return datetime.datetime.fromtimestamp(ns / 1e9, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def task_states(names: list[str], state: str) -> dict[str, Any]:
-    now = time.time_ns()
+def task_states(names: list[str], state: str, now: int | None = None) -> dict[str, Any]:
+    now = now or time.time_ns()
     event = {"Type": "Started" if state == "running" else "Terminated", "Time": now,
              "DisplayMessage": "Task started by client" if state == "running" else "Exit Code: 0"}
     out: dict[str, Any] = {"State": state, "Failed": False, "Restarts": 0, "StartedAt": _rfc3339(now),
@@ -84,6 +104,7 @@ class FleetCounters:
     running_acked: int = 0
     stopped_acked: int = 0
     watch_responses: int = 0
+    allocs_pulled: int = 0
     heartbeats: int = 0
     errors: int = 0
     running_times: list[float] = field(default_factory=list)  # monotonic time of each running ack
@@ -95,7 +116,7 @@ class FleetCounters:
 
 class SimNode:
     def __init__(self, base: str, http: aiohttp.ClientSession, node_template: dict[str, Any], name: str,
-                 counters: FleetCounters, on_change: Callable[[], None] | None = None):
+                 counters: FleetCounters, on_change: Callable[[], None] | None = None, legacy_watch: bool = False):
         self.base = base
         self.http = http
         self.id = str(uuid.uuid4())
@@ -105,6 +126,8 @@ class SimNode:
         self.heartbeat_ttl = 0.0
         self.alloc_index = 0
         self.reported: dict[str, str] = {}  # alloc id -> client status we reported
+        self.seen_index: dict[str, int] = {}  # alloc id -> AllocModifyIndex last pulled
+        self.legacy_watch = legacy_watch
         self._pending: dict[str, dict[str, Any]] = {}
         self._updates_ready = asyncio.Event()
         self.registered = asyncio.Event()
@@ -121,7 +144,8 @@ class SimNode:
         self._loops = []
 
     async def _put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        async with self.http.put(self.base + path, json=body) as resp:
+        headers = {"Content-Type": "application/json"}
+        async with self.http.put(self.base + path, data=_encode(body), headers=headers) as resp:
             if resp.status == 404:
                 raise LookupError(path)
             if resp.status >= 400:
@@ -154,23 +178,47 @@ class SimNode:
     # --- allocations ----------------------------------------------------------------
 
     async def _watch_loop(self) -> None:
+        """Block on the node's {alloc ID: AllocModifyIndex} map and pull new or changed allocs
+        (`/v1/internal/node/:id/allocs` + `/v1/internal/allocs/get`); on a server without
+        those routes, watch the full allocs (`/v1/node/:id/allocations`) as before."""
         await self.registered.wait()
-        url = f"{self.base}/v1/node/{self.id}/allocations"
         while True:
             try:
+                url = self._watch_url()
                 async with self.http.get(url, params={"index": str(self.alloc_index), "wait": ALLOC_WAIT}) as resp:
                     body = await resp.read()
                     index = int(resp.headers.get("X-Nomad-Index", "0"))
+                    if resp.status == 404 and not self.legacy_watch:
+                        self.legacy_watch = True
+                        continue
                     resp.raise_for_status()
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+                self.counters.watch_responses += 1
+                if index == self.alloc_index:
+                    continue
+                allocs = _decode_allocs(body) if self.legacy_watch else await self._pull(_decode_versions(body).Allocs or {})
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, msgspec.DecodeError):
                 self.counters.errors += 1
                 await asyncio.sleep(RETRY_DELAY)
                 continue
-            self.counters.watch_responses += 1
-            if index == self.alloc_index:
-                continue
             self.alloc_index = index
-            self._apply(_decode_allocs(body))
+            self._apply(allocs)
+
+    def _watch_url(self) -> str:
+        if self.legacy_watch:
+            return f"{self.base}/v1/node/{self.id}/allocations"
+        return f"{self.base}/v1/internal/node/{self.id}/allocs"
+
+    async def _pull(self, versions: dict[str, int]) -> list[_Alloc]:
+        pull = [aid for aid, index in versions.items() if index > self.seen_index.get(aid, -1)]
+        allocs: list[_Alloc] = []
+        if pull:
+            async with self.http.put(f"{self.base}/v1/internal/allocs/get", data=_encode({"AllocIDs": pull}),
+                                     headers={"Content-Type": "application/json"}) as resp:
+                resp.raise_for_status()
+                allocs = _decode_allocs(await resp.read())
+            self.counters.allocs_pulled += len(allocs)
+        self.seen_index = versions
+        return allocs
 
     def _apply(self, allocs: list[_Alloc]) -> None:
         for alloc in allocs:

@@ -4,11 +4,15 @@ progress sampler, and the server-side check that allocations are running."""
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import sys
 import time
 from typing import Any, Callable
 
 import aiohttp
 
+from ..agentproc import REPO
 from ..figures import latency_summary, log
 from ..jobs import mock_job
 
@@ -40,36 +44,35 @@ def service_jobs(prefix: str, jobs: int, count: int) -> list[dict[str, Any]]:
 
 
 class ApiProbe:
-    """`GET path` every `interval` seconds while the scenario runs; keeps the latencies."""
+    """`GET path` every `interval` seconds from a separate process (bench/probe.py), so the
+    figure is the server's latency, not the busy bench process's."""
 
     def __init__(self, http: aiohttp.ClientSession, base: str, path: str = "/v1/jobs", interval: float = 0.25):
-        self.http, self.url, self.interval = http, base + path, interval
-        self.latencies: list[float] = []
-        self.errors = 0
-        self._task: asyncio.Task | None = None
+        self.url, self.interval = base + path, interval
+        self._proc: asyncio.subprocess.Process | None = None
 
     def start(self) -> "ApiProbe":
-        self._task = asyncio.create_task(self._loop())
+        self._starting = asyncio.create_task(self._spawn())
         return self
 
-    async def _loop(self) -> None:
-        while True:
-            started = time.perf_counter()
-            try:
-                async with self.http.get(self.url) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        self.errors += 1
-                self.latencies.append(time.perf_counter() - started)
-            except aiohttp.ClientError:
-                self.errors += 1
-            await asyncio.sleep(self.interval)
+    async def _spawn(self) -> None:
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.probe", self.url, str(self.interval), cwd=str(REPO),
+            stdout=asyncio.subprocess.PIPE)
 
     async def stop(self, prefix: str = "get_jobs") -> dict[str, Any]:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        return {**latency_summary(self.latencies, prefix), f"{prefix}_errors": self.errors}
+        await self._starting
+        assert self._proc is not None
+        if self._proc.returncode is None:
+            self._proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = await asyncio.wait_for(self._proc.communicate(), 70)
+            result = json.loads(out.decode().strip().splitlines()[-1])
+        except (asyncio.TimeoutError, ValueError, IndexError):
+            if self._proc.returncode is None:
+                self._proc.kill()
+            result = {"latencies": [], "errors": -1}
+        return {**latency_summary(result["latencies"], prefix), f"{prefix}_errors": result["errors"]}
 
 
 class ProgressSampler:

@@ -41,9 +41,10 @@ def sizes(short: bool) -> dict:
     return {"nodes": 5000, "jobs": 1000, "count": 1000, "goal_s": 300.0, "limit_s": 1500.0}
 
 
-async def run_c1m(base: str, nodes: int, jobs: int, count: int, limit_s: float, fleet_mode: str = "sim") -> dict:
+async def run_c1m(base: str, nodes: int, jobs: int, count: int, limit_s: float, fleet_mode: str = "sim",
+                  legacy_watch: bool = False) -> dict:
     total = jobs * count
-    fleet = Fleet(base, nodes, mode=fleet_mode, prefix="c1m")
+    fleet = Fleet(base, nodes, mode=fleet_mode, prefix="c1m", legacy_watch=legacy_watch)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as http:
         started = time.monotonic()
@@ -75,18 +76,22 @@ async def run_c1m(base: str, nodes: int, jobs: int, count: int, limit_s: float, 
         "place_rate_per_s": round(fleet.running() / max(all_running_s - (submit_started - started), 1e-9), 1),
         "rate_by_quarter": rate_by_quarter(sampler.timeline, total),
         **probe_figures, **latency_summary(submit_latencies, "job_register"),
-        "fleet_errors": fleet.counters.errors,
+        "fleet_errors": fleet.counters.errors, "watch_responses": fleet.counters.watch_responses,
+        "allocs_pulled": fleet.counters.allocs_pulled, "legacy_watch": fleet.legacy_watch if fleet_mode == "sim" else None,
         "timeline": sampler.timeline[:: max(1, len(sampler.timeline) // 30)],
     }
 
 
-async def run(short: bool = False, fleet_mode: str = "sim", **override) -> dict:
+async def run(short: bool = False, fleet_mode: str = "sim", legacy_watch: bool = False, **override) -> dict:
     size = dict(sizes(short), **override)
     agent = AgentProcess(mode="server").start()
     try:
         log(f"W1: server at {agent.address}")
-        figures = await run_c1m(agent.address, size["nodes"], size["jobs"], size["count"], size["limit_s"], fleet_mode)
+        cpu_started = time.process_time()
+        figures = await run_c1m(agent.address, size["nodes"], size["jobs"], size["count"], size["limit_s"], fleet_mode,
+                                legacy_watch)
         figures["server_peak_rss_mb"] = round(agent.peak_rss / 2**20)
+        figures["bench_process_cpu_s"] = round(time.process_time() - cpu_started, 1)
         figures["server_cpu_s"] = round(agent.cpu_seconds(), 1)
     finally:
         agent.stop()
@@ -104,9 +109,11 @@ def main() -> None:
     parser.add_argument("--count", type=int)
     parser.add_argument("--limit-s", type=float, dest="limit_s")
     parser.add_argument("--fleet", choices=("sim", "real"), default="sim")
+    parser.add_argument("--legacy-watch", action="store_true", dest="legacy_watch",
+                        help="sim nodes watch full allocs (GET /v1/node/:id/allocations) instead of pulling changes")
     args = parser.parse_args()
     override = {k: v for k, v in vars(args).items() if k in ("nodes", "jobs", "count", "limit_s") and v}
-    print(json.dumps(asyncio.run(run(args.short, args.fleet, **override))), flush=True)
+    print(json.dumps(asyncio.run(run(args.short, args.fleet, args.legacy_watch, **override))), flush=True)
 
 
 if __name__ == "__main__":

@@ -56,8 +56,10 @@ async def run(short: bool = False, nodes: int | None = None) -> dict:
     agent = AgentProcess(mode="server").start()
     try:
         log(f"W3: {SYSTEM_JOBS} system jobs, then {nodes} nodes at once on {agent.address}")
+        cpu_started = time.process_time()
         figures = await run_storm(agent.address, nodes, limit_s=180.0 if short else 600.0)
         figures["server_peak_rss_mb"] = round(agent.peak_rss / 2**20)
+        figures["bench_process_cpu_s"] = round(time.process_time() - cpu_started, 1)
         figures["server_cpu_s"] = round(agent.cpu_seconds(), 1)
     finally:
         agent.stop()

@@ -81,8 +81,10 @@ async def run(short: bool = False) -> dict:
     agent = AgentProcess(mode="server").start()
     try:
         log(f"W4: {nodes} nodes, {jobs} x 1000 allocs, then {lost} nodes lost, on {agent.address}")
+        cpu_started = time.process_time()
         figures = await run_loss(agent.address, nodes, jobs, 1000, lost, limit_s=300.0 if short else 1200.0)
         figures["server_peak_rss_mb"] = round(agent.peak_rss / 2**20)
+        figures["bench_process_cpu_s"] = round(time.process_time() - cpu_started, 1)
     finally:
         agent.stop()
     figures.update(scenario="W4", goal="lost nodes down within TTL + grace; replacement rate >= 0.8 x placement rate",
