@@ -150,7 +150,7 @@ class Evaluator:
 
     def _object_key(self, key_node: Tree) -> str:
         inner = _children(key_node)
-        if not inner:  # a keyword such as `in`
+        if not inner or inner[0].data == "keyword":  # a keyword such as `in`
             return node_name(key_node)
         expr = inner[0]
         term = _children(expr)[0] if expr.data == "expr_term" and _children(expr) else None
@@ -206,7 +206,10 @@ class Evaluator:
     def _literal_piece(token: Token) -> str:
         text = str(token)
         if token.type in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
-            return text[1:3] + _unescape(text[3:])  # `$${...}` is a literal `${...}`
+            # `$${...}` is a literal `${...}`; the grammar lexes it as one token, so the
+            # escapes after the `$${` are undone here as HCL's lexer would.
+            rest = _unescape(text[3:]).replace("$${", "${").replace("%%{", "%{")
+            return text[1:3] + rest
         return _unescape(text)
 
     def _eval_heredoc_template(self, node: Tree) -> str:

@@ -104,8 +104,11 @@ def _ports(ports: list[dict], reserved: bool) -> list[list[str]]:
     return blocks
 
 
+_KEYWORDS = ("if", "in", "for", "for_each", "else", "endif", "endfor", "true", "false", "null")
+
+
 def _key(key: str) -> str:
-    return key if _IDENTIFIER.match(key) else hcl_string(key)
+    return key if _IDENTIFIER.match(key) and key not in _KEYWORDS else hcl_string(key)
 
 
 def hcl_string(text: str) -> str:

@@ -229,7 +229,7 @@ DISPATCH_PAYLOAD = Schema("dispatch_payload", attrs(file=STRING))
 CSI_PLUGIN = Schema("csi_plugin", attrs(id=("ID", STRING), type=STRING, mount_dir=STRING,
                                         stage_publish_base_dir=STRING, health_timeout=DURATION))
 ACTION = Schema("action", attrs(command=STRING, args=STRINGS))
-SECRET = Schema("secret", attrs(provider=STRING, path=STRING),
+SECRET = Schema("secret", attrs(provider=STRING, path=STRING, env=STRINGMAP),
                 {"config": Blk("Config", FREEFORM), "env": Blk("Env", STRING_MAP)})
 
 SCHEDULE = Schema("schedule", blocks={"cron": Blk("Cron", Schema(
