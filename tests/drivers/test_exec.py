@@ -327,3 +327,24 @@ async def test_the_task_does_not_outlive_a_killed_launcher(isolated, make_task):
         await asyncio.sleep(0.02)
     else:
         raise AssertionError(f"task process {task_pid} outlived its launcher")
+
+
+def test_denied_host_id_ranges_parse_and_name_the_option():
+    from yurt.drivers.exec.driver import parse_id_ranges
+
+    assert parse_id_ranges("0, 10-12", "denied_host_uids") == {0, 10, 11, 12}
+    assert parse_id_ranges("", "denied_host_uids") == set()
+    with pytest.raises(ValueError, match='denied_host_gids: invalid id range "5-2"'):
+        parse_id_ranges("5-2", "denied_host_gids")
+    with pytest.raises(ValueError, match='denied_host_uids: invalid id range "x"'):
+        ExecDriver(denied_host_uids="x")
+
+
+async def test_denied_host_uid_refuses_the_task_user(isolated, make_task):
+    isolated.driver = ExecDriver(denied_host_uids="0-10")
+    cfg = make_task(sh("true"))
+    cfg.user = "root"
+    with pytest.raises(DriverError, match="uid 0 .*denied_host_uids"):
+        await isolated.start(cfg)
+    _, result = await isolated.run(make_task(sh("id -u")))  # nobody (65534) is allowed
+    assert result.successful

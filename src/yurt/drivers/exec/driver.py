@@ -118,6 +118,21 @@ def _lookup_user(name: str) -> pwd.struct_passwd:
         raise DriverError(f'failed to start task: user "{name}" not found') from None
 
 
+def parse_id_ranges(text: str, option: str) -> set[int]:
+    """Nomad's `denied_host_uids` / `denied_host_gids` syntax: "0,10-20" (ValueError names the option)."""
+    ids: set[int] = set()
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        low, _, high = part.partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ValueError(f'{option}: invalid id range "{part}"') from None
+        if first > last:
+            raise ValueError(f'{option}: invalid id range "{part}" (start after end)')
+        ids.update(range(first, last + 1))
+    return ids
+
+
 class ExecDriver(RawExecDriver):
     """Isolated exec; see the module docstring. Plugin options mirror Nomad's exec plugin config."""
 
@@ -129,8 +144,12 @@ class ExecDriver(RawExecDriver):
         default_ipc_mode: str = "private",
         allow_caps: tuple[str, ...] = capabilities.DEFAULT_CAPS,
         chroot_env: tuple[str, ...] = DEFAULT_CHROOT_ENV,
+        denied_host_uids: str = "",
+        denied_host_gids: str = "",
     ):
         super().__init__(enabled=True)
+        self.denied_uids = parse_id_ranges(denied_host_uids, "denied_host_uids")
+        self.denied_gids = parse_id_ranges(denied_host_gids, "denied_host_gids")
         self.default_pid_mode = default_pid_mode
         self.default_ipc_mode = default_ipc_mode
         self.allow_caps = tuple(capabilities.normalize(c) for c in allow_caps)
@@ -163,7 +182,7 @@ class ExecDriver(RawExecDriver):
             for name in (LAUNCH_FILE, OOM_FILE):
                 if os.path.exists(os.path.join(state_dir, name)):
                     os.unlink(os.path.join(state_dir, name))
-            user = _lookup_user(cfg.user or DEFAULT_USER)
+            user = self._allowed_user(cfg.user or DEFAULT_USER)
             prepare_task_dir(cfg.task_dir, os.path.join(cfg.alloc_dir, "alloc"), user.pw_uid, user.pw_gid)
             write_json_atomic(os.path.join(state_dir, ISOLATION_FILE), self._isolation_spec(cfg, cgroup))
             handle = await super().start_task(cfg)
@@ -181,6 +200,14 @@ class ExecDriver(RawExecDriver):
             raise DriverError(launched["error"])
         handle.state["init_pid"] = int(launched.get("init_pid") or 0)
         return handle
+
+    def _allowed_user(self, name: str) -> pwd.struct_passwd:
+        user = _lookup_user(name)
+        if user.pw_uid in self.denied_uids:
+            raise DriverError(f'running as uid {user.pw_uid} (user "{name}") is disallowed by denied_host_uids')
+        if user.pw_gid in self.denied_gids:
+            raise DriverError(f'running as gid {user.pw_gid} (user "{name}") is disallowed by denied_host_gids')
+        return user
 
     def _isolation_spec(self, cfg: TaskConfig, cgroup: TaskCgroup) -> dict[str, Any]:
         config = cfg.config
