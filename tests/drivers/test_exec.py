@@ -348,3 +348,24 @@ async def test_denied_host_uid_refuses_the_task_user(isolated, make_task):
         await isolated.start(cfg)
     _, result = await isolated.run(make_task(sh("id -u")))  # nobody (65534) is allowed
     assert result.successful
+
+
+def test_host_paths_translate_to_chroot_paths():
+    from yurt.drivers.exec.driver import chroot_path
+
+    task, shared = "/data/alloc/a1/web", "/data/alloc/a1/alloc"
+    assert chroot_path("/data/alloc/a1/web/local", task, shared) == "/local"
+    assert chroot_path("/data/alloc/a1/web/secrets/token", task, shared) == "/secrets/token"
+    assert chroot_path("/data/alloc/a1/alloc", task, shared) == "/alloc"
+    assert chroot_path("/data/alloc/a1/alloc/data/x", task, shared) == "/alloc/data/x"
+    assert chroot_path("/data/alloc/a1/webby", task, shared) == "/data/alloc/a1/webby"
+    assert chroot_path("hello", task, shared) == "hello"
+
+
+async def test_task_env_and_args_see_chroot_paths(isolated, make_task):
+    cfg = make_task({"command": "/bin/sh", "args": ["-c", 'echo "$NOMAD_TASK_DIR $NOMAD_ALLOC_DIR $1"', "sh", ""]})
+    cfg.config["args"][3] = os.path.join(cfg.task_dir, "local", "file")  # as ${NOMAD_TASK_DIR}/file interpolates
+    cfg.env.update(NOMAD_TASK_DIR=os.path.join(cfg.task_dir, "local"), NOMAD_ALLOC_DIR=os.path.join(cfg.alloc_dir, "alloc"))
+    _, result = await isolated.run(cfg)
+    assert result.successful, read_log(cfg, "stderr")
+    assert read_log(cfg) == "/local /alloc /local/file\n"

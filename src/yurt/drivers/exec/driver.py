@@ -9,7 +9,9 @@ those are 0 from the task env Nomad sets (`NOMAD_MEMORY_LIMIT`, `NOMAD_MEMORY_MA
 `NOMAD_CPU_LIMIT`), else Nomad's defaults (300 MB, 100 MHz): the memory limit is
 memory_max when set, else memory; the cpu weight is cpu MHz as v1 `cpu.shares`
 (converted to v2 `cpu.weight`). An OOM kill in the task's cgroup makes the exit result
-`oom_killed=True` with err "OOM Killed".
+`oom_killed=True` with err "OOM Killed". Host paths under the task dir or the shared
+alloc dir in the env, command and args (NOMAD_TASK_DIR, ${NOMAD_ALLOC_DIR}/...) are
+translated to the chroot's (/local, /alloc, /secrets).
 """
 
 import asyncio
@@ -101,6 +103,18 @@ def validate_isolation_keys(config: dict[str, Any], allow_caps: tuple[str, ...])
     except ValueError as exc:
         errors.append(f'Invalid value for "cap_add": {exc}')
     return errors
+
+
+def chroot_path(value: str, task_dir: str, alloc_shared_dir: str) -> str:
+    """A host path under the task dir or the shared alloc dir as the task sees it in its
+    chroot (NOMAD_TASK_DIR -> /local, NOMAD_ALLOC_DIR -> /alloc, ...); other values as they are."""
+    for host, seen in ((alloc_shared_dir, "/alloc"), (task_dir, "/")):
+        host = host.rstrip("/")
+        if value == host:
+            return seen
+        if value.startswith(host + "/"):
+            return os.path.join(seen, value[len(host) + 1:])
+    return value
 
 
 def _read_text(path: str) -> str:
@@ -212,12 +226,17 @@ class ExecDriver(RawExecDriver):
     def _isolation_spec(self, cfg: TaskConfig, cgroup: TaskCgroup) -> dict[str, Any]:
         config = cfg.config
         caps = capabilities.effective_caps(config.get("cap_add"), config.get("cap_drop"), self.allow_caps)
+        shared = os.path.join(cfg.alloc_dir, "alloc")
+
+        def inside(value: str) -> str:
+            return chroot_path(value, cfg.task_dir, shared)
+
         return {
             "root": cfg.task_dir,
-            "alloc_shared_dir": os.path.join(cfg.alloc_dir, "alloc"),
-            "command": config["command"],
-            "args": [str(a) for a in config.get("args") or []],
-            "env": cfg.env,
+            "alloc_shared_dir": shared,
+            "command": inside(config["command"]),
+            "args": [inside(str(a)) for a in config.get("args") or []],
+            "env": {key: inside(value) for key, value in cfg.env.items()},
             "work_dir": config.get("work_dir") or "/",
             "user": cfg.user or DEFAULT_USER,
             "pid_mode": config.get("pid_mode") or self.default_pid_mode,
