@@ -87,6 +87,13 @@ def fill_partial_blocks(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fill_group(group: dict, job_type: str, job_update, job_reschedule, job_migrate) -> None:
+    scaling = group.get("Scaling")
+    if isinstance(scaling, dict):  # an unset count starts at the scaling minimum
+        if "Count" not in group and scaling.get("Min") is not None:
+            group["Count"] = scaling["Min"]
+        scaling.setdefault("Enabled", True)
+        scaling.setdefault("Min", group.get("Count", 1))
+        scaling.setdefault("Type", "horizontal")
     if group.get("Update") is not None:
         group["Update"] = _merged(DEFAULT_UPDATE, job_update, group["Update"])
     if job_reschedule is not None or group.get("ReschedulePolicy") is not None:

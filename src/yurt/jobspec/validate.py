@@ -10,6 +10,7 @@ from __future__ import annotations
 from yurt.structs.job import JOB_TYPES, Affinity, Constraint, Job, Spread, Task, TaskGroup
 
 from .durations import format_duration
+from .task_checks import group_extra_problems, task_extra_problems
 from .placement_checks import (
     check_affinity, check_constraint, check_periodic, check_restart_policy, check_spread,
     check_update_strategy,
@@ -121,7 +122,8 @@ def _group(group: TaskGroup, job: Job) -> list[str]:
         errors.append("Task group name contains null character")
     if group.count < 0:
         errors.append("Task group count can't be negative")
-    if not group.tasks:
+    gateway = any((svc.get("Connect") or {}).get("Gateway") for svc in group.services or ())
+    if not group.tasks and not gateway:  # Nomad injects a Connect gateway's task on register
         errors.append("Missing tasks for task group")
     _constraints(group.constraints, errors)
     if job.type == "system":
@@ -133,6 +135,7 @@ def _group(group: TaskGroup, job: Job) -> list[str]:
         _affinities(group.affinities, errors)
         _spreads(group.spreads, errors)
     _group_policies(group, job, errors)
+    errors.extend(group_extra_problems(group))
     errors.extend(f"Task group network validation failed: {e}" for e in _networks(group))
     _tasks(group, job, errors)
     return errors
@@ -249,6 +252,7 @@ def _task(task: Task, group: TaskGroup, job: Job) -> list[str]:
         _affinities(task.affinities, errors)
     if task.lifecycle is not None and task.lifecycle.hook not in ("prestart", "poststart", "poststop"):
         errors.append(f"invalid hook: {task.lifecycle.hook}")
+    errors.extend(task_extra_problems(task, group))
     return errors
 
 
