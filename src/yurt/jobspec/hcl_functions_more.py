@@ -9,7 +9,7 @@ import itertools
 import json
 import os
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from .durations import parse_duration

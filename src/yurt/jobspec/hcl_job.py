@@ -9,22 +9,13 @@ from typing import Any
 from .diagnostics import DiagnosticCollector, Position, did_you_mean
 from .file_checks import check_job_file
 from .hcl_decode import Decoder
-from .hcl_eval import EvalError, Evaluator
+from .hcl_eval import Evaluator
 from .hcl_functions import function_table
-from .hcl_syntax import Block, Body, parse_hcl
+from .hcl_syntax import Block, Body
 from .schema import JOB
 from .variables import check_validations, declarations, environment, evaluate_locals, read_var_file, resolve_variables
 
 _TOP_LEVEL_BLOCKS = ("job", "variable", "variables", "locals")
-
-
-def hcl_job_dict(text: str, filename: str, variables: dict[str, str] | None,
-                 var_files: list[str] | None, allow_fs: bool,
-                 env: dict[str, str] | None = None, strict: bool = True,
-                 checks: bool = False) -> dict[str, Any]:
-    body = parse_hcl(text, filename)
-    options = ParseOptions(variables, var_files, allow_fs, env, strict, checks)
-    return job_dict_from_body(body, text, filename, options)
 
 
 @dataclass
