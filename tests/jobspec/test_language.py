@@ -138,3 +138,10 @@ def test_variables_from_text_gives_cli_strings():
     assert image_and_count(variables=variables_from_text('count = 7\n'), env={}) == ("from-default", 7)
     with pytest.raises(JobspecError, match="may not be used here"):
         variables_from_text("count = var.x\n")
+
+
+def test_malformed_json_var_file_is_reported(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"image": ')
+    with pytest.raises(JobspecError, match="Invalid var file"):
+        parse(VARS, "p.nomad.hcl", var_files=[str(path)], env={})

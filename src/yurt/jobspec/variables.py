@@ -136,7 +136,15 @@ def read_var_file(path: str, functions: dict[str, Callable[..., Any]],
         diags.add(None, "Failed to read var file", f"{path}: {exc.strerror}")
         return {}
     if path.endswith(".json"):
-        return {k: (v, Position()) for k, v in json.loads(text).items()}
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            diags.add(None, "Invalid var file", f"{path}:{exc.lineno},{exc.colno}: {exc.msg}.")
+            return {}
+        if not isinstance(data, dict):
+            diags.add(None, "Invalid var file", f"{path}: a JSON object of variable values is required.")
+            return {}
+        return {k: (v, Position(path=f"{os.path.basename(path)}: {k}")) for k, v in data.items()}
     body: Body = parse_hcl(text, path)
     evaluator = Evaluator(text, {}, None, functions)
     values = {}
