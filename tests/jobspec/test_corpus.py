@@ -53,7 +53,7 @@ def test_hcl_style_json_twin_gives_the_same_job(name):
 @pytest.mark.parametrize("name", FILES)
 def test_api_json_form_gives_the_same_job(name):
     job = to_wire(_parse(_read(name), name))
-    assert to_wire(parse(json.dumps({"Job": job}), name)) == job
+    assert to_wire(parse(json.dumps({"Job": job}), name, checks=True)) == job
 
 
 def test_corpus_uses_every_block_and_attribute():

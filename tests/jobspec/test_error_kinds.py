@@ -119,7 +119,19 @@ def test_json_job_errors_name_the_json_path():
 
 
 def test_all_problems_are_reported_at_once():
-    text = job("count = -1", task_body="", job_body="  priority = 0")
+    text = job("count = -1", task_body="", job_body="  priority = -3")
     with pytest.raises(JobspecError) as info:
         parse(text, "web.nomad.hcl", env={}, checks=True)
     assert [d.line for d in info.value.diagnostics] == [2, 4, 5]
+
+
+def test_api_json_job_checks_name_the_json_path():
+    text = json.dumps({"Job": {"ID": "web", "Priority": 500, "TaskGroups": [
+        {"Name": "g", "Count": -1, "Tasks": [{"Name": "t"}]}]}})
+    with pytest.raises(JobspecError) as info:
+        parse(text, "web.json", env={}, checks=True)
+    assert [str(d) for d in info.value.diagnostics] == [
+        "web.json: Job.Priority: Invalid priority; job priority must be between [1, 100]; got 500.",
+        "web.json: Job.TaskGroups[0].Count: Invalid count; Task group count can't be negative: -1.",
+        'web.json: Job.TaskGroups[0].Tasks[0]: Missing task driver; Task "t" has no "driver" argument; '
+        'every task needs one (e.g. driver = "docker").']

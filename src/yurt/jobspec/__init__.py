@@ -12,7 +12,10 @@ from .diagnostics import Diagnostic, JobspecError
 from .example import example_job
 from .hcl_job import ParseOptions, job_dict_from_body
 from .hcl_syntax import parse_hcl
-from .json_input import job_from_api_dict, json_job_dict, looks_like_json
+from .api_defaults import without_nulls
+from .diagnostics import DiagnosticCollector
+from .file_checks import check_job_file
+from .json_input import api_json_positions, job_from_api_dict, json_job_dict, looks_like_json
 from .json_syntax import hcl_json_body
 from .validate import validate
 from .variables import variables_from_text
@@ -42,9 +45,19 @@ def parse_to_dict(text: str, filename: str, options: ParseOptions | None = None)
     if looks_like_json(text):
         body = hcl_json_body(text, filename)
         if body is None:
-            return json_job_dict(text, filename)
+            return _api_json_dict(text, filename, options.checks)
         return job_dict_from_body(body, "", filename, options)
     return job_dict_from_body(parse_hcl(text, filename), text, filename, options)
+
+
+def _api_json_dict(text: str, filename: str, checks: bool) -> dict:
+    data = json_job_dict(text, filename)
+    if checks:
+        diags = DiagnosticCollector(filename)
+        present = without_nulls(data)  # in API JSON, null means "not set"
+        check_job_file(present, api_json_positions(present), diags)
+        diags.raise_if_any(validation=True)
+    return data
 
 
 def parse_file(path: str, variables: dict[str, str] | None = None,

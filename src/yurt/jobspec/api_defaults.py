@@ -58,20 +58,20 @@ def _merged(defaults: dict, *layers: dict | None) -> dict:
     return out
 
 
-def _without_nulls(value: Any, key: str = "") -> Any:
+def without_nulls(value: Any, key: str = "") -> Any:
     """A copy without `null` fields: in Nomad's API JSON, null means "not set"."""
     if key == "Config":  # driver config is free-form: keep it as written
         return copy.deepcopy(value)
     if isinstance(value, dict):
-        return {k: _without_nulls(v, k) for k, v in value.items() if v is not None}
+        return {k: without_nulls(v, k) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_without_nulls(item) for item in value]
+        return [without_nulls(item) for item in value]
     return value
 
 
 def fill_partial_blocks(job: dict[str, Any]) -> dict[str, Any]:
     """A copy of the job dict with partially written blocks completed."""
-    job = _without_nulls(job)
+    job = without_nulls(job)
     job_type = job.get("Type") or "service"
     if job.get("ID") and not job.get("Name"):
         job["Name"] = job["ID"]

@@ -48,7 +48,8 @@ def check_job_file(job: dict[str, Any], positions: dict, diags: DiagnosticCollec
 
 def _job_fields(checker: _Checker, job: dict, job_type: str) -> None:
     priority = job.get("Priority")
-    if priority is not None and not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+    # 0 means "use the server's default" (Nomad's register endpoint fills it in)
+    if priority and not MIN_PRIORITY <= priority <= MAX_PRIORITY:
         checker.add(job, "Priority", "Invalid priority",
                     f"job priority must be between [{MIN_PRIORITY}, {MAX_PRIORITY}]; got {priority}.")
     if job_type not in JOB_TYPES:

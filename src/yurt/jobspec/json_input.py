@@ -38,3 +38,23 @@ def job_from_api_dict(data: dict[str, Any], filename: str = "<input>") -> Job:
         return msgspec.convert(fill_partial_blocks(data), Job)
     except msgspec.ValidationError as exc:
         raise JobspecError([Diagnostic(filename, 0, 0, f"Invalid job; {exc}")]) from None
+
+
+def api_json_positions(data: Any, path: str = "Job") -> dict:
+    """JSON paths of every object (by id) and key, in the form the file checks use."""
+    from .diagnostics import Position
+
+    positions: dict = {}
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, dict):
+            positions[id(value)] = Position(path=where)
+            for key, item in value.items():
+                positions[(id(value), key)] = Position(path=f"{where}.{key}")
+                walk(item, f"{where}.{key}")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, f"{where}[{i}]")
+
+    walk(data, path)
+    return positions
