@@ -40,3 +40,11 @@ def test_run_output_uses_vars_and_does_not_submit(fake, run_cli, tmp_path):
     path.write_text(JOB)
     res = run_cli("job", "run", "-output", "-var", "n=4", str(path))
     assert res.code == 0 and '"Count": 4' in res.out and res.out.lstrip().startswith('{\n    "Job": {')
+
+
+def test_run_output_prints_even_an_invalid_job_as_nomad_does(fake, run_cli, tmp_path):
+    path = tmp_path / "bad.nomad.hcl"
+    path.write_text('job "b" {\n  group "g" {\n    count = -1\n    task "t" {}\n  }\n}\n')
+    res = run_cli("job", "run", "-output", str(path))
+    assert res.code == 0 and '"Count": -1' in res.out
+    assert run_cli("job", "run", str(path)).code == 1
