@@ -44,6 +44,8 @@ TASK = PREFIX + "Task t validation failed: "
     ("count = 5\nscaling {\n min = 1\n max = 3\n}", "",
      PREFIX + "Scaling policy invalid: task group count must not be greater than maximum count in scaling policy"),
     ('ephemeral_disk {\n size = 5\n}', "", PREFIX + "minimum DiskMB value is 10; got 5"),
+    ('network {\n port "http" {}\n}', 'service {\n name = "s"\n port = "htp"\n}',
+     TASK + 'port label "htp" referenced by services s does not exist'),
     ('volume "v" {\n type = "nfs"\n source = "x"\n}', "", PREFIX + 'Volume "v" has an invalid type "nfs"'),
 ])
 def test_problem_is_reported(group_body, task_body, expected):

@@ -140,9 +140,23 @@ def task_extra_problems(task: Task, group: TaskGroup) -> list[str]:
             errors.append(f"Volume Mount ({i}) has an empty destination")
     for i, service in enumerate(task.services or (), 1):
         errors += service_problems(service, f"Service {i}")
+    errors += _undefined_service_ports(task, group)
     if task.dispatch_payload is not None and _escapes(task.dispatch_payload.file):
         errors.append(f'dispatch_payload file "{task.dispatch_payload.file}" escapes allocation directory')
     return errors
+
+
+def _undefined_service_ports(task: Task, group: TaskGroup) -> list[str]:
+    """Task services must name a port of the group's first network or the task's own."""
+    networks = list(group.networks or ())[:1] + list((task.resources.networks if task.resources else None) or ())
+    labels = {p.label for n in networks for p in (n.reserved_ports or []) + (n.dynamic_ports or [])}
+    wanted: dict[str, set[str]] = {}
+    for service in task.services or ():
+        port = service.get("PortLabel", "")
+        if port and not port.isdigit() and "${" not in port and not service.get("Connect"):
+            wanted.setdefault(port, set()).add(service.get("Name", ""))
+    return [f'port label "{port}" referenced by services {", ".join(sorted(names))} does not exist'
+            for port, names in sorted(wanted.items()) if port not in labels]
 
 
 def reschedule_problems(policy: ReschedulePolicy) -> list[str]:
