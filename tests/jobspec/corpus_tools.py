@@ -62,6 +62,10 @@ def hcl_to_json(body: Body, text: str) -> dict[str, Any]:
     literal = Evaluator(text, {}, None, {})
     out: dict[str, Any] = {}
     for attr in body.attributes:
+        source = literal.source(attr.expr).strip()
+        if attr.name == "type" and ("(" in source or source in ("string", "number", "bool", "any")):
+            out[attr.name] = source  # a variable's type expression, written bare in HCL JSON
+            continue
         out[attr.name] = _json_value(attr.expr, literal)
     for block in body.blocks:
         _add_block(out, block, text, literal)

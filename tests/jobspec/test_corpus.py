@@ -66,3 +66,14 @@ def test_corpus_uses_every_block_and_attribute():
     missing_blocks = sorted(f"{parent} > {block}" for _, parent, block in all_blocks - used_blocks)
     missing_attrs = sorted(f"{schema}.{attr}" for _, schema, attr in all_attrs - used_attrs)
     assert missing_blocks == [] and missing_attrs == []
+
+
+JSON_TWINS = sorted(os.listdir(os.path.join(CORPUS, "json")))
+
+
+@pytest.mark.parametrize("name", JSON_TWINS)
+def test_checked_in_hcl_json_twins_give_the_hcl_job(name):
+    hcl_name = name.replace(".nomad.json", ".nomad.hcl")
+    with open(os.path.join(CORPUS, "json", name), encoding="utf-8") as handle:
+        twin = handle.read()
+    assert to_wire(_parse(twin, hcl_name)) == to_wire(_parse(_read(hcl_name), hcl_name))

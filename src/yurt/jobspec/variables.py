@@ -53,6 +53,8 @@ def _declaration(name: str, block: Block, evaluator: Evaluator, diags: Diagnosti
     for attr in block.body.attributes:
         if attr.name == "type":
             type_text = evaluator.source(attr.expr).strip()
+            if type_text.startswith("${") and type_text.endswith("}"):  # JSON: "${list(string)}"
+                type_text = type_text[2:-1].strip()
         elif attr.name == "default":
             try:
                 default, has_default = evaluator.evaluate(attr.expr), True
