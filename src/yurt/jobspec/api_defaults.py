@@ -38,7 +38,8 @@ _RESCHEDULE = {
 }
 DEFAULT_TEMPLATE = {"ChangeMode": "restart", "Perms": "0644", "Splay": 5 * SECOND,
                     "ErrMissingKey": False}
-DEFAULT_CHANGE_SCRIPT = {"Args": [], "Timeout": 5 * SECOND, "FailOnError": False}
+DEFAULT_CHANGE_SCRIPT = {"Command": "", "Args": [], "Timeout": 5 * SECOND, "FailOnError": False,
+                         "RunOnFirstRender": False}
 DEFAULT_VAULT = {"Env": True, "DisableFile": False, "ChangeMode": "restart"}
 DEFAULT_DISCONNECT = {"Replace": True, "Reconcile": "best_score"}
 

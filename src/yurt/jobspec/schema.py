@@ -201,7 +201,7 @@ TEMPLATE = Schema(
           error_on_missing_key=("ErrMissingKey", BOOL)),
     {"wait": Blk("Wait", Schema("wait", attrs(min=DURATION, max=DURATION))),
      "change_script": Blk("ChangeScript", Schema("change_script", attrs(
-         command=STRING, args=STRINGS, timeout=DURATION, fail_on_error=BOOL)))},
+         command=STRING, args=STRINGS, timeout=DURATION, fail_on_error=BOOL, run_on_first_render=BOOL)))},
 )
 ARTIFACT = Schema(
     "artifact",

@@ -34,10 +34,11 @@ job "templates" {
         once        = true
 
         change_script {
-          command       = "/local/reload.sh"
-          args          = ["-v"]
-          timeout       = "20s"
-          fail_on_error = true
+          command             = "/local/reload.sh"
+          args                = ["-v"]
+          timeout             = "20s"
+          fail_on_error       = true
+          run_on_first_render = true
         }
       }
 
