@@ -81,6 +81,13 @@ CASES = [
      "Sum of spread target percentages must not be greater than 100%"),
     ("system job with count", job("count = 3", job_body='  type = "system"'), 4,
      "Count cannot exceed 1 with system scheduler"),
+    ("group scaling without max", job("scaling {\n min = 1\n}"), 4, 'The argument "max" is required'),
+    ("group scaling with a bad type", job('scaling {\n max = 3\n type = "vertical"\n}'), 6,
+     'task group scaling policy had invalid type: "vertical"'),
+    ("task scaling with a bad label", job(task_body='driver = "x"\nscaling "disk" {\n max = 3\n}'), 7,
+     'scaling policy name must be "cpu" or "mem"'),
+    ("duplicate task scaling", job(task_body='driver = "x"\nscaling "cpu" {\n max = 3\n}\nscaling "cpu" {\n max = 4\n}'),
+     10, 'Duplicate scaling "cpu" block'),
 ]
 CASES[34] = ("duplicate group", job().replace('  group "g" {', '  group "g" {\n    task "a" {\n'
                                                 '      driver = "x"\n    }\n  }\n  group "g" {', 1), 8,

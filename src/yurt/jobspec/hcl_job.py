@@ -12,6 +12,7 @@ from .hcl_decode import Decoder
 from .hcl_eval import Evaluator
 from .hcl_functions import function_table
 from .hcl_syntax import Block, Body
+from .scaling_rules import apply_scaling_rules
 from .schema import JOB
 from .variables import check_validations, declarations, environment, evaluate_locals, read_var_file, resolve_variables
 
@@ -108,6 +109,7 @@ def _job_block(block: Block, decoder: Decoder, diags: DiagnosticCollector) -> di
     alone = [{"Name": task["Name"], "Tasks": [task]} for task in job.pop("_Tasks", [])]
     if alone:  # a job-level task is a group of its own (placed first, as Nomad does)
         job["TaskGroups"] = alone + job.get("TaskGroups", [])
+    apply_scaling_rules(job, decoder.positions, diags)
     _inherit_vault_and_secrets(job)
     return job
 

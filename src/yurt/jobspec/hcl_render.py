@@ -83,6 +83,8 @@ def _blocks(name: str, spec: Blk, value: Any) -> list[list[str]]:
     blocks: list[list[str]] = []
     for item in items:
         item = dict(item)
+        if spec.label == "_Label":  # task scaling: the label is the policy type (vertical_cpu -> "cpu")
+            item["_Label"] = str(item.pop("Type", "")).replace("vertical_", "")
         label = f" {hcl_string(item.pop(spec.label, ''))}" if spec.label else ""
         blocks.append([f"{name}{label} {{", *_body(item, spec.schema), "}"])
     return blocks

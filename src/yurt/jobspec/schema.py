@@ -252,7 +252,7 @@ TASK = Schema(
      "identity": Blk("Identities", IDENTITY, repeat=True),
      "action": Blk("Actions", ACTION, repeat=True, label="Name"),
      "secret": Blk("Secrets", SECRET, repeat=True, label="Name"),
-     "scaling": Blk("ScalingPolicies", SCALING, repeat=True, label="Type"),
+     "scaling": Blk("ScalingPolicies", SCALING, repeat=True, label="_Label"),  # see scaling_rules
      "schedule": Blk("Schedule", SCHEDULE),
      **_placement_blocks()},
 )
