@@ -63,11 +63,11 @@ def _constraint_shorthands(data: dict[str, Any]) -> dict[str, Any]:
         key = "_" + name
         if key in data:
             data["Operand"], data["RTarget"] = name, data.pop(key)
-    if data.pop("_distinct_hosts", False):
+    if "_distinct_hosts" in data:  # `distinct_hosts = false` is kept as RTarget "false", as Nomad does
         data["Operand"] = "distinct_hosts"
+        data["RTarget"] = "true" if data.pop("_distinct_hosts") else "false"
     if "_distinct_property" in data:
         data["Operand"], data["LTarget"] = "distinct_property", data.pop("_distinct_property")
-    data.pop("_distinct_hosts", None)
     return data
 
 
