@@ -1,6 +1,7 @@
-"""yurt.jobspec: Nomad job files (HCL2 or JSON) -> `Job`, validation, `job init` text.
+"""yurt.jobspec: Nomad job files (HCL2, HCL-style JSON or API JSON) -> `Job`, validation,
+formatting (`hcl_format.format_hcl`), rendering (`hcl_render.render_job`), `job init` text.
 
-    job = parse(text, filename="web.nomad.hcl", variables={"count": "3"})
+    job = parse(text, filename="web.nomad.hcl", variables={"count": "3"}, checks=True)
     problems = validate(canonicalize(job))
 """
 
@@ -8,13 +9,12 @@ from __future__ import annotations
 
 from yurt.structs.job import Job
 
-from .diagnostics import Diagnostic, JobspecError
+from .api_defaults import without_nulls
+from .diagnostics import Diagnostic, DiagnosticCollector, JobspecError
 from .example import example_job
+from .file_checks import check_job_file
 from .hcl_job import ParseOptions, job_dict_from_body
 from .hcl_syntax import parse_hcl
-from .api_defaults import without_nulls
-from .diagnostics import DiagnosticCollector
-from .file_checks import check_job_file
 from .json_input import api_json_positions, job_from_api_dict, json_job_dict, looks_like_json
 from .json_syntax import hcl_json_body
 from .validate import validate
