@@ -145,3 +145,44 @@ def test_malformed_json_var_file_is_reported(tmp_path):
     path.write_text('{"image": ')
     with pytest.raises(JobspecError, match="Invalid var file"):
         parse(VARS, "p.nomad.hcl", var_files=[str(path)], env={})
+
+
+@pytest.mark.parametrize("env,dcs,count", [("prod", ["p1", "p2"], 20), ("dev", ["d1"], 3), ("other", [], 0)])
+def test_lookup_with_object_default_picks_per_environment_values(env, dcs, count):
+    text = '''
+variable "env" {}
+locals {
+  envs = { prod = { count = 20, dcs = ["p1", "p2"] }, dev = { count = 3, dcs = ["d1"] } }
+  env  = lookup(local.envs, var.env, { count = 0, dcs = [] })
+}
+job "w" {
+  datacenters = local.env.dcs
+  group "g" {
+    count = local.env.count
+    task "t" {
+      driver = "docker"
+      config {
+        args = ["-text", "Hello from ${var.env}"]
+      }
+    }
+  }
+}
+'''
+    data = parse_to_dict(text, "w.hcl", ParseOptions(variables={"env": env}, env={}, allow_fs=False))
+    assert (data["Datacenters"], data["TaskGroups"][0]["Count"]) == (dcs, count)
+    assert data["TaskGroups"][0]["Tasks"][0]["Config"]["args"] == ["-text", f"Hello from {env}"]
+
+
+@pytest.mark.parametrize("value", ["plain", "foo-${BAR}", "x-${attr.net.dev-us-east1.ip.0}", '${env["HOME"]}',
+                                   '${mixed-index.0[3]["K"].5}', 'spaced ${   root.  field[  "K"].5  }'])
+def test_unknown_references_are_kept_exactly(value):
+    text = 'job "e" {\n  region = "' + value + '"\n}'
+    assert parse_to_dict(text, "e.hcl", ParseOptions(env={}))["Region"] == value
+
+
+def test_distinct_shorthands_equal_the_operator_form():
+    long = ('job "d" {\n  constraint {\n    operator = "distinct_hosts"\n    value = "false"\n  }\n'
+            '  constraint {\n    operator = "distinct_property"\n    attribute = "${meta.rack}"\n    value = "2"\n  }\n}')
+    short = ('job "d" {\n  constraint {\n    distinct_hosts = false\n  }\n'
+             '  constraint {\n    distinct_property = "${meta.rack}"\n    value = "2"\n  }\n}')
+    assert parse_to_dict(long, "d.hcl", ParseOptions(env={})) == parse_to_dict(short, "d.hcl", ParseOptions(env={}))
