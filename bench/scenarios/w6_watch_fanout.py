@@ -144,8 +144,11 @@ async def run(short: bool = False) -> dict:
     agent = AgentProcess(mode="server").start()
     try:
         log(f"W6: {watchers} watchers, {rate:.0f} writes/s for {duration:.0f} s on {agent.address}")
+        cpu_started = time.process_time()
         figures = await run_fanout(agent.address, watchers, rate, duration)
         figures["server_peak_rss_mb"] = round(agent.peak_rss / 2**20)
+        figures["server_cpu_s"] = round(agent.cpu_seconds(), 1)
+        figures["bench_process_cpu_s"] = round(time.process_time() - cpu_started, 1)
     finally:
         agent.stop()
     p99_wake, p99_write = figures["wake_after_commit_p99_ms"], figures["write_p99_ms"]
