@@ -87,8 +87,15 @@ def jobs(draw) -> dict:
     groups = draw(st.lists(block_dict(group_schema, 1), min_size=1, max_size=2))
     for i, group in enumerate(groups):
         group["Name"] = f"g{i}"
-        tasks = draw(st.lists(block_dict(group_schema.blocks["task"].schema, 1), min_size=1, max_size=2))
-        group["Tasks"] = [dict(t, Name=f"t{j}") for j, t in enumerate(tasks)]
+        task_schema = group_schema.blocks["task"].schema
+        tasks = draw(st.lists(block_dict(task_schema, 1), min_size=1, max_size=2))
+        for j, task in enumerate(tasks):
+            task["Name"] = f"t{j}"
+            kinds = draw(st.lists(st.sampled_from(["vertical_cpu", "vertical_mem"]), unique=True, max_size=2))
+            if kinds:  # scaling "cpu" / "mem": the label is the policy type
+                task["ScalingPolicies"] = [dict(draw(block_dict(task_schema.blocks["scaling"].schema, 2)), Type=k)
+                                           for k in kinds]
+        group["Tasks"] = tasks
     job["TaskGroups"] = groups
     return job
 
