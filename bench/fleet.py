@@ -5,7 +5,7 @@ Two kinds of node:
   (register, heartbeat, blocking alloc watch, batched status updates), like Nomad's nodesim.
 - `real`: the real `yurt.client.ClientAgent` with the mock driver, each with its own node
   name and data dir under the fleet's temp dir. Host fingerprinting runs once per fleet and
-  is reused by every agent (`build_node` is wrapped here; the client has no knob for it).
+  is reused by every agent (passed as the agent's `node_builder`).
 
 Both advertise SIM_NODE_CPU / SIM_NODE_MEMORY_MB so that the same jobs fit either way.
 """
@@ -98,16 +98,15 @@ class Fleet:
             await self._start_real()
 
     async def _start_real(self) -> None:
-        from yurt.client import ClientAgent, agent as agent_module
+        from yurt.client import ClientAgent
         from yurt.client.config import ClientConfig
 
-        agent_module.build_node = cached_build_node
         self.workdir = tempfile.mkdtemp(prefix="yurt-fleet-")
         server = self.base.split("://", 1)[-1]
         for i in range(self.count):
             cfg = ClientConfig(data_dir=f"{self.workdir}/{self.prefix}-{i}", node_name=f"{self.prefix}-{i}",
                                servers=[server], raw_exec_enabled=False, mock_driver_enabled=True)
-            self.nodes.append(ClientAgent(cfg))
+            self.nodes.append(ClientAgent(cfg, node_builder=cached_build_node))
         await asyncio.gather(*(agent.start() for agent in self.nodes))
 
     def registered(self) -> int:

@@ -2,6 +2,7 @@
 allocations with a blocking query, run them, and report their status in batches."""
 
 import asyncio
+from collections.abc import Callable
 import logging
 from typing import Any
 
@@ -35,8 +36,12 @@ class ClientAgent:
         config: ClientConfig,
         drivers: dict[str, Driver] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        node_builder: Callable[[ClientConfig, dict[str, Driver]], Node] = build_node,
     ):
+        """`node_builder` fingerprints the node; a simulated fleet passes one that reuses a
+        single host fingerprint for thousands of agents."""
         self.config = config
+        self._node_builder = node_builder
         if drivers is None:
             drivers = builtin_drivers(config.raw_exec_enabled, config.mock_driver_enabled)
         self.drivers = {name: d for name, d in drivers.items() if config.driver_allowed(name)}
@@ -59,7 +64,7 @@ class ClientAgent:
 
     async def start(self) -> None:
         self.config.load_identity()
-        self.node = evolve(build_node(self.config, self.drivers), status=NODE_STATUS_READY)
+        self.node = evolve(self._node_builder(self.config, self.drivers), status=NODE_STATUS_READY)
         self.state = LocalState(self.config.state_db_path)
         self._apis = [
             AsyncClient(APIConfig(address=address, token=self.config.token), transport=self._transport)
