@@ -93,6 +93,10 @@ class DockerFlavor:
 
         self.run_label = {"yurt-conformance-run": uuid.uuid4().hex}
 
+    def prepare(self, tmp_path_factory=None) -> None:
+        """The suite's hook: skips, with the reason, when no Docker engine answers."""
+        self.require_engine()
+
     def require_engine(self) -> None:
         import pytest
 
@@ -119,7 +123,13 @@ class DockerFlavor:
     def ignores_signals(self, seconds: float) -> dict:
         return self._shell(f"trap '' INT TERM; sleep {seconds} & wait; sleep {seconds}")
 
-    def cleanup(self) -> None:
+    async def cleanup(self) -> None:
+        """The suite's hook: removes every container this run's tasks created."""
+        import asyncio
+
+        await asyncio.to_thread(self.remove_containers)
+
+    def remove_containers(self) -> None:
         try:
             from yurt.drivers.docker.driver import connect
 
