@@ -75,7 +75,7 @@ async def register_jobs(request: web.Request) -> web.Response:
 @routes.post("/v1/jobs/parse")
 @routes.put("/v1/jobs/parse")
 async def parse_job(request: web.Request) -> web.Response:
-    from yurt.jobspec import JobspecError, parse
+    from yurt.jobspec import JobspecError, parse, variables_from_text
     from yurt.structs.defaults import canonicalize
 
     body = await read_json(request)
@@ -83,25 +83,15 @@ async def parse_job(request: web.Request) -> web.Response:
     if not text:
         raise EndpointError(400, "Job spec is empty")
     variables = body.get("Variables")
-    if isinstance(variables, str):
-        variables = _parse_var_text(variables)
     try:
-        job = parse(text, filename="input.hcl", variables=variables or None, allow_fs=False)
+        if isinstance(variables, str):  # the text of a var file: `name = value` lines
+            variables = variables_from_text(variables, "variables")
+        job = parse(text, filename="input.hcl", variables=variables or None, allow_fs=False, env={})
     except JobspecError as exc:
         raise EndpointError(400, str(exc)) from None
     if body.get("Canonicalize"):
         job = canonicalize(job)
     return json_response(request, job)
-
-
-def _parse_var_text(text: str) -> dict[str, str]:
-    """`key = "value"` lines (the Variables string of Nomad's parse request)."""
-    out = {}
-    for line in text.splitlines():
-        if "=" in line and not line.lstrip().startswith(("#", "//")):
-            key, _, value = line.partition("=")
-            out[key.strip()] = value.strip().strip('"')
-    return out
 
 
 @routes.put("/v1/validate/job")
