@@ -9,6 +9,8 @@ from yurt.drivers.base import DriverError, TaskHandle
 from yurt.drivers.mock import MockDriver
 from yurt.drivers.raw_exec import RawExecDriver
 
+from test_isolation_conformance import ExecFlavor, JavaFlavor  # the isolating drivers' flavors
+
 
 class RawExecFlavor:
     name = "raw_exec"
@@ -37,9 +39,13 @@ class MockFlavor:
         return {"run_for": f"{seconds}s", "kill_after": f"{seconds}s"}
 
 
-@pytest.fixture(params=[RawExecFlavor(), MockFlavor()], ids=lambda f: f.name)
-def flavor(request):
-    return request.param
+@pytest.fixture(params=[RawExecFlavor(), MockFlavor(), ExecFlavor(), JavaFlavor()], ids=lambda f: f.name)
+async def flavor(request, tmp_path_factory):
+    if hasattr(request.param, "prepare"):
+        request.param.prepare(tmp_path_factory)  # may skip, naming what the machine lacks
+    yield request.param
+    if hasattr(request.param, "cleanup"):
+        await request.param.cleanup()  # destroys the tasks the flavor's drivers started
 
 
 async def test_start_and_wait_reports_exit_code(flavor, make_task):

@@ -1,9 +1,9 @@
-"""The shared driver conformance suite, run against exec and java.
+"""The exec and java flavors of the shared driver conformance suite (test_conformance).
 
-The suite's tests are imported from test_conformance and run here with the `flavor`
-fixture below, so that the isolating drivers pass exactly the same checks as raw_exec.
-The flavors' drivers record what they start; the fixture destroys it at teardown
-(the suite itself does not always destroy, and exec tasks own a cgroup and a chroot).
+The flavors' drivers record what they start; the suite's `flavor` fixture calls
+`cleanup` to destroy it at teardown (the suite's tests do not always destroy, and exec
+tasks own a cgroup and a chroot). `prepare` skips, with the reason, when the machine
+cannot isolate (exec) or has no JDK (java), and compiles the java flavor's jar.
 """
 
 import asyncio
@@ -16,10 +16,7 @@ import pytest
 from yurt.drivers.exec import ExecDriver
 from yurt.drivers.java import JavaDriver
 
-from test_conformance import *  # noqa: F401,F403 - the suite's test functions
 from test_isolation_support import CANNOT_ISOLATE
-
-pytestmark = pytest.mark.timeout(120)
 
 CONFORM_JAVA = """
 public class Conform {
@@ -137,10 +134,3 @@ async def destroy_started() -> list[str]:
         except Exception as exc:  # noqa: BLE001 - the others still get destroyed
             failures.append(f"{handle.task_id}: {exc!r}")
     return failures
-
-
-@pytest.fixture(params=[ExecFlavor(), JavaFlavor()], ids=lambda f: f.name)
-async def flavor(request, tmp_path_factory):
-    request.param.prepare(tmp_path_factory)  # may skip, naming what the machine lacks
-    yield request.param
-    await request.param.cleanup()
