@@ -5,6 +5,8 @@ from aiohttp import web
 from yurt.server.endpoints import EndpointError, stop_alloc
 from yurt.structs import evolve
 
+from yurt.state.txn import node_allocs_key
+
 from .context import server_of
 from .query import blocking_query, by_prefix, parse_bool
 from .wire import alloc_list_stub, json_response, node_list_stub, node_wire
@@ -155,7 +157,4 @@ async def node_allocations(request: web.Request) -> web.Response:
         allocs = sorted(snap.allocs_by_node(node_id), key=lambda a: a.create_index)
         return [with_job(snap, a) for a in allocs]
 
-    def index_of(snap):
-        return max((a.modify_index for a in snap.allocs_by_node(node_id)), default=0) or 1
-
-    return await blocking_query(request, server_of(request), ["allocs"], compute, index_of)
+    return await blocking_query(request, server_of(request), [node_allocs_key(node_id)], compute)

@@ -114,15 +114,16 @@ class StateStore:
             base = self._tables
             self._gen += 1
             tables, indexes = base, []
+            changed: set[str] = set()
             for command in commands:
                 txn = Txn(tables, self._gen, tables.index + 1)
                 apply_command(txn, command)
                 tables = txn.commit()
                 indexes.append(txn.index)
+                changed |= txn.touched
             if self._backend is not None:
                 self._backend.append([(i, encode_command(c)) for i, c in zip(indexes, commands)])
             self._tables = tables
-        changed = [name for name in TABLES if tables.indexes.get(name, 0) > base.indexes.get(name, 0)]
         self._watchers.notify(changed)
         for index, command in zip(indexes, commands):
             self._run_listeners(index, command)

@@ -17,13 +17,19 @@ class StateError(Exception):
     """A command that cannot be applied to the current state (nothing was changed)."""
 
 
+def node_allocs_key(node_id: str) -> str:
+    """The index key that changes whenever an alloc on this node does: a blocking query on
+    one node's allocs waits on it, so other nodes' changes do not wake it."""
+    return "allocs:node:" + node_id
+
+
 def job_key(obj: Any) -> tuple[str, str]:
     """The `(namespace, job_id)` key of a job, alloc, eval or summary."""
     return (obj.namespace, obj.job_id if hasattr(obj, "job_id") else obj.id)
 
 
 class Txn(StateReader):
-    __slots__ = ("gen", "index", "_live_delta")
+    __slots__ = ("gen", "index", "_live_delta", "touched")
 
     def __init__(self, committed: Tables, gen: int, index: int) -> None:
         super().__init__(committed.copy())
@@ -32,6 +38,7 @@ class Txn(StateReader):
         self._t.index = index
         # per job: change of (non-terminal allocs, non-terminal evals), written at commit
         self._live_delta: dict[tuple[str, str], list[int]] = {}
+        self.touched: set[str] = set()  # table (and per-node alloc) index keys written
 
     def commit(self) -> Tables:
         t = self._t
@@ -46,6 +53,7 @@ class Txn(StateReader):
 
     def touch(self, table: str) -> None:
         self._t.indexes[table] = self.index
+        self.touched.add(table)
 
     # -- jobs ----------------------------------------------------------
     def put_job(self, job: Job) -> None:
@@ -145,6 +153,9 @@ class Txn(StateReader):
             self._add_liveness(key, int(not alloc.terminal) - int(not old.terminal), 0)
         t.allocs = t.allocs.assoc(alloc.id, alloc, gen)
         self.touch("allocs")
+        self.touch(node_allocs_key(alloc.node_id))
+        if old is not None and old.node_id != alloc.node_id:
+            self.touch(node_allocs_key(old.node_id))
 
     def _index_alloc(self, alloc: Allocation, key: tuple[str, str]) -> None:
         t, gen = self._t, self.gen
@@ -166,6 +177,7 @@ class Txn(StateReader):
             self._unindex_alloc(old)
             t.allocs_by_prefix = bucket_remove(t.allocs_by_prefix, alloc_id[:PREFIX_LEN], alloc_id, gen)
             t.allocs = t.allocs.dissoc(alloc_id, gen)
+            self.touch(node_allocs_key(old.node_id))
         self.touch("allocs")
         return old
 
