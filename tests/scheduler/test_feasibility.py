@@ -125,6 +125,17 @@ def test_distinct_hosts_limits_one_per_node():
     assert "2 already run this job (distinct_hosts)" in metric.failure_reasons[0]
 
 
+def test_distinct_hosts_false_is_no_constraint():
+    """`distinct_hosts = false` (RTarget "false", as jobspec2 decodes it) places freely."""
+    h = Harness()
+    for _ in range(2):
+        h.add_node(mock_node())
+    job = small_job(3, constraints=[Constraint(operand="distinct_hosts", r_target="false")])
+    run_job(h, job)
+    assert len(placed(h)) == 3
+    assert not h.updated_evals[-1].failed_tg_allocs
+
+
 def test_distinct_property_per_rack():
     h = Harness()
     for rack in ("r1", "r1", "r2", "r2"):

@@ -67,6 +67,7 @@ class NetworkResource(NomadStruct):
     hostname: str = ""
     mbits: int = 0
     dns: DNSConfig | None = None
+    cni: dict[str, Any] | None = msgspec.field(default=None, name="CNI")
     reserved_ports: list[Port] | None = None
     dynamic_ports: list[Port] | None = None
 
@@ -88,6 +89,7 @@ class Resources(NomadStruct):
     secrets_mb: int = 0
     networks: list[NetworkResource] | None = None
     devices: list[RequestedDevice] | None = None
+    numa: dict[str, Any] | None = None
 
 
 class RestartPolicy(NomadStruct):
@@ -198,6 +200,8 @@ class Task(NomadStruct):
     actions: list[dict[str, Any]] | None = None
     csi_plugin_config: dict[str, Any] | None = msgspec.field(default=None, name="CSIPluginConfig")
     consul: dict[str, Any] | None = None
+    schedule: dict[str, Any] | None = None
+    secrets: list[dict[str, Any]] | None = None
 
 
 class TaskGroup(NomadStruct):
@@ -223,6 +227,7 @@ class TaskGroup(NomadStruct):
     max_client_disconnect: int | None = None
     disconnect: Disconnect | None = None
     prevent_reschedule_on_lost: bool = False
+    max_run_duration: int | None = None
 
 
 class Job(NomadStruct):
@@ -249,6 +254,7 @@ class Job(NomadStruct):
     payload: bytes | None = None
     meta: dict[str, str] | None = None
     consul_token: str = ""
+    consul_namespace: str = ""
     vault_token: str = ""
     vault_namespace: str = ""
     nomad_token_id: str = ""
