@@ -10,6 +10,7 @@ from yurt.drivers.mock import MockDriver
 from yurt.drivers.raw_exec import RawExecDriver
 
 from test_isolation_conformance import ExecFlavor, JavaFlavor  # the isolating drivers' flavors
+from docker_image import DockerFlavor  # skips without a Docker engine
 
 
 class RawExecFlavor:
@@ -39,7 +40,7 @@ class MockFlavor:
         return {"run_for": f"{seconds}s", "kill_after": f"{seconds}s"}
 
 
-@pytest.fixture(params=[RawExecFlavor(), MockFlavor(), ExecFlavor(), JavaFlavor()], ids=lambda f: f.name)
+@pytest.fixture(params=[RawExecFlavor(), MockFlavor(), ExecFlavor(), JavaFlavor(), DockerFlavor()], ids=lambda f: f.name)
 async def flavor(request, tmp_path_factory):
     if hasattr(request.param, "prepare"):
         request.param.prepare(tmp_path_factory)  # may skip, naming what the machine lacks
