@@ -315,16 +315,6 @@ def tasks_to_release(tasks: list[Task], states: dict[str, TaskState], released: 
         if ready:
             out.append(t.name)
     return out
-    dead_state = states.get(dead, TaskState())
-    if dead_state.failed:
-        return SiblingKill(alive, TASK_SIBLING_FAILED, dead)
-    leader = next((t for t in tasks if t.leader), None)
-    if leader is not None and leader.name == dead:
-        return SiblingKill(alive, TASK_LEADER_DEAD)
-    mains_alive = [t for t in tasks if t.name in alive and not (t.lifecycle and t.lifecycle.sidecar)]
-    if not mains_alive:
-        return SiblingKill(alive, TASK_MAIN_DEAD)
-    return None
 
 
 HEALTHY = "healthy"
