@@ -172,3 +172,13 @@ def test_event_details_as_nomad_fills_them():
     ev = lc.new_event(lc.TASK_KILLING, T0, kill_timeout=5 * SECOND)
     assert ev.details == {"kill_timeout": "5s"}
     assert lc.new_event(lc.TASK_STARTED, T0).details is None
+
+
+def test_terminated_event_carries_the_oom_kill():
+    from yurt.client import lifecycle as lc
+
+    ev = lc.new_event(lc.TASK_TERMINATED, 1, exit_code=137, message="OOM Killed", details={"oom_killed": "true"})
+    assert ev.details["oom_killed"] == "true" and ev.details["exit_code"] == "137"
+    assert ev.display_message == 'Exit Code: 137, Exit Message: "OOM Killed"'
+    plain = lc.new_event(lc.TASK_TERMINATED, 1, exit_code=0)
+    assert plain.details["oom_killed"] == "false"

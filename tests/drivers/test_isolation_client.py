@@ -99,6 +99,6 @@ async def test_memory_limit_kill_is_reported_by_the_agent(server, new_agent):
     update = await server.wait_status(alloc.id, "failed")
     terminated = [e for e in update["TaskStates"]["hog"]["Events"] if e["Type"] == "Terminated"]
     assert terminated and terminated[-1]["Details"]["signal"] == "9"
-    # the driver's exit result carries oom_killed=True and err "OOM Killed" (as Nomad's drivers do);
-    # the event's Details["oom_killed"] is the client's to fill from ExitResult.oom_killed
+    # the driver's exit result carries oom_killed=True and err "OOM Killed" (as Nomad's drivers do)
     assert "OOM Killed" in terminated[-1]["DisplayMessage"], terminated[-1]
+    assert terminated[-1]["Details"]["oom_killed"] == "true"

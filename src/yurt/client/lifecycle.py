@@ -112,7 +112,8 @@ def event_details(ev: TaskEvent) -> dict[str, str]:
     """The `Details` map Nomad fills beside the typed fields."""
     details: dict[str, str] = {}
     if ev.type == TASK_TERMINATED:
-        details = {"exit_code": str(ev.exit_code), "signal": str(ev.signal), "oom_killed": "false"}
+        oom = (ev.details or {}).get("oom_killed", "false")  # set by the task runner from the exit
+        details = {"exit_code": str(ev.exit_code), "signal": str(ev.signal), "oom_killed": oom}
         if ev.message:
             details["exit_message"] = ev.message
     pairs = (

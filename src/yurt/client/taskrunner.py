@@ -199,6 +199,7 @@ class TaskRunner:
             exit_code=result.exit_code,
             signal=result.signal,
             message=result.err,
+            details={"oom_killed": "true" if result.oom_killed else "false"},
         )
         if self._kill_event.is_set():
             self._finish_killed()
