@@ -318,3 +318,15 @@ def test_cores_fall_back_to_total_cores_when_reservable_list_missing():
     node = mock_node()
     node = evolve(node, node_resources=evolve(node.node_resources, cpu=NodeCpuResources(cpu_shares=4000, total_cpu_cores=2)))
     assert node_capacity(node).reserved_cores == {0, 1}
+
+
+def test_class_metrics_are_keyed_by_node_class_when_set():
+    """As Nomad's AllocMetric: ClassFiltered / ClassExhausted count by NodeClass, unclassed nodes not at all."""
+    h = Harness()
+    h.add_node(mock_node(node_class="fast"))
+    h.add_node(mock_node(node_class=""))
+    job = small_job(1, constraints=[Constraint(l_target="${attr.kernel.name}", r_target="windows")])
+    run_job(h, job)
+    metric = h.updated_evals[-1].failed_tg_allocs["web"]
+    assert metric.class_filtered == {"fast": 1}
+    assert metric.nodes_filtered == 2

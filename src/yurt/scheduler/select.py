@@ -18,7 +18,6 @@ from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, task_group_demand
 from .constraints import check_operator, resolve_target
 from .feasible import REASON_MISSING_DRIVERS, REASON_MISSING_HOST_VOLUMES, GroupChecker
 from .metrics import PlacementMetrics
-from .node_class import class_of
 from .spread import SpreadScorer
 from .usage import DIM_DYNAMIC_PORTS, DIM_PORT_COLLISION, NodeUsage, UsageTracker
 
@@ -158,7 +157,7 @@ class NodeSelector:
             phrase = reason
         else:
             phrase = f"filtered by constraint `{reason}`"
-        m.filter(class_of(node, self.class_memo), reason, phrase)
+        m.filter(node.node_class, reason, phrase)  # Nomad keys ClassFiltered by NodeClass
 
     def _rank(self, node: Node, placer: GroupPlacer, penalty: set[str], m: PlacementMetrics) -> RankedOption | None:
         m.evaluated += 1
@@ -180,12 +179,12 @@ class NodeSelector:
         networks = None
         if placer.networks:
             if placer.static_ports and u.static_port_conflict(placer.networks):
-                m.exhaust(class_of(node, self.class_memo), DIM_PORT_COLLISION)
+                m.exhaust(node.node_class, DIM_PORT_COLLISION)
                 return None
             if len(u.ports) + placer.dynamic_ports > u.max_port - u.min_port + 1:
                 networks = u.assign_networks(placer.networks, self.rng)
                 if networks is None:
-                    m.exhaust(class_of(node, self.class_memo), DIM_DYNAMIC_PORTS)
+                    m.exhaust(node.node_class, DIM_DYNAMIC_PORTS)
                     return None
         cores = self._cores(u, placer) if placer.cores else None
         self.nodes_scored += 1
@@ -195,7 +194,7 @@ class NodeSelector:
         dim = u.exhausted(placer.cpu, placer.mem, placer.disk, placer.cores)
         free = {"cpu": u.free_cpu, "memory": u.free_mem, "disk": u.free_disk}.get(dim, len(u.free_cores))
         need = {"cpu": placer.cpu, "memory": placer.mem, "disk": placer.disk}.get(dim, placer.cores)
-        m.exhaust(class_of(node, self.class_memo), dim, free, need)
+        m.exhaust(node.node_class, dim, free, need)
 
     @staticmethod
     def _cores(u: NodeUsage, placer: GroupPlacer) -> dict[str, list[int]] | None:
