@@ -1,6 +1,6 @@
 """Rescheduling, batch semantics, blocked evals and plan retries."""
 
-from yurt.structs import SECOND, evolve
+from yurt.structs import Constraint, SECOND, evolve
 from yurt.structs.alloc import RescheduleEvent, RescheduleTracker
 from yurt.structs.node import NodeMemoryResources
 from yurt.testing.harness import Harness
@@ -266,7 +266,8 @@ def test_partial_commits_with_progress_do_not_use_up_attempts():
         return set(sorted(plan.node_allocation)[1:])
 
     h.reject_nodes = commit_only_one_node
-    job, _ = run_job(h, small_job(7))
+    # distinct_hosts: one alloc per node, so each partial commit places exactly one alloc
+    job, _ = run_job(h, small_job(7, constraints=[Constraint(operand="distinct_hosts", r_target="true")]))
     assert len(h.plans) >= 7  # more than the 5 attempts, each one placing something
     assert len(h.job_allocs(job)) == 7
     assert h.updated_evals[-1].status == "complete"
