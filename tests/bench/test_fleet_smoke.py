@@ -46,6 +46,11 @@ async def test_fleet_places_and_runs_a_job(server, mode):
                 assert resp.status == 200, await resp.text()
         assert await fleet.wait(lambda: fleet.running() >= COUNT, timeout=15), f"running: {fleet.running()}"
         assert fleet.running() == COUNT
+        # both kinds pull new allocs by ID rather than watching full allocs
+        if mode == "sim":
+            assert fleet.counters.allocs_pulled == COUNT
+        else:
+            assert not any(agent._legacy_watch for agent in fleet.nodes)
 
         async def server_sees_running():
             return (await _job_summary(server.address, job_id))["Running"] == COUNT

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 RETRY_DELAY = 1.0
 HEARTBEAT_FRACTION = 0.5
 FINAL_FLUSH_TIMEOUT = 2.0
+PULL_BATCH = 500  # alloc IDs per /v1/internal/allocs/get request
 
 
 class ClientAgent:
@@ -58,6 +59,8 @@ class ClientAgent:
         self.registered = asyncio.Event()
         self.heartbeat_ttl: float = 0.0
         self.alloc_index = 0
+        self._ignored: dict[str, int] = {}  # alloc ID -> AllocModifyIndex of terminal allocs not run here
+        self._legacy_watch = False
         self._stopped = False
 
     # --- lifecycle ----------------------------------------------------------------
@@ -171,30 +174,61 @@ class ClientAgent:
     # --- allocations --------------------------------------------------------------
 
     async def _watch_allocs(self) -> None:
+        """Nomad's client loop: block on the node's {alloc ID: AllocModifyIndex} map, then
+        pull only the allocs that are new or changed since we last saw them."""
         assert self.api is not None
         await self.registered.wait()
         while True:
             try:
                 params = {"index": self.alloc_index, "wait": self.config.alloc_wait}
-                data, meta = await self.api.request("GET", f"/v1/node/{self.node.id}/allocations", params)
-            except (APIError, httpx.HTTPError) as exc:
+                data, meta = await self.api.request("GET", self._watch_path(), params)
+                if meta.last_index and meta.last_index == self.alloc_index:
+                    continue
+                if self._legacy_watch:  # a server without the internal routes: full allocs each time
+                    allocs = from_wire(data or [], list[Allocation])
+                else:
+                    allocs = await self._pull_changed((data or {}).get("Allocs") or {})
+            except APIError as exc:
+                if exc.status == 404 and not self._legacy_watch:
+                    self._legacy_watch = True
+                    continue
                 log.warning("watch allocations: %s", exc)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
-            if meta.last_index and meta.last_index == self.alloc_index:
+            except httpx.HTTPError as exc:
+                log.warning("watch allocations: %s", exc)
+                await asyncio.sleep(RETRY_DELAY)
                 continue
-            self.alloc_index = meta.last_index
-            try:
-                allocs = from_wire(data or [], list[Allocation])
             except msgspec.ValidationError as exc:
                 log.error("watch allocations: bad response: %s", exc)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
+            self.alloc_index = meta.last_index
             self._apply_allocs(allocs)
+
+    def _watch_path(self) -> str:
+        if self._legacy_watch:
+            return f"/v1/node/{self.node.id}/allocations"
+        return f"/v1/internal/node/{self.node.id}/allocs"
+
+    async def _pull_changed(self, versions: dict[str, int]) -> list[Allocation]:
+        """The node's allocs: pulled when new or changed, else the copy we hold."""
+        held = {aid: r.alloc for aid, r in self.alloc_runners.items()}
+        pull = [aid for aid, index in versions.items()
+                if index > (held[aid].alloc_modify_index if aid in held else self._ignored.get(aid, -1))]
+        pulled: list[Allocation] = []
+        for start in range(0, len(pull), PULL_BATCH):
+            data = await self.api.put("/v1/internal/allocs/get", {"AllocIDs": pull[start:start + PULL_BATCH]})
+            pulled.extend(from_wire(data or [], list[Allocation]))
+        fresh = {a.id for a in pulled}
+        self._ignored = {aid: i for aid, i in self._ignored.items() if aid in versions}
+        return pulled + [held[aid] for aid in versions if aid in held and aid not in fresh]
 
     def _apply_allocs(self, allocs: list[Allocation]) -> None:
         running = {aid: r.alloc.alloc_modify_index for aid, r in self.alloc_runners.items()}
         diff = diff_allocs(running, allocs)
+        for alloc in diff.ignored:  # terminal allocs we never ran: not pulled again unless changed
+            self._ignored[alloc.id] = alloc.alloc_modify_index
         for alloc in diff.added:
             runner = AllocRunner(self, alloc)
             self.alloc_runners[alloc.id] = runner

@@ -1,0 +1,53 @@
+"""Full allocations with their Job as JSON, encoding each job version once.
+
+Every alloc of a job version shares one Job; encoding that Job per alloc was most of the
+cost of the client's alloc watch. The encoded job is cached (keyed by the job's identity
+and indexes, so a changed job is a different key) and spliced in as `msgspec.Raw`."""
+
+from collections import OrderedDict
+
+import msgspec
+from aiohttp import web
+
+_encoder = msgspec.json.Encoder()
+_CACHE: "OrderedDict[tuple, msgspec.Raw]" = OrderedDict()
+CACHE_SIZE = 256
+
+
+def _job_key(job) -> tuple:
+    return (job.namespace, job.id, job.version, job.job_modify_index, job.modify_index)
+
+
+def encoded_job(job) -> msgspec.Raw:
+    key = _job_key(job)
+    raw = _CACHE.get(key)
+    if raw is None:
+        raw = msgspec.Raw(_encoder.encode(job))
+        _CACHE[key] = raw
+        if len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return raw
+
+
+def _job_of(snap, alloc):
+    if alloc.job is not None:
+        return alloc.job
+    return snap.job_version(alloc.namespace, alloc.job_id, alloc.job_version) or snap.job_by_id(
+        alloc.namespace, alloc.job_id)
+
+
+def encode_allocs_with_jobs(snap, allocs) -> bytes:
+    parts = []
+    replace = msgspec.structs.replace
+    for alloc in allocs:
+        job = _job_of(snap, alloc)
+        parts.append(_encoder.encode(replace(alloc, job=encoded_job(job) if job is not None else None)))
+    return b"[" + b",".join(parts) + b"]"
+
+
+def allocs_with_jobs(snap, allocs, index: int | None = None) -> web.Response:
+    resp = web.Response(body=encode_allocs_with_jobs(snap, allocs), content_type="application/json")
+    resp.headers["X-Nomad-Index"] = str(max(index or snap.table_index("allocs"), 1))
+    resp.headers["X-Nomad-KnownLeader"] = "true"
+    resp.headers["X-Nomad-LastContact"] = "0"
+    return resp
