@@ -177,6 +177,11 @@ async def test_stop_honours_kill_timeout(docker_task):
     assert 1.4 <= elapsed < 6, elapsed
     assert result.exit_code == 137 and result.signal == 9
     await wait_for_log(cfg, "got-term")
+    deadline = time.monotonic() + 10  # a stopped task's container is removed (in the background)
+    while time.monotonic() < deadline and driver._inspect(handle) is not None:
+        await asyncio.sleep(0.1)
+    assert driver._inspect(handle) is None
+    assert (await driver.wait_task(handle)).exit_code == 137 and driver.inspect_task(handle).state == "exited"
     await driver.destroy_task(handle)
 
 

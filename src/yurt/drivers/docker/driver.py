@@ -89,6 +89,7 @@ class DockerDriver(Driver):
     def __init__(self, plugin: DockerPluginConfig | None = None):
         self.plugin = plugin or DockerPluginConfig()
         self._client = None
+        self._background: set[asyncio.Task] = set()
 
     @property
     def client(self):
@@ -185,6 +186,15 @@ class DockerDriver(Driver):
             self.client.remove_container(name, force=True, v=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # a removal is already in progress: wait for it
+                raise
+            for _ in range(100):
+                try:
+                    self.client.inspect_container(name)
+                except docker.errors.NotFound:
+                    return
+                time.sleep(0.05)
 
     def _start_log_follower(self, handle: TaskHandle, cfg: TaskConfig | None = None) -> None:
         state_dir = _state_dir(handle)
@@ -272,14 +282,32 @@ class DockerDriver(Driver):
         await asyncio.to_thread(self._kill, handle, sig)
         try:
             await asyncio.wait_for(self.wait_task(handle), max(timeout, 0) / 1e9)
+        except asyncio.TimeoutError:
+            await asyncio.to_thread(self._kill, handle, 9)
+            try:
+                await asyncio.wait_for(self.wait_task(handle), 10)
+            except asyncio.TimeoutError:
+                raise DriverError(f"container {handle.state['container_name']} did not stop") from None
+        self._remove_after_stop(handle)
+
+    def _remove_after_stop(self, handle: TaskHandle) -> None:
+        """A stopped task's container goes once its last lines are copied (in the background:
+        the exit is recorded in exit.json, so wait_task and inspect_task still answer)."""
+        if not self.plugin.gc_container:
             return
-        except asyncio.TimeoutError:
-            pass
-        await asyncio.to_thread(self._kill, handle, 9)
+        follower_pid = _follower_pid(_state_dir(handle))
+        task = asyncio.get_running_loop().create_task(self._remove_when_drained(handle, follower_pid))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _remove_when_drained(self, handle: TaskHandle, follower_pid: int) -> None:
+        deadline = time.monotonic() + LOG_DRAIN_TIMEOUT
+        while follower_pid and time.monotonic() < deadline and psutil.pid_exists(follower_pid):
+            await asyncio.sleep(0.05)
         try:
-            await asyncio.wait_for(self.wait_task(handle), 10)
-        except asyncio.TimeoutError:
-            raise DriverError(f"container {handle.state['container_name']} did not stop") from None
+            await asyncio.to_thread(self._remove_container, handle)
+        except Exception:  # the next destroy_task or the orphan reaper removes it
+            pass
 
     def _stop_signal(self, handle: TaskHandle) -> str:
         """No kill_signal given: the image's STOPSIGNAL, else SIGTERM (as `docker stop`)."""
@@ -338,6 +366,9 @@ class DockerDriver(Driver):
             self.client.remove_container(handle.state["container_id"], force=True, v=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: a removal is already in progress
+                raise
 
     async def recover_task(self, handle: TaskHandle) -> None:
         """Re-attach by container ID; restart the log follower if it died meanwhile."""

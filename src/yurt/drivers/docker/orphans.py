@@ -48,4 +48,7 @@ def reap_orphans(
             removed.append(container["Id"])
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: already being removed
+                raise
     return removed
