@@ -4,6 +4,7 @@ from typing import Any
 
 from .command import Command, CommandError
 from .format import columnize, format_output, format_unix_nano, q, to_json
+from .jobdiff import MARKERS, fields_and_objects
 from .monitor import EvalMonitor
 
 DEFAULT_INIT_NAME = "example.nomad.hcl"
@@ -181,41 +182,20 @@ History Options:
         self.output(columnize([r.replace("\n", "\0") for r in rows], glue=" = ").replace("\0", "\n"))
 
 
-_MARKERS = {"Added": "+ ", "Deleted": "- ", "Edited": "+/- "}
 
 
 def format_job_diff(diff: dict, indent: int = 0) -> str:
     """A plain rendering of Nomad's JobDiff (markers `+`, `-`, `+/-`; no colour)."""
     pad = " " * indent
-    lines = [f"{pad}{_MARKERS.get(diff.get('Type', ''), '')}Job: {q(diff.get('ID', ''))}"]
-    lines += _fields_and_objects(diff, indent)
+    lines = [f"{pad}{MARKERS.get(diff.get('Type', ''), '')}Job: {q(diff.get('ID', ''))}"]
+    lines += fields_and_objects(diff, indent)
     for group in diff.get("TaskGroups") or []:
-        lines.append(f"{pad}{_MARKERS.get(group.get('Type', ''), '')}Task Group: {q(group.get('Name', ''))}")
-        lines += _fields_and_objects(group, indent + 2)
+        lines.append(f"{pad}{MARKERS.get(group.get('Type', ''), '')}Task Group: {q(group.get('Name', ''))}")
+        lines += fields_and_objects(group, indent + 2)
         for task in group.get("Tasks") or []:
-            lines.append(f"{pad}  {_MARKERS.get(task.get('Type', ''), '')}Task: {q(task.get('Name', ''))}")
-            lines += _fields_and_objects(task, indent + 4)
+            lines.append(f"{pad}  {MARKERS.get(task.get('Type', ''), '')}Task: {q(task.get('Name', ''))}")
+            lines += fields_and_objects(task, indent + 4)
     return "\n".join(lines) + "\n"
-
-
-def _fields_and_objects(diff: dict, indent: int) -> list[str]:
-    pad = " " * indent
-    out = []
-    for field in diff.get("Fields") or []:
-        kind = field.get("Type", "")
-        if kind == "None":
-            continue
-        value = {"Added": q(field.get("New", "")), "Deleted": q(field.get("Old", ""))}.get(
-            kind, f"{q(field.get('Old', ''))} => {q(field.get('New', ''))}"
-        )
-        out.append(f"{pad}{_MARKERS.get(kind, '')}{field.get('Name', '')}: {value}")
-    for obj in diff.get("Objects") or []:
-        if obj.get("Type") == "None":
-            continue
-        out.append(f"{pad}{_MARKERS.get(obj.get('Type', ''), '')}{obj.get('Name', '')} {{")
-        out += _fields_and_objects(obj, indent + 2)
-        out.append(f"{pad}}}")
-    return out
 
 
 class JobStopCommand(Command):

@@ -6,9 +6,9 @@ from yurt.structs import to_wire
 
 from .command import Command
 from .format import q
+from .jobdiff import MARKERS, fields_and_objects
 from .job_run import _job_flags, load_job
 
-_MARKERS = {"Added": "+ ", "Deleted": "- ", "Edited": "+/- "}
 # Nomad's order and words for a group's desired changes.
 _UPDATES = (("Place", "create"), ("Stop", "destroy"), ("Migrate", "migrate"),
             ("InPlaceUpdate", "in-place update"), ("DestructiveUpdate", "create/destroy update"),
@@ -118,37 +118,20 @@ def _dry_run_text(failed: dict) -> str:
 
 
 def format_plan_diff(diff: dict, updates: dict) -> str:
-    lines = [f"{_MARKERS.get(diff.get('Type', ''), '')}Job: {q(diff.get('ID', ''))}"]
-    lines += _fields_and_objects(diff, 0)
+    lines = [f"{MARKERS.get(diff.get('Type', ''), '')}Job: {q(diff.get('ID', ''))}"]
+    lines += fields_and_objects(diff, 0)
     for group in diff.get("TaskGroups") or []:
         name = group.get("Name", "")
         counts = ", ".join(f"{n} {word}" for key, word in _UPDATES
                            if (n := (updates.get(name) or {}).get(key, 0)))
         suffix = f" ({counts})" if counts else ""
-        lines.append(f"{_MARKERS.get(group.get('Type', ''), '')}Task Group: {q(name)}{suffix}")
-        lines += _fields_and_objects(group, 2)
+        lines.append(f"{MARKERS.get(group.get('Type', ''), '')}Task Group: {q(name)}{suffix}")
+        lines += fields_and_objects(group, 2)
         for task in group.get("Tasks") or []:
             notes = ", ".join(task.get("Annotations") or [])
             note = f" ({notes})" if notes else ""
-            lines.append(f"  {_MARKERS.get(task.get('Type', ''), '')}Task: {q(task.get('Name', ''))}{note}")
-            lines += _fields_and_objects(task, 4)
+            lines.append(f"  {MARKERS.get(task.get('Type', ''), '')}Task: {q(task.get('Name', ''))}{note}")
+            lines += fields_and_objects(task, 4)
     return "\n".join(lines) + "\n"
 
 
-def _fields_and_objects(diff: dict, indent: int) -> list[str]:
-    pad = " " * indent
-    out = []
-    for field in diff.get("Fields") or []:
-        kind = field.get("Type", "")
-        if kind == "None":
-            continue
-        value = {"Added": q(field.get("New", "")), "Deleted": q(field.get("Old", ""))}.get(
-            kind, f"{q(field.get('Old', ''))} => {q(field.get('New', ''))}")
-        out.append(f"{pad}{_MARKERS.get(kind, '')}{field.get('Name', '')}: {value}")
-    for obj in diff.get("Objects") or []:
-        if obj.get("Type") == "None":
-            continue
-        out.append(f"{pad}{_MARKERS.get(obj.get('Type', ''), '')}{obj.get('Name', '')} {{")
-        out += _fields_and_objects(obj, indent + 2)
-        out.append(f"{pad}}}")
-    return out
