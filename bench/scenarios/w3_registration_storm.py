@@ -10,7 +10,7 @@ import time
 import aiohttp
 
 from ..agentproc import AgentProcess
-from ..figures import latency_summary, log
+from ..figures import log
 from ..fleet import Fleet
 from ..jobs import mock_job
 from .c1m_common import ApiProbe, ProgressSampler, rate_by_quarter, server_running_count, submit_jobs

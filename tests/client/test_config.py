@@ -1,4 +1,3 @@
-import os
 
 from yurt.client import ClientAgent, ClientConfig
 

@@ -24,7 +24,7 @@ def banner(cfg: AgentConfig) -> str:
         f"            Bind Addrs: HTTP: [{cfg.bind_addr}:{cfg.http_port}]",
         f"                Client: {str(cfg.client.enabled).lower()}",
         f"             Log Level: {cfg.log_level.upper()}",
-        f"               Node Id: (assigned by the client at start)" if cfg.client.enabled else "",
+        "               Node Id: (assigned by the client at start)" if cfg.client.enabled else "",
         f"                Region: {cfg.region} (DC: {cfg.datacenter})",
         f"                Server: {str(cfg.server.enabled).lower()}{' (' + mode + ')' if False else ''}",
         f"               Version: {__version__}",

@@ -290,8 +290,8 @@ class Evaluator:
                 return base[int(key)]
             except (ValueError, IndexError):
                 raise EvalError(pos, "Invalid index",
-                                f"The given key does not identify an element in this collection value.") from None
-        raise EvalError(pos, "Unsupported attribute", f'Can\'t access attributes on a primitive-typed value.')
+                                "The given key does not identify an element in this collection value.") from None
+        raise EvalError(pos, "Unsupported attribute", 'Can\'t access attributes on a primitive-typed value.')
 
     def _namespace_value(self, ns: Namespace, name: str, pos: Position) -> Any:
         if name in ns.values:

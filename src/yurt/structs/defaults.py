@@ -16,7 +16,7 @@ import copy
 
 from .base import HOUR, MINUTE, SECOND, deep_copy
 from .job import (
-    JOB_TYPE_BATCH, JOB_TYPE_SERVICE, JOB_TYPE_SYSBATCH, JOB_TYPE_SYSTEM, EphemeralDisk, Job,
+    JOB_TYPE_BATCH, JOB_TYPE_SERVICE, JOB_TYPE_SYSTEM, EphemeralDisk, Job,
     LogConfig, MigrateStrategy, Resources, ReschedulePolicy, RestartPolicy, Task, TaskGroup,
     UpdateStrategy,
 )
