@@ -9,14 +9,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from yurt.structs.durations import parse_duration
 from yurt.structs.naming import nomad_name
 
 from .diagnostics import DiagnosticCollector, Position, did_you_mean
-from .durations import parse_duration
 from .hcl_dynamic import expand_dynamic_blocks
 from .hcl_eval import EvalError, Evaluator, format_number
 from .hcl_syntax import Attribute, Block, Body
-from .schema import ANY, BOOL, DURATION, INT, NUMBER, STRING, STRINGMAP, STRINGS, Blk, Schema
+from .schema import (
+    ANY,
+    BOOL,
+    DURATION,
+    INT,
+    NUMBER,
+    STRING,
+    STRINGMAP,
+    STRINGS,
+    Blk,
+    Schema,
+)
 
 _INVALID = object()
 

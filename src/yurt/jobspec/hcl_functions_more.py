@@ -12,7 +12,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from .durations import parse_duration
+from yurt.structs.durations import parse_duration
 
 
 # -- CIDR -------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import json
 import re
 from typing import Any
 
-from .durations import format_duration, parse_duration
+from yurt.structs.durations import format_duration, parse_duration
+
 from .hcl_format import format_hcl
 from .schema import DURATION, JOB, STRINGMAP, Attr, Blk, Schema
 

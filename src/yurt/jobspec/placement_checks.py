@@ -6,11 +6,15 @@ import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from yurt.structs.base import SECOND
+from yurt.structs.durations import format_duration
 from yurt.structs.job import (
-    Affinity, Constraint, PeriodicConfig, RestartPolicy, Spread, UpdateStrategy,
+    Affinity,
+    Constraint,
+    PeriodicConfig,
+    RestartPolicy,
+    Spread,
+    UpdateStrategy,
 )
-
-from .durations import format_duration
 
 _COMPARISONS = ("=", "==", "is", "!=", "not", "<", "<=", ">", ">=")
 _SET_CONTAINS = ("set_contains", "set_contains_all", "set_contains_any")

@@ -9,9 +9,8 @@ import re
 from typing import Any
 
 from yurt.structs.base import SECOND
+from yurt.structs.durations import format_duration
 from yurt.structs.job import EphemeralDisk, ReschedulePolicy, Task, TaskGroup
-
-from .durations import format_duration
 
 _SERVICE_NAME = re.compile(r"^(?i:[a-z0-9]|[a-z0-9][a-z0-9\-]{0,61}[a-z0-9])$")
 _CHECK_TYPES = ("http", "tcp", "grpc", "script")

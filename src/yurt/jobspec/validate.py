@@ -7,14 +7,26 @@ problem is one string carrying that prefix.
 
 from __future__ import annotations
 
-from yurt.structs.job import JOB_TYPES, Affinity, Constraint, Job, Spread, Task, TaskGroup
+from yurt.structs.durations import format_duration
+from yurt.structs.job import (
+    JOB_TYPES,
+    Affinity,
+    Constraint,
+    Job,
+    Spread,
+    Task,
+    TaskGroup,
+)
 
-from .durations import format_duration
-from .task_checks import group_extra_problems, task_extra_problems
 from .placement_checks import (
-    check_affinity, check_constraint, check_periodic, check_restart_policy, check_spread,
+    check_affinity,
+    check_constraint,
+    check_periodic,
+    check_restart_policy,
+    check_spread,
     check_update_strategy,
 )
+from .task_checks import group_extra_problems, task_extra_problems
 
 MIN_PRIORITY, MAX_PRIORITY = 1, 100
 MAX_PORT = 65535

@@ -8,26 +8,27 @@ _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
 def parse_duration(value: str | int | float) -> int:
-    """Nanoseconds from Go duration text ("30s", "1h30m", "-5m") or a number (already ns)."""
+    """Nanoseconds from Go duration text ("30s", "1h30m", "-5m") or a number (already ns).
+    Errors use Go's wording: `time: invalid duration "x"`, `time: missing unit in duration "5"`."""
     if isinstance(value, bool):
-        raise ValueError(f"invalid duration {value!r}")
+        raise ValueError(f'time: invalid duration "{value}"')
     if isinstance(value, (int, float)):
         return int(value)
     text = value.strip()
     sign = -1 if text.startswith("-") else 1
-    body = text.lstrip("+-")
+    body = text[1:] if text[:1] in "+-" else text
     if body == "0":
         return 0
-    if not body:
-        raise ValueError(f'invalid duration "{value}"')
     pos, total = 0, 0.0
     for match in _PART.finditer(body):
         if match.start() != pos:
             break
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
-    if pos != len(body) or pos == 0:
-        raise ValueError(f'invalid duration "{value}"' if pos else f'missing unit in duration "{value}"')
+    if not body or pos != len(body):
+        if re.fullmatch(r"\d+(\.\d*)?", body):
+            raise ValueError(f'time: missing unit in duration "{value}"')
+        raise ValueError(f'time: invalid duration "{value}"')
     return sign * int(round(total))
 
 
