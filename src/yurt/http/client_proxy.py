@@ -9,6 +9,7 @@ from aiohttp import web
 from yurt.server.endpoints import EndpointError
 
 from .context import server_of
+from .query import lookup_by_id
 
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
 _ALLOC_IN_PATH = re.compile(r"^/v1/client/(?:fs/[a-z]+|allocation)/([^/]+)")
@@ -21,10 +22,7 @@ def owning_node_id(request: web.Request) -> str:
     match = _ALLOC_IN_PATH.match(request.path)
     if match:
         alloc_id = match.group(1)
-        alloc = snap.alloc_by_id(alloc_id)
-        if alloc is None and len(alloc_id) < 36:
-            found = snap.by_prefix("allocs", alloc_id)
-            alloc = found[0] if len(found) == 1 else None
+        alloc = lookup_by_id(snap, "allocs", alloc_id)
         if alloc is None:
             raise EndpointError(404, "Unknown allocation")
         return alloc.node_id

@@ -9,9 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from yurt.server.endpoints import EndpointError
-from yurt.structs.durations import parse_duration
-
 from yurt.structs import to_wire
+from yurt.structs.durations import parse_duration
 
 from .filter_expr import compile_filter
 from .wire import json_response
@@ -130,3 +129,12 @@ def _item_id(item: Any) -> str:
 
 def by_prefix(items: list, prefix: str, key: Callable[[Any], str] = lambda o: o.id) -> list:
     return [o for o in items if key(o).startswith(prefix)] if prefix else items
+
+
+def lookup_by_id(snap, table: str, object_id: str):
+    """The object with this full ID, or the only one whose ID starts with it; None otherwise."""
+    found = {"allocs": snap.alloc_by_id, "nodes": snap.node_by_id, "evals": snap.eval_by_id}[table](object_id)
+    if found is None and len(object_id) < 36:
+        matches = snap.by_prefix(table, object_id)
+        found = matches[0] if len(matches) == 1 else None
+    return found

@@ -3,12 +3,11 @@
 from aiohttp import web
 
 from yurt.server.endpoints import EndpointError, stop_alloc
+from yurt.state.txn import node_allocs_key
 from yurt.structs import evolve
 
-from yurt.state.txn import node_allocs_key
-
 from .context import server_of
-from .query import blocking_query, by_prefix, parse_bool
+from .query import blocking_query, by_prefix, lookup_by_id, parse_bool
 from .wire import alloc_list_stub, json_response, node_list_stub, node_wire
 
 routes = web.RouteTableDef()
@@ -37,11 +36,8 @@ async def list_allocs(request: web.Request) -> web.Response:
 
 
 def _alloc_or_404(snap, alloc_id: str):
-    alloc = snap.alloc_by_id(alloc_id)
+    alloc = lookup_by_id(snap, "allocs", alloc_id)
     if alloc is None:
-        matches = snap.by_prefix("allocs", alloc_id) if len(alloc_id) < 36 else []
-        if len(matches) == 1:
-            return matches[0]
         raise EndpointError(404, "alloc not found")
     return alloc
 
@@ -123,11 +119,8 @@ async def list_nodes(request: web.Request) -> web.Response:
 
 
 def _node_or_404(snap, node_id: str):
-    node = snap.node_by_id(node_id)
+    node = lookup_by_id(snap, "nodes", node_id)
     if node is None:
-        matches = snap.by_prefix("nodes", node_id) if len(node_id) < 36 else []
-        if len(matches) == 1:
-            return matches[0]
         raise EndpointError(404, "node not found")
     return node
 
