@@ -46,21 +46,27 @@ async def proxy_client_request(request: web.Request) -> web.StreamResponse:
     if session is None or session.closed:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
         holder["session"] = session
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
-    body = await request.read()
     try:
-        async with session.request(request.method, url, data=body or None, headers=headers) as upstream:
-            resp = web.StreamResponse(status=upstream.status)
-            for key, value in upstream.headers.items():
-                if key.lower() not in _HOP_HEADERS:
-                    resp.headers[key] = value
-            await resp.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await resp.write(chunk)
-            await resp.write_eof()
-            return resp
+        return await relay_request(request, session, url)
     except aiohttp.ClientConnectionError as exc:
         raise EndpointError(500, f"failed to reach node {node.id} at {node.http_addr}: {exc}") from None
+
+
+async def relay_request(request: web.Request, session: aiohttp.ClientSession, url: str) -> web.StreamResponse:
+    """Send `request` to `url` and stream the answer back (status, headers, body as it arrives).
+    Connection failures are raised as aiohttp.ClientConnectionError for the caller to word."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+    body = await request.read()
+    async with session.request(request.method, url, data=body or None, headers=headers) as upstream:
+        resp = web.StreamResponse(status=upstream.status)
+        for key, value in upstream.headers.items():
+            if key.lower() not in _HOP_HEADERS:
+                resp.headers[key] = value
+        await resp.prepare(request)
+        async for chunk in upstream.content.iter_any():
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
 
 
 def install_session_holder(app: web.Application) -> None:
