@@ -32,6 +32,7 @@ from yurt.structs.operator import SCHEDULER_ALGORITHM_BINPACK
 
 from .placement import PlanBuilder, eval_seed
 from .planner import Planner, StateSnapshot
+from .preempt import preemption_enabled
 from .reconcile import UPDATE_DESTRUCTIVE, UPDATE_INPLACE, Reconciler, is_node_tainted
 from .update import tasks_updated
 
@@ -143,7 +144,8 @@ class GenericScheduler:
     def _new_builder(self, plan: Plan, job: Job) -> PlanBuilder:
         algorithm = self.config.scheduler_algorithm or SCHEDULER_ALGORITHM_BINPACK
         seed = eval_seed(self.eval.id, self.refresh_index)
-        return PlanBuilder(self.snapshot, plan, job, self.eval.id, self.now, algorithm, seed)
+        preempt = preemption_enabled(self.config, job.type)
+        return PlanBuilder(self.snapshot, plan, job, self.eval.id, self.now, algorithm, seed, preempt)
 
     def _collect(self, builder: PlanBuilder) -> None:
         """Take the builder's failures and class eligibility into the eval's bookkeeping."""

@@ -35,7 +35,8 @@ class PlacementMetrics:
         self.phrases: dict[str, int] = {}
         self.most_free: dict[str, int] = {}
         self.needs: dict[str, int] = {}
-        # (final, node id, binpack, job-anti-affinity, node-reschedule-penalty, node-affinity, spread)
+        # (final, node id, binpack, job-anti-affinity, node-reschedule-penalty, node-affinity, spread,
+        #  preemption)
         self.scored: list[tuple] = []
 
     def filter(self, node_class: str, reason: str, phrase: str) -> None:
@@ -72,7 +73,8 @@ class PlacementMetrics:
         )
 
 
-_SCORE_NAMES = ("binpack", "job-anti-affinity", "node-reschedule-penalty", "node-affinity", "allocation-spread")
+_SCORE_NAMES = ("binpack", "job-anti-affinity", "node-reschedule-penalty", "node-affinity", "allocation-spread",
+                "preemption")
 
 
 def _score_meta(scored: tuple) -> NodeScoreMeta:

@@ -13,6 +13,7 @@ from yurt.structs.resources import allocated_resources_for
 from .constraints import resolve_target
 from .feasible import CandidateNodes, GroupChecker, ready_nodes
 from .metrics import PlacementMetrics
+from .preempt import NodePreemptor
 from .reconcile import ALLOC_UPDATING, PlacementRequest, ReconcileResult
 from .reschedule import new_tracker, penalty_nodes
 from .select import GroupPlacer, NodeSelector
@@ -40,7 +41,8 @@ def remove_stop(plan: Plan, alloc: Allocation) -> None:
 class PlanBuilder:
     """Builds one plan for one attempt of one evaluation."""
 
-    def __init__(self, snapshot, plan: Plan, job: Job, eval_id: str, now_ns: int, algorithm: str, seed: int) -> None:
+    def __init__(self, snapshot, plan: Plan, job: Job, eval_id: str, now_ns: int, algorithm: str, seed: int,
+                 preempt: bool = False) -> None:
         self.snapshot = snapshot
         self.plan = plan
         self.job = job
@@ -58,6 +60,7 @@ class PlanBuilder:
         self.placed_ids: dict[str, str] = {}  # alloc id -> task group
         self.nodes_scored = 0
         self.last_failure_was_filter = False
+        self.preempt = preempt
 
     # --- candidates and per-group machinery, built lazily -----------------------------
     @property
@@ -71,6 +74,10 @@ class PlanBuilder:
     def selector(self) -> NodeSelector:
         if self._selector is None:
             self._selector = NodeSelector(self.candidates.nodes, self.tracker, self.rng, self.class_memo)
+            if self.preempt:
+                job = self.job
+                self._selector.preemptor = NodePreemptor(self.snapshot, self.tracker, job.namespace, job.id,
+                                                         job.priority)
         return self._selector
 
     def placer(self, tg) -> GroupPlacer:
@@ -174,9 +181,13 @@ class PlanBuilder:
         penalty = penalty_nodes(prev) if (prev is not None and req.reschedule) else set()
         m = PlacementMetrics()
         if node is not None:
-            option = self.selector.rank_on(node, p, m)
+            option = self.selector.rank_on(node, p, m, self.preempt)
         else:
             option = self.selector.select(p, penalty, m) if self.candidates.nodes else None
+            if option is None and self.preempt and self.candidates.nodes:
+                # Nomad's selectNextOption: only when nothing fits, look again allowing evictions
+                m = PlacementMetrics()
+                option = self.selector.select(p, penalty, m, preempt=True)
         if option is None:
             if prev is not None and req.stop_previous:
                 remove_stop(self.plan, prev)
@@ -186,6 +197,8 @@ class PlanBuilder:
                 self._record_failure(p.tg.name, m)
             return None
         alloc = self._new_alloc(req, option, m)
+        if option.preempted:
+            self._evict(alloc, option.preempted)
         self.plan.append_alloc(alloc)
         self.tracker.place(alloc)
         self.placed_ids[alloc.id] = p.tg.name
@@ -195,6 +208,19 @@ class PlanBuilder:
             for other in self.placers.values():
                 self._count_property(other, option.node, p.tg.name, 1, resolve_target)
         return alloc
+
+    def _evict(self, alloc: Allocation, victims: list[Allocation]) -> None:
+        """Record the evictions that make room for `alloc` (Nomad's AppendPreemptedAlloc)."""
+        annotations = self.plan.annotations
+        for victim in victims:
+            self.plan.append_preempted_alloc(victim, alloc.id)
+            self.tracker.stop(victim)
+            if annotations is not None:
+                annotations.preempted_allocs = (annotations.preempted_allocs or []) + [victim]
+                du = annotations.desired_tg_updates.get(alloc.task_group)
+                if du is not None:
+                    du.preemptions += 1
+        self.selector.preemptor.record(victims)
 
     def _alloc_id(self) -> str:
         """A random UUID (v4). Drawn from a generator seeded once from the OS, not from the
@@ -227,6 +253,7 @@ class PlanBuilder:
             desired_status=ALLOC_DESIRED_RUN,
             client_status=ALLOC_CLIENT_PENDING,
             previous_allocation=prev.id if prev is not None else "",
+            preempted_allocations=[v.id for v in option.preempted] if option.preempted else None,
             reschedule_tracker=(
                 new_tracker(prev, tg.reschedule_policy, self.now) if (prev is not None and req.reschedule) else
                 (prev.reschedule_tracker if prev is not None else None)

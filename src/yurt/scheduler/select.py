@@ -7,17 +7,19 @@ placement looks at about `limit` nodes instead of all of them.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from random import Random
 
-from yurt.structs import Affinity, Job, NetworkResource, Node, TaskGroup
+from yurt.structs import Affinity, Allocation, Job, NetworkResource, Node, TaskGroup
 from yurt.structs.operator import SCHEDULER_ALGORITHM_SPREAD
 from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, task_group_demand
 
 from .constraints import check_operator, resolve_target
 from .feasible import REASON_MISSING_DRIVERS, REASON_MISSING_HOST_VOLUMES, GroupChecker
 from .metrics import PlacementMetrics
+from .preempt import Need, NodePreemptor, net_priority, preemption_score, select_preemptions
 from .spread import SpreadScorer
 from .usage import DIM_DYNAMIC_PORTS, DIM_PORT_COLLISION, NodeUsage, UsageTracker
 
@@ -33,6 +35,7 @@ class RankedOption:
     score: float
     networks: list[NetworkResource] | None
     cores: dict[str, list[int]] | None
+    preempted: list[Allocation] | None = None
 
 
 def service_limit(node_count: int) -> int:
@@ -63,6 +66,8 @@ class GroupPlacer:
         self.networks = list(tg.networks or ())
         self.dynamic_ports = sum(len(n.dynamic_ports or ()) for n in self.networks)
         self.static_ports = sum(len(n.reserved_ports or ()) for n in self.networks)
+        self.static_port_values = frozenset(
+            p.value for n in self.networks for p in n.reserved_ports or () if not p.ignore_collision)
         self.affinities = _group_affinities(job, tg)
         self.affinity_total = sum(abs(a.weight) for a in self.affinities)
         self.spread_algorithm = algorithm == SCHEDULER_ALGORITHM_SPREAD
@@ -95,8 +100,10 @@ class NodeSelector:
         self.class_memo = class_memo
         self.cursor = 0
         self.nodes_scored = 0
+        self.preemptor: NodePreemptor | None = None  # set when the job may preempt
 
-    def select(self, placer: GroupPlacer, penalty: set[str], m: PlacementMetrics) -> RankedOption | None:
+    def select(self, placer: GroupPlacer, penalty: set[str], m: PlacementMetrics,
+               preempt: bool = False) -> RankedOption | None:
         best: RankedOption | None = None
         seen = 0
         skipped: list[RankedOption] = []
@@ -108,7 +115,7 @@ class NodeSelector:
             self.cursor += 1
             if self.cursor == count:
                 self.cursor = 0
-            option = rank(node, placer, penalty, m)
+            option = rank(node, placer, penalty, m, preempt)
             if option is None:
                 continue
             if option.score <= SKIP_SCORE_THRESHOLD and len(skipped) < MAX_SKIP:
@@ -129,9 +136,10 @@ class NodeSelector:
                 return None
         return best
 
-    def rank_on(self, node: Node, placer: GroupPlacer, m: PlacementMetrics) -> RankedOption | None:
+    def rank_on(self, node: Node, placer: GroupPlacer, m: PlacementMetrics,
+                preempt: bool = False) -> RankedOption | None:
         """The pipeline on one given node (system jobs place on every feasible node)."""
-        option = self._rank(node, placer, set(), m)
+        option = self._rank(node, placer, set(), m, preempt)
         if option is not None and placer.networks and option.networks is None:
             option.networks = option.usage.assign_networks(placer.networks, self.rng)
             if option.networks is None:
@@ -159,7 +167,8 @@ class NodeSelector:
             phrase = f"filtered by constraint `{reason}`"
         m.filter(node.node_class, reason, phrase)  # Nomad keys ClassFiltered by NodeClass
 
-    def _rank(self, node: Node, placer: GroupPlacer, penalty: set[str], m: PlacementMetrics) -> RankedOption | None:
+    def _rank(self, node: Node, placer: GroupPlacer, penalty: set[str], m: PlacementMetrics,
+              preempt: bool = False) -> RankedOption | None:
         m.evaluated += 1
         u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
         checker = placer.checker
@@ -172,23 +181,58 @@ class NodeSelector:
                 return None
         elif self._filtered(node, u, placer, m):
             return None
-        if (u.free_cpu < placer.cpu or u.free_mem < placer.mem or u.free_disk < placer.disk
-                or (placer.cores and len(u.free_cores) < placer.cores)):
-            self._record_exhausted(node, u, placer, m)
-            return None
+        short = (u.free_cpu < placer.cpu or u.free_mem < placer.mem or u.free_disk < placer.disk
+                 or (placer.cores and len(u.free_cores) < placer.cores))
         networks = None
-        if placer.networks:
+        dimension = ""
+        if short:
+            dimension = "resources"
+        elif placer.networks:
             if placer.static_ports and u.static_port_conflict(placer.networks):
-                m.exhaust(node.node_class, DIM_PORT_COLLISION)
-                return None
-            if len(u.ports) + placer.dynamic_ports > u.max_port - u.min_port + 1:
+                dimension = DIM_PORT_COLLISION
+            elif len(u.ports) + placer.dynamic_ports > u.max_port - u.min_port + 1:
                 networks = u.assign_networks(placer.networks, self.rng)
                 if networks is None:
-                    m.exhaust(node.node_class, DIM_DYNAMIC_PORTS)
-                    return None
+                    dimension = DIM_DYNAMIC_PORTS
+        if dimension:
+            if preempt and self.preemptor is not None:
+                option = self._preempting(node, u, placer, penalty, m)
+                if option is not None:
+                    return option
+            if short:
+                self._record_exhausted(node, u, placer, m)
+            else:
+                m.exhaust(node.node_class, dimension)
+            return None
         cores = self._cores(u, placer) if placer.cores else None
         self.nodes_scored += 1
         return self._score(node, u, placer, penalty, m, networks, cores)
+
+    def _preempting(self, node: Node, u: NodeUsage, placer: GroupPlacer, penalty: set[str],
+                    m: PlacementMetrics) -> RankedOption | None:
+        """The node ranked as if the cheapest set of lower-priority allocs were evicted."""
+        candidates = self.preemptor.candidates(node.id)
+        if not candidates:
+            return None
+        need = Need(placer.cpu - u.free_cpu, placer.mem - u.free_mem, placer.disk - u.free_disk,
+                    placer.cores - len(u.free_cores), placer.static_port_values & u.ports)
+        chosen = select_preemptions(need, candidates, self.preemptor.counts)
+        if not chosen:
+            return None
+        v = copy.copy(u)
+        for c in chosen:
+            v.add(c.alloc, False, sign=-1)
+        networks = None
+        if placer.networks:
+            networks = v.assign_networks(placer.networks, self.rng)
+            if networks is None:
+                return None
+        cores = self._cores(v, placer) if placer.cores else None
+        self.nodes_scored += 1
+        score = preemption_score(net_priority([c.priority for c in chosen]))
+        option = self._score(node, v, placer, penalty, m, networks, cores, score)
+        option.preempted = [c.alloc for c in chosen]
+        return option
 
     def _record_exhausted(self, node: Node, u: NodeUsage, placer: GroupPlacer, m: PlacementMetrics) -> None:
         dim = u.exhausted(placer.cpu, placer.mem, placer.disk, placer.cores)
@@ -208,7 +252,7 @@ class NodeSelector:
         return out
 
     @staticmethod
-    def _score(node, u, placer, penalty, m, networks, cores) -> RankedOption:
+    def _score(node, u, placer, penalty, m, networks, cores, preemption: float | None = None) -> RankedOption:
         cap_cpu, cap_mem = u.cap_cpu, u.cap_mem
         free_cpu = (u.free_cpu - placer.cpu) / cap_cpu if cap_cpu > 0 else 0.0
         free_mem = (u.free_mem - placer.mem) / cap_mem if cap_mem > 0 else 0.0
@@ -236,6 +280,9 @@ class NodeSelector:
         if spread:
             total += spread
             n += 1
+        if preemption is not None:
+            total += preemption
+            n += 1
         final = total / n
-        m.scored.append((final, node.id, fit, anti, penalty_score, aff, spread))
+        m.scored.append((final, node.id, fit, anti, penalty_score, aff, spread, preemption or 0.0))
         return RankedOption(node, u, final, networks, cores)

@@ -3,7 +3,9 @@
 Plans from the workers queue up (by priority); the applier re-checks every node the plan
 touches against the newest state (`allocs_fit`), commits the nodes that still fit in one
 `PlanApply` command, and tells the worker to refresh (`refresh_index`) when it rejected
-any. `all_at_once` plans commit entirely or not at all.
+any. `all_at_once` plans commit entirely or not at all. Evictions (`node_preemptions`) are
+counted as freed when re-checking fit and committed with a `preemption` eval for each job
+that loses allocs.
 """
 
 import asyncio
@@ -12,7 +14,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from yurt.structs import NODE_STATUS_READY, Allocation, Plan, PlanResult
+from yurt.structs import NODE_STATUS_READY, Allocation, Evaluation, Plan, PlanResult, generate_uuid
+from yurt.structs.eval import EVAL_STATUS_PENDING, TRIGGER_PREEMPTION
 from yurt.structs.resources import allocs_fit
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,16 @@ def _proposed_allocs(snapshot, plan: Plan, node_id: str) -> list[Allocation]:
     removed |= {a.id for a in placed}
     existing = [a for a in snapshot.allocs_by_node(node_id) if not a.terminal and a.id not in removed]
     return existing + list(placed)
+
+
+def _still_running(snapshot, evicted: list[Allocation]) -> list[Allocation]:
+    """Evictions of allocs that stopped meanwhile are dropped (they free nothing more)."""
+    out = []
+    for alloc in evicted:
+        current = snapshot.alloc_by_id(alloc.id)
+        if current is not None and not current.terminal:
+            out.append(alloc)
+    return out
 
 
 def evaluate_node(snapshot, plan: Plan, node_id: str) -> NodeVerdict:
@@ -65,14 +78,38 @@ def evaluate_plan(snapshot, plan: Plan) -> tuple[PlanResult, list[NodeVerdict]]:
         if node_id in plan.node_allocation:
             result.node_allocation[node_id] = plan.node_allocation[node_id]
         if node_id in plan.node_preemptions:
-            result.node_preemptions[node_id] = plan.node_preemptions[node_id]
+            live = _still_running(snapshot, plan.node_preemptions[node_id])
+            if live:
+                result.node_preemptions[node_id] = live
     if rejected:
         result.rejected_nodes = rejected
         result.refresh_index = snapshot.index
     return result, verdicts
 
 
-def plan_apply_command(plan: Plan, result: PlanResult, updated_at: int):
+def preemption_evals(snapshot, result: PlanResult, now_ns: int) -> list[Evaluation]:
+    """One pending `preemption` eval per job that loses allocs to the committed part of a
+    plan, so the job replaces them (or blocks until there is room)."""
+    jobs: dict[tuple[str, str], None] = {}
+    for evicted in result.node_preemptions.values():
+        for alloc in evicted:
+            current = snapshot.alloc_by_id(alloc.id)
+            if current is not None and not current.terminal:
+                jobs[(current.namespace, current.job_id)] = None
+    out = []
+    for namespace, job_id in jobs:
+        job = snapshot.job_by_id(namespace, job_id)
+        if job is None or job.stop:
+            continue
+        out.append(Evaluation(
+            id=generate_uuid(), namespace=namespace, priority=job.priority, type=job.type,
+            triggered_by=TRIGGER_PREEMPTION, job_id=job_id, job_modify_index=job.job_modify_index,
+            status=EVAL_STATUS_PENDING, create_time=now_ns, modify_time=now_ns,
+        ))
+    return out
+
+
+def plan_apply_command(plan: Plan, result: PlanResult, updated_at: int, evals: list[Evaluation] | None = None):
     from yurt.state.commands import PlanApply
 
     return PlanApply(
@@ -81,7 +118,7 @@ def plan_apply_command(plan: Plan, result: PlanResult, updated_at: int):
         node_update=result.node_update,
         node_allocation=result.node_allocation,
         node_preemptions=result.node_preemptions,
-        evals=[],
+        evals=evals or [],
         updated_at=updated_at,
     )
 
@@ -154,7 +191,9 @@ class PlanApplier:
             if not v.fits:
                 log.info("plan for eval %s: node %s rejected: %s", plan.eval_id, v.node_id, v.reason)
         if result.node_update or result.node_allocation or result.node_preemptions:
-            index = self.store.apply(plan_apply_command(plan, result, self.now_ns()))
+            now = self.now_ns()
+            evals = preemption_evals(snapshot, result, now)
+            index = self.store.apply(plan_apply_command(plan, result, now, evals))
             result.alloc_index = index
             if result.refresh_index:
                 result.refresh_index = index

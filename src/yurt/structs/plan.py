@@ -64,6 +64,18 @@ class Plan(NomadStruct):
         self.node_update.setdefault(alloc.node_id, []).append(stopped)
 
 
+    def append_preempted_alloc(self, alloc: Allocation, preempting_alloc_id: str) -> None:
+        """Evict `alloc` to make room for the new alloc `preempting_alloc_id`."""
+        evicted = msgspec.structs.replace(
+            alloc,
+            desired_status="evict",
+            desired_description=f"Preempted by alloc ID {preempting_alloc_id}",
+            preempted_by_allocation=preempting_alloc_id,
+            job=None,
+        )
+        self.node_preemptions.setdefault(alloc.node_id, []).append(evicted)
+
+
 class PlanResult(NomadStruct):
     """What the applier committed. `refresh_index` > 0 means part of the plan was
     rejected and the scheduler must retry against state at least that new."""

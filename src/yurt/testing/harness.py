@@ -1,6 +1,7 @@
 """A scheduler test harness: an in-memory state with the StateSnapshot read methods,
 and a Planner that records what the scheduler asks for and commits it like the plan
-applier does (re-checking fit per node, committing partially when a node no longer fits).
+applier does (re-checking fit per node, committing partially when a node no longer fits,
+evicting preempted allocs and creating `preemption` evals for their jobs).
 
     h = Harness()
     node = h.add_node(mock_node())
@@ -26,7 +27,7 @@ from yurt.structs import (
 )
 from yurt.scheduler import new_scheduler
 from yurt.scheduler.node_class import computed_class
-from yurt.structs.resources import allocs_fit
+from yurt.server.plan_apply import evaluate_node, preemption_evals
 
 
 class InMemoryState:
@@ -166,6 +167,7 @@ class Harness:
         self.updated_evals: list[Evaluation] = []
         self.created_evals: list[Evaluation] = []
         self.reblocked_evals: list[Evaluation] = []
+        self.preemption_evals: list[Evaluation] = []  # created by "the plan applier"
         self.reject_nodes: PlanHook | None = None
         self.verify_fit = True
         self.last_scheduler = None
@@ -215,18 +217,9 @@ class Harness:
         return result, (self.state.snapshot() if rejected else None)
 
     def _nodes_that_do_not_fit(self, plan: Plan) -> set[str]:
-        bad = set()
-        for node_id, placed in plan.node_allocation.items():
-            node = self.state.node_by_id(node_id)
-            if node is None:
-                bad.add(node_id)
-                continue
-            replaced = {a.id for a in plan.node_update.get(node_id, ())} | {a.id for a in placed}
-            existing = [a for a in self.state.allocs_by_node(node_id) if a.id not in replaced]
-            ok, _ = allocs_fit(node, existing + list(placed))
-            if not ok:
-                bad.add(node_id)
-        return bad
+        """The plan applier's own per-node check (placements, stops and evictions counted)."""
+        return {node_id for node_id in plan.node_allocation
+                if not evaluate_node(self.state, plan, node_id).fits}
 
     def _commit(self, plan: Plan, rejected: set[str]) -> PlanResult:
         idx = self.state._bump()
@@ -238,13 +231,33 @@ class Harness:
             for stop in stops:
                 self._commit_stop(stop, idx)
             result.node_update[node_id] = stops
+        for node_id, evicted in plan.node_preemptions.items():
+            if node_id in rejected:
+                continue
+            result.node_preemptions[node_id] = evicted
+        evals = preemption_evals(self.state, result, self.now_ns)
+        for evicted in result.node_preemptions.values():
+            for victim in evicted:
+                self._commit_eviction(victim, idx)
         for node_id, allocs in plan.node_allocation.items():
             if node_id in rejected:
                 continue
             for alloc in allocs:
                 self._commit_alloc(plan, alloc, idx)
             result.node_allocation[node_id] = allocs
+        for ev in evals:
+            self.preemption_evals.append(ev)
+            self.state.upsert_eval(ev)
         return result
+
+    def _commit_eviction(self, victim: Allocation, idx: int) -> None:
+        cur = self.state.alloc_by_id(victim.id)
+        if cur is None or cur.terminal:
+            return
+        self.state.upsert_alloc(evolve(cur, desired_status=victim.desired_status,
+                                       desired_description=victim.desired_description,
+                                       preempted_by_allocation=victim.preempted_by_allocation,
+                                       modify_time=self.now_ns), idx)
 
     def _commit_stop(self, stop: Allocation, idx: int) -> None:
         cur = self.state.alloc_by_id(stop.id)
