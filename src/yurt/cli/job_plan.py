@@ -5,7 +5,7 @@ from __future__ import annotations
 from yurt.structs import to_wire
 
 from .command import Command
-from .format import q
+from .format import format_list, q
 from .jobdiff import MARKERS, fields_and_objects
 from .job_run import _job_flags, load_job
 
@@ -88,12 +88,39 @@ Plan Options:
             self.output(format_plan_diff(resp["Diff"], updates))
         self.output("Scheduler dry-run:")
         self.output(_dry_run_text(resp.get("FailedTGAllocs") or {}))
+        preempted = (resp.get("Annotations") or {}).get("PreemptedAllocs") or []
+        if preempted:
+            self.output("Preemptions:\n")
+            self.output(format_preemptions(preempted))
         index = resp.get("JobModifyIndex", 0)
         self.output(f"Job Modify Index: {index}")
         self.output("To submit the job with version verification run:\n")
         self.output(f"yurt job run -check-index {index} {rest[0]}\n")
         self.output(_CHECK_INDEX_HELP)
         return 1 if _changes_allocations(updates) else 0
+
+
+PREEMPTION_DISPLAY_THRESHOLD = 10
+
+
+def format_preemptions(preempted: list[dict]) -> str:
+    """Nomad's table: one row per alloc below 10 allocs; else counts per job (below 10
+    job types), else counts per job type."""
+    if len(preempted) < PREEMPTION_DISPLAY_THRESHOLD:
+        rows = ["Alloc ID|Job ID|Task Group"]
+        rows += [f"{a.get('ID', '')}|{a.get('JobID', '')}|{a.get('TaskGroup', '')}" for a in preempted]
+        return format_list(rows)
+    by_type: dict[str, dict[tuple[str, str], int]] = {}
+    for a in preempted:
+        jobs = by_type.setdefault(a.get("JobType", ""), {})
+        key = (a.get("JobID", ""), a.get("Namespace", ""))
+        jobs[key] = jobs.get(key, 0) + 1
+    if len(by_type) < PREEMPTION_DISPLAY_THRESHOLD:
+        rows = ["Job ID|Namespace|Job Type|Preemptions"]
+        rows += [f"{job}|{ns}|{typ}|{n}" for typ, jobs in by_type.items() for (job, ns), n in jobs.items()]
+    else:
+        rows = ["Job Type|Preemptions"] + [f"{typ}|{sum(jobs.values())}" for typ, jobs in by_type.items()]
+    return format_list(rows)
 
 
 def _changes_allocations(updates: dict) -> bool:

@@ -37,6 +37,20 @@ class SpreadScorer:
         self.states = [self._state(s, tg.count) for s in spreads]
         self.total_weight = sum(s.weight for s in spreads) or 1
         self.lowest_boost = -1.0
+        # node id -> its attribute values (nodes do not change during one evaluation), and
+        # the even-spread boost per (spread, value), valid until the next `count`
+        self._values: dict[str, tuple] = {}
+        self._even: dict[tuple[int, str], float] = {}
+
+    def _node_values(self, node: Node) -> tuple:
+        values = self._values.get(node.id)
+        if values is None:
+            values = []
+            for st in self.states:
+                value, found = resolve_target(st.attribute, node)
+                values.append(value if found else None)
+            values = self._values[node.id] = tuple(values)
+        return values
 
     @staticmethod
     def _state(spread: Spread, count: int) -> _SpreadState:
@@ -49,20 +63,22 @@ class SpreadScorer:
         return _SpreadState(_target(spread.attribute), spread.weight, desired)
 
     def count(self, node: Node, sign: int = 1) -> None:
-        for st in self.states:
-            value, found = resolve_target(st.attribute, node)
-            if found and value is not None:
+        for st, value in zip(self.states, self._node_values(node)):
+            if value is not None:
                 st.used[value] = st.used.get(value, 0) + sign
+        self._even.clear()
 
     def score(self, node: Node) -> float:
         total = 0.0
-        for st in self.states:
-            value, found = resolve_target(st.attribute, node)
-            if not found or value is None:
+        for i, (st, value) in enumerate(zip(self.states, self._node_values(node))):
+            if value is None:
                 total -= 1.0
                 continue
             if not st.desired:
-                total += _even_boost(st.used, value)
+                boost = self._even.get((i, value))
+                if boost is None:
+                    boost = self._even[(i, value)] = _even_boost(st.used, value)
+                total += boost
                 continue
             desired = st.desired.get(value, st.desired.get(IMPLICIT_TARGET))
             if desired is None:

@@ -90,8 +90,13 @@ async def plan_job(server, job: Job, with_diff: bool = False) -> dict[str, Any]:
     annotations = next((p.annotations for p in reversed(plans) if p.annotations), None)
     final = planner.final_eval
     desired = to_wire(annotations.desired_tg_updates) if annotations else None
+    wire_annotations = to_wire(annotations)
+    if annotations is not None and annotations.preempted_allocs:
+        from yurt.http.wire import alloc_list_stub
+
+        wire_annotations["PreemptedAllocs"] = [alloc_list_stub(a) for a in annotations.preempted_allocs]
     return {
-        "Annotations": to_wire(annotations),
+        "Annotations": wire_annotations,
         "FailedTGAllocs": to_wire(final.failed_tg_allocs) if final and final.failed_tg_allocs else None,
         "JobModifyIndex": existing.job_modify_index if existing else 0,
         "CreatedEvals": [to_wire(e) for e in planner.created] or None,
