@@ -411,3 +411,16 @@ def test_preemption_score_falls_with_net_priority():
     assert net_priority([50]) == 51 and net_priority([50, 50]) == 52
     assert preemption_score(net_priority([10])) > preemption_score(net_priority([80])) > 0.5
     assert preemption_score(2048) == pytest.approx(0.5)
+
+
+def test_job_plan_lists_preemptions_as_nomad_does():
+    from yurt.cli.job_plan import format_preemptions
+
+    one = [{"ID": "5a1d", "JobID": "low", "TaskGroup": "g", "JobType": "service", "Namespace": "default"}]
+    assert format_preemptions(one).splitlines() == ["Alloc ID  Job ID  Task Group", "5a1d      low     g"]
+    many = [{"ID": str(i), "JobID": "low" if i % 2 else "batchy", "TaskGroup": "g",
+             "JobType": "service" if i % 2 else "batch", "Namespace": "default"} for i in range(12)]
+    lines = format_preemptions(many).splitlines()
+    assert lines[0].split() == ["Job", "ID", "Namespace", "Job", "Type", "Preemptions"]
+    assert sorted(line.split() for line in lines[1:]) == [["batchy", "default", "batch", "6"],
+                                                          ["low", "default", "service", "6"]]

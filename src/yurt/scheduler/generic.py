@@ -145,7 +145,9 @@ class GenericScheduler:
         algorithm = self.config.scheduler_algorithm or SCHEDULER_ALGORITHM_BINPACK
         seed = eval_seed(self.eval.id, self.refresh_index)
         preempt = preemption_enabled(self.config, job.type)
-        return PlanBuilder(self.snapshot, plan, job, self.eval.id, self.now, algorithm, seed, preempt)
+        builder = PlanBuilder(self.snapshot, plan, job, self.eval.id, self.now, algorithm, seed, preempt)
+        builder.memory_oversubscription = self.config.memory_oversubscription_enabled
+        return builder
 
     def _collect(self, builder: PlanBuilder) -> None:
         """Take the builder's failures and class eligibility into the eval's bookkeeping."""

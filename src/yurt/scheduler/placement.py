@@ -61,6 +61,7 @@ class PlanBuilder:
         self.nodes_scored = 0
         self.last_failure_was_filter = False
         self.preempt = preempt
+        self.memory_oversubscription = False  # off: memory_max is dropped from placements, as in Nomad
 
     # --- candidates and per-group machinery, built lazily -----------------------------
     @property
@@ -234,6 +235,13 @@ class PlanBuilder:
         else:
             metric.coalesced_failures += 1
 
+    def _resources(self, tg, option):
+        resources = allocated_resources_for(tg, option.networks, option.cores)
+        if self.memory_oversubscription or not any(t.memory.memory_max_mb for t in resources.tasks.values()):
+            return resources
+        tasks = {name: evolve(t, memory=evolve(t.memory, memory_max_mb=0)) for name, t in resources.tasks.items()}
+        return evolve(resources, tasks=tasks)
+
     def _new_alloc(self, req: PlacementRequest, option, m: PlacementMetrics) -> Allocation:
         tg = req.task_group
         prev = req.previous
@@ -248,7 +256,7 @@ class PlanBuilder:
             job_id=job.id,
             job=None,
             task_group=tg.name,
-            allocated_resources=allocated_resources_for(tg, option.networks, option.cores),
+            allocated_resources=self._resources(tg, option),
             metrics=m.to_alloc_metric(self.candidates, failed=False),
             desired_status=ALLOC_DESIRED_RUN,
             client_status=ALLOC_CLIENT_PENDING,
