@@ -19,7 +19,14 @@ import time
 
 from yurt.scheduler import new_scheduler
 from yurt.scheduler.select import AFFINITY_SPREAD_LIMIT, service_limit
-from yurt.structs import Evaluation, PlanResult, Resources, Spread, evolve, generate_uuid
+from yurt.structs import (
+    Evaluation,
+    PlanResult,
+    Resources,
+    Spread,
+    evolve,
+    generate_uuid,
+)
 from yurt.testing.harness import InMemoryState
 from yurt.testing.mock import mock_alloc, mock_job, mock_node
 

@@ -15,8 +15,8 @@ from yurt.scheduler.preempt import (
 from yurt.server.plan_apply import evaluate_plan
 from yurt.structs import (
     MigrateStrategy,
-    PlanResult,
     NetworkResource,
+    PlanResult,
     Port,
     PreemptionConfig,
     SchedulerConfiguration,

@@ -6,8 +6,8 @@ from yurt.structs import to_wire
 
 from .command import Command
 from .format import format_list, q
-from .jobdiff import MARKERS, fields_and_objects
 from .job_run import _job_flags, load_job
+from .jobdiff import MARKERS, fields_and_objects
 
 # Nomad's order and words for a group's desired changes.
 _UPDATES = (("Place", "create"), ("Stop", "destroy"), ("Migrate", "migrate"),

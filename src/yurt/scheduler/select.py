@@ -19,7 +19,13 @@ from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, task_group_demand
 from .constraints import check_operator, resolve_target
 from .feasible import REASON_MISSING_DRIVERS, REASON_MISSING_HOST_VOLUMES, GroupChecker
 from .metrics import PlacementMetrics
-from .preempt import Need, NodePreemptor, net_priority, preemption_score, select_preemptions
+from .preempt import (
+    Need,
+    NodePreemptor,
+    net_priority,
+    preemption_score,
+    select_preemptions,
+)
 from .spread import SpreadScorer
 from .usage import DIM_DYNAMIC_PORTS, DIM_PORT_COLLISION, NodeUsage, UsageTracker
 

@@ -14,7 +14,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from yurt.structs import NODE_STATUS_READY, Allocation, Evaluation, Plan, PlanResult, generate_uuid
+from yurt.structs import (
+    NODE_STATUS_READY,
+    Allocation,
+    Evaluation,
+    Plan,
+    PlanResult,
+    generate_uuid,
+)
 from yurt.structs.eval import EVAL_STATUS_PENDING, TRIGGER_PREEMPTION
 from yurt.structs.resources import allocs_fit
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+from yurt.scheduler import new_scheduler
+from yurt.scheduler.node_class import computed_class
+from yurt.server.plan_apply import evaluate_node, preemption_evals
 from yurt.structs import (
     Allocation,
     Evaluation,
@@ -25,9 +28,6 @@ from yurt.structs import (
     evolve,
     generate_uuid,
 )
-from yurt.scheduler import new_scheduler
-from yurt.scheduler.node_class import computed_class
-from yurt.server.plan_apply import evaluate_node, preemption_evals
 
 
 class InMemoryState:
