@@ -58,6 +58,13 @@ def _evicted(h: Harness, plan_index: int = -1):
     return [a for allocs in h.plans[plan_index].node_preemptions.values() for a in allocs]
 
 
+def _rerun_with(h: Harness, job, **preemption):
+    """Evaluate `job` again under a PreemptionConfig of `preemption`; the evictions planned."""
+    h.state.set_scheduler_config(SchedulerConfiguration(preemption_config=PreemptionConfig(**preemption)))
+    h.process(h.new_eval(job))
+    return _evicted(h)
+
+
 # --- configuration ------------------------------------------------------------------------
 def test_defaults_enable_preemption_for_system_only():
     cfg = SchedulerConfiguration()
@@ -120,10 +127,7 @@ def test_sysbatch_does_not_preempt_by_default_but_can_be_enabled():
     _hog(h, node, priority=20, cpu=3000)
     job, _ = run_job(h, _system(priority=100, type="sysbatch"))
     assert not h.plans and h.updated_evals[-1].failed_tg_allocs
-    h.state.set_scheduler_config(SchedulerConfiguration(preemption_config=PreemptionConfig(
-        sys_batch_scheduler_enabled=True)))
-    h.process(h.new_eval(job))
-    assert len(_evicted(h)) == 1
+    assert len(_rerun_with(h, job, sys_batch_scheduler_enabled=True)) == 1
 
 
 def test_system_preemption_disabled_by_config():
@@ -175,10 +179,7 @@ def test_batch_preemption_follows_its_own_flag():
         evolve(mock_batch_job().task_groups[0], count=1)]), cpu=2000, memory_mb=64)
     job, _ = run_job(h, batch)
     assert not h.plans
-    h.state.set_scheduler_config(SchedulerConfiguration(preemption_config=PreemptionConfig(
-        batch_scheduler_enabled=True)))
-    h.process(h.new_eval(job))
-    assert len(_evicted(h)) == 1
+    assert len(_rerun_with(h, job, batch_scheduler_enabled=True)) == 1
 
 
 def test_free_node_is_preferred_over_preempting():
