@@ -8,6 +8,9 @@ text, `DimensionExhausted` by dimension); `FailureReasons` adds one sentence suc
 
 from __future__ import annotations
 
+import heapq
+from operator import itemgetter
+
 from yurt.structs import AllocMetric, NodeScoreMeta
 
 from .feasible import CandidateNodes
@@ -56,7 +59,7 @@ class PlacementMetrics:
             self.most_free[dimension] = max(self.most_free.get(dimension, free), free)
 
     def to_alloc_metric(self, candidates: CandidateNodes, failed: bool) -> AllocMetric:
-        top = [_score_meta(s) for s in sorted(self.scored, key=lambda s: -s[0])[:TOP_SCORES]]
+        top = [_score_meta(s) for s in heapq.nlargest(TOP_SCORES, self.scored, key=itemgetter(0))]
         return AllocMetric(
             nodes_evaluated=self.evaluated,
             nodes_filtered=self.filtered,
