@@ -50,7 +50,7 @@ def test_render(template, expected):
     ("{{.ID | nosuch}}", 'function "nosuch" not defined'),
     ("{{if .ID}}x", "unexpected EOF"),
     ("{{end}}", "unexpected {{end}}"),
-    ("{{$y}}", "undefined variable: $y"),
+    ("{{$y}}", "undefined variable \"$y\""),
     ("{{.ID.Sub}}", "can't evaluate field Sub in type string"),
 ])
 def test_render_errors(template, message):
