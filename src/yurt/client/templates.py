@@ -135,10 +135,13 @@ class TemplateBlock:
         self.env = {key: env.get(key, "") for key in funcs.env_keys}
         return output
 
-    def inputs_changed(self, env: dict[str, str]) -> bool:
-        if any(_fingerprint_file(path) != digest for path, digest in self.files.items()):
-            return True
-        return any(env.get(key, "") != value for key, value in self.env.items())
+    def inputs(self, env: dict[str, str]) -> tuple:
+        """What the inputs of the last render look like now (compare with `recorded_inputs`)."""
+        files = tuple(sorted((path, _fingerprint_file(path)) for path in self.files))
+        return files, tuple(sorted((key, env.get(key, "")) for key in self.env))
+
+    def recorded_inputs(self) -> tuple:
+        return tuple(sorted(self.files.items())), tuple(sorted(self.env.items()))
 
     def write(self, output: str) -> bool:
         """Write the output if it differs from the file; True when the file changed."""
@@ -227,7 +230,7 @@ class TaskTemplates:
 
     def changed_inputs(self, env: dict[str, str]) -> list[int]:
         """Indexes of templates whose source, files or env values differ from their last render."""
-        return [b.index for b in self.blocks if b.content is not None and b.inputs_changed(env)]
+        return [b.index for b in self.blocks if b.content is not None and b.inputs(env) != b.recorded_inputs()]
 
     def rerender(self, indexes: list[int], env: dict[str, str]) -> list[int]:
         """Render these templates again; returns those whose destination file changed."""
