@@ -115,10 +115,20 @@ def parse_yaml(text: str) -> Any:
         raise FuncError(f"parseYAML: {exc}") from None
 
 
+def _yaml_ready(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)  # Go's yaml prints float64(1) as 1
+    if isinstance(value, dict):
+        return {str(k): _yaml_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_yaml_ready(v) for v in value]
+    return value
+
+
 def to_yaml(value: Any) -> str:
     if not isinstance(value, dict):
         raise FuncError(f"toYAML: wrong type {go_type(value)}, expected map")
-    return yaml.safe_dump(value, default_flow_style=False, sort_keys=True, allow_unicode=True).strip()
+    return yaml.safe_dump(_yaml_ready(value), default_flow_style=False, sort_keys=True, allow_unicode=True).strip()
 
 
 def split(sep: str, text: str) -> list[str]:
