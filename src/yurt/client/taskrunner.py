@@ -86,6 +86,7 @@ class TaskRunner:
             if self.state.state == TASK_STATE_DEAD:
                 return
             if self.handle is not None and await self._recover():
+                self._template_watch = template_watch.resume_watch(self)
                 if not await self._wait_and_decide():
                     return
             elif not self.state.events:

@@ -128,14 +128,14 @@ class TemplateWatcher:
         runner = self.runner
         if actions.restart:
             try:
-                await runner.restart(reason=RESTART_MESSAGE)
+                await asyncio.shield(runner.restart(reason=RESTART_MESSAGE))  # outlives the watcher's cancel
             except DriverError as exc:
                 log.info("task %s: template restart skipped (%s)", runner.name, exc)
             return
         failed = []
         for sig in actions.signals:
             try:
-                await runner.signal(sig, reason=SIGNAL_MESSAGE, display=SIGNAL_MESSAGE)
+                await asyncio.shield(runner.signal(sig, reason=SIGNAL_MESSAGE, display=SIGNAL_MESSAGE))
             except DriverError as exc:
                 failed.append((sig, exc))
         if failed:
@@ -192,6 +192,20 @@ def start_watch(runner: "TaskRunner", templates: TaskTemplates | None, env: dict
     if templates is None or not templates.blocks:
         return None
     return asyncio.create_task(TemplateWatcher(runner, templates, env).run(), name=f"templates:{runner.name}")
+
+
+def resume_watch(runner: "TaskRunner") -> asyncio.Task | None:
+    """After a client restart re-attached a running task: render again and watch its templates."""
+    if not runner.task.templates:
+        return None
+    try:
+        cfg = runner._task_config()
+        templates = TaskTemplates(runner.task.templates, cfg.task_dir)
+        cfg.env.update(templates.render_all(cfg.env))
+    except TemplateError as exc:
+        log.warning("task %s: templates not watched after recovery: %s", runner.name, exc)
+        return None
+    return start_watch(runner, templates, cfg.env)
 
 
 def stop_watch(task: asyncio.Task | None) -> None:

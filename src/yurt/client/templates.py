@@ -230,7 +230,8 @@ class TaskTemplates:
 
     def changed_inputs(self, env: dict[str, str]) -> list[int]:
         """Indexes of templates whose source, files or env values differ from their last render."""
-        return [b.index for b in self.blocks if b.content is not None and b.inputs(env) != b.recorded_inputs()]
+        return [b.index for b in self.blocks
+                if b.content is not None and not b.spec.get("Once") and b.inputs(env) != b.recorded_inputs()]
 
     def rerender(self, indexes: list[int], env: dict[str, str]) -> list[int]:
         """Render these templates again; returns those whose destination file changed."""
