@@ -217,7 +217,7 @@ class Parser:
                     else_body, end = self.item_list()
                     if not isinstance(end, n.EndNode):
                         raise self.error(f"expected end; found {end}")
-            return cls(tok.pos, tok.line, pipe, body, else_body, context)
+            return cls(pipe.pos, pipe.line, pipe, body, else_body, context)  # Go places control nodes at their pipeline
         finally:
             del self.vars[mark:]
 
@@ -235,16 +235,18 @@ class Parser:
             raise self.unexpected(tok, context)
         return unquote(tok.value) if tok.kind == "string" else tok.value[1:-1]
 
-    def template_control(self, tok: Token) -> n.Node:
-        name = self.template_name(self.next_non_space(), "template clause")
+    def template_control(self, _keyword: Token) -> n.Node:
+        tok = self.next_non_space()  # Go places the node at the template's name
+        name = self.template_name(tok, "template clause")
         pipe = None
         if self.next_non_space().kind != "right":
             self.backup()
             pipe = self.pipeline("template clause", "right")
         return n.TemplateNode(tok.pos, tok.line, name, pipe)
 
-    def block_control(self, tok: Token) -> n.Node:
-        name = self.template_name(self.next_non_space(), "block clause")
+    def block_control(self, _keyword: Token) -> n.Node:
+        tok = self.next_non_space()
+        name = self.template_name(tok, "block clause")
         pipe = self.pipeline("block clause", "right")
         sub = Tree(name, self.tree.parse_name, self.tree.text)
         parser = Parser(sub, self.tokens, self.has_func, self.trees)
