@@ -85,13 +85,13 @@ def test_paths_perms_and_owner(tmp_path):
         render_templates([{"SourcePath": "../../../etc/passwd", "DestPath": "local/p"}], str(task_dir), env)
 
 
-def test_env_templates_feed_later_templates_and_parse_like_envparse(tmp_path):
+def test_env_templates_parse_like_envparse_and_join_the_env_after_rendering(tmp_path):
     specs = [{"EmbeddedTmpl": 'export A="x\\ty" # note\nB=\'lit $x\'\nC=plain # comment\n', "DestPath": "secrets/e",
               "Envvars": True},
              {"EmbeddedTmpl": '{{ env "A" }}|{{ env "C" }}', "DestPath": "local/uses-env"}]
     extra = render_templates(specs, str(tmp_path / "t"), {})
     assert extra == {"A": "x\ty", "B": "lit $x", "C": "plain"}
-    assert (tmp_path / "t" / "local" / "uses-env").read_text() == "x\ty|plain"
+    assert (tmp_path / "t" / "local" / "uses-env").read_text() == "|"  # templates see the task env only
     with pytest.raises(TemplateError, match=r'error parsing env template "secrets/bad": line 2: expected KEY=VALUE'):
         render_templates([{"EmbeddedTmpl": "A=1\nnot an assignment\n", "DestPath": "secrets/bad", "Envvars": True}],
                          str(tmp_path / "t"), {})

@@ -211,3 +211,14 @@ async def test_source_change_signals_the_task(server, agent, fast_poll):
     assert [e.type for e in events].count("Started") == 1
     await server.stop_alloc(alloc.id)
     await server.wait_status(alloc.id, "complete", timeout=15)
+
+
+def test_env_from_env_templates_is_not_a_change(tmp_path):
+    task_dir = tmp_path / "t"
+    templates = TaskTemplates([{"EmbeddedTmpl": "A=1\n", "DestPath": "secrets/e", "Envvars": True},
+                               {"EmbeddedTmpl": '[{{ env "A" }}]', "DestPath": "local/a"}], str(task_dir))
+    task_env = {"NOMAD_TASK_NAME": "t"}
+    assert templates.render_all(task_env) == {"A": "1"}
+    task_env.update({"A": "1"})  # what the task runner does with the result
+    assert templates.changed_inputs(templates.render_env) == []
+    assert (task_dir / "local" / "a").read_text() == "[]"

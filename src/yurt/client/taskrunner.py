@@ -157,7 +157,7 @@ class TaskRunner:
             return False if await self._apply_decision(decision) else None
         self._set_handle(handle)
         self.emit(lc.TASK_STARTED, TASK_STATE_RUNNING)
-        self._template_watch = template_watch.start_watch(self, templates, cfg.env)
+        self._template_watch = template_watch.start_watch(self, templates)
         if self._kill_event.is_set():  # a kill arrived while the driver was starting it
             await self.driver.stop_task(handle, self.kill_timeout, self.task.kill_signal or "SIGINT")
         return True

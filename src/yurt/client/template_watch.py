@@ -188,10 +188,11 @@ async def exec_in_task(runner: "TaskRunner", argv: list[str], timeout: float) ->
         raise
 
 
-def start_watch(runner: "TaskRunner", templates: TaskTemplates | None, env: dict[str, str]) -> asyncio.Task | None:
+def start_watch(runner: "TaskRunner", templates: TaskTemplates | None) -> asyncio.Task | None:
     if templates is None or not templates.blocks:
         return None
-    return asyncio.create_task(TemplateWatcher(runner, templates, env).run(), name=f"templates:{runner.name}")
+    watcher = TemplateWatcher(runner, templates, templates.render_env)
+    return asyncio.create_task(watcher.run(), name=f"templates:{runner.name}")
 
 
 def resume_watch(runner: "TaskRunner") -> asyncio.Task | None:
@@ -205,7 +206,7 @@ def resume_watch(runner: "TaskRunner") -> asyncio.Task | None:
     except TemplateError as exc:
         log.warning("task %s: templates not watched after recovery: %s", runner.name, exc)
         return None
-    return start_watch(runner, templates, cfg.env)
+    return start_watch(runner, templates)
 
 
 def stop_watch(task: asyncio.Task | None) -> None:

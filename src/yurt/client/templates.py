@@ -204,16 +204,18 @@ class TaskTemplates:
     def __init__(self, templates: list[dict[str, Any]] | None, task_dir: str, now: Callable[[], float] | None = None):
         self.blocks = [TemplateBlock(dict(spec), i, task_dir) for i, spec in enumerate(templates or ())]
         self.now = now
+        self.render_env: dict[str, str] = {}  # the task env of the first render (without template env)
 
     def render_all(self, env: dict[str, str]) -> dict[str, str]:
-        """Render every template (in order); returns the env vars of `env = true` templates."""
-        extra: dict[str, str] = {}
+        """Render every template; returns the env vars of `env = true` templates.
+
+        As in Nomad, every template sees the task env only: env files join the env afterwards.
+        """
+        self.render_env = dict(env)
         for block in self.blocks:
             block.resolve(env)
-            block.write(block.render({**env, **extra}, self.now))
-            if block.spec.get("Envvars"):
-                extra.update(self._env_of(block))
-        return extra
+            block.write(block.render(env, self.now))
+        return self.template_env()
 
     def _env_of(self, block: TemplateBlock) -> dict[str, str]:
         try:
@@ -238,7 +240,7 @@ class TaskTemplates:
         changed = []
         for i in indexes:
             block = self.blocks[i]
-            if block.write(block.render({**env, **self.template_env()}, self.now)):
+            if block.write(block.render(env, self.now)):
                 changed.append(i)
         return changed
 
