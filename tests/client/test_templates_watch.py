@@ -138,7 +138,7 @@ async def test_change_script_events(tmp_path):
     finally:
         template_watch.exec_in_task = original
     assert runner.calls == [
-        ("Task hook message", "Template successfully ran script /bin/reload with arguments: ['-q']. Exit code: 0"),
+        ("Task hook message", "Template successfully ran script /bin/reload with arguments: [-q]. Exit code: 0"),
         ("Task hook failed", "Template ran script /bin/reload with arguments [] on change but it exited with code: 3"),
         ("kill", "Template script failed, task is being killed"),
     ]
@@ -222,3 +222,31 @@ def test_env_from_env_templates_is_not_a_change(tmp_path):
     task_env.update({"A": "1"})  # what the task runner does with the result
     assert templates.changed_inputs(templates.render_env) == []
     assert (task_dir / "local" / "a").read_text() == "[]"
+
+
+async def test_source_change_runs_the_change_script(server, agent, fast_poll):
+    a = await agent()
+    script = {"Command": "/bin/sh", "Args": ["-c", 'cp local/out.txt "local/seen-$NOMAD_TASK_NAME"'], "Timeout": 5 * SECOND}
+    task = raw_task("c", "exec sleep 60", templates=[{"SourcePath": "local/in.tpl", "DestPath": "local/out.txt",
+                                                      "ChangeMode": "script", "ChangeScript": script, "Splay": 0}])
+    alloc = make_alloc(a.node.id, [task], job_type="service")
+    _source(a, alloc, "c", "one")
+    await server.add_alloc(alloc)
+    runner = None
+
+    def started():
+        nonlocal runner
+        ar = a.alloc_runners.get(alloc.id)
+        runner = ar.task_runners["c"] if ar else None
+        return runner is not None and runner.state.state == "running"
+
+    await _until(started)
+    _source(a, alloc, "c", "two")
+    seen = os.path.join(a.config.alloc_dir, alloc.id, "c", "local", "seen-c")
+    await _until(lambda: os.path.exists(seen) and open(seen).read() == "two")
+    await _until(lambda: any(e.type == "Task hook message" for e in runner.state.events))
+    hook = [e for e in runner.state.events if e.type == "Task hook message"][-1]
+    assert hook.display_message.startswith("Template successfully ran script /bin/sh with arguments: [-c cp ")
+    assert [e.type for e in runner.state.events].count("Started") == 1
+    await server.stop_alloc(alloc.id)
+    await server.wait_status(alloc.id, "complete", timeout=15)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from yurt.drivers.base import DriverError
+from yurt.gotemplate import go_print
 
 from .templates import CHANGE_NOOP, CHANGE_RESTART, CHANGE_SCRIPT, CHANGE_SIGNAL, TaskTemplates, TemplateError
 
@@ -147,7 +148,8 @@ class TemplateWatcher:
     async def run_script(self, script: dict[str, Any]) -> None:
         command, args = script.get("Command") or "", list(script.get("Args") or [])
         timeout = (script.get("Timeout") or 5_000_000_000) / 1e9
-        shown = f"{command} with arguments {args}"
+        go_args = go_print(args, False)  # Go's %v of a []string: [a b]
+        shown = f"{command} with arguments {go_args}"
         try:
             code = await exec_in_task(self.runner, [command, *args], timeout)
         except (DriverError, OSError, asyncio.TimeoutError) as exc:
@@ -158,7 +160,7 @@ class TemplateWatcher:
             await self.script_failed(script, f"Template ran script {shown} on change but it exited with code: {code}")
             return
         self.runner.emit(TASK_HOOK_MESSAGE, message=f"Template successfully ran script {command} with arguments: "
-                                                    f"{args}. Exit code: 0")
+                                                    f"{go_args}. Exit code: 0")
 
     async def script_failed(self, script: dict[str, Any], message: str) -> None:
         self.runner.emit(TASK_HOOK_FAILED, message=message)
