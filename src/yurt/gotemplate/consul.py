@@ -8,6 +8,7 @@ Functions that need a service fail with a message naming the function.
 import base64
 import hashlib
 import json
+import math
 import os
 import re
 from datetime import datetime, timezone
@@ -66,7 +67,7 @@ def _int_div(x: Any, y: Any) -> Any:
 def _int_mod(x: Any, y: Any) -> Any:
     if isinstance(x, int) and isinstance(y, int):
         return x - _int_div(x, y) * y
-    raise FuncError("modulo: unknown type for float")
+    return math.fmod(x, y)
 
 
 def _go_int(text: str, name: str, base: int = 10, unsigned: bool = False) -> int:

@@ -183,7 +183,7 @@ class Lexer:
             kind = "keyword" if word in KEYWORDS else "bool" if word in ("true", "false") else "ident"
             self.emit(kind, word, pos)
             return match.end()
-        raise LexError(f"bad character {_describe_char(ch)}", self.line_at(pos))
+        raise LexError(f"unrecognized character in action: {_describe_char(ch)}", self.line_at(pos))
 
     def lex_number(self, pos: int) -> int:
         match = _NUMBER.match(self.text, pos)
