@@ -12,6 +12,12 @@ class FuncError(Exception):
     """An error returned by a template function (shown as `error calling NAME: ...`)."""
 
 
+def wants_executor(fn):
+    """Mark a template function that is called with the running executor as its first argument."""
+    fn.wants_executor = True
+    return fn
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "nil"

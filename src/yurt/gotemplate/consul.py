@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .builtins import FuncError
+from .builtins import FuncError, wants_executor
 from .timefmt import go_format
 from .values import go_json, go_print, go_type
 
@@ -27,7 +27,7 @@ SERVICE_FUNCS = {
     "Vault": ("secret", "secrets", "pkiCert"),
     "Nomad": ("nomadService", "nomadServices", "nomadVar", "nomadVarList", "nomadVarListSafe", "nomadVarExists",
               "nomadSecret"),
-    "the host": ("sockaddr", "plugin", "writeToFile", "executeTemplate"),
+    "the host's network or programs": ("sockaddr", "plugin", "writeToFile"),
 }
 
 
@@ -247,6 +247,14 @@ def _pure_funcs() -> dict[str, Callable]:
     }
 
 
+@wants_executor
+def execute_template(executor: Any, name: str, *data: Any) -> str:
+    """consul-template's executeTemplate: a `define`d template's output as a string."""
+    if len(data) > 1:
+        raise FuncError(f"executeTemplate: wrong number of arguments, expected 1 or 2, but got {len(data) + 1}")
+    return executor.run_nested(name, data[0] if data else None)
+
+
 class ConsulFuncs:
     """The function map for one render of a task template, recording what it read."""
 
@@ -300,5 +308,5 @@ class ConsulFuncs:
         for service, names in SERVICE_FUNCS.items():
             out.update({name: _unsupported(name, service) for name in names})
         out.update({"env": self.getenv, "envOrDefault": self.env_or_default, "mustEnv": self.must_env,
-                    "file": self.file, "timestamp": self.timestamp})
+                    "file": self.file, "timestamp": self.timestamp, "executeTemplate": execute_template})
         return out

@@ -27,8 +27,8 @@ class _Continue(Exception):
     pass
 
 
-def _wrong_args(fn: Callable, count: int) -> str | None:
-    """Go's `want N got M` when fn cannot take `count` positional arguments."""
+def _wrong_args(fn: Callable, count: int, hidden: int = 0) -> str | None:
+    """Go's `want N` when fn cannot take `count` positional arguments (`hidden` ones are not shown)."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -40,7 +40,7 @@ def _wrong_args(fn: Callable, count: int) -> str | None:
         return None
     if not variadic and required <= count <= len(params):
         return None
-    return f"want at least {required}" if variadic else f"want {required}"
+    return f"want at least {required - hidden}" if variadic else f"want {required - hidden}"
 
 
 class Executor:
@@ -207,6 +207,20 @@ class Executor:
             self.depth -= 1
             self.tree, self.vars, self.node = saved
 
+    def run_nested(self, name: str, data: Any) -> str:
+        """Execute the template `name` into a string (for functions such as executeTemplate)."""
+        tree = self.trees.get(name)
+        if tree is None:
+            raise FuncError(f'template {n.quote(name)} not defined')
+        if self.depth >= MAX_DEPTH:
+            raise self.error(f"exceeded maximum template depth ({MAX_DEPTH})")
+        nested = Executor(self.trees, self.funcs, self.missing_key)
+        nested.depth = self.depth + 1
+        nested.nil_data = self.nil_data
+        nested.tree, nested.vars = tree, [("$", data)]
+        nested.walk(data, tree.root)
+        return "".join(nested.out)
+
     # --- evaluation ------------------------------------------------------------------------
 
     def eval_pipeline(self, dot: Any, pipe: n.PipeNode) -> Any:
@@ -297,9 +311,12 @@ class Executor:
         if final is not _NO_FINAL:
             argv.append(final)
         self.at(node)
-        want = _wrong_args(fn, len(argv))
+        hidden = 1 if getattr(fn, "wants_executor", False) else 0
+        want = _wrong_args(fn, len(argv) + hidden, hidden)
         if want:
             raise self.error(f"wrong number of args for {name}: {want} got {len(argv)}")
+        if hidden:
+            argv.insert(0, self)
         try:
             return fn(*argv)
         except ExecError:
