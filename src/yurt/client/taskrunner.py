@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Callable
 
 from yurt.drivers.base import Driver, DriverError, ExitResult, TaskConfig, TaskHandle
 from yurt.structs.alloc import TASK_STATE_DEAD, TASK_STATE_PENDING, TASK_STATE_RUNNING, TaskState
+from yurt.structs.base import evolve
 from yurt.structs.durations import format_duration
 from yurt.structs.job import Task
 
 from . import lifecycle as lc
-from .templates import TemplateError, render_templates
+from . import template_watch
+from .templates import TaskTemplates, TemplateError
 from .taskenv import build_task_env, interpolate_config, interpolation_variables
 
 if TYPE_CHECKING:
@@ -47,8 +49,9 @@ class TaskRunner:
         job_type = job.type if job else "service"
         self.restarts = lc.RestartTracker(policy or lc.default_restart_policy(job_type), job_type, random.Random())
         self._kill_event = asyncio.Event()
-        self._restart_requested = False
+        self._restart_requested = ""  # the restart reason while a requested restart is under way
         self._killing = False
+        self._template_watch: asyncio.Task | None = None
         self.done = asyncio.Event()
         self.released = asyncio.Event()  # set by the alloc runner when lifecycle hooks allow a start
         self.env: dict[str, str] = {}
@@ -59,8 +62,10 @@ class TaskRunner:
 
     # --- state ---------------------------------------------------------------
 
-    def emit(self, event_type: str, new_state: str | None = None, **fields) -> None:
+    def emit(self, event_type: str, new_state: str | None = None, display: str = "", **fields) -> None:
         ev = lc.new_event(event_type, time.time_ns(), **fields)
+        if display:
+            ev = evolve(ev, display_message=display)
         self.state = lc.apply_event(self.state, ev, new_state)
         if self._on_state:
             self._on_state(self.name, self.state)
@@ -81,6 +86,7 @@ class TaskRunner:
             if self.state.state == TASK_STATE_DEAD:
                 return
             if self.handle is not None and await self._recover():
+                self._template_watch = template_watch.resume_watch(self)
                 if not await self._wait_and_decide():
                     return
             elif not self.state.events:
@@ -90,6 +96,7 @@ class TaskRunner:
                 return
             await self._run_loop()
         finally:
+            template_watch.stop_watch(self._template_watch)
             self.done.set()
 
     async def _wait_for_release(self) -> bool:
@@ -130,11 +137,13 @@ class TaskRunner:
 
     async def _start(self) -> bool | None:
         """True = running, False = start failed but will retry, None = finished (dead)."""
+        template_watch.stop_watch(self._template_watch)
         if not self._setup():
             return None
         try:
             cfg = self._task_config()
-            cfg.env.update(render_templates(self.task.templates, cfg.task_dir, cfg.env))
+            templates = TaskTemplates(self.task.templates, cfg.task_dir)
+            cfg.env.update(templates.render_all(cfg.env))
         except TemplateError as exc:
             self.emit(lc.TASK_SETUP_FAILURE, TASK_STATE_DEAD, setup_error=str(exc), fails_task=True)
             return None
@@ -148,6 +157,7 @@ class TaskRunner:
             return False if await self._apply_decision(decision) else None
         self._set_handle(handle)
         self.emit(lc.TASK_STARTED, TASK_STATE_RUNNING)
+        self._template_watch = template_watch.start_watch(self, templates)
         if self._kill_event.is_set():  # a kill arrived while the driver was starting it
             await self.driver.stop_task(handle, self.kill_timeout, self.task.kill_signal or "SIGINT")
         return True
@@ -205,9 +215,9 @@ class TaskRunner:
             self._finish_killed()
             return False
         if self._restart_requested:
-            self._restart_requested = False
+            reason, self._restart_requested = self._restart_requested, ""
             self._set_handle(None)
-            self.emit(lc.TASK_RESTARTING, TASK_STATE_PENDING, restart_reason="User requested restart")
+            self.emit(lc.TASK_RESTARTING, TASK_STATE_PENDING, restart_reason=reason)
             return True
         decision = self.restarts.on_exit(time.time_ns(), result.successful)
         return await self._apply_decision(decision)
@@ -279,16 +289,16 @@ class TaskRunner:
         except asyncio.TimeoutError:
             pass
 
-    async def restart(self) -> None:
+    async def restart(self, reason: str = "User requested restart") -> None:
         if self.state.state != TASK_STATE_RUNNING or self.handle is None or self.driver is None:
             raise DriverError(f'Task "{self.name}" is not running')
-        self._restart_requested = True
-        self.emit(lc.TASK_RESTART_SIGNAL, restart_reason="User requested restart")
+        self._restart_requested = reason
+        self.emit(lc.TASK_RESTART_SIGNAL, restart_reason=reason)
         await self.driver.stop_task(self.handle, self.kill_timeout, self.task.kill_signal or "SIGINT")
 
-    async def signal(self, sig: str) -> None:
+    async def signal(self, sig: str, reason: str = "User requested signal", display: str = "") -> None:
         if self.state.state != TASK_STATE_RUNNING or self.handle is None or self.driver is None:
             raise DriverError(f'Task "{self.name}" is not running')
-        self.emit(lc.TASK_SIGNALING, task_signal=sig, task_signal_reason="User requested signal")
+        self.emit(lc.TASK_SIGNALING, display=display, task_signal=sig, task_signal_reason=reason)
         await self.driver.signal_task(self.handle, sig)
 

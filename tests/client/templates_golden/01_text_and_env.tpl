@@ -1,0 +1,2 @@
+Hello {{ env "NAME" }}!
+Missing: [{{ env "NOPE" }}]

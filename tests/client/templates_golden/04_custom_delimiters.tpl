@@ -1,0 +1,1 @@
+{{ not a template }} [[ env "NAME" ]] [[- " x" ]]

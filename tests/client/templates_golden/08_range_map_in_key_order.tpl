@@ -1,0 +1,2 @@
+{{ range $k, $v := parseJSON (env "CFG") }}{{ $k }}={{ $v }}
+{{ end }}

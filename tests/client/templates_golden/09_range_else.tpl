@@ -1,0 +1,1 @@
+{{ range split "," (env "EMPTY") }}item {{ . }}{{ else }}no items{{ end }}

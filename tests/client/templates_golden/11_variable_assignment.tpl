@@ -1,0 +1,1 @@
+{{ $total := 0 }}{{ range loop 1 5 }}{{ $total = add . $total }}{{ end }}total={{ $total }}

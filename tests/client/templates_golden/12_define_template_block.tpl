@@ -1,0 +1,3 @@
+{{ define "entry" }}[{{ .name }}:{{ .port }}]{{ end -}}
+{{ range parseJSON (env "SVCS") }}{{ template "entry" . }}{{ end }}
+{{ block "footer" "end" }}-- {{ . }} --{{ end }}

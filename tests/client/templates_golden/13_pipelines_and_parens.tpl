@@ -1,0 +1,1 @@
+{{ env "NAME" | toUpper | printf "<%s>" }} {{ (printf "%s-%s" "a" "b") | len }} {{ len (split "," "x,y,z") }}

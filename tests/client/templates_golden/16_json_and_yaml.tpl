@@ -1,0 +1,3 @@
+{{ $c := parseJSON `{"b": [1, 2], "a": {"x": "<y>"}}` }}{{ toJSON $c }}
+{{ toJSONPretty $c }}
+{{ toYAML $c }}

@@ -1,0 +1,1 @@
+{{ $tags := split "," "web,prod,eu" }}{{ if $tags | contains "prod" }}prod{{ end }} {{ in $tags "dev" }} {{ containsAny (split "," "dev,eu") $tags }} {{ containsAll (split "," "dev,eu") $tags }} {{ in "haystack" "st" }}

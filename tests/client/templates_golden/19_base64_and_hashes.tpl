@@ -1,0 +1,1 @@
+{{ base64Encode "hello" }} {{ base64Decode "aGVsbG8=" }} {{ sha256Hex "abc" }} {{ md5sum "abc" }}

@@ -1,0 +1,2 @@
+{{ range file "local/peers.txt" | trimSpace | split "\n" }}peer {{ . }}
+{{ end }}

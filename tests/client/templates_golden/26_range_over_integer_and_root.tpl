@@ -1,0 +1,1 @@
+{{ $name := env "NAME" }}{{ range $i := 3 }}{{ $i }}{{ $name }} {{ end }}

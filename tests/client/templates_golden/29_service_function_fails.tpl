@@ -1,0 +1,2 @@
+ok
+{{ range service "web" }}{{ .Address }}{{ end }}

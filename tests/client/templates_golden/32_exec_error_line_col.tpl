@@ -1,0 +1,2 @@
+ok
+  {{ index (split "," "a") 3 }}

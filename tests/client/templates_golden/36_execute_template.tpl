@@ -1,0 +1,3 @@
+{{ define "upstream" }}server {{ . }};{{ end -}}
+{{ range split "," (env "UPSTREAMS") }}{{ executeTemplate "upstream" . | toUpper }}
+{{ end }}
