@@ -16,14 +16,19 @@ from yurt.structs.durations import format_duration
 from yurt.structs.job import Task
 
 from . import lifecycle as lc
+from .artifacts import ArtifactError, fetch_task_artifacts
 from .templates import TemplateError, render_templates
-from .taskenv import build_task_env, interpolate_config, interpolation_variables
+from .taskenv import build_task_env, interpolate, interpolate_config, interpolation_variables
+from .volumes import VolumeError, host_volume_mounts
 
 if TYPE_CHECKING:
     from .allocrunner import AllocRunner
 
 log = logging.getLogger(__name__)
 DEFAULT_KILL_TIMEOUT = 5_000_000_000
+TASK_HOOK_FAILED = "Task hook failed"  # Nomad's task event types of the prestart hooks
+TASK_DOWNLOADING_ARTIFACTS = "Downloading Artifacts"
+TASK_ARTIFACT_DOWNLOAD_FAILED = "Failed Artifact Download"
 
 
 class TaskRunner:
@@ -52,6 +57,8 @@ class TaskRunner:
         self.done = asyncio.Event()
         self.released = asyncio.Event()  # set by the alloc runner when lifecycle hooks allow a start
         self.env: dict[str, str] = {}
+        self.mounts: list = []  # host volume mounts, resolved in prestart
+        self._artifacts_done: set[int] = set()
 
     @property
     def name(self) -> str:
@@ -132,6 +139,8 @@ class TaskRunner:
         """True = running, False = start failed but will retry, None = finished (dead)."""
         if not self._setup():
             return None
+        if (ready := await self._prestart_inputs()) is not True:
+            return ready
         try:
             cfg = self._task_config()
             cfg.env.update(render_templates(self.task.templates, cfg.task_dir, cfg.env))
@@ -166,6 +175,30 @@ class TaskRunner:
             return False
         return True
 
+    async def _prestart_inputs(self) -> bool | None:
+        """Nomad's dispatch_payload, volumes and artifacts prestart hooks (before templates).
+        True when done; otherwise what `_start` returns after the failure."""
+        ar, task, ad = self.ar, self.task, self.ar.alloc_dir
+        try:
+            self.mounts = host_volume_mounts(ar.alloc, task, ar.ctx.node.host_volumes if ar.ctx.node else None)
+            if task.dispatch_payload and task.dispatch_payload.file and ar.alloc.job and ar.alloc.job.payload:
+                ad.write_local_file(task.name, task.dispatch_payload.file, ar.alloc.job.payload)
+        except (VolumeError, OSError) as exc:
+            self.emit(TASK_HOOK_FAILED, message=f"{'volumes' if isinstance(exc, VolumeError) else 'dispatch_payload'}: {exc}")
+            return False if await self._apply_decision(self.restarts.on_start_error(time.time_ns(), False)) else None
+        if task.artifacts and len(self._artifacts_done) < len(task.artifacts):
+            self.emit(TASK_DOWNLOADING_ARTIFACTS, message="Client is downloading artifacts")
+            env = build_task_env(ar.alloc, task, ar.ctx.node, ad, host_env=ar.ctx.config.host_env())
+            variables = interpolation_variables(env, ar.ctx.node)
+            try:
+                await asyncio.to_thread(fetch_task_artifacts, task.artifacts, lambda text: interpolate(text, variables),
+                                        ad.task_dir(task.name), ad.root, self._artifacts_done)
+            except ArtifactError as exc:
+                self.emit(TASK_ARTIFACT_DOWNLOAD_FAILED, message=str(exc), download_error=str(exc))
+                decision = self.restarts.on_start_error(time.time_ns(), exc.recoverable)
+                return False if await self._apply_decision(decision) else None
+        return True
+
     def _task_config(self) -> TaskConfig:
         ctx, ad, task = self.ar.ctx, self.ar.alloc_dir, self.task
         self.env = build_task_env(self.ar.alloc, task, ctx.node, ad, host_env=ctx.config.host_env())
@@ -188,6 +221,7 @@ class TaskRunner:
             cpu_shares=int(self.env.get("NOMAD_CPU_LIMIT", "0") or 0),
             memory_mb=int(self.env.get("NOMAD_MEMORY_LIMIT", "0") or 0),
             memory_max_mb=int(self.env.get("NOMAD_MEMORY_MAX_LIMIT", "0") or 0),
+            mounts=list(self.mounts),
         )
 
     async def _wait_and_decide(self) -> bool:
