@@ -258,10 +258,13 @@ def _apply_client(section: ClientSection, data: dict[str, Any], path: str, find)
 def _host_volumes(value: Any, path: str, find) -> dict[str, Any]:
     from ..client.volumes import VolumeError, parse_host_volumes
 
-    try:
-        return parse_host_volumes(_block(value))
-    except VolumeError as exc:
-        raise AgentConfigError(f"{path}:{find('host_volume')}: client.{exc}") from None
+    volumes: dict[str, Any] = {}
+    for name, body in _block(value).items():
+        try:
+            volumes.update(parse_host_volumes({name: body}))
+        except VolumeError as exc:
+            raise AgentConfigError(f"{path}:{find(name)}: client.{exc}") from None
+    return volumes
 
 
 def _apply_section(section: Any, data: dict[str, Any], path: str, find, where: str, valid: set[str]) -> None:
