@@ -303,3 +303,38 @@ async def test_failed_download_restarts_then_fails_the_task(http_server, server,
     assert failed["DownloadError"].startswith(f'failed to download artifact "{base}/plain.txt": checksums did not match')
     assert failed["DisplayMessage"] == failed["DownloadError"]
     assert state["Failed"] is True
+
+
+# ---- dispatch_payload ---------------------------------------------------------------------------
+
+async def test_dispatch_payload_is_written_to_local_before_start(server, agent):
+    from yurt.structs import evolve
+    from yurt.structs.job import DispatchPayloadConfig
+
+    a = await agent()
+    payload = b"line one\n\x00\x01binary"
+    task = raw_task("work", "wc -c < local/in/payload.bin", dispatch_payload=DispatchPayloadConfig(file="in/payload.bin"))
+    alloc = make_alloc(a.node.id, [task, raw_task("other", "ls local")])
+    alloc = evolve(alloc, job=evolve(alloc.job, payload=payload, dispatched=True, parent_id="example"))
+    await server.add_alloc(alloc)
+    await server.wait_status(alloc.id, "complete")
+    root = os.path.join(a.config.alloc_dir, alloc.id)
+    assert read(os.path.join(root, "work", "local", "in", "payload.bin")) == payload
+    assert read(os.path.join(root, "alloc", "logs", "work.stdout.0")).strip() == str(len(payload)).encode()
+    assert read(os.path.join(root, "alloc", "logs", "other.stdout.0")) == b""  # no dispatch_payload, no file
+
+
+async def test_dispatch_payload_may_not_leave_local(server, agent):
+    from yurt.structs import evolve
+    from yurt.structs.job import DispatchPayloadConfig
+
+    a = await agent()
+    task = raw_task("work", "true", dispatch_payload=DispatchPayloadConfig(file="../../escape.bin"))
+    alloc = make_alloc(a.node.id, [task])
+    alloc = evolve(alloc, job=evolve(alloc.job, payload=b"x"))
+    await server.add_alloc(alloc)
+    update = await server.wait_status(alloc.id, "failed")
+    event = update["TaskStates"]["work"]["Events"][2]
+    assert (event["Type"], event["DisplayMessage"]) == (
+        "Task hook failed", "dispatch_payload: file \"../../escape.bin\" escapes the task's local directory")
+    assert not os.path.exists(os.path.join(a.config.alloc_dir, alloc.id, "escape.bin"))
