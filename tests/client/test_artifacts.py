@@ -83,6 +83,45 @@ def http_server():
     server.server_close()
 
 
+@pytest.fixture(scope="module")
+def https_server(http_server, tmp_path_factory):
+    """The same files over TLS with a self-signed certificate for 127.0.0.1 (openssl CLI)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("no openssl CLI to make a test certificate")
+    certs = tmp_path_factory.mktemp("tls")
+    cert, key = certs / "cert.pem", certs / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    plain_base, _ = http_server
+    from urllib.request import urlopen
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            with urlopen(plain_base + self.path) as resp:  # noqa: S310 - the local test server
+                body = resp.read()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", str(cert)
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.fixture
 def task_dir(tmp_path):
     path = tmp_path / "alloc" / "web"
@@ -206,6 +245,18 @@ def test_mode_dir_refuses_a_plain_file(http_server, task_dir):
         fetch(task_dir, source=f"{base}/plain.txt", mode="dir")
     with pytest.raises(ArtifactError, match='invalid artifact mode "both"'):
         fetch(task_dir, source=f"{base}/plain.txt", mode="both")
+
+
+def test_https_verifies_the_certificate_unless_insecure(https_server, task_dir, monkeypatch):
+    base, ca = https_server
+    with pytest.raises(ArtifactError, match="CERTIFICATE_VERIFY_FAILED") as info:
+        fetch(task_dir, source=f"{base}/plain.txt")
+    assert info.value.recoverable
+    fetch(task_dir, source=f"{base}/plain.txt", insecure=True, destination="local/insecure")
+    assert read(os.path.join(task_dir, "local", "insecure", "plain.txt")) == BODY
+    monkeypatch.setenv("SSL_CERT_FILE", ca)  # a trusted CA: verified download
+    fetch(task_dir, source=f"{base}/bundle.tar.gz", destination="local/verified")
+    assert read(os.path.join(task_dir, "local", "verified", "bundle", "conf", "app.conf")) == b"x=1\n"
 
 
 def test_http_error_is_recoverable(http_server, task_dir):

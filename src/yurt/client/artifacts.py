@@ -57,6 +57,7 @@ class Artifact:
     mode: str = "any"
     options: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    insecure: bool = False  # https without certificate verification
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> "Artifact":
@@ -67,6 +68,7 @@ class Artifact:
             mode=str(raw.get("GetterMode") or "any"),
             options={str(k): str(v) for k, v in (raw.get("GetterOptions") or {}).items()},
             headers={str(k): str(v) for k, v in (raw.get("GetterHeaders") or {}).items()},
+            insecure=bool(raw.get("GetterInsecure")),
         )
 
     def interpolated(self, replace: Callable[[str], str]) -> "Artifact":
@@ -77,6 +79,7 @@ class Artifact:
             mode=self.mode,
             options={k: replace(v) for k, v in self.options.items()},
             headers={k: replace(v) for k, v in self.headers.items()},
+            insecure=self.insecure,
         )
 
 
@@ -105,7 +108,7 @@ def fetch_artifact(artifact: Artifact, task_dir: str, alloc_dir: str, transport:
         if source.scheme == "file":
             _copy_file(source.location, fetched)
         else:
-            _download(source.location, artifact.headers, fetched, transport)
+            _download(source.location, artifact.headers, fetched, transport, verify=not artifact.insecure)
         if source.checksum:
             verify_checksum(fetched, *source.checksum)
         _place(fetched, source, artifact.mode, dest)
@@ -188,9 +191,11 @@ def _archive_type(name: str, archive: str | None) -> str | None:
 # ---- fetching ---------------------------------------------------------------------------------
 
 
-def _download(url: str, headers: dict[str, str], target: str, transport: httpx.BaseTransport | None) -> None:
+def _download(
+    url: str, headers: dict[str, str], target: str, transport: httpx.BaseTransport | None, verify: bool = True
+) -> None:
     try:
-        with httpx.Client(transport=transport, timeout=HTTP_TIMEOUT, follow_redirects=True) as client:
+        with httpx.Client(transport=transport, timeout=HTTP_TIMEOUT, follow_redirects=True, verify=verify) as client:
             with client.stream("GET", url, headers=headers) as resp:
                 if resp.status_code >= 400:
                     raise ArtifactError(f"bad response code: {resp.status_code}", recoverable=True)
