@@ -1,13 +1,16 @@
 """A dev agent with a host volume runs a job with an artifact and a volume mount; `alloc fs`,
 `alloc signal` and `alloc restart` act on the real allocation."""
 
+import os
+import signal
+import subprocess
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from .agents import wait_until, yurt
+from .agents import REPO, YURT, wait_until, yurt
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -100,3 +103,22 @@ def test_alloc_fs_signal_restart_on_a_real_alloc(cluster, files, tmp_path):
     assert after.count("Downloading Artifacts") == 1  # fetched once per alloc, as in Nomad
     tail = yurt(dev.address, "alloc", "fs", "-tail", "-n", "1", alloc_id, "t/local/plain.txt").stdout
     assert tail == "artifact body\n"
+    check_follow(dev, alloc_id)
+
+
+def check_follow(dev, alloc_id: str) -> None:
+    """`alloc fs -f -tail -n 1` prints the last line, then what the task writes next, until ^C."""
+    env = dict(os.environ, NOMAD_ADDR=dev.address)
+    proc = subprocess.Popen([*YURT, "alloc", "fs", "-f", "-tail", "-n", "1", alloc_id, "alloc/logs/t.stdout.0"],
+                            stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: lines, what="the followed file's last line")
+        assert lines == ["artifact body\n"]
+        yurt(dev.address, "alloc", "signal", "-s", "SIGHUP", alloc_id)
+        wait_until(lambda: "got-hup\n" in lines, what="the followed file to grow")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
