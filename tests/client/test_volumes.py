@@ -181,11 +181,17 @@ async def test_exec_task_reads_through_the_mount_and_read_only_is_enforced(tmp_p
     assert mounts_under(cfg.task_dir) == []
 
 
-def test_raw_exec_ignores_mounts(tmp_path):
-    from yurt.drivers.raw_exec import RawExecDriver
+def test_exec_mount_target_stays_inside_the_task(tmp_path):
+    from yurt.drivers.exec.chroot import mount_target
 
-    cfg = task_config(tmp_path, {"command": "/bin/true"}, [MountConfig("/data", "/srv")])
-    assert RawExecDriver().validate_config(cfg.config) == []  # nothing in raw_exec reads cfg.mounts
+    root = tmp_path / "task"
+    (root / "local").mkdir(parents=True)
+    os.symlink("/etc", root / "local" / "evil")
+    assert mount_target(str(root), "/data") == str(root / "data")
+    assert mount_target(str(root), "srv/ro") == str(root / "srv" / "ro")
+    for bad in ("/../../outside", "/local/evil/x", "/"):
+        with pytest.raises(OSError, match="is not inside the task"):
+            mount_target(str(root), bad)
 
 
 def test_docker_spec_binds_host_volumes(tmp_path):

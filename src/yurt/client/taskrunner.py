@@ -10,7 +10,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Callable
 
-from yurt.drivers.base import Driver, DriverError, ExitResult, TaskConfig, TaskHandle
+from yurt.drivers.base import Driver, DriverError, ExitResult, MountConfig, TaskConfig, TaskHandle
 from yurt.structs.alloc import TASK_STATE_DEAD, TASK_STATE_PENDING, TASK_STATE_RUNNING, TaskState
 from yurt.structs.durations import format_duration
 from yurt.structs.job import Task
@@ -57,7 +57,7 @@ class TaskRunner:
         self.done = asyncio.Event()
         self.released = asyncio.Event()  # set by the alloc runner when lifecycle hooks allow a start
         self.env: dict[str, str] = {}
-        self.mounts: list = []  # host volume mounts, resolved in prestart
+        self.mounts: list[MountConfig] = []  # host volume mounts, resolved in prestart
         self._artifacts_done: set[int] = set()
 
     @property
@@ -184,7 +184,8 @@ class TaskRunner:
             if task.dispatch_payload and task.dispatch_payload.file and ar.alloc.job and ar.alloc.job.payload:
                 ad.write_local_file(task.name, task.dispatch_payload.file, ar.alloc.job.payload)
         except (VolumeError, OSError) as exc:
-            self.emit(TASK_HOOK_FAILED, message=f"{'volumes' if isinstance(exc, VolumeError) else 'dispatch_payload'}: {exc}")
+            hook = "volumes" if isinstance(exc, VolumeError) else "dispatch_payload"
+            self.emit(TASK_HOOK_FAILED, message=f"{hook}: {exc}")
             return False if await self._apply_decision(self.restarts.on_start_error(time.time_ns(), False)) else None
         if task.artifacts and len(self._artifacts_done) < len(task.artifacts):
             self.emit(TASK_DOWNLOADING_ARTIFACTS, message="Client is downloading artifacts")

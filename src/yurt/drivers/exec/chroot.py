@@ -66,9 +66,11 @@ PROPAGATION_FLAGS = {"private": linux.MS_PRIVATE, "host-to-task": linux.MS_SLAVE
 
 
 def mount_target(root: str, task_path: str) -> str:
-    """Where a mount's task path lands under the chroot `root`; refuses paths leaving it."""
-    target = os.path.normpath(os.path.join(root, task_path.lstrip("/")))
-    if target == os.path.normpath(root) or not target.startswith(os.path.normpath(root) + os.sep):
+    """Where a mount's task path lands under the chroot `root`; refuses paths leaving it
+    (also through a symlink in the task dir)."""
+    real_root = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(real_root, task_path.lstrip("/")))
+    if target == real_root or not target.startswith(real_root + os.sep):
         raise OSError(f'mount destination "{task_path}" is not inside the task')
     return target
 
