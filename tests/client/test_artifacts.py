@@ -233,10 +233,20 @@ def test_archive_members_cannot_escape(http_server, task_dir, name):
     assert not os.path.exists(os.path.join(task_dir, "escaped.txt"))
 
 
+def test_filename_option_names_the_file(http_server, task_dir):
+    base, seen = http_server
+    fetch(task_dir, source=f"{base}/plain.txt", options={"filename": "motd"})
+    assert read(os.path.join(task_dir, "local", "motd")) == BODY and seen[-1]["query"] == ""
+    with pytest.raises(ArtifactError, match='invalid filename option "../x"'):
+        fetch(task_dir, source=f"{base}/plain.txt", options={"filename": "../x"})
+
+
 def test_mode_file_writes_the_destination_itself(http_server, task_dir):
     base, _ = http_server
     fetch(task_dir, source=f"{base}/plain.txt", mode="file", destination="local/renamed.cfg")
     assert read(os.path.join(task_dir, "local", "renamed.cfg")) == BODY
+    with pytest.raises(ArtifactError, match='destination "local/" is a directory'):
+        fetch(task_dir, source=f"{base}/plain.txt", mode="file")
 
 
 def test_mode_dir_refuses_a_plain_file(http_server, task_dir):

@@ -4,8 +4,8 @@ Sources: `http://` / `https://` URLs (with the block's `headers`), `file://` URL
 local paths (relative ones resolve against the task dir), optionally forced with go-getter's
 `http::` / `https::` / `file::` prefix. `options` become URL query parameters, except the two
 go-getter consumes itself: `checksum` (`type:hex` with md5 / sha1 / sha256 / sha512, or a bare
-hex digest whose length names the type) and `archive` (`false` turns unpacking off, a type
-name forces one). Archives (.zip .tar .tar.gz .tgz .tar.bz2 .tbz2 .tar.xz .txz .gz .bz2 .xz)
+hex digest whose length names the type), `archive` (`false` turns unpacking off, a type
+name forces one) and `filename` (the downloaded file's name in mode `any`). Archives (.zip .tar .tar.gz .tgz .tar.bz2 .tbz2 .tar.xz .txz .gz .bz2 .xz)
 are recognised by the source path and unpacked; the checksum is of the downloaded file.
 
 `destination` is relative to the task dir (default `local/`) and may not leave the
@@ -90,6 +90,7 @@ class _Source:
     name: str  # the path component used for archive detection and the file name
     checksum: tuple[str, str] | None
     archive: str | None  # archive type to unpack, or None
+    filename: str = ""  # go-getter's `filename` option: the file's name in mode "any"
 
 
 def fetch_artifact(artifact: Artifact, task_dir: str, alloc_dir: str, transport: httpx.BaseTransport | None = None) -> str:
@@ -97,6 +98,8 @@ def fetch_artifact(artifact: Artifact, task_dir: str, alloc_dir: str, transport:
     if artifact.mode not in MODES:
         raise ArtifactError(f'invalid artifact mode "{artifact.mode}": must be one of any, file, dir')
     dest = destination_path(artifact.destination, task_dir, alloc_dir)
+    if artifact.mode == "file" and os.path.isdir(dest):
+        raise ArtifactError(f'destination "{artifact.destination}" is a directory: mode "file" needs a file path')
     source = _parse_source(artifact.source, artifact.options, task_dir)
     with tempfile.TemporaryDirectory(prefix=".artifact-", dir=task_dir) as tmp:
         if source.scheme == "file" and os.path.isdir(source.location):
@@ -138,6 +141,7 @@ def _parse_source(source: str, options: dict[str, str], task_dir: str) -> _Sourc
     query = parse_qsl(parts.query, keep_blank_values=True) + sorted(options.items())
     checksum_text = _pop(query, "checksum")
     archive_text = _pop(query, "archive")
+    filename = _pop(query, "filename") or ""
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         location = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
@@ -148,7 +152,9 @@ def _parse_source(source: str, options: dict[str, str], task_dir: str) -> _Sourc
         name, scheme = location, "file"
     else:
         raise ArtifactError(f'unsupported artifact source scheme "{parts.scheme}" in "{source}"')
-    return _Source(scheme, location, name, _parse_checksum(checksum_text), _archive_type(name, archive_text))
+    if "/" in filename or filename in (".", ".."):
+        raise ArtifactError(f'invalid filename option "{filename}"')
+    return _Source(scheme, location, name, _parse_checksum(checksum_text), _archive_type(name, archive_text), filename)
 
 
 def _pop(query: list[tuple[str, str]], key: str) -> str | None:
@@ -240,7 +246,7 @@ def _place(fetched: str, source: _Source, mode: str, dest: str) -> None:
     if source.archive is None:
         if mode == "dir":
             raise ArtifactError(f'source "{source.name}" is a file, not a directory or an archive (mode "dir")')
-        name = os.path.basename(source.name.rstrip("/"))
+        name = source.filename or os.path.basename(source.name.rstrip("/"))
         if mode != "file" and not name:
             raise ArtifactError(f'cannot name the file downloaded from "{source.location}"')
         target = dest if mode == "file" else os.path.join(dest, name)
