@@ -48,6 +48,7 @@ class ClientSection:
     max_kill_timeout: int = 0
     cpu_total_compute: int = 0
     memory_total_mb: int = 0
+    host_volumes: dict[str, Any] = field(default_factory=dict)  # name -> HostVolumeConfig
 
 
 @dataclass
@@ -244,12 +245,26 @@ def _apply_client(section: ClientSection, data: dict[str, Any], path: str, find)
         elif key == "reserved":
             _apply_section(section.reserved, _block(value), path, find, "client.reserved",
                            {f.name for f in fields(ReservedSection)})
+        elif key == "host_volume":
+            section.host_volumes.update(_host_volumes(value, path, find))
         elif key == "servers":
             if not isinstance(value, list):
                 raise AgentConfigError(f'{path}:{find(key)}: client.servers must be a list, got {value!r}')
             section.servers = [str(v) for v in value]
         elif key in {f.name for f in fields(ClientSection)}:
             _set_field(section, key, value, path, find)
+
+
+def _host_volumes(value: Any, path: str, find) -> dict[str, Any]:
+    from ..client.volumes import VolumeError, parse_host_volumes
+
+    volumes: dict[str, Any] = {}
+    for name, body in _block(value).items():
+        try:
+            volumes.update(parse_host_volumes({name: body}))
+        except VolumeError as exc:
+            raise AgentConfigError(f"{path}:{find(name)}: client.{exc}") from None
+    return volumes
 
 
 def _apply_section(section: Any, data: dict[str, Any], path: str, find, where: str, valid: set[str]) -> None:

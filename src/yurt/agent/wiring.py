@@ -50,6 +50,7 @@ def build_client_agent(cfg: AgentConfig):
         or cfg.client.options.get("driver.raw_exec.enable") in ("1", "true"),
         # Nomad builds mock_driver only into test binaries; here a plugin block turns it on.
         mock_driver_enabled=cfg.plugin_enabled("mock_driver"),
+        host_volumes=dict(cfg.client.host_volumes),
     )
     reserved = cfg.client.reserved
     for src, dst in (("cpu", "reserved_cpu"), ("memory", "reserved_memory"), ("disk", "reserved_disk")):

@@ -111,7 +111,7 @@ class Client:
         )
         return _result(resp, method, path), _meta(resp)
 
-    def get(self, path: str, **params: Any) -> Any:
+    def get(self, path: str, /, **params: Any) -> Any:  # positional-only: `path` may be a query parameter
         return self.request("GET", path, params)[0]
 
     def put(self, path: str, body: Any = None, **params: Any) -> Any:
@@ -123,7 +123,7 @@ class Client:
     def delete(self, path: str, **params: Any) -> Any:
         return self.request("DELETE", path, params)[0]
 
-    def stream(self, path: str, **params: Any):
+    def stream(self, path: str, /, **params: Any):
         """A streaming GET (logs -f, fs stream); use as a context manager."""
         return self._http.stream(
             "GET", path, params=self.config.request_params(params), headers=self.config.request_headers(), timeout=None

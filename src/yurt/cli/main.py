@@ -14,6 +14,8 @@ import httpx
 from yurt.api import APIError
 
 from .alloc_cmds import AllocLogsCommand, AllocStopCommand
+from .alloc_fs import AllocFSCommand
+from .alloc_ops import AllocRestartCommand, AllocSignalCommand
 from .alloc_status import AllocStatusCommand
 from .command import Command, CommandError, Context
 from .eval_cmds import EvalListCommand, EvalStatusCommand
@@ -36,6 +38,7 @@ COMMANDS: dict[str, type[Command]] = {
         JobValidateCommand, AllocStatusCommand, AllocLogsCommand, AllocStopCommand, NodeStatusCommand,
         EvalStatusCommand, EvalListCommand, StatusCommand, ServerMembersCommand, VersionCommand,
         SchedulerGetConfigCommand, SchedulerSetConfigCommand, FmtCommand, JobPlanCommand,
+        AllocFSCommand, AllocSignalCommand, AllocRestartCommand,
     )
 }
 
@@ -44,6 +47,7 @@ ALIASES = {
     "validate": "job validate", "logs": "alloc logs",
     "alloc-status": "alloc status", "eval-status": "eval status", "node-status": "node status",
     "server-members": "server members",
+    "fs": "alloc fs",
 }
 
 GROUPS = {

@@ -46,6 +46,18 @@ class AllocDir:
             os.makedirs(os.path.join(self.task_dir(task), sub), exist_ok=True)
         os.makedirs(self.secrets_dir(task), mode=0o700, exist_ok=True)
 
+    def write_local_file(self, task: str, name: str, data: bytes) -> str:
+        """Write `data` to `<task>/local/<name>` (e.g. the dispatch payload); refuses paths
+        that leave `local/`."""
+        local = self.local_dir(task)
+        path = os.path.normpath(os.path.join(local, name))
+        if not path.startswith(local + os.sep):
+            raise OSError(f'file "{name}" escapes the task\'s local directory')
+        os.makedirs(os.path.dirname(path), mode=0o777, exist_ok=True)
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o777), "wb") as f:
+            f.write(data)
+        return path
+
     def destroy(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from yurt.structs.base import SECOND
 
+from .volumes import HostVolumeConfig
+
 # Nomad's default `env.denylist`: host variables never passed to tasks.
 DEFAULT_ENV_DENYLIST = (
     "CONSUL_TOKEN", "CONSUL_HTTP_TOKEN", "CONSUL_LICENSE", "VAULT_TOKEN", "VAULT_LICENSE",
@@ -34,6 +36,7 @@ class ClientConfig:
     reserved_disk: int = 0  # MB
     max_kill_timeout: int = 30 * SECOND
     token: str = ""
+    host_volumes: dict[str, HostVolumeConfig] = field(default_factory=dict)  # `host_volume "name" {}`
     # test knobs
     heartbeat_interval: float | None = None  # seconds; None = a fraction of the server's TTL
     alloc_wait: str = "30s"  # blocking-query wait for allocations

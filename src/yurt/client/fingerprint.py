@@ -28,6 +28,7 @@ from yurt.structs.node import (
 )
 
 from .config import ClientConfig
+from .volumes import node_host_volumes
 
 NOMAD_COMPAT_VERSION = getattr(yurt, "__version__", "0.1.0")
 
@@ -211,6 +212,7 @@ def build_node(config: ClientConfig, drivers: dict[str, Driver]) -> Node:
         status=NODE_STATUS_INIT,
         drivers=infos,
         links={},
+        host_volumes=node_host_volumes(config.host_volumes),
     )
 
 

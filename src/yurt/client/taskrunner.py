@@ -8,24 +8,47 @@ import asyncio
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from yurt.drivers.base import Driver, DriverError, ExitResult, TaskConfig, TaskHandle
-from yurt.structs.alloc import TASK_STATE_DEAD, TASK_STATE_PENDING, TASK_STATE_RUNNING, TaskState
+from yurt.drivers.base import (
+    Driver,
+    DriverError,
+    ExitResult,
+    MountConfig,
+    TaskConfig,
+    TaskHandle,
+)
+from yurt.structs.alloc import (
+    TASK_STATE_DEAD,
+    TASK_STATE_PENDING,
+    TASK_STATE_RUNNING,
+    TaskState,
+)
 from yurt.structs.base import evolve
 from yurt.structs.durations import format_duration
 from yurt.structs.job import Task
 
 from . import lifecycle as lc
 from . import template_watch
+from .artifacts import ArtifactError, fetch_task_artifacts
+from .taskenv import (
+    build_task_env,
+    interpolate,
+    interpolate_config,
+    interpolation_variables,
+)
 from .templates import TaskTemplates, TemplateError
-from .taskenv import build_task_env, interpolate_config, interpolation_variables
+from .volumes import VolumeError, host_volume_mounts
 
 if TYPE_CHECKING:
     from .allocrunner import AllocRunner
 
 log = logging.getLogger(__name__)
 DEFAULT_KILL_TIMEOUT = 5_000_000_000
+TASK_HOOK_FAILED = "Task hook failed"  # Nomad's task event types of the prestart hooks
+TASK_DOWNLOADING_ARTIFACTS = "Downloading Artifacts"
+TASK_ARTIFACT_DOWNLOAD_FAILED = "Failed Artifact Download"
 
 
 class TaskRunner:
@@ -55,6 +78,8 @@ class TaskRunner:
         self.done = asyncio.Event()
         self.released = asyncio.Event()  # set by the alloc runner when lifecycle hooks allow a start
         self.env: dict[str, str] = {}
+        self.mounts: list[MountConfig] = []  # host volume mounts, resolved in prestart
+        self._artifacts_done: set[int] = set()
 
     @property
     def name(self) -> str:
@@ -140,6 +165,8 @@ class TaskRunner:
         template_watch.stop_watch(self._template_watch)
         if not self._setup():
             return None
+        if (ready := await self._prestart_inputs()) is not True:
+            return ready
         try:
             cfg = self._task_config()
             templates = TaskTemplates(self.task.templates, cfg.task_dir)
@@ -176,6 +203,31 @@ class TaskRunner:
             return False
         return True
 
+    async def _prestart_inputs(self) -> bool | None:
+        """Nomad's dispatch_payload, volumes and artifacts prestart hooks (before templates).
+        True when done; otherwise what `_start` returns after the failure."""
+        ar, task, ad = self.ar, self.task, self.ar.alloc_dir
+        try:
+            self.mounts = host_volume_mounts(ar.alloc, task, ar.ctx.node.host_volumes if ar.ctx.node else None)
+            if task.dispatch_payload and task.dispatch_payload.file and ar.alloc.job and ar.alloc.job.payload:
+                ad.write_local_file(task.name, task.dispatch_payload.file, ar.alloc.job.payload)
+        except (VolumeError, OSError) as exc:
+            hook = "volumes" if isinstance(exc, VolumeError) else "dispatch_payload"
+            self.emit(TASK_HOOK_FAILED, message=f"{hook}: {exc}")
+            return False if await self._apply_decision(self.restarts.on_start_error(time.time_ns(), False)) else None
+        if task.artifacts and len(self._artifacts_done) < len(task.artifacts):
+            self.emit(TASK_DOWNLOADING_ARTIFACTS, message="Client is downloading artifacts")
+            env = build_task_env(ar.alloc, task, ar.ctx.node, ad, host_env=ar.ctx.config.host_env())
+            variables = interpolation_variables(env, ar.ctx.node)
+            try:
+                await asyncio.to_thread(fetch_task_artifacts, task.artifacts, lambda text: interpolate(text, variables),
+                                        ad.task_dir(task.name), ad.root, self._artifacts_done)
+            except ArtifactError as exc:
+                self.emit(TASK_ARTIFACT_DOWNLOAD_FAILED, message=str(exc), download_error=str(exc))
+                decision = self.restarts.on_start_error(time.time_ns(), exc.recoverable)
+                return False if await self._apply_decision(decision) else None
+        return True
+
     def _task_config(self) -> TaskConfig:
         ctx, ad, task = self.ar.ctx, self.ar.alloc_dir, self.task
         self.env = build_task_env(self.ar.alloc, task, ctx.node, ad, host_env=ctx.config.host_env())
@@ -198,6 +250,7 @@ class TaskRunner:
             cpu_shares=int(self.env.get("NOMAD_CPU_LIMIT", "0") or 0),
             memory_mb=int(self.env.get("NOMAD_MEMORY_LIMIT", "0") or 0),
             memory_max_mb=int(self.env.get("NOMAD_MEMORY_MAX_LIMIT", "0") or 0),
+            mounts=list(self.mounts),
         )
 
     async def _wait_and_decide(self) -> bool:
@@ -229,7 +282,7 @@ class TaskRunner:
             self.emit(lc.TASK_RESTARTING, TASK_STATE_PENDING, start_delay=decision.delay, restart_reason=decision.reason)
             try:
                 await asyncio.wait_for(self._kill_event.wait(), decision.delay / 1e9)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return True
             self._finish_killed()
             return False
@@ -286,7 +339,7 @@ class TaskRunner:
         self.emit(lc.TASK_WAITING_SHUTDOWN_DELAY, message=f"Waiting for shutdown_delay of {text} before killing the task.")
         try:
             await asyncio.wait_for(self.done.wait(), delay / 1e9)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def restart(self, reason: str = "User requested restart") -> None:

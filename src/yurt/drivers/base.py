@@ -20,6 +20,16 @@ class DriverError(Exception):
 
 
 @dataclass
+class MountConfig:
+    """A host path bind-mounted into the task (Nomad's drivers.MountConfig), e.g. a host volume."""
+
+    task_path: str  # absolute inside the task, or relative to the task dir
+    host_path: str
+    readonly: bool = False
+    propagation_mode: str = "private"  # private | host-to-task | bidirectional
+
+
+@dataclass
 class TaskConfig:
     """Everything a driver needs to start one task."""
 
@@ -40,6 +50,7 @@ class TaskConfig:
     cpu_shares: int = 0
     memory_mb: int = 0
     memory_max_mb: int = 0
+    mounts: list[MountConfig] = field(default_factory=list)  # host volumes (`volume_mount`)
 
     @property
     def id(self) -> str:

@@ -121,6 +121,9 @@ def task_binds(cfg: TaskConfig, plugin: DockerPluginConfig) -> list[str]:
     return binds
 
 
+BIND_PROPAGATION = {"private": "rprivate", "host-to-task": "rslave", "bidirectional": "rshared"}
+
+
 def task_mounts(cfg: TaskConfig, plugin: DockerPluginConfig) -> list[Any]:
     from docker.types import Mount
 
@@ -146,6 +149,10 @@ def task_mounts(cfg: TaskConfig, plugin: DockerPluginConfig) -> list[Any]:
             kwargs["labels"] = single_block(options.get("labels")) or None
             kwargs["driver_config"] = _driver_config(driver)
         mounts.append(Mount(block["target"], source, type=kind, **kwargs))
+    for volume in cfg.mounts:  # host volumes (`volume_mount`), as Nomad's docker driver binds them
+        propagation = BIND_PROPAGATION.get(volume.propagation_mode, "rprivate")
+        mounts.append(Mount(volume.task_path, volume.host_path, type="bind", read_only=volume.readonly,
+                            propagation=propagation))
     return mounts
 
 

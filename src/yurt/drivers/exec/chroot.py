@@ -62,6 +62,33 @@ def _build_dev(root: str) -> None:
     linux.mount("shm", shm, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "mode=1777,size=64m")
 
 
+PROPAGATION_FLAGS = {"private": linux.MS_PRIVATE, "host-to-task": linux.MS_SLAVE, "bidirectional": linux.MS_SHARED}
+
+
+def mount_target(root: str, task_path: str) -> str:
+    """Where a mount's task path lands under the chroot `root`; refuses paths leaving it
+    (also through a symlink in the task dir)."""
+    real_root = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(real_root, task_path.lstrip("/")))
+    if target == real_root or not target.startswith(real_root + os.sep):
+        raise OSError(f'mount destination "{task_path}" is not inside the task')
+    return target
+
+
+def _bind_volume(root: str, mount: dict) -> None:
+    """A host volume (`volume_mount`): bind `host_path` at `task_path`, read-only if asked."""
+    source, target = mount["host_path"], mount_target(root, mount["task_path"])
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "a").close()
+    linux.mount(source, target, None, linux.MS_BIND | linux.MS_REC)
+    if mount.get("readonly"):
+        linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NOSUID)
+    linux.mount(None, target, None, PROPAGATION_FLAGS.get(mount.get("propagation_mode") or "private", linux.MS_PRIVATE))
+
+
 def prepare_task_dir(root: str, alloc_shared_dir: str, uid: int, gid: int) -> None:
     """Host side, before the task starts: the task user owns its local/, secrets/ and
     tmp/ (secrets stay private to it); the group's shared data/ and tmp/ are world-writable."""
@@ -77,8 +104,14 @@ def prepare_task_dir(root: str, alloc_shared_dir: str, uid: int, gid: int) -> No
             os.chmod(path, 0o1777)
 
 
-def build_chroot(root: str, alloc_shared_dir: str, chroot_env: list[str] | tuple[str, ...] = DEFAULT_CHROOT_ENV) -> None:
-    """Mount the task's filesystem under `root` (call in a new mount namespace)."""
+def build_chroot(
+    root: str,
+    alloc_shared_dir: str,
+    chroot_env: list[str] | tuple[str, ...] = DEFAULT_CHROOT_ENV,
+    mounts: list[dict] | None = None,
+) -> None:
+    """Mount the task's filesystem under `root` (call in a new mount namespace); `mounts` are
+    the task's host volumes (`MountConfig` fields), bound last so nothing covers them."""
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     for host_path in chroot_env:
         _add_host_path(root, host_path)
@@ -94,6 +127,8 @@ def build_chroot(root: str, alloc_shared_dir: str, chroot_env: list[str] | tuple
         path = os.path.join(root, name)
         if os.path.isdir(path):
             linux.mount("tmpfs", path, "tmpfs", linux.MS_RDONLY, "mode=000,size=4k")
+    for mount in mounts or []:
+        _bind_volume(root, mount)
 
 
 def mounts_under(root: str, mountinfo_path: str = "/proc/self/mountinfo") -> list[str]:

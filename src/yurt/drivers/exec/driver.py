@@ -20,6 +20,7 @@ import pwd
 import re
 import sys
 import time
+from dataclasses import asdict
 from typing import Any
 
 from ..base import DriverError, DriverFingerprint, ExitResult, TaskConfig, TaskHandle, check_keys
@@ -42,6 +43,10 @@ CONFIG_SPEC: dict[str, Any] = {
 MODES = ("private", "host")
 DEFAULT_USER = "nobody"
 OOM_FILE = "oom.json"
+# `python -I` ignores PYTHONPATH (the task's env must not steer a root process); the launcher
+# still runs the same yurt code as this agent, wherever it was imported from.
+YURT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+LAUNCHER = "import sys; sys.path.insert(0, sys.argv[1]); from yurt.drivers.exec.launcher import main; sys.exit(main(sys.argv[2:]))"
 LAUNCH_TIMEOUT = 15.0
 # sh -c: join the task's cgroup (each cgroup.procs file before "--"), then exec the rest
 JOIN_THEN_EXEC = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift; done; shift; exec "$@"'
@@ -244,13 +249,14 @@ class ExecDriver(RawExecDriver):
             "caps": capabilities.cap_numbers(caps),
             "chroot_env": list(self.chroot_env),
             "cgroup": cgroup.to_state(),
+            "mounts": [asdict(m) for m in cfg.mounts],
         }
 
     def _spec(self, cfg: TaskConfig) -> dict[str, Any]:
         """The supervisor runs the launcher as the task's process."""
         spec = super()._spec(cfg)
         isolation = os.path.join(supervisor_state_dir(cfg.task_dir), ISOLATION_FILE)
-        spec.update(command=sys.executable, args=["-I", "-m", "yurt.drivers.exec", isolation], cwd=cfg.task_dir)
+        spec.update(command=sys.executable, args=["-I", "-c", LAUNCHER, YURT_ROOT, isolation], cwd=cfg.task_dir)
         return spec
 
     async def _wait_for_launch(self, state_dir: str) -> dict[str, Any]:

@@ -99,7 +99,8 @@ def _run_init(spec: dict, status_fd: int) -> int:
     try:
         user = pwd.getpwnam(spec["user"]) if spec.get("user") else None
         linux.unshare(linux.CLONE_NEWNS)  # the launcher stays in the host's mount namespace
-        build_chroot(spec["root"], spec["alloc_shared_dir"], spec.get("chroot_env") or DEFAULT_CHROOT_ENV)
+        build_chroot(spec["root"], spec["alloc_shared_dir"], spec.get("chroot_env") or DEFAULT_CHROOT_ENV,
+                     spec.get("mounts"))
     except (KeyError, OSError) as exc:
         what = f'user "{spec.get("user")}" not found' if isinstance(exc, KeyError) else str(exc)
         _send(status_fd, {"error": f"failed to set up task isolation: {what}"})
