@@ -160,8 +160,13 @@ async def test_memory_limit_and_cpu_weight_are_written_to_the_task_cgroup(isolat
     assert _cgroup_file(handle, ("cpu", "cpu.shares"), "cpu.weight") in ("750", str(cpu_weight_from_shares(750)))
     pids = isolated.driver.task_pids(handle)  # the task's processes: sleep, not launcher and init
     assert len(pids) == 1 and pids[0] not in (handle.pid, handle.state["init_pid"])
-    with open(f"/proc/{pids[0]}/cmdline") as f:
-        assert f.read().split("\0")[0] == "sleep"
+    for _ in range(250):  # the shell may not have exec'd sleep yet
+        with open(f"/proc/{pids[0]}/cmdline") as f:
+            command = f.read().split("\0")[0]
+        if command == "sleep":
+            break
+        await asyncio.sleep(0.02)
+    assert command == "sleep"
     await isolated.driver.stop_task(handle, 2_000_000_000, "SIGTERM")
 
 

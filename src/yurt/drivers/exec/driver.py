@@ -20,9 +20,11 @@ import pwd
 import re
 import sys
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
-from ..base import DriverError, DriverFingerprint, ExitResult, TaskConfig, TaskHandle, check_keys
+from ..base import DriverError, DriverFingerprint, ExecInput, ExecOutput, ExitResult, TaskConfig, TaskHandle, check_keys
+from ..execproc import exec_process
 from ..raw_exec import RawExecDriver, supervisor_state_dir
 from ..supervisor import read_json, write_json_atomic
 from . import capabilities, linux
@@ -40,6 +42,15 @@ CONFIG_SPEC: dict[str, Any] = {
     "work_dir": str,
 }
 MODES = ("private", "host")
+# `plugin "exec" { config { ... } }` (Nomad's exec plugin config; java takes the same but no_pivot_root)
+PLUGIN_CONFIG_SPEC: dict[str, Any] = {
+    "default_pid_mode": str,
+    "default_ipc_mode": str,
+    "no_pivot_root": bool,  # accepted: yurt's chroot never pivots
+    "allow_caps": list,
+    "denied_host_uids": str,
+    "denied_host_gids": str,
+}
 DEFAULT_USER = "nobody"
 OOM_FILE = "oom.json"
 LAUNCH_TIMEOUT = 15.0
@@ -147,10 +158,51 @@ def parse_id_ranges(text: str, option: str) -> set[int]:
     return ids
 
 
+def validate_plugin_config(config: dict[str, Any], spec: dict[str, Any] = PLUGIN_CONFIG_SPEC) -> list[str]:
+    """Errors in the exec (or java) plugin config, each naming the key."""
+    errors = check_keys(config, spec)
+    for key in ("default_pid_mode", "default_ipc_mode"):
+        value = config.get(key)
+        if isinstance(value, str) and value not in MODES:
+            errors.append(f'Invalid value for "{key}": "{value}" (must be "private" or "host")')
+    caps = config.get("allow_caps")
+    for i, item in enumerate(caps if isinstance(caps, list) else []):
+        if not isinstance(item, str):
+            errors.append(f'Incorrect attribute value type for "allow_caps[{i}]": a string is required')
+    for name in capabilities.unknown_caps(_string_list(config, "allow_caps")):
+        errors.append(f'Invalid value for "allow_caps": unknown capability "{name}"')
+    for key in ("denied_host_uids", "denied_host_gids"):
+        if isinstance(config.get(key), str):
+            try:
+                parse_id_ranges(config[key], key)
+            except ValueError as exc:
+                errors.append(f'Invalid value for "{key}": {exc}')
+    return errors
+
+
+def plugin_options(config: dict[str, Any] | None, spec: dict[str, Any] = PLUGIN_CONFIG_SPEC) -> dict[str, Any]:
+    """The driver's constructor options from its plugin config; ValueError names a bad key."""
+    config = config or {}
+    errors = validate_plugin_config(config, spec)
+    if errors:
+        raise ValueError("; ".join(errors))
+    options: dict[str, Any] = {k: config[k] for k in ("default_pid_mode", "default_ipc_mode",
+                                                       "denied_host_uids", "denied_host_gids") if config.get(k)}
+    if config.get("allow_caps") is not None:
+        caps = [capabilities.normalize(c) for c in config["allow_caps"]]
+        options["allow_caps"] = capabilities.CAPABILITIES if "all" in caps else tuple(caps)
+    return options
+
+
 class ExecDriver(RawExecDriver):
     """Isolated exec; see the module docstring. Plugin options mirror Nomad's exec plugin config."""
 
     name = "exec"
+    plugin_config_spec = PLUGIN_CONFIG_SPEC
+
+    @classmethod
+    def from_plugin_config(cls, config: dict[str, Any] | None) -> "ExecDriver":
+        return cls(**plugin_options(config, cls.plugin_config_spec))
 
     def __init__(
         self,
@@ -315,6 +367,20 @@ class ExecDriver(RawExecDriver):
             return enter
         procs = [os.path.join(path, "cgroup.procs") for path in cgroup.paths.values()]
         return ["/bin/sh", "-c", JOIN_THEN_EXEC, "yurt-exec", *procs, "--", *enter]
+
+    async def exec_streaming(
+        self, handle: TaskHandle, command: list[str], tty: bool, stdin: AsyncIterator[ExecInput], output: ExecOutput
+    ) -> int:
+        """The command enters the task's namespaces, chroot, cgroup and user (`exec_argv`), with the
+        task's environment. A task started without isolation (java without root) runs like raw_exec's."""
+        if not handle.state.get("init_pid"):
+            return await super().exec_streaming(handle, command, tty, stdin, output)
+        self._check_exec(handle, command)
+        # a shell's job control needs its session leader inside the pid namespace: there `setsid -c`
+        # (util-linux, from the chroot's /usr) makes the pty its controlling terminal
+        argv = self.exec_argv(handle, ["setsid", "-w", "-c", *command] if tty else command)
+        isolation = read_json(os.path.join(handle.state["state_dir"], ISOLATION_FILE)) or {}
+        return await exec_process(argv, isolation.get("env") or {}, None, tty, stdin, output, take_terminal=False)
 
     def task_pids(self, handle: TaskHandle) -> list[int]:
         cgroup = self._cgroup(handle)
