@@ -14,6 +14,7 @@ import httpx
 from yurt.api import APIError
 
 from .alloc_cmds import AllocLogsCommand, AllocStopCommand
+from .alloc_exec import AllocExecCommand
 from .alloc_status import AllocStatusCommand
 from .command import Command, CommandError, Context
 from .eval_cmds import EvalListCommand, EvalStatusCommand
@@ -36,12 +37,13 @@ COMMANDS: dict[str, type[Command]] = {
         JobValidateCommand, AllocStatusCommand, AllocLogsCommand, AllocStopCommand, NodeStatusCommand,
         EvalStatusCommand, EvalListCommand, StatusCommand, ServerMembersCommand, VersionCommand,
         SchedulerGetConfigCommand, SchedulerSetConfigCommand, FmtCommand, JobPlanCommand,
+        AllocExecCommand,
     )
 }
 
 ALIASES = {
     "run": "job run", "plan": "job plan", "stop": "job stop", "init": "job init", "inspect": "job inspect",
-    "validate": "job validate", "logs": "alloc logs",
+    "validate": "job validate", "logs": "alloc logs", "exec": "alloc exec",
     "alloc-status": "alloc status", "eval-status": "eval status", "node-status": "node status",
     "server-members": "server members",
 }

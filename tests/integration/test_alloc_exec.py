@@ -1,0 +1,103 @@
+"""Issue 5, `yurt alloc exec` end to end: the CLI, the websocket route on the client, the server's
+relay to the node that runs the alloc, and the driver's exec (pipes, or a pty with -t)."""
+
+import os
+import subprocess
+import textwrap
+
+import pytest
+
+from .agents import REPO, YURT, wait_until, yurt
+
+pytestmark = pytest.mark.timeout(120)
+
+JOB = textwrap.dedent("""
+    job "shell" {
+      datacenters = ["*"]
+      group "g" {
+        task "box" {
+          driver = "raw_exec"
+          env {
+            GREETING = "from-the-task"
+          }
+          config {
+            command = "/bin/sh"
+            args    = ["-c", "sleep 300"]
+          }
+          resources {
+            cpu    = 50
+            memory = 32
+          }
+        }
+      }
+    }
+""")
+
+
+def exec_cli(address: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([*YURT, "alloc", "exec", *args], input=stdin, capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, NOMAD_ADDR=address), cwd=REPO)
+
+
+def start_shell_job(agent, tmp_path) -> str:
+    path = tmp_path / "shell.nomad.hcl"
+    path.write_text(JOB)
+    yurt(agent.address, "job", "run", "-detach", str(path))
+
+    def running():
+        allocs = [a for a in agent.api("/v1/job/shell/allocations") if a["ClientStatus"] == "running"]
+        return allocs and allocs[0]["ID"]
+    return wait_until(running, timeout=30, what="the shell job running")
+
+
+def test_alloc_exec_against_a_dev_agent(cluster, tmp_path):
+    dev = cluster("dev", "dev").start()
+    alloc_id = start_shell_job(dev, tmp_path)
+
+    hi = exec_cli(dev.address, alloc_id[:8], "echo", "hi")
+    assert (hi.returncode, hi.stdout, hi.stderr) == (0, "hi\n", ""), hi
+
+    code = exec_cli(dev.address, alloc_id, "/bin/sh", "-c", 'echo "$GREETING"; echo oops >&2; exit 5')
+    assert (code.returncode, code.stdout, code.stderr) == (5, "from-the-task\n", "oops\n"), code
+
+    piped = exec_cli(dev.address, "-task", "box", alloc_id, "/bin/sh", "-c", "tr a-z A-Z", stdin="shout\n")
+    assert (piped.returncode, piped.stdout) == (0, "SHOUT\n"), piped
+
+    shell = exec_cli(dev.address, "-i", "-t", alloc_id, "/bin/sh", stdin="echo $((1+2))\nexit 3\n")
+    assert shell.returncode == 3, shell
+    assert "3" in shell.stdout.splitlines(), shell  # a line of its own: evaluated by the shell in the pty
+
+    closed = exec_cli(dev.address, "-i=false", alloc_id, "/bin/sh", "-c", "cat; echo done")
+    assert (closed.returncode, closed.stdout) == (0, "done\n"), closed
+
+    bad_task = exec_cli(dev.address, "-task", "nope", alloc_id, "true")
+    assert bad_task.returncode == 1 and "Could not find task named: nope" in bad_task.stderr, bad_task
+    missing = exec_cli(dev.address, alloc_id, "/no/such/command")
+    assert missing.returncode == 1 and "failed to exec into task" in missing.stderr, missing
+    no_command = exec_cli(dev.address, alloc_id)
+    assert no_command.returncode == 1 and "A command is required" in no_command.stderr, no_command
+
+
+def test_the_server_relays_exec_to_the_node_that_runs_the_alloc(cluster, tmp_path):
+    server = cluster("srv", "server").start()
+    cluster("c1", "client", servers=[f"127.0.0.1:{server.port}"]).start()
+    wait_until(lambda: server.api("/v1/nodes"), what="node registration")
+    alloc_id = start_shell_job(server, tmp_path)
+
+    relayed = exec_cli(server.address, alloc_id, "/bin/sh", "-c", "read x; echo got-$x; exit 4", stdin="it\n")
+    assert (relayed.returncode, relayed.stdout) == (4, "got-it\n"), relayed
+    shell = exec_cli(server.address, "-t", alloc_id, "/bin/sh", stdin="echo $((20+1))\nexit 7\n")
+    assert shell.returncode == 7 and "21" in shell.stdout.splitlines(), shell
+
+
+def test_escape_sequence_at_line_start_disconnects():
+    from yurt.cli.alloc_exec import EscapeFilter
+
+    f = EscapeFilter("~")
+    assert f.feed(b"ls ~/x\r") == (b"ls ~/x\r", False)  # not at a line start: sent as typed
+    assert f.feed(b"~~") == (b"~", False)  # doubled: sent once
+    f = EscapeFilter("~")
+    assert f.feed(b"echo\r~") == (b"echo\r", False)
+    assert f.feed(b".") == (b"", True)  # split over two reads
+    assert EscapeFilter("~").feed(b"~x") == (b"~x", False)
+    assert EscapeFilter("none").feed(b"~.") == (b"~.", False)
