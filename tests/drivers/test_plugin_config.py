@@ -76,3 +76,26 @@ def test_builtin_drivers_pass_each_plugin_config_to_its_driver(tmp_path):
     assert docker.plugin.allow_privileged and docker.plugin.volumes_enabled
     assert (docker.plugin.dangling_period_s, docker.plugin.dangling_creation_grace_s) == (60.0, 120.0)
     assert docker.alloc_root == str(tmp_path / "alloc")
+
+
+async def test_a_pull_without_activity_for_pull_activity_timeout_is_abandoned(make_task):
+    docker = pytest.importorskip("docker")
+    import requests
+
+    from yurt.drivers.base import DriverError
+    from yurt.drivers.docker import DockerPluginConfig
+    from yurt.drivers.docker.images import ensure_image
+
+    class Engine:
+        def inspect_image(self, name):
+            raise docker.errors.ImageNotFound("no such image")
+
+    class StalledPuller(Engine):
+        def pull(self, *args, **kwargs):
+            raise requests.exceptions.ReadTimeout("UnixHTTPConnectionPool: Read timed out. (read timeout=90)")
+
+    plugin = DockerPluginConfig.from_plugin_config({"pull_activity_timeout": "90s"})
+    cfg = make_task({"image": "registry.example/app:1"})
+    with pytest.raises(DriverError, match=r"no pull activity for 90s \(pull_activity_timeout\)") as raised:
+        await ensure_image(Engine(), cfg, plugin, puller=StalledPuller())
+    assert raised.value.recoverable

@@ -259,7 +259,7 @@ def test_every_driver_is_reattached_after_a_client_sigkill(cluster, tmp_path):
         if "docker" in groups:
             assert container_state(after[(allocs["docker"]["ID"], "docker")]["state"]["container_id"])["Running"]
         for name in [g for g in groups if g != "mock"]:  # mock_driver writes its output once, at start
-            wait_until(lambda: log_size(client.data_dir, allocs[name]["ID"], name) > sizes[name] + 20,
+            wait_until(lambda n=name: log_size(client.data_dir, allocs[n]["ID"], n) > sizes[n] + 20,
                        timeout=15, what=f"{name} logs to keep growing after the restart")
         assert "mock out" in yurt(server.address, "alloc", "logs", allocs["mock"]["ID"], "mock").stdout
     finally:

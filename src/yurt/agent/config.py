@@ -241,7 +241,7 @@ def _apply_plugins(cfg: AgentConfig, plugins: dict[str, Any], path: str, find) -
         anchor = f'"{name}"'
         for key in body:
             if key not in _PLUGIN_KEYS:
-                raise _unknown(path, lambda k: find(k, after=anchor), key, f'plugin "{name}"', _PLUGIN_KEYS)
+                raise _unknown(path, lambda k, a=anchor: find(k, after=a), key, f'plugin "{name}"', _PLUGIN_KEYS)
         config = _block(body.get("config"))
         errors = validate_plugin_config(name, config)
         if errors:

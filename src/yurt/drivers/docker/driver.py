@@ -101,6 +101,7 @@ class DockerDriver(Driver):
         self.plugin = plugin or DockerPluginConfig()
         self.alloc_root = alloc_root
         self._client = None
+        self._pull_client = None
         self._background: set[asyncio.Task] = set()
         self._tracked: set[str] = set()  # task IDs ("<alloc>/<task>") started or recovered, not destroyed
         self._reconciler: asyncio.Task | None = None
@@ -110,6 +111,12 @@ class DockerDriver(Driver):
         if self._client is None:
             self._client = connect(self.plugin.endpoint)
         return self._client
+
+    def _puller(self):
+        """A client for image pulls: its socket timeout is `pull_activity_timeout`."""
+        if self._pull_client is None:
+            self._pull_client = connect(self.plugin.endpoint, timeout=max(int(self.plugin.pull_activity_timeout_s), 1))
+        return self._pull_client
 
     # -- fingerprint and config ------------------------------------------------------
 
@@ -155,7 +162,7 @@ class DockerDriver(Driver):
         os.makedirs(os.path.join(cfg.alloc_dir, "alloc"), exist_ok=True)
         os.makedirs(cfg.log_dir, exist_ok=True)
         self._tracked.add(cfg.id)  # before the container exists: the reconciler must not take it
-        image = await images.ensure_image(self.client, cfg, self.plugin)
+        image = await images.ensure_image(self.client, cfg, self.plugin, puller=self._puller())
         spec = build_container_spec(cfg, self.plugin, image, _total_compute_mhz())
         container_id = await asyncio.to_thread(self._create_and_start, spec)
         info = await asyncio.to_thread(self.client.inspect_container, container_id)
