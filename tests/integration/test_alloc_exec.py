@@ -1,9 +1,16 @@
 """Issue 5, `yurt alloc exec` end to end: the CLI, the websocket route on the client, the server's
 relay to the node that runs the alloc, and the driver's exec (pipes, or a pty with -t)."""
 
+import fcntl
 import os
+import pty
+import re
+import select
+import struct
 import subprocess
+import termios
 import textwrap
+import time
 
 import pytest
 
@@ -39,6 +46,35 @@ def exec_cli(address: str, *args: str, stdin: str = "") -> subprocess.CompletedP
                           timeout=60, env=dict(os.environ, NOMAD_ADDR=address), cwd=REPO)
 
 
+def exec_in_terminal(address: str, *args: str, keys: bytes, rows: int = 30, cols: int = 90) -> tuple[int, bytes]:
+    """Run the CLI on a terminal of rows x cols (a pty); type `keys` once the remote shell prompts."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    proc = subprocess.Popen([*YURT, "alloc", "exec", *args], stdin=slave, stdout=slave, stderr=slave,
+                            env=dict(os.environ, NOMAD_ADDR=address), cwd=REPO, start_new_session=True)
+    os.close(slave)
+    output, typed = b"", False
+    deadline = time.monotonic() + 40
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    output += os.read(master, 4096)
+                except OSError:  # EIO: the CLI exited and closed the terminal
+                    break
+            if not typed and b"# " in output:  # the remote shell prompts: the local terminal is raw now
+                os.write(master, keys)
+                typed = True
+            if proc.poll() is not None and not ready:
+                break
+        return proc.wait(timeout=10), output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+
+
 def start_shell_job(agent, tmp_path) -> str:
     path = tmp_path / "shell.nomad.hcl"
     path.write_text(JOB)
@@ -65,10 +101,15 @@ def test_alloc_exec_against_a_dev_agent(cluster, tmp_path):
 
     shell = exec_cli(dev.address, "-i", "-t", alloc_id, "/bin/sh", stdin="echo $((1+2))\nexit 3\n")
     assert shell.returncode == 3, shell
-    assert "3" in shell.stdout.splitlines(), shell  # a line of its own: evaluated by the shell in the pty
+    assert re.search(r"^(# )*3$", shell.stdout, re.M), shell  # evaluated by the shell in the pty (after prompts)
 
     closed = exec_cli(dev.address, "-i=false", alloc_id, "/bin/sh", "-c", "cat; echo done")
     assert (closed.returncode, closed.stdout) == (0, "done\n"), closed
+
+    code, output = exec_in_terminal(dev.address, alloc_id, "/bin/sh", keys=b"stty size; exit 4\r")
+    assert code == 4 and b"30 90" in output, output  # -t by default on a terminal; its size sent along
+    code, output = exec_in_terminal(dev.address, alloc_id, "/bin/sh", keys=b"\r~.")
+    assert code == 1, output  # ~. at a line start ends the session
 
     bad_task = exec_cli(dev.address, "-task", "nope", alloc_id, "true")
     assert bad_task.returncode == 1 and "Could not find task named: nope" in bad_task.stderr, bad_task
@@ -87,7 +128,7 @@ def test_the_server_relays_exec_to_the_node_that_runs_the_alloc(cluster, tmp_pat
     relayed = exec_cli(server.address, alloc_id, "/bin/sh", "-c", "read x; echo got-$x; exit 4", stdin="it\n")
     assert (relayed.returncode, relayed.stdout) == (4, "got-it\n"), relayed
     shell = exec_cli(server.address, "-t", alloc_id, "/bin/sh", stdin="echo $((20+1))\nexit 7\n")
-    assert shell.returncode == 7 and "21" in shell.stdout.splitlines(), shell
+    assert shell.returncode == 7 and re.search(r"^(# )*21$", shell.stdout, re.M), shell
 
 
 def test_escape_sequence_at_line_start_disconnects():
