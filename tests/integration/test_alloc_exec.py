@@ -1,6 +1,7 @@
 """Issue 5, `yurt alloc exec` end to end: the CLI, the websocket route on the client, the server's
 relay to the node that runs the alloc, and the driver's exec (pipes, or a pty with -t)."""
 
+import asyncio
 import fcntl
 import os
 import pty
@@ -117,6 +118,21 @@ def test_alloc_exec_against_a_dev_agent(cluster, tmp_path):
     assert missing.returncode == 1 and "failed to exec into task" in missing.stderr, missing
     no_command = exec_cli(dev.address, alloc_id)
     assert no_command.returncode == 1 and "A command is required" in no_command.stderr, no_command
+
+    route = f"{dev.address}/v1/client/allocation/{alloc_id}/exec"
+    assert asyncio.run(ws_close(f"{route}?task=box&command=[]")) == (1008, "command is not present")
+    assert asyncio.run(ws_close(f'{route}?task=nope&command=["true"]')) == (1008, 'unknown task name "nope"')
+    assert asyncio.run(ws_close(f'{route}?command=["true"]')) == (1008, "must provide task name")
+
+
+async def ws_close(url: str) -> tuple[int, str]:
+    """The close code and reason the exec websocket answers with."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url) as ws:
+            msg = await ws.receive(timeout=10)
+            return msg.data, msg.extra
 
 
 def test_the_server_relays_exec_to_the_node_that_runs_the_alloc(cluster, tmp_path):

@@ -193,8 +193,8 @@ class ClientHandlers:
     async def exec(self, request: web.Request) -> web.StreamResponse:
         """Nomad's `alloc exec` websocket: JSON frames `{"stdin": {"data": b64} | {"close": true}}`,
         `{"tty_size": {"height", "width"}}` in; `{"stdout"|"stderr": {"data": b64}}` and finally
-        `{"exited": true, "result": {"exit_code": N}}` out. Errors close the socket with code
-        4000 + the HTTP status and the message as the reason."""
+        `{"exited": true, "result": {"exit_code": N}}` out. Errors close the socket with Nomad's
+        codes (1011 for a 500, else 1008) and the message as the reason."""
         runner = self.runner(request)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
@@ -202,9 +202,9 @@ class ClientHandlers:
             task, command, tty = _exec_params(request, runner)
             await ExecSession(ws, runner.task_runners[task], command, tty).run()
         except HTTPError as exc:
-            await ws.close(code=4000 + exc.status, message=str(exc).encode()[:120])
+            await ws.close(code=ws_close_code(exc.status), message=str(exc).encode()[:120])
         except DriverError as exc:
-            await ws.close(code=4500, message=str(exc).encode()[:120])
+            await ws.close(code=ws_close_code(500), message=str(exc).encode()[:120])
         return ws
 
     async def host_stats(self, request: web.Request) -> web.Response:
@@ -215,13 +215,14 @@ class ClientHandlers:
 
 
 def _exec_params(request: web.Request, runner: AllocRunner) -> tuple[str, list[str], bool]:
+    """Nomad's checks and messages (client/alloc_endpoint.go execImpl)."""
     task = request.query.get("task", "")
     if not task:
-        raise HTTPError(400, "missing task name")
+        raise HTTPError(400, "must provide task name")
     try:
         command = json.loads(request.query.get("command") or "[]")
     except json.JSONDecodeError as exc:
-        raise HTTPError(400, f"failed to parse command: {exc}") from None
+        raise HTTPError(400, f"failed to unmarshal command: {exc}") from None
     if not isinstance(command, list) or not all(isinstance(part, str) for part in command):
         raise HTTPError(400, "command must be a JSON array of strings")
     if not command:
@@ -229,10 +230,17 @@ def _exec_params(request: web.Request, runner: AllocRunner) -> tuple[str, list[s
     tty = _bool(request, "tty")
     tr = runner.task_runners.get(task)
     if tr is None:
-        raise HTTPError(404, f'unknown task name "{task}"')
+        raise HTTPError(400, f'unknown task name "{task}"')
+    if tr.state.started_at is None:
+        raise HTTPError(404, f'task "{task}" not started yet.')
     if tr.state.state != "running" or tr.handle is None or tr.driver is None:
         raise HTTPError(404, f'task "{task}" is not running.')
     return task, command, tty
+
+
+def ws_close_code(status: int) -> int:
+    """Nomad's toWsCode: 500 -> 1011 (internal error), anything else -> 1008 (policy violation)."""
+    return 1011 if status == 500 else 1008
 
 
 class ExecSession:
