@@ -136,6 +136,10 @@ def _read_text(path: str) -> str:
         return ""
 
 
+def _chroot_has(root: str, program: str) -> bool:
+    return any(os.access(os.path.join(root, d, program), os.X_OK) for d in ("usr/bin", "bin", "usr/sbin", "sbin"))
+
+
 def _lookup_user(name: str) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
@@ -349,14 +353,18 @@ class ExecDriver(RawExecDriver):
         if root:
             remove_chroot(root, self.chroot_env)
 
-    def exec_argv(self, handle: TaskHandle, command: list[str]) -> list[str]:
-        """argv that runs `command` inside the running task: its cgroup, namespaces, chroot and
-        user (for `alloc exec`; the caller runs it, e.g. in a pty). DriverError when not running."""
+    def _task_pid(self, handle: TaskHandle) -> str:
+        """The host pid of the task's process (the init's child); DriverError when not running."""
         init_pid = int(handle.state.get("init_pid") or 0)
         children = _read_text(f"/proc/{init_pid}/task/{init_pid}/children").split() if init_pid else []
         if not children or self._read_exit(handle) is not None:
             raise DriverError(f"task {handle.task_id} is not running")
-        task_pid = children[0]
+        return children[0]
+
+    def exec_argv(self, handle: TaskHandle, command: list[str]) -> list[str]:
+        """argv that runs `command` inside the running task: its cgroup, namespaces, chroot and
+        user (for `alloc exec`; the caller runs it, e.g. in a pty). DriverError when not running."""
+        task_pid = self._task_pid(handle)
         status = _read_text(f"/proc/{task_pid}/status")
         uid = re.search(r"^Uid:\s+(\d+)", status, re.M)
         gid = re.search(r"^Gid:\s+(\d+)", status, re.M)
@@ -377,10 +385,12 @@ class ExecDriver(RawExecDriver):
             return await super().exec_streaming(handle, command, tty, stdin, output)
         self._check_exec(handle, command)
         # a shell's job control needs its session leader inside the pid namespace: there `setsid -c`
-        # (util-linux, from the chroot's /usr) makes the pty its controlling terminal
-        argv = self.exec_argv(handle, ["setsid", "-w", "-c", *command] if tty else command)
+        # (util-linux, when the chroot has it) makes the pty its controlling terminal
+        in_session = tty and _chroot_has(f"/proc/{self._task_pid(handle)}/root", "setsid")
+        argv = self.exec_argv(handle, ["setsid", "-w", "-c", *command] if in_session else command)
         isolation = read_json(os.path.join(handle.state["state_dir"], ISOLATION_FILE)) or {}
-        return await exec_process(argv, isolation.get("env") or {}, None, tty, stdin, output, take_terminal=False)
+        return await exec_process(argv, isolation.get("env") or {}, None, tty, stdin, output,
+                                  take_terminal=not in_session)
 
     def task_pids(self, handle: TaskHandle) -> list[int]:
         cgroup = self._cgroup(handle)
