@@ -54,7 +54,7 @@ def build_jar(workdir: Path) -> Path:
     return jar
 
 
-def group(name: str, task_body: str, extra: str = "") -> str:
+def group(name: str, task_body: str, extra: str = "", task: str = "") -> str:
     return textwrap.indent(textwrap.dedent(f"""
         group "{name}" {{
           restart {{
@@ -62,7 +62,7 @@ def group(name: str, task_body: str, extra: str = "") -> str:
             mode     = "fail"
           }}
           {extra}
-          task "{name}" {{
+          task "{task or name}" {{
         {textwrap.indent(textwrap.dedent(task_body).strip(), "    ")}
             resources {{
               cpu    = 50
@@ -99,35 +99,21 @@ def service_job(jar: Path, with_docker: bool) -> str:
     return 'job "recover" {\n  datacenters = ["*"]\n' + "".join(groups) + "}\n"
 
 
-def dies_job(marker: Path) -> str:
-    script = f"while [ ! -e {marker} ]; do sleep 0.1; done; exit 7"
-    return textwrap.dedent(f"""
-        job "dies" {{
-          datacenters = ["*"]
-          type = "batch"
-          group "g" {{
-            restart {{
-              attempts = 0
-              mode     = "fail"
-            }}
-            reschedule {{
-              attempts  = 0
-              unlimited = false
-            }}
-            task "t" {{
-              driver = "raw_exec"
-              config {{
-                command = "/bin/sh"
-                args    = {json.dumps(["-c", script])}
-              }}
-              resources {{
-                cpu    = 50
-                memory = 32
-              }}
-            }}
-          }}
-        }}
-    """)
+# each dies task exits with its own code once `die-now` appears in its alloc dir (seen by the task
+# through its own NOMAD_ALLOC_DIR: a host path for raw_exec, /alloc in a chroot or container)
+DIES_EXIT_CODES = {"raw": 7, "exec": 8, "docker": 9}
+
+
+def dies_job(with_docker: bool) -> str:
+    drivers = {"raw": "raw_exec", "exec": "exec"} | ({"docker": "docker"} if with_docker else {})
+    groups = []
+    for name, driver in drivers.items():
+        script = f'while [ ! -e "$NOMAD_ALLOC_DIR/data/die-now" ]; do sleep 0.1; done; exit {DIES_EXIT_CODES[name]}'
+        image = f'image = "{DOCKER_IMAGE}"\n' if driver == "docker" else ""
+        groups.append(group(name, f'driver = "{driver}"\nconfig {{\n  {image}command = "/bin/sh"\n'
+                                  f'  args = {json.dumps(["-c", script])}\n}}',
+                            extra='reschedule {\n  attempts  = 0\n  unlimited = false\n}', task="t"))
+    return 'job "dies" {\n  datacenters = ["*"]\n  type = "batch"\n' + "".join(groups) + "}\n"
 
 
 def task_handles(data_dir: Path) -> dict[tuple[str, str], dict]:
@@ -145,13 +131,14 @@ def job_allocs(server, job_id: str) -> dict[str, dict]:
     return {a["TaskGroup"]: server.api(f"/v1/allocation/{a['ID']}") for a in server.api(f"/v1/job/{job_id}/allocations")}
 
 
-def all_running(server, groups: list[str]):
-    """The job's allocs once every group's task runs (else raises with what each is doing)."""
-    allocs = job_allocs(server, "recover")
+def all_running(server, groups: list[str], job_id: str = "recover", task: str = ""):
+    """The job's allocs once every group's task (named as the group unless `task`) runs (else
+    raises with what each is doing)."""
+    allocs = job_allocs(server, job_id)
     waiting = {}
     for name in groups:
         alloc = allocs.get(name) or {}
-        state = (alloc.get("TaskStates") or {}).get(name) or {}
+        state = (alloc.get("TaskStates") or {}).get(task or name) or {}
         if alloc.get("ClientStatus") != "running" or state.get("State") != "running":
             waiting[name] = (alloc.get("ClientStatus"), {
                 task: [(e["Type"], e.get("DisplayMessage")) for e in ts.get("Events") or []]
@@ -209,9 +196,9 @@ def test_every_driver_is_reattached_after_a_client_sigkill(cluster, tmp_path):
         pytest.fail(f"YURT_REQUIRE_DOCKER=1 but no Docker engine with {DOCKER_IMAGE}: {no_docker}")
     groups = ["raw", "exec", "mock", "java"] + ([] if no_docker else ["docker"])
     jar = build_jar(tmp_path)
-    marker = tmp_path / "die-now"
     (tmp_path / "recover.nomad.hcl").write_text(service_job(jar, with_docker=not no_docker))
-    (tmp_path / "dies.nomad.hcl").write_text(dies_job(marker))
+    (tmp_path / "dies.nomad.hcl").write_text(dies_job(with_docker=not no_docker))
+    dying = [name for name in DIES_EXIT_CODES if name in groups]
 
     server = cluster("srv", "server").start()
     mock_plugin = 'plugin "mock_driver" {\n  config { enabled = true }\n}\n'
@@ -221,30 +208,39 @@ def test_every_driver_is_reattached_after_a_client_sigkill(cluster, tmp_path):
         yurt(server.address, "job", "run", "-detach", str(tmp_path / "recover.nomad.hcl"))
         yurt(server.address, "job", "run", "-detach", str(tmp_path / "dies.nomad.hcl"))
         allocs = wait_until(lambda: all_running(server, groups), timeout=60, what=f"groups {groups} running")
-        dies = wait_until(lambda: next(iter(job_allocs(server, "dies").values()), {}).get("ClientStatus") == "running"
-                          and job_allocs(server, "dies")["g"], what="the dies job running")
+        dies = wait_until(lambda: all_running(server, dying, job_id="dies", task="t"), timeout=30,
+                          what="the dies job running")
         before = task_handles(client.data_dir)
         for name in groups:
             assert (allocs[name]["ID"], name) in before, f"no handle stored for {name}"
-        dies_pid = before[(dies["ID"], "t")]["pid"]
 
         client.kill(signal.SIGKILL)
         for name in ("raw", "exec", "java"):
             assert process_alive(before[(allocs[name]["ID"], name)]["pid"]), f"{name} died with its client"
         if "docker" in groups:
             assert container_state(before[(allocs["docker"]["ID"], "docker")]["state"]["container_id"])["Running"]
-        marker.touch()  # the dies task exits 7 while no agent watches it
-        wait_until(lambda: not process_alive(dies_pid), what="the dies task to exit while the client is down")
+        for name in dying:  # the dies tasks exit while no agent watches them
+            (client.data_dir / "alloc" / dies[name]["ID"] / "alloc" / "data" / "die-now").touch()
+        for name in ("raw", "exec"):
+            pid = before[(dies[name]["ID"], "t")]["pid"]
+            wait_until(lambda p=pid: not process_alive(p), what=f"the dies {name} task to exit while the client is down")
+        if "docker" in dying:
+            container = before[(dies["docker"]["ID"], "t")]["state"]["container_id"]
+            wait_until(lambda: not container_state(container)["Running"], what="the dies container to exit")
         sizes = {name: log_size(client.data_dir, allocs[name]["ID"], name) for name in groups}
         client.start()
 
         def dead_reported():
-            alloc = job_allocs(server, "dies")["g"]
-            state = alloc["TaskStates"]["t"]
-            terminated = [e for e in state["Events"] if e["Type"] == "Terminated"]
-            return alloc["ClientStatus"] == "failed" and state["State"] == "dead" and terminated and terminated[-1]
-        terminated = wait_until(dead_reported, timeout=30, what="the dies task reported dead")
-        assert terminated["ExitCode"] == 7, terminated
+            reported = {}
+            for name, alloc in job_allocs(server, "dies").items():
+                state = alloc["TaskStates"]["t"]
+                codes = [e["ExitCode"] for e in state["Events"] if e["Type"] == "Terminated"]
+                if alloc["ClientStatus"] != "failed" or state["State"] != "dead" or not codes:
+                    raise AssertionError(f"{name} not reported dead yet: {alloc['ClientStatus']} {state['State']}")
+                reported[name] = codes
+            return reported
+        reported = wait_until(dead_reported, timeout=30, what="the dies tasks reported dead")
+        assert reported == {name: [DIES_EXIT_CODES[name]] for name in dying}, reported
 
         after_allocs = wait_until(lambda: all_running(server, groups), timeout=30, what="every group still running")
         after = task_handles(client.data_dir)
