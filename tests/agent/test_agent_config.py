@@ -116,3 +116,75 @@ def test_server_settings_reach_the_server_config(tmp_path):
     sc = server.config
     assert (sc.heartbeat_grace, sc.min_heartbeat_ttl, sc.num_schedulers) == (3.0, 2.0, 1)
     assert (sc.advertise_addr, sc.http_port) == ("127.0.0.1", 5646)
+
+
+def test_plugin_configs_of_every_builtin_driver_are_kept(tmp_path):
+    path = write(tmp_path, "plugins.hcl", """
+        client { enabled = true }
+        plugin "raw_exec" {
+          config { enabled = true }
+        }
+        plugin "exec" {
+          config {
+            default_pid_mode = "host"
+            default_ipc_mode = "host"
+            no_pivot_root    = true
+            allow_caps       = ["chown", "kill", "net_raw"]
+          }
+        }
+        plugin "java" {
+          config { default_pid_mode = "host" }
+        }
+        plugin "docker" {
+          config {
+            allow_privileged      = true
+            pull_activity_timeout = "5m"
+            infra_image           = "pause:local"
+            volumes { enabled = true }
+            gc {
+              image     = false
+              container = true
+              dangling_containers {
+                enabled        = true
+                period         = "3m"
+                creation_grace = "2m"
+              }
+            }
+          }
+        }
+    """)
+    cfg = build_config(["-config", path, "-data-dir", str(tmp_path / "d"), "-servers", "127.0.0.1:1"])
+    assert cfg.plugin_enabled("raw_exec")
+    assert cfg.plugins["exec"]["config"]["allow_caps"] == ["chown", "kill", "net_raw"]
+    docker = cfg.plugins["docker"]["config"]
+    assert docker["volumes"] == {"enabled": True}
+    assert docker["gc"]["dangling_containers"]["creation_grace"] == "2m"
+
+
+@pytest.mark.parametrize("body, key, line", [
+    ('plugin "docker" {\n  config {\n    allow_privileged = true\n    bogus_key = 1\n  }\n}\n', "bogus_key", 4),
+    ('plugin "docker" {\n  config {\n    gc {\n      dangling_containers {\n        perod = "1m"\n      }\n    }\n  }\n}\n',
+     "gc.dangling_containers.perod", 5),
+    ('plugin "docker" {\n  config {\n    gc {\n      dangling_containers {\n        creation_grace = "10s"\n'
+     '      }\n    }\n  }\n}\n', "gc.dangling_containers.creation_grace", 5),
+    ('plugin "docker" {\n  config {\n    pull_activity_timeout = "soon"\n  }\n}\n', "pull_activity_timeout", 3),
+    ('client { enabled = true }\nplugin "exec" {\n  config {\n    default_pid_mode = "shared"\n  }\n}\n',
+     "default_pid_mode", 4),
+    ('plugin "java" {\n  config {\n    no_pivot_root = true\n  }\n}\n', "no_pivot_root", 3),
+    ('plugin "exec" {\n  config {\n    allow_caps = ["chown", "superpower"]\n  }\n}\n', "allow_caps", 3),
+    ('client {\n  enabled = true\n}\nplugin "raw_exec" {\n  config {\n    enabled = true\n    enabel = true\n  }\n}\n',
+     "enabel", 7),
+    ('plugin "raw_exec" {\n  settings { enabled = true }\n}\n', "settings", 2),
+])
+def test_plugin_config_errors_name_the_key_and_line(tmp_path, body, key, line):
+    path = write(tmp_path, "bad.hcl", body)
+    with pytest.raises(AgentConfigError) as err:
+        build_config(["-config", path, "-data-dir", str(tmp_path / "d"), "-dev"])
+    msg = str(err.value)
+    assert f"{path}:{line}:" in msg and f'"{key}' in msg, msg
+
+
+def test_external_plugins_are_not_checked(tmp_path):
+    path = write(tmp_path, "ext.hcl", 'plugin "podman" {\n  config { socket_path = "unix:///run/podman.sock" }\n}\n')
+    cfg = build_config(["-config", path, "-dev"])
+    assert cfg.plugins["podman"]["config"]["socket_path"] == "unix:///run/podman.sock"

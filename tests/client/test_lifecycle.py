@@ -182,3 +182,11 @@ def test_terminated_event_carries_the_oom_kill():
     assert ev.display_message == 'Exit Code: 137, Exit Message: "OOM Killed"'
     plain = lc.new_event(lc.TASK_TERMINATED, 1, exit_code=0)
     assert plain.details["oom_killed"] == "false"
+
+
+def test_an_ephemeral_hook_task_that_succeeds_is_not_restarted_in_a_service_job():
+    t = tracker(attempts=0)
+    t.ephemeral_hook = True  # prestart / poststart, not a sidecar: done once it succeeds (Nomad)
+    assert t.on_exit(T0, successful=True).state == lc.TASK_TERMINATED
+    assert t.on_exit(T0, successful=False).state == lc.TASK_NOT_RESTARTING
+    assert tracker(attempts=0).on_exit(T0, successful=True).state == lc.TASK_NOT_RESTARTING

@@ -136,3 +136,56 @@ async def test_recover_a_task_that_exited_meanwhile(flavor, make_task):
 def test_validate_config_names_the_key(flavor):
     errors = flavor.driver().validate_config({"bogus_key": 1})
     assert any('"bogus_key"' in e for e in errors)
+
+
+async def _inputs(*messages):
+    for message in messages:
+        yield message
+
+
+def _collector():
+    out = {"stdout": b"", "stderr": b""}
+
+    async def output(stream: str, data: bytes) -> None:
+        out[stream] += data
+
+    return out, output
+
+
+async def test_exec_streaming_pipes_stdin_stdout_stderr_and_returns_the_exit_code(flavor, make_task):
+    from yurt.drivers.base import ExecInput
+
+    driver = flavor.driver()
+    handle = await driver.start_task(make_task(flavor.runs(30)))
+    out, output = _collector()
+    command = ["/bin/sh", "-c", "echo out; echo err >&2; read x; echo got $x; exit 3"]
+    stdin = _inputs(ExecInput(data=b"hel"), ExecInput(data=b"lo\n"), ExecInput(close=True))
+    code = await asyncio.wait_for(driver.exec_streaming(handle, command, False, stdin, output), 30)
+    if flavor.name == "mock_driver":  # echoes the command line, then stdin
+        assert (code, out["stdout"]) == (0, " ".join(command).encode() + b"\nhello\n")
+    else:
+        assert (code, out["stdout"], out["stderr"]) == (3, b"out\ngot hello\n", b"err\n")
+    assert driver.inspect_task(handle).state == "running"  # the task itself goes on
+    await driver.stop_task(handle, 1_000_000_000, "SIGKILL")
+    await driver.wait_task(handle)
+    with pytest.raises(DriverError, match="not running"):
+        await driver.exec_streaming(handle, ["true"], False, _inputs(), output)
+
+
+async def test_exec_streaming_in_a_tty_runs_an_interactive_shell(flavor, make_task):
+    from yurt.drivers.base import ExecInput
+
+    driver = flavor.driver()
+    handle = await driver.start_task(make_task(flavor.runs(30)))
+    out, output = _collector()
+    stdin = _inputs(ExecInput(tty_size=(40, 100)), ExecInput(data=b"echo $((1+2))x; stty size\n"),
+                    ExecInput(data=b"exit 3\n"))
+    code = await asyncio.wait_for(driver.exec_streaming(handle, ["/bin/sh"], True, stdin, output), 30)
+    if flavor.name == "mock_driver":
+        assert code == 0 and b"echo $((1+2))x" in out["stdout"]
+    else:
+        assert code == 3, out
+        assert b"3x" in out["stdout"] and b"40 100" in out["stdout"], out  # evaluated by a shell with a 40x100 pty
+        assert out["stderr"] == b""  # a terminal has one output stream
+    await driver.stop_task(handle, 1_000_000_000, "SIGKILL")
+    await driver.wait_task(handle)

@@ -309,6 +309,66 @@ async def test_orphan_reaping_removes_unknown_allocs_only(engine, docker_task):
     await driver.destroy_task(kept_handle, force=True)
 
 
+async def test_dangling_reconciler_removes_what_a_restarted_client_no_longer_runs(engine, docker_task):
+    """Nomad's dangling-container reconciler: after a restart the new driver tracks only the tasks
+    it recovered; a container of an alloc it does not run is removed, the recovered one stays."""
+    kept = docker_task({"command": "sleep", "args": ["30"]})
+    dangling = docker_task({"command": "sleep", "args": ["30"]})
+    alloc_root = os.path.dirname(kept.alloc_dir)
+    first = DockerDriver(alloc_root=alloc_root)
+    kept_handle = await first.start_task(kept)
+    dangling_handle = await first.start_task(dangling)
+    assert first.reconcile_dangling() == []  # both tracked (and young)
+    plugin = DockerPluginConfig(dangling_period_s=0.05, dangling_creation_grace_s=0.0)
+    restarted = DockerDriver(plugin, alloc_root=alloc_root)  # the agent came back knowing only `kept`
+    await restarted.recover_task(TaskHandle.from_dict(kept_handle.to_dict()))
+    dry = DockerDriver(DockerPluginConfig(dangling_creation_grace_s=0.0, dangling_dry_run=True), alloc_root=alloc_root)
+    await dry.recover_task(TaskHandle.from_dict(kept_handle.to_dict()))
+    assert dry.reconcile_dangling() == [dangling_handle.state["container_id"]]  # dry run: only reported
+    assert restarted.inspect_task(dangling_handle).state == "running"
+    other_client = DockerDriver(plugin, alloc_root=alloc_root + "-elsewhere")
+    assert other_client.reconcile_dangling() == []  # another client's containers are not its business
+    task = restarted.start_dangling_reconciler()
+    try:
+        await asyncio.wait_for(restarted.wait_task(dangling_handle), 10)
+        for _ in range(100):
+            if not engine.containers(all=True, filters={"id": dangling_handle.state["container_id"]}):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        restarted.stop_dangling_reconciler()
+    assert task.cancelling() or task.done()
+    assert not engine.containers(all=True, filters={"id": dangling_handle.state["container_id"]})
+    assert restarted.inspect_task(kept_handle).state == "running"
+    await restarted.destroy_task(kept_handle, force=True)
+    assert not restarted.tracks_alloc(kept.alloc_id)
+
+
+def test_disabled_dangling_reconciler_does_not_start():
+    driver = DockerDriver(DockerPluginConfig.from_plugin_config({"gc": {"dangling_containers": {"enabled": False}}}))
+    assert driver.start_dangling_reconciler() is None
+
+
+def test_plugin_config_keys_reach_the_driver_config():
+    plugin = DockerPluginConfig.from_plugin_config({
+        "allow_privileged": True,
+        "volumes": {"enabled": True},
+        "pull_activity_timeout": "3m",
+        "infra_image": "pause:local",
+        "gc": {"image": False, "container": False,
+               "dangling_containers": {"enabled": True, "period": "10m", "creation_grace": "90s", "dry_run": True}},
+    })
+    assert plugin.allow_privileged and plugin.volumes_enabled and plugin.infra_image == "pause:local"
+    assert (plugin.pull_activity_timeout_s, plugin.gc_image, plugin.gc_container) == (180.0, False, False)
+    assert (plugin.dangling_period_s, plugin.dangling_creation_grace_s, plugin.dangling_dry_run) == (600.0, 90.0, True)
+    defaults = DockerPluginConfig.from_plugin_config({})
+    assert (defaults.dangling_enabled, defaults.dangling_period_s, defaults.dangling_creation_grace_s) == (True, 300.0, 300.0)
+    with pytest.raises(ValueError, match='"gc.dangling_containers.creation_grace": 30s is less than minimum'):
+        DockerPluginConfig.from_plugin_config({"gc": {"dangling_containers": {"creation_grace": "30s"}}})
+    with pytest.raises(ValueError, match='"volumes.enable"'):
+        DockerPluginConfig.from_plugin_config({"volumes": {"enable": True}})
+
+
 async def test_missing_image_gives_a_clear_error(docker_task):
     image = f"127.0.0.1:1/yurt-missing-{uuid.uuid4().hex[:8]}:latest"
     with pytest.raises(DriverError) as raised:

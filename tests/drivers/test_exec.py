@@ -160,8 +160,13 @@ async def test_memory_limit_and_cpu_weight_are_written_to_the_task_cgroup(isolat
     assert _cgroup_file(handle, ("cpu", "cpu.shares"), "cpu.weight") in ("750", str(cpu_weight_from_shares(750)))
     pids = isolated.driver.task_pids(handle)  # the task's processes: sleep, not launcher and init
     assert len(pids) == 1 and pids[0] not in (handle.pid, handle.state["init_pid"])
-    with open(f"/proc/{pids[0]}/cmdline") as f:
-        assert f.read().split("\0")[0] == "sleep"
+    for _ in range(250):  # the shell may not have exec'd sleep yet
+        with open(f"/proc/{pids[0]}/cmdline") as f:
+            command = f.read().split("\0")[0]
+        if command == "sleep":
+            break
+        await asyncio.sleep(0.02)
+    assert command == "sleep"
     await isolated.driver.stop_task(handle, 2_000_000_000, "SIGTERM")
 
 
@@ -369,3 +374,30 @@ async def test_task_env_and_args_see_chroot_paths(isolated, make_task):
     _, result = await isolated.run(cfg)
     assert result.successful, read_log(cfg, "stderr")
     assert read_log(cfg) == "/local /alloc /local/file\n"
+
+
+async def test_exec_streaming_runs_inside_the_task_and_without_setsid_in_the_chroot(isolated, make_task, monkeypatch):
+    from yurt.drivers.base import ExecInput
+    import yurt.drivers.exec.driver as exec_driver
+
+    handle = await isolated.start(make_task(sh("echo hello > /local/greeting; exec sleep 30")))
+    out = {"stdout": b"", "stderr": b""}
+
+    async def output(stream, data):
+        out[stream] += data
+
+    async def inputs(*messages):
+        for message in messages:
+            yield message
+
+    script = "id -un; cat /local/greeting; ps -e -o comm= | grep -c sleep"
+    code = await isolated.driver.exec_streaming(handle, ["/bin/sh", "-c", script], False, inputs(), output)
+    assert code == 0 and out["stdout"].split() == [b"nobody", b"hello", b"1"], out  # its user, chroot, pid ns
+    monkeypatch.setattr(exec_driver, "_chroot_has", lambda root, program: False)
+    out["stdout"] = b""
+    code = await isolated.driver.exec_streaming(
+        handle, ["/bin/sh", "-c", "read go; stty size; exit 3"], True,
+        inputs(ExecInput(tty_size=(40, 100)), ExecInput(data=b"go\n")), output)
+    assert code == 3 and b"40 100" in out["stdout"], out  # a pty still, held by the session outside
+    await isolated.driver.stop_task(handle, 1_000_000_000, "SIGKILL")
+    await isolated.driver.wait_task(handle)

@@ -183,9 +183,11 @@ def _line_finder(text: str):
 
     lines = text.splitlines()
 
-    def find(key: str) -> int | str:
-        pattern = re.compile(r'(^|[\s{])"?' + re.escape(key) + r'"?\s*[={]')
-        for number, line in enumerate(lines, 1):
+    def find(key: str, after: str = "") -> int | str:
+        """`after`: search from the first line containing this text (e.g. 'plugin "docker"')."""
+        start = next((n for n, line in enumerate(lines) if after in line), 0) if after else 0
+        pattern = re.compile(r'(^|[\s{])"?' + re.escape(key) + r'"?\s*[={:]')
+        for number, line in enumerate(lines[start:], start + 1):
             if pattern.search(line):
                 return number
         return "?"
@@ -222,8 +224,32 @@ def _apply_top(cfg: AgentConfig, data: dict[str, Any], path: str, find) -> None:
         elif key == "client":
             _apply_client(cfg.client, _block(value), path, find)
         elif key == "plugin":
-            for name, body in _block(value).items():
-                cfg.plugins.setdefault(name, {}).update(_block(body))
+            _apply_plugins(cfg, _block(value), path, find)
+
+
+_PLUGIN_KEYS = {"config", "args"}
+
+
+def _apply_plugins(cfg: AgentConfig, plugins: dict[str, Any], path: str, find) -> None:
+    """`plugin "<name>" { config { ... } args = [...] }`: the config of a built-in driver is checked
+    by the driver (`yurt.drivers.validate_plugin_config`); errors name the key and its line."""
+    import re
+
+    from ..drivers import validate_plugin_config
+
+    for name, body in plugins.items():
+        body = _block(body)
+        anchor = f'"{name}"'
+        for key in body:
+            if key not in _PLUGIN_KEYS:
+                raise _unknown(path, lambda k, a=anchor: find(k, after=a), key, f'plugin "{name}"', _PLUGIN_KEYS)
+        config = _block(body.get("config"))
+        errors = validate_plugin_config(name, config)
+        if errors:
+            named = re.search(r'"([\w.]+)(?:\[\d+\])?"', errors[0])
+            line = find(named.group(1).rsplit(".", 1)[-1], after=anchor) if named else find("config", after=anchor)
+            raise AgentConfigError(f'{path}:{line}: plugin "{name}": ' + "; ".join(errors))
+        cfg.plugins.setdefault(name, {}).update({**body, "config": config})
 
 
 _CLIENT_KEYS = {

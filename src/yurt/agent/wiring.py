@@ -5,7 +5,7 @@ import os
 from aiohttp import web
 
 from ..structs import SECOND
-from .config import AgentConfig
+from .config import AgentConfig, AgentConfigError
 
 
 def build_server(cfg: AgentConfig):
@@ -59,7 +59,25 @@ def build_client_agent(cfg: AgentConfig):
     if cfg.client.max_kill_timeout:
         cc.max_kill_timeout = cfg.client.max_kill_timeout
     os.makedirs(cfg.data_dir, exist_ok=True)
-    return ClientAgent(cc)
+    return ClientAgent(cc, drivers=build_drivers(cfg, cc))
+
+
+def build_drivers(cfg: AgentConfig, cc) -> dict:
+    """The client's drivers with their `plugin "<name>" { config { ... } }`; docker's dangling
+    container reconciler starts here (it needs the running loop: call from a coroutine's thread)."""
+    from ..drivers import builtin_drivers
+
+    plugin_configs = {name: dict(block.get("config") or {}) for name, block in cfg.plugins.items()}
+    try:
+        drivers = builtin_drivers(
+            cc.raw_exec_enabled, cc.mock_driver_enabled, plugin_configs=plugin_configs, alloc_root=cc.alloc_dir
+        )
+    except ValueError as exc:  # the config files were checked when loaded; flags or code may still differ
+        raise AgentConfigError(str(exc)) from None
+    docker = drivers.get("docker")
+    if docker is not None and cc.driver_allowed("docker"):
+        docker.start_dangling_reconciler()
+    return drivers
 
 
 def client_only_app(cfg: AgentConfig, client) -> web.Application:

@@ -14,20 +14,26 @@ import httpx
 from yurt.api import APIError
 
 from .alloc_cmds import AllocLogsCommand, AllocStopCommand
+from .alloc_exec import AllocExecCommand
 from .alloc_fs import AllocFSCommand
 from .alloc_ops import AllocRestartCommand, AllocSignalCommand
 from .alloc_status import AllocStatusCommand
 from .command import Command, CommandError, Context
 from .eval_cmds import EvalListCommand, EvalStatusCommand
 from .flags import CLIENT_FLAGS, TLS_FLAGS
-from .format import FormatError
 from .fmt_cmd import FmtCommand
+from .format import FormatError
 from .job_cmds import JobHistoryCommand, JobInspectCommand, JobStopCommand
 from .job_init import JobInitCommand
 from .job_plan import JobPlanCommand
 from .job_run import JobRunCommand, JobValidateCommand
 from .job_status import JobStatusCommand
-from .misc_cmds import SchedulerGetConfigCommand, SchedulerSetConfigCommand, ServerMembersCommand, VersionCommand
+from .misc_cmds import (
+    SchedulerGetConfigCommand,
+    SchedulerSetConfigCommand,
+    ServerMembersCommand,
+    VersionCommand,
+)
 from .node_status import NodeStatusCommand
 from .status import StatusCommand
 
@@ -39,12 +45,13 @@ COMMANDS: dict[str, type[Command]] = {
         EvalStatusCommand, EvalListCommand, StatusCommand, ServerMembersCommand, VersionCommand,
         SchedulerGetConfigCommand, SchedulerSetConfigCommand, FmtCommand, JobPlanCommand,
         AllocFSCommand, AllocSignalCommand, AllocRestartCommand,
+        AllocExecCommand,
     )
 }
 
 ALIASES = {
     "run": "job run", "plan": "job plan", "stop": "job stop", "init": "job init", "inspect": "job inspect",
-    "validate": "job validate", "logs": "alloc logs",
+    "validate": "job validate", "logs": "alloc logs", "exec": "alloc exec",
     "alloc-status": "alloc status", "eval-status": "eval status", "node-status": "node status",
     "server-members": "server members",
     "fs": "alloc fs",

@@ -1,16 +1,18 @@
-"""Client-served routes: `/v1/client/fs/*`, `/v1/client/allocation/{id}/*`, `/v1/client/stats`.
+"""Client-served routes: `/v1/client/fs/*`, `/v1/client/allocation/{id}/*` (`exec` is a websocket), `/v1/client/stats`.
 
 `client_routes(agent)` returns aiohttp route definitions; the agent package mounts
 them on the client's HTTP server (or the dev agent's single server).
 """
 
+import asyncio
+import base64
 import json
 import os
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
-from yurt.drivers.base import DriverError
+from yurt.drivers.base import DriverError, ExecInput
 
 from .allocfs import FSError, file_info, list_dir, resolve
 from .allocrunner import AllocRunner
@@ -188,11 +190,116 @@ class ClientHandlers:
             raise HTTPError(500, str(exc)) from None
         return web.json_response({})
 
+    async def exec(self, request: web.Request) -> web.StreamResponse:
+        """Nomad's `alloc exec` websocket: JSON frames `{"stdin": {"data": b64} | {"close": true}}`,
+        `{"tty_size": {"height", "width"}}` in; `{"stdout"|"stderr": {"data": b64}}` and finally
+        `{"exited": true, "result": {"exit_code": N}}` out. Errors close the socket with Nomad's
+        codes (1011 for a 500, else 1008) and the message as the reason."""
+        runner = self.runner(request)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        try:
+            task, command, tty = _exec_params(request, runner)
+            await ExecSession(ws, runner.task_runners[task], command, tty).run()
+        except HTTPError as exc:
+            await ws.close(code=ws_close_code(exc.status), message=str(exc).encode()[:120])
+        except DriverError as exc:
+            await ws.close(code=ws_close_code(500), message=str(exc).encode()[:120])
+        return ws
+
     async def host_stats(self, request: web.Request) -> web.Response:
         node_id = request.query.get("node_id", "")
         if node_id and self.has_fallback and not self.agent.node.id.startswith(node_id):
             raise NotLocal(node_id)
         return web.json_response(host_stats(self.agent.config.alloc_dir))
+
+
+def _exec_params(request: web.Request, runner: AllocRunner) -> tuple[str, list[str], bool]:
+    """Nomad's checks and messages (client/alloc_endpoint.go execImpl)."""
+    task = request.query.get("task", "")
+    if not task:
+        raise HTTPError(400, "must provide task name")
+    try:
+        command = json.loads(request.query.get("command") or "[]")
+    except json.JSONDecodeError as exc:
+        raise HTTPError(400, f"failed to unmarshal command: {exc}") from None
+    if not isinstance(command, list) or not all(isinstance(part, str) for part in command):
+        raise HTTPError(400, "command must be a JSON array of strings")
+    if not command:
+        raise HTTPError(400, "command is not present")
+    tty = _bool(request, "tty")
+    tr = runner.task_runners.get(task)
+    if tr is None:
+        raise HTTPError(400, f'unknown task name "{task}"')
+    if tr.state.started_at is None:
+        raise HTTPError(404, f'task "{task}" not started yet.')
+    if tr.state.state != "running" or tr.handle is None or tr.driver is None:
+        raise HTTPError(404, f'task "{task}" is not running.')
+    return task, command, tty
+
+
+def ws_close_code(status: int) -> int:
+    """Nomad's toWsCode: 500 -> 1011 (internal error), anything else -> 1008 (policy violation)."""
+    return 1011 if status == 500 else 1008
+
+
+class ExecSession:
+    """One `alloc exec` websocket bound to the task's driver: messages in a queue, output frames
+    sent as they come; the command is killed when the user goes away."""
+
+    def __init__(self, ws: web.WebSocketResponse, task_runner, command: list[str], tty: bool):
+        self.ws, self.tr, self.command, self.tty = ws, task_runner, command, tty
+        self.inputs: asyncio.Queue[ExecInput | None] = asyncio.Queue()
+        self.send_lock = asyncio.Lock()
+
+    async def run(self) -> None:
+        command = asyncio.create_task(self.tr.driver.exec_streaming(
+            self.tr.handle, self.command, self.tty, self._stdin(), self._output))
+        reader = asyncio.create_task(self._read_messages(command))
+        try:
+            code = await command
+        except asyncio.CancelledError:
+            if reader.done():  # the user went away; nobody to answer
+                return
+            raise
+        finally:
+            reader.cancel()
+        await self._send({"exited": True, "result": {"exit_code": code}})
+        await self.ws.close()
+
+    async def _read_messages(self, command: asyncio.Task) -> None:
+        while True:
+            msg = await self.ws.receive()
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                command.cancel()
+                return
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                self.inputs.put_nowait(_exec_input(json.loads(msg.data)))
+            except (ValueError, TypeError, AttributeError):
+                continue  # not one of the exec messages: ignored
+
+    async def _stdin(self) -> AsyncIterator[ExecInput]:
+        while (message := await self.inputs.get()) is not None:
+            yield message
+
+    async def _output(self, stream: str, data: bytes) -> None:
+        await self._send({stream: {"data": base64.b64encode(data).decode()}})
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        async with self.send_lock:
+            await self.ws.send_str(json.dumps(frame))
+
+
+def _exec_input(frame: dict[str, Any]) -> ExecInput:
+    stdin = frame.get("stdin") or {}
+    size = frame.get("tty_size") or {}
+    return ExecInput(
+        data=base64.b64decode(stdin.get("data") or ""),
+        close=bool(stdin.get("close")),
+        tty_size=(int(size.get("height") or 0), int(size.get("width") or 0)) if size else None,
+    )
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -238,6 +345,7 @@ def client_routes(
     for op in ("ls", "stat", "cat", "readat", "stream", "logs"):
         routes.append(web.get(f"/v1/client/fs/{op}/{{alloc_id}}", _guard(getattr(h, op), fallback)))
     routes.append(web.get("/v1/client/allocation/{alloc_id}/stats", _guard(h.alloc_stats, fallback)))
+    routes.append(web.get("/v1/client/allocation/{alloc_id}/exec", _guard(h.exec, fallback)))
     for op in ("restart", "signal"):
         for method in (web.post, web.put):
             routes.append(method(f"/v1/client/allocation/{{alloc_id}}/{op}", _guard(getattr(h, op), fallback)))

@@ -159,10 +159,11 @@ class RestartTracker:
     rng: random.Random = field(default_factory=random.Random)
     count: int = 0
     start_time: int = 0
+    ephemeral_hook: bool = False  # a prestart/poststart task that is no sidecar: done once it succeeds
 
     @property
     def restarts_on_success(self) -> bool:
-        return self.job_type not in (JOB_TYPE_BATCH, JOB_TYPE_SYSBATCH)
+        return not self.ephemeral_hook and self.job_type not in (JOB_TYPE_BATCH, JOB_TYPE_SYSBATCH)
 
     def jitter(self) -> int:
         d = self.policy.delay or 1

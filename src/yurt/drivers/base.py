@@ -7,6 +7,7 @@ process can `recover_task` the same task after a restart.
 
 import abc
 import signal as _signal
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -105,6 +106,19 @@ class TaskStatus:
 
 
 @dataclass
+class ExecInput:
+    """One message from an `alloc exec` user: stdin bytes, the end of stdin, or a terminal size."""
+
+    data: bytes = b""
+    close: bool = False
+    tty_size: tuple[int, int] | None = None  # (height, width)
+
+
+# `output(stream, data)`: stream is "stdout" or "stderr" (a tty merges both into "stdout")
+ExecOutput = Callable[[str, bytes], Awaitable[None]]
+
+
+@dataclass
 class DriverFingerprint:
     detected: bool
     healthy: bool
@@ -165,6 +179,14 @@ class Driver(abc.ABC):
     def task_pids(self, handle: TaskHandle) -> list[int]:
         """Host pids of the task (for stats); empty when it runs in-process."""
         return [handle.pid] if handle.pid else []
+
+    async def exec_streaming(
+        self, handle: TaskHandle, command: list[str], tty: bool, stdin: AsyncIterator[ExecInput], output: ExecOutput
+    ) -> int:
+        """Run `command` in the running task's context (`alloc exec`), feeding it `stdin` and passing
+        what it writes to `output`, in a pty when `tty`; returns its exit code (128+N when killed by
+        signal N). DriverError when the task is not running or the driver cannot exec."""
+        raise DriverError(f'driver "{self.name}" does not support exec')
 
 
 def check_keys(config: dict[str, Any], spec: dict[str, type | tuple[type, ...]], required: tuple[str, ...] = ()) -> list[str]:

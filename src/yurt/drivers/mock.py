@@ -2,6 +2,7 @@
 
 Config: `run_for` (duration; 0 = exit at once), `exit_code`, `exit_signal`,
 `stdout_string`, `stderr_string`, `start_error`, `kill_after` (how long a stop takes).
+`alloc exec` echoes: the command line, then stdin as it arrives; exit code 0.
 Tasks live in a module-level table keyed by task id, so a new driver instance in the
 same process (a simulated agent restart) re-attaches; in another process a task is
 rebuilt from its handle (it "ran" from `started_at` for `run_for`).
@@ -10,6 +11,7 @@ rebuilt from its handle (it "ran" from `started_at` for `run_for`).
 import asyncio
 import os
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,8 @@ from .base import (
     Driver,
     DriverError,
     DriverFingerprint,
+    ExecInput,
+    ExecOutput,
     ExitResult,
     TaskConfig,
     TaskHandle,
@@ -193,3 +197,18 @@ class MockDriver(Driver):
 
     def task_pids(self, handle: TaskHandle) -> list[int]:
         return []
+
+    async def exec_streaming(
+        self, handle: TaskHandle, command: list[str], tty: bool, stdin: AsyncIterator[ExecInput], output: ExecOutput
+    ) -> int:
+        if not command:
+            raise DriverError("command is not present")
+        if self.inspect_task(handle).state != "running":
+            raise DriverError(f'task "{handle.task_id.split("/", 1)[-1]}" is not running')
+        await output("stdout", (" ".join(command) + "\n").encode())
+        async for message in stdin:
+            if message.data:
+                await output("stdout", message.data)
+            if message.close:
+                break
+        return 0

@@ -10,6 +10,7 @@ import signal as _signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psutil
@@ -18,6 +19,8 @@ from .base import (
     Driver,
     DriverError,
     DriverFingerprint,
+    ExecInput,
+    ExecOutput,
     ExitResult,
     TaskConfig,
     TaskHandle,
@@ -25,6 +28,7 @@ from .base import (
     check_keys,
     parse_signal,
 )
+from .execproc import exec_process
 from .supervisor import EXIT_FILE, HANDLE_FILE, SPEC_FILE, STOP_FILE, read_json, write_json_atomic
 
 CONFIG_SPEC: dict[str, Any] = {
@@ -34,6 +38,14 @@ CONFIG_SPEC: dict[str, Any] = {
     "oom_score_adj": int,
     "cgroup_v1_override": dict,
     "cgroup_v2_override": str,
+    "denied_envvars": list,
+}
+# `plugin "raw_exec" { config { ... } }` (Nomad's keys; only `enabled` changes what yurt does)
+PLUGIN_CONFIG_SPEC: dict[str, Any] = {
+    "enabled": bool,
+    "no_cgroups": bool,
+    "denied_host_uids": str,
+    "denied_host_gids": str,
     "denied_envvars": list,
 }
 START_TIMEOUT = 10.0
@@ -227,3 +239,17 @@ class RawExecDriver(Driver):
             return TaskStatus("exited", handle, result)
         state = "running" if self._supervisor_alive(handle) else "unknown"
         return TaskStatus(state, handle)
+
+    async def exec_streaming(
+        self, handle: TaskHandle, command: list[str], tty: bool, stdin: AsyncIterator[ExecInput], output: ExecOutput
+    ) -> int:
+        """The command runs on the host like the task: its environment and working directory."""
+        self._check_exec(handle, command)
+        spec = read_json(os.path.join(handle.state["state_dir"], SPEC_FILE)) or {}
+        return await exec_process(command, spec.get("env") or {}, spec.get("cwd") or None, tty, stdin, output)
+
+    def _check_exec(self, handle: TaskHandle, command: list[str]) -> None:
+        if not command:
+            raise DriverError("command is not present")
+        if self.inspect_task(handle).state != "running":
+            raise DriverError(f'task "{handle.task_id.split("/", 1)[-1]}" is not running')

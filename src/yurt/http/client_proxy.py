@@ -1,6 +1,7 @@
 """`/v1/client/*`: served by the local client agent, else forwarded (streaming) to the
 node that owns the allocation (or the `node_id` of the query)."""
 
+import asyncio
 import re
 
 import aiohttp
@@ -47,7 +48,11 @@ async def proxy_client_request(request: web.Request) -> web.StreamResponse:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
         holder["session"] = session
     try:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await relay_websocket(request, session, url)
         return await relay_request(request, session, url)
+    except aiohttp.WSServerHandshakeError as exc:
+        raise EndpointError(exc.status or 500, f"node {node.id}: {exc.message}") from None
     except aiohttp.ClientConnectionError as exc:
         raise EndpointError(500, f"failed to reach node {node.id} at {node.http_addr}: {exc}") from None
 
@@ -67,6 +72,43 @@ async def relay_request(request: web.Request, session: aiohttp.ClientSession, ur
             await resp.write(chunk)
         await resp.write_eof()
         return resp
+
+
+_WS_END = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+_TOKEN_HEADERS = ("x-nomad-token", "authorization")
+
+
+async def relay_websocket(request: web.Request, session: aiohttp.ClientSession, url: str) -> web.WebSocketResponse:
+    """Relay a websocket (`alloc exec`) to `url`: frames both ways, and the side that closes first
+    closes the other with its code and reason."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() in _TOKEN_HEADERS}
+    async with session.ws_connect(url, headers=headers, autoclose=False) as upstream:
+        downstream = web.WebSocketResponse(autoclose=False)
+        await downstream.prepare(request)
+        to_node = asyncio.create_task(_pipe_frames(downstream, upstream))
+        to_user = asyncio.create_task(_pipe_frames(upstream, downstream))
+        done, pending = await asyncio.wait({to_node, to_user}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        code, reason = next(iter(done)).result()
+        for ws in (upstream, downstream):
+            if not ws.closed:
+                await ws.close(code=code, message=reason)
+        return downstream
+
+
+async def _pipe_frames(source, sink) -> tuple[int, bytes]:
+    """Copy frames until `source` closes; (close code, reason) for the other side."""
+    while True:
+        msg = await source.receive()
+        if msg.type in _WS_END:
+            code = msg.data if msg.type == aiohttp.WSMsgType.CLOSE and isinstance(msg.data, int) else 1000
+            reason = (msg.extra or "").encode() if isinstance(msg.extra, str) else b""
+            return code, reason
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            await sink.send_str(msg.data)
+        elif msg.type == aiohttp.WSMsgType.BINARY:
+            await sink.send_bytes(msg.data)
 
 
 def install_session_holder(app: web.Application) -> None:

@@ -147,6 +147,91 @@ def validate_task_config(config: dict[str, Any]) -> list[str]:
     return errors
 
 
+PLUGIN_CONFIG_SPEC: dict[str, Any] = {
+    "endpoint": str,
+    "auth": BLOCK,
+    "tls": BLOCK,
+    "extra_labels": list,
+    "logging": BLOCK,
+    "gc": BLOCK,
+    "volumes": BLOCK,
+    "allow_privileged": bool,
+    "allow_caps": list,
+    "allow_runtimes": list,
+    "nvidia_runtime": str,
+    "infra_image": str,
+    "infra_image_pull_timeout": str,
+    "image_pull_timeout": str,
+    "pull_activity_timeout": str,
+    "pids_limit": int,
+    "oom_score_adj": int,
+    "disable_log_collection": bool,
+    "allowed_modes": BLOCK,
+    "container_exists_attempts": int,
+    "windows_allow_insecure_container_admin": bool,
+}
+PLUGIN_BLOCK_SPECS: dict[str, dict[str, Any]] = {
+    "auth": {"config": str, "helper": str},
+    "tls": {"cert": str, "key": str, "ca": str},
+    "logging": {"type": str, "config": BLOCK},
+    "gc": {"image": bool, "image_delay": str, "container": bool, "dangling_containers": BLOCK},
+    "gc.dangling_containers": {"enabled": bool, "dry_run": bool, "period": str, "creation_grace": str},
+    "volumes": {"enabled": bool, "selinuxlabel": str},
+    "allowed_modes": {"network": list, "pid": list, "ipc": list},
+}
+# Nomad's defaults and minimums (drivers/docker/config.go)
+MINUTE_S = 60.0
+DEFAULT_INFRA_IMAGE = "registry.k8s.io/pause-amd64:3.3"
+DEFAULT_DURATIONS_S = {
+    "gc.image_delay": 3 * MINUTE_S,
+    "gc.dangling_containers.period": 5 * MINUTE_S,
+    "gc.dangling_containers.creation_grace": 5 * MINUTE_S,
+    "pull_activity_timeout": 2 * MINUTE_S,
+    "image_pull_timeout": 5 * MINUTE_S,
+    "infra_image_pull_timeout": 5 * MINUTE_S,
+}
+MINIMUM_DURATIONS_S = {"gc.dangling_containers.creation_grace": MINUTE_S, "pull_activity_timeout": MINUTE_S}
+
+
+def _duration_s(value: Any, key: str) -> float:
+    """Seconds from Go duration text; ValueError names the key."""
+    from yurt.structs.durations import parse_duration
+
+    try:
+        return parse_duration(value) / 1e9
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f'Invalid value for "{key}": {exc}') from None
+
+
+def _plugin_blocks(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The nested blocks of the plugin config by dotted name ("gc", "gc.dangling_containers", ...)."""
+    found = {name: single_block(config.get(name)) for name in ("auth", "tls", "logging", "gc", "volumes", "allowed_modes")}
+    found["gc.dangling_containers"] = single_block(found["gc"].get("dangling_containers"))
+    return found
+
+
+def validate_plugin_config(config: dict[str, Any]) -> list[str]:
+    """Errors in `plugin "docker" { config { ... } }`, each naming the (dotted) key."""
+    errors = check_keys(config, PLUGIN_CONFIG_SPEC)
+    blocks_by_name = _plugin_blocks(config)
+    for name, spec in PLUGIN_BLOCK_SPECS.items():
+        errors += _prefixed(name, check_keys(blocks_by_name[name], spec))
+    for dotted in DEFAULT_DURATIONS_S:
+        block, _, key = dotted.rpartition(".")
+        value = (blocks_by_name[block] if block else config).get(key)
+        if value is None:
+            continue
+        try:
+            seconds = _duration_s(value, dotted)
+        except ValueError as exc:
+            errors.append(str(exc))
+            continue
+        minimum = MINIMUM_DURATIONS_S.get(dotted)
+        if minimum is not None and seconds < minimum:
+            errors.append(f'Invalid value for "{dotted}": {value} is less than minimum, 1m0s')
+    return errors
+
+
 @dataclass
 class DockerPluginConfig:
     """`plugin "docker" { config { ... } }` on the client (the keys yurt honours)."""
@@ -155,22 +240,49 @@ class DockerPluginConfig:
     allow_privileged: bool = False
     volumes_enabled: bool = False
     allow_runtimes: list[str] = field(default_factory=lambda: ["runc", "nvidia"])
+    allow_caps: list[str] = field(default_factory=list)  # empty = Nomad's default list, not enforced here
     extra_labels: list[str] = field(default_factory=list)
     image_pull_timeout_s: float = 300.0
+    pull_activity_timeout_s: float = 120.0
+    infra_image: str = DEFAULT_INFRA_IMAGE
     gc_container: bool = True
+    gc_image: bool = True
+    dangling_enabled: bool = True
+    dangling_dry_run: bool = False
+    dangling_period_s: float = 300.0
+    dangling_creation_grace_s: float = 300.0
     disable_log_collection: bool = False
 
     @classmethod
     def from_plugin_config(cls, config: dict[str, Any] | None) -> "DockerPluginConfig":
+        """Raises ValueError (naming the key) for a config `validate_plugin_config` rejects."""
         config = config or {}
-        volumes = single_block(config.get("volumes"))
-        gc = single_block(config.get("gc"))
+        errors = validate_plugin_config(config)
+        if errors:
+            raise ValueError("; ".join(errors))
+        found = _plugin_blocks(config)
+
+        def seconds(dotted: str) -> float:
+            block, _, key = dotted.rpartition(".")
+            value = (found[block] if block else config).get(key)
+            return DEFAULT_DURATIONS_S[dotted] if value is None else _duration_s(value, dotted)
+
+        dangling = found["gc.dangling_containers"]
         return cls(
             endpoint=str(config.get("endpoint") or ""),
             allow_privileged=bool(config.get("allow_privileged", False)),
-            volumes_enabled=bool(volumes.get("enabled", False)),
+            volumes_enabled=bool(found["volumes"].get("enabled", False)),
             allow_runtimes=list(config.get("allow_runtimes") or ["runc", "nvidia"]),
+            allow_caps=[str(c) for c in config.get("allow_caps") or []],
             extra_labels=list(config.get("extra_labels") or []),
-            gc_container=bool(gc.get("container", True)),
+            image_pull_timeout_s=seconds("image_pull_timeout"),
+            pull_activity_timeout_s=seconds("pull_activity_timeout"),
+            infra_image=str(config.get("infra_image") or DEFAULT_INFRA_IMAGE),
+            gc_container=bool(found["gc"].get("container", True)),
+            gc_image=bool(found["gc"].get("image", True)),
+            dangling_enabled=bool(dangling.get("enabled", True)),
+            dangling_dry_run=bool(dangling.get("dry_run", False)),
+            dangling_period_s=seconds("gc.dangling_containers.period"),
+            dangling_creation_grace_s=seconds("gc.dangling_containers.creation_grace"),
             disable_log_collection=bool(config.get("disable_log_collection", False)),
         )

@@ -9,13 +9,17 @@ kept so that `wait_task` still answers once the container is removed).
 """
 
 import asyncio
+import logging
 import os
 import socket
 import subprocess
 import sys
+import json
 import threading
 import time
+from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlparse
 
 import psutil
 
@@ -23,6 +27,8 @@ from yurt.drivers.base import (
     Driver,
     DriverError,
     DriverFingerprint,
+    ExecInput,
+    ExecOutput,
     ExitResult,
     TaskConfig,
     TaskHandle,
@@ -33,6 +39,7 @@ from yurt.drivers.supervisor import read_json, write_json_atomic
 
 from . import images
 from .config import DockerPluginConfig, validate_task_config
+from .orphans import reap_orphans
 from .logfollower import FOLLOWER_DONE_FILE, FOLLOWER_PID_FILE, FOLLOWER_SPEC_FILE, POSITION_FILE
 from .spec import build_container_spec, container_name
 
@@ -43,6 +50,7 @@ POLL_INTERVAL = 0.05
 MAX_POLL_INTERVAL = 1.0
 API_TIMEOUT = 30
 LOG_DRAIN_TIMEOUT = 3.0
+log = logging.getLogger(__name__)
 
 
 def connect(endpoint: str = "", timeout: int = API_TIMEOUT):
@@ -86,16 +94,29 @@ def exit_result_from_state(state: dict[str, Any], stop_requested: bool) -> ExitR
 class DockerDriver(Driver):
     name = "docker"
 
-    def __init__(self, plugin: DockerPluginConfig | None = None):
+    def __init__(self, plugin: DockerPluginConfig | None = None, alloc_root: str | None = None):
+        """`alloc_root` (the client's `<data_dir>/alloc`): the dangling-container reconciler only
+        considers containers started by that client, so clients sharing an engine leave each
+        other's containers alone."""
         self.plugin = plugin or DockerPluginConfig()
+        self.alloc_root = alloc_root
         self._client = None
+        self._pull_client = None
         self._background: set[asyncio.Task] = set()
+        self._tracked: set[str] = set()  # task IDs ("<alloc>/<task>") started or recovered, not destroyed
+        self._reconciler: asyncio.Task | None = None
 
     @property
     def client(self):
         if self._client is None:
             self._client = connect(self.plugin.endpoint)
         return self._client
+
+    def _puller(self):
+        """A client for image pulls: its socket timeout is `pull_activity_timeout`."""
+        if self._pull_client is None:
+            self._pull_client = connect(self.plugin.endpoint, timeout=max(int(self.plugin.pull_activity_timeout_s), 1))
+        return self._pull_client
 
     # -- fingerprint and config ------------------------------------------------------
 
@@ -140,7 +161,8 @@ class DockerDriver(Driver):
             os.makedirs(os.path.join(cfg.task_dir, sub), exist_ok=True)
         os.makedirs(os.path.join(cfg.alloc_dir, "alloc"), exist_ok=True)
         os.makedirs(cfg.log_dir, exist_ok=True)
-        image = await images.ensure_image(self.client, cfg, self.plugin)
+        self._tracked.add(cfg.id)  # before the container exists: the reconciler must not take it
+        image = await images.ensure_image(self.client, cfg, self.plugin, puller=self._puller())
         spec = build_container_spec(cfg, self.plugin, image, _total_compute_mhz())
         container_id = await asyncio.to_thread(self._create_and_start, spec)
         info = await asyncio.to_thread(self.client.inspect_container, container_id)
@@ -337,6 +359,7 @@ class DockerDriver(Driver):
             await self.stop_task(handle, 0, "SIGKILL")
         await self._drain_logs(_state_dir(handle))
         await asyncio.to_thread(self._remove_container, handle)
+        self._tracked.discard(handle.task_id)
 
     async def _drain_logs(self, state_dir: str) -> None:
         """Let the follower copy the container's last lines before the container goes."""
@@ -377,12 +400,55 @@ class DockerDriver(Driver):
         state, _ = await asyncio.to_thread(self._observe, handle)
         if state == "unknown":
             raise DriverError(f"container {handle.state['container_id'][:12]} of task {handle.task_id} is gone")
+        self._tracked.add(handle.task_id)
         if self.plugin.disable_log_collection or self._follower_pid(handle):
             return
         if os.path.exists(os.path.join(_state_dir(handle), FOLLOWER_SPEC_FILE)):
             _unlink(os.path.join(_state_dir(handle), FOLLOWER_DONE_FILE))
             _unlink(os.path.join(_state_dir(handle), FOLLOWER_PID_FILE))
             await asyncio.to_thread(self._start_log_follower, handle)
+
+    # -- dangling containers ------------------------------------------------------------------
+
+    def tracks_alloc(self, alloc_id: str) -> bool:
+        """Does a task of this alloc run under this driver (started or recovered, not destroyed)?"""
+        return any(task_id.startswith(alloc_id + "/") for task_id in self._tracked)
+
+    def reconcile_dangling(self) -> list[str]:
+        """One pass of Nomad's dangling-container reconciler: remove (or with `dry_run` only log)
+        yurt's containers of allocs no task of this driver tracks, older than `creation_grace`."""
+        removed = reap_orphans(
+            self.client, self.tracks_alloc, self.alloc_root, self.plugin.dangling_creation_grace_s,
+            dry_run=self.plugin.dangling_dry_run,
+        )
+        for container_id in removed:
+            log.info("docker: %s dangling container %s", "found" if self.plugin.dangling_dry_run else "removed",
+                     container_id[:12])
+        return removed
+
+    def start_dangling_reconciler(self) -> asyncio.Task | None:
+        """Run `reconcile_dangling` every `gc.dangling_containers.period`, the first time after
+        max(period, creation_grace) so that a restarted client recovers its tasks first (as Nomad).
+        Needs a running event loop; None when `gc.dangling_containers.enabled = false`."""
+        if not self.plugin.dangling_enabled:
+            return None
+        if self._reconciler is None or self._reconciler.done():
+            self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_loop(), name="docker dangling reconciler")
+        return self._reconciler
+
+    def stop_dangling_reconciler(self) -> None:
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            self._reconciler = None
+
+    async def _reconcile_loop(self) -> None:
+        await asyncio.sleep(max(self.plugin.dangling_period_s, self.plugin.dangling_creation_grace_s))
+        while True:
+            try:
+                await asyncio.to_thread(self.reconcile_dangling)
+            except Exception as exc:  # the engine went away: try again next period
+                log.warning("docker: dangling container reconciliation failed: %s", exc)
+            await asyncio.sleep(self.plugin.dangling_period_s)
 
     # -- exec --------------------------------------------------------------------------------
 
@@ -405,6 +471,102 @@ class DockerDriver(Driver):
             raise DriverError(f"exec failed: {exc.explanation or exc}") from exc
         return stdout or b"", stderr or b"", int(code if code is not None else -1)
 
+    async def exec_streaming(
+        self, handle: TaskHandle, command: list[str], tty: bool, stdin: AsyncIterator[ExecInput], output: ExecOutput
+    ) -> int:
+        """`docker exec -i [-t]`: an exec instance started over a hijacked Engine API connection
+        (stdout and stderr arrive multiplexed unless tty); resizes go to the exec's resize route."""
+        if not command:
+            raise DriverError("command is not present")
+        if (await asyncio.to_thread(self._observe, handle))[0] != "running":
+            raise DriverError(f'task "{handle.task_id.split("/", 1)[-1]}" is not running')
+        exec_id = await asyncio.to_thread(self._exec_create_interactive, handle, command, tty)
+        reader, writer = await self._exec_start_hijacked(exec_id, tty)
+        feeder = asyncio.create_task(self._feed_exec(exec_id, writer, stdin))
+        finished = False
+        try:
+            await (_copy_raw(reader, output) if tty else _copy_multiplexed(reader, output))
+            code = await asyncio.to_thread(self._exec_exit_code, exec_id)
+            finished = True
+            return code
+        finally:
+            feeder.cancel()
+            writer.close()
+            if not finished:  # the user went away: the command does not outlive the session
+                await asyncio.to_thread(self._kill_exec, exec_id)
+
+    def _exec_create_interactive(self, handle: TaskHandle, command: list[str], tty: bool) -> str:
+        import docker.errors
+
+        try:
+            return self.client.exec_create(
+                handle.state["container_id"], command, stdin=True, stdout=True, stderr=True, tty=tty
+            )["Id"]
+        except docker.errors.APIError as exc:
+            raise DriverError(f"exec failed: {exc.explanation or exc}") from exc
+
+    async def _exec_start_hijacked(self, exec_id: str, tty: bool):
+        endpoint = self.plugin.endpoint or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        url = urlparse(endpoint)
+        if url.scheme == "unix":
+            reader, writer = await asyncio.open_unix_connection(url.path)
+        elif url.scheme in ("tcp", "http") and not os.environ.get("DOCKER_TLS_VERIFY"):
+            reader, writer = await asyncio.open_connection(url.hostname, url.port or 2375)
+        else:
+            raise DriverError(f"exec: interactive sessions need a unix or plain tcp docker endpoint, not {endpoint}")
+        body = json.dumps({"Detach": False, "Tty": tty}).encode()
+        writer.write(
+            f"POST /v{self.client.api_version}/exec/{exec_id}/start HTTP/1.1\r\nHost: docker\r\n"
+            f"Content-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+        await writer.drain()
+        head = (await reader.readuntil(b"\r\n\r\n")).decode(errors="replace")
+        status = head.split(" ", 2)[1] if head.count(" ") >= 2 else ""
+        if status not in ("101", "200"):
+            detail = (await reader.read(4096)).decode(errors="replace").strip()
+            writer.close()
+            raise DriverError(f"exec failed: {head.splitlines()[0]} {detail}".strip())
+        return reader, writer
+
+    async def _feed_exec(self, exec_id: str, writer: asyncio.StreamWriter, stdin: AsyncIterator[ExecInput]) -> None:
+        try:
+            async for message in stdin:
+                if message.tty_size:
+                    await asyncio.to_thread(self._exec_resize, exec_id, *message.tty_size)
+                if message.data:
+                    writer.write(message.data)
+                    await writer.drain()
+                if message.close:
+                    if writer.can_write_eof():
+                        writer.write_eof()
+                    return
+        except (ConnectionError, OSError):
+            return
+
+    def _exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        try:
+            self.client.exec_resize(exec_id, height=height, width=width)
+        except Exception:  # the exec may not run yet, or has ended: a resize is best effort
+            pass
+
+    def _exec_exit_code(self, exec_id: str) -> int:
+        for _ in range(100):
+            info = self.client.exec_inspect(exec_id)
+            if not info.get("Running"):
+                code = info.get("ExitCode")
+                return int(code if code is not None else -1)
+            time.sleep(0.02)
+        return -1
+
+    def _kill_exec(self, exec_id: str) -> None:
+        try:
+            pid = int(self.client.exec_inspect(exec_id).get("Pid") or 0)
+            if pid:
+                os.kill(pid, 9)
+        except Exception:  # already gone
+            pass
+
     # -- stats -------------------------------------------------------------------------------
 
     def task_pids(self, handle: TaskHandle) -> list[int]:
@@ -421,6 +583,22 @@ class DockerDriver(Driver):
     def container_stats(self, handle: TaskHandle) -> dict[str, Any]:
         """One sample of the engine's stats for the container (memory, cpu, pids)."""
         return self.client.stats(handle.state["container_id"], stream=False)
+
+
+async def _copy_raw(reader: asyncio.StreamReader, output: ExecOutput) -> None:
+    while chunk := await reader.read(65536):
+        await output("stdout", chunk)
+
+
+async def _copy_multiplexed(reader: asyncio.StreamReader, output: ExecOutput) -> None:
+    """The Engine's stream format: 8-byte headers (stream 1 = stdout, 2 = stderr; big-endian size)."""
+    while True:
+        try:
+            header = await reader.readexactly(8)
+            payload = await reader.readexactly(int.from_bytes(header[4:8], "big"))
+        except asyncio.IncompleteReadError:
+            return
+        await output("stderr" if header[0] == 2 else "stdout", payload)
 
 
 def _bridge_ip(client) -> str:

@@ -82,8 +82,10 @@ def load_image(client, cfg: TaskConfig) -> None:
         raise DriverError(f'failed to load image archive "{cfg.config["load"]}": {exc.strerror or exc}') from exc
 
 
-async def ensure_image(client, cfg: TaskConfig, plugin: DockerPluginConfig) -> str:
-    """The image reference to create the container from, present in the local store."""
+async def ensure_image(client, cfg: TaskConfig, plugin: DockerPluginConfig, puller=None) -> str:
+    """The image reference to create the container from, present in the local store. `puller`: the
+    client that pulls, whose socket timeout is the plugin's `pull_activity_timeout` (a pull that
+    reports no progress for that long is abandoned)."""
     image = str(cfg.config["image"])
     if cfg.config.get("load"):
         await asyncio.to_thread(load_image, client, cfg)
@@ -94,9 +96,13 @@ async def ensure_image(client, cfg: TaskConfig, plugin: DockerPluginConfig) -> s
     if cfg.config.get("image_pull_timeout"):
         timeout = parse_duration_s(str(cfg.config["image_pull_timeout"]), "image_pull_timeout")
     try:
-        await asyncio.wait_for(asyncio.to_thread(pull_image, client, image, cfg.config), timeout)
+        await asyncio.wait_for(asyncio.to_thread(pull_image, puller or client, image, cfg.config), timeout)
     except asyncio.TimeoutError:
         raise DriverError(f"Failed to pull `{image}`: timed out after {timeout:.0f}s", recoverable=True) from None
+    except OSError as exc:  # requests' ReadTimeout / ConnectionError: no pull activity, engine gone
+        message = f"no pull activity for {plugin.pull_activity_timeout_s:.0f}s (pull_activity_timeout)" \
+            if "timed out" in str(exc).lower() else str(exc)
+        raise DriverError(f"Failed to pull `{image}`: {message}", recoverable=True) from None
     except DriverError:
         if present:  # force_pull with the image at hand and no registry: keep the local copy
             return normalized(image)

@@ -18,6 +18,7 @@ def reap_orphans(
     known_alloc_ids: Iterable[str] | Callable[[str], bool],
     alloc_root: str | None = None,
     creation_grace_s: float = CREATION_GRACE_S,
+    dry_run: bool = False,
 ) -> list[str]:
     """Remove (force) containers labelled with an alloc ID that is not known; returns their IDs.
 
@@ -25,6 +26,7 @@ def reap_orphans(
     With `alloc_root` (the client's `<data_dir>/alloc`), only containers started by that client
     are candidates, so clients sharing one engine leave each other's containers alone.
     Containers younger than `creation_grace_s` are left alone (a start may be in progress).
+    With `dry_run` the candidates are returned but not removed.
     """
     import docker.errors
 
@@ -42,6 +44,9 @@ def reap_orphans(
         if alloc_root is not None and labels.get(LABEL_ALLOC_ROOT) != alloc_root:
             continue
         if time.time() - float(container.get("Created") or 0) < creation_grace_s:
+            continue
+        if dry_run:
+            removed.append(container["Id"])
             continue
         try:
             client.remove_container(container["Id"], force=True, v=True)

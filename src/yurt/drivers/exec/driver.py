@@ -20,10 +20,21 @@ import pwd
 import re
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
-from ..base import DriverError, DriverFingerprint, ExitResult, TaskConfig, TaskHandle, check_keys
+from ..base import (
+    DriverError,
+    DriverFingerprint,
+    ExecInput,
+    ExecOutput,
+    ExitResult,
+    TaskConfig,
+    TaskHandle,
+    check_keys,
+)
+from ..execproc import exec_process
 from ..raw_exec import RawExecDriver, supervisor_state_dir
 from ..supervisor import read_json, write_json_atomic
 from . import capabilities, linux
@@ -41,6 +52,15 @@ CONFIG_SPEC: dict[str, Any] = {
     "work_dir": str,
 }
 MODES = ("private", "host")
+# `plugin "exec" { config { ... } }` (Nomad's exec plugin config; java takes the same but no_pivot_root)
+PLUGIN_CONFIG_SPEC: dict[str, Any] = {
+    "default_pid_mode": str,
+    "default_ipc_mode": str,
+    "no_pivot_root": bool,  # accepted: yurt's chroot never pivots
+    "allow_caps": list,
+    "denied_host_uids": str,
+    "denied_host_gids": str,
+}
 DEFAULT_USER = "nobody"
 OOM_FILE = "oom.json"
 # `python -I` ignores PYTHONPATH (the task's env must not steer a root process); the launcher
@@ -130,6 +150,10 @@ def _read_text(path: str) -> str:
         return ""
 
 
+def _chroot_has(root: str, program: str) -> bool:
+    return any(os.access(os.path.join(root, d, program), os.X_OK) for d in ("usr/bin", "bin", "usr/sbin", "sbin"))
+
+
 def _lookup_user(name: str) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
@@ -152,10 +176,51 @@ def parse_id_ranges(text: str, option: str) -> set[int]:
     return ids
 
 
+def validate_plugin_config(config: dict[str, Any], spec: dict[str, Any] = PLUGIN_CONFIG_SPEC) -> list[str]:
+    """Errors in the exec (or java) plugin config, each naming the key."""
+    errors = check_keys(config, spec)
+    for key in ("default_pid_mode", "default_ipc_mode"):
+        value = config.get(key)
+        if isinstance(value, str) and value not in MODES:
+            errors.append(f'Invalid value for "{key}": "{value}" (must be "private" or "host")')
+    caps = config.get("allow_caps")
+    for i, item in enumerate(caps if isinstance(caps, list) else []):
+        if not isinstance(item, str):
+            errors.append(f'Incorrect attribute value type for "allow_caps[{i}]": a string is required')
+    for name in capabilities.unknown_caps(_string_list(config, "allow_caps")):
+        errors.append(f'Invalid value for "allow_caps": unknown capability "{name}"')
+    for key in ("denied_host_uids", "denied_host_gids"):
+        if isinstance(config.get(key), str):
+            try:
+                parse_id_ranges(config[key], key)
+            except ValueError as exc:
+                errors.append(f'Invalid value for "{key}": {exc}')
+    return errors
+
+
+def plugin_options(config: dict[str, Any] | None, spec: dict[str, Any] = PLUGIN_CONFIG_SPEC) -> dict[str, Any]:
+    """The driver's constructor options from its plugin config; ValueError names a bad key."""
+    config = config or {}
+    errors = validate_plugin_config(config, spec)
+    if errors:
+        raise ValueError("; ".join(errors))
+    options: dict[str, Any] = {k: config[k] for k in ("default_pid_mode", "default_ipc_mode",
+                                                       "denied_host_uids", "denied_host_gids") if config.get(k)}
+    if config.get("allow_caps") is not None:
+        caps = [capabilities.normalize(c) for c in config["allow_caps"]]
+        options["allow_caps"] = capabilities.CAPABILITIES if "all" in caps else tuple(caps)
+    return options
+
+
 class ExecDriver(RawExecDriver):
     """Isolated exec; see the module docstring. Plugin options mirror Nomad's exec plugin config."""
 
     name = "exec"
+    plugin_config_spec = PLUGIN_CONFIG_SPEC
+
+    @classmethod
+    def from_plugin_config(cls, config: dict[str, Any] | None) -> "ExecDriver":
+        return cls(**plugin_options(config, cls.plugin_config_spec))
 
     def __init__(
         self,
@@ -303,17 +368,21 @@ class ExecDriver(RawExecDriver):
         if root:
             remove_chroot(root, self.chroot_env)
 
-    def exec_argv(self, handle: TaskHandle, command: list[str]) -> list[str]:
-        """argv that runs `command` inside the running task: its cgroup, namespaces, chroot and
-        user (for `alloc exec`; the caller runs it, e.g. in a pty). DriverError when not running."""
+    def _task_pid(self, handle: TaskHandle) -> str:
+        """The host pid of the task's process (the init's child); DriverError when not running."""
         init_pid = int(handle.state.get("init_pid") or 0)
         children = _read_text(f"/proc/{init_pid}/task/{init_pid}/children").split() if init_pid else []
         if not children or self._read_exit(handle) is not None:
             raise DriverError(f"task {handle.task_id} is not running")
-        task_pid = children[0]
+        return children[0]
+
+    def exec_argv(self, handle: TaskHandle, command: list[str]) -> list[str]:
+        """argv that runs `command` inside the running task: its cgroup, namespaces, chroot and
+        user (for `alloc exec`; the caller runs it, e.g. in a pty). DriverError when not running."""
+        task_pid = self._task_pid(handle)
         status = _read_text(f"/proc/{task_pid}/status")
-        uid = re.search(r"^Uid:\s+(\d+)", status, re.M)
-        gid = re.search(r"^Gid:\s+(\d+)", status, re.M)
+        uid = re.search(r"^Uid:\s+(\d+)", status, re.MULTILINE)
+        gid = re.search(r"^Gid:\s+(\d+)", status, re.MULTILINE)
         user = ["-S", uid.group(1), "-G", gid.group(1)] if uid and gid and uid.group(1) != "0" else []
         enter = ["nsenter", "-t", task_pid, "-m", "-u", "-i", "-p", "-r", "-w", *user, "--", *command]
         cgroup = self._cgroup(handle)
@@ -321,6 +390,22 @@ class ExecDriver(RawExecDriver):
             return enter
         procs = [os.path.join(path, "cgroup.procs") for path in cgroup.paths.values()]
         return ["/bin/sh", "-c", JOIN_THEN_EXEC, "yurt-exec", *procs, "--", *enter]
+
+    async def exec_streaming(
+        self, handle: TaskHandle, command: list[str], tty: bool, stdin: AsyncIterator[ExecInput], output: ExecOutput
+    ) -> int:
+        """The command enters the task's namespaces, chroot, cgroup and user (`exec_argv`), with the
+        task's environment. A task started without isolation (java without root) runs like raw_exec's."""
+        if not handle.state.get("init_pid"):
+            return await super().exec_streaming(handle, command, tty, stdin, output)
+        self._check_exec(handle, command)
+        # a shell's job control needs its session leader inside the pid namespace: there `setsid -c`
+        # (util-linux, when the chroot has it) makes the pty its controlling terminal
+        in_session = tty and _chroot_has(f"/proc/{self._task_pid(handle)}/root", "setsid")
+        argv = self.exec_argv(handle, ["setsid", "-w", "-c", *command] if in_session else command)
+        isolation = read_json(os.path.join(handle.state["state_dir"], ISOLATION_FILE)) or {}
+        return await exec_process(argv, isolation.get("env") or {}, None, tty, stdin, output,
+                                  take_terminal=not in_session)
 
     def task_pids(self, handle: TaskHandle) -> list[int]:
         cgroup = self._cgroup(handle)

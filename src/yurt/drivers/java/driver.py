@@ -16,6 +16,7 @@ import subprocess
 from typing import Any
 
 from ..base import DriverError, DriverFingerprint, TaskConfig, TaskHandle, check_keys
+from ..exec.driver import PLUGIN_CONFIG_SPEC as EXEC_PLUGIN_CONFIG_SPEC
 from ..exec.driver import ExecDriver, isolation_unavailable, task_limits, validate_isolation_keys
 from ..raw_exec import RawExecDriver
 
@@ -32,6 +33,8 @@ CONFIG_SPEC: dict[str, Any] = {
     "work_dir": str,
 }
 VERSION_TIMEOUT = 20.0
+# `plugin "java" { config { ... } }`: exec's keys without no_pivot_root
+PLUGIN_CONFIG_SPEC: dict[str, Any] = {k: v for k, v in EXEC_PLUGIN_CONFIG_SPEC.items() if k != "no_pivot_root"}
 
 
 def parse_java_version(output: str) -> dict[str, str]:
@@ -78,6 +81,7 @@ def java_command(config: dict[str, Any], memory_mb: int) -> list[str]:
 
 class JavaDriver(ExecDriver):
     name = "java"
+    plugin_config_spec = PLUGIN_CONFIG_SPEC
 
     def __init__(self, java_binary: str | None = None, **exec_options):
         super().__init__(**exec_options)
