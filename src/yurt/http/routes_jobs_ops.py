@@ -1,9 +1,15 @@
-"""Job operations beyond register: plan, revert, scale; and the deployment and
-submission reads the CLI asks for (yurt has no deployments or job sources yet)."""
+"""Job operations beyond register: plan, revert, scale, stable, dispatch, periodic force;
+and the deployment and submission reads the CLI asks for (yurt has no deployments or job
+sources yet)."""
+
+import base64
+import binascii
 
 from aiohttp import web
 
 from yurt.server.endpoints import EndpointError, revert_job, scale_job
+from yurt.server.endpoints.dispatch import dispatch_job
+from yurt.server.endpoints.job_ops import force_periodic, job_scale_status, set_job_stable
 
 from .context import request_namespace, server_of
 from .query import blocking_query
@@ -72,3 +78,67 @@ async def job_plan(request: web.Request) -> web.Response:
 async def job_submission(request: web.Request) -> web.Response:
     """Job sources are not kept (yet): Nomad's answer for a job registered without one."""
     raise EndpointError(404, "job source not found")
+
+
+@routes.get("/v1/job/{job_id}/scale")
+async def job_scale_read(request: web.Request) -> web.Response:
+    ns, job_id = request_namespace(request), request.match_info["job_id"]
+    return await blocking_query(request, server_of(request), ["jobs", "allocs"],
+                                lambda snap, opts: job_scale_status(snap, ns, job_id))
+
+
+@routes.put("/v1/job/{job_id}/stable")
+@routes.post("/v1/job/{job_id}/stable")
+async def job_stable(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    job_id = request.match_info["job_id"]
+    if not isinstance(body, dict) or not body.get("JobID"):
+        raise EndpointError(400, "JobID must be specified")
+    if body["JobID"] != job_id:
+        raise EndpointError(400, "Job ID does not match")
+    index = set_job_stable(server_of(request), request_namespace(request), job_id,
+                           int(body.get("JobVersion") or 0), bool(body.get("Stable")))
+    return json_response(request, {"Index": index}, index)
+
+
+def _payload(body: dict) -> bytes:
+    raw = body.get("Payload")
+    if not raw:
+        return b""
+    if not isinstance(raw, str):
+        raise EndpointError(400, "json: cannot unmarshal Payload: expected a base64 string")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise EndpointError(400, f"illegal base64 data in Payload: {exc}") from None
+
+
+@routes.put("/v1/job/{job_id}/dispatch")
+@routes.post("/v1/job/{job_id}/dispatch")
+async def job_dispatch(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise EndpointError(400, "Request body must be a JSON object")
+    job_id = request.match_info["job_id"]
+    if body.get("JobID") and body["JobID"] != job_id:
+        raise EndpointError(400, "Job ID does not match")
+    meta = body.get("Meta") or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise EndpointError(400, "json: cannot unmarshal Meta: expected an object of strings")
+    result = dispatch_job(
+        server_of(request), request_namespace(request), job_id, payload=_payload(body), meta=meta,
+        id_prefix_template=str(body.get("IdPrefixTemplate") or ""), priority=int(body.get("Priority") or 0),
+        idempotency_token=request.query.get("idempotency_token") or str(body.get("IdempotencyToken") or ""),
+    )
+    out = {"DispatchedJobID": result.dispatched_job_id, "EvalID": result.eval_id,
+           "EvalCreateIndex": result.eval_create_index, "JobCreateIndex": result.job_create_index,
+           "Index": result.index}
+    return json_response(request, out, result.index)
+
+
+@routes.put("/v1/job/{job_id}/periodic/force")
+@routes.post("/v1/job/{job_id}/periodic/force")
+async def job_periodic_force(request: web.Request) -> web.Response:
+    result = force_periodic(server_of(request), request_namespace(request), request.match_info["job_id"])
+    out = {"EvalID": result.eval_id, "EvalCreateIndex": result.eval_create_index, "Index": result.index}
+    return json_response(request, out, result.index)

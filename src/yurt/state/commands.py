@@ -151,6 +151,14 @@ class SchedulerConfigSet(Command):
     config: SchedulerConfiguration
 
 
+class PeriodicLaunchUpsert(Command):
+    """Set the last launch time (unix ns) of a periodic job (`state/periodic_launch.py`)."""
+
+    namespace: str
+    job_id: str
+    launch: int
+
+
 AnyCommand = Union[
     JobRegister,
     JobDeregister,
@@ -166,6 +174,7 @@ AnyCommand = Union[
     AllocClientUpdate,
     AllocDesiredTransition,
     SchedulerConfigSet,
+    PeriodicLaunchUpsert,
 ]
 
 _encoder = msgspec.msgpack.Encoder()

@@ -13,6 +13,7 @@ import msgspec
 
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration, evolve
 
+from .periodic_launch import PeriodicLaunch
 from .tables import Tables
 from .txn import Txn
 
@@ -56,8 +57,13 @@ class AllocsChunk(msgspec.Struct, tag=True):
     allocs: list[Allocation]
 
 
+class LaunchesChunk(msgspec.Struct, tag=True):
+    launches: list[PeriodicLaunch]
+
+
 Chunk = (
     MetaChunk | JobsChunk | VersionsChunk | SummariesChunk | NodesChunk | EvalsChunk | AllocJobsChunk | AllocsChunk
+    | LaunchesChunk
 )
 
 _encoder = msgspec.msgpack.Encoder()
@@ -89,6 +95,8 @@ def encode_tables(t: Tables) -> Iterator[bytes]:
     for batch in _batches(t.evals.values()):
         yield _encoder.encode(EvalsChunk(batch))
     yield from _encode_allocs(t)
+    for batch in _batches(t.periodic_launch.values()):
+        yield _encoder.encode(LaunchesChunk(batch))
 
 
 def _encode_allocs(t: Tables) -> Iterator[bytes]:
@@ -135,6 +143,9 @@ def decode_tables(chunks: Iterable[bytes]) -> Tables:
         elif isinstance(chunk, EvalsChunk):
             for ev in chunk.evals:
                 txn.put_eval(ev)
+        elif isinstance(chunk, LaunchesChunk):
+            for launch in chunk.launches:
+                txn.put_periodic_launch(launch)
         elif isinstance(chunk, AllocJobsChunk):
             alloc_jobs.extend(chunk.jobs)
         elif isinstance(chunk, AllocsChunk):
