@@ -21,7 +21,10 @@ from .flags import CLIENT_FLAGS, TLS_FLAGS
 from .format import FormatError
 from .fmt_cmd import FmtCommand
 from .job_cmds import JobHistoryCommand, JobInspectCommand, JobStopCommand
+from .job_dispatch import JobDispatchCommand, JobPeriodicForceCommand
 from .job_init import JobInitCommand
+from .job_lifecycle import JobRevertCommand, JobScaleCommand, JobStartCommand
+from .job_restart import JobRestartCommand
 from .job_plan import JobPlanCommand
 from .job_run import JobRunCommand, JobValidateCommand
 from .job_status import JobStatusCommand
@@ -36,11 +39,14 @@ COMMANDS: dict[str, type[Command]] = {
         JobValidateCommand, AllocStatusCommand, AllocLogsCommand, AllocStopCommand, NodeStatusCommand,
         EvalStatusCommand, EvalListCommand, StatusCommand, ServerMembersCommand, VersionCommand,
         SchedulerGetConfigCommand, SchedulerSetConfigCommand, FmtCommand, JobPlanCommand,
+        JobDispatchCommand, JobPeriodicForceCommand, JobRevertCommand, JobScaleCommand, JobStartCommand,
+        JobRestartCommand,
     )
 }
 
 ALIASES = {
     "run": "job run", "plan": "job plan", "stop": "job stop", "init": "job init", "inspect": "job inspect",
+    "start": "job start",
     "validate": "job validate", "logs": "alloc logs",
     "alloc-status": "alloc status", "eval-status": "eval status", "node-status": "node status",
     "server-members": "server members",
@@ -48,6 +54,7 @@ ALIASES = {
 
 GROUPS = {
     "job": "Interact with jobs",
+    "job periodic": "Interact with periodic jobs",
     "alloc": "Interact with allocations",
     "node": "Interact with nodes",
     "eval": "Interact with evaluations",

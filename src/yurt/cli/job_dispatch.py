@@ -1,0 +1,148 @@
+"""`job dispatch` (a child of a parameterized job) and `job periodic force` (a child of a
+periodic job now), with Nomad's output: the IDs, then the evaluation monitor."""
+
+import base64
+from urllib.parse import quote
+
+from .command import Command, CommandError
+from .format import format_kv, limit, q
+from .monitor import EvalMonitor
+
+
+def job_path(job_id: str, *rest: str) -> str:
+    """`/v1/job/<id>/...` with the ID escaped (children IDs contain `/`)."""
+    return "/".join(["/v1/job", quote(job_id, safe=""), *rest])
+
+
+class JobDispatchCommand(Command):
+    name = "job dispatch"
+    synopsis = "Dispatch an instance of a parameterized job"
+    help = """
+Usage: yurt job dispatch [options] <parameterized job> [input source]
+
+  Dispatch starts a new instance (a child job) of a parameterized job. Its
+  payload is read from the file named as the input source, or from stdin when
+  the input source is "-". Metadata is given with -meta, once per key.
+
+  With -idempotency-token, a second dispatch carrying the same token returns
+  the child already dispatched instead of creating another one.
+
+  The dispatched job ID is printed and, unless -detach is given, the
+  evaluation it triggered is monitored.
+
+{general}
+
+Dispatch Options:
+
+  -meta <key>=<value>
+    A metadata key and value merged into the child job's meta. Repeat the
+    flag for several keys. Only keys the parameterized block lists in
+    meta_required or meta_optional are accepted.
+
+  -detach
+    Print the evaluation ID and return instead of monitoring it.
+
+  -idempotency-token
+    A token that makes the dispatch happen at most once.
+
+  -id-prefix-template
+    A prefix placed in the dispatched job's ID after "/dispatch-".
+
+  -priority
+    The priority of the dispatched job (default: the parent's).
+
+  -verbose
+    Display full information.
+"""
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.flags.bool("detach").bool("verbose").bool("wait").bool("ui")
+        self.flags.string("idempotency-token").string("id-prefix-template").list("meta").int("priority")
+
+    def _payload(self, source: str) -> bytes:
+        try:
+            if source == "-":
+                stream = getattr(self.ctx.stdin, "buffer", None)
+                return stream.read() if stream is not None else self.ctx.stdin.read().encode()
+            with open(source, "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise CommandError(f"Error reading input data: {exc}") from None
+
+    def _meta(self) -> dict[str, str]:
+        meta = {}
+        for item in self.flag("meta"):
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise CommandError(f"Error parsing meta value: {item}")
+            meta[key] = value
+        return meta
+
+    def run(self, args: list[str]) -> int:
+        rest = self.parse(args)
+        if rest is None:
+            return 1
+        if not 1 <= len(rest) <= 2:
+            return self.usage_error("This command takes one or two argument: <parameterized job> [input source]")
+        payload = self._payload(rest[1]) if len(rest) == 2 else b""
+        meta = self._meta()
+        job_id, ns = self.job_id_by_prefix(
+            rest[0].strip(), keep=lambda j: not j.get("ParentID") and bool(j.get("ParameterizedJob")),
+            kind="parameterized")
+        body = {"JobID": job_id, "Meta": meta, "Payload": base64.b64encode(payload).decode() if payload else None,
+                "IdPrefixTemplate": self.flag("id-prefix-template"), "Priority": self.flag("priority")}
+        params = {"namespace": ns}
+        if self.flag("idempotency-token"):
+            params["idempotency_token"] = self.flag("idempotency-token")
+        resp = self.call("Failed to dispatch job", "PUT", job_path(job_id, "dispatch"), body, **params) or {}
+        eval_id = resp.get("EvalID", "")
+        rows = [f"Dispatched Job ID|{resp.get('DispatchedJobID', '')}"]
+        if eval_id:
+            rows.append(f"Evaluation ID|{limit(eval_id, self.id_length)}")
+        self.output(format_kv(rows))
+        if self.flag("detach") or not eval_id:
+            return 0
+        self.output("")
+        return 1 if EvalMonitor(self, self.id_length).monitor(eval_id) != 0 else 0
+
+
+class JobPeriodicForceCommand(Command):
+    name = "job periodic force"
+    synopsis = "Force the launch of a periodic job"
+    help = """
+Usage: yurt job periodic force [options] <job id>
+
+  Launch a new instance (a child job) of a periodic job now, whether or not
+  its prohibit_overlap setting would allow it.
+
+{general}
+
+Periodic Force Options:
+
+  -detach
+    Print the evaluation ID and return instead of monitoring it.
+
+  -verbose
+    Display full information.
+"""
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.flags.bool("detach").bool("verbose")
+
+    def run(self, args: list[str]) -> int:
+        rest = self.parse(args)
+        if rest is None:
+            return 1
+        if len(rest) != 1:
+            return self.usage_error("This command takes one argument: <job id>")
+        job_id, ns = self.job_id_by_prefix(rest[0].strip(), keep=lambda j: bool(j.get("Periodic")), kind="periodic")
+        resp = self.call(f"Error forcing periodic job {q(job_id)}", "PUT", job_path(job_id, "periodic", "force"),
+                         namespace=ns) or {}
+        eval_id = resp.get("EvalID", "")
+        if self.flag("detach"):
+            self.output("Force periodic successful")
+            self.output("Evaluation ID: " + eval_id)
+            return 0
+        return EvalMonitor(self, self.id_length).monitor(eval_id)
