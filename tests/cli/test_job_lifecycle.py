@@ -3,7 +3,16 @@
 
 import base64
 
-from cli_fakes import ALLOC2_ID, ALLOC_ID, EVAL_ID, JOB_ID, alloc_stub, evaluation, job, job_stub
+from cli_fakes import (
+    ALLOC2_ID,
+    ALLOC_ID,
+    EVAL_ID,
+    JOB_ID,
+    alloc_stub,
+    evaluation,
+    job,
+    job_stub,
+)
 
 from yurt.cli.job_restart import JobRestartCommand
 

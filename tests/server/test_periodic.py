@@ -1,14 +1,19 @@
 """The periodic dispatcher with a fake clock: launches on the cron schedule, children,
 prohibit_overlap, enabled, time zones, force, and restore after a restart."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from yurt.server import FakeClock, Server, ServerConfig
 from yurt.server.endpoints import register_job
 from yurt.server.periodic import next_launch
-from yurt.state.commands import AllocClientUpdate, AllocUpdate, EvalUpsert, JobDeregister
+from yurt.state.commands import (
+    AllocClientUpdate,
+    AllocUpdate,
+    EvalUpsert,
+    JobDeregister,
+)
 from yurt.structs import PeriodicConfig, evolve
 from yurt.testing.mock import mock_batch_job
 
@@ -50,9 +55,9 @@ def finish_child_evals(server, child_id):
 def test_next_launch_uses_the_time_zone_and_earliest_spec():
     job = periodic_job(spec="0 9 * * *", time_zone="America/New_York")
     # 09:00 in New York on 2023-11-15 is 14:00 UTC
-    assert next_launch(job, START) == datetime(2023, 11, 15, 14, 0, tzinfo=timezone.utc).timestamp()
+    assert next_launch(job, START) == datetime(2023, 11, 15, 14, 0, tzinfo=UTC).timestamp()
     multi = periodic_job(spec="", specs=["0 0 * * *", "*/10 * * * *"])
-    assert next_launch(multi, START) == datetime(2023, 11, 14, 22, 20, tzinfo=timezone.utc).timestamp()
+    assert next_launch(multi, START) == datetime(2023, 11, 14, 22, 20, tzinfo=UTC).timestamp()
     seconds = periodic_job(spec="*/15 * * * * * *")  # 7 fields: seconds first
     assert next_launch(seconds, START) == START + 10
 
@@ -60,7 +65,7 @@ def test_next_launch_uses_the_time_zone_and_earliest_spec():
 async def test_launches_child_on_schedule(server):
     register_job(server, periodic_job())
     assert server.periodic.next_launch_of("default", "report") == datetime(
-        2023, 11, 14, 22, 15, tzinfo=timezone.utc).timestamp()
+        2023, 11, 14, 22, 15, tzinfo=UTC).timestamp()
     assert server.periodic.tick() == []
     server.clock.advance(99)  # 22:14:59
     assert server.periodic.tick() == []

@@ -15,7 +15,14 @@ import logging
 from dataclasses import dataclass
 
 from yurt.state.periodic_launch import PERIODIC_LAUNCH_SUFFIX, is_periodic_active
-from yurt.structs import EVAL_STATUS_PENDING, TRIGGER_PERIODIC_JOB, Evaluation, Job, evolve, generate_uuid
+from yurt.structs import (
+    EVAL_STATUS_PENDING,
+    TRIGGER_PERIODIC_JOB,
+    Evaluation,
+    Job,
+    evolve,
+    generate_uuid,
+)
 from yurt.structs.cron import next_launch_after
 
 from .clock import NS_PER_SECOND
@@ -176,7 +183,7 @@ class PeriodicDispatch:
             return None
         try:
             return self._launch(job, launch)
-        except Exception:  # noqa: BLE001 - one bad job must not stop the others' launches
+        except Exception:
             log.exception("launching periodic job %s failed", job.id)
             return None
 

@@ -6,13 +6,13 @@
 `CronSpec` raises ValueError and `next_launch_after` returns None. Pure: the time is passed in.
 """
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
            "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
-_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
-_DAYS = {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}
+_MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
+_DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 
 
 def _value(text: str, names: dict[str, int]) -> int:
@@ -92,7 +92,7 @@ def next_launch_after(spec: str, specs: list[str] | None, time_zone: str, after:
     try:
         zone = ZoneInfo(time_zone or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        zone = timezone.utc
+        zone = UTC
     now = datetime.fromtimestamp(after, tz=zone)
     found = []
     for text in ([spec] if spec else list(specs or ())):

@@ -9,7 +9,14 @@ writes it to the task's `dispatch_payload` file.
 import secrets
 from dataclasses import dataclass
 
-from yurt.structs import EVAL_STATUS_PENDING, TRIGGER_JOB_REGISTER, Evaluation, Job, evolve, generate_uuid
+from yurt.structs import (
+    EVAL_STATUS_PENDING,
+    TRIGGER_JOB_REGISTER,
+    Evaluation,
+    Job,
+    evolve,
+    generate_uuid,
+)
 
 from .errors import EndpointError
 
