@@ -251,3 +251,22 @@ def test_no_allocations_to_restart(fake, run_cli):
     serve_restart(fake, [alloc_stub(ALLOC_ID, ClientStatus="complete", DesiredStatus="stop")])
     res = run_cli("job", "restart", "-yes", JOB_ID)
     assert res.code == 0 and res.out == "No allocations to restart\n"
+
+
+def test_scaling_events_newest_first(fake, run_cli):
+    serve_job(fake)
+    t0 = 1_700_000_000 * 10**9
+    fake.on("GET", f"/v1/job/{JOB_ID}/scale", {"TaskGroups": {
+        "cache": {"Events": [{"Time": t0 - 60 * 10**9, "Count": 3, "PreviousCount": 1, "Message": "up",
+                              "Error": False, "EvalID": EVAL_ID}]},
+        "web": {"Events": [{"Time": t0, "Count": None, "PreviousCount": 2, "Message": "note", "Error": True,
+                            "EvalID": None}]}}})
+    res = run_cli("job", "scaling-events", JOB_ID)
+    assert res.code == 0, res.err
+    assert res.out == ("Task Group  Count   PrevCount  Date\n"
+                       "web         <none>  2          2023-11-14T22:13:20Z\n"
+                       "cache       3       1          2023-11-14T22:12:20Z\n")
+    res = run_cli("job", "scaling-events", "-verbose", JOB_ID)
+    assert f"|{EVAL_ID}" not in res.out and EVAL_ID in res.out and "Eval ID" in res.out
+    fake.on("GET", f"/v1/job/{JOB_ID}/scale", {"TaskGroups": {"cache": {"Events": None}}})
+    assert run_cli("job", "scaling-events", JOB_ID).out == "No events found\n"

@@ -145,3 +145,56 @@ async def test_scale_status_route(api):
     assert status["JobID"] == "web" and status["JobStopped"] is False
     assert status["TaskGroups"]["web"]["Desired"] == 10 and status["TaskGroups"]["web"]["Placed"] == 0
     assert (await api.get("/v1/job/nope/scale")).status == 404
+
+
+async def scale(api, job_id="web", expect=200, **body):
+    resp = await api.put(f"/v1/job/{job_id}/scale", json=body)
+    text = await resp.text()
+    assert resp.status == expect, text
+    return await resp.json() if expect == 200 else text
+
+
+async def test_scale_makes_a_version_a_scaling_eval_and_an_event(api, server):
+    await register(api, "web")
+    out = await scale(api, Count=3, Target={"Group": "web"}, Message="by hand")
+    ev = await (await api.get(f"/v1/evaluation/{out['EvalID']}")).json()
+    assert ev["TriggeredBy"] == "job-scaling"
+    job = await (await api.get("/v1/job/web")).json()
+    assert job["Version"] == 1 and job["TaskGroups"][0]["Count"] == 3
+    # a message-only event changes no version
+    await scale(api, Target={"Group": "web"}, Message="note", Error=True)
+    status = await (await api.get("/v1/job/web/scale")).json()
+    events = status["TaskGroups"]["web"]["Events"]
+    assert [e["Message"] for e in events] == ["note", "by hand"]
+    assert events[1]["Count"] == 3 and events[1]["PreviousCount"] == 10 and events[1]["EvalID"] == out["EvalID"]
+    assert events[0]["Count"] is None and events[0]["Error"] is True
+    assert (await (await api.get("/v1/job/web")).json())["Version"] == 1
+
+
+async def test_scale_errors_change_nothing(api, server):
+    await register(api, "web")
+    before = server.state.latest_index
+    assert await scale(api, expect=400, Count=1) == "missing task group name for scaling action"
+    assert await scale(api, expect=400, Count=-1, Target={"Group": "web"}) == "scaling action count can't be negative"
+    assert await scale(api, expect=400, Count=1, Target={"Group": "nope"}) == (
+        'task group "nope" specified for scaling does not exist in job')
+    assert await scale(api, expect=400, Count=1, Target={"Group": "web", "Job": "other"}) == (
+        "job ID in payload did not match URL")
+    assert await scale(api, expect=400, Count=1, Target={"Group": "web"}, JobModifyIndex=999) == (
+        "Enforcing job modify index 999: job exists with conflicting job modify index: "
+        f"{server.state.snapshot().job_by_id('default', 'web').job_modify_index}")
+    assert await scale(api, job_id="nope", expect=404, Count=1, Target={"Group": "web"}) == 'job "nope" not found'
+    assert server.state.latest_index == before
+
+
+async def test_scale_respects_the_scaling_policy(api):
+    data = job_json("web")
+    data["TaskGroups"][0]["Scaling"] = {"Min": 2, "Max": 5, "Enabled": True, "Type": "horizontal"}
+    data["TaskGroups"][0]["Count"] = 2
+    resp = await api.put("/v1/jobs", json={"Job": data})
+    assert resp.status == 200, await resp.text()
+    assert await scale(api, expect=400, Count=6, Target={"Group": "web"}) == (
+        "group count was greater than scaling policy maximum: 6 > 5")
+    assert await scale(api, expect=400, Count=1, Target={"Group": "web"}) == (
+        "group count was less than scaling policy minimum: 1 < 2")
+    await scale(api, Count=4, Target={"Group": "web"})

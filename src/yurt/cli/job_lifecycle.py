@@ -4,7 +4,7 @@ and monitor its evaluation, with Nomad's output."""
 from typing import Any
 
 from .command import Command, CommandError
-from .format import next_launch_text, q
+from .format import format_list, format_seconds, next_launch_text, q
 from .job_dispatch import job_path
 from .monitor import EvalMonitor
 
@@ -186,3 +186,50 @@ Start Options:
         job["Stop"] = False
         resp = self.call("Error submitting job", "PUT", "/v1/jobs", {"Job": job}, namespace=ns) or {}
         return finish_registration(self, job, resp.get("EvalID", ""), "Job start successful")
+
+
+class JobScalingEventsCommand(Command):
+    name = "job scaling-events"
+    synopsis = "Display the most recent scaling events for a job"
+    help = """
+Usage: yurt job scaling-events [options] <args>
+
+  List the scaling events recorded for a job's task groups, newest first.
+
+{general}
+
+Scaling-Events Options:
+
+  -verbose
+    Also show the error flag, message and evaluation ID of each event.
+"""
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.flags.bool("verbose")
+
+    def run(self, args: list[str]) -> int:
+        rest = self.parse(args)
+        if rest is None:
+            return 1
+        if len(rest) != 1:
+            return self.usage_error("This command takes one argument: <job_id>")
+        job_id, ns = self.job_id_by_prefix(rest[0].strip())
+        status = self.query("Error listing scaling events", job_path(job_id, "scale"), namespace=ns) or {}
+        events = [(group, e) for group, tg in (status.get("TaskGroups") or {}).items()
+                  for e in (tg or {}).get("Events") or []]
+        if not events:
+            self.output("No events found")
+            return 0
+        events.sort(key=lambda ge: -(ge[1].get("Time") or 0))
+        verbose = self.flag("verbose")
+        header = "Task Group|Count|PrevCount" + ("|Error|Message|Eval ID" if verbose else "") + "|Date"
+        rows = [header]
+        for group, e in events:
+            count = "" if e.get("Count") is None else str(e["Count"])
+            row = f"{group}|{count}|{e.get('PreviousCount', 0)}"
+            if verbose:
+                row += f"|{'true' if e.get('Error') else 'false'}|{e.get('Message', '')}|{e.get('EvalID') or ''}"
+            rows.append(row + "|" + format_seconds((e.get("Time") or 0) / 1e9))
+        self.output(format_list(rows))
+        return 0

@@ -23,7 +23,7 @@ from .fmt_cmd import FmtCommand
 from .job_cmds import JobHistoryCommand, JobInspectCommand, JobStopCommand
 from .job_dispatch import JobDispatchCommand, JobPeriodicForceCommand
 from .job_init import JobInitCommand
-from .job_lifecycle import JobRevertCommand, JobScaleCommand, JobStartCommand
+from .job_lifecycle import JobRevertCommand, JobScaleCommand, JobScalingEventsCommand, JobStartCommand
 from .job_restart import JobRestartCommand
 from .job_plan import JobPlanCommand
 from .job_run import JobRunCommand, JobValidateCommand
@@ -40,7 +40,7 @@ COMMANDS: dict[str, type[Command]] = {
         EvalStatusCommand, EvalListCommand, StatusCommand, ServerMembersCommand, VersionCommand,
         SchedulerGetConfigCommand, SchedulerSetConfigCommand, FmtCommand, JobPlanCommand,
         JobDispatchCommand, JobPeriodicForceCommand, JobRevertCommand, JobScaleCommand, JobStartCommand,
-        JobRestartCommand,
+        JobRestartCommand, JobScalingEventsCommand,
     )
 }
 

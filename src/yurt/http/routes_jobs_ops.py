@@ -7,9 +7,9 @@ import binascii
 
 from aiohttp import web
 
-from yurt.server.endpoints import EndpointError, revert_job, scale_job
+from yurt.server.endpoints import EndpointError, revert_job
 from yurt.server.endpoints.dispatch import dispatch_job
-from yurt.server.endpoints.job_ops import force_periodic, job_scale_status, set_job_stable
+from yurt.server.endpoints.job_ops import ScaleRequest, force_periodic, job_scale_status, scale_job, set_job_stable
 
 from .context import request_namespace, server_of
 from .query import blocking_query
@@ -35,13 +35,19 @@ async def job_revert(request: web.Request) -> web.Response:
 @routes.post("/v1/job/{job_id}/scale")
 async def job_scale(request: web.Request) -> web.Response:
     body = await read_json(request)
-    target = (body.get("Target") or {}) if isinstance(body, dict) else {}
-    group = target.get("Group", "")
-    if not group:
-        raise EndpointError(400, "missing task group name for scaling action")
+    body = body if isinstance(body, dict) else {}
+    target = body.get("Target") or {}
+    job_id = request.match_info["job_id"]
+    if target.get("Job") and target["Job"] != job_id:
+        raise EndpointError(400, "job ID in payload did not match URL")
     count = body.get("Count")
-    result = scale_job(server_of(request), request_namespace(request), request.match_info["job_id"],
-                       group, int(count) if count is not None else None)
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+        raise EndpointError(400, f"json: cannot unmarshal {type(count).__name__} into Go struct field "
+                                 "ScalingRequest.Count of type int64")
+    req = ScaleRequest(group=target.get("Group") or "", count=count, message=str(body.get("Message") or ""),
+                       error=bool(body.get("Error")), meta=body.get("Meta") or None,
+                       job_modify_index=int(body.get("JobModifyIndex") or 0))
+    result = scale_job(server_of(request), request_namespace(request), job_id, req)
     return json_response(request, register_body(result), result.index)
 
 
@@ -83,7 +89,7 @@ async def job_submission(request: web.Request) -> web.Response:
 @routes.get("/v1/job/{job_id}/scale")
 async def job_scale_read(request: web.Request) -> web.Response:
     ns, job_id = request_namespace(request), request.match_info["job_id"]
-    return await blocking_query(request, server_of(request), ["jobs", "allocs"],
+    return await blocking_query(request, server_of(request), ["jobs", "allocs", "scaling_event"],
                                 lambda snap, opts: job_scale_status(snap, ns, job_id))
 
 

@@ -25,6 +25,8 @@ from yurt.structs import (
     TaskState,
 )
 
+from .scaling_events import ScalingEvent
+
 
 class Command(msgspec.Struct, tag=True):
     """Base of every command; the tag is the class name."""
@@ -159,6 +161,15 @@ class PeriodicLaunchUpsert(Command):
     launch: int
 
 
+class ScalingEventRegister(Command):
+    """Record a scaling event of a job's task group (`state/scaling_events.py`)."""
+
+    namespace: str
+    job_id: str
+    task_group: str
+    event: ScalingEvent
+
+
 AnyCommand = Union[
     JobRegister,
     JobDeregister,
@@ -175,6 +186,7 @@ AnyCommand = Union[
     AllocDesiredTransition,
     SchedulerConfigSet,
     PeriodicLaunchUpsert,
+    ScalingEventRegister,
 ]
 
 _encoder = msgspec.msgpack.Encoder()

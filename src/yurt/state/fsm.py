@@ -20,6 +20,7 @@ from .fsm_jobs import (
     upsert_evals,
 )
 from .periodic_launch import record_launch_on_register, upsert_launch
+from .scaling_events import add_scaling_event
 from .txn import StateError, Txn
 
 
@@ -41,6 +42,7 @@ def _job_deregister(txn: Txn, cmd: c.JobDeregister) -> None:
     deregister_job(txn, cmd.namespace, cmd.job_id, cmd.purge, cmd.submit_time)
     if cmd.purge:
         txn.delete_periodic_launch(cmd.namespace, cmd.job_id)
+        txn.delete_scaling_events(cmd.namespace, cmd.job_id)
     if cmd.eval is not None:
         upsert_evals(txn, [cmd.eval])
 
@@ -184,6 +186,12 @@ def _periodic_launch(txn: Txn, cmd: c.PeriodicLaunchUpsert) -> None:
     upsert_launch(txn, cmd.namespace, cmd.job_id, cmd.launch)
 
 
+def _scaling_event(txn: Txn, cmd: c.ScalingEventRegister) -> None:
+    if txn.job_by_id(cmd.namespace, cmd.job_id) is None:
+        raise StateError(f'job "{cmd.job_id}" in namespace "{cmd.namespace}" not found')
+    add_scaling_event(txn, cmd.namespace, cmd.job_id, cmd.task_group, cmd.event)
+
+
 _HANDLERS: dict[type, Callable[[Txn, c.Command], None]] = {
     c.JobRegister: _job_register,
     c.JobDeregister: _job_deregister,
@@ -200,4 +208,5 @@ _HANDLERS: dict[type, Callable[[Txn, c.Command], None]] = {
     c.AllocDesiredTransition: _alloc_desired_transition,
     c.SchedulerConfigSet: _scheduler_config,
     c.PeriodicLaunchUpsert: _periodic_launch,
+    c.ScalingEventRegister: _scaling_event,
 }

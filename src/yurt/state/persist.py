@@ -14,6 +14,7 @@ import msgspec
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration, evolve
 
 from .periodic_launch import PeriodicLaunch
+from .scaling_events import JobScalingEvents
 from .tables import Tables
 from .txn import Txn
 
@@ -61,9 +62,13 @@ class LaunchesChunk(msgspec.Struct, tag=True):
     launches: list[PeriodicLaunch]
 
 
+class ScalingEventsChunk(msgspec.Struct, tag=True):
+    jobs: list[JobScalingEvents]
+
+
 Chunk = (
     MetaChunk | JobsChunk | VersionsChunk | SummariesChunk | NodesChunk | EvalsChunk | AllocJobsChunk | AllocsChunk
-    | LaunchesChunk
+    | LaunchesChunk | ScalingEventsChunk
 )
 
 _encoder = msgspec.msgpack.Encoder()
@@ -97,6 +102,8 @@ def encode_tables(t: Tables) -> Iterator[bytes]:
     yield from _encode_allocs(t)
     for batch in _batches(t.periodic_launch.values()):
         yield _encoder.encode(LaunchesChunk(batch))
+    for batch in _batches(t.scaling_event.values()):
+        yield _encoder.encode(ScalingEventsChunk(batch))
 
 
 def _encode_allocs(t: Tables) -> Iterator[bytes]:
@@ -146,6 +153,9 @@ def decode_tables(chunks: Iterable[bytes]) -> Tables:
         elif isinstance(chunk, LaunchesChunk):
             for launch in chunk.launches:
                 txn.put_periodic_launch(launch)
+        elif isinstance(chunk, ScalingEventsChunk):
+            for events in chunk.jobs:
+                txn.put_scaling_events(events)
         elif isinstance(chunk, AllocJobsChunk):
             alloc_jobs.extend(chunk.jobs)
         elif isinstance(chunk, AllocsChunk):

@@ -193,6 +193,17 @@ class Txn(StateReader):
             t.periodic_launch = t.periodic_launch.dissoc((namespace, job_id), self.gen)
             self.touch("periodic_launch")
 
+    def put_scaling_events(self, events: Any) -> None:
+        t = self._t
+        t.scaling_event = t.scaling_event.assoc((events.namespace, events.job_id), events, self.gen)
+        self.touch("scaling_event")
+
+    def delete_scaling_events(self, namespace: str, job_id: str) -> None:
+        t = self._t
+        if t.scaling_event.get((namespace, job_id)) is not None:
+            t.scaling_event = t.scaling_event.dissoc((namespace, job_id), self.gen)
+            self.touch("scaling_event")
+
     # -- nodes and config ----------------------------------------------
     def put_node(self, node: Node) -> None:
         t = self._t

@@ -164,20 +164,3 @@ def revert_job(server, namespace: str, job_id: str, version: int,
     if old is None:
         raise EndpointError(404, f"job {job_id!r} at version {version} not found")
     return register_job(server, _resubmittable(old))
-
-
-def scale_job(server, namespace: str, job_id: str, group: str, count: int | None) -> RegisterResult:
-    """`job scale`: a new version of the job with the group's count changed."""
-    job = _existing_job(server, namespace, job_id)
-    if count is None:
-        raise EndpointError(400, "must specify a count")
-    if count < 0:
-        raise EndpointError(400, "scaling action count can't be negative")
-    groups = list(job.task_groups or ())
-    for i, tg in enumerate(groups):
-        if tg.name == group:
-            groups[i] = evolve(tg, count=count)
-            break
-    else:
-        raise EndpointError(400, f"task group {group!r} specified for scaling does not exist in job")
-    return register_job(server, _resubmittable(evolve(job, task_groups=groups)))
