@@ -198,3 +198,21 @@ async def test_scale_respects_the_scaling_policy(api):
     assert await scale(api, expect=400, Count=1, Target={"Group": "web"}) == (
         "group count was less than scaling policy minimum: 1 < 2")
     await scale(api, Count=4, Target={"Group": "web"})
+
+
+async def test_child_job_ids_work_unescaped_in_paths(api):
+    await put_job(api, param_job())
+    child = (await dispatch(api, Meta={"input": "x"}))["DispatchedJobID"]
+    resp = await api.get(f"/v1/job/{child}")
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["ID"] == child
+    summary = await (await api.get(f"/v1/job/{child}/summary")).json()
+    assert summary["JobID"] == child
+    assert (await api.get(f"/v1/job/{child}/allocations")).status == 200
+    evals = await (await api.get(f"/v1/job/{child}/evaluations")).json()
+    assert [e["JobID"] for e in evals] == [child]
+    assert (await api.delete(f"/v1/job/{child}/summary")).status == 405
+    assert (await api.get("/v1/job/proc/dispatch-0-00000000")).status == 404
+    assert (await api.get("/v1/job/proc/nosuchthing/at/all")).status == 404
+    resp = await api.delete(f"/v1/job/{child}")
+    assert resp.status == 200, await resp.text()

@@ -123,6 +123,9 @@ def test_periodic_job_fires_and_prohibit_overlap_holds(dev):
     assert re.search(r"^Periodic\s+= true$", status, re.M) and "Next Periodic Launch" in status
     assert "Previously Launched Jobs" in status and launched[0]["ID"] in status
 
+    child_status = yurt(dev.address, "job", "status", launched[0]["ID"]).stdout
+    assert re.search(rf"^ID\s+= {re.escape(launched[0]['ID'])}$", child_status, re.M), child_status
+
     forced = yurt(dev.address, "job", "periodic", "force", "-detach", "tick").stdout
     assert forced.startswith("Force periodic successful\nEvaluation ID: ")
     yurt(dev.address, "job", "stop", "-detach", "tick")

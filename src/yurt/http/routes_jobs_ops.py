@@ -4,8 +4,10 @@ sources yet)."""
 
 import base64
 import binascii
+from urllib.parse import quote
 
 from aiohttp import web
+from yarl import URL
 
 from yurt.server.endpoints import EndpointError, revert_job
 from yurt.server.endpoints.dispatch import dispatch_job
@@ -148,3 +150,41 @@ async def job_periodic_force(request: web.Request) -> web.Response:
     result = force_periodic(server_of(request), request_namespace(request), request.match_info["job_id"])
     out = {"EvalID": result.eval_id, "EvalCreateIndex": result.eval_create_index, "Index": result.index}
     return json_response(request, out, result.index)
+
+
+async def _resolve_escaped(request: web.Request, job_id: str, sub: str, method: str = ""):
+    """Route `request` as if its job ID had been sent escaped (`a%2Fperiodic-1`); None when
+    only this catch-all route would take it."""
+    path = "/v1/job/" + quote(job_id, safe="") + ("/" + quote(sub) if sub else "")
+    clone = request.clone(method=method or request.method,
+                          rel_url=URL.build(path=path, query_string=request.rel_url.query_string, encoded=True))
+    match = await request.app.router.resolve(clone)
+    if match.http_exception is None and match.handler is job_path_with_slashes:
+        if method:
+            return clone, None
+        allowed = [m for m in ("GET", "PUT", "POST", "DELETE")
+                   if (await _resolve_escaped(request, job_id, sub, m))[1] is not None]
+        if not allowed:
+            return clone, None
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    return clone, match
+
+
+async def job_path_with_slashes(request: web.Request) -> web.Response:
+    """`/v1/job/<parent>/periodic-<t>[/summary]` with the child's `/` unescaped: Nomad finds the
+    job ID by the known sub-path suffixes, so clients (python-nomad, curl) need not escape it.
+    Registered after every other route: it only sees paths no other route took."""
+    parts = request.match_info["rest"].split("/")
+    match = None
+    for cut in range(len(parts) - 1, 1, -1):  # the shortest known sub-path first
+        clone, match = await _resolve_escaped(request, "/".join(parts[:cut]), "/".join(parts[cut:]))
+        if match is not None and match.http_exception is None:
+            break
+    else:
+        clone, match = await _resolve_escaped(request, "/".join(parts), "")
+    if match is None or match.http_exception is not None:
+        raise web.HTTPNotFound()
+    match.add_app(request.app)
+    match.freeze()
+    clone._match_info = match
+    return await match.handler(clone)
