@@ -270,3 +270,20 @@ def test_scaling_events_newest_first(fake, run_cli):
     assert f"|{EVAL_ID}" not in res.out and EVAL_ID in res.out and "Eval ID" in res.out
     fake.on("GET", f"/v1/job/{JOB_ID}/scale", {"TaskGroups": {"cache": {"Events": None}}})
     assert run_cli("job", "scaling-events", JOB_ID).out == "No events found\n"
+
+
+def test_dispatch_wait_reports_the_summary_of_the_dead_child(fake, run_cli):
+    from cli_fakes import sequence, summary
+
+    serve_job(fake, Type="batch", ParameterizedJob={"Payload": "optional"})
+    fake.on("PUT", f"/v1/job/{JOB_ID}/dispatch", {"DispatchedJobID": CHILD, "EvalID": EVAL_ID})
+    serve_eval(fake, JobID=CHILD)
+    child_path = f"/v1/job/{CHILD}"  # (the fake sees the decoded path)
+    fake.on("GET", child_path, sequence(job(CHILD, Status="running"), job(CHILD, Status="dead")))
+    fake.on("GET", child_path + "/summary", summary(CHILD, Running=0, Failed=1))
+    res = run_cli("job", "dispatch", "-wait", "-verbose", JOB_ID)
+    assert res.code == 2, res.err
+    assert f'Monitoring allocations for job "{CHILD}"' in res.out
+    assert fake.calls("GET", child_path)[0].path == child_path
+    assert res.out.endswith("Task Group  Queued  Complete  Failed  Running  Starting  Lost  Unknown\n"
+                            "cache       0       0         1       0        0         0     0\n")

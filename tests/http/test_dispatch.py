@@ -216,3 +216,12 @@ async def test_child_job_ids_work_unescaped_in_paths(api):
     assert (await api.get("/v1/job/proc/nosuchthing/at/all")).status == 404
     resp = await api.delete(f"/v1/job/{child}")
     assert resp.status == 200, await resp.text()
+
+
+async def test_dispatch_payload_route_takes_the_raw_body(api):
+    await put_job(api, param_job(required=(), optional=()))
+    resp = await api.put("/v1/job/proc/dispatch/payload", data=b"\x00raw bytes\xff")
+    assert resp.status == 200, await resp.text()
+    child = (await resp.json())["DispatchedJobID"]
+    job = await (await api.get(f"/v1/job/{quote(child, safe='')}")).json()
+    assert base64.b64decode(job["Payload"]) == b"\x00raw bytes\xff"

@@ -5,8 +5,11 @@ import base64
 from urllib.parse import quote
 
 from .command import Command, CommandError
-from .format import format_kv, limit, q
+from .format import format_kv, format_list, format_seconds, limit, q
 from .monitor import EvalMonitor
+
+
+WAIT_TIMEOUT = 300  # seconds, as Nomad's -wait
 
 
 def job_path(job_id: str, *rest: str) -> str:
@@ -53,11 +56,15 @@ Dispatch Options:
 
   -verbose
     Display full information.
+
+  -wait
+    After the evaluation, wait until the dispatched job is dead and print its
+    task group summary (exit code 2 if an allocation failed).
 """
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        self.flags.bool("detach").bool("verbose").bool("wait").bool("ui")
+        self.flags.bool("detach").bool("verbose").bool("wait")
         self.flags.string("idempotency-token").string("id-prefix-template").list("meta").int("priority")
 
     def _payload(self, source: str) -> bytes:
@@ -104,7 +111,29 @@ Dispatch Options:
         if self.flag("detach") or not eval_id:
             return 0
         self.output("")
-        return 1 if EvalMonitor(self, self.id_length).monitor(eval_id) != 0 else 0
+        if EvalMonitor(self, self.id_length).monitor(eval_id) != 0:
+            return 1
+        return self._wait_dead(resp["DispatchedJobID"], ns) if self.flag("wait") else 0
+
+    def _wait_dead(self, job_id: str, ns: str) -> int:
+        """-wait: poll the child until it is dead (at most 5 minutes); print its summary."""
+        self.output(f"\n==> {format_seconds(self.ctx.now())}: Monitoring allocations for job {q(limit(job_id, self.id_length))}")
+        deadline = self.ctx.now() + WAIT_TIMEOUT
+        while True:
+            job = self.query("Error querying allocations", job_path(job_id), namespace=ns) or {}
+            if job.get("Status") == "dead":
+                break
+            if self.ctx.now() > deadline:
+                self.output(f"Timeout reached after {WAIT_TIMEOUT // 60}m0s")
+                return 1
+            self.ctx.sleep(self.ctx.poll_interval)
+        summary = self.query("Error querying allocations", job_path(job_id, "summary"), namespace=ns) or {}
+        groups = summary.get("Summary") or {}
+        keys = ("Queued", "Complete", "Failed", "Running", "Starting", "Lost", "Unknown")
+        rows = ["Task Group|" + "|".join(keys)]
+        rows += [name + "|" + "|".join(str(groups[name].get(k, 0)) for k in keys) for name in sorted(groups)]
+        self.output(format_list(rows))
+        return 2 if any(g.get("Failed", 0) for g in groups.values()) else 0
 
 
 class JobPeriodicForceCommand(Command):

@@ -138,10 +138,23 @@ async def job_dispatch(request: web.Request) -> web.Response:
         id_prefix_template=str(body.get("IdPrefixTemplate") or ""), priority=int(body.get("Priority") or 0),
         idempotency_token=request.query.get("idempotency_token") or str(body.get("IdempotencyToken") or ""),
     )
-    out = {"DispatchedJobID": result.dispatched_job_id, "EvalID": result.eval_id,
-           "EvalCreateIndex": result.eval_create_index, "JobCreateIndex": result.job_create_index,
-           "Index": result.index}
-    return json_response(request, out, result.index)
+    return json_response(request, _dispatch_body(result), result.index)
+
+
+def _dispatch_body(result) -> dict:
+    return {"DispatchedJobID": result.dispatched_job_id, "EvalID": result.eval_id,
+            "EvalCreateIndex": result.eval_create_index, "JobCreateIndex": result.job_create_index,
+            "Index": result.index}
+
+
+@routes.put("/v1/job/{job_id}/dispatch/payload")
+@routes.post("/v1/job/{job_id}/dispatch/payload")
+async def job_dispatch_raw_payload(request: web.Request) -> web.Response:
+    """Nomad's jobDispatchPayloadRequest: the request body is the payload itself."""
+    result = dispatch_job(server_of(request), request_namespace(request), request.match_info["job_id"],
+                          payload=await request.read(),
+                          idempotency_token=request.query.get("idempotency_token") or "")
+    return json_response(request, _dispatch_body(result), result.index)
 
 
 @routes.put("/v1/job/{job_id}/periodic/force")
