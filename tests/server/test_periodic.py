@@ -195,3 +195,31 @@ async def test_leadership_loss_stops_tracking(server):
     assert server.periodic.tracked == {}
     await server.establish_leadership()
     assert ("default", "report") in server.periodic.tracked
+
+
+def test_launch_rows_and_scaling_events_survive_a_snapshot_restore(tmp_path):
+    from yurt.state import StateStore
+    from yurt.state.commands import JobRegister, PeriodicLaunchUpsert, ScalingEventRegister
+    from yurt.state.scaling_events import ScalingEvent
+
+    store = StateStore.open(str(tmp_path))
+    job = periodic_job()
+    store.apply(JobRegister(job=job, submit_time=5))
+    assert store.snapshot().periodic_launch("default", "report").launch == 5  # first insertion
+    store.apply(PeriodicLaunchUpsert(namespace="default", job_id="report", launch=7_000_000_000))
+    for n in range(25):
+        store.apply(ScalingEventRegister(namespace="default", job_id="report", task_group="web",
+                                         event=ScalingEvent(time=n, count=n, message=f"m{n}")))
+    store.write_snapshot()
+    store.close()
+    store = StateStore.open(str(tmp_path))
+    try:
+        snap = store.snapshot()
+        assert snap.periodic_launch("default", "report").launch == 7_000_000_000
+        events = snap.scaling_events("default", "report").events["web"]
+        assert len(events) == 20 and events[0].message == "m24" and events[-1].message == "m5"
+        store.apply(JobDeregister(namespace="default", job_id="report", purge=True))
+        snap = store.snapshot()
+        assert snap.periodic_launch("default", "report") is None and snap.scaling_events("default", "report") is None
+    finally:
+        store.close()
