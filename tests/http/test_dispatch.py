@@ -225,3 +225,45 @@ async def test_dispatch_payload_route_takes_the_raw_body(api):
     child = (await resp.json())["DispatchedJobID"]
     job = await (await api.get(f"/v1/job/{quote(child, safe='')}")).json()
     assert base64.b64decode(job["Payload"]) == b"\x00raw bytes\xff"
+
+
+def test_python_nomad_dispatch_force_and_stable():
+    """python-nomad's dispatch_job, periodic_job and stable_job against a listening server."""
+    import asyncio
+
+    import nomad
+    from aiohttp import web
+
+    from yurt.http import build_app
+    from yurt.server import Server, ServerConfig
+
+    def drive(port: int) -> dict:
+        n = nomad.Nomad(host="127.0.0.1", port=port, timeout=10)
+        n.job.register_job("proc", {"Job": param_job()})
+        periodic = job_json("cron", type="batch")
+        periodic["Periodic"] = {"Enabled": True, "Spec": "0 0 * * *", "SpecType": "cron", "TimeZone": "UTC"}
+        n.job.register_job("cron", {"Job": periodic})
+        out = {"dispatch": n.job.dispatch_job("proc", payload=base64.b64encode(b"p").decode(),
+                                              meta={"input": "i"}, id_prefix_template="py")}
+        out["child"] = n.job.get_job(out["dispatch"]["DispatchedJobID"])  # unescaped slash in the path
+        out["force"] = n.job.periodic_job("cron")
+        out["stable"] = n.job.stable_job("cron", 0, True)
+        return out
+
+    async def main():
+        server = Server(ServerConfig(num_schedulers=0))
+        await server.start()
+        runner = web.AppRunner(build_app(server), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            return await asyncio.to_thread(drive, site._server.sockets[0].getsockname()[1])
+        finally:
+            await runner.cleanup()
+            await server.stop()
+
+    out = asyncio.run(main())
+    assert out["dispatch"]["DispatchedJobID"].startswith("proc/dispatch-py-") and out["dispatch"]["EvalID"]
+    assert out["child"]["Meta"]["input"] == "i" and base64.b64decode(out["child"]["Payload"]) == b"p"
+    assert out["force"]["EvalID"] and out["stable"]["Index"] > 0
