@@ -8,7 +8,6 @@ from .command import Command, CommandError
 from .format import format_kv, format_list, format_seconds, limit, q
 from .monitor import EvalMonitor
 
-
 WAIT_TIMEOUT = 300  # seconds, as Nomad's -wait
 
 

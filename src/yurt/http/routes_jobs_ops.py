@@ -11,7 +11,13 @@ from yarl import URL
 
 from yurt.server.endpoints import EndpointError, revert_job
 from yurt.server.endpoints.dispatch import dispatch_job
-from yurt.server.endpoints.job_ops import ScaleRequest, force_periodic, job_scale_status, scale_job, set_job_stable
+from yurt.server.endpoints.job_ops import (
+    ScaleRequest,
+    force_periodic,
+    job_scale_status,
+    scale_job,
+    set_job_stable,
+)
 
 from .context import request_namespace, server_of
 from .query import blocking_query
