@@ -4,6 +4,8 @@ by `GET /v1/job/:id/scale` and `job scaling-events`. Purging a job deletes its e
 
 from typing import Any
 
+import msgspec
+
 from yurt.structs import NomadStruct, evolve
 
 from .txn import Txn
@@ -25,7 +27,7 @@ class ScalingEvent(NomadStruct):
 class JobScalingEvents(NomadStruct):
     namespace: str = "default"
     job_id: str = ""
-    events: dict[str, list[ScalingEvent]] = {}  # task group -> newest first
+    events: dict[str, list[ScalingEvent]] = msgspec.field(default_factory=dict)  # group -> newest first
     modify_index: int = 0
 
 
