@@ -267,3 +267,21 @@ def test_python_nomad_dispatch_force_and_stable():
     assert out["dispatch"]["DispatchedJobID"].startswith("proc/dispatch-py-") and out["dispatch"]["EvalID"]
     assert out["child"]["Meta"]["input"] == "i" and base64.b64decode(out["child"]["Payload"]) == b"p"
     assert out["force"]["EvalID"] and out["stable"]["Index"] > 0
+
+
+async def test_revert_route_texts_and_new_version(api, server):
+    await register(api, "web")
+    await register(api, "web", meta={"v": "2"})
+    async def revert(expect, **body):
+        resp = await api.put("/v1/job/web/revert", json={"JobID": "web", **body})
+        assert resp.status == expect, await resp.text()
+        return await resp.json() if expect == 200 else await resp.text()
+    assert await revert(400, JobVersion=1) == "can't revert to current version"
+    assert await revert(404, JobVersion=9) == 'job "web" in namespace "default" at version 9 not found'
+    assert await revert(400, JobVersion=0, EnforcePriorVersion=0) == (
+        "Current job has version 1; enforcing version 0")
+    out = await revert(200, JobVersion=0, EnforcePriorVersion=1)
+    job = await (await api.get("/v1/job/web")).json()
+    assert job["Version"] == 2 and job["Meta"] == {"owner": "armon"} and out["EvalID"]
+    resp = await api.put("/v1/job/nope/revert", json={"JobID": "nope", "JobVersion": 0})
+    assert resp.status == 404 and await resp.text() == 'job "nope" not found'
