@@ -204,4 +204,17 @@ def test_revert_brings_back_the_old_versions_task(dev):
     assert [a["JobVersion"] for a in live] == [2]
     history = yurt(dev.address, "job", "history", "rev").stdout
     assert re.search(r"^Version\s+= 2$", history, re.M)
+
+    # scale, then restart in place: the same allocs, each task restarted once
+    out = yurt(dev.address, "job", "scale", "rev", "2").stdout
+    assert re.search(r'Evaluation "[0-9a-f]{8}" finished with status "complete"', out), out
+    running = wait_until(lambda: (lambda r: r if len(r) == 2 else None)(
+        [a for a in job_allocs(dev, "rev") if a["ClientStatus"] == "running"]), timeout=30, what="2 allocs")
+    events = yurt(dev.address, "job", "scaling-events", "rev").stdout
+    assert events.splitlines()[1].split()[:3] == ["rev", "2", "1"], events
+    out = yurt(dev.address, "job", "restart", "-yes", "rev").stdout
+    assert "Restarting 2 allocations" in out and out.rstrip().endswith("Job restarted successfully!"), out
+    for a in running:
+        state = dev.api(f"/v1/allocation/{a['ID']}")["TaskStates"]["rev"]
+        assert state["Restarts"] == 1 or "Restart Signaled" in [e["Type"] for e in state["Events"]], state
     yurt(dev.address, "job", "stop", "-detach", "rev")
