@@ -8,6 +8,12 @@ from .command import Command, CommandError
 from .format import format_kv, format_list, format_seconds, limit, q
 from .monitor import EvalMonitor
 
+DETACH_VERBOSE_HELP = """  -detach
+    Print the evaluation ID and return instead of monitoring it.
+
+  -verbose
+    Display full information.
+"""
 WAIT_TIMEOUT = 300  # seconds, as Nomad's -wait
 
 
@@ -148,12 +154,7 @@ Usage: yurt job periodic force [options] <job id>
 
 Periodic Force Options:
 
-  -detach
-    Print the evaluation ID and return instead of monitoring it.
-
-  -verbose
-    Display full information.
-"""
+""" + DETACH_VERBOSE_HELP
 
     def __init__(self, ctx):
         super().__init__(ctx)

@@ -5,7 +5,7 @@ from typing import Any
 
 from .command import Command, CommandError
 from .format import format_list, format_seconds, next_launch_text, q
-from .job_dispatch import job_path
+from .job_dispatch import DETACH_VERBOSE_HELP, job_path
 from .monitor import EvalMonitor
 
 SCALE_MESSAGE = "submitted using the Nomad CLI"
@@ -48,12 +48,7 @@ Usage: yurt job revert [options] <job> <version|tag>
 
 Revert Options:
 
-  -detach
-    Print the evaluation ID and return instead of monitoring it.
-
-  -verbose
-    Display full information.
-"""
+""" + DETACH_VERBOSE_HELP
 
     def __init__(self, ctx):
         super().__init__(ctx)
@@ -103,12 +98,7 @@ Scale Options:
   -check-index
     Only scale when the job's modify index equals this value.
 
-  -detach
-    Print the evaluation ID and return instead of monitoring it.
-
-  -verbose
-    Display full information.
-"""
+""" + DETACH_VERBOSE_HELP
 
     def __init__(self, ctx):
         super().__init__(ctx)
@@ -162,12 +152,7 @@ Usage: yurt job start [options] <job>
 
 Start Options:
 
-  -detach
-    Print the evaluation ID and return instead of monitoring it.
-
-  -verbose
-    Display full information.
-"""
+""" + DETACH_VERBOSE_HELP
 
     def __init__(self, ctx):
         super().__init__(ctx)
