@@ -7,12 +7,10 @@ from yurt.structs.cron import next_launch_after
 
 
 def next_launch(periodic: dict, now_seconds: float) -> datetime | None:
-    """The next launch of a job's `Periodic` block (None when disabled or not understood)."""
-    if not periodic or periodic.get("Enabled") is False:
+    """The next launch of a job's `Periodic` block as Nomad's api.PeriodicConfig.Next gives it
+    (`Spec` when set, else the earliest of `Specs`; `Enabled` is not looked at). None when
+    there is no block or a spec is not understood."""
+    if not periodic:
         return None
-    specs = [periodic.get("Spec") or "", *(periodic.get("Specs") or [])]
-    found = [t for s in filter(None, specs)
-             if (t := next_launch_after(s, None, periodic.get("TimeZone") or "UTC", now_seconds)) is not None]
-    if len(found) != len([s for s in specs if s]):
-        return None
-    return min(found) if found else None
+    return next_launch_after(periodic.get("Spec") or "", periodic.get("Specs"), periodic.get("TimeZone") or "UTC",
+                             now_seconds)
