@@ -20,7 +20,7 @@ def test_next_launch(spec, zone, expected):
 
 
 def test_unsupported_specs_have_no_launch_and_disabled_ones_still_do():
-    assert next_launch({"Spec": "0 0 L * *"}, NOW) is None
+    assert next_launch({"Spec": "0 0 32 * *"}, NOW) is None
     assert next_launch({}, NOW) is None
     # as Nomad's api.PeriodicConfig.Next: `Enabled` is not looked at
     assert format_datetime(next_launch({"Spec": "* * * * *", "Enabled": False}, NOW)) == "2023-11-14T22:14:00Z"

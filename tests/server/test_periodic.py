@@ -199,7 +199,11 @@ async def test_leadership_loss_stops_tracking(server):
 
 def test_launch_rows_and_scaling_events_survive_a_snapshot_restore(tmp_path):
     from yurt.state import StateStore
-    from yurt.state.commands import JobRegister, PeriodicLaunchUpsert, ScalingEventRegister
+    from yurt.state.commands import (
+        JobRegister,
+        PeriodicLaunchUpsert,
+        ScalingEventRegister,
+    )
     from yurt.state.scaling_events import ScalingEvent
 
     store = StateStore.open(str(tmp_path))
@@ -223,3 +227,22 @@ def test_launch_rows_and_scaling_events_survive_a_snapshot_restore(tmp_path):
         assert snap.periodic_launch("default", "report") is None and snap.scaling_events("default", "report") is None
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("0 0 L * *", "2023-11-30T00:00:00"),      # last day of the month
+    ("0 0 LW * *", "2023-11-30T00:00:00"),     # last weekday (Thursday)
+    ("0 0 LW 12 *", "2023-12-29T00:00:00"),    # Dec 31 2023 is a Sunday -> Friday 29th
+    ("0 0 18W * *", "2023-11-17T00:00:00"),    # the 18th is a Saturday -> Friday 17th
+    ("0 0 1W 4 * 2023", None),                 # past: no launch
+    ("0 0 1W 4 *", "2024-04-01T00:00:00"),     # Monday already
+    ("0 0 * * 5L", "2023-11-24T00:00:00"),     # last Friday of November
+    ("0 0 * * 1#3", "2023-11-20T00:00:00"),    # third Monday
+    ("0 0 * * 2#3", "2023-11-21T00:00:00"),    # third Tuesday (START is the 14th, the 2nd Tuesday)
+    ("0 0 1,L * *", "2023-11-30T00:00:00"),
+])
+def test_cron_day_forms(spec, expected):
+    from yurt.structs.cron import next_launch_after
+
+    got = next_launch_after(spec, None, "UTC", START)
+    assert (got.strftime("%Y-%m-%dT%H:%M:%S") if got else None) == expected

@@ -1,11 +1,15 @@
 """Cron specs as Nomad reads them (gorhill/cronexpr) and the next launch of a periodic job.
 
 5 fields (minute hour dom month dow), 6 fields (+ year), 7 fields (second first, + year),
-`*`, `?`, lists, ranges, steps, month and weekday names, and the `@hourly @daily @midnight
-@weekly @monthly @yearly @annually` macros. Specs using `L`, `W` or `#` are not understood:
-`CronSpec` raises ValueError and `next_launch_after` returns None. Pure: the time is passed in.
+`*`, `?`, lists, ranges, steps, month and weekday names, the `@hourly @daily @midnight
+@weekly @monthly @yearly @annually` macros, and cronexpr's day forms: day of month `L` (last
+day), `LW` (last weekday), `15W` (weekday nearest the 15th, within the month); day of week
+`5L` (last Friday of the month), `1#2` (second Monday). A spec it cannot read makes `CronSpec`
+raise ValueError and `next_launch_after` return None. Pure: the time is passed in.
 """
 
+import calendar
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -42,6 +46,58 @@ def _field(text: str, low: int, high: int, names: dict[str, int] | None = None) 
     return values, True
 
 
+_DOM_SPECIAL = re.compile(r"L|LW|(\d{1,2})W")
+_DOW_SPECIAL = re.compile(r"([0-7])L|([0-7])#([1-5])")
+
+
+def _split_special(text: str, pattern: re.Pattern) -> tuple[str, list[re.Match]]:
+    """(the plain parts of a list field, the special day forms in it)."""
+    plain, special = [], []
+    for part in text.split(","):
+        match = pattern.fullmatch(part.upper())
+        if match:
+            special.append(match)
+        else:
+            plain.append(part)
+    return ",".join(plain), special
+
+
+def _last_day(day: date) -> int:
+    return calendar.monthrange(day.year, day.month)[1]
+
+
+def _weekday_near(day: date, n: int) -> int | None:
+    """The weekday (Mon-Fri) nearest day `n` of `day`'s month, not leaving the month."""
+    last = _last_day(day)
+    if n > last:
+        return None
+    wd = date(day.year, day.month, n).weekday()  # Monday = 0
+    if wd == 5:
+        return n - 1 if n > 1 else n + 2
+    if wd == 6:
+        return n + 1 if n < last else n - 2
+    return n
+
+
+def _dom_special(match: re.Match, day: date) -> bool:
+    last = _last_day(day)
+    if match.group(0) == "L":
+        return day.day == last
+    if match.group(0) == "LW":
+        wd = date(day.year, day.month, last).weekday()
+        return day.day == last - max(0, wd - 4)
+    return day.day == _weekday_near(day, int(match.group(1)))
+
+
+def _dow_special(match: re.Match, day: date) -> bool:
+    weekday = int(match.group(1) or match.group(2)) % 7
+    if day.isoweekday() % 7 != weekday:
+        return False
+    if match.group(1) is not None:  # nL: the last such weekday of the month
+        return day.day + 7 > _last_day(day)
+    return (day.day - 1) // 7 + 1 == int(match.group(3))
+
+
 class CronSpec:
     def __init__(self, spec: str):
         text = _MACROS.get(spec.strip(), spec.strip())
@@ -55,17 +111,19 @@ class CronSpec:
         self.seconds, _ = _field(fields[0], 0, 59)
         self.minutes, _ = _field(fields[1], 0, 59)
         self.hours, _ = _field(fields[2], 0, 23)
-        self.days, self.days_restricted = _field(fields[3], 1, 31)
+        dom, self.dom_special = _split_special(fields[3], _DOM_SPECIAL)
+        self.days, self.days_restricted = _field(dom, 1, 31) if dom else (set(), True)
         self.months, _ = _field(fields[4], 1, 12, _MONTHS)
-        weekdays, self.weekdays_restricted = _field(fields[5], 0, 7, _DAYS)
+        dow, self.dow_special = _split_special(fields[5], _DOW_SPECIAL)
+        weekdays, self.weekdays_restricted = _field(dow, 0, 7, _DAYS) if dow else (set(), True)
         self.weekdays = {d % 7 for d in weekdays}
         self.years, _ = _field(fields[6], 1970, 2099)
 
     def day_matches(self, day: date) -> bool:
         if day.month not in self.months or day.year not in self.years:
             return False
-        dom = day.day in self.days
-        dow = (day.isoweekday() % 7) in self.weekdays
+        dom = day.day in self.days or any(_dom_special(m, day) for m in self.dom_special)
+        dow = (day.isoweekday() % 7) in self.weekdays or any(_dow_special(m, day) for m in self.dow_special)
         if self.days_restricted and self.weekdays_restricted:
             return dom or dow
         return dom and dow
