@@ -130,13 +130,20 @@ class CronSpec:
 
     def next_after(self, now: datetime) -> datetime | None:
         """The first matching time strictly after `now` (an aware datetime), within 5 years."""
+        hours, minutes, seconds = sorted(self.hours), sorted(self.minutes), sorted(self.seconds)
         for offset in range(366 * 5):
             day = now.date() + timedelta(days=offset)
             if not self.day_matches(day):
                 continue
-            for hour in sorted(self.hours):
-                for minute in sorted(self.minutes):
-                    for second in sorted(self.seconds):
+            today = offset == 0
+            for hour in hours:
+                if today and hour < now.hour:
+                    continue
+                this_hour = today and hour == now.hour
+                for minute in minutes:
+                    if this_hour and minute < now.minute:
+                        continue
+                    for second in seconds:
                         candidate = datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=now.tzinfo)
                         if candidate > now:
                             return candidate
