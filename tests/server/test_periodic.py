@@ -251,8 +251,8 @@ def test_cron_day_forms(spec, expected):
 def test_cron_seconds_late_in_the_day():
     from yurt.structs.cron import next_launch_after
 
-    late = datetime(2023, 11, 14, 23, 59, 58, 500000, tzinfo=timezone.utc).timestamp()
+    late = datetime(2023, 11, 14, 23, 59, 58, 500000, tzinfo=UTC).timestamp()
     assert next_launch_after("* * * * * * *", None, "UTC", late).timestamp() == late + 0.5
     assert next_launch_after("30 * * * * * *", None, "UTC", late).timestamp() == datetime(
-        2023, 11, 15, 0, 0, 30, tzinfo=timezone.utc).timestamp()
+        2023, 11, 15, 0, 0, 30, tzinfo=UTC).timestamp()
     assert next_launch_after("*/20 59 23 * * * *", None, "UTC", late - 30).timestamp() == late - 18.5
