@@ -256,3 +256,18 @@ def test_cron_seconds_late_in_the_day():
     assert next_launch_after("30 * * * * * *", None, "UTC", late).timestamp() == datetime(
         2023, 11, 15, 0, 0, 30, tzinfo=UTC).timestamp()
     assert next_launch_after("*/20 59 23 * * * *", None, "UTC", late - 30).timestamp() == late - 18.5
+
+
+async def test_dispatched_child_of_a_periodic_parameterized_job_is_what_launches(server):
+    from yurt.server.endpoints.dispatch import dispatch_job
+    from yurt.structs import ParameterizedJobConfig
+
+    template = evolve(periodic_job(job_id="tmpl"), parameterized_job=ParameterizedJobConfig())
+    register_job(server, template)
+    assert server.periodic.tracked == {}  # the template itself never launches
+    result = dispatch_job(server, "default", "tmpl")
+    assert result.eval_id == ""  # a periodic child is not scheduled itself
+    assert ("default", result.dispatched_job_id) in server.periodic.tracked
+    server.clock.advance(100)
+    launched = server.periodic.tick()
+    assert [e.job_id for e in launched] == [f"{result.dispatched_job_id}/periodic-1700000100"]
