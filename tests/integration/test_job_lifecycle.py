@@ -217,4 +217,12 @@ def test_revert_brings_back_the_old_versions_task(dev):
     for a in running:
         state = dev.api(f"/v1/allocation/{a['ID']}")["TaskStates"]["rev"]
         assert state["Restarts"] == 1 or "Restart Signaled" in [e["Type"] for e in state["Events"]], state
+
+    # -reschedule: each alloc stopped and replaced by a running one
+    out = yurt(dev.address, "job", "restart", "-yes", "-reschedule", "rev").stdout
+    assert out.count("waiting for") == 2 and "Job restarted successfully!" in out, out
+    allocs = {a["ID"]: a for a in job_allocs(dev, "rev")}
+    for old in running:
+        assert allocs[old["ID"]]["DesiredStatus"] == "stop"
+        assert allocs[allocs[old["ID"]]["NextAllocation"]]["ClientStatus"] == "running"
     yurt(dev.address, "job", "stop", "-detach", "rev")
