@@ -120,11 +120,11 @@ def test_periodic_job_fires_and_prohibit_overlap_holds(dev):
     assert done and all(a["ClientStatus"] == "complete" for c in done for a in job_allocs(dev, c["ID"]))
 
     status = yurt(dev.address, "job", "status", "tick").stdout
-    assert re.search(r"^Periodic\s+= true$", status, re.M) and "Next Periodic Launch" in status
+    assert re.search(r"^Periodic\s+= true$", status, re.MULTILINE) and "Next Periodic Launch" in status
     assert "Previously Launched Jobs" in status and launched[0]["ID"] in status
 
     child_status = yurt(dev.address, "job", "status", launched[0]["ID"]).stdout
-    assert re.search(rf"^ID\s+= {re.escape(launched[0]['ID'])}$", child_status, re.M), child_status
+    assert re.search(rf"^ID\s+= {re.escape(launched[0]['ID'])}$", child_status, re.MULTILINE), child_status
 
     forced = yurt(dev.address, "job", "periodic", "force", "-detach", "tick").stdout
     assert forced.startswith("Force periodic successful\nEvaluation ID: ")
@@ -132,7 +132,7 @@ def test_periodic_job_fires_and_prohibit_overlap_holds(dev):
 
 
 def dispatched_child(dev: AgentProcess, out: str) -> str:
-    match = re.search(r"^Dispatched Job ID = (proc/dispatch-\d+-[0-9a-f]{8})$", out, re.M)
+    match = re.search(r"^Dispatched Job ID = (proc/dispatch-\d+-[0-9a-f]{8})$", out, re.MULTILINE)
     assert match, out
     return match.group(1)
 
@@ -148,7 +148,7 @@ def test_dispatch_meta_reaches_the_task_and_payload_reaches_the_client(dev, tmp_
     payload.write_text("payload-from-cli\n")
     out = yurt(dev.address, "job", "dispatch", "-meta", "who=yurt", "proc", str(payload)).stdout
     child = dispatched_child(dev, out)
-    assert re.search(r"^Evaluation ID\s+= [0-9a-f]{8}$", out, re.M) and "finished with status" in out
+    assert re.search(r"^Evaluation ID\s+= [0-9a-f]{8}$", out, re.MULTILINE) and "finished with status" in out
     alloc = finished_alloc(dev, child)
     logs = yurt(dev.address, "alloc", "logs", alloc["ID"]).stdout
     assert "meta=yurt" in logs
@@ -203,13 +203,16 @@ def test_revert_brings_back_the_old_versions_task(dev):
     live = [a for a in job_allocs(dev, "rev") if a["ClientStatus"] in ("running", "pending")]
     assert [a["JobVersion"] for a in live] == [2]
     history = yurt(dev.address, "job", "history", "rev").stdout
-    assert re.search(r"^Version\s+= 2$", history, re.M)
+    assert re.search(r"^Version\s+= 2$", history, re.MULTILINE)
 
     # scale, then restart in place: the same allocs, each task restarted once
     out = yurt(dev.address, "job", "scale", "rev", "2").stdout
     assert re.search(r'Evaluation "[0-9a-f]{8}" finished with status "complete"', out), out
-    running = wait_until(lambda: (lambda r: r if len(r) == 2 else None)(
-        [a for a in job_allocs(dev, "rev") if a["ClientStatus"] == "running"]), timeout=30, what="2 allocs")
+    def two_running():
+        found = [a for a in job_allocs(dev, "rev") if a["ClientStatus"] == "running"]
+        return found if len(found) == 2 else None
+
+    running = wait_until(two_running, timeout=30, what="2 allocs")
     events = yurt(dev.address, "job", "scaling-events", "rev").stdout
     assert events.splitlines()[1].split()[:3] == ["rev", "2", "1"], events
     out = yurt(dev.address, "job", "restart", "-yes", "rev").stdout

@@ -22,7 +22,7 @@ START = 1_700_000_000.0
 
 
 def periodic_job(job_id="report", **periodic):
-    config = dict(spec="*/5 * * * *", prohibit_overlap=False, time_zone="UTC")
+    config = {"spec": "*/5 * * * *", "prohibit_overlap": False, "time_zone": "UTC"}
     config.update(periodic)
     return mock_batch_job(id=job_id, periodic=PeriodicConfig(**config))
 
