@@ -19,13 +19,15 @@ def test_next_launch(spec, zone, expected):
     assert format_datetime(next_launch({"Spec": spec, "TimeZone": zone}, NOW)) == expected
 
 
-def test_unsupported_or_disabled_specs_have_no_launch():
-    assert next_launch({"Spec": "0 0 L * *"}, NOW) is None
-    assert next_launch({"Spec": "* * * * *", "Enabled": False}, NOW) is None
+def test_unsupported_specs_have_no_launch_and_disabled_ones_still_do():
+    assert next_launch({"Spec": "0 0 32 * *"}, NOW) is None
+    assert next_launch({}, NOW) is None
+    # as Nomad's api.PeriodicConfig.Next: `Enabled` is not looked at
+    assert format_datetime(next_launch({"Spec": "* * * * *", "Enabled": False}, NOW)) == "2023-11-14T22:14:00Z"
 
 
 def test_earliest_of_several_specs_and_text():
-    periodic = {"Spec": "0 0 * * *", "Specs": ["*/5 * * * *"], "TimeZone": "UTC"}
+    periodic = {"Specs": ["0 0 * * *", "*/5 * * * *"], "TimeZone": "UTC"}
     assert next_launch_text(periodic, NOW) == "2023-11-14T22:15:00Z (1m40s from now)"
 
 

@@ -147,14 +147,16 @@ class Command:
         return self.call(what, "GET", path, **params)
 
     # -- lookups
-    def job_id_by_prefix(self, prefix: str) -> tuple[str, str]:
-        """(job ID, namespace) for a job ID prefix, Nomad's errors otherwise."""
+    def job_id_by_prefix(self, prefix: str, keep: Callable[[dict], bool] | None = None,
+                         kind: str = "") -> tuple[str, str]:
+        """(job ID, namespace) for a job ID prefix, Nomad's errors otherwise. `keep` filters
+        the list stubs (e.g. periodic jobs only); `kind` names them in the not-found error."""
         from .job_tables import job_list_table
 
         jobs = self.query(f"Error querying job prefix {q(prefix)}", "/v1/jobs", prefix=prefix, per_page=20) or []
-        jobs = [j for j in jobs if j.get("ID", "").startswith(prefix)]
+        jobs = [j for j in jobs if j.get("ID", "").startswith(prefix) and (keep is None or keep(j))]
         if not jobs:
-            raise CommandError(f"No job(s) with prefix or ID {q(prefix)} found")
+            raise CommandError(f"No {kind + ' ' if kind else ''}job(s) with prefix or ID {q(prefix)} found")
         if len(jobs) > 1:
             exact = prefix == jobs[0]["ID"]
             multi_ns = self.all_namespaces() and jobs[0]["ID"] == jobs[1]["ID"]

@@ -1,106 +1,16 @@
-"""The next launch of a periodic job, for `job run` and `job status` output.
+"""The next launch of a periodic job, for `job run` and `job status` output (the cron
+rules live in `yurt.structs.cron`)."""
 
-Cron specs as Nomad accepts them (gorhill/cronexpr): 5 fields (minute hour dom month dow),
-6 fields (+ year), 7 fields (second first, + year), `*`, `?`, lists, ranges, steps, month
-and weekday names, and the `@hourly @daily @midnight @weekly @monthly @yearly @annually`
-macros. Specs using `L`, `W` or `#` are not understood: `next_launch` returns None.
-"""
+from datetime import datetime
 
-from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-_MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-           "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
-_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
-_DAYS = {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}
-
-
-def _value(text: str, names: dict[str, int]) -> int:
-    return names[text.lower()] if text.lower() in names else int(text)
-
-
-def _field(text: str, low: int, high: int, names: dict[str, int] | None = None) -> tuple[set[int], bool]:
-    """(allowed values, restricted?) for one cron field."""
-    names = names or {}
-    if text in ("*", "?"):
-        return set(range(low, high + 1)), False
-    values: set[int] = set()
-    for part in text.split(","):
-        body, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if body in ("*", "?"):
-            start, end = low, high
-        elif "-" in body:
-            first, _, last = body.partition("-")
-            start, end = _value(first, names), _value(last, names)
-        else:
-            start = _value(body, names)
-            end = high if step_text else start
-        if start < low or end > high or step < 1:
-            raise ValueError(f"value out of range in {text!r}")
-        values.update(range(start, end + 1, step))
-    return values, True
-
-
-class CronSpec:
-    def __init__(self, spec: str):
-        text = _MACROS.get(spec.strip(), spec.strip())
-        fields = text.split()
-        if len(fields) == 5:
-            fields = ["0", *fields, "*"]
-        elif len(fields) == 6:
-            fields = ["0", *fields]
-        elif len(fields) != 7:
-            raise ValueError(f"cron spec {spec!r} must have 5, 6 or 7 fields")
-        self.seconds, _ = _field(fields[0], 0, 59)
-        self.minutes, _ = _field(fields[1], 0, 59)
-        self.hours, _ = _field(fields[2], 0, 23)
-        self.days, self.days_restricted = _field(fields[3], 1, 31)
-        self.months, _ = _field(fields[4], 1, 12, _MONTHS)
-        weekdays, self.weekdays_restricted = _field(fields[5], 0, 7, _DAYS)
-        self.weekdays = {d % 7 for d in weekdays}
-        self.years, _ = _field(fields[6], 1970, 2099)
-
-    def day_matches(self, day: date) -> bool:
-        if day.month not in self.months or day.year not in self.years:
-            return False
-        dom = day.day in self.days
-        dow = (day.isoweekday() % 7) in self.weekdays
-        if self.days_restricted and self.weekdays_restricted:
-            return dom or dow
-        return dom and dow
-
-    def next_after(self, now: datetime) -> datetime | None:
-        """The first matching time strictly after `now` (an aware datetime), within 5 years."""
-        for offset in range(366 * 5):
-            day = now.date() + timedelta(days=offset)
-            if not self.day_matches(day):
-                continue
-            for hour in sorted(self.hours):
-                for minute in sorted(self.minutes):
-                    for second in sorted(self.seconds):
-                        candidate = datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=now.tzinfo)
-                        if candidate > now:
-                            return candidate
-        return None
+from yurt.structs.cron import next_launch_after
 
 
 def next_launch(periodic: dict, now_seconds: float) -> datetime | None:
-    """The next launch of a job's `Periodic` block (None when disabled or not understood)."""
-    if not periodic or periodic.get("Enabled") is False:
+    """The next launch of a job's `Periodic` block as Nomad's api.PeriodicConfig.Next gives it
+    (`Spec` when set, else the earliest of `Specs`; `Enabled` is not looked at). None when
+    there is no block or a spec is not understood."""
+    if not periodic:
         return None
-    try:
-        zone = ZoneInfo(periodic.get("TimeZone") or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = timezone.utc
-    now = datetime.fromtimestamp(now_seconds, tz=zone)
-    specs = [periodic.get("Spec") or "", *(periodic.get("Specs") or [])]
-    found = []
-    for spec in filter(None, specs):
-        try:
-            nxt = CronSpec(spec).next_after(now)
-        except (ValueError, KeyError):
-            return None
-        if nxt:
-            found.append(nxt)
-    return min(found) if found else None
+    return next_launch_after(periodic.get("Spec") or "", periodic.get("Specs"), periodic.get("TimeZone") or "UTC",
+                             now_seconds)

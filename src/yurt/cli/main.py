@@ -24,8 +24,16 @@ from .flags import CLIENT_FLAGS, TLS_FLAGS
 from .fmt_cmd import FmtCommand
 from .format import FormatError
 from .job_cmds import JobHistoryCommand, JobInspectCommand, JobStopCommand
+from .job_dispatch import JobDispatchCommand, JobPeriodicForceCommand
 from .job_init import JobInitCommand
+from .job_lifecycle import (
+    JobRevertCommand,
+    JobScaleCommand,
+    JobScalingEventsCommand,
+    JobStartCommand,
+)
 from .job_plan import JobPlanCommand
+from .job_restart import JobRestartCommand
 from .job_run import JobRunCommand, JobValidateCommand
 from .job_status import JobStatusCommand
 from .misc_cmds import (
@@ -46,11 +54,14 @@ COMMANDS: dict[str, type[Command]] = {
         SchedulerGetConfigCommand, SchedulerSetConfigCommand, FmtCommand, JobPlanCommand,
         AllocFSCommand, AllocSignalCommand, AllocRestartCommand,
         AllocExecCommand,
+        JobDispatchCommand, JobPeriodicForceCommand, JobRevertCommand, JobScaleCommand, JobStartCommand,
+        JobRestartCommand, JobScalingEventsCommand,
     )
 }
 
 ALIASES = {
     "run": "job run", "plan": "job plan", "stop": "job stop", "init": "job init", "inspect": "job inspect",
+    "start": "job start",
     "validate": "job validate", "logs": "alloc logs", "exec": "alloc exec",
     "alloc-status": "alloc status", "eval-status": "eval status", "node-status": "node status",
     "server-members": "server members",
@@ -59,6 +70,7 @@ ALIASES = {
 
 GROUPS = {
     "job": "Interact with jobs",
+    "job periodic": "Interact with periodic jobs",
     "alloc": "Interact with allocations",
     "node": "Interact with nodes",
     "eval": "Interact with evaluations",

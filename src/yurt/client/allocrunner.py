@@ -17,6 +17,7 @@ from . import lifecycle as lc
 from .allocdir import AllocDir, alloc_dir_for
 from .config import ClientConfig
 from .localstate import LocalState
+from .max_run_duration import MAX_RUN_DURATION_REASON, enforce_max_run_duration, max_run_deadline
 from .taskrunner import TaskRunner
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class AllocRunner:
         self.destroyed = False
         self._released: set[str] = set()
         self._stopping = False
+        self.max_run_exceeded = False
 
     @property
     def id(self) -> str:
@@ -87,6 +89,8 @@ class AllocRunner:
         for runner in self.task_runners.values():
             self._runs.append(asyncio.create_task(runner.run(), name=f"task {self.id[:8]}/{runner.name}"))
         self._watch_health()
+        if max_run_deadline(self.alloc) is not None:
+            self._runs.append(asyncio.create_task(enforce_max_run_duration(self), name=f"max_run {self.id[:8]}"))
 
     def _on_task_state(self, name: str, state: TaskState) -> None:
         previous = self.task_states.get(name)
@@ -111,6 +115,8 @@ class AllocRunner:
         status, description = lc.client_status(self.task_states)
         if status:
             self.client_status, self.client_description = status, description
+        if self.max_run_exceeded:
+            self.client_status, self.client_description = "complete", MAX_RUN_DURATION_REASON
         self.ctx.queue_update(
             {
                 "ID": self.id,

@@ -70,6 +70,7 @@ def build_app(server, client_agent=None) -> web.Application:
     for module in (routes_jobs, routes_jobs_ops, routes_reads, routes_nodes_ops, routes_system, routes_agent,
                    routes_internal, routes_metrics, routes_events):
         app.add_routes(module.routes)
+    app.router.add_route("*", "/v1/job/{rest:.+}", routes_jobs_ops.job_path_with_slashes)  # after all /v1/job routes
     _client_routes(app, client_agent)
     install_session_holder(app)
     return app

@@ -161,9 +161,9 @@ class Reconciler:
                 if node is None or node.status in (NODE_STATUS_DOWN, NODE_STATUS_DISCONNECTED):
                     b.lost.append(alloc)
                     continue
-                if alloc.desired_transition.migrate:
-                    b.migrate.append(alloc)
-                    continue
+            if alloc.desired_transition.migrate and not alloc.terminal:  # drains and `alloc stop`, any node
+                b.migrate.append(alloc)
+                continue
             state = self._filter_state(alloc)
             if state == "keep":
                 b.keep.append(alloc)

@@ -30,6 +30,7 @@ from .endpoints.nodes import mark_node_down
 from .events import EventBuffer, events_for
 from .gc import GCThresholds, collect_garbage
 from .heartbeat import HeartbeatTimers
+from .periodic import PeriodicDispatch
 from .plan_apply import PlanApplier
 from .worker import SCHEDULER_TYPES, Worker
 
@@ -65,6 +66,7 @@ class Server:
         self._evals_to_cancel: list[Evaluation] = []
         self.draining_nodes: set[str] = set()
         self.events = EventBuffer()
+        self.periodic = PeriodicDispatch(self)
         self._last_gc = self.clock.now()
         self.start_time = self.clock.now()
 
@@ -101,6 +103,8 @@ class Server:
         self.applier.start()
         self._init_scheduler_config()
         self.restore()
+        self.periodic.set_enabled(True)
+        self.periodic.restore()
         types = [t for t in self.config.enabled_schedulers if t in SCHEDULER_TYPES] or SCHEDULER_TYPES
         self.workers = [
             Worker(f"worker-{i}", self.state, self.broker, self.applier, self.now_ns, types)
@@ -121,6 +125,7 @@ class Server:
             except asyncio.CancelledError:
                 pass
             self._timer_task = None
+        self.periodic.set_enabled(False)
         self.broker.set_enabled(False)
         for w in self.workers:
             await w.stop()
@@ -218,6 +223,7 @@ class Server:
             log.warning("node %s missed its heartbeat: marking it down", node_id)
             mark_node_down(self, node_id)
         self._drain_nodes()
+        self.periodic.tick()
         if self.clock.now() - self._last_gc >= self.config.gc_interval:
             self._last_gc = self.clock.now()
             collect_garbage(self, self.gc_thresholds())

@@ -25,6 +25,8 @@ from yurt.structs import (
     TaskState,
 )
 
+from .scaling_events import ScalingEvent
+
 
 class Command(msgspec.Struct, tag=True):
     """Base of every command; the tag is the class name."""
@@ -151,6 +153,23 @@ class SchedulerConfigSet(Command):
     config: SchedulerConfiguration
 
 
+class PeriodicLaunchUpsert(Command):
+    """Set the last launch time (unix ns) of a periodic job (`state/periodic_launch.py`)."""
+
+    namespace: str
+    job_id: str
+    launch: int
+
+
+class ScalingEventRegister(Command):
+    """Record a scaling event of a job's task group (`state/scaling_events.py`)."""
+
+    namespace: str
+    job_id: str
+    task_group: str
+    event: ScalingEvent
+
+
 AnyCommand = Union[
     JobRegister,
     JobDeregister,
@@ -166,6 +185,8 @@ AnyCommand = Union[
     AllocClientUpdate,
     AllocDesiredTransition,
     SchedulerConfigSet,
+    PeriodicLaunchUpsert,
+    ScalingEventRegister,
 ]
 
 _encoder = msgspec.msgpack.Encoder()

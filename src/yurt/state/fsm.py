@@ -19,6 +19,8 @@ from .fsm_jobs import (
     set_job_stability,
     upsert_evals,
 )
+from .periodic_launch import record_launch_on_register, upsert_launch
+from .scaling_events import add_scaling_event
 from .txn import StateError, Txn
 
 
@@ -31,12 +33,16 @@ def apply_command(txn: Txn, command: c.Command) -> None:
 
 def _job_register(txn: Txn, cmd: c.JobRegister) -> None:
     stored = register_job(txn, cmd.job, cmd.submit_time)
+    record_launch_on_register(txn, stored, cmd.submit_time)
     if cmd.eval is not None:
         upsert_evals(txn, [evolve(cmd.eval, job_modify_index=stored.job_modify_index)])
 
 
 def _job_deregister(txn: Txn, cmd: c.JobDeregister) -> None:
     deregister_job(txn, cmd.namespace, cmd.job_id, cmd.purge, cmd.submit_time)
+    if cmd.purge:
+        txn.delete_periodic_launch(cmd.namespace, cmd.job_id)
+        txn.delete_scaling_events(cmd.namespace, cmd.job_id)
     if cmd.eval is not None:
         upsert_evals(txn, [cmd.eval])
 
@@ -174,6 +180,18 @@ def _scheduler_config(txn: Txn, cmd: c.SchedulerConfigSet) -> None:
     txn.put_scheduler_config(evolve(cmd.config, create_index=create_index, modify_index=txn.index))
 
 
+def _periodic_launch(txn: Txn, cmd: c.PeriodicLaunchUpsert) -> None:
+    if txn.job_by_id(cmd.namespace, cmd.job_id) is None:
+        raise StateError(f'job "{cmd.job_id}" in namespace "{cmd.namespace}" not found')
+    upsert_launch(txn, cmd.namespace, cmd.job_id, cmd.launch)
+
+
+def _scaling_event(txn: Txn, cmd: c.ScalingEventRegister) -> None:
+    if txn.job_by_id(cmd.namespace, cmd.job_id) is None:
+        raise StateError(f'job "{cmd.job_id}" in namespace "{cmd.namespace}" not found')
+    add_scaling_event(txn, cmd.namespace, cmd.job_id, cmd.task_group, cmd.event)
+
+
 _HANDLERS: dict[type, Callable[[Txn, c.Command], None]] = {
     c.JobRegister: _job_register,
     c.JobDeregister: _job_deregister,
@@ -189,4 +207,6 @@ _HANDLERS: dict[type, Callable[[Txn, c.Command], None]] = {
     c.AllocClientUpdate: _alloc_client_update,
     c.AllocDesiredTransition: _alloc_desired_transition,
     c.SchedulerConfigSet: _scheduler_config,
+    c.PeriodicLaunchUpsert: _periodic_launch,
+    c.ScalingEventRegister: _scaling_event,
 }

@@ -13,6 +13,8 @@ import msgspec
 
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration, evolve
 
+from .periodic_launch import PeriodicLaunch
+from .scaling_events import JobScalingEvents
 from .tables import Tables
 from .txn import Txn
 
@@ -56,8 +58,17 @@ class AllocsChunk(msgspec.Struct, tag=True):
     allocs: list[Allocation]
 
 
+class LaunchesChunk(msgspec.Struct, tag=True):
+    launches: list[PeriodicLaunch]
+
+
+class ScalingEventsChunk(msgspec.Struct, tag=True):
+    jobs: list[JobScalingEvents]
+
+
 Chunk = (
     MetaChunk | JobsChunk | VersionsChunk | SummariesChunk | NodesChunk | EvalsChunk | AllocJobsChunk | AllocsChunk
+    | LaunchesChunk | ScalingEventsChunk
 )
 
 _encoder = msgspec.msgpack.Encoder()
@@ -89,6 +100,10 @@ def encode_tables(t: Tables) -> Iterator[bytes]:
     for batch in _batches(t.evals.values()):
         yield _encoder.encode(EvalsChunk(batch))
     yield from _encode_allocs(t)
+    for batch in _batches(t.periodic_launch.values()):
+        yield _encoder.encode(LaunchesChunk(batch))
+    for batch in _batches(t.scaling_event.values()):
+        yield _encoder.encode(ScalingEventsChunk(batch))
 
 
 def _encode_allocs(t: Tables) -> Iterator[bytes]:
@@ -135,6 +150,12 @@ def decode_tables(chunks: Iterable[bytes]) -> Tables:
         elif isinstance(chunk, EvalsChunk):
             for ev in chunk.evals:
                 txn.put_eval(ev)
+        elif isinstance(chunk, LaunchesChunk):
+            for launch in chunk.launches:
+                txn.put_periodic_launch(launch)
+        elif isinstance(chunk, ScalingEventsChunk):
+            for events in chunk.jobs:
+                txn.put_scaling_events(events)
         elif isinstance(chunk, AllocJobsChunk):
             alloc_jobs.extend(chunk.jobs)
         elif isinstance(chunk, AllocsChunk):

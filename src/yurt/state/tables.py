@@ -20,7 +20,8 @@ from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, Schedule
 
 from .cow import EMPTY, CowMap
 
-TABLES = ("jobs", "job_versions", "job_summary", "evals", "allocs", "nodes", "scheduler_config")
+TABLES = ("jobs", "job_versions", "job_summary", "evals", "allocs", "nodes", "scheduler_config", "periodic_launch",
+          "scaling_event")
 PREFIX_TABLES = ("jobs", "evals", "allocs", "nodes")
 
 _MAPS = (
@@ -37,6 +38,8 @@ _MAPS = (
     "job_live",
     "allocs_by_prefix",
     "evals_by_prefix",
+    "periodic_launch",
+    "scaling_event",
 )
 PREFIX_LEN = 2  # `allocs_by_prefix` / `evals_by_prefix` group IDs by their first 2 characters
 
@@ -139,6 +142,18 @@ class StateReader:
 
     def allocs_by_eval(self, eval_id: str) -> list[Allocation]:
         return self._members(self._t.allocs_by_eval, eval_id, self._t.allocs)
+
+    # -- periodic launches (`state/periodic_launch.py`) ----------------
+    def periodic_launch(self, namespace: str, job_id: str) -> Any:
+        """The `PeriodicLaunch` row of a periodic job, or None."""
+        return self._t.periodic_launch.get((namespace, job_id))
+
+    def periodic_launches(self) -> list[Any]:
+        return sorted(self._t.periodic_launch.values(), key=_by_ns_id)
+
+    def scaling_events(self, namespace: str, job_id: str) -> Any:
+        """The `JobScalingEvents` of a job (`state/scaling_events.py`), or None."""
+        return self._t.scaling_event.get((namespace, job_id))
 
     # -- nodes and config ----------------------------------------------
     def node_by_id(self, node_id: str) -> Node | None:

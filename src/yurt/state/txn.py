@@ -181,6 +181,29 @@ class Txn(StateReader):
         self.touch("allocs")
         return old
 
+    # -- periodic launches ---------------------------------------------
+    def put_periodic_launch(self, launch: Any) -> None:
+        t = self._t
+        t.periodic_launch = t.periodic_launch.assoc((launch.namespace, launch.id), launch, self.gen)
+        self.touch("periodic_launch")
+
+    def delete_periodic_launch(self, namespace: str, job_id: str) -> None:
+        t = self._t
+        if t.periodic_launch.get((namespace, job_id)) is not None:
+            t.periodic_launch = t.periodic_launch.dissoc((namespace, job_id), self.gen)
+            self.touch("periodic_launch")
+
+    def put_scaling_events(self, events: Any) -> None:
+        t = self._t
+        t.scaling_event = t.scaling_event.assoc((events.namespace, events.job_id), events, self.gen)
+        self.touch("scaling_event")
+
+    def delete_scaling_events(self, namespace: str, job_id: str) -> None:
+        t = self._t
+        if t.scaling_event.get((namespace, job_id)) is not None:
+            t.scaling_event = t.scaling_event.dissoc((namespace, job_id), self.gen)
+            self.touch("scaling_event")
+
     # -- nodes and config ----------------------------------------------
     def put_node(self, node: Node) -> None:
         t = self._t

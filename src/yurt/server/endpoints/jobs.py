@@ -140,13 +140,6 @@ def evaluate_job(server, namespace: str, job_id: str) -> RegisterResult:
     return RegisterResult(eval_id=ev.id, eval_create_index=index, job_modify_index=job.job_modify_index, index=index)
 
 
-def _existing_job(server, namespace: str, job_id: str) -> Job:
-    job = server.state.snapshot().job_by_id(namespace, job_id)
-    if job is None:
-        raise EndpointError(404, "job not found")
-    return job
-
-
 def _resubmittable(job: Job) -> Job:
     """A stored job made fit to be registered again (indexes are the state's to set)."""
     return evolve(job, create_index=0, modify_index=0, job_modify_index=0, status="", stable=False)
@@ -154,30 +147,16 @@ def _resubmittable(job: Job) -> Job:
 
 def revert_job(server, namespace: str, job_id: str, version: int,
                enforce_prior_version: int | None = None) -> RegisterResult:
-    current = _existing_job(server, namespace, job_id)
-    if enforce_prior_version is not None and current.version != enforce_prior_version:
-        raise EndpointError(
-            400, f"Current job has version {current.version}; enforcing version {enforce_prior_version}")
+    """Nomad's Job.Revert: register an old version again (a new version, not stable)."""
+    current = server.state.snapshot().job_by_id(namespace, job_id)
+    if current is None:
+        raise EndpointError(404, f'job "{job_id}" not found')
     if version == current.version:
         raise EndpointError(400, "can't revert to current version")
     old = server.state.snapshot().job_version(namespace, job_id, version)
     if old is None:
-        raise EndpointError(404, f"job {job_id!r} at version {version} not found")
+        raise EndpointError(404, f'job "{job_id}" in namespace "{namespace}" at version {version} not found')
+    if enforce_prior_version is not None and current.version != enforce_prior_version:
+        raise EndpointError(
+            400, f"Current job has version {current.version}; enforcing version {enforce_prior_version}")
     return register_job(server, _resubmittable(old))
-
-
-def scale_job(server, namespace: str, job_id: str, group: str, count: int | None) -> RegisterResult:
-    """`job scale`: a new version of the job with the group's count changed."""
-    job = _existing_job(server, namespace, job_id)
-    if count is None:
-        raise EndpointError(400, "must specify a count")
-    if count < 0:
-        raise EndpointError(400, "scaling action count can't be negative")
-    groups = list(job.task_groups or ())
-    for i, tg in enumerate(groups):
-        if tg.name == group:
-            groups[i] = evolve(tg, count=count)
-            break
-    else:
-        raise EndpointError(400, f"task group {group!r} specified for scaling does not exist in job")
-    return register_job(server, _resubmittable(evolve(job, task_groups=groups)))
