@@ -168,8 +168,6 @@ def test_dispatch_meta_reaches_the_task_and_payload_reaches_the_client(dev, tmp_
     assert bad.returncode == 1 and "Dispatch did not provide required meta keys: [who]" in bad.stderr
 
 
-@pytest.mark.skip(reason="dispatch_payload: the client does not write the payload file into the task's "
-                         "local/ dir on this branch (another helper's client change); un-skip after merge")
 def test_dispatch_payload_file_is_written_for_the_task(dev, tmp_path):
     yurt(dev.address, "job", "run", write(dev, "proc.nomad.hcl", PARAM_JOB))
     payload = tmp_path / "payload.txt"
