@@ -24,8 +24,8 @@ from .blocked import BlockedEvals
 from .broker import EvalBroker
 from .clock import NS_PER_SECOND, Clock, SystemClock, now_ns
 from .config import ServerConfig
+from .drainer import NodeDrainer
 from .endpoints.allocs import AllocUpdateBatcher
-from .endpoints.node_ops import drain_step
 from .endpoints.nodes import mark_node_down
 from .events import EventBuffer, events_for
 from .gc import GCThresholds, collect_garbage
@@ -64,6 +64,7 @@ class Server:
         self._timer_task: asyncio.Task | None = None
         self._evals_to_cancel: list[Evaluation] = []
         self.draining_nodes: set[str] = set()
+        self.drainer = NodeDrainer()
         self.events = EventBuffer()
         self._last_gc = self.clock.now()
         self.start_time = self.clock.now()
@@ -217,7 +218,7 @@ class Server:
         for node_id in self.heartbeats.expired():
             log.warning("node %s missed its heartbeat: marking it down", node_id)
             mark_node_down(self, node_id)
-        self._drain_nodes()
+        self.drainer.tick(self)
         if self.clock.now() - self._last_gc >= self.config.gc_interval:
             self._last_gc = self.clock.now()
             collect_garbage(self, self.gc_thresholds())
@@ -230,17 +231,6 @@ class Server:
         cfg = self.config
         return GCThresholds(cfg.eval_gc_threshold, cfg.batch_eval_gc_threshold, cfg.job_gc_threshold,
                             cfg.node_gc_threshold)
-
-    def _drain_nodes(self) -> None:
-        if not self.draining_nodes:
-            return
-        snapshot = self.state.snapshot()
-        for node_id in list(self.draining_nodes):
-            node = snapshot.node_by_id(node_id)
-            if node is None or node.drain_strategy is None:
-                self.draining_nodes.discard(node_id)
-            else:
-                drain_step(self, node)
 
     def _failed_eval_updates(self) -> list[Evaluation]:
         """Evals over the delivery limit: failed, with a delayed follow-up eval."""

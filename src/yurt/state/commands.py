@@ -97,6 +97,8 @@ class NodeUpdateDrain(Command):
     mark_eligible: bool = False
     evals: list[Evaluation] = msgspec.field(default_factory=list)
     updated_at: int = 0
+    event: NodeEvent | None = None
+    last_drain: dict[str, Any] | None = None  # Nomad's DrainMetadata; None keeps the stored one
 
 
 class NodeDeregister(Command):

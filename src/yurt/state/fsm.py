@@ -143,6 +143,8 @@ def _node_drain(txn: Txn, cmd: c.NodeUpdateDrain) -> None:
             node,
             drain_strategy=cmd.drain_strategy,
             scheduling_eligibility=eligibility,
+            last_drain=cmd.last_drain if cmd.last_drain is not None else node.last_drain,
+            events=_add_event(node, cmd.event, txn.index),
             modify_index=txn.index,
         )
     )
