@@ -26,6 +26,7 @@ from .job_plan import JobPlanCommand
 from .job_run import JobRunCommand, JobValidateCommand
 from .job_status import JobStatusCommand
 from .misc_cmds import SchedulerGetConfigCommand, SchedulerSetConfigCommand, ServerMembersCommand, VersionCommand
+from .node_drain import NodeDrainCommand, NodeEligibilityCommand
 from .node_status import NodeStatusCommand
 from .status import StatusCommand
 
@@ -36,6 +37,7 @@ COMMANDS: dict[str, type[Command]] = {
         JobValidateCommand, AllocStatusCommand, AllocLogsCommand, AllocStopCommand, NodeStatusCommand,
         EvalStatusCommand, EvalListCommand, StatusCommand, ServerMembersCommand, VersionCommand,
         SchedulerGetConfigCommand, SchedulerSetConfigCommand, FmtCommand, JobPlanCommand,
+        NodeDrainCommand, NodeEligibilityCommand,
     )
 }
 
@@ -43,7 +45,7 @@ ALIASES = {
     "run": "job run", "plan": "job plan", "stop": "job stop", "init": "job init", "inspect": "job inspect",
     "validate": "job validate", "logs": "alloc logs",
     "alloc-status": "alloc status", "eval-status": "eval status", "node-status": "node status",
-    "server-members": "server members",
+    "server-members": "server members", "node-drain": "node drain",
 }
 
 GROUPS = {
