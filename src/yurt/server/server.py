@@ -11,6 +11,7 @@ from yurt.structs import (
     EVAL_STATUS_FAILED,
     EVAL_STATUS_PENDING,
     NODE_ELIGIBLE,
+    NODE_STATUS_DISCONNECTED,
     NODE_STATUS_READY,
     TRIGGER_FAILED_FOLLOW_UP,
     CLIENT_TERMINAL_STATUSES,
@@ -26,10 +27,9 @@ from .clock import NS_PER_SECOND, Clock, SystemClock, now_ns
 from .config import ServerConfig
 from .drainer import NodeDrainer
 from .endpoints.allocs import AllocUpdateBatcher
-from .endpoints.nodes import mark_node_down
 from .events import EventBuffer, events_for
 from .gc import GCThresholds, collect_garbage
-from .heartbeat import HeartbeatTimers
+from .heartbeat import HeartbeatTimers, node_missed_heartbeat
 from .plan_apply import PlanApplier
 from .worker import SCHEDULER_TYPES, Worker
 
@@ -149,7 +149,7 @@ class Server:
             self._track_eval(ev)
         ttl = max(self.config.failover_heartbeat_ttl, self.config.min_heartbeat_ttl)
         for node in snapshot.nodes():
-            if node.status == NODE_STATUS_READY:
+            if node.status in (NODE_STATUS_READY, NODE_STATUS_DISCONNECTED):
                 self.heartbeats.reset(node.id, ttl=ttl)
             if node.drain_strategy is not None:
                 self.draining_nodes.add(node.id)
@@ -216,8 +216,8 @@ class Server:
 
         self.broker.tick()
         for node_id in self.heartbeats.expired():
-            log.warning("node %s missed its heartbeat: marking it down", node_id)
-            mark_node_down(self, node_id)
+            status = node_missed_heartbeat(self, node_id)
+            log.warning("node %s missed its heartbeat: marked %s", node_id, status)
         self.drainer.tick(self)
         if self.clock.now() - self._last_gc >= self.config.gc_interval:
             self._last_gc = self.clock.now()
