@@ -105,7 +105,7 @@ def test_prefix_match_asks_for_confirmation():
 def test_enable_monitors_until_drained():
     node_path, allocs_path = f"/v1/node/{NODE_ID}", f"/v1/node/{NODE_ID}/allocations"
     script = Script(base_gets(**{
-        node_path: [node(drain=False), node(), node(), node(drain=False)],
+        node_path: [node(drain=False), node(), node(drain=False)],
         allocs_path: [[alloc()], [alloc(migrate=True)], [alloc(migrate=True, desired="stop")],
                       [alloc(status="complete", migrate=True, desired="stop")]],
     }))

@@ -221,13 +221,16 @@ Node Drain Options:
             "MarkEligible": not self.flag("keep-ineligible"),
             "Meta": self._meta(node, enable),
         }
-        resp, meta = self._drain(node["ID"], body)
-        if not enable or self.flag("detach"):
+        monitor = DrainMonitor(self, node["ID"], self.flag("ignore-system"))
+        watching = enable and not self.flag("detach")
+        alloc_index = monitor.prime() if watching else 0  # so no early "marked for migration" is missed
+        _, index = self._drain(node["ID"], body)
+        if not watching:
             self.output(f"Node {q(node['ID'])} drain strategy {'set' if enable else 'unset'}")
             return 0
         self.output(f"{self._stamp()}: Ctrl-C to stop monitoring: will not cancel the node drain")
         self.output(f"{self._stamp()}: Node {q(node['ID'])} drain strategy set")
-        return DrainMonitor(self, node["ID"], self.flag("ignore-system")).run(meta)
+        return monitor.run(index, alloc_index)
 
     def _drain(self, node_id: str, body: dict) -> tuple[dict, int]:
         try:
@@ -283,16 +286,21 @@ class DrainMonitor:
     seen: dict[str, dict] = field(default_factory=dict)
     last_strategy: dict | None = None
 
-    def run(self, node_index: int) -> int:
+    def prime(self) -> int:
+        """Read the node's allocs once before the drain starts; returns their index."""
+        allocs, index = self._get(f"/v1/node/{self.node_id}/allocations", 0)
+        self.seen = {a["ID"]: a for a in allocs or []}
+        return index
+
+    def run(self, node_index: int, alloc_index: int = 0) -> int:
         node_done = allocs_done = False
-        alloc_index = 0
-        first = True
+        first = not alloc_index
         while not (node_done and allocs_done):
-            if not node_done:
-                node_done, node_index = self._watch_node(node_index)
             if not allocs_done:
                 allocs_done, alloc_index = self._watch_allocs(alloc_index, first)
                 first = False
+            if not node_done:
+                node_done, node_index = self._watch_node(node_index)
         return 0
 
     def _get(self, path: str, index: int) -> tuple[object, int]:
