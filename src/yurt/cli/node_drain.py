@@ -1,5 +1,6 @@
 """`node drain` (with Nomad's drain monitor) and `node eligibility`."""
 
+import threading
 from dataclasses import dataclass, field
 
 from yurt.structs.durations import parse_duration
@@ -9,7 +10,7 @@ from .format import format_seconds, q
 from .node_status import NodeStatusCommand, node_stub_table
 
 DEFAULT_DRAIN_DEADLINE = 3600 * 10**9  # one hour, in ns
-MONITOR_WAIT = "1s"
+MONITOR_WAIT = "5s"
 
 
 def find_node(cmd: Command, node_id: str, what: str) -> dict:
@@ -285,6 +286,7 @@ class DrainMonitor:
     ignore_system: bool
     seen: dict[str, dict] = field(default_factory=dict)
     last_strategy: dict | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def prime(self) -> int:
         """Read the node's allocs once before the drain starts; returns their index."""
@@ -293,14 +295,26 @@ class DrainMonitor:
         return index
 
     def run(self, node_index: int, alloc_index: int = 0) -> int:
-        node_done = allocs_done = False
-        first = not alloc_index
-        while not (node_done and allocs_done):
-            if not allocs_done:
-                allocs_done, alloc_index = self._watch_allocs(alloc_index, first)
-                first = False
-            if not node_done:
-                node_done, node_index = self._watch_node(node_index)
+        """Watch the node and its allocs side by side (two blocking loops, as Nomad's two
+        goroutines) until both are done; an error ends the monitor."""
+        failures: list[CommandError] = []
+
+        def loop(step, index, *args):
+            try:
+                done = False
+                while not done and not failures:
+                    done, index = step(index, *args)
+            except CommandError as exc:
+                failures.append(exc)
+
+        watchers = [threading.Thread(target=loop, args=(self._watch_node, node_index), daemon=True),
+                    threading.Thread(target=loop, args=(self._watch_allocs, alloc_index), daemon=True)]
+        for watcher in watchers:
+            watcher.start()
+        for watcher in watchers:
+            watcher.join()
+        if failures:
+            raise failures[0]
         return 0
 
     def _get(self, path: str, index: int) -> tuple[object, int]:
@@ -310,7 +324,8 @@ class DrainMonitor:
 
     def _line(self, text: str, warn: bool = False) -> None:
         line = f"{format_seconds(self.cmd.ctx.now())}: {text}"
-        self.cmd.error(line) if warn else self.cmd.output(line)
+        with self.lock:
+            self.cmd.error(line) if warn else self.cmd.output(line)
 
     def _watch_node(self, index: int) -> tuple[bool, int]:
         try:
@@ -328,7 +343,7 @@ class DrainMonitor:
         self.last_strategy = strategy
         return False, index
 
-    def _watch_allocs(self, index: int, first: bool) -> tuple[bool, int]:
+    def _watch_allocs(self, index: int) -> tuple[bool, int]:
         try:
             allocs, index = self._get(f"/v1/node/{self.node_id}/allocations", index)
         except Exception as exc:  # noqa: BLE001
@@ -337,7 +352,7 @@ class DrainMonitor:
         for alloc in sorted(allocs or [], key=lambda a: (a.get("CreateIndex", 0), a["ID"])):
             orig = self.seen.get(alloc["ID"])
             self.seen[alloc["ID"]] = alloc
-            message = "" if orig is None or first else _alloc_change(orig, alloc)
+            message = "" if orig is None else _alloc_change(orig, alloc)  # new ones: no line
             if message:
                 self._line(f"Alloc {q(alloc['ID'])} {message}")
             job_type = (alloc.get("Job") or {}).get("Type")
