@@ -52,8 +52,13 @@ def job_file(tmp_path: Path, name: str, text: str) -> str:
 
 
 def start(cluster, clients=("c1", "c2")):
-    server = cluster("srv", "server", extra_hcl=SERVER_HCL).start()
-    agents = [cluster(name, "client", servers=[f"127.0.0.1:{server.port}"]).start() for name in clients]
+    """A server and its clients, started side by side."""
+    server = cluster("srv", "server", extra_hcl=SERVER_HCL)
+    agents = [cluster(name, "client", servers=[f"127.0.0.1:{server.port}"]) for name in clients]
+    for agent in (server, *agents):
+        agent.start(wait=False)
+    for agent in (server, *agents):
+        wait_until(agent.ready, timeout=30, what=f"agent {agent.name} to answer")
     wait_until(lambda: len(ready_nodes(server)) == len(agents), what="clients to register")
     return server, agents
 
@@ -184,7 +189,7 @@ job "flaky" {
 
 
 def test_failing_task_restarts_then_reschedules_with_growing_delays_until_the_limit(cluster, tmp_path):
-    server, _ = start(cluster)
+    server, _ = start(cluster, clients=("c1",))
     yurt(server.address, "job", "run", "-detach", job_file(tmp_path, "flaky", FAILING_JOB))
 
     def three_failed():
