@@ -4,7 +4,11 @@ plus the server's heartbeat invalidation (disconnected, then down) on a fake clo
 
 import pytest
 
-from yurt.scheduler.disconnect import ALLOC_RECONNECTED, pick_reconnected, with_client_status
+from yurt.scheduler.disconnect import (
+    ALLOC_RECONNECTED,
+    pick_reconnected,
+    with_client_status,
+)
 from yurt.structs import (
     SECOND,
     AllocMetric,
@@ -25,7 +29,7 @@ LOST_AFTER = 60 * SECOND
 def disconnect_job(count=1, **block):
     job = small_job(count)
     tg = job.task_groups[0]
-    fields = dict(lost_after=LOST_AFTER, replace=True, reconcile="best_score")
+    fields = {"lost_after": LOST_AFTER, "replace": True, "reconcile": "best_score"}
     fields.update(block)
     return evolve(job, task_groups=[evolve(tg, disconnect=Disconnect(**fields))])
 

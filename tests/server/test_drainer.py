@@ -16,7 +16,14 @@ from yurt.structs import (
     TaskState,
     evolve,
 )
-from yurt.testing.mock import mock_alloc, mock_batch_job, mock_group, mock_job, mock_node, mock_system_job
+from yurt.testing.mock import (
+    mock_alloc,
+    mock_batch_job,
+    mock_group,
+    mock_job,
+    mock_node,
+    mock_system_job,
+)
 
 NOW = 1_700_000_000 * SECOND
 

@@ -3,6 +3,10 @@
 import threading
 from dataclasses import dataclass, field
 
+import httpx
+
+from yurt.api import APIError
+
 from yurt.structs.durations import parse_duration
 
 from .command import Command, CommandError, sanitize_uuid_prefix
@@ -236,7 +240,7 @@ Node Drain Options:
     def _drain(self, node_id: str, body: dict) -> tuple[dict, int]:
         try:
             data, meta = self.client().request("POST", f"/v1/node/{node_id}/drain", None, body)
-        except Exception as exc:  # noqa: BLE001 - Nomad words every failure the same way
+        except (APIError, httpx.HTTPError) as exc:
             raise CommandError(f"Error updating drain specification: {exc}") from exc
         return data, (data or {}).get("Index") or meta.last_index or 0
 
@@ -258,19 +262,8 @@ Node Drain Options:
 
     def _confirm(self, node_id: str, enable: bool) -> tuple[int, bool]:
         verb = "enable" if enable else "disable"
-        self.ctx.out.write(f"Are you sure you want to {verb} drain mode for node {q(node_id)}? [y/N] ")
-        self.ctx.out.flush()
-        answer = self.ctx.stdin.readline().strip()
-        if not answer or answer.lower()[0] == "n":
-            self.output("Canceling drain toggle")
-            return 0, False
-        if answer.lower()[0] == "y" and len(answer) > 1:
-            self.output("For confirmation, an exact ‘y’ is required.")
-            return 0, False
-        if answer != "y":
-            self.output("No confirmation detected. For confirmation, an exact 'y' is required.")
-            return 1, False
-        return 0, True
+        return self.confirm(f"Are you sure you want to {verb} drain mode for node {q(node_id)}? [y/N]",
+                            "Canceling drain toggle")
 
     def _stamp(self) -> str:
         return format_seconds(self.ctx.now())
@@ -330,7 +323,7 @@ class DrainMonitor:
     def _watch_node(self, index: int) -> tuple[bool, int]:
         try:
             node, index = self._get(f"/v1/node/{self.node_id}", index)
-        except Exception as exc:  # noqa: BLE001
+        except (APIError, httpx.HTTPError) as exc:
             raise CommandError(f"{format_seconds(self.cmd.ctx.now())}: Error monitoring node: {exc}") from exc
         strategy = node.get("DrainStrategy")
         if not strategy:
@@ -346,7 +339,7 @@ class DrainMonitor:
     def _watch_allocs(self, index: int) -> tuple[bool, int]:
         try:
             allocs, index = self._get(f"/v1/node/{self.node_id}/allocations", index)
-        except Exception as exc:  # noqa: BLE001
+        except (APIError, httpx.HTTPError) as exc:
             raise CommandError(f"{format_seconds(self.cmd.ctx.now())}: Error monitoring allocations: {exc}") from exc
         running = 0
         for alloc in sorted(allocs or [], key=lambda a: (a.get("CreateIndex", 0), a["ID"])):

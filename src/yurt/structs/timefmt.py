@@ -1,6 +1,6 @@
 """Go `time.Time` text (RFC 3339 with nanoseconds) to and from unix nanoseconds."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -10,7 +10,7 @@ def format_rfc3339_ns(ns: int) -> str:
     if not ns:
         return GO_ZERO_TIME
     seconds, frac = divmod(ns, 1_000_000_000)
-    dt = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    dt = datetime.fromtimestamp(seconds, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac:09d}".rstrip("0") if frac else "") + "Z"
 
 

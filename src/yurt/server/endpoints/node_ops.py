@@ -4,7 +4,6 @@ from yurt.structs import NODE_ELIGIBLE, NODE_INELIGIBLE, DrainStrategy, NodeEven
 from yurt.structs.timefmt import format_rfc3339_ns
 
 from ..drainer import drain_metadata, with_deadline
-
 from .errors import EndpointError
 from .nodes import node_update_evals
 
