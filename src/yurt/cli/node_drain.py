@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 import httpx
 
 from yurt.api import APIError
-
 from yurt.structs.durations import parse_duration
 
 from .command import Command, CommandError, sanitize_uuid_prefix
