@@ -200,3 +200,12 @@ async def test_cancel_marks_eligible_unless_kept_ineligible(server):
     drain_node(server, node.id, DrainStrategy(deadline=-1), False)
     drain_node(server, node.id, None, False)
     assert server.state.snapshot().node_by_id(node.id).scheduling_eligibility == "ineligible"
+
+
+def test_drain_times_follow_nomad():
+    strategy = with_deadline(DrainStrategy(deadline=90 * SECOND), NOW)
+    assert strategy.started_at == "2023-11-14T22:13:20Z" and strategy.force_deadline == "2023-11-14T22:14:50Z"
+    assert force_deadline_ns(strategy) == NOW + 90 * SECOND
+    forced = with_deadline(DrainStrategy(deadline=-1), NOW + 5 * SECOND, previous=strategy)
+    assert forced.force_deadline == "0001-01-01T00:00:00Z" and forced.started_at == strategy.started_at
+    assert force_deadline_ns(forced) == NOW

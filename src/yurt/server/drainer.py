@@ -47,7 +47,7 @@ from yurt.structs import (
     TaskGroup,
     generate_uuid,
 )
-from yurt.structs.timefmt import format_rfc3339_ns, parse_rfc3339_ns
+from yurt.structs.timefmt import GO_ZERO_TIME, format_rfc3339_ns, parse_rfc3339_ns
 
 DEFAULT_MIN_HEALTHY_TIME = 10 * SECOND
 RECHECK_INTERVAL_NS = 1 * SECOND
@@ -72,14 +72,15 @@ def force_deadline_ns(strategy: DrainStrategy) -> int | None:
     return forced or parse_rfc3339_ns(strategy.started_at) + strategy.deadline
 
 
-def with_deadline(strategy: DrainStrategy, now_ns: int) -> DrainStrategy:
-    """A new drain's strategy with `StartedAt` and `ForceDeadline` set, as Nomad's Node.UpdateDrain."""
+def with_deadline(strategy: DrainStrategy, now_ns: int, previous: DrainStrategy | None = None) -> DrainStrategy:
+    """A drain's strategy as Nomad's Node.UpdateDrain stores it: `ForceDeadline` = now +
+    deadline (Go's zero time for no deadline or `-force`), `StartedAt` kept from the drain
+    being updated."""
     from yurt.structs import evolve
 
-    forced = format_rfc3339_ns(now_ns + strategy.deadline) if strategy.deadline > 0 else ""
-    if strategy.deadline < 0:
-        forced = format_rfc3339_ns(now_ns)
-    return evolve(strategy, started_at=format_rfc3339_ns(now_ns), force_deadline=forced)
+    forced = format_rfc3339_ns(now_ns + strategy.deadline) if strategy.deadline > 0 else GO_ZERO_TIME
+    started = previous.started_at if previous is not None and previous.started_at else format_rfc3339_ns(now_ns)
+    return evolve(strategy, started_at=started, force_deadline=forced)
 
 
 def _job_of(snapshot, alloc: Allocation) -> Job | None:

@@ -56,7 +56,7 @@ def drain_node(server, node_id: str, strategy: DrainStrategy | None, mark_eligib
     node = _node_or_404(server, node_id)
     now = server.now_ns()
     if strategy is not None:
-        strategy = with_deadline(strategy, now)
+        strategy = with_deadline(strategy, now, node.drain_strategy)
         status, message = "draining", DRAIN_SET if node.drain_strategy is None else DRAIN_UPDATED
     else:
         status, message = "canceled", DRAIN_DISABLED
