@@ -103,6 +103,28 @@ def test_unknown_alloc_is_lost_after_lost_after_without_a_second_replacement():
     assert len(h.job_allocs(job)) == 1
 
 
+def test_lost_alloc_with_stop_on_client_after_is_replaced_once_its_client_has_stopped_it():
+    job = small_job(1)
+    tg = job.task_groups[0]
+    job = evolve(job, task_groups=[evolve(tg, disconnect=Disconnect(stop_on_client_after=30 * SECOND))])
+    h, job, (alloc,) = setup(job)
+    set_node_status(h, alloc.node_id, "down")
+    h.process(h.new_eval(job, "node-update"))
+    (lost,) = stopped(h)
+    assert (lost.id, lost.client_status) == (alloc.id, "lost") and placed(h) == []
+    (follow,) = [e for e in h.created_evals if e.id == lost.followup_eval_id]
+    assert follow.wait_until == h.now_ns + 30 * SECOND + 5 * SECOND  # delay + kill timeout
+    # As the state stores it: stopped, lost, with its follow-up eval.
+    h.state.upsert_alloc(evolve(h.state.alloc_by_id(alloc.id), followup_eval_id=follow.id, modify_time=h.now_ns))
+    plans = len(h.plans)
+    h.process(h.new_eval(job, "node-update"))  # another eval meanwhile: the slot stays held
+    assert len(h.plans) == plans
+    h.now_ns = follow.wait_until
+    h.process(follow)
+    (new,) = placed(h)
+    assert new.node_id != alloc.node_id and new.name == alloc.name
+
+
 def reconnect(h: Harness, job, alloc):
     """The node is back and the client reported the alloc running again."""
     set_node_status(h, alloc.node_id, "ready")

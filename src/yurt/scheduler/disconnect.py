@@ -11,7 +11,7 @@ replacement per `reconcile` and stops the other; the kept original is only updat
 
 from __future__ import annotations
 
-from yurt.structs import Allocation, Disconnect, TaskGroup, evolve
+from yurt.structs import SECOND, Allocation, Disconnect, TaskGroup, evolve
 from yurt.structs.alloc import ALLOC_CLIENT_RUNNING, ALLOC_CLIENT_UNKNOWN, AllocState
 from yurt.structs.timefmt import format_rfc3339_ns, parse_rfc3339_ns
 
@@ -23,6 +23,7 @@ RECONCILE_LONGEST_RUNNING = "longest_running"
 ALLOC_RECONNECTED = "alloc not needed due to disconnected client reconnect"
 ALLOC_UNKNOWN = "alloc is unknown since its node is disconnected"
 MAX_ALLOC_STATES = 10
+DEFAULT_KILL_TIMEOUT = 5 * SECOND
 
 
 def disconnect_policy(tg: TaskGroup | None) -> Disconnect | None:
@@ -36,6 +37,20 @@ def disconnect_policy(tg: TaskGroup | None) -> Disconnect | None:
     if tg.max_client_disconnect:
         return Disconnect(lost_after=tg.max_client_disconnect, replace=True, reconcile=RECONCILE_BEST_SCORE)
     return None
+
+
+def client_stop_delay(tg: TaskGroup) -> int:
+    """How long (ns) a cut-off client keeps the group's allocs before stopping them
+    (`disconnect.stop_on_client_after`, or the deprecated `stop_after_client_disconnect`); 0 = never."""
+    block = tg.disconnect
+    return (block.stop_on_client_after if block is not None else None) or tg.stop_after_client_disconnect or 0
+
+
+def lost_replacement_time(tg: TaskGroup, lost_at: int) -> int:
+    """When a lost alloc of a group with a client stop delay may be replaced: once its
+    client has surely stopped it (Nomad's WaitClientStop: delay plus the longest kill timeout)."""
+    kill = max([DEFAULT_KILL_TIMEOUT, *(t.kill_timeout for t in tg.tasks or ())])
+    return lost_at + client_stop_delay(tg) + kill
 
 
 def replaces(policy: Disconnect) -> bool:

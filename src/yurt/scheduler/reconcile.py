@@ -29,8 +29,10 @@ from yurt.structs.node import NODE_STATUS_DISCONNECTED, NODE_STATUS_DOWN
 from .disconnect import (
     ALLOC_RECONNECTED,
     ALLOC_UNKNOWN,
+    client_stop_delay,
     disconnect_policy,
     expired,
+    lost_replacement_time,
     needs_reconnect,
     pick_reconnected,
     replaces,
@@ -109,6 +111,7 @@ class _GroupBuckets:
     disconnecting: list[Allocation] = field(default_factory=list)  # node just disconnected: to mark unknown
     unknown: list[Allocation] = field(default_factory=list)  # unknown, waiting for the client or lost_after
     reconnecting: list[Allocation] = field(default_factory=list)  # reported again after being unknown
+    lost_waiting: int = 0  # lost allocs whose client may still run them (stop_on_client_after)
     ignored: int = 0
 
 
@@ -182,6 +185,9 @@ class Reconciler:
                 if alloc.desired_transition.migrate:
                     b.migrate.append(alloc)
                     continue
+            if self._waits_for_client_stop(tg, alloc):
+                b.lost_waiting += 1
+                continue
             state = self._filter_state(alloc)
             if state == "keep":
                 b.keep.append(alloc)
@@ -214,6 +220,13 @@ class Reconciler:
             return True
         return False
 
+    def _waits_for_client_stop(self, tg: TaskGroup, alloc: Allocation) -> bool:
+        """A lost alloc whose replacement waits for its follow-up eval (the client stops
+        it after `stop_on_client_after`); until then it holds its slot."""
+        return (alloc.client_status == ALLOC_CLIENT_LOST and bool(alloc.followup_eval_id)
+                and alloc.followup_eval_id != self.eval_id and not alloc.next_allocation
+                and client_stop_delay(tg) > 0 and self.now < lost_replacement_time(tg, alloc.modify_time))
+
     def _filter_state(self, alloc: Allocation) -> str:
         """Nomad's `shouldFilter`: keep (holds its slot), ignore, or failed."""
         if self.batch:
@@ -244,16 +257,17 @@ class Reconciler:
         du = self._updates(tg.name)
         b = self._classify(tg, allocs)
         du.ignore += b.ignored
+        lost = [] if tg.prevent_reschedule_on_lost else self._lost_later(tg, b, du)
         for alloc in b.lost:
             self._stop(alloc, ALLOC_LOST, ALLOC_CLIENT_LOST)
             du.stop += 1
-        lost = [] if tg.prevent_reschedule_on_lost else b.lost
         reconnected = self._reconnect(tg, b, du)
         keep = sorted(b.keep, key=lambda a: (a.index, a.create_time))
         held, replace = self._disconnect(tg, b, du)
         # Lost allocs that may not be replaced still count toward the group's count, as do
         # unknown allocs of groups that do not replace them.
         slots = tg.count - len(keep) - (len(b.lost) if tg.prevent_reschedule_on_lost else 0) - held
+        slots -= b.lost_waiting
         if slots < 0:
             keep = self._stop_excess(keep, -slots, du)
             slots = 0
@@ -278,6 +292,18 @@ class Reconciler:
                 du.stop += 1
         doomed_ids = {a.id for a in doomed}
         return [a for a in keep if a.id not in doomed_ids]
+
+    def _lost_later(self, tg: TaskGroup, b: _GroupBuckets, du: DesiredUpdates) -> list[Allocation]:
+        """Lost allocs to replace now. With a client stop delay the replacement waits for
+        a follow-up eval (Nomad's delayByStopAfterClientDisconnect) and the slot stays held."""
+        if not b.lost or client_stop_delay(tg) <= 0:
+            return b.lost
+        ev = self._followup_eval(lost_replacement_time(tg, self.now))
+        self.result.followup_evals.append(ev)
+        b.lost = [evolve(a, followup_eval_id=ev.id) for a in b.lost]
+        b.lost_waiting += len(b.lost)
+        du.reschedule_later += len(b.lost)
+        return []
 
     def _reconnect(self, tg: TaskGroup, b: _GroupBuckets, du: DesiredUpdates) -> set[str]:
         """Keep the reconnected original or its replacement (per `disconnect.reconcile`)
