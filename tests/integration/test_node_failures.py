@@ -1,7 +1,8 @@
 """Issue 6, nodes and failures, with real agents (1 server, 2 clients, short heartbeat TTLs):
 a client killed for good, a client cut off and back (SIGSTOP / SIGCONT) under a disconnect
 block, a task that always fails (restart, reschedule with growing delays, attempt limit),
-and a drain with migrate.max_parallel = 1."""
+a drain with migrate.max_parallel = 1, and a client that loses its server stopping its
+allocs after stop_on_client_after."""
 
 import os
 import signal
@@ -284,3 +285,25 @@ def test_drain_with_max_parallel_one_moves_allocs_one_at_a_time(cluster, tmp_pat
 
 def _env(address: str) -> dict:
     return dict(os.environ, NOMAD_ADDR=address)
+
+
+STOP_JOB = f"""
+job "selfstop" {{
+  group "g" {{
+    disconnect {{
+      stop_on_client_after = "3s"
+    }}
+{LOOP_TASK}  }}
+}}
+"""
+
+
+def test_client_without_servers_stops_allocs_after_stop_on_client_after(cluster, tmp_path):
+    server, (client,) = start(cluster, clients=("c1",))
+    yurt(server.address, "job", "run", "-detach", job_file(tmp_path, "selfstop", STOP_JOB))
+    (alloc,) = wait_until(lambda: running(server, "selfstop"), what="the alloc to run")
+    pid = wait_until(lambda: task_pid(client, alloc["ID"]), what="the task pid")
+    server.kill(signal.SIGKILL)  # the client is cut off from every server
+    time.sleep(1.5)
+    assert alive(pid)  # not before stop_on_client_after
+    wait_until(lambda: not alive(pid), timeout=20, what="the client to stop the task")
