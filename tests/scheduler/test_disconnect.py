@@ -269,3 +269,15 @@ def test_client_stops_allocs_after_stop_on_client_after_without_server_contact()
     assert stop_after_lost_contact(agent, now=start + 32) == []  # already stopping
     assert stop_after_lost_contact(agent, now=start + 91) == [legacy.id]
     assert len(agent.spawned) == 2
+
+
+async def test_missed_heartbeat_records_a_node_event(server):
+    from yurt.server.endpoints import register_node
+    from yurt.server.heartbeat import node_missed_heartbeat
+
+    node = mock_node(status="ready")
+    register_node(server, node)
+    assert node_missed_heartbeat(server, node.id) == "down"
+    stored = server.state.snapshot().node_by_id(node.id)
+    assert stored.status == "down" and stored.events[-1].message == "Node heartbeat missed"
+    assert node_missed_heartbeat(server, node.id) is None

@@ -209,3 +209,13 @@ def test_drain_times_follow_nomad():
     forced = with_deadline(DrainStrategy(deadline=-1), NOW + 5 * SECOND, previous=strategy)
     assert forced.force_deadline == "0001-01-01T00:00:00Z" and forced.started_at == strategy.started_at
     assert force_deadline_ns(forced) == NOW
+
+
+def test_replacement_without_verdict_counts_after_healthy_deadline():
+    migrate = MigrateStrategy(max_parallel=1, min_healthy_time=10 * SECOND, healthy_deadline=60 * SECOND)
+    job = mock_job(task_groups=[mock_group(count=2, migrate=migrate)])
+    node, other = draining(mock_node()), mock_node()
+    old = running(mock_alloc(job, node, 0))
+    stuck = evolve(mock_alloc(job, other, 1), client_status="pending", create_time=NOW)
+    assert compute_drain(Snap([job], [old, stuck]), [node], NOW + 59 * SECOND).migrate == []
+    assert ids(compute_drain(Snap([job], [old, stuck]), [node], NOW + 60 * SECOND).migrate) == [old.id]

@@ -8,9 +8,10 @@ rules, per Nomad:
   `healthy - (count - max_parallel)` allocs in flight, where `healthy` counts the group's
   live allocs with a health verdict. Allocs already marked for migration do not count
   as healthy (so a batch is finished before the next starts).
-- An alloc is healthy when the client set `DeploymentStatus.Healthy`, or (no verdict, as
-  for allocs outside deployments) when it is running and every main task has been
-  running for `migrate.min_healthy_time`.
+- An alloc has a health verdict when the client set `DeploymentStatus.Healthy`, or (no
+  verdict, as for allocs outside deployments) when it is running and every main task
+  has been running for `migrate.min_healthy_time`, or when `migrate.healthy_deadline`
+  passed since it was created (unhealthy: Nomad counts any verdict).
 - Batch allocs are never marked early: they may run to completion until the deadline.
 - System allocs go last: once nothing else is left on the node (unless
   `IgnoreSystemJobs`).
@@ -50,6 +51,7 @@ from yurt.structs import (
 from yurt.structs.timefmt import GO_ZERO_TIME, format_rfc3339_ns, parse_rfc3339_ns
 
 DEFAULT_MIN_HEALTHY_TIME = 10 * SECOND
+DEFAULT_HEALTHY_DEADLINE = 300 * SECOND
 RECHECK_INTERVAL_NS = 1 * SECOND
 DRAIN_COMPLETE = "Node drain complete"
 DRAIN_SUBSYSTEM = "Drain"
@@ -98,6 +100,9 @@ def alloc_healthy(alloc: Allocation, tg: TaskGroup, now_ns: int) -> bool:
     status = alloc.deployment_status
     if status is not None and status.healthy is not None:
         return True  # Nomad: any verdict counts (HasHealth)
+    deadline = (tg.migrate.healthy_deadline if tg.migrate else 0) or DEFAULT_HEALTHY_DEADLINE
+    if alloc.create_time and now_ns - alloc.create_time >= deadline:
+        return True  # no verdict within healthy_deadline: unhealthy, which is a verdict too
     if alloc.client_status != ALLOC_CLIENT_RUNNING:
         return False
     min_healthy = (tg.migrate.min_healthy_time if tg.migrate else 0) or DEFAULT_MIN_HEALTHY_TIME

@@ -10,6 +10,8 @@ import random
 
 from .clock import Clock
 
+HEARTBEAT_MISSED = "Node heartbeat missed"
+
 
 class HeartbeatTimers:
     def __init__(
@@ -95,9 +97,11 @@ def node_missed_heartbeat(server, node_id: str) -> str | None:
     """Nomad's heartbeat invalidation: a ready node whose allocs allow it goes
     `disconnected` (its timer re-armed for the longest `lost_after`); otherwise, or when a
     disconnected node stays silent that long, it goes `down`. Returns the new status."""
-    from yurt.structs import NODE_STATUS_DISCONNECTED, NODE_STATUS_DOWN
+    from yurt.state.commands import NodeUpdateStatus
+    from yurt.structs import NODE_STATUS_DISCONNECTED, NODE_STATUS_DOWN, NodeEvent
+    from yurt.structs.timefmt import format_rfc3339_ns
 
-    from .endpoints.nodes import update_node_status
+    from .endpoints.nodes import node_update_evals
 
     snapshot = server.state.snapshot()
     node = snapshot.node_by_id(node_id)
@@ -105,7 +109,10 @@ def node_missed_heartbeat(server, node_id: str) -> str | None:
         return None
     window = disconnect_window(snapshot, node_id) if node.status != NODE_STATUS_DISCONNECTED else 0
     status = NODE_STATUS_DISCONNECTED if window else NODE_STATUS_DOWN
-    update_node_status(server, node_id, status)
+    now = server.now_ns()
+    event = NodeEvent(message=HEARTBEAT_MISSED, subsystem="Cluster", timestamp=format_rfc3339_ns(now))
+    server.state.apply(NodeUpdateStatus(node_id=node_id, status=status, updated_at=now, event=event,
+                                        evals=node_update_evals(snapshot, node_id, now)))
     if window:
         server.heartbeats.reset(node_id, ttl=max(window / 1e9 - server.heartbeats.grace, 0.0))
     return status
