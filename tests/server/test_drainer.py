@@ -219,3 +219,17 @@ def test_replacement_without_verdict_counts_after_healthy_deadline():
     stuck = evolve(mock_alloc(job, other, 1), client_status="pending", create_time=NOW)
     assert compute_drain(Snap([job], [old, stuck]), [node], NOW + 59 * SECOND).migrate == []
     assert ids(compute_drain(Snap([job], [old, stuck]), [node], NOW + 60 * SECOND).migrate) == [old.id]
+
+
+async def test_eligibility_toggle_records_events_and_is_a_no_op_when_unchanged(server):
+    from yurt.server.endpoints import set_node_eligibility
+
+    node = evolve(mock_node(), status="ready")
+    server.state.apply(NodeRegister(node=node))
+    _, index = set_node_eligibility(server, node.id, "ineligible")
+    stored = server.state.snapshot().node_by_id(node.id)
+    assert stored.scheduling_eligibility == "ineligible"
+    assert stored.events[-1].message == "Node marked as ineligible for scheduling"
+    assert set_node_eligibility(server, node.id, "ineligible") == ([], index)
+    set_node_eligibility(server, node.id, "eligible")
+    assert server.state.snapshot().node_by_id(node.id).events[-1].message == "Node marked as eligible for scheduling"

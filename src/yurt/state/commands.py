@@ -87,6 +87,7 @@ class NodeUpdateEligibility(Command):
     eligibility: str
     evals: list[Evaluation] = msgspec.field(default_factory=list)
     updated_at: int = 0
+    event: NodeEvent | None = None
 
 
 class NodeUpdateDrain(Command):

@@ -126,7 +126,8 @@ def _node_eligibility(txn: Txn, cmd: c.NodeUpdateEligibility) -> None:
         raise StateError(f'eligibility "{cmd.eligibility}" is not one of "eligible", "ineligible"')
     if node.drain_strategy is not None and cmd.eligibility == NODE_ELIGIBLE:
         raise StateError(f'node "{cmd.node_id}": cannot set eligibility to "eligible" while it is draining')
-    txn.put_node(evolve(node, scheduling_eligibility=cmd.eligibility, modify_index=txn.index))
+    txn.put_node(evolve(node, scheduling_eligibility=cmd.eligibility, modify_index=txn.index,
+                        events=_add_event(node, cmd.event, txn.index)))
     if cmd.evals:
         upsert_evals(txn, cmd.evals)
 

@@ -10,6 +10,8 @@ from .nodes import node_update_evals
 DRAIN_SET = "Node drain strategy set"
 DRAIN_UPDATED = "Node drain strategy updated"
 DRAIN_DISABLED = "Node drain disabled"
+ELIGIBLE_EVENT = "Node marked as eligible for scheduling"
+INELIGIBLE_EVENT = "Node marked as ineligible for scheduling"
 
 
 def _node_or_404(server, node_id: str):
@@ -28,11 +30,14 @@ def set_node_eligibility(server, node_id: str, eligibility: str) -> tuple[list[s
     node = _node_or_404(server, node_id)
     if node.drain_strategy is not None and eligibility == NODE_ELIGIBLE:
         raise EndpointError(400, "can not set node's scheduling eligibility to eligible while it is draining")
-    evals = []
-    if eligibility == NODE_ELIGIBLE and node.scheduling_eligibility != NODE_ELIGIBLE:
-        evals = node_update_evals(server.state.snapshot(), node_id, server.now_ns())
+    if node.scheduling_eligibility == eligibility:
+        return [], server.state.snapshot().table_index("nodes")  # nothing to do
+    now = server.now_ns()
+    evals = node_update_evals(server.state.snapshot(), node_id, now) if eligibility == NODE_ELIGIBLE else []
+    message = ELIGIBLE_EVENT if eligibility == NODE_ELIGIBLE else INELIGIBLE_EVENT
+    event = NodeEvent(message=message, subsystem="Cluster", timestamp=format_rfc3339_ns(now))
     index = server.state.apply(NodeUpdateEligibility(
-        node_id=node_id, eligibility=eligibility, evals=evals, updated_at=server.now_ns()))
+        node_id=node_id, eligibility=eligibility, evals=evals, updated_at=now, event=event))
     return [e.id for e in evals], index
 
 
