@@ -1,6 +1,6 @@
 """System and sysbatch jobs: one alloc per feasible node."""
 
-from yurt.structs import MINUTE, Constraint, DrainStrategy, evolve
+from yurt.structs import MINUTE, Constraint, DesiredTransition, DrainStrategy, evolve
 from yurt.structs.node import NodeMemoryResources
 from yurt.testing.harness import Harness
 from yurt.testing.mock import mock_node, mock_system_job
@@ -68,6 +68,9 @@ def test_draining_node_alloc_is_stopped_and_ineligible_node_alloc_kept():
     a, b = h.job_allocs(job)
     h.add_node(evolve(h.state.node_by_id(a.node_id), drain_strategy=DrainStrategy(deadline=MINUTE)))
     h.add_node(evolve(h.state.node_by_id(b.node_id), scheduling_eligibility="ineligible"))
+    h.process(h.new_eval(job, "node-update"))
+    assert not stopped(h)  # system allocs go last: only once the drainer marks them
+    h.add_alloc(evolve(h.state.alloc_by_id(a.id), desired_transition=DesiredTransition(migrate=True)))
     h.process(h.new_eval(job, "node-drain"))
     assert [s.id for s in stopped(h)] == [a.id]
     assert not placed(h)

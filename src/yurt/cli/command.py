@@ -86,6 +86,22 @@ class Command:
         self.error(f"For additional help try 'yurt {self.name} -help'")
         return 1
 
+    def confirm(self, question: str, cancelled: str) -> tuple[int, bool]:
+        """Nomad's y/N prompt: (exit code, confirmed); only an exact `y` confirms."""
+        self.ctx.out.write(question + " ")
+        self.ctx.out.flush()
+        answer = self.ctx.stdin.readline().strip()
+        if not answer or answer.lower()[0] == "n":
+            self.output(cancelled)
+            return 0, False
+        if answer.lower()[0] == "y" and len(answer) > 1:
+            self.output("For confirmation, an exact ‘y’ is required.")
+            return 0, False
+        if answer != "y":
+            self.output("No confirmation detected. For confirmation, an exact 'y' is required.")
+            return 1, False
+        return 0, True
+
     # -- flags
     def parse(self, args: list[str]) -> list[str] | None:
         """Positional args, or None after printing the flag error and the help."""

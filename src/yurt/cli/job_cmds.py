@@ -276,16 +276,4 @@ Stop Options:
         return EvalMonitor(self, self.id_length).monitor(eval_id)
 
     def _confirm(self, question: str) -> tuple[int, bool]:
-        self.ctx.out.write(question + " ")
-        self.ctx.out.flush()
-        answer = self.ctx.stdin.readline().strip()
-        if not answer or answer.lower()[0] == "n":
-            self.output("Cancelling job stop")
-            return 0, False
-        if answer.lower()[0] == "y" and len(answer) > 1:
-            self.output("For confirmation, an exact ‘y’ is required.")
-            return 0, False
-        if answer != "y":
-            self.output("No confirmation detected. For confirmation, an exact 'y' is required.")
-            return 1, False
-        return 0, True
+        return self.confirm(question, "Cancelling job stop")

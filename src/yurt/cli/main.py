@@ -42,6 +42,7 @@ from .misc_cmds import (
     ServerMembersCommand,
     VersionCommand,
 )
+from .node_drain import NodeDrainCommand, NodeEligibilityCommand
 from .node_status import NodeStatusCommand
 from .status import StatusCommand
 
@@ -56,6 +57,7 @@ COMMANDS: dict[str, type[Command]] = {
         AllocExecCommand,
         JobDispatchCommand, JobPeriodicForceCommand, JobRevertCommand, JobScaleCommand, JobStartCommand,
         JobRestartCommand, JobScalingEventsCommand,
+        NodeDrainCommand, NodeEligibilityCommand,
     )
 }
 
@@ -64,7 +66,7 @@ ALIASES = {
     "start": "job start",
     "validate": "job validate", "logs": "alloc logs", "exec": "alloc exec",
     "alloc-status": "alloc status", "eval-status": "eval status", "node-status": "node status",
-    "server-members": "server members",
+    "server-members": "server members", "node-drain": "node drain",
     "fs": "alloc fs",
 }
 

@@ -20,6 +20,7 @@ from yurt.structs.node import NODE_STATUS_READY, Node
 
 from .allocrunner import AllocRunner
 from .config import ClientConfig
+from .disconnect import note_server_contact, stop_after_lost_contact
 from .fingerprint import build_node
 from .lifecycle import diff_allocs
 from .localstate import LocalState
@@ -159,6 +160,7 @@ class ClientAgent:
                 else:
                     resp = await self.api.put(f"/v1/internal/node/{self.node.id}/heartbeat", {"Status": "ready"})
                     self._set_ttl(resp)
+                note_server_contact(self)
             except APIError as exc:
                 if exc.status == 404:
                     self.registered.clear()
@@ -166,6 +168,7 @@ class ClientAgent:
                 log.warning("heartbeat: %s", exc)
             except httpx.HTTPError as exc:
                 log.warning("heartbeat: server unreachable: %s", exc)
+                stop_after_lost_contact(self)
                 self._next_server(exc)
                 await asyncio.sleep(RETRY_DELAY)
                 continue

@@ -144,6 +144,8 @@ class AllocRunner:
         new_deployment = alloc.deployment_id != self.alloc.deployment_id
         self.alloc = alloc
         self.ctx.state.put_alloc(alloc)
+        if alloc.client_status == "unknown" and not alloc.server_terminal:
+            self._report()  # the server marked it unknown while we were cut off: tell it again
         if new_deployment and not alloc.server_terminal:
             self.deployment_status = None
             self._watch_health()

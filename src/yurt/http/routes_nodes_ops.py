@@ -36,15 +36,21 @@ async def node_evaluate(request: web.Request) -> web.Response:
 @routes.put("/v1/node/{node_id}/drain")
 @routes.post("/v1/node/{node_id}/drain")
 async def node_drain(request: web.Request) -> web.Response:
+    """Body `{"DrainSpec": {"Deadline": ns, "IgnoreSystemJobs": bool} | null, "MarkEligible": bool,
+    "Meta": {...}}`; a null DrainSpec cancels the drain."""
     body = await read_json(request)
-    spec = body.get("DrainSpec") if isinstance(body, dict) else None
+    body = body if isinstance(body, dict) else {}
+    spec = body.get("DrainSpec")
     strategy = None
     if spec:
         strategy = convert({"Deadline": spec.get("Deadline", 0),
                             "IgnoreSystemJobs": spec.get("IgnoreSystemJobs", False)}, DrainStrategy, "drain spec")
-    index = drain_node(server_of(request), request.match_info["node_id"], strategy,
-                       bool(body.get("MarkEligible")) if isinstance(body, dict) else False)
-    return json_response(request, _node_eval_body([], index), index)
+    meta = body.get("Meta")
+    if meta is not None and not (isinstance(meta, dict) and all(isinstance(v, str) for v in meta.values())):
+        raise EndpointError(400, "Meta must be a map of strings")
+    eval_ids, index = drain_node(server_of(request), request.match_info["node_id"], strategy,
+                                 bool(body.get("MarkEligible")), meta or None)
+    return json_response(request, _node_eval_body(eval_ids, index), index)
 
 
 @routes.put("/v1/node/{node_id}/purge")

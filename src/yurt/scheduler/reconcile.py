@@ -8,21 +8,45 @@ reschedule delay, and a `DesiredUpdates` per group for plan annotations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from yurt.structs import Allocation, DesiredUpdates, Evaluation, Job, Node, TaskGroup, evolve, generate_uuid
+from yurt.structs import (
+    Allocation,
+    DesiredUpdates,
+    Evaluation,
+    Job,
+    Node,
+    TaskGroup,
+    evolve,
+    generate_uuid,
+)
 from yurt.structs.alloc import (
     ALLOC_CLIENT_COMPLETE,
     ALLOC_CLIENT_FAILED,
     ALLOC_CLIENT_LOST,
+    ALLOC_CLIENT_PENDING,
+    ALLOC_CLIENT_RUNNING,
+    ALLOC_CLIENT_UNKNOWN,
     ALLOC_DESIRED_EVICT,
     ALLOC_DESIRED_STOP,
     alloc_name,
 )
-from yurt.structs.eval import TRIGGER_RETRY_FAILED_ALLOC
+from yurt.structs.eval import TRIGGER_MAX_DISCONNECT_TIMEOUT, TRIGGER_RETRY_FAILED_ALLOC
 from yurt.structs.node import NODE_STATUS_DISCONNECTED, NODE_STATUS_DOWN
 
+from .disconnect import (
+    ALLOC_RECONNECTED,
+    ALLOC_UNKNOWN,
+    client_stop_delay,
+    disconnect_policy,
+    expired,
+    lost_replacement_time,
+    needs_reconnect,
+    pick_reconnected,
+    replaces,
+    with_client_status,
+)
 from .reschedule import BATCH_WINDOW, RESCHEDULE_WINDOW, next_reschedule_time
 from .update import tasks_updated
 
@@ -93,6 +117,10 @@ class _GroupBuckets:
     migrate: list[Allocation] = field(default_factory=list)
     reschedule_now: list[Allocation] = field(default_factory=list)
     reschedule_later: list[tuple[Allocation, int]] = field(default_factory=list)
+    disconnecting: list[Allocation] = field(default_factory=list)  # node just disconnected: to mark unknown
+    unknown: list[Allocation] = field(default_factory=list)  # unknown, waiting for the client or lost_after
+    reconnecting: list[Allocation] = field(default_factory=list)  # reported again after being unknown
+    lost_waiting: int = 0  # lost allocs whose client may still run them (stop_on_client_after)
     ignored: int = 0
 
 
@@ -156,6 +184,8 @@ class Reconciler:
             if self.batch and alloc.terminal and alloc.job_version < self.job.version:
                 b.ignored += 1
                 continue
+            if not alloc.terminal and self._classify_disconnect(tg, alloc, b):
+                continue
             if alloc.node_id in self.tainted and not alloc.terminal:
                 node = self.tainted[alloc.node_id]
                 if node is None or node.status in (NODE_STATUS_DOWN, NODE_STATUS_DISCONNECTED):
@@ -163,6 +193,9 @@ class Reconciler:
                     continue
             if alloc.desired_transition.migrate and not alloc.terminal:  # drains and `alloc stop`, any node
                 b.migrate.append(alloc)
+                continue
+            if self._waits_for_client_stop(tg, alloc):
+                b.lost_waiting += 1
                 continue
             state = self._filter_state(alloc)
             if state == "keep":
@@ -172,6 +205,36 @@ class Reconciler:
             else:
                 self._classify_failed(tg, alloc, b)
         return b
+
+    def _classify_disconnect(self, tg: TaskGroup, alloc: Allocation, b: _GroupBuckets) -> bool:
+        """Sort a live alloc into the disconnect buckets; False if none applies."""
+        node = self.tainted.get(alloc.node_id, False)
+        policy = disconnect_policy(tg)
+        on_disconnected = node is not False and node is not None and node.status == NODE_STATUS_DISCONNECTED
+        if on_disconnected and policy is not None:
+            if alloc.client_status != ALLOC_CLIENT_UNKNOWN:
+                b.disconnecting.append(alloc)
+            elif expired(alloc, policy, self.now):
+                b.lost.append(alloc)
+            else:
+                b.unknown.append(alloc)
+            return True
+        if node is not False:
+            return False  # down, gone, draining: the usual rules
+        if alloc.client_status == ALLOC_CLIENT_UNKNOWN:
+            b.unknown.append(alloc)  # the node is back; the client has not reported yet
+            return True
+        if needs_reconnect(alloc) and alloc.client_status in (ALLOC_CLIENT_RUNNING, ALLOC_CLIENT_PENDING):
+            b.reconnecting.append(alloc)
+            return True
+        return False
+
+    def _waits_for_client_stop(self, tg: TaskGroup, alloc: Allocation) -> bool:
+        """A lost alloc whose replacement waits for its follow-up eval (the client stops
+        it after `stop_on_client_after`); until then it holds its slot."""
+        return (alloc.client_status == ALLOC_CLIENT_LOST and bool(alloc.followup_eval_id)
+                and alloc.followup_eval_id != self.eval_id and not alloc.next_allocation
+                and client_stop_delay(tg) > 0 and self.now < lost_replacement_time(tg, alloc.modify_time))
 
     def _filter_state(self, alloc: Allocation) -> str:
         """Nomad's `shouldFilter`: keep (holds its slot), ignore, or failed."""
@@ -203,18 +266,22 @@ class Reconciler:
         du = self._updates(tg.name)
         b = self._classify(tg, allocs)
         du.ignore += b.ignored
+        lost = [] if tg.prevent_reschedule_on_lost else self._lost_later(tg, b, du)
         for alloc in b.lost:
             self._stop(alloc, ALLOC_LOST, ALLOC_CLIENT_LOST)
             du.stop += 1
-        lost = [] if tg.prevent_reschedule_on_lost else b.lost
+        reconnected = self._reconnect(tg, b, du)
         keep = sorted(b.keep, key=lambda a: (a.index, a.create_time))
-        # Lost allocs that may not be replaced still count toward the group's count.
-        slots = tg.count - len(keep) - (len(b.lost) if tg.prevent_reschedule_on_lost else 0)
+        held, replace = self._disconnect(tg, b, du)
+        # Lost allocs that may not be replaced still count toward the group's count, as do
+        # unknown allocs of groups that do not replace them.
+        slots = tg.count - len(keep) - (len(b.lost) if tg.prevent_reschedule_on_lost else 0) - held
+        slots -= b.lost_waiting
         if slots < 0:
             keep = self._stop_excess(keep, -slots, du)
             slots = 0
-        self._replace(tg, b, lost, slots, keep, du)
-        self._update_kept(tg, keep, b, du)
+        self._replace(tg, b, lost, slots, keep, du, replace)
+        self._update_kept(tg, [a for a in keep if a.id not in reconnected], b, du)
         kept = {a.id for a in keep}
         b.reschedule_later = [(a, when) for a, when in b.reschedule_later if a.id in kept]
         self._reschedule_later(tg, b, du)
@@ -235,14 +302,72 @@ class Reconciler:
         doomed_ids = {a.id for a in doomed}
         return [a for a in keep if a.id not in doomed_ids]
 
-    def _replace(self, tg, b: _GroupBuckets, lost, slots: int, keep, du: DesiredUpdates) -> None:
-        """Replacements for migrating, lost and failed allocs, then new allocs, up to `slots`."""
+    def _lost_later(self, tg: TaskGroup, b: _GroupBuckets, du: DesiredUpdates) -> list[Allocation]:
+        """Lost allocs to replace now. With a client stop delay the replacement waits for
+        a follow-up eval (Nomad's delayByStopAfterClientDisconnect) and the slot stays held."""
+        if not b.lost or client_stop_delay(tg) <= 0:
+            return b.lost
+        ev = self._followup_eval(lost_replacement_time(tg, self.now))
+        self.result.followup_evals.append(ev)
+        b.lost = [evolve(a, followup_eval_id=ev.id) for a in b.lost]
+        b.lost_waiting += len(b.lost)
+        du.reschedule_later += len(b.lost)
+        return []
+
+    def _reconnect(self, tg: TaskGroup, b: _GroupBuckets, du: DesiredUpdates) -> set[str]:
+        """Keep the reconnected original or its replacement (per `disconnect.reconcile`)
+        and stop the other. Returns the IDs of the originals kept."""
+        policy = disconnect_policy(tg)
+        if not b.reconnecting or policy is None:
+            b.keep.extend(b.reconnecting)
+            return set()
+        by_previous = {a.previous_allocation: a for a in b.keep if a.previous_allocation}
+        kept = set()
+        for original in b.reconnecting:
+            replacement = by_previous.get(original.id)
+            while replacement is not None and replacement.id in by_previous:
+                replacement = by_previous[replacement.id]
+            winner = pick_reconnected(original, replacement, policy)
+            loser = replacement if winner is original else original
+            if loser is not None:
+                self._stop(loser, ALLOC_RECONNECTED)
+                du.stop += 1
+                b.keep = [a for a in b.keep if a.id != loser.id]
+            if winner is original:
+                self.result.attribute_updates.append(with_client_status(original, original.client_status, self.now))
+                b.keep.append(original)
+                kept.add(original.id)
+                du.reconnect += 1
+        return kept
+
+    def _disconnect(self, tg: TaskGroup, b: _GroupBuckets, du: DesiredUpdates) -> tuple[int, list[Allocation]]:
+        """Mark allocs of a newly disconnected node unknown, with a follow-up eval at
+        `lost_after`. Returns (slots they hold, the ones to replace)."""
+        policy = disconnect_policy(tg)
+        if policy is None:
+            return 0, []
+        replace = replaces(policy)
+        for alloc in b.disconnecting:
+            self.result.attribute_updates.append(
+                with_client_status(alloc, ALLOC_CLIENT_UNKNOWN, self.now, ALLOC_UNKNOWN))
+            du.disconnect += 1
+        if b.disconnecting:
+            self.result.followup_evals.append(
+                self._followup_eval(self.now + policy.lost_after, TRIGGER_MAX_DISCONNECT_TIMEOUT))
+        waiting = len(b.disconnecting) + len(b.unknown)
+        return (0, list(b.disconnecting)) if replace else (waiting, [])
+
+    def _replace(self, tg, b: _GroupBuckets, lost, slots: int, keep, du: DesiredUpdates,
+                 disconnected: list[Allocation] = ()) -> None:
+        """Replacements for migrating, lost, disconnected and failed allocs, then new
+        allocs, up to `slots`."""
         free = _FreeIndexes({a.index for a in keep})
         candidates = [(a, "migrate") for a in b.migrate] + [(a, "lost") for a in lost]
+        candidates += [(a, "disconnect") for a in disconnected]
         candidates += [(a, "reschedule") for a in b.reschedule_now]
         for alloc, kind in candidates:
             if slots <= 0:
-                if kind != "lost":  # lost ones are already stopped
+                if kind not in ("lost", "disconnect"):  # lost ones are already stopped
                     self._stop(alloc, ALLOC_NOT_NEEDED)
                     du.stop += 1
                 continue
@@ -289,18 +414,19 @@ class Reconciler:
             self.result.attribute_updates.append(evolve(alloc, followup_eval_id=ev.id))
             du.reschedule_later += 1
 
-    def _followup_eval(self, wait_until: int) -> Evaluation:
+    def _followup_eval(self, wait_until: int, trigger: str = TRIGGER_RETRY_FAILED_ALLOC) -> Evaluation:
         job = self.job
         return Evaluation(
             id=generate_uuid(),
             namespace=job.namespace,
             priority=self.eval_priority,
             type=job.type,
-            triggered_by=TRIGGER_RETRY_FAILED_ALLOC,
+            triggered_by=trigger,
             job_id=job.id,
             job_modify_index=job.job_modify_index,
             status="pending",
-            status_description="created for delayed rescheduling",
+            status_description=("created for delayed disconnect timeout" if trigger == TRIGGER_MAX_DISCONNECT_TIMEOUT
+                                else "created for delayed rescheduling"),
             wait_until=wait_until,
             previous_eval=self.eval_id,
             create_time=self.now,

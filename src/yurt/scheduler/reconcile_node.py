@@ -2,7 +2,7 @@
 
 Pure, like the cluster reconciler: allocs and candidate nodes in, buckets out.
 Allocs on down or missing nodes are lost; allocs on nodes that left the job's
-datacenters or pool, or on draining nodes, are stopped; allocs on ready but
+datacenters or pool, or marked to migrate off draining nodes, are stopped; allocs on ready but
 ineligible nodes keep running. A sysbatch alloc that completed at the current job
 version is not run again.
 """
@@ -111,8 +111,11 @@ class NodeReconciler:
         node = self.node_lookup(alloc.node_id)
         if node is None or node.status in (NODE_STATUS_DOWN, NODE_STATUS_DISCONNECTED):
             self._stop(alloc, ALLOC_LOST, ALLOC_CLIENT_LOST)
-        elif node.status == NODE_STATUS_READY and node.drain_strategy is None and not self._left_job(node):
-            covered.add(key)  # ready but ineligible: keep what runs there
+        elif (node.status == NODE_STATUS_READY and not self._left_job(node)
+              and (node.drain_strategy is None or not alloc.desired_transition.migrate)):
+            # Ready but ineligible, or draining while the drainer has not yet marked this
+            # alloc (system allocs go last): keep what runs there.
+            covered.add(key)
             self._du(alloc.task_group).ignore += 1
         else:
             self._stop(alloc, ALLOC_NODE_TAINTED if node.drain_strategy is not None else ALLOC_NOT_NEEDED)

@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass, field
 
-
 NANOSECONDS_THRESHOLD = 1_000_000
 _DURATION_FIELDS = (
     "min_heartbeat_ttl", "heartbeat_grace", "failover_heartbeat_ttl", "eval_nack_timeout",

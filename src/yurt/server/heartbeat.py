@@ -10,6 +10,8 @@ import random
 
 from .clock import Clock
 
+HEARTBEAT_MISSED = "Node heartbeat missed"
+
 
 class HeartbeatTimers:
     def __init__(
@@ -73,3 +75,44 @@ class HeartbeatTimers:
 
     def __len__(self) -> int:
         return len(self._deadlines)
+
+
+def disconnect_window(snapshot, node_id: str) -> int:
+    """The longest `disconnect.lost_after` (ns) among the node's live allocs; 0 when none
+    of them may outlive a lost heartbeat (the node then goes down at once)."""
+    from yurt.scheduler.disconnect import disconnect_policy
+
+    longest = 0
+    for alloc in snapshot.allocs_by_node(node_id):
+        job = alloc.job or snapshot.job_by_id(alloc.namespace, alloc.job_id)
+        if alloc.terminal or job is None:
+            continue
+        policy = disconnect_policy(job.lookup_task_group(alloc.task_group))
+        if policy is not None:
+            longest = max(longest, policy.lost_after)
+    return longest
+
+
+def node_missed_heartbeat(server, node_id: str) -> str | None:
+    """Nomad's heartbeat invalidation: a ready node whose allocs allow it goes
+    `disconnected` (its timer re-armed for the longest `lost_after`); otherwise, or when a
+    disconnected node stays silent that long, it goes `down`. Returns the new status."""
+    from yurt.state.commands import NodeUpdateStatus
+    from yurt.structs import NODE_STATUS_DISCONNECTED, NODE_STATUS_DOWN, NodeEvent
+    from yurt.structs.timefmt import format_rfc3339_ns
+
+    from .endpoints.nodes import node_update_evals
+
+    snapshot = server.state.snapshot()
+    node = snapshot.node_by_id(node_id)
+    if node is None or node.status == NODE_STATUS_DOWN:
+        return None
+    window = disconnect_window(snapshot, node_id) if node.status != NODE_STATUS_DISCONNECTED else 0
+    status = NODE_STATUS_DISCONNECTED if window else NODE_STATUS_DOWN
+    now = server.now_ns()
+    event = NodeEvent(message=HEARTBEAT_MISSED, subsystem="Cluster", timestamp=format_rfc3339_ns(now))
+    server.state.apply(NodeUpdateStatus(node_id=node_id, status=status, updated_at=now, event=event,
+                                        evals=node_update_evals(snapshot, node_id, now)))
+    if window:
+        server.heartbeats.reset(node_id, ttl=max(window / 1e9 - server.heartbeats.grace, 0.0))
+    return status

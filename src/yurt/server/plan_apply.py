@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from yurt.structs import (
+    ALLOC_CLIENT_UNKNOWN,
+    NODE_STATUS_DISCONNECTED,
     NODE_STATUS_READY,
     Allocation,
     Evaluation,
@@ -61,6 +63,9 @@ def evaluate_node(snapshot, plan: Plan, node_id: str) -> NodeVerdict:
     node = snapshot.node_by_id(node_id)
     if node is None:
         return NodeVerdict(node_id, False, "node does not exist")
+    if node.status == NODE_STATUS_DISCONNECTED:  # only marking its allocs unknown is allowed
+        valid = all(a.client_status == ALLOC_CLIENT_UNKNOWN for a in plan.node_allocation[node_id])
+        return NodeVerdict(node_id, valid, "" if valid else "node is disconnected and contains invalid updates")
     if node.status != NODE_STATUS_READY:
         return NodeVerdict(node_id, False, "node is not ready for placements")
     fits, dimension = allocs_fit(node, _proposed_allocs(snapshot, plan, node_id))

@@ -6,14 +6,15 @@ import asyncio
 import logging
 
 from yurt.structs import (
+    CLIENT_TERMINAL_STATUSES,
     EVAL_STATUS_BLOCKED,
     EVAL_STATUS_CANCELED,
     EVAL_STATUS_FAILED,
     EVAL_STATUS_PENDING,
     NODE_ELIGIBLE,
+    NODE_STATUS_DISCONNECTED,
     NODE_STATUS_READY,
     TRIGGER_FAILED_FOLLOW_UP,
-    CLIENT_TERMINAL_STATUSES,
     Evaluation,
     SchedulerConfiguration,
     evolve,
@@ -24,12 +25,11 @@ from .blocked import BlockedEvals
 from .broker import EvalBroker
 from .clock import NS_PER_SECOND, Clock, SystemClock, now_ns
 from .config import ServerConfig
+from .drainer import NodeDrainer
 from .endpoints.allocs import AllocUpdateBatcher
-from .endpoints.node_ops import drain_step
-from .endpoints.nodes import mark_node_down
 from .events import EventBuffer, events_for
 from .gc import GCThresholds, collect_garbage
-from .heartbeat import HeartbeatTimers
+from .heartbeat import HeartbeatTimers, node_missed_heartbeat
 from .periodic import PeriodicDispatch
 from .plan_apply import PlanApplier
 from .worker import SCHEDULER_TYPES, Worker
@@ -65,6 +65,7 @@ class Server:
         self._timer_task: asyncio.Task | None = None
         self._evals_to_cancel: list[Evaluation] = []
         self.draining_nodes: set[str] = set()
+        self.drainer = NodeDrainer()
         self.events = EventBuffer()
         self.periodic = PeriodicDispatch(self)
         self._last_gc = self.clock.now()
@@ -153,7 +154,7 @@ class Server:
             self._track_eval(ev)
         ttl = max(self.config.failover_heartbeat_ttl, self.config.min_heartbeat_ttl)
         for node in snapshot.nodes():
-            if node.status == NODE_STATUS_READY:
+            if node.status in (NODE_STATUS_READY, NODE_STATUS_DISCONNECTED):
                 self.heartbeats.reset(node.id, ttl=ttl)
             if node.drain_strategy is not None:
                 self.draining_nodes.add(node.id)
@@ -220,9 +221,9 @@ class Server:
 
         self.broker.tick()
         for node_id in self.heartbeats.expired():
-            log.warning("node %s missed its heartbeat: marking it down", node_id)
-            mark_node_down(self, node_id)
-        self._drain_nodes()
+            status = node_missed_heartbeat(self, node_id)
+            log.warning("node %s missed its heartbeat: marked %s", node_id, status)
+        self.drainer.tick(self)
         self.periodic.tick()
         if self.clock.now() - self._last_gc >= self.config.gc_interval:
             self._last_gc = self.clock.now()
@@ -236,17 +237,6 @@ class Server:
         cfg = self.config
         return GCThresholds(cfg.eval_gc_threshold, cfg.batch_eval_gc_threshold, cfg.job_gc_threshold,
                             cfg.node_gc_threshold)
-
-    def _drain_nodes(self) -> None:
-        if not self.draining_nodes:
-            return
-        snapshot = self.state.snapshot()
-        for node_id in list(self.draining_nodes):
-            node = snapshot.node_by_id(node_id)
-            if node is None or node.drain_strategy is None:
-                self.draining_nodes.discard(node_id)
-            else:
-                drain_step(self, node)
 
     def _failed_eval_updates(self) -> list[Evaluation]:
         """Evals over the delivery limit: failed, with a delayed follow-up eval."""

@@ -89,6 +89,7 @@ class NodeUpdateEligibility(Command):
     eligibility: str
     evals: list[Evaluation] = msgspec.field(default_factory=list)
     updated_at: int = 0
+    event: NodeEvent | None = None
 
 
 class NodeUpdateDrain(Command):
@@ -99,6 +100,8 @@ class NodeUpdateDrain(Command):
     mark_eligible: bool = False
     evals: list[Evaluation] = msgspec.field(default_factory=list)
     updated_at: int = 0
+    event: NodeEvent | None = None
+    last_drain: dict[str, Any] | None = None  # Nomad's DrainMetadata; None keeps the stored one
 
 
 class NodeDeregister(Command):

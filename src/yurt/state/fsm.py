@@ -132,7 +132,8 @@ def _node_eligibility(txn: Txn, cmd: c.NodeUpdateEligibility) -> None:
         raise StateError(f'eligibility "{cmd.eligibility}" is not one of "eligible", "ineligible"')
     if node.drain_strategy is not None and cmd.eligibility == NODE_ELIGIBLE:
         raise StateError(f'node "{cmd.node_id}": cannot set eligibility to "eligible" while it is draining')
-    txn.put_node(evolve(node, scheduling_eligibility=cmd.eligibility, modify_index=txn.index))
+    txn.put_node(evolve(node, scheduling_eligibility=cmd.eligibility, modify_index=txn.index,
+                        events=_add_event(node, cmd.event, txn.index)))
     if cmd.evals:
         upsert_evals(txn, cmd.evals)
 
@@ -149,6 +150,8 @@ def _node_drain(txn: Txn, cmd: c.NodeUpdateDrain) -> None:
             node,
             drain_strategy=cmd.drain_strategy,
             scheduling_eligibility=eligibility,
+            last_drain=cmd.last_drain if cmd.last_drain is not None else node.last_drain,
+            events=_add_event(node, cmd.event, txn.index),
             modify_index=txn.index,
         )
     )

@@ -143,6 +143,15 @@ class DesiredTransition(NomadStruct):
     no_shutdown_delay: bool | None = None
 
 
+class AllocState(NomadStruct):
+    """One recorded change of an alloc field (Nomad keeps `ClientStatus` changes made by
+    the server: `unknown` while the node is disconnected, back on reconnect)."""
+
+    field: str = ""
+    value: str = ""
+    time: str = ""
+
+
 class AllocDeploymentStatus(NomadStruct):
     healthy: bool | None = None
     timestamp: str | None = None
@@ -171,6 +180,7 @@ class Allocation(NomadStruct):
     deployment_id: str = ""
     deployment_status: AllocDeploymentStatus | None = None
     reschedule_tracker: RescheduleTracker | None = None
+    alloc_states: list[AllocState] | None = None
     network_status: dict[str, Any] | None = None
     followup_eval_id: str = ""
     previous_allocation: str = ""

@@ -52,16 +52,18 @@ def alloc_failure_evals(snapshot, updates, now_ns: int) -> list[Evaluation]:
     """One eval per job whose alloc just failed, so the scheduler can reschedule it."""
     evals: dict[tuple[str, str], Evaluation] = {}
     for update in updates:
-        if update.client_status != ALLOC_CLIENT_FAILED:
-            continue
         alloc = snapshot.alloc_by_id(update.id)
+        # A client back from a disconnect reports an alloc the server marked unknown.
+        reconnect = alloc is not None and alloc.client_status == "unknown" and update.client_status != "unknown"
+        if update.client_status != ALLOC_CLIENT_FAILED and not reconnect:
+            continue
         if alloc is None or alloc.client_status == ALLOC_CLIENT_FAILED:
             continue
         job = snapshot.job_by_id(alloc.namespace, alloc.job_id)
         if job is None or job.stop or (alloc.namespace, alloc.job_id) in evals:
             continue
         evals[(alloc.namespace, alloc.job_id)] = _eval_for(
-            job, TRIGGER_RETRY_FAILED_ALLOC, now_ns, job.id, job.namespace, job.type
+            job, "reconnect" if reconnect else TRIGGER_RETRY_FAILED_ALLOC, now_ns, job.id, job.namespace, job.type
         )
     return list(evals.values())
 

@@ -1,18 +1,17 @@
 """Node operations: scheduling eligibility, forced evaluation, drain, purge."""
 
-from yurt.structs import (
-    JOB_TYPE_SYSBATCH,
-    JOB_TYPE_SYSTEM,
-    NODE_ELIGIBLE,
-    NODE_INELIGIBLE,
-    TRIGGER_NODE_DRAIN,
-    DesiredTransition,
-    DrainStrategy,
-    evolve,
-)
+from yurt.structs import NODE_ELIGIBLE, NODE_INELIGIBLE, DrainStrategy, NodeEvent
+from yurt.structs.timefmt import format_rfc3339_ns
 
+from ..drainer import drain_metadata, with_deadline
 from .errors import EndpointError
 from .nodes import node_update_evals
+
+DRAIN_SET = "Node drain strategy set"
+DRAIN_UPDATED = "Node drain strategy updated"
+DRAIN_DISABLED = "Node drain disabled"
+ELIGIBLE_EVENT = "Node marked as eligible for scheduling"
+INELIGIBLE_EVENT = "Node marked as ineligible for scheduling"
 
 
 def _node_or_404(server, node_id: str):
@@ -31,11 +30,14 @@ def set_node_eligibility(server, node_id: str, eligibility: str) -> tuple[list[s
     node = _node_or_404(server, node_id)
     if node.drain_strategy is not None and eligibility == NODE_ELIGIBLE:
         raise EndpointError(400, "can not set node's scheduling eligibility to eligible while it is draining")
-    evals = []
-    if eligibility == NODE_ELIGIBLE and node.scheduling_eligibility != NODE_ELIGIBLE:
-        evals = node_update_evals(server.state.snapshot(), node_id, server.now_ns())
+    if node.scheduling_eligibility == eligibility:
+        return [], server.state.snapshot().table_index("nodes")  # nothing to do
+    now = server.now_ns()
+    evals = node_update_evals(server.state.snapshot(), node_id, now) if eligibility == NODE_ELIGIBLE else []
+    message = ELIGIBLE_EVENT if eligibility == NODE_ELIGIBLE else INELIGIBLE_EVENT
+    event = NodeEvent(message=message, subsystem="Cluster", timestamp=format_rfc3339_ns(now))
     index = server.state.apply(NodeUpdateEligibility(
-        node_id=node_id, eligibility=eligibility, evals=evals, updated_at=server.now_ns()))
+        node_id=node_id, eligibility=eligibility, evals=evals, updated_at=now, event=event))
     return [e.id for e in evals], index
 
 
@@ -49,15 +51,31 @@ def evaluate_node(server, node_id: str) -> tuple[list[str], int]:
     return [e.id for e in evals], server.state.apply(EvalUpsert(evals=evals))
 
 
-def drain_node(server, node_id: str, strategy: DrainStrategy | None, mark_eligible: bool) -> int:
-    """Start (strategy) or cancel (None) a drain; the server's drainer moves the allocs."""
+def drain_node(server, node_id: str, strategy: DrainStrategy | None, mark_eligible: bool,
+               meta: dict[str, str] | None = None) -> tuple[list[str], int]:
+    """Start, update (strategy) or cancel (None) a drain; the server's drainer moves the
+    allocs. Canceling with `mark_eligible` makes the node eligible again and re-evaluates
+    its jobs. Returns (IDs of the evals created, index)."""
     from yurt.state.commands import NodeUpdateDrain
 
-    _node_or_404(server, node_id)
-    if strategy is not None and not strategy.started_at:
-        strategy = evolve(strategy, started_at=str(server.now_ns()))
-    return server.state.apply(NodeUpdateDrain(
-        node_id=node_id, drain_strategy=strategy, mark_eligible=mark_eligible, updated_at=server.now_ns()))
+    node = _node_or_404(server, node_id)
+    now = server.now_ns()
+    if strategy is not None:
+        strategy = with_deadline(strategy, now, node.drain_strategy)
+        status, message = "draining", DRAIN_SET if node.drain_strategy is None else DRAIN_UPDATED
+    else:
+        status, message = "canceled", DRAIN_DISABLED
+    last_drain = drain_metadata(node, status, now, meta)
+    if strategy is None and node.drain_strategy is None:
+        last_drain = None  # nothing to cancel: keep the record of the last drain
+    evals = []
+    if strategy is None and mark_eligible and node.scheduling_eligibility != NODE_ELIGIBLE:
+        evals = node_update_evals(server.state.snapshot(), node_id, now)
+    event = NodeEvent(message=message, subsystem="Drain", timestamp=format_rfc3339_ns(now))
+    index = server.state.apply(NodeUpdateDrain(
+        node_id=node_id, drain_strategy=strategy, mark_eligible=mark_eligible, updated_at=now,
+        evals=evals, event=event, last_drain=last_drain))
+    return [e.id for e in evals], index
 
 
 def purge_node(server, node_id: str) -> tuple[list[str], int]:
@@ -71,35 +89,3 @@ def purge_node(server, node_id: str) -> tuple[list[str], int]:
     if evals:
         index = server.state.apply(EvalUpsert(evals=evals))
     return [e.id for e in evals], index
-
-
-def drain_step(server, node) -> int | None:
-    """One drainer pass for a draining node: mark its allocs to migrate (with node-drain
-    evals), and end the drain once nothing but ignored system allocs is left. Simplified
-    from Nomad: every service/batch alloc is marked at once (no migrate.max_parallel)."""
-    from yurt.state.commands import AllocDesiredTransition, NodeUpdateDrain
-
-    snapshot = server.state.snapshot()
-    strategy = node.drain_strategy
-    live = [a for a in snapshot.allocs_by_node(node.id) if not a.terminal]
-
-    def is_system(alloc) -> bool:
-        job = snapshot.job_by_id(alloc.namespace, alloc.job_id) or alloc.job
-        return job is not None and job.type in (JOB_TYPE_SYSTEM, JOB_TYPE_SYSBATCH)
-
-    movable = [a for a in live if not is_system(a)]
-    if not strategy.ignore_system_jobs and not movable:
-        movable = [a for a in live if is_system(a)]
-    unmarked = [a for a in movable if not a.desired_transition.migrate]
-    if unmarked:
-        evals = [
-            evolve(e, triggered_by=TRIGGER_NODE_DRAIN)
-            for e in node_update_evals(snapshot, node.id, server.now_ns())
-            if any(a.job_id == e.job_id and a.namespace == e.namespace for a in unmarked)
-        ]
-        transitions = {a.id: DesiredTransition(migrate=True) for a in unmarked}
-        return server.state.apply(AllocDesiredTransition(transitions=transitions, evals=evals))
-    if not movable:
-        return server.state.apply(NodeUpdateDrain(node_id=node.id, drain_strategy=None,
-                                                  mark_eligible=False, updated_at=server.now_ns()))
-    return None
