@@ -3,12 +3,12 @@ reasons, the plan applier's re-check and preemption of device holders."""
 
 from yurt.scheduler.devices import (
     compare_attributes,
-    env_for_devices,
     fit_devices,
     group_asks,
     name_matches,
     parse_attribute,
 )
+from yurt.client.devices import device_env
 from yurt.structs import Affinity, Constraint, PreemptionConfig, SchedulerConfiguration, evolve
 from yurt.structs.job import RequestedDevice
 from yurt.structs.node import Attribute, NodeDevice, NodeDeviceResource
@@ -86,7 +86,7 @@ def test_request_name_forms():
 
 
 def test_env_for_devices():
-    env = env_for_devices([{"Vendor": "nvidia", "Type": "gpu", "Name": "T4", "DeviceIDs": ["a", "b"]},
+    env = device_env([{"Vendor": "nvidia", "Type": "gpu", "Name": "T4", "DeviceIDs": ["a", "b"]},
                            {"Vendor": "yurt", "Type": "fpga-x", "Name": "F", "DeviceIDs": ["f1"]}])
     assert env == {"YURT_DEVICE_GPU": "a,b", "NVIDIA_VISIBLE_DEVICES": "a,b", "YURT_DEVICE_FPGA_X": "f1"}
 

@@ -239,16 +239,3 @@ def with_devices(resources, devices: dict[str, list[dict]] | None):
             tasks[name] = evolve(tasks[name], devices=devs)
     return evolve(resources, tasks=tasks)
 
-
-def env_for_devices(devices: list[dict] | None) -> dict[str, str]:
-    """Task env for assigned devices: `YURT_DEVICE_<TYPE>` = comma-separated instance IDs
-    (every type), and NVIDIA_VISIBLE_DEVICES for nvidia GPUs, as Nomad's nvidia plugin sets."""
-    env: dict[str, str] = {}
-    for d in devices or ():
-        ids = list(d.get("DeviceIDs") or ())
-        key = "YURT_DEVICE_" + re.sub(r"[^A-Za-z0-9_]", "_", d.get("Type", "")).upper()
-        env[key] = ",".join(filter(None, [env.get(key, ""), *ids]))
-        if d.get("Vendor") == "nvidia" and d.get("Type") == "gpu":
-            env["NVIDIA_VISIBLE_DEVICES"] = ",".join(
-                filter(None, [env.get("NVIDIA_VISIBLE_DEVICES", ""), *ids]))
-    return env
