@@ -1,6 +1,7 @@
 """Devices: feasibility, unit-aware constraints, affinities, instance assignment, exhaustion
 reasons, the plan applier's re-check and preemption of device holders."""
 
+from yurt.client.devices import device_env
 from yurt.scheduler.devices import (
     compare_attributes,
     fit_devices,
@@ -8,8 +9,13 @@ from yurt.scheduler.devices import (
     name_matches,
     parse_attribute,
 )
-from yurt.client.devices import device_env
-from yurt.structs import Affinity, Constraint, PreemptionConfig, SchedulerConfiguration, evolve
+from yurt.structs import (
+    Affinity,
+    Constraint,
+    PreemptionConfig,
+    SchedulerConfiguration,
+    evolve,
+)
 from yurt.structs.job import RequestedDevice
 from yurt.structs.node import Attribute, NodeDevice, NodeDeviceResource
 from yurt.structs.resources import allocs_fit

@@ -1,10 +1,18 @@
 """host_network ports and reserved ports: feasibility, the address a port lands on, the
 task env it yields, and the client fingerprint behind it."""
 
-from yurt.client.devices import node_networks, parse_host_networks, with_devices_and_networks
+from yurt.client.devices import (
+    node_networks,
+    parse_host_networks,
+    with_devices_and_networks,
+)
 from yurt.client.taskenv import _port_env
 from yurt.structs import NetworkResource, Port, evolve
-from yurt.structs.node import NodeNetworkAddress, NodeNetworkResource, NodeReservedNetworkResources
+from yurt.structs.node import (
+    NodeNetworkAddress,
+    NodeNetworkResource,
+    NodeReservedNetworkResources,
+)
 from yurt.testing.harness import Harness
 from yurt.testing.mock import mock_node
 

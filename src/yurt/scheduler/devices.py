@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from yurt.structs import Allocation, Node, TaskGroup, evolve
+from yurt.structs import Node, TaskGroup, evolve
 from yurt.structs.job import Affinity, Constraint, RequestedDevice
 from yurt.structs.node import Attribute, NodeDeviceResource
 from yurt.structs.resources import alloc_device_ids, device_key

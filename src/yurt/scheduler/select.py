@@ -17,7 +17,13 @@ from yurt.structs.operator import SCHEDULER_ALGORITHM_SPREAD
 from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, task_group_demand
 
 from .constraints import check_operator, resolve_target
-from .devices import REASON_MISSING_DEVICES, DeviceFit, fit_devices, group_asks, tracker_used
+from .devices import (
+    REASON_MISSING_DEVICES,
+    DeviceFit,
+    fit_devices,
+    group_asks,
+    tracker_used,
+)
 from .feasible import REASON_MISSING_DRIVERS, REASON_MISSING_HOST_VOLUMES, GroupChecker
 from .host_networks import missing_host_network, needs_host_networks
 from .metrics import PlacementMetrics
