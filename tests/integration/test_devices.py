@@ -1,7 +1,8 @@
 """Issue 4, devices and host networks end to end: a real client declaring two fake GPUs
 (`plugin "yurt-fake-device"`) and a host network. Two count=1 jobs asking for one GPU each
 get different instances and see them in their env; a third is blocked and `yurt job status`
-names the exhausted devices; a port on the host network gets that network's address."""
+names the exhausted devices, then runs on the freed instance once a holder stops; a port on the
+host network gets that network's address."""
 
 import re
 import socket
@@ -115,3 +116,10 @@ def test_fake_gpus_are_assigned_once_and_exhaustion_is_explained(cluster, tmp_pa
     status = wait_until(lambda: "exhausted devices" in (r := yurt(server.address, "job", "status", "c")).stdout
                         and r.stdout, what="job c blocked")
     assert re.search(r"1 exhausted devices: nvidia/gpu \(needs 1, most free is 0\)", status), status
+
+    # stopping a holder frees its instance: the blocked job gets it
+    yurt(server.address, "job", "stop", "-detach", "b")
+    alloc = wait_until(lambda: next((a for a in server.api("/v1/job/c/allocations")
+                                     if a["ClientStatus"] == "running"), None), timeout=30, what="job c running")
+    [dev] = server.api(f"/v1/allocation/{alloc['ID']}")["AllocatedResources"]["Tasks"]["t"]["Devices"]
+    assert dev["DeviceIDs"] == [seen["b"]]
