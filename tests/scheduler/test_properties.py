@@ -211,3 +211,69 @@ def test_preemption_never_overcommits_or_evicts_near_priorities(nodes, jobs, pri
         assert winner is not None and victim.id in winner.preempted_allocations
         assert winner.job.priority - victim.job.priority >= 10
         assert winner.node_id == victim.node_id
+
+
+# --- devices ---------------------------------------------------------------------------------
+device_node_specs = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.booleans()), min_size=1, max_size=5)
+device_job_specs = st.lists(
+    st.tuples(st.integers(1, 6), st.integers(1, 3), st.sampled_from(["gpu", "nvidia/gpu", "nvidia/gpu/big"]),
+              st.integers(1, 100)),
+    min_size=1, max_size=4,
+)
+
+
+def _device_node(big: int, small: int, one_unhealthy: bool):
+    from yurt.structs.node import NodeDevice, NodeDeviceResource
+
+    groups = [NodeDeviceResource(vendor="nvidia", type="gpu", name=name,
+                                 instances=[NodeDevice(id=f"{name}-{i}", healthy=not (one_unhealthy and i == 0))
+                                            for i in range(n)])
+              for name, n in (("big", big), ("small", small)) if n]
+    node = mock_node()
+    return evolve(node, node_resources=evolve(node.node_resources, devices=groups or None))
+
+
+def _device_job(i: int, count: int, gpus: int, name: str, priority: int):
+    from yurt.structs.job import RequestedDevice
+
+    job = mock_job(id=f"dev-{i}", priority=priority)
+    tg = job.task_groups[0]
+    task = evolve(tg.tasks[0], resources=evolve(tg.tasks[0].resources, cpu=50, memory_mb=32,
+                                                devices=[RequestedDevice(name=name, count=gpus)]))
+    return evolve(job, task_groups=[evolve(tg, count=count, tasks=[task], networks=None)])
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nodes=device_node_specs, jobs=device_job_specs, preempt=st.booleans(),
+       rescale=st.lists(st.integers(0, 6), max_size=4))
+def test_devices_are_never_over_assigned(nodes, jobs, preempt, rescale):
+    from yurt.structs import PreemptionConfig, SchedulerConfiguration
+
+    h = Harness()
+    h.verify_fit = False  # the scheduler alone must never hand out an instance twice
+    if preempt:
+        h.state.set_scheduler_config(SchedulerConfiguration(
+            preemption_config=PreemptionConfig(service_scheduler_enabled=True)))
+    for spec in nodes:
+        h.add_node(_device_node(*spec))
+    stored = []
+    for i, spec in enumerate(jobs):
+        job = h.state.upsert_job(_device_job(i, *spec))
+        stored.append(job)
+        h.process(h.new_eval(job))
+    for i, count in enumerate(rescale[: len(stored)]):
+        job = h.state.upsert_job(evolve(stored[i], task_groups=[evolve(stored[i].task_groups[0], count=count)]))
+        h.process(h.new_eval(job))
+    for node in h.state.nodes():
+        healthy = {(d.name, inst.id) for d in node.node_resources.devices or () for inst in d.instances if inst.healthy}
+        live = [a for a in h.state.allocs_by_node(node.id) if not a.terminal]
+        held = []
+        for alloc in live:
+            job = h.state.job_by_id(alloc.namespace, alloc.job_id)
+            ask = job.task_groups[0].tasks[0].resources.devices[0]
+            devs = alloc.allocated_resources.tasks["web"].devices or []
+            assert sum(len(d["DeviceIDs"]) for d in devs) == ask.count
+            held += [(d["Name"], i) for d in devs for i in d["DeviceIDs"]]
+        assert len(held) == len(set(held)), held
+        assert set(held) <= healthy
+        assert allocs_fit(node, live) == (True, "")

@@ -5,6 +5,7 @@ Unknown keys are errors naming the file, the line and the key.
 """
 
 import os
+import re
 import socket
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -49,6 +50,7 @@ class ClientSection:
     cpu_total_compute: int = 0
     memory_total_mb: int = 0
     host_volumes: dict[str, Any] = field(default_factory=dict)  # name -> HostVolumeConfig
+    host_networks: dict[str, Any] = field(default_factory=dict)  # name -> ClientHostNetworkConfig
 
 
 @dataclass
@@ -249,6 +251,7 @@ def _apply_plugins(cfg: AgentConfig, plugins: dict[str, Any], path: str, find) -
             named = re.search(r'"([\w.]+)(?:\[\d+\])?"', errors[0])
             line = find(named.group(1).rsplit(".", 1)[-1], after=anchor) if named else find("config", after=anchor)
             raise AgentConfigError(f'{path}:{line}: plugin "{name}": ' + "; ".join(errors))
+        _check_fake_devices(name, config, path, lambda k, a=anchor: find(k, after=a))
         cfg.plugins.setdefault(name, {}).update({**body, "config": config})
 
 
@@ -271,14 +274,44 @@ def _apply_client(section: ClientSection, data: dict[str, Any], path: str, find)
         elif key == "reserved":
             _apply_section(section.reserved, _block(value), path, find, "client.reserved",
                            {f.name for f in fields(ReservedSection)})
+            _check_reserved_ports(section.reserved.reserved_ports, path, find)
         elif key == "host_volume":
             section.host_volumes.update(_host_volumes(value, path, find))
+        elif key == "host_network":
+            section.host_networks.update(_client_devices_call("parse_host_networks", value, path, find, key))
         elif key == "servers":
             if not isinstance(value, list):
                 raise AgentConfigError(f'{path}:{find(key)}: client.servers must be a list, got {value!r}')
             section.servers = [str(v) for v in value]
         elif key in {f.name for f in fields(ClientSection)}:
             _set_field(section, key, value, path, find)
+
+
+def _client_devices_call(fn: str, value: Any, path: str, find, key: str) -> Any:
+    """client/devices.py parsers (fake devices, host networks); errors name file, line and field."""
+    from ..client import devices
+
+    try:
+        return getattr(devices, fn)(value)
+    except ValueError as exc:
+        named = re.search(r'"([^"]+)"', str(exc))
+        raise AgentConfigError(f"{path}:{find(named.group(1) if named else key)}: {key}: {exc}") from None
+
+
+def _check_reserved_ports(spec: str, path: str, find) -> None:
+    from ..structs.resources import parse_port_ranges
+
+    try:
+        parse_port_ranges(spec)
+    except ValueError as exc:
+        raise AgentConfigError(f"{path}:{find('reserved_ports')}: client.reserved.{exc}") from None
+
+
+def _check_fake_devices(name: str, config: dict[str, Any], path: str, find) -> None:
+    from ..client.devices import FAKE_DEVICE_PLUGIN
+
+    if name == FAKE_DEVICE_PLUGIN:
+        _client_devices_call("parse_fake_devices", config, path, find, f'plugin "{name}"')
 
 
 def _host_volumes(value: Any, path: str, find) -> dict[str, Any]:

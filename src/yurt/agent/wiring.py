@@ -33,6 +33,7 @@ def build_server(cfg: AgentConfig):
 def build_client_agent(cfg: AgentConfig):
     from ..client import ClientAgent
     from ..client.config import ClientConfig
+    from ..client.devices import FAKE_DEVICE_PLUGIN, parse_fake_devices
 
     servers = cfg.client.servers or ([cfg.http_address] if cfg.server.enabled else [])
     cc = ClientConfig(
@@ -51,6 +52,9 @@ def build_client_agent(cfg: AgentConfig):
         # Nomad builds mock_driver only into test binaries; here a plugin block turns it on.
         mock_driver_enabled=cfg.plugin_enabled("mock_driver"),
         host_volumes=dict(cfg.client.host_volumes),
+        devices=parse_fake_devices((cfg.plugins.get(FAKE_DEVICE_PLUGIN) or {}).get("config")),
+        host_networks=dict(cfg.client.host_networks),
+        reserved_ports=cfg.client.reserved.reserved_ports,
     )
     reserved = cfg.client.reserved
     for src, dst in (("cpu", "reserved_cpu"), ("memory", "reserved_memory"), ("disk", "reserved_disk")):

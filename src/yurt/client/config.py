@@ -37,6 +37,10 @@ class ClientConfig:
     max_kill_timeout: int = 30 * SECOND
     token: str = ""
     host_volumes: dict[str, HostVolumeConfig] = field(default_factory=dict)  # `host_volume "name" {}`
+    # client/devices.py: fake devices, `host_network "name" {}`, `reserved { reserved_ports }`
+    devices: list = field(default_factory=list)
+    host_networks: dict = field(default_factory=dict)
+    reserved_ports: str = ""
     # test knobs
     heartbeat_interval: float | None = None  # seconds; None = a fraction of the server's TTL
     alloc_wait: str = "30s"  # blocking-query wait for allocations

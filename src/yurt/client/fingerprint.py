@@ -28,6 +28,7 @@ from yurt.structs.node import (
 )
 
 from .config import ClientConfig
+from .devices import with_devices_and_networks
 from .volumes import node_host_volumes
 
 NOMAD_COMPAT_VERSION = getattr(yurt, "__version__", "0.1.0")
@@ -193,7 +194,7 @@ def collect_attributes(config: ClientConfig, drivers: dict[str, Driver]) -> tupl
 def build_node(config: ClientConfig, drivers: dict[str, Driver]) -> Node:
     """The Node this client registers: identity, attributes, resources, drivers."""
     attrs, infos = collect_attributes(config, drivers)
-    return Node(
+    node = Node(
         id=config.node_id,
         secret_id=config.secret_id,
         datacenter=config.datacenter,
@@ -214,6 +215,7 @@ def build_node(config: ClientConfig, drivers: dict[str, Driver]) -> Node:
         links={},
         host_volumes=node_host_volumes(config.host_volumes),
     )
+    return with_devices_and_networks(node, config.devices, config.host_networks, config.reserved_ports)
 
 
 def node_resources(attrs: dict[str, str]) -> NodeResources:

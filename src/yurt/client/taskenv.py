@@ -9,6 +9,7 @@ from yurt.structs.job import Task
 from yurt.structs.node import Node
 
 from .allocdir import AllocDir
+from .devices import device_env
 
 _VAR = re.compile(r"\$\{([^}]+)\}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
@@ -131,6 +132,8 @@ def _resource_env(alloc: Allocation, task: Task) -> dict[str, str]:
         env["NOMAD_MEMORY_MAX_LIMIT"] = str(mem_max)
     if res and res.cpu.reserved_cores:
         env["NOMAD_CPU_CORES"] = ",".join(str(c) for c in res.cpu.reserved_cores)
+    if res and res.devices:
+        env.update(device_env(res.devices))
     return env
 
 

@@ -77,7 +77,7 @@ class PlacementMetrics:
 
 
 _SCORE_NAMES = ("binpack", "job-anti-affinity", "node-reschedule-penalty", "node-affinity", "allocation-spread",
-                "preemption")
+                "preemption", "devices")
 
 
 def _score_meta(scored: tuple) -> NodeScoreMeta:
@@ -93,6 +93,8 @@ def _exhausted_phrase(m: PlacementMetrics, dimension: str, count: int) -> str:
             f"{count} exhausted {dimension} (needs {m.needs[dimension]} {unit}, "
             f"most free is {max(m.most_free[dimension], 0)} {unit})"
         )
+    if dimension in m.needs:  # devices: "nvidia/gpu" needs 2, most free is 1
+        return f"{count} exhausted {dimension} (needs {m.needs[dimension]}, most free is {m.most_free[dimension]})"
     return f"{count} exhausted {dimension}"
 
 

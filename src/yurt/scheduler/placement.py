@@ -11,7 +11,9 @@ from yurt.structs.alloc import ALLOC_CLIENT_PENDING, ALLOC_DESIRED_RUN
 from yurt.structs.resources import allocated_resources_for
 
 from .constraints import resolve_target
+from .devices import with_devices
 from .feasible import CandidateNodes, GroupChecker, ready_nodes
+from .host_networks import with_host_ips
 from .metrics import PlacementMetrics
 from .preempt import NodePreemptor
 from .reconcile import ALLOC_UPDATING, PlacementRequest, ReconcileResult
@@ -237,6 +239,7 @@ class PlanBuilder:
 
     def _resources(self, tg, option):
         resources = allocated_resources_for(tg, option.networks, option.cores)
+        resources = with_host_ips(with_devices(resources, option.devices), option.node, option.networks)
         if self.memory_oversubscription or not any(t.memory.memory_max_mb for t in resources.tasks.values()):
             return resources
         tasks = {name: evolve(t, memory=evolve(t.memory, memory_max_mb=0)) for name, t in resources.tasks.items()}

@@ -11,6 +11,8 @@ Nomad's rules, as pure functions over plain numbers:
 - then candidates are taken lowest priority first; within one priority the alloc whose
   resources are closest to what is still missing (Nomad's resource distance, plus a
   penalty once more allocs of one group would go than its `migrate.max_parallel`);
+- device instances a placement lacks (per device group, `Need.devices`) are freed by
+  evicting allocs holding instances of that group;
 - a second pass keeps the smallest prefix of that set (lowest priority first, larger
   allocs first within a priority) that still frees enough;
 - a node that needs preemption is scored with `preemption_score(net_priority(...))`,
@@ -24,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from yurt.structs import Allocation, SchedulerConfiguration
-from yurt.structs.resources import alloc_comparable, alloc_ports
+from yurt.structs.resources import alloc_comparable, alloc_device_ids, alloc_ports
 
 PRIORITY_DELTA = 10
 MAX_PARALLEL_PENALTY = 50.0
@@ -55,6 +57,7 @@ class Candidate:
     cores: frozenset[int]
     ports: frozenset[int]
     max_parallel: int = 0
+    devices: dict[tuple[str, str, str], int] = field(default_factory=dict)  # instances held per group
 
     @property
     def group_key(self) -> tuple[str, str, str]:
@@ -65,8 +68,9 @@ def candidate(alloc: Allocation, priority: int) -> Candidate:
     res = alloc_comparable(alloc)
     tg = alloc.job.lookup_task_group(alloc.task_group) if alloc.job is not None else None
     max_parallel = tg.migrate.max_parallel if tg is not None and tg.migrate is not None else 0
+    devices = {k: len(v) for k, v in alloc_device_ids(alloc).items()}
     return Candidate(alloc, priority, res.cpu_shares, res.memory_mb, res.disk_mb,
-                     frozenset(res.reserved_cores), frozenset(alloc_ports(alloc)), max_parallel)
+                     frozenset(res.reserved_cores), frozenset(alloc_ports(alloc)), max_parallel, devices)
 
 
 def preemptible(
@@ -98,13 +102,17 @@ class Need:
     disk: int = 0
     cores: int = 0
     ports: frozenset[int] = field(default_factory=frozenset)
+    devices: dict[tuple[str, str, str], int] = field(default_factory=dict)  # missing instances per group
 
     def met(self) -> bool:
-        return self.cpu <= 0 and self.mem <= 0 and self.disk <= 0 and self.cores <= 0 and not self.ports
+        return (self.cpu <= 0 and self.mem <= 0 and self.disk <= 0 and self.cores <= 0 and not self.ports
+                and all(v <= 0 for v in self.devices.values()))
 
-    def take(self, c: Candidate) -> Need:
-        return Need(self.cpu - c.cpu, self.mem - c.mem, self.disk - c.disk,
-                    self.cores - len(c.cores), self.ports - c.ports)
+    def take(self, c: Candidate, sign: int = 1) -> Need:
+        """What is still missing once `c` is evicted (sign -1: once it is kept after all)."""
+        devices = {k: v - sign * c.devices.get(k, 0) for k, v in self.devices.items()}
+        return Need(self.cpu - sign * c.cpu, self.mem - sign * c.mem, self.disk - sign * c.disk,
+                    self.cores - sign * len(c.cores), self.ports - c.ports if sign > 0 else self.ports, devices)
 
 
 def resource_distance(ask: tuple[int, int, int], used: tuple[int, int, int]) -> float:
@@ -120,6 +128,9 @@ def resource_distance(ask: tuple[int, int, int], used: tuple[int, int, int]) -> 
 def candidate_score(need: Need, c: Candidate, already: int) -> float:
     """Distance plus the max_parallel penalty (lower is better)."""
     score = resource_distance((max(need.cpu, 0), max(need.mem, 0), max(need.disk, 0)), (c.cpu, c.mem, c.disk))
+    if any(v > 0 for v in need.devices.values()) and not any(
+            c.devices.get(k) for k, v in need.devices.items() if v > 0):
+        score += MAX_PARALLEL_PENALTY  # frees none of the missing devices
     if c.max_parallel > 0 and already >= c.max_parallel:
         score += (already + 1 - c.max_parallel) * MAX_PARALLEL_PENALTY
     return score
@@ -169,15 +180,22 @@ def _smallest_prefix(mandatory: list[Candidate], optional: list[Candidate], left
     lowest priority first (larger first within a priority) until the need is met."""
     need = left
     for c in optional:
-        need = Need(need.cpu + c.cpu, need.mem + c.mem, need.disk + c.disk,
-                    need.cores + len(c.cores), need.ports)
+        need = need.take(c, sign=-1)
     keep = list(mandatory)
     for c in sorted(optional, key=lambda c: (c.priority, -(c.cpu + c.mem + c.disk), chosen.index(c))):
         if need.met():
             break
+        if not _helps(need, c):
+            continue
         keep.append(c)
         need = need.take(c)
     return keep
+
+
+def _helps(need: Need, c: Candidate) -> bool:
+    """Does evicting `c` free anything still missing?"""
+    return ((need.cpu > 0 and c.cpu > 0) or (need.mem > 0 and c.mem > 0) or (need.disk > 0 and c.disk > 0)
+            or (need.cores > 0 and bool(c.cores)) or any(v > 0 and c.devices.get(k) for k, v in need.devices.items()))
 
 
 def net_priority(priorities: list[int]) -> float:

@@ -17,7 +17,15 @@ from yurt.structs.operator import SCHEDULER_ALGORITHM_SPREAD
 from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, task_group_demand
 
 from .constraints import check_operator, resolve_target
+from .devices import (
+    REASON_MISSING_DEVICES,
+    DeviceFit,
+    fit_devices,
+    group_asks,
+    tracker_used,
+)
 from .feasible import REASON_MISSING_DRIVERS, REASON_MISSING_HOST_VOLUMES, GroupChecker
+from .host_networks import missing_host_network, needs_host_networks
 from .metrics import PlacementMetrics
 from .preempt import (
     Need,
@@ -42,6 +50,7 @@ class RankedOption:
     networks: list[NetworkResource] | None
     cores: dict[str, list[int]] | None
     preempted: list[Allocation] | None = None
+    devices: dict[str, list[dict]] | None = None  # task -> assigned devices
 
 
 def service_limit(node_count: int) -> int:
@@ -75,6 +84,8 @@ class GroupPlacer:
         self.static_port_values = frozenset(
             p.value for n in self.networks for p in n.reserved_ports or () if not p.ignore_collision)
         self.affinities = _group_affinities(job, tg)
+        self.device_asks = group_asks(tg)
+        self.host_networks = needs_host_networks(self.networks)
         self.affinity_total = sum(abs(a.weight) for a in self.affinities)
         self.spread_algorithm = algorithm == SCHEDULER_ALGORITHM_SPREAD
         self.spreads = SpreadScorer(job, tg) if (job.spreads or tg.spreads) else None
@@ -187,12 +198,17 @@ class NodeSelector:
                 return None
         elif self._filtered(node, u, placer, m):
             return None
+        devfit = self._device_fit(node, placer, m)
+        if devfit is False:
+            return None
         short = (u.free_cpu < placer.cpu or u.free_mem < placer.mem or u.free_disk < placer.disk
                  or (placer.cores and len(u.free_cores) < placer.cores))
         networks = None
         dimension = ""
         if short:
             dimension = "resources"
+        elif devfit is not None and not devfit.ok:
+            dimension = devfit.dimension
         elif placer.networks:
             if placer.static_ports and u.static_port_conflict(placer.networks):
                 dimension = DIM_PORT_COLLISION
@@ -202,29 +218,55 @@ class NodeSelector:
                     dimension = DIM_DYNAMIC_PORTS
         if dimension:
             if preempt and self.preemptor is not None:
-                option = self._preempting(node, u, placer, penalty, m)
+                option = self._preempting(node, u, placer, penalty, m, devfit)
                 if option is not None:
                     return option
             if short:
                 self._record_exhausted(node, u, placer, m)
+            elif devfit is not None and not devfit.ok:
+                m.exhaust(node.node_class, dimension, devfit.most_free, devfit.need)
             else:
                 m.exhaust(node.node_class, dimension)
             return None
         cores = self._cores(u, placer) if placer.cores else None
         self.nodes_scored += 1
-        return self._score(node, u, placer, penalty, m, networks, cores)
+        return self._score(node, u, placer, penalty, m, networks, cores, devfit=devfit)
+
+    def _device_fit(self, node: Node, placer: GroupPlacer, m: PlacementMetrics,
+                    exclude: frozenset[str] = frozenset()) -> DeviceFit | None | bool:
+        """Host networks and devices (devices.py, host_networks.py): False when the node is
+        filtered, else the device assignment (None when the group asks for no devices)."""
+        if placer.host_networks:
+            reason = missing_host_network(node, placer.networks)
+            if reason:
+                m.filter(node.node_class, reason, reason)
+                return False
+        if not placer.device_asks:
+            return None
+        fit = fit_devices(node, placer.device_asks, tracker_used(self.tracker, node.id, exclude))
+        if fit.missing:
+            m.filter(node.node_class, REASON_MISSING_DEVICES, REASON_MISSING_DEVICES)
+            return False
+        return fit
 
     def _preempting(self, node: Node, u: NodeUsage, placer: GroupPlacer, penalty: set[str],
-                    m: PlacementMetrics) -> RankedOption | None:
+                    m: PlacementMetrics, devfit: DeviceFit | None = None) -> RankedOption | None:
         """The node ranked as if the cheapest set of lower-priority allocs were evicted."""
         candidates = self.preemptor.candidates(node.id)
         if not candidates:
             return None
         need = Need(placer.cpu - u.free_cpu, placer.mem - u.free_mem, placer.disk - u.free_disk,
                     placer.cores - len(u.free_cores), placer.static_port_values & u.ports)
+        if devfit is not None and not devfit.ok and devfit.shortfall:
+            need.devices = dict([min(devfit.shortfall.items(), key=lambda kv: kv[1])])
         chosen = select_preemptions(need, candidates, self.preemptor.counts)
         if not chosen:
             return None
+        if devfit is not None:
+            devfit = fit_devices(node, placer.device_asks,
+                                 tracker_used(self.tracker, node.id, frozenset(c.alloc.id for c in chosen)))
+            if not devfit.ok:
+                return None
         v = copy.copy(u)
         for c in chosen:
             v.add(c.alloc, False, sign=-1)
@@ -236,7 +278,7 @@ class NodeSelector:
         cores = self._cores(v, placer) if placer.cores else None
         self.nodes_scored += 1
         score = preemption_score(net_priority([c.priority for c in chosen]))
-        option = self._score(node, v, placer, penalty, m, networks, cores, score)
+        option = self._score(node, v, placer, penalty, m, networks, cores, score, devfit)
         option.preempted = [c.alloc for c in chosen]
         return option
 
@@ -258,7 +300,8 @@ class NodeSelector:
         return out
 
     @staticmethod
-    def _score(node, u, placer, penalty, m, networks, cores, preemption: float | None = None) -> RankedOption:
+    def _score(node, u, placer, penalty, m, networks, cores, preemption: float | None = None,
+               devfit: DeviceFit | None = None) -> RankedOption:
         cap_cpu, cap_mem = u.cap_cpu, u.cap_mem
         free_cpu = (u.free_cpu - placer.cpu) / cap_cpu if cap_cpu > 0 else 0.0
         free_mem = (u.free_mem - placer.mem) / cap_mem if cap_mem > 0 else 0.0
@@ -289,6 +332,10 @@ class NodeSelector:
         if preemption is not None:
             total += preemption
             n += 1
+        device_score = devfit.score if devfit is not None and devfit.score is not None else None
+        if device_score is not None:
+            total += device_score
+            n += 1
         final = total / n
-        m.scored.append((final, node.id, fit, anti, penalty_score, aff, spread, preemption or 0.0))
-        return RankedOption(node, u, final, networks, cores)
+        m.scored.append((final, node.id, fit, anti, penalty_score, aff, spread, preemption or 0.0, device_score or 0.0))
+        return RankedOption(node, u, final, networks, cores, devices=devfit.devices if devfit is not None else None)

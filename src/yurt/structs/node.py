@@ -30,11 +30,75 @@ class NodeDiskResources(NomadStruct):
     disk_mb: int = 0
 
 
+class NodeDeviceLocality(NomadStruct):
+    pci_bus_id: str = msgspec.field(default="", name="PciBusID")
+
+
+class NodeDevice(NomadStruct):
+    """One instance of a device (one GPU)."""
+
+    id: str = ""
+    healthy: bool = True
+    health_description: str = ""
+    locality: NodeDeviceLocality | None = None
+
+
+class Attribute(NomadStruct):
+    """A device attribute: one of the values, with an optional unit ("MiB", "MHz", "W")."""
+
+    float_val: float | None = None
+    int_val: int | None = None
+    string_val: str | None = None
+    bool_val: bool | None = None
+    unit: str = ""
+
+
+class NodeDeviceResource(NomadStruct):
+    """A group of identical device instances: vendor/type/name, e.g. nvidia/gpu/Tesla T4."""
+
+    vendor: str = ""
+    type: str = ""
+    name: str = ""
+    instances: list[NodeDevice] | None = None
+    attributes: dict[str, Attribute] | None = None
+
+    @property
+    def id_text(self) -> str:
+        return f"{self.vendor}/{self.type}/{self.name}"
+
+
+class NodeNetworkAddress(NomadStruct):
+    family: str = "ipv4"
+    alias: str = ""  # the host network's name ("default" for the node's main address)
+    address: str = ""
+    reserved_ports: str = ""
+    gateway: str = ""
+
+
+class NodeNetworkResource(NomadStruct):
+    mode: str = "host"
+    device: str = ""
+    mac_address: str = ""
+    speed: int = 0
+    addresses: list[NodeNetworkAddress] | None = None
+
+
+class ClientHostNetworkConfig(NomadStruct):
+    """A client's `host_network "name" { cidr, interface, reserved_ports }`."""
+
+    name: str = ""
+    cidr: str = msgspec.field(default="", name="CIDR")
+    interface: str = ""
+    reserved_ports: str = ""
+
+
 class NodeResources(NomadStruct):
     cpu: NodeCpuResources = msgspec.field(default_factory=NodeCpuResources, name="Cpu")
     memory: NodeMemoryResources = msgspec.field(default_factory=NodeMemoryResources)
     disk: NodeDiskResources = msgspec.field(default_factory=NodeDiskResources)
     networks: list[NetworkResource] | None = None
+    node_networks: list[NodeNetworkResource] | None = None
+    devices: list[NodeDeviceResource] | None = None
     min_dynamic_port: int = 20000
     max_dynamic_port: int = 32000
 
@@ -100,6 +164,7 @@ class Node(NomadStruct):
     events: list[NodeEvent] | None = None
     drivers: dict[str, DriverInfo] | None = None
     host_volumes: dict[str, Any] | None = None
+    host_networks: dict[str, ClientHostNetworkConfig] | None = None
     last_drain: dict[str, Any] | None = None
     create_index: int = 0
     modify_index: int = 0

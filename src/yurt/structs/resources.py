@@ -145,6 +145,43 @@ def alloc_ports(alloc: Allocation) -> set[int]:
     return ports
 
 
+DIM_DEVICES_OVERSUBSCRIBED = "device oversubscribed"
+
+
+def device_key(dev) -> tuple[str, str, str]:
+    return (dev.vendor, dev.type, dev.name)
+
+
+def alloc_device_ids(alloc: Allocation) -> dict[tuple[str, str, str], set[str]]:
+    """The device instances an allocation holds, per (vendor, type, name)."""
+    out: dict[tuple[str, str, str], set[str]] = {}
+    ar = alloc.allocated_resources
+    if ar is None:
+        return out
+    for task in ar.tasks.values():
+        for d in task.devices or ():
+            key = (d.get("Vendor", ""), d.get("Type", ""), d.get("Name", ""))
+            out.setdefault(key, set()).update(d.get("DeviceIDs") or ())
+    return out
+
+
+def device_collision(node: Node, allocs) -> bool:
+    """Is any instance of `node` held by two of the non-terminal `allocs` (allocs_fit)?"""
+    known = {device_key(d) for d in (node.node_resources.devices if node.node_resources else None) or ()}
+    seen: set[tuple] = set()
+    for alloc in allocs:
+        if alloc.terminal:
+            continue
+        for key, ids in alloc_device_ids(alloc).items():
+            if key not in known:
+                continue
+            for i in ids:
+                if (key, i) in seen:
+                    return True
+                seen.add((key, i))
+    return False
+
+
 def task_group_demand(tg: TaskGroup) -> ComparableResources:
     """The resources a task group asks for (reserved cores are chosen at placement)."""
     out = ComparableResources()
@@ -190,6 +227,8 @@ def allocs_fit(node: Node, allocs: list[Allocation]) -> tuple[bool, str]:
         if ports & seen_ports:
             return False, DIM_PORT_COLLISION
         seen_ports |= ports
+    if node.node_resources is not None and node.node_resources.devices and device_collision(node, allocs):
+        return False, DIM_DEVICES_OVERSUBSCRIBED
     return node_capacity(node).superset(used)
 
 
