@@ -14,6 +14,7 @@ from aiohttp import WSMsgType, web
 
 from yurt.drivers.base import DriverError, ExecInput
 
+from .alloc_restart import check_restartable, restart_all_tasks
 from .allocfs import FSError, file_info, list_dir, resolve
 from .allocrunner import AllocRunner
 from .logstream import Framer, first_log, stream_file, stream_logs
@@ -165,6 +166,13 @@ class ClientHandlers:
         runner = self.runner(request)
         body = await _json_body(request)
         task = body.get("TaskName") or request.query.get("task", "")
+        if body.get("AllTasks"):
+            if task:
+                raise HTTPError(400, "Task name cannot be set when restarting all tasks")
+            if why := check_restartable(runner):
+                raise HTTPError(500, why)
+            await restart_all_tasks(runner)
+            return web.json_response({})
         names = [task] if task else [n for n, s in runner.task_states.items() if s.state == "running"]
         if task and task not in runner.task_runners:
             raise HTTPError(400, f'Task "{task}" not found in allocation')

@@ -71,7 +71,8 @@ class TaskRunner:
         policy = task.restart_policy or (job.lookup_task_group(alloc_runner.alloc.task_group).restart_policy if job else None)
         job_type = job.type if job else "service"
         self.restarts = lc.RestartTracker(policy or lc.default_restart_policy(job_type), job_type, random.Random())
-        self.restarts.ephemeral_hook = lc.task_hook(task) in (lc.HOOK_PRESTART, lc.HOOK_POSTSTART) and not lc._is_sidecar(task)
+        hook = lc.task_hook(task)  # Nomad: poststop tasks, and prestart/poststart ones that are no sidecar, end on success
+        self.restarts.ephemeral_hook = hook == lc.HOOK_POSTSTOP or hook in (lc.HOOK_PRESTART, lc.HOOK_POSTSTART) and not lc._is_sidecar(task)
         self._kill_event = asyncio.Event()
         self._restart_requested = ""  # the restart reason while a requested restart is under way
         self._killing = False
