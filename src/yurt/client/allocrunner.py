@@ -201,7 +201,9 @@ class AllocRunner:
                 await runner.kill()
 
     async def destroy(self) -> None:
-        """Stop, then remove the alloc dir and local state (the server forgot the alloc)."""
+        """Stop, then remove the alloc dir and local state (the server forgot the alloc, or client GC)."""
+        if self.destroyed:
+            return
         await self.stop()
         for runner in self.task_runners.values():
             if runner.handle is not None and runner.driver is not None:

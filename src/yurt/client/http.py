@@ -215,10 +215,26 @@ class ClientHandlers:
             await ws.close(code=ws_close_code(500), message=str(exc).encode()[:120])
         return ws
 
-    async def host_stats(self, request: web.Request) -> web.Response:
+    async def alloc_gc(self, request: web.Request) -> web.Response:
+        """Nomad's `/v1/client/allocation/:id/gc`: only a terminal allocation is collected."""
+        runner = self.runner(request)
+        if not await self.agent.gc.collect(runner.id):
+            raise HTTPError(404, f'Unknown allocation "{runner.id}"')
+        return web.Response(status=200)
+
+    async def gc_all(self, request: web.Request) -> web.Response:
+        """Nomad's `/v1/client/gc[?node_id=]`: collect every terminal allocation of this node."""
+        self._check_node(request)
+        await self.agent.gc.collect_all()
+        return web.Response(status=200)
+
+    def _check_node(self, request: web.Request) -> None:
         node_id = request.query.get("node_id", "")
         if node_id and self.has_fallback and not self.agent.node.id.startswith(node_id):
             raise NotLocal(node_id)
+
+    async def host_stats(self, request: web.Request) -> web.Response:
+        self._check_node(request)
         return web.json_response(host_stats(self.agent.config.alloc_dir))
 
 
@@ -358,4 +374,7 @@ def client_routes(
         for method in (web.post, web.put):
             routes.append(method(f"/v1/client/allocation/{{alloc_id}}/{op}", _guard(getattr(h, op), fallback)))
     routes.append(web.get("/v1/client/stats", _guard(h.host_stats, fallback)))
+    # Nomad's handlers for these accept any method (its docs and SDKs use GET; `yurt` uses PUT)
+    routes.append(web.route("*", "/v1/client/gc", _guard(h.gc_all, fallback)))
+    routes.append(web.route("*", "/v1/client/allocation/{alloc_id}/gc", _guard(h.alloc_gc, fallback)))
     return routes
