@@ -107,3 +107,18 @@ async def test_real_v2_memory_limit_kill(isolated, make_task):
     handle, result = await isolated.run(cfg)
     assert handle.state["cgroup"]["version"] == 2
     assert result.oom_killed and result.err == "OOM Killed", (result, read_log(cfg, "stderr"))
+
+
+async def test_exec_task_stats_come_from_its_real_cgroup(isolated, make_task):
+    """Whatever hierarchy this machine gives (v1 here), the task's memory figures are the cgroup's."""
+    from yurt.client.stats import resource_usage
+
+    cfg = make_task({"command": "/bin/sh", "args": ["-c", "exec sleep 30"]})
+    cfg.env.update(NOMAD_MEMORY_LIMIT="64", NOMAD_CPU_LIMIT="100")
+    handle = await isolated.start(cfg)
+    cgroup = TaskCgroup.from_state(handle.state["cgroup"])
+    usage = resource_usage(isolated.driver.task_pids(handle), 4000, cgroup, key="exec-stats")
+    mem = usage["MemoryStats"]
+    assert mem["Usage"] > 0 and mem["MaxUsage"] >= mem["Usage"], mem
+    assert {"RSS", "Usage", "Max Usage"} <= set(mem["Measured"])
+    await isolated.driver.stop_task(handle, 1_000_000_000, "SIGKILL")

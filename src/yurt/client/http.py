@@ -235,7 +235,8 @@ class ClientHandlers:
 
     async def host_stats(self, request: web.Request) -> web.Response:
         self._check_node(request)
-        return web.json_response(host_stats(self.agent.config.alloc_dir))
+        compute = int((self.agent.node.attributes or {}).get("cpu.totalcompute", "0") or 0)
+        return web.json_response(host_stats(self.agent.config.alloc_dir, compute))
 
 
 def _exec_params(request: web.Request, runner: AllocRunner) -> tuple[str, list[str], bool]:

@@ -227,6 +227,29 @@ class TaskCgroup:
         text = _read(os.path.join(self._memory_dir(), name)).strip()
         return int(text) if text.isdigit() else 0
 
+    def memory_stats(self) -> tuple[dict[str, int], list[str]]:
+        """The cgroup's memory figures in Nomad's MemoryStats names, and the names measured."""
+        mem = self._memory_dir()
+        stat = dict(line.split() for line in _read(os.path.join(mem, "memory.stat")).splitlines()
+                    if len(line.split()) == 2)
+        if self.version == 2:
+            files = {"Usage": "memory.current", "MaxUsage": "memory.peak", "Swap": "memory.swap.current"}
+            cache_key = "file"
+        else:
+            files = {"Usage": "memory.usage_in_bytes", "MaxUsage": "memory.max_usage_in_bytes",
+                     "KernelUsage": "memory.kmem.usage_in_bytes", "KernelMaxUsage": "memory.kmem.max_usage_in_bytes"}
+            cache_key = "cache"
+        figures: dict[str, int] = {}
+        for name, filename in files.items():
+            text = _read(os.path.join(mem, filename)).strip()
+            if text.isdigit():
+                figures[name] = int(text)
+        if stat.get(cache_key, "").isdigit():
+            figures["Cache"] = int(stat[cache_key])
+        labels = {"Usage": "Usage", "MaxUsage": "Max Usage", "Swap": "Swap", "Cache": "Cache",
+                  "KernelUsage": "Kernel Usage", "KernelMaxUsage": "Kernel Max Usage"}
+        return figures, [labels[k] for k in figures]
+
     def exists(self) -> bool:
         return any(os.path.isdir(p) for p in self.paths.values())
 
