@@ -3,34 +3,13 @@
 import asyncio
 import os
 
-import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-
 from fakeserver import make_alloc, raw_task
+from test_http_routes import http  # noqa: F401 - the fixture
 
 from yurt.client.alloc_restart import restarted_state
 from yurt.client import lifecycle as lc
-from yurt.client.http import client_routes
 from yurt.structs.alloc import TaskState
 from yurt.structs.job import TaskLifecycle
-
-
-@pytest.fixture
-async def http():
-    clients = []
-
-    async def make(a):
-        app = web.Application()
-        app.add_routes(client_routes(a))
-        client = TestClient(TestServer(app))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield make
-    for c in clients:
-        await c.close()
 
 
 async def _until(cond, timeout=10.0):
