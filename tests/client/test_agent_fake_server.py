@@ -386,8 +386,9 @@ async def test_unsupported_template_fails_the_task_with_a_reason(server, agent):
     alloc = make_alloc(a.node.id, [task])
     await server.add_alloc(alloc)
     update = await server.wait_status(alloc.id, "failed")
-    last = update["TaskStates"]["t"]["Events"][-1]
-    assert last["Type"] == "Setup Failure" and '"key"' in last["DisplayMessage"]
+    killing, killed = update["TaskStates"]["t"]["Events"][-2:]  # Nomad's template hook kills the task
+    assert killing["Type"] == "Killing" and killing["DisplayMessage"].startswith("Template failed: ")
+    assert '"key"' in killing["DisplayMessage"] and killed["Type"] == "Killed"
 
 
 async def test_drivers_receive_the_allocated_resources(server, agent):

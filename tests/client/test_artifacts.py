@@ -341,7 +341,7 @@ async def test_task_reads_its_artifact(http_server, server, agent):
     update = await server.wait_status(alloc.id, "complete")
     events = update["TaskStates"]["web"]["Events"]
     assert [e["Type"] for e in events] == ["Received", "Task Setup", "Downloading Artifacts", "Started", "Terminated"]
-    assert events[2]["DisplayMessage"] == "Client is downloading artifacts"
+    assert events[2]["DisplayMessage"] == "Client is downloading artifacts" and events[2]["Message"] == ""
     log = os.path.join(a.config.alloc_dir, alloc.id, "alloc", "logs", "web.stdout.0")
     assert read(log) == BODY + b"x=1\n"
 
@@ -363,6 +363,7 @@ async def test_failed_download_restarts_then_fails_the_task(http_server, server,
     failed = state["Events"][3]
     assert failed["DownloadError"].startswith(f'failed to download artifact "{base}/plain.txt": checksums did not match')
     assert failed["DisplayMessage"] == failed["DownloadError"]
+    assert failed["Message"] == "" and failed["Details"]["download_error"] == failed["DownloadError"]
     assert state["Failed"] is True
 
 

@@ -250,3 +250,17 @@ async def test_source_change_runs_the_change_script(server, agent, fast_poll):
     assert [e.type for e in runner.state.events].count("Started") == 1
     await server.stop_alloc(alloc.id)
     await server.wait_status(alloc.id, "complete", timeout=15)
+
+
+async def test_a_failing_first_render_kills_the_task(server, agent):
+    """Nomad's template hook: a first render that fails kills the task ("Template failed: ...")."""
+    a = await agent()
+    task = raw_task("t", "exit 0", templates=[{"EmbeddedTmpl": '{{ nope "x" }}', "DestPath": "local/out.txt"}])
+    alloc = make_alloc(a.node.id, [task])
+    await server.add_alloc(alloc)
+    update = await server.wait_status(alloc.id, "failed")
+    state = update["TaskStates"]["t"]
+    assert [e["Type"] for e in state["Events"]] == ["Received", "Task Setup", "Killing", "Killed"]
+    killing = state["Events"][2]
+    assert killing["DisplayMessage"] == 'Template failed: template: local/out.txt:1: function "nope" not defined'
+    assert killing["FailsTask"] is True and state["Failed"] is True and state["State"] == "dead"

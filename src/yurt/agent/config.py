@@ -49,6 +49,11 @@ class ClientSection:
     max_kill_timeout: int = 0
     cpu_total_compute: int = 0
     memory_total_mb: int = 0
+    gc_interval: int = 0  # ns; 0 = Nomad's 1m
+    gc_disk_usage_threshold: float = 80.0
+    gc_inode_usage_threshold: float = 70.0
+    gc_max_allocs: int = 50
+    gc_parallel_destroys: int = 2
     host_volumes: dict[str, Any] = field(default_factory=dict)  # name -> HostVolumeConfig
     host_networks: dict[str, Any] = field(default_factory=dict)  # name -> ClientHostNetworkConfig
 
@@ -337,7 +342,7 @@ def _apply_section(section: Any, data: dict[str, Any], path: str, find, where: s
 
 def _set_field(section: Any, key: str, value: Any, path: str, find) -> None:
     current = getattr(section, key)
-    if key.endswith(("_ttl", "_grace", "_timeout")):
+    if key.endswith(("_ttl", "_grace", "_timeout")) or key == "gc_interval":
         try:
             setattr(section, key, parse_duration(value))
         except ValueError as exc:

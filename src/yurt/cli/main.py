@@ -45,6 +45,7 @@ from .misc_cmds import (
 from .node_drain import NodeDrainCommand, NodeEligibilityCommand
 from .node_status import NodeStatusCommand
 from .status import StatusCommand
+from .system_cmds import SystemGCCommand, SystemReconcileSummariesCommand
 
 COMMANDS: dict[str, type[Command]] = {
     cls.name: cls
@@ -58,6 +59,7 @@ COMMANDS: dict[str, type[Command]] = {
         JobDispatchCommand, JobPeriodicForceCommand, JobRevertCommand, JobScaleCommand, JobStartCommand,
         JobRestartCommand, JobScalingEventsCommand,
         NodeDrainCommand, NodeEligibilityCommand,
+        SystemGCCommand, SystemReconcileSummariesCommand,
     )
 }
 
@@ -79,6 +81,8 @@ GROUPS = {
     "server": "Interact with servers",
     "operator": "Provides cluster-level tools for Nomad operators",
     "operator scheduler": "Provides access to the scheduler configuration",
+    "system": "Interact with the system API",
+    "system reconcile": "Performs reconciliation tasks",
 }
 
 COMMON = ("run", "stop", "status", "node", "job", "alloc", "agent", "init", "inspect", "logs", "validate")

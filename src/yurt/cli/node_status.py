@@ -71,6 +71,24 @@ def host_resources(node: dict, stats: dict) -> list[str]:
     return ["CPU|Memory|Disk", f"{head}|{disk_text}"]
 
 
+def percent(value: float | None) -> str:
+    """go-humanize's FormatFloat("#,###.##", v) with a % sign: 1,234.50%."""
+    return f"{float(value or 0):,.2f}%"
+
+
+def host_stats_blocks(stats: dict) -> list[tuple[str, list[list[str]]]]:
+    """`node status -stats`: per-CPU, memory and per-disk figures, as Nomad prints them."""
+    cpus = [[f"CPU|{c.get('CPU', '')}", f"User|{percent(c.get('User'))}", f"System|{percent(c.get('System'))}",
+             f"Idle|{percent(c.get('Idle'))}"] for c in stats.get("CPU") or []]
+    mem = stats.get("Memory") or {}
+    memory = [[f"{k}|{ibytes(int(mem.get(k, 0) or 0))}" for k in ("Total", "Available", "Used", "Free")]]
+    disks = [[f"Device|{d.get('Device', '')}", f"MountPoint|{d.get('Mountpoint', '')}",
+              f"Size|{ibytes(int(d.get('Size', 0) or 0))}", f"Used|{ibytes(int(d.get('Used', 0) or 0))}",
+              f"Available|{ibytes(int(d.get('Available', 0) or 0))}", f"Used Percent|{percent(d.get('UsedPercent'))}",
+              f"Inodes Percent|{percent(d.get('InodesUsedPercent'))}"] for d in stats.get("DiskStats") or []]
+    return [("CPU Stats", cpus), ("Memory Stats", memory), ("Disk Stats", disks)]
+
+
 def allocated_resources(node: dict, running: list[dict]) -> list[str]:
     def total(kind: str, _key: str) -> int:
         return node_total(node, kind)
@@ -239,6 +257,10 @@ Node Status Options:
             return
         self.output("\nHost Resource Utilization")
         self.output(format_list(host_resources(node, stats)))
+        if self.flag("stats"):
+            for title, blocks in host_stats_blocks(stats):
+                self.output(f"\n{title}")
+                self.output("\n\n".join(format_kv(rows) for rows in blocks))
 
     def _alloc_usage(self, node: dict, running: list[dict]) -> list[str] | None:
         cpu, mem = 0.0, 0

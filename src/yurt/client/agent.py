@@ -22,6 +22,7 @@ from .allocrunner import AllocRunner
 from .config import ClientConfig
 from .disconnect import note_server_contact, stop_after_lost_contact
 from .fingerprint import build_node
+from .gc import AllocGarbageCollector
 from .lifecycle import diff_allocs
 from .localstate import LocalState
 
@@ -75,7 +76,9 @@ class ClientAgent:
             for address in self.config.server_addresses
         ]
         self._restore()
+        self.gc = AllocGarbageCollector(self)
         self._loops = [
+            asyncio.create_task(self.gc.run(), name="client gc"),
             asyncio.create_task(self._heartbeat_loop(), name="client heartbeat"),
             asyncio.create_task(self._watch_allocs(), name="client alloc watch"),
             asyncio.create_task(self._update_loop(), name="client alloc updates"),
@@ -232,6 +235,8 @@ class ClientAgent:
         diff = diff_allocs(running, allocs)
         for alloc in diff.ignored:  # terminal allocs we never ran: not pulled again unless changed
             self._ignored[alloc.id] = alloc.alloc_modify_index
+        if diff.added:
+            self._spawn(self.gc.make_room(len(diff.added)))
         for alloc in diff.added:
             runner = AllocRunner(self, alloc)
             self.alloc_runners[alloc.id] = runner

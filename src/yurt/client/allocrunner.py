@@ -54,6 +54,7 @@ class AllocRunner:
         self._released: set[str] = set()
         self._stopping = False
         self.max_run_exceeded = False
+        self.restarting_all = False  # alloc_restart.restart_all_tasks is taking every task down
 
     @property
     def id(self) -> str:
@@ -97,7 +98,7 @@ class AllocRunner:
         self.task_states[name] = state
         self.ctx.state.put_task_state(self.id, name, state)
         self._report()
-        if state.state == TASK_STATE_DEAD and (previous is None or previous.state != TASK_STATE_DEAD):
+        if state.state == TASK_STATE_DEAD and (previous is None or previous.state != TASK_STATE_DEAD) and not self.restarting_all:
             self._kill_siblings(name)
         self._release_ready()
 
@@ -106,12 +107,14 @@ class AllocRunner:
         self.task_runners[name].released.set()
 
     def _release_ready(self) -> None:
-        if not self.task_runners:
+        if not self.task_runners or self.restarting_all:
             return
         for name in lc.tasks_to_release(self.tasks(), self.task_states, self._released, self._stopping):
             self._release(name)
 
     def _report(self) -> None:
+        if self.restarting_all:
+            return
         status, description = lc.client_status(self.task_states)
         if status:
             self.client_status, self.client_description = status, description
@@ -198,7 +201,9 @@ class AllocRunner:
                 await runner.kill()
 
     async def destroy(self) -> None:
-        """Stop, then remove the alloc dir and local state (the server forgot the alloc)."""
+        """Stop, then remove the alloc dir and local state (the server forgot the alloc, or client GC)."""
+        if self.destroyed:
+            return
         await self.stop()
         for runner in self.task_runners.values():
             if runner.handle is not None and runner.driver is not None:

@@ -34,6 +34,15 @@ class ClientConfig:
     reserved_cpu: int = 0  # MHz
     reserved_memory: int = 0  # MB
     reserved_disk: int = 0  # MB
+    reserved_ports: str = ""  # `reserved { reserved_ports }`, e.g. "22,80,8000-8100"
+    cpu_total_compute: int = 0  # MHz; 0 = fingerprinted
+    memory_total_mb: int = 0  # MB; 0 = fingerprinted
+    # alloc dir garbage collection (Nomad's client gc_* settings)
+    gc_interval: float = 60.0  # seconds
+    gc_disk_usage_threshold: float = 80.0  # percent
+    gc_inode_usage_threshold: float = 70.0  # percent
+    gc_max_allocs: int = 50
+    gc_parallel_destroys: int = 2
     max_kill_timeout: int = 30 * SECOND
     token: str = ""
     host_volumes: dict[str, HostVolumeConfig] = field(default_factory=dict)  # `host_volume "name" {}`

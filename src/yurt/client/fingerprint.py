@@ -22,6 +22,7 @@ from yurt.structs.node import (
     NodeDiskResources,
     NodeMemoryResources,
     NodeReservedCpuResources,
+    NodeReservedNetworkResources,
     NodeReservedResources,
     NodeResources,
     NODE_STATUS_INIT,
@@ -87,10 +88,11 @@ def _cpu_mhz() -> int:
     return 1000  # unknown: assume 1 GHz per core
 
 
-def fingerprint_cpu(reserved_cpu: int = 0) -> dict[str, str]:
+def fingerprint_cpu(reserved_cpu: int = 0, total_compute: int = 0) -> dict[str, str]:
+    """`total_compute` (client `cpu_total_compute`, MHz) overrides the detected total, as Nomad."""
     cores = psutil.cpu_count(logical=True) or 1
     mhz = _cpu_mhz()
-    total = mhz * cores
+    total = total_compute if total_compute > 0 else mhz * cores
     return {
         "cpu.arch": platform.machine(),
         "cpu.modelname": _cpu_model(),
@@ -102,8 +104,10 @@ def fingerprint_cpu(reserved_cpu: int = 0) -> dict[str, str]:
     }
 
 
-def fingerprint_memory() -> dict[str, str]:
-    return {"memory.totalbytes": str(psutil.virtual_memory().total)}
+def fingerprint_memory(total_mb: int = 0) -> dict[str, str]:
+    """`total_mb` (client `memory_total_mb`) overrides the detected memory, as Nomad."""
+    total = total_mb * 1024 * 1024 if total_mb > 0 else psutil.virtual_memory().total
+    return {"memory.totalbytes": str(total)}
 
 
 def fingerprint_host() -> dict[str, str]:
@@ -178,8 +182,8 @@ def collect_attributes(config: ClientConfig, drivers: dict[str, Driver]) -> tupl
         fingerprint_kernel(),
         fingerprint_os(),
         fingerprint_cgroups(),
-        fingerprint_cpu(config.reserved_cpu),
-        fingerprint_memory(),
+        fingerprint_cpu(config.reserved_cpu, config.cpu_total_compute),
+        fingerprint_memory(config.memory_total_mb),
         fingerprint_host(),
         fingerprint_network(config.http_advertise),
         fingerprint_storage(config.data_dir),
@@ -206,6 +210,7 @@ def build_node(config: ClientConfig, drivers: dict[str, Driver]) -> Node:
             cpu=NodeReservedCpuResources(cpu_shares=config.reserved_cpu),
             memory=NodeMemoryResources(memory_mb=config.reserved_memory),
             disk=NodeDiskResources(disk_mb=config.reserved_disk),
+            networks=NodeReservedNetworkResources(reserved_host_ports=config.reserved_ports),
         ),
         meta=dict(config.meta),
         node_class=config.node_class,

@@ -14,6 +14,7 @@ from aiohttp import WSMsgType, web
 
 from yurt.drivers.base import DriverError, ExecInput
 
+from .alloc_restart import check_restartable, restart_all_tasks
 from .allocfs import FSError, file_info, list_dir, resolve
 from .allocrunner import AllocRunner
 from .logstream import Framer, first_log, stream_file, stream_logs
@@ -165,6 +166,13 @@ class ClientHandlers:
         runner = self.runner(request)
         body = await _json_body(request)
         task = body.get("TaskName") or request.query.get("task", "")
+        if body.get("AllTasks"):
+            if task:
+                raise HTTPError(400, "Task name cannot be set when restarting all tasks")
+            if why := check_restartable(runner):
+                raise HTTPError(500, why)
+            await restart_all_tasks(runner)
+            return web.json_response({})
         names = [task] if task else [n for n, s in runner.task_states.items() if s.state == "running"]
         if task and task not in runner.task_runners:
             raise HTTPError(400, f'Task "{task}" not found in allocation')
@@ -207,11 +215,28 @@ class ClientHandlers:
             await ws.close(code=ws_close_code(500), message=str(exc).encode()[:120])
         return ws
 
-    async def host_stats(self, request: web.Request) -> web.Response:
+    async def alloc_gc(self, request: web.Request) -> web.Response:
+        """Nomad's `/v1/client/allocation/:id/gc`: only a terminal allocation is collected."""
+        runner = self.runner(request)
+        if not await self.agent.gc.collect(runner.id):
+            raise HTTPError(404, f'Unknown allocation "{runner.id}"')
+        return web.Response(status=200)
+
+    async def gc_all(self, request: web.Request) -> web.Response:
+        """Nomad's `/v1/client/gc[?node_id=]`: collect every terminal allocation of this node."""
+        self._check_node(request)
+        await self.agent.gc.collect_all()
+        return web.Response(status=200)
+
+    def _check_node(self, request: web.Request) -> None:
         node_id = request.query.get("node_id", "")
         if node_id and self.has_fallback and not self.agent.node.id.startswith(node_id):
             raise NotLocal(node_id)
-        return web.json_response(host_stats(self.agent.config.alloc_dir))
+
+    async def host_stats(self, request: web.Request) -> web.Response:
+        self._check_node(request)
+        compute = int((self.agent.node.attributes or {}).get("cpu.totalcompute", "0") or 0)
+        return web.json_response(host_stats(self.agent.config.alloc_dir, compute))
 
 
 def _exec_params(request: web.Request, runner: AllocRunner) -> tuple[str, list[str], bool]:
@@ -350,4 +375,7 @@ def client_routes(
         for method in (web.post, web.put):
             routes.append(method(f"/v1/client/allocation/{{alloc_id}}/{op}", _guard(getattr(h, op), fallback)))
     routes.append(web.get("/v1/client/stats", _guard(h.host_stats, fallback)))
+    # Nomad's handlers for these accept any method (its docs and SDKs use GET; `yurt` uses PUT)
+    routes.append(web.route("*", "/v1/client/gc", _guard(h.gc_all, fallback)))
+    routes.append(web.route("*", "/v1/client/allocation/{alloc_id}/gc", _guard(h.alloc_gc, fallback)))
     return routes

@@ -43,6 +43,8 @@ TASK_LEADER_DEAD = "Leader Task Dead"
 TASK_MAIN_DEAD = "Main Tasks Dead"
 TASK_SIGNALING = "Signaling"
 TASK_RESTART_SIGNAL = "Restart Signaled"
+TASK_DOWNLOADING_ARTIFACTS = "Downloading Artifacts"
+TASK_ARTIFACT_DOWNLOAD_FAILED = "Failed Artifact Download"
 TASK_WAITING_SHUTDOWN_DELAY = "Waiting for shutdown delay"
 TASK_SKIPPING_SHUTDOWN_DELAY = "Skipping shutdown delay"
 
@@ -105,6 +107,10 @@ def display_message(ev: TaskEvent) -> str:
         return f"{text}: {ev.task_signal_reason}" if ev.task_signal_reason else text
     if t == TASK_RESTART_SIGNAL:
         return ev.restart_reason or "Task signaled to restart"
+    if t == TASK_DOWNLOADING_ARTIFACTS:
+        return "Client is downloading artifacts"
+    if t == TASK_ARTIFACT_DOWNLOAD_FAILED:
+        return ev.download_error or "Failed to download artifacts"
     return ev.message
 
 
@@ -120,6 +126,7 @@ def event_details(ev: TaskEvent) -> dict[str, str]:
         ("restart_reason", ev.restart_reason), ("setup_error", ev.setup_error), ("driver_error", ev.driver_error),
         ("validation_error", ev.validation_error), ("failed_sibling", ev.failed_sibling), ("kill_reason", ev.kill_reason),
         ("kill_error", ev.kill_error), ("task_signal", ev.task_signal), ("task_signal_reason", ev.task_signal_reason),
+        ("download_error", ev.download_error),
     )
     details.update({k: v for k, v in pairs if v})
     if ev.kill_timeout:

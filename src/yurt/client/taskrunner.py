@@ -47,8 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DEFAULT_KILL_TIMEOUT = 5_000_000_000
 TASK_HOOK_FAILED = "Task hook failed"  # Nomad's task event types of the prestart hooks
-TASK_DOWNLOADING_ARTIFACTS = "Downloading Artifacts"
-TASK_ARTIFACT_DOWNLOAD_FAILED = "Failed Artifact Download"
+TASK_DOWNLOADING_ARTIFACTS = lc.TASK_DOWNLOADING_ARTIFACTS
+TASK_ARTIFACT_DOWNLOAD_FAILED = lc.TASK_ARTIFACT_DOWNLOAD_FAILED
 
 
 class TaskRunner:
@@ -71,7 +71,8 @@ class TaskRunner:
         policy = task.restart_policy or (job.lookup_task_group(alloc_runner.alloc.task_group).restart_policy if job else None)
         job_type = job.type if job else "service"
         self.restarts = lc.RestartTracker(policy or lc.default_restart_policy(job_type), job_type, random.Random())
-        self.restarts.ephemeral_hook = lc.task_hook(task) in (lc.HOOK_PRESTART, lc.HOOK_POSTSTART) and not lc._is_sidecar(task)
+        hook = lc.task_hook(task)  # Nomad: poststop tasks, and prestart/poststart ones that are no sidecar, end on success
+        self.restarts.ephemeral_hook = hook == lc.HOOK_POSTSTOP or hook in (lc.HOOK_PRESTART, lc.HOOK_POSTSTART) and not lc._is_sidecar(task)
         self._kill_event = asyncio.Event()
         self._restart_requested = ""  # the restart reason while a requested restart is under way
         self._killing = False
@@ -172,8 +173,9 @@ class TaskRunner:
             cfg = self._task_config()
             templates = TaskTemplates(self.task.templates, cfg.task_dir)
             cfg.env.update(templates.render_all(cfg.env))
-        except TemplateError as exc:
-            self.emit(lc.TASK_SETUP_FAILURE, TASK_STATE_DEAD, setup_error=str(exc), fails_task=True)
+        except TemplateError as exc:  # Nomad's template hook kills the task on a failed first render
+            self.emit(lc.TASK_KILLING, display=f"Template failed: {exc}", fails_task=True)
+            self.emit(lc.TASK_KILLED, TASK_STATE_DEAD)
             return None
         try:
             if self.driver is None:
@@ -217,14 +219,14 @@ class TaskRunner:
             self.emit(TASK_HOOK_FAILED, message=f"{hook}: {exc}")
             return False if await self._apply_decision(self.restarts.on_start_error(time.time_ns(), False)) else None
         if task.artifacts and len(self._artifacts_done) < len(task.artifacts):
-            self.emit(TASK_DOWNLOADING_ARTIFACTS, message="Client is downloading artifacts")
+            self.emit(TASK_DOWNLOADING_ARTIFACTS)
             env = build_task_env(ar.alloc, task, ar.ctx.node, ad, host_env=ar.ctx.config.host_env())
             variables = interpolation_variables(env, ar.ctx.node)
             try:
                 await asyncio.to_thread(fetch_task_artifacts, task.artifacts, lambda text: interpolate(text, variables),
                                         ad.task_dir(task.name), ad.root, self._artifacts_done)
             except ArtifactError as exc:
-                self.emit(TASK_ARTIFACT_DOWNLOAD_FAILED, message=str(exc), download_error=str(exc))
+                self.emit(TASK_ARTIFACT_DOWNLOAD_FAILED, download_error=str(exc))
                 decision = self.restarts.on_start_error(time.time_ns(), exc.recoverable)
                 return False if await self._apply_decision(decision) else None
         return True

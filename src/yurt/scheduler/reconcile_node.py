@@ -1,7 +1,8 @@
 """The node reconciler for system and sysbatch jobs: one alloc per (node, group).
 
 Pure, like the cluster reconciler: allocs and candidate nodes in, buckets out.
-Allocs on down or missing nodes are lost; allocs on nodes that left the job's
+Allocs on down or missing nodes are lost (on a disconnected node, groups with a `disconnect`
+block follow its rules instead: see `_disconnected`); allocs on nodes that left the job's
 datacenters or pool, or marked to migrate off draining nodes, are stopped; allocs on ready but
 ineligible nodes keep running. A sysbatch alloc that completed at the current job
 version is not run again.
@@ -11,9 +12,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from yurt.structs import Allocation, DesiredUpdates, Job, Node
-from yurt.structs.alloc import ALLOC_CLIENT_COMPLETE, ALLOC_CLIENT_LOST, alloc_name
+from yurt.structs import Allocation, DesiredUpdates, Evaluation, Job, Node
+from yurt.structs.alloc import (
+    ALLOC_CLIENT_COMPLETE,
+    ALLOC_CLIENT_LOST,
+    ALLOC_CLIENT_PENDING,
+    ALLOC_CLIENT_RUNNING,
+    ALLOC_CLIENT_UNKNOWN,
+    alloc_name,
+)
+from yurt.structs.base import evolve
+from yurt.structs.eval import TRIGGER_MAX_DISCONNECT_TIMEOUT
+from yurt.structs.ids import generate_uuid
 from yurt.structs.node import NODE_STATUS_DISCONNECTED, NODE_STATUS_DOWN, NODE_STATUS_READY
+
+from .disconnect import ALLOC_UNKNOWN, disconnect_policy, expired, needs_reconnect, with_client_status
 
 from .feasible import datacenter_matches, pool_matches
 from .reconcile import (
@@ -38,6 +51,8 @@ class NodeReconcileResult:
     stop: list[StopRequest] = field(default_factory=list)
     inplace: list[Allocation] = field(default_factory=list)
     desired_tg_updates: dict[str, DesiredUpdates] = field(default_factory=dict)
+    attribute_updates: list[Allocation] = field(default_factory=list)  # unknown / reconnected marks
+    followup_evals: list[Evaluation] = field(default_factory=list)  # at `lost_after` of new unknowns
 
 
 class NodeReconciler:
@@ -49,6 +64,9 @@ class NodeReconciler:
         node_lookup,
         sysbatch: bool,
         update_fn: UpdateFn = default_update_fn,
+        now_ns: int = 0,
+        eval_id: str = "",
+        priority: int = 50,
     ) -> None:
         self.job = job
         self.allocs = allocs
@@ -56,6 +74,9 @@ class NodeReconciler:
         self.node_lookup = node_lookup
         self.sysbatch = sysbatch
         self.update_fn = update_fn
+        self.now = now_ns
+        self.eval_id = eval_id
+        self.priority = priority
         self.result = NodeReconcileResult()
 
     def _du(self, group: str) -> DesiredUpdates:
@@ -98,6 +119,8 @@ class NodeReconciler:
         if tg is None:
             self._stop(alloc, ALLOC_NOT_NEEDED)
             return
+        if self._disconnect_rules(alloc, tg, key, covered):
+            return
         if alloc.node_id not in candidate_ids:
             self._off_candidate(alloc, key, covered)
             return
@@ -106,6 +129,56 @@ class NodeReconciler:
             return
         covered.add(key)
         self._update(alloc, tg)
+
+    def _disconnect_rules(self, alloc: Allocation, tg, key, covered: set[tuple[str, str]]) -> bool:
+        """Nomad's disconnect rules for system jobs: an alloc on a disconnected node becomes
+        `unknown` (until `lost_after`, then lost) and is never replaced elsewhere (one per node);
+        an unknown alloc on a node that is back waits for its client; a reconnected one is kept.
+        False when none applies (groups without a `disconnect` block are lost as before)."""
+        policy = disconnect_policy(tg)
+        if policy is None:
+            return False
+        node = self.node_lookup(alloc.node_id)
+        du = self._du(alloc.task_group)
+        if node is not None and node.status == NODE_STATUS_DISCONNECTED:
+            if alloc.client_status != ALLOC_CLIENT_UNKNOWN:
+                self.result.attribute_updates.append(
+                    with_client_status(alloc, ALLOC_CLIENT_UNKNOWN, self.now, ALLOC_UNKNOWN))
+                du.disconnect += 1
+                self._followup(self.now + policy.lost_after)
+            elif expired(alloc, policy, self.now):
+                self._stop(alloc, ALLOC_LOST, ALLOC_CLIENT_LOST)
+                return True
+            else:
+                du.ignore += 1
+            covered.add(key)
+            return True
+        if node is None or node.status != NODE_STATUS_READY:
+            return False
+        if alloc.client_status == ALLOC_CLIENT_UNKNOWN:
+            covered.add(key)  # the node is back; its client has not reported the alloc yet
+            du.ignore += 1
+            return True
+        if needs_reconnect(alloc) and alloc.client_status in (ALLOC_CLIENT_RUNNING, ALLOC_CLIENT_PENDING):
+            self.result.attribute_updates.append(with_client_status(alloc, alloc.client_status, self.now))
+            du.reconnect += 1
+            covered.add(key)
+            return True
+        return False
+
+    def _followup(self, wait_until: int) -> None:
+        """One follow-up eval at the earliest `lost_after` of the allocs marked unknown now."""
+        if self.result.followup_evals:
+            first = self.result.followup_evals[0]
+            self.result.followup_evals[0] = evolve(first, wait_until=min(first.wait_until, wait_until))
+            return
+        job = self.job
+        self.result.followup_evals.append(Evaluation(
+            id=generate_uuid(), namespace=job.namespace, priority=self.priority, type=job.type,
+            triggered_by=TRIGGER_MAX_DISCONNECT_TIMEOUT, job_id=job.id, job_modify_index=job.job_modify_index,
+            status="pending", status_description="created for delayed disconnect timeout", wait_until=wait_until,
+            previous_eval=self.eval_id, create_time=self.now, modify_time=self.now,
+        ))
 
     def _off_candidate(self, alloc: Allocation, key, covered: set[tuple[str, str]]) -> None:
         node = self.node_lookup(alloc.node_id)

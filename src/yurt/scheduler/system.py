@@ -9,6 +9,7 @@ eval: a node change triggers a new evaluation). 5 plan attempts (sysbatch: 2).
 from __future__ import annotations
 
 from yurt.structs import Allocation, Job, Plan, PlanAnnotations
+from yurt.structs.base import evolve
 
 from .feasible import ready_nodes
 from .generic import BATCH_MAX_ATTEMPTS, SERVICE_MAX_ATTEMPTS, GenericScheduler
@@ -25,7 +26,8 @@ class SystemScheduler(GenericScheduler):
     def _compute(self, plan: Plan, job: Job | None, allocs: list[Allocation]):
         candidates = ready_nodes(self.snapshot.nodes(), job).nodes if job is not None else []
         result = NodeReconciler(
-            job, allocs, candidates, self.snapshot.node_by_id, self.sysbatch, self._update_kind
+            job, allocs, candidates, self.snapshot.node_by_id, self.sysbatch, self._update_kind,
+            now_ns=self.now, eval_id=self.eval.id, priority=self.eval.priority,
         ).compute()
         plan.annotations = PlanAnnotations(desired_tg_updates=result.desired_tg_updates)
         if job is None:
@@ -35,6 +37,8 @@ class SystemScheduler(GenericScheduler):
         builder = self._new_builder(plan, job)
         for req in result.stop:
             builder.stop(req.alloc, req.description, req.client_status)
+        for alloc in result.attribute_updates:  # unknown / reconnected (disconnect rules)
+            plan.append_alloc(evolve(alloc, job=None, modify_time=self.now))
         inplace_failures = builder.apply_inplace(result)
         node_of = {a.id: self.snapshot.node_by_id(a.node_id) for a in (r.previous for r in inplace_failures)}
         placements = [(node_of[r.previous.id], r) for r in inplace_failures] + result.place
@@ -46,4 +50,4 @@ class SystemScheduler(GenericScheduler):
                 # a node that cannot run the group at all is not a queued placement
                 self.queued[req.task_group.name] -= 1
         self._collect(builder)
-        return [], builder
+        return result.followup_evals, builder

@@ -1,17 +1,24 @@
 """Per-task cgroups for the exec driver: memory limit and cpu weight, v2 or v1.
 
 `detect_layout()` reads /proc/self/mountinfo and prefers a cgroup v2 hierarchy that
-offers both the memory and cpu controllers, else the v1 `memory` and `cpu` hierarchies.
+offers both the memory and cpu controllers (enabling them in its `cgroup.subtree_control`),
+else the v1 `memory` and `cpu` hierarchies (with a log line saying why v2 was not used).
+v2: `memory.max` = the hard limit (`memory_max` when larger than `memory`, as Nomad),
+`memory.low` = `memory` when `memory_max` is set (Nomad's soft limit), `memory.swap.max` 0,
+`cpu.weight` from the cpu shares; OOM kills are counted from `memory.events` (`oom_kill`).
 Task cgroups live under `<hierarchy>/yurt/<alloc_id>.<task>`; their paths are kept
 in the task handle so that a restarted agent can read OOM counters and remove them.
 """
 
+import logging
 import os
 import re
 import signal
 import time
 from dataclasses import dataclass, field
 
+log = logging.getLogger(__name__)
+NEEDED = ("memory", "cpu")
 PARENT = "yurt"
 MB = 1024 * 1024
 MIN_MEMORY_BYTES = 4 * MB
@@ -60,32 +67,75 @@ def parse_mountinfo(text: str) -> list[tuple[str, str, set[str]]]:
     return mounts
 
 
-def _v2_controllers(mount: str) -> set[str]:
+def _v2_controllers(mount: str, name: str = "cgroup.controllers") -> set[str]:
     try:
-        with open(os.path.join(mount, "cgroup.controllers")) as f:
+        with open(os.path.join(mount, name)) as f:
             return set(f.read().split())
     except OSError:
         return set()
 
 
+def enable_v2_controllers(mount: str) -> str:
+    """Make the memory and cpu controllers usable below a cgroup v2 root: they must be in its
+    `cgroup.controllers` (a controller bound to a v1 hierarchy never is) and are then enabled in
+    its `cgroup.subtree_control`. Returns why that is impossible, or ""."""
+    available = _v2_controllers(mount)
+    missing = sorted(set(NEEDED) - available)
+    if missing:
+        return (f"cgroup v2 at {mount} lacks the {', '.join(missing)} controller(s) "
+                f"(available: {', '.join(sorted(available)) or 'none'})")
+    wanted = [c for c in NEEDED if c not in _v2_controllers(mount, "cgroup.subtree_control")]
+    if wanted:
+        try:
+            _write(os.path.join(mount, "cgroup.subtree_control"), " ".join(f"+{c}" for c in wanted))
+        except OSError as exc:
+            return (f"cannot enable the {', '.join(wanted)} controller(s) in {mount}/cgroup.subtree_control: "
+                    f"{exc.strerror or exc}")
+    return ""
+
+
+_logged: set[str] = set()
+
+
+def _log_once(message: str) -> None:
+    if message not in _logged:
+        _logged.add(message)
+        log.info(message)
+
+
 def detect_layout(mountinfo_path: str = "/proc/self/mountinfo") -> CgroupLayout | None:
+    """cgroup v2 when a unified hierarchy offers (or can be made to offer) the memory and cpu
+    controllers, else the v1 `memory` and `cpu` hierarchies; the fallback is logged once."""
     try:
         with open(mountinfo_path) as f:
             mounts = parse_mountinfo(f.read())
     except OSError:
         return None
+    v2_problems = []
     for point, fstype, _ in mounts:
-        if fstype == "cgroup2" and {"memory", "cpu"} <= _v2_controllers(point):
-            return CgroupLayout(2, {"unified": point})
+        if fstype == "cgroup2":
+            problem = enable_v2_controllers(point)
+            if not problem:
+                return CgroupLayout(2, {"unified": point})
+            v2_problems.append(problem)
+    v1 = _v1_roots(mounts)
+    if v1 is not None:
+        for problem in v2_problems:
+            _log_once(f"exec: {problem}; using the cgroup v1 memory and cpu hierarchies")
+        return CgroupLayout(1, v1)
+    for problem in v2_problems:
+        _log_once(f"exec: {problem}; and no cgroup v1 memory and cpu hierarchies are mounted")
+    return None
+
+
+def _v1_roots(mounts: list[tuple[str, str, set[str]]]) -> dict[str, str] | None:
     v1: dict[str, str] = {}
     for point, fstype, options in mounts:
         if fstype == "cgroup":
             for controller in ("memory", "cpu"):
                 if controller in options and os.access(point, os.W_OK):
                     v1.setdefault(controller, point)
-    if {"memory", "cpu"} <= v1.keys():
-        return CgroupLayout(1, v1)
-    return None
+    return v1 if set(NEEDED) <= v1.keys() else None
 
 
 def _write(path: str, value: str | int) -> None:
@@ -176,6 +226,29 @@ class TaskCgroup:
         name = "memory.current" if self.version == 2 else "memory.usage_in_bytes"
         text = _read(os.path.join(self._memory_dir(), name)).strip()
         return int(text) if text.isdigit() else 0
+
+    def memory_stats(self) -> tuple[dict[str, int], list[str]]:
+        """The cgroup's memory figures in Nomad's MemoryStats names, and the names measured."""
+        mem = self._memory_dir()
+        stat = dict(line.split() for line in _read(os.path.join(mem, "memory.stat")).splitlines()
+                    if len(line.split()) == 2)
+        if self.version == 2:
+            files = {"Usage": "memory.current", "MaxUsage": "memory.peak", "Swap": "memory.swap.current"}
+            cache_key = "file"
+        else:
+            files = {"Usage": "memory.usage_in_bytes", "MaxUsage": "memory.max_usage_in_bytes",
+                     "KernelUsage": "memory.kmem.usage_in_bytes", "KernelMaxUsage": "memory.kmem.max_usage_in_bytes"}
+            cache_key = "cache"
+        figures: dict[str, int] = {}
+        for name, filename in files.items():
+            text = _read(os.path.join(mem, filename)).strip()
+            if text.isdigit():
+                figures[name] = int(text)
+        if stat.get(cache_key, "").isdigit():
+            figures["Cache"] = int(stat[cache_key])
+        labels = {"Usage": "Usage", "MaxUsage": "Max Usage", "Swap": "Swap", "Cache": "Cache",
+                  "KernelUsage": "Kernel Usage", "KernelMaxUsage": "Kernel Max Usage"}
+        return figures, [labels[k] for k in figures]
 
     def exists(self) -> bool:
         return any(os.path.isdir(p) for p in self.paths.values())
