@@ -1,5 +1,10 @@
 from yurt.client.config import ClientConfig
-from yurt.client.fingerprint import build_node, fingerprint_cpu, fingerprint_kernel, fingerprint_os
+from yurt.client.fingerprint import (
+    build_node,
+    fingerprint_cpu,
+    fingerprint_kernel,
+    fingerprint_os,
+)
 from yurt.drivers import builtin_drivers
 
 
@@ -76,10 +81,8 @@ def test_bad_reserved_ports_is_a_config_error(tmp_path):
     import pytest
 
     from yurt.agent.config import AgentConfig, AgentConfigError, load_files
-    from yurt.agent.wiring import build_client_agent
 
     conf = tmp_path / "client.hcl"
     conf.write_text('client {\n  enabled = true\n  options = { "driver.denylist" = "docker" }\n  reserved {\n    reserved_ports = "80-x"\n  }\n}\n')
-    cfg = load_files(AgentConfig(data_dir=str(tmp_path)), [str(conf)])
-    with pytest.raises(AgentConfigError, match="reserved_ports: invalid port range '80-x'"):
-        build_client_agent(cfg)
+    with pytest.raises(AgentConfigError, match=r"client.hcl:5: client.reserved.reserved_ports: invalid port range '80-x'"):
+        load_files(AgentConfig(data_dir=str(tmp_path)), [str(conf)])

@@ -5,7 +5,6 @@ import os
 from aiohttp import web
 
 from ..structs import SECOND
-from ..structs.resources import parse_port_ranges
 from .config import AgentConfig, AgentConfigError
 
 
@@ -61,11 +60,6 @@ def build_client_agent(cfg: AgentConfig):
     for src, dst in (("cpu", "reserved_cpu"), ("memory", "reserved_memory"), ("disk", "reserved_disk")):
         if getattr(reserved, src) and hasattr(cc, dst):
             setattr(cc, dst, getattr(reserved, src))
-    try:
-        parse_port_ranges(reserved.reserved_ports)
-    except ValueError as exc:
-        raise AgentConfigError(f"client.reserved.{exc}") from None
-    cc.reserved_ports = reserved.reserved_ports
     for key in ("cpu_total_compute", "memory_total_mb", "gc_disk_usage_threshold", "gc_inode_usage_threshold",
                 "gc_max_allocs", "gc_parallel_destroys"):
         setattr(cc, key, getattr(cfg.client, key))
