@@ -19,6 +19,7 @@ from .fsm_jobs import (
     set_job_stability,
     upsert_evals,
 )
+from .deployments import HANDLERS as DEPLOYMENT_HANDLERS
 from .periodic_launch import record_launch_on_register, upsert_launch
 from .scaling_events import add_scaling_event
 from .txn import StateError, Txn
@@ -212,4 +213,5 @@ _HANDLERS: dict[type, Callable[[Txn, c.Command], None]] = {
     c.SchedulerConfigSet: _scheduler_config,
     c.PeriodicLaunchUpsert: _periodic_launch,
     c.ScalingEventRegister: _scaling_event,
+    **DEPLOYMENT_HANDLERS,
 }
