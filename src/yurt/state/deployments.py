@@ -174,6 +174,12 @@ def _delete(txn: Txn, cmd: c.DeploymentDelete) -> None:
         txn.delete_deployment(deployment_id)
 
 
+def delete_job_deployments(txn: Txn, namespace: str, job_id: str) -> None:
+    """A purged job takes its deployments with it."""
+    for d in txn.deployments_by_job(namespace, job_id):
+        txn.delete_deployment(d.id)
+
+
 HANDLERS = {
     c.DeploymentStatusSet: _status_set,
     c.DeploymentPromote: _promote,

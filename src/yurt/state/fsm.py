@@ -20,6 +20,7 @@ from .fsm_jobs import (
     upsert_evals,
 )
 from .deployments import HANDLERS as DEPLOYMENT_HANDLERS
+from .deployments import delete_job_deployments
 from .periodic_launch import record_launch_on_register, upsert_launch
 from .scaling_events import add_scaling_event
 from .txn import StateError, Txn
@@ -44,6 +45,7 @@ def _job_deregister(txn: Txn, cmd: c.JobDeregister) -> None:
     if cmd.purge:
         txn.delete_periodic_launch(cmd.namespace, cmd.job_id)
         txn.delete_scaling_events(cmd.namespace, cmd.job_id)
+        delete_job_deployments(txn, cmd.namespace, cmd.job_id)
     if cmd.eval is not None:
         upsert_evals(txn, [cmd.eval])
 
