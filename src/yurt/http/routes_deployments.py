@@ -7,7 +7,11 @@ from aiohttp import web
 
 from yurt.server.deployment_watcher import deployment_eval, fail_command
 from yurt.server.endpoints import EndpointError
-from yurt.state.commands import DeploymentAllocHealth, DeploymentPromote, DeploymentStatusSet
+from yurt.state.commands import (
+    DeploymentAllocHealth,
+    DeploymentPromote,
+    DeploymentStatusSet,
+)
 from yurt.structs.deployment import (
     DEPLOYMENT_STATUS_BLOCKED,
     DEPLOYMENT_STATUS_PAUSED,
