@@ -258,3 +258,23 @@ def test_progress_deadline_set_on_first_placement(c):
     c.settle(job.id)
     state = c.deployment(job.id).task_groups["web"]
     assert parse_rfc3339_ns(state.require_progress_by) == c.now + 120 * SECOND
+
+
+def test_new_version_replaces_failed_alloc_that_may_not_reschedule(c):
+    job = service(2)
+    tg = job.task_groups[0]
+    from yurt.structs import ReschedulePolicy
+
+    job = evolve(job, task_groups=[evolve(tg, reschedule_policy=ReschedulePolicy(attempts=0, unlimited=False))])
+    job = c.register(job)
+    c.settle(job.id)
+    c.run(job_id=job.id)
+    victim = c.live(job.id)[0]
+    c.store.apply(AllocClientUpdate(allocs=[AllocUpdate(id=victim.id, client_status="failed")], updated_at=c.now))
+    c.run(job_id=job.id)
+    assert len(c.live(job.id)) == 1  # not rescheduled
+    c.register(changed(job))
+    c.settle(job.id)
+    c.run(job_id=job.id)
+    assert versions(c) == [1, 1]
+    assert c.store.snapshot().alloc_by_id(victim.id).desired_status == "stop"

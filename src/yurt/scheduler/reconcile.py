@@ -432,8 +432,16 @@ class Reconciler:
         destructive = []
         later = {a.id for a, _ in b.reschedule_later}
         for alloc in keep:
-            if alloc.terminal or alloc.id in later or _same_job_version(alloc, self.job):
+            if alloc.id in later or _same_job_version(alloc, self.job):
                 du.ignore += 1
+                continue
+            if alloc.terminal:
+                # a failed alloc that may not be rescheduled holds its slot; a new job version
+                # replaces it (Nomad's computeUpdates sees it among the untainted allocs)
+                if self.batch or alloc.client_status != ALLOC_CLIENT_FAILED or alloc.server_terminal:
+                    du.ignore += 1
+                else:
+                    destructive.append(alloc)
                 continue
             decision = self.update_fn(alloc, self.job, tg)
             if decision == UPDATE_IGNORE:
