@@ -190,3 +190,16 @@ async def test_purging_job_deletes_its_deployments(api, server):
     assert len(await get(api, "/v1/deployments")) == 1
     await api.delete("/v1/job/web?purge=true")
     assert await get(api, "/v1/deployments") == []
+
+
+async def test_deployment_events(api, server):
+    from yurt.server.events import events_for
+    from yurt.state.commands import DeploymentStatusSet
+
+    await register_node(api)
+    await run(api, server)
+    d = await get(api, "/v1/job/web/deployment")
+    cmd = DeploymentStatusSet(deployment_id=d["ID"], status="paused", status_description="Deployment is paused")
+    index = server.state.apply(cmd)
+    events = [e for e in events_for(server.state.snapshot(), index, cmd) if e.topic == "Deployment"]
+    assert [(e.type, e.key) for e in events] == [("DeploymentStatusUpdate", d["ID"])]
