@@ -17,6 +17,14 @@ DETACH_HELP = """  -detach
     Display full information.
 """
 
+PROMOTE_HELP = """Promote Options:
+
+  -group
+    Group may be specified many times and is used to promote that particular
+    group. If no specific groups are specified, all groups are promoted.
+
+""" + DETACH_HELP
+
 
 class _DeploymentCommand(Command):
     """Shared: find one deployment by ID or prefix, as Nomad's getDeployment."""
@@ -44,6 +52,10 @@ class _DeploymentCommand(Command):
             self.usage_error("This command takes one argument: <deployment id>")
             return None
         return rest[0]
+
+    def _target(self, args: list[str]) -> dict | None:
+        given = self._one_arg(args)
+        return None if given is None else self._find(given)
 
     def _monitor(self, resp: dict) -> int:
         eval_id = (resp or {}).get("EvalID", "")
@@ -162,23 +174,16 @@ Usage: yurt deployment promote [options] <deployment id>
 
 {general}
 
-Promote Options:
-
-  -group
-    Group may be specified many times and is used to promote that particular
-    group. If no specific groups are specified, all groups are promoted.
-
-""" + DETACH_HELP
+""" + PROMOTE_HELP
 
     def __init__(self, ctx):
         super().__init__(ctx)
         self.flags.list("group").bool("detach").bool("verbose")
 
     def run(self, args: list[str]) -> int:
-        given = self._one_arg(args)
-        if given is None:
+        d = self._target(args)
+        if d is None:
             return 1
-        d = self._find(given)
         return self._monitor(promote(self, d["ID"], self.flag("group") or [], "Error promoting deployment"))
 
 
@@ -209,10 +214,9 @@ Fail Options:
         self.flags.bool("detach").bool("verbose")
 
     def run(self, args: list[str]) -> int:
-        given = self._one_arg(args)
-        if given is None:
+        d = self._target(args)
+        if d is None:
             return 1
-        d = self._find(given)
         resp = self.call("Error failing deployment", "PUT", f"/v1/deployment/fail/{d['ID']}") or {}
         short = q(limit(d["ID"], self.id_length))
         if resp.get("RevertedJobVersion") is not None:
@@ -244,10 +248,9 @@ Pause Options:
         self.flags.bool("verbose")
 
     def run(self, args: list[str]) -> int:
-        given = self._one_arg(args)
-        if given is None:
+        d = self._target(args)
+        if d is None:
             return 1
-        d = self._find(given)
         self.call("Error pausing deployment", "PUT", f"/v1/deployment/pause/{d['ID']}",
                   {"DeploymentID": d["ID"], "Pause": True})
         self.output(f"Deployment {q(limit(d['ID'], self.id_length))} paused")
@@ -274,10 +277,9 @@ Resume Options:
         self.flags.bool("detach").bool("verbose")
 
     def run(self, args: list[str]) -> int:
-        given = self._one_arg(args)
-        if given is None:
+        d = self._target(args)
+        if d is None:
             return 1
-        d = self._find(given)
         resp = self.call("Error resuming deployment", "PUT", f"/v1/deployment/pause/{d['ID']}",
                          {"DeploymentID": d["ID"], "Pause": False})
         self.output(f"Deployment {q(limit(d['ID'], self.id_length))} resumed")
@@ -304,10 +306,9 @@ Unblock Options:
         self.flags.bool("detach").bool("verbose")
 
     def run(self, args: list[str]) -> int:
-        given = self._one_arg(args)
-        if given is None:
+        d = self._target(args)
+        if d is None:
             return 1
-        d = self._find(given)
         resp = self.call("Error unblocking deployment", "PUT", f"/v1/deployment/unblock/{d['ID']}",
                          {"DeploymentID": d["ID"]})
         self.output(f"Deployment {q(limit(d['ID'], self.id_length))} unblocked")
@@ -327,13 +328,7 @@ Usage: yurt job promote [options] <job id>
 
 {general}
 
-Promote Options:
-
-  -group
-    Group may be specified many times and is used to promote that particular
-    group. If no specific groups are specified, all groups are promoted.
-
-""" + DETACH_HELP
+""" + PROMOTE_HELP
 
     def __init__(self, ctx):
         super().__init__(ctx)
