@@ -134,3 +134,22 @@ def test_monitor_failed_deployment_exits_1(fake, run_cli):
     assert res.code == 1
     assert '  ! Deployment "d1e2f3a4" failed' in res.out and "Failed due to progress deadline" in res.out
     assert "==> 2023-11-14T22:13:20Z: Monitoring deployment" in res.out and NOW
+
+
+def test_job_status_latest_deployment_section(fake, run_cli):
+    from test_job_status import JOB_ID, serve_job
+
+    serve_job(fake)
+    fake.on("GET", f"/v1/job/{JOB_ID}/deployment", deployment())
+    out = run_cli("job", "status", JOB_ID).out
+    section = out[out.index("Latest Deployment"):out.index("\nAllocations")]
+    assert section.splitlines() == [
+        "Latest Deployment",
+        "ID          = d1e2f3a4",
+        "Status      = running",
+        "Description = Deployment is running",
+        "",
+        "Deployed",
+        "Task Group  Desired  Placed  Healthy  Unhealthy  Progress Deadline",
+        "web         3        2       1        0          2023-11-14T22:23:20Z",
+    ]
