@@ -153,3 +153,14 @@ def test_job_status_latest_deployment_section(fake, run_cli):
         "Task Group  Desired  Placed  Healthy  Unhealthy  Progress Deadline",
         "web         3        2       1        0          2023-11-14T22:23:20Z",
     ]
+
+
+def test_job_deployments(fake, run_cli):
+    fake.on("GET", "/v1/jobs", [{"ID": "web", "Namespace": "default"}])
+    fake.on("GET", "/v1/job/web/deployments", [deployment()])
+    res = run_cli("job", "deployments", "web")
+    assert res.out.splitlines()[1].split()[:4] == ["d1e2f3a4", "web", "1", "running"]
+    fake.on("GET", "/v1/job/web/deployment", lambda _r: None)
+    assert run_cli("job", "deployments", "-latest", "web").out == 'Job "web" has no deployment\n'
+    run_cli("job", "deployments", "-all", "web")
+    assert fake.calls("GET", "/v1/job/web/deployments")[-1].params.get("all") == "true"

@@ -347,6 +347,65 @@ Usage: yurt job promote [options] <job id>
         return self._monitor(promote(self, d["ID"], self.flag("group") or [], "Error promoting job"))
 
 
-DEPLOYMENT_COMMANDS = (DeploymentListCommand, DeploymentStatusCommand, DeploymentPromoteCommand,
+class JobDeploymentsCommand(Command):
+    name = "job deployments"
+    synopsis = "List deployments for a job"
+    help = """
+Usage: yurt job deployments [options] <job>
+
+  Deployments is used to display the deployments for a particular job.
+
+{general}
+
+Deployments Options:
+
+  -json
+    Output the deployments in a JSON format.
+
+  -t
+    Format and display deployments using a Go template.
+
+  -latest
+    Display the latest deployment only.
+
+  -verbose
+    Display full information.
+
+  -all
+    Display all deployments matching the job ID, including those
+    from an older instance of the job.
+"""
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.flags.bool("json").string("t").bool("latest").bool("verbose").bool("all")
+
+    def run(self, args: list[str]) -> int:
+        rest = self.parse(args)
+        if rest is None:
+            return 1
+        if len(rest) != 1:
+            return self.usage_error("This command takes one argument: <job>")
+        job_id, ns = self.job_id_by_prefix(rest[0])
+        structured = self.flag("json") or self.flag("t")
+        if self.flag("latest"):
+            d = self.query("Error retrieving deployments", job_path(job_id, "deployment"), namespace=ns)
+            if structured:
+                self.output(format_output(self.flag("json"), self.flag("t"), d))
+            elif not d:
+                self.output(f"Job {q(job_id)} has no deployment")
+            else:
+                self.output(format_deployment(d, self.id_length))
+            return 0
+        params = {"namespace": ns, **({"all": "true"} if self.flag("all") else {})}
+        found = self.query("Error retrieving deployments", job_path(job_id, "deployments"), **params) or []
+        if structured:
+            self.output(format_output(self.flag("json"), self.flag("t"), found))
+        else:
+            self.output(deployments_table(found, self.id_length) if found else "No deployments found")
+        return 0
+
+
+DEPLOYMENT_COMMANDS = (JobDeploymentsCommand, DeploymentListCommand, DeploymentStatusCommand, DeploymentPromoteCommand,
                        DeploymentFailCommand, DeploymentPauseCommand, DeploymentResumeCommand,
                        DeploymentUnblockCommand, JobPromoteCommand)
