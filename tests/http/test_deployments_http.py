@@ -1,11 +1,11 @@
 """Deployment routes over a real server (no workers: the test runs the scheduler itself)."""
 
+from api_helpers import job_json, register, register_node
+
 from yurt.scheduler import new_scheduler
 from yurt.server.gc import FORCE, GCThresholds, collect_garbage, find_garbage
 from yurt.state.commands import AllocClientUpdate, AllocUpdate, EvalUpsert
 from yurt.structs import SECOND, AllocDeploymentStatus, UpdateStrategy, to_wire
-
-from api_helpers import job_json, register, register_node
 
 
 class _Planner:

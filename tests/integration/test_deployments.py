@@ -99,7 +99,7 @@ def test_rolling_update_one_at_a_time(dev):
     assert dev.api("/v1/job/roll")["Stable"] is True
     status = yurt(dev.address, "job", "status", "roll").stdout
     assert "Latest Deployment" in status and "successful" in status, status
-    assert re.search(r"^Task Group\s+Desired\s+Placed\s+Healthy\s+Unhealthy\s+Progress Deadline$", status, re.M), status
+    assert re.search(r"^Task Group\s+Desired\s+Placed\s+Healthy\s+Unhealthy\s+Progress Deadline$", status, re.MULTILINE), status
 
 
 def test_canary_waits_for_promotion(dev):
@@ -115,7 +115,7 @@ def test_canary_waits_for_promotion(dev):
     assert d["StatusDescription"] == "Deployment is running but requires manual promotion"
     assert sorted(a["JobVersion"] for a in live(dev, "canary")) == [0, 0, 0, 1]
     status = yurt(dev.address, "deployment", "status", d["ID"][:8]).stdout
-    assert re.search(r"^web\s+false\s+3\s+1\s+1\s+1\s+0\s+", status, re.M), status
+    assert re.search(r"^web\s+false\s+3\s+1\s+1\s+1\s+0\s+", status, re.MULTILINE), status
     out = yurt(dev.address, "deployment", "promote", d["ID"][:8]).stdout
     assert re.search(r'Deployment "[0-9a-f]{8}" successful', out), out
     assert sorted(a["JobVersion"] for a in live(dev, "canary")) == [1, 1, 1]

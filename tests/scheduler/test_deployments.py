@@ -158,7 +158,7 @@ def test_canary_placed_first_and_old_allocs_kept(c):
     c.register(changed(job))
     live = c.live(job.id)
     assert sorted(a.job_version for a in live) == [0, 0, 0, 1]
-    canary = [a for a in live if a.job_version == 1][0]
+    canary = next(a for a in live if a.job_version == 1)
     assert canary.deployment_status.canary
     d = c.deployment(job.id)
     assert d.task_groups["web"].desired_canaries == 1
@@ -214,7 +214,7 @@ def test_new_version_stops_unpromoted_canaries(c):
     c.settle(job.id)
     c.run(job_id=job.id)
     c.register(changed(job))
-    canary = [a for a in c.live(job.id) if a.job_version == 1][0]
+    canary = next(a for a in c.live(job.id) if a.job_version == 1)
     c.register(changed(job, "v3"))
     assert c.store.snapshot().alloc_by_id(canary.id).desired_status == "stop"
     live = c.live(job.id)

@@ -87,8 +87,8 @@ def track_alloc(txn: Txn, alloc: Allocation, existing: Allocation | None, now: i
     unhealthy = 1 if before is None and after is False else 0
     if not (placed or healthy or unhealthy):
         return
-    changes: dict = dict(placed_allocs=state.placed_allocs + placed, healthy_allocs=state.healthy_allocs + healthy,
-                         unhealthy_allocs=state.unhealthy_allocs + unhealthy)
+    changes: dict = {'placed_allocs': state.placed_allocs + placed, 'healthy_allocs': state.healthy_allocs + healthy,
+                         'unhealthy_allocs': state.unhealthy_allocs + unhealthy}
     if placed and alloc.deployment_status is not None and alloc.deployment_status.canary:
         changes["placed_canaries"] = [*(state.placed_canaries or ()), alloc.id]
     if state.progress_deadline:
