@@ -5,6 +5,7 @@ from typing import Any
 from yurt.api import APIError
 
 from .command import Command, CommandError
+from .deployment_format import format_deployment
 from .format import (
     format_kv,
     format_list,
@@ -210,9 +211,7 @@ Status Options:
         self._rescheduling(job, allocs)
         if deployment:
             self.output("\nLatest Deployment")
-            self.output(format_kv([f"ID|{limit(deployment.get('ID', ''), self.id_length)}",
-                                   f"Status|{deployment.get('Status', '')}",
-                                   f"Description|{deployment.get('StatusDescription', '')}"]))
+            self.output(format_deployment(deployment, self.id_length, with_job=False))
         self.output("\nAllocations")
         self.output(alloc_stub_table(allocs, bool(self.flag("verbose")), self.id_length, self.ctx.now()))
 

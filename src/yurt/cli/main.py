@@ -19,6 +19,7 @@ from .alloc_fs import AllocFSCommand
 from .alloc_ops import AllocRestartCommand, AllocSignalCommand
 from .alloc_status import AllocStatusCommand
 from .command import Command, CommandError, Context
+from .deployment_cmds import DEPLOYMENT_COMMANDS
 from .eval_cmds import EvalListCommand, EvalStatusCommand
 from .flags import CLIENT_FLAGS, TLS_FLAGS
 from .fmt_cmd import FmtCommand
@@ -60,6 +61,7 @@ COMMANDS: dict[str, type[Command]] = {
         JobRestartCommand, JobScalingEventsCommand,
         NodeDrainCommand, NodeEligibilityCommand,
         SystemGCCommand, SystemReconcileSummariesCommand,
+        *DEPLOYMENT_COMMANDS,
     )
 }
 
@@ -78,6 +80,7 @@ GROUPS = {
     "alloc": "Interact with allocations",
     "node": "Interact with nodes",
     "eval": "Interact with evaluations",
+    "deployment": "Interact with deployments",
     "server": "Interact with servers",
     "operator": "Provides cluster-level tools for Nomad operators",
     "operator scheduler": "Provides access to the scheduler configuration",

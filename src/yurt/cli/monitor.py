@@ -1,14 +1,19 @@
 """Follow an evaluation to the end, printing what changes, as Nomad's `monitor.go` does.
 
 Exit codes: 0 = the eval finished and placed everything, 2 = it finished with placement
-failures, 1 = the API could not be read. Deployment monitoring is not done yet: for a
-job with a deployment the monitor stops once the evaluation is finished.
+failures, 1 = the API could not be read or the eval's deployment did not succeed.
+
+When the eval belongs to a deployment, the monitor then follows the deployment until it
+is terminal and prints its final state (Nomad 1.x's deployment monitor), following an
+auto-revert rollback. Unlike Nomad, an eval with placement failures returns 2 at once
+instead of waiting on a deployment that cannot finish.
 """
 
 from dataclasses import dataclass, field
 
 from .command import Command, CommandError
-from .format import format_seconds, go_duration, limit, q
+from .deployment_format import format_deployment
+from .format import FULL_ID, format_seconds, go_duration, limit, q
 from .job_tables import alloc_metrics
 
 
@@ -113,7 +118,58 @@ class EvalMonitor:
                 self.cmd.ctx.sleep(wait / 1e9)
             self.state = _EvalState()
             return self.monitor(ev["NextEval"])
+        if ev.get("DeploymentID") and not failed:
+            return self.monitor_deployment(ev["DeploymentID"])
         return 2 if failed else 0
+
+    def _deployment(self, deployment_id: str) -> dict | None:
+        try:
+            return self.cmd.get(f"/v1/deployment/{deployment_id}")
+        except Exception:  # noqa: BLE001 - Nomad words every read failure the same way
+            self.cmd.error(f"{self._stamp()}: Error fetching deployment")
+            return None
+
+    def monitor_deployment(self, deployment_id: str) -> int:
+        """Wait for the deployment to end; print its final table. 0 only when it succeeded."""
+        short = q(limit(deployment_id, self.length))
+        self.info(f"{self._stamp()}: Monitoring deployment {short}")
+        while True:
+            d = self._deployment(deployment_id)
+            if d is None:
+                return 1
+            status = d.get("Status", "")
+            if status in ("successful", "failed", "cancelled", "blocked"):
+                break
+            self.cmd.ctx.sleep(self.cmd.ctx.poll_interval)
+        reverting = status == "failed" and any(s.get("AutoRevert") for s in (d.get("TaskGroups") or {}).values())
+        mark = "\u2713" if status == "successful" else "!"
+        suffix = ", waiting for rollback..." if reverting else ""
+        self.cmd.output(f"  {mark} Deployment {short} {status}{suffix}")
+        self.out("")
+        self.out(self._stamp())
+        for line in format_deployment(d, self.length).split("\n"):
+            self.out(line)
+        if self.length == FULL_ID:
+            self._deployment_allocs(deployment_id)
+        if reverting:
+            self.cmd.ctx.sleep(self.cmd.ctx.poll_interval)
+            rollback = self.cmd.get(f"/v1/job/{d.get('JobID', '')}/deployment", namespace=d.get("Namespace") or "default")
+            if rollback and rollback.get("ID") != deployment_id:
+                self.monitor_deployment(rollback["ID"])
+        return 0 if status == "successful" else 1
+
+    def _deployment_allocs(self, deployment_id: str) -> None:
+        from .job_tables import alloc_stub_table
+
+        try:
+            allocs = self.cmd.get(f"/v1/deployment/allocations/{deployment_id}") or []
+        except Exception:  # noqa: BLE001
+            self.out("Error fetching allocations")
+            return
+        self.out("")
+        self.out("Allocations")
+        for line in alloc_stub_table(allocs, True, self.length, self.cmd.ctx.now()).split("\n"):
+            self.out(line)
 
     def _report_finish(self, ev: dict) -> bool:
         short, status = q(limit(ev.get("ID", ""), self.length)), q(ev.get("Status", ""))

@@ -8,6 +8,7 @@ from yurt.server.endpoints import EndpointError
 
 from . import (
     routes_agent,
+    routes_deployments,
     routes_events,
     routes_internal,
     routes_jobs,
@@ -68,7 +69,7 @@ def build_app(server, client_agent=None) -> web.Application:
     app[SERVER_KEY] = server
     app[CLIENT_AGENT_KEY] = client_agent
     for module in (routes_jobs, routes_jobs_ops, routes_reads, routes_nodes_ops, routes_system, routes_agent,
-                   routes_internal, routes_metrics, routes_events):
+                   routes_internal, routes_metrics, routes_events, routes_deployments):
         app.add_routes(module.routes)
     app.router.add_route("*", "/v1/job/{rest:.+}", routes_jobs_ops.job_path_with_slashes)  # after all /v1/job routes
     _client_routes(app, client_agent)

@@ -1,6 +1,6 @@
 """Job operations beyond register: plan, revert, scale, stable, dispatch, periodic force;
-and the deployment and submission reads the CLI asks for (yurt has no deployments or job
-sources yet)."""
+the per-job deployment routes (`routes_deployments.py`) and the submission read (yurt keeps
+no job sources yet)."""
 
 import base64
 import binascii
@@ -21,6 +21,7 @@ from yurt.server.endpoints.job_ops import (
 
 from .context import request_namespace, server_of
 from .query import blocking_query
+from .routes_deployments import job_deployments, job_latest_deployment, job_promote
 from .routes_jobs import job_from_body, register_body
 from .wire import json_response, read_json
 
@@ -59,20 +60,10 @@ async def job_scale(request: web.Request) -> web.Response:
     return json_response(request, register_body(result), result.index)
 
 
-@routes.get("/v1/job/{job_id}/deployment")
-async def job_latest_deployment(request: web.Request) -> web.Response:
-    """No deployments yet: Nomad answers `null` for a job without one."""
-    return await blocking_query(request, server_of(request), ["jobs"], lambda s, o: None)
-
-
-@routes.get("/v1/job/{job_id}/deployments")
-async def job_deployments(request: web.Request) -> web.Response:
-    return await blocking_query(request, server_of(request), ["jobs"], lambda s, o: [])
-
-
-@routes.get("/v1/deployments")
-async def deployments(request: web.Request) -> web.Response:
-    return await blocking_query(request, server_of(request), ["jobs"], lambda s, o: [])
+routes.get("/v1/job/{job_id}/deployment")(job_latest_deployment)
+routes.get("/v1/job/{job_id}/deployments")(job_deployments)
+routes.put("/v1/job/{job_id}/promote")(job_promote)
+routes.post("/v1/job/{job_id}/promote")(job_promote)
 
 
 @routes.put("/v1/job/{job_id}/plan")

@@ -71,6 +71,7 @@ class GenericScheduler:
         self.max_attempts = BATCH_MAX_ATTEMPTS if batch else SERVICE_MAX_ATTEMPTS
         self.progress = False
         self.blocks_on_failure = True
+        self.deployment = None  # the job's deployment after the last reconcile
 
     def process(self, ev: Evaluation) -> None:
         self.eval = ev
@@ -131,10 +132,15 @@ class GenericScheduler:
     def _compute(self, plan: Plan, job: Job | None, allocs: list[Allocation]):
         """Reconcile and fill the plan; returns (follow-up evals, builder or None)."""
         ev = self.eval
+        latest = getattr(self.snapshot, "latest_deployment_by_job", None)
+        deployment = latest(ev.namespace, ev.job_id) if latest is not None and not self.batch else None
         result = Reconciler(
-            job, allocs, self._tainted_nodes(allocs), ev.id, ev.priority, self.now, self._update_kind
+            job, allocs, self._tainted_nodes(allocs), ev.id, ev.priority, self.now, self._update_kind, deployment
         ).compute()
         plan.annotations = PlanAnnotations(desired_tg_updates=result.desired_tg_updates)
+        self.deployment = result.deployment
+        plan.deployment = result.deployment if result.deployment_changed else None
+        plan.deployment_updates = result.deployment_updates or None
         if job is None:
             for req in result.stop:
                 plan.append_stopped_alloc(req.alloc, req.description, req.client_status)
@@ -164,12 +170,29 @@ class GenericScheduler:
         builder.apply_stops(result)
         builder.apply_attribute_updates(result)
         destructive = builder.apply_inplace(result)
+        self._join_deployment(plan, result, destructive)
         requests = destructive + result.place
         for req in requests:
             self.queued[req.task_group.name] = self.queued.get(req.task_group.name, 0) + 1
         builder.place_all(requests)
         self._collect(builder)
         return builder
+
+    @staticmethod
+    def _join_deployment(plan: Plan, result, destructive) -> None:
+        """In-place updated allocs (and their destructive fallbacks) join the deployment; their
+        health is measured again."""
+        d = result.deployment
+        if d is None:
+            return
+        for req in destructive:
+            if req.task_group.name in d.task_groups:
+                req.deployment_id = d.id
+        inplace = {a.id for a in result.inplace if a.task_group in d.task_groups}
+        for node_id, allocs in plan.node_allocation.items():
+            plan.node_allocation[node_id] = [
+                evolve(a, deployment_id=d.id, deployment_status=None) if a.id in inplace else a for a in allocs
+            ]
 
     def _update_kind(self, alloc: Allocation, job: Job, tg: TaskGroup) -> str:
         """In place or destructive: compare with the job version the alloc runs, which the
@@ -243,5 +266,6 @@ class GenericScheduler:
             failed_tg_allocs=dict(self.failed_tg_allocs) or None,
             queued_allocations=dict(self.queued),
             blocked_eval=self.blocked.id if self.blocked is not None else ev.blocked_eval,
+            deployment_id=self.deployment.id if self.deployment is not None else ev.deployment_id,
             modify_time=self.now,
         ))

@@ -7,7 +7,7 @@ import uuid
 from random import Random
 
 from yurt.structs import Allocation, AllocMetric, Job, Node, Plan, evolve
-from yurt.structs.alloc import ALLOC_CLIENT_PENDING, ALLOC_DESIRED_RUN
+from yurt.structs.alloc import ALLOC_CLIENT_PENDING, ALLOC_DESIRED_RUN, AllocDeploymentStatus
 from yurt.structs.resources import allocated_resources_for
 
 from .constraints import resolve_target
@@ -272,4 +272,6 @@ class PlanBuilder:
             create_time=self.now,
             modify_time=self.now,
             job_version=job.version,
+            deployment_id=req.deployment_id,
+            deployment_status=AllocDeploymentStatus(canary=True) if req.canary else None,
         )

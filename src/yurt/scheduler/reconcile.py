@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from yurt.structs import (
     Allocation,
+    Deployment,
+    DeploymentStatusUpdate,
     DesiredUpdates,
     Evaluation,
     Job,
@@ -35,6 +37,7 @@ from yurt.structs.alloc import (
 from yurt.structs.eval import TRIGGER_MAX_DISCONNECT_TIMEOUT, TRIGGER_RETRY_FAILED_ALLOC
 from yurt.structs.node import NODE_STATUS_DISCONNECTED, NODE_STATUS_DOWN
 
+from .deployments import DeploymentRules, had_running
 from .disconnect import (
     ALLOC_RECONNECTED,
     ALLOC_UNKNOWN,
@@ -74,8 +77,10 @@ class PlacementRequest:
     task_group: TaskGroup
     previous: Allocation | None = None
     reschedule: bool = False
-    kind: str = "new"  # new, reschedule, lost, migrate, destructive
+    kind: str = "new"  # new, reschedule, lost, migrate, destructive, canary
     stop_previous: str = ""  # stop `previous` with this description if the placement succeeds
+    canary: bool = False
+    deployment_id: str = ""
 
     @property
     def index(self) -> int:
@@ -97,6 +102,9 @@ class ReconcileResult:
     attribute_updates: list[Allocation] = field(default_factory=list)
     followup_evals: list[Evaluation] = field(default_factory=list)
     desired_tg_updates: dict[str, DesiredUpdates] = field(default_factory=dict)
+    deployment: Deployment | None = None  # the job's current deployment (placements join it)
+    deployment_changed: bool = False  # created or changed: the plan carries it
+    deployment_updates: list[DeploymentStatusUpdate] = field(default_factory=list)
 
 
 def default_update_fn(alloc: Allocation, job: Job, tg: TaskGroup) -> str:
@@ -136,6 +144,7 @@ class Reconciler:
         eval_priority: int,
         now_ns: int,
         update_fn: UpdateFn = default_update_fn,
+        deployment: Deployment | None = None,
     ) -> None:
         self.job = job
         self.allocs = allocs
@@ -146,6 +155,7 @@ class Reconciler:
         self.update_fn = update_fn
         self.batch = job is not None and job.type in ("batch", "sysbatch")
         self.result = ReconcileResult()
+        self.rules = DeploymentRules(job, deployment, eval_priority, now_ns)
 
     def compute(self) -> ReconcileResult:
         by_group: dict[str, list[Allocation]] = {}
@@ -160,7 +170,20 @@ class Reconciler:
                 self._stop_all(name, allocs, ALLOC_JOB_STOPPED if stopped else ALLOC_NOT_NEEDED)
         for tg in groups:
             self._reconcile_group(tg, by_group.get(tg.name, []))
+        self._finish_deployment()
         return self.result
+
+    def _finish_deployment(self) -> None:
+        rules = self.rules
+        rules.finish()
+        d = rules.deployment
+        self.result.deployment = d
+        self.result.deployment_changed = rules.changed
+        self.result.deployment_updates = rules.updates
+        if d is not None:
+            for req in self.result.place:
+                if req.task_group.name in d.task_groups:
+                    req.deployment_id = d.id
 
     def _updates(self, group: str) -> DesiredUpdates:
         return self.result.desired_tg_updates.setdefault(group, DesiredUpdates())
@@ -264,6 +287,13 @@ class Reconciler:
 
     def _reconcile_group(self, tg: TaskGroup, allocs: list[Allocation]) -> None:
         du = self._updates(tg.name)
+        state, existing = self.rules.group_state(tg)
+        every, canaries = allocs, []
+        if state is not None:
+            allocs, canaries, stale = self.rules.split_canaries(allocs)
+            for alloc in stale:  # unpromoted canaries of an older deployment
+                self._stop(alloc, ALLOC_NOT_NEEDED)
+                du.stop += 1
         b = self._classify(tg, allocs)
         du.ignore += b.ignored
         lost = [] if tg.prevent_reschedule_on_lost else self._lost_later(tg, b, du)
@@ -280,8 +310,18 @@ class Reconciler:
         if slots < 0:
             keep = self._stop_excess(keep, -slots, du)
             slots = 0
+        place_start = len(self.result.place)
         self._replace(tg, b, lost, slots, keep, du, replace)
-        self._update_kept(tg, [a for a in keep if a.id not in reconnected], b, du)
+        inplace_before = len(self.result.inplace)
+        destructive = self._update_kept(tg, [a for a in keep if a.id not in reconnected], b, du)
+        if state is None:
+            for alloc in destructive:
+                self.result.place.append(PlacementRequest(alloc.name, tg, alloc, False, "destructive", ALLOC_UPDATING))
+                du.destructive_update += 1
+        else:
+            inplace = len(self.result.inplace) - inplace_before
+            self._deploy_group(tg, state, existing, every, keep + canaries, canaries, destructive, place_start,
+                               inplace, bool(b.reschedule_later), du)
         kept = {a.id for a in keep}
         b.reschedule_later = [(a, when) for a, when in b.reschedule_later if a.id in kept]
         self._reschedule_later(tg, b, du)
@@ -290,7 +330,8 @@ class Reconciler:
         """Stop `excess` allocs: duplicates of a name first, then the highest indexes."""
         seen: set[str] = set()
         dups, rest = [], []
-        for alloc in keep:
+        # of two allocs with one name the newer job version stays (a promoted canary)
+        for alloc in sorted(keep, key=lambda a: (a.index, -a.job_version, a.create_time)):
             (dups if alloc.name in seen else rest).append(alloc)
             seen.add(alloc.name)
         order = dups + sorted(rest, key=lambda a: -a.index)
@@ -385,11 +426,22 @@ class Reconciler:
             self.result.place.append(PlacementRequest(alloc_name(self.job.id, tg.name, free.take()), tg))
             du.place += 1
 
-    def _update_kept(self, tg: TaskGroup, keep: list[Allocation], b: _GroupBuckets, du: DesiredUpdates) -> None:
+    def _update_kept(self, tg: TaskGroup, keep: list[Allocation], b: _GroupBuckets,
+                     du: DesiredUpdates) -> list[Allocation]:
+        """In-place updates go to the result; returns the allocs that need a destructive update."""
+        destructive = []
         later = {a.id for a, _ in b.reschedule_later}
         for alloc in keep:
-            if alloc.terminal or alloc.id in later or _same_job_version(alloc, self.job):
+            if alloc.id in later or _same_job_version(alloc, self.job):
                 du.ignore += 1
+                continue
+            if alloc.terminal:
+                # a failed alloc that may not be rescheduled holds its slot; a new job version
+                # replaces it (Nomad's computeUpdates sees it among the untainted allocs)
+                if self.batch or alloc.client_status != ALLOC_CLIENT_FAILED or alloc.server_terminal:
+                    du.ignore += 1
+                else:
+                    destructive.append(alloc)
                 continue
             decision = self.update_fn(alloc, self.job, tg)
             if decision == UPDATE_IGNORE:
@@ -398,8 +450,44 @@ class Reconciler:
                 self.result.inplace.append(alloc)
                 du.in_place_update += 1
             else:
-                self.result.place.append(PlacementRequest(alloc.name, tg, alloc, False, "destructive", ALLOC_UPDATING))
-                du.destructive_update += 1
+                destructive.append(alloc)
+        return destructive
+
+    def _deploy_group(self, tg: TaskGroup, state, existing: bool, every: list[Allocation], live: list[Allocation],
+                      canaries: list[Allocation], destructive: list[Allocation], place_start: int, inplace: int,
+                      later: bool, du: DesiredUpdates) -> None:
+        """Canaries first, then destructive updates up to the deployment's limit."""
+        rules = self.rules
+        strategy = tg.update if tg.update is not None and tg.update.max_parallel > 0 else None
+        destructive = sorted(destructive, key=lambda a: (a.index, a.create_time))
+        wants_canaries = bool(destructive) and strategy is not None and strategy.canary > 0 and not state.promoted
+        require_canary = wants_canaries and len(canaries) < strategy.canary
+        if require_canary:
+            state = evolve(state, desired_canaries=strategy.canary)
+        group_places = self.result.place[place_start:]
+        pending = bool(destructive) or inplace > 0 or bool(group_places) or require_canary or later
+        ready = rules.place_ready(state)
+        if not ready:  # only replacements of failed and lost allocs go ahead
+            waiting = [r for r in group_places if r.kind == "new"]
+            self.result.place[place_start:] = [r for r in group_places if r.kind != "new"]
+            du.place -= len(waiting)
+            du.ignore += len(waiting)
+            group_places = self.result.place[place_start:]
+        if require_canary and not rules.paused and not rules.failed:
+            used = {a.name for a in canaries}
+            names = [a.name for a in destructive if a.name not in used]
+            for name in names[: strategy.canary - len(canaries)]:
+                self.result.place.append(PlacementRequest(name, tg, None, False, "canary", canary=True))
+                du.canary += 1
+        limit = rules.limit(tg, state, live, len(destructive)) if strategy is not None else len(destructive)
+        limit -= min(len(group_places), limit)
+        n = min(len(destructive), limit) if ready else 0
+        for alloc in destructive[:n]:
+            self.result.place.append(PlacementRequest(alloc.name, tg, alloc, False, "destructive", ALLOC_UPDATING))
+            du.destructive_update += 1
+        du.ignore += len(destructive) - n
+        rules.attach(tg, state, existing, had_running(self.job, every), bool(destructive) or inplace > 0)
+        rules.group_done(tg, pending)
 
     def _reschedule_later(self, tg: TaskGroup, b: _GroupBuckets, du: DesiredUpdates) -> None:
         """One follow-up eval per batch of failures within BATCH_WINDOW of each other."""

@@ -84,9 +84,25 @@ def events_for(snapshot, index: int, command) -> list[Event]:
         out += _node_event(snapshot, index, command.node_id, typ)
     if kind not in ("JobRegister", "JobDeregister"):
         out += _eval_events(snapshot, index, getattr(command, "evals", None))
+    out += _deployment_events(snapshot, index, command, kind)
     if kind == "SchedulerConfigSet":
         out.append(Event("Operator", "SchedulerConfigurationUpdated", "", "", index,
                          {"SchedulerConfig": to_wire(command.config)}))
+    return out
+
+
+_DEPLOYMENT_EVENT_TYPES = {"DeploymentStatusSet": "DeploymentStatusUpdate", "DeploymentPromote": "DeploymentPromotion",
+                           "DeploymentAllocHealth": "DeploymentAllocHealth", "PlanApply": "DeploymentStatusUpdate"}
+
+
+def _deployment_events(snapshot, index: int, command, kind: str) -> list[Event]:
+    ids = [command.deployment_id] if hasattr(command, "deployment_id") else []
+    if kind == "PlanApply":
+        ids = ([command.deployment.id] if command.deployment is not None else [])
+        ids += [u.deployment_id for u in command.deployment_updates or ()]
+    out = []
+    for d in filter(None, (snapshot.deployment_by_id(i) for i in dict.fromkeys(ids))):
+        out.append(Event("Deployment", _DEPLOYMENT_EVENT_TYPES[kind], d.id, d.namespace, index, {"Deployment": to_wire(d)}))
     return out
 
 

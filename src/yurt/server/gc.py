@@ -1,4 +1,5 @@
-"""Core garbage collection: old terminal evals and allocs, dead jobs, long-down nodes.
+"""Core garbage collection: old terminal evals and allocs, dead jobs, long-down nodes,
+terminal deployments (`deployment_gc_threshold` 1h).
 
 Nomad's thresholds (`eval_gc_threshold` 1h, batch evals 24h, `job_gc_threshold` 4h,
 `node_gc_threshold` 24h); `nomad system gc` forces a collection with no age limit.
@@ -19,9 +20,10 @@ class GCThresholds:
     batch_eval_seconds: float = 24 * 3600.0
     job_seconds: float = 4 * 3600.0
     node_seconds: float = 24 * 3600.0
+    deployment_seconds: float = 3600.0  # Nomad's deployment_gc_threshold
 
 
-FORCE = GCThresholds(0, 0, 0, 0)
+FORCE = GCThresholds(0, 0, 0, 0, 0)
 
 
 @dataclass
@@ -30,6 +32,7 @@ class GCResult:
     alloc_ids: list[str]
     jobs: list[tuple[str, str]]
     node_ids: list[str]
+    deployment_ids: list[str] | None = None
 
 
 def _alloc_collectable(snapshot, alloc) -> bool:
@@ -76,12 +79,25 @@ def find_garbage(snapshot, now_ns: int, limits: GCThresholds) -> GCResult:
             continue
         if all(a.terminal for a in snapshot.allocs_by_node(node.id)):
             result.node_ids.append(node.id)
+    result.deployment_ids = find_deployment_garbage(snapshot, now_ns, limits)
     return result
+
+
+def find_deployment_garbage(snapshot, now_ns: int, limits: GCThresholds) -> list[str]:
+    """Terminal deployments older than the threshold that no live alloc refers to."""
+    out = []
+    for d in snapshot.deployments(None):
+        if d.active or not _old(d.modify_time, now_ns, limits.deployment_seconds):
+            continue
+        allocs = snapshot.allocs_by_job(d.namespace, d.job_id)
+        if all(a.terminal for a in allocs if a.deployment_id == d.id):
+            out.append(d.id)
+    return out
 
 
 def collect_garbage(server, limits: GCThresholds) -> GCResult:
     """Find and delete garbage through commands (jobs purged, evals/allocs, nodes)."""
-    from yurt.state.commands import EvalDelete, JobDeregister, NodeDeregister
+    from yurt.state.commands import DeploymentDelete, EvalDelete, JobDeregister, NodeDeregister
 
     found = find_garbage(server.state.snapshot(), server.now_ns(), limits)
     if found.eval_ids or found.alloc_ids:
@@ -91,4 +107,6 @@ def collect_garbage(server, limits: GCThresholds) -> GCResult:
                                          submit_time=server.now_ns()))
     if found.node_ids:
         server.state.apply(NodeDeregister(node_ids=found.node_ids))
+    if found.deployment_ids:
+        server.state.apply(DeploymentDelete(deployment_ids=found.deployment_ids))
     return found

@@ -132,6 +132,7 @@ def plan_apply_command(plan: Plan, result: PlanResult, updated_at: int, evals: l
         node_preemptions=result.node_preemptions,
         evals=evals or [],
         updated_at=updated_at,
+        deployment=plan.deployment, deployment_updates=list(plan.deployment_updates or ()),
     )
 
 
@@ -202,7 +203,8 @@ class PlanApplier:
         for v in verdicts:
             if not v.fits:
                 log.info("plan for eval %s: node %s rejected: %s", plan.eval_id, v.node_id, v.reason)
-        if result.node_update or result.node_allocation or result.node_preemptions:
+        if result.node_update or result.node_allocation or result.node_preemptions or plan.deployment is not None \
+                or plan.deployment_updates:
             now = self.now_ns()
             evals = preemption_evals(snapshot, result, now)
             index = self.store.apply(plan_apply_command(plan, result, now, evals))

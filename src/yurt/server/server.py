@@ -25,6 +25,7 @@ from .blocked import BlockedEvals
 from .broker import EvalBroker
 from .clock import NS_PER_SECOND, Clock, SystemClock, now_ns
 from .config import ServerConfig
+from .deployment_watcher import DeploymentWatcher
 from .drainer import NodeDrainer
 from .endpoints.allocs import AllocUpdateBatcher
 from .events import EventBuffer, events_for
@@ -66,6 +67,7 @@ class Server:
         self._evals_to_cancel: list[Evaluation] = []
         self.draining_nodes: set[str] = set()
         self.drainer = NodeDrainer()
+        self.deployment_watcher = DeploymentWatcher()
         self.events = EventBuffer()
         self.periodic = PeriodicDispatch(self)
         self._last_gc = self.clock.now()
@@ -224,6 +226,7 @@ class Server:
             status = node_missed_heartbeat(self, node_id)
             log.warning("node %s missed its heartbeat: marked %s", node_id, status)
         self.drainer.tick(self)
+        self.deployment_watcher.tick(self)
         self.periodic.tick()
         if self.clock.now() - self._last_gc >= self.config.gc_interval:
             self._last_gc = self.clock.now()

@@ -25,6 +25,8 @@ from yurt.structs import (
     TaskState,
 )
 
+from yurt.structs.deployment import Deployment, DeploymentStatusUpdate
+
 from .scaling_events import ScalingEvent
 
 
@@ -125,6 +127,8 @@ class PlanApply(Command):
     node_preemptions: dict[str, list[Allocation]] = msgspec.field(default_factory=dict)
     evals: list[Evaluation] = msgspec.field(default_factory=list)
     updated_at: int = 0
+    deployment: Deployment | None = None  # created or changed by the scheduler (`state/deployments.py`)
+    deployment_updates: list[DeploymentStatusUpdate] = msgspec.field(default_factory=list)
 
 
 class AllocUpdate(NomadStruct):
@@ -173,6 +177,44 @@ class ScalingEventRegister(Command):
     event: ScalingEvent
 
 
+class DeploymentStatusSet(Command):
+    """Set a deployment's status (fail, pause, resume, watcher verdicts). With `job`, the
+    job is registered too (auto-revert); `eval` continues the rollout."""
+
+    deployment_id: str
+    status: str
+    status_description: str
+    updated_at: int = 0
+    job: Job | None = None
+    eval: Evaluation | None = None
+
+
+class DeploymentPromote(Command):
+    """Promote the canaries of all groups (`all`) or of `groups`."""
+
+    deployment_id: str
+    all: bool = False
+    groups: list[str] = msgspec.field(default_factory=list)
+    updated_at: int = 0
+    eval: Evaluation | None = None
+
+
+class DeploymentAllocHealth(Command):
+    """Mark allocs of a deployment healthy or unhealthy (manual health, the watcher)."""
+
+    deployment_id: str
+    healthy: list[str] = msgspec.field(default_factory=list)
+    unhealthy: list[str] = msgspec.field(default_factory=list)
+    updated_at: int = 0
+    eval: Evaluation | None = None
+
+
+class DeploymentDelete(Command):
+    """Garbage collection of terminal deployments."""
+
+    deployment_ids: list[str]
+
+
 AnyCommand = Union[
     JobRegister,
     JobDeregister,
@@ -190,6 +232,10 @@ AnyCommand = Union[
     SchedulerConfigSet,
     PeriodicLaunchUpsert,
     ScalingEventRegister,
+    DeploymentStatusSet,
+    DeploymentPromote,
+    DeploymentAllocHealth,
+    DeploymentDelete,
 ]
 
 _encoder = msgspec.msgpack.Encoder()

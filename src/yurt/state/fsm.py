@@ -19,6 +19,8 @@ from .fsm_jobs import (
     set_job_stability,
     upsert_evals,
 )
+from .deployments import HANDLERS as DEPLOYMENT_HANDLERS
+from .deployments import delete_job_deployments
 from .periodic_launch import record_launch_on_register, upsert_launch
 from .scaling_events import add_scaling_event
 from .txn import StateError, Txn
@@ -43,6 +45,7 @@ def _job_deregister(txn: Txn, cmd: c.JobDeregister) -> None:
     if cmd.purge:
         txn.delete_periodic_launch(cmd.namespace, cmd.job_id)
         txn.delete_scaling_events(cmd.namespace, cmd.job_id)
+        delete_job_deployments(txn, cmd.namespace, cmd.job_id)
     if cmd.eval is not None:
         upsert_evals(txn, [cmd.eval])
 
@@ -212,4 +215,5 @@ _HANDLERS: dict[type, Callable[[Txn, c.Command], None]] = {
     c.SchedulerConfigSet: _scheduler_config,
     c.PeriodicLaunchUpsert: _periodic_launch,
     c.ScalingEventRegister: _scaling_event,
+    **DEPLOYMENT_HANDLERS,
 }

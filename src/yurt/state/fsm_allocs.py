@@ -12,6 +12,7 @@ from yurt.structs import (
 )
 
 from .commands import AllocClientUpdate, AllocDesiredTransition, PlanApply
+from .deployments import apply_plan_deployment, track_alloc
 from .fsm_jobs import set_job_statuses, summary_with_alloc, upsert_evals
 from .txn import StateError, Txn
 
@@ -21,6 +22,7 @@ _SCHEDULER_CLIENT_STATUSES = (ALLOC_CLIENT_LOST, ALLOC_CLIENT_UNKNOWN)
 def apply_plan(txn: Txn, cmd: PlanApply) -> None:
     """Commit a plan result (Nomad's UpsertPlanResults)."""
     upserts: list[Allocation] = []
+    apply_plan_deployment(txn, cmd)
     plan_job = _shared_job(txn, cmd.job)
     for allocs in cmd.node_update.values():
         upserts.extend(_stopped(txn, a, cmd.updated_at) for a in allocs)
@@ -109,6 +111,7 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int) -> None:
                 changes["job"] = existing.job
             alloc = evolve(alloc, **changes)
         summary_with_alloc(txn, alloc, existing)
+        track_alloc(txn, alloc, existing, now)
         txn.put_alloc(alloc)
         if alloc.previous_allocation and existing is None:
             _link_previous(txn, alloc)
@@ -155,6 +158,7 @@ def apply_client_update(txn: Txn, cmd: AllocClientUpdate) -> None:
             modify_time=cmd.updated_at or existing.modify_time,
         )
         summary_with_alloc(txn, merged, existing)
+        track_alloc(txn, merged, existing, cmd.updated_at)
         txn.put_alloc(merged)
         key = (merged.namespace, merged.job_id)
         if not merged.terminal:

@@ -13,6 +13,8 @@ import msgspec
 
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration, evolve
 
+from yurt.structs.deployment import Deployment
+
 from .periodic_launch import PeriodicLaunch
 from .scaling_events import JobScalingEvents
 from .tables import Tables
@@ -66,9 +68,13 @@ class ScalingEventsChunk(msgspec.Struct, tag=True):
     jobs: list[JobScalingEvents]
 
 
+class DeploymentsChunk(msgspec.Struct, tag=True):
+    deployments: list[Deployment]
+
+
 Chunk = (
     MetaChunk | JobsChunk | VersionsChunk | SummariesChunk | NodesChunk | EvalsChunk | AllocJobsChunk | AllocsChunk
-    | LaunchesChunk | ScalingEventsChunk
+    | LaunchesChunk | ScalingEventsChunk | DeploymentsChunk
 )
 
 _encoder = msgspec.msgpack.Encoder()
@@ -104,6 +110,8 @@ def encode_tables(t: Tables) -> Iterator[bytes]:
         yield _encoder.encode(LaunchesChunk(batch))
     for batch in _batches(t.scaling_event.values()):
         yield _encoder.encode(ScalingEventsChunk(batch))
+    for batch in _batches(t.deployment.values()):
+        yield _encoder.encode(DeploymentsChunk(batch))
 
 
 def _encode_allocs(t: Tables) -> Iterator[bytes]:
@@ -156,6 +164,9 @@ def decode_tables(chunks: Iterable[bytes]) -> Tables:
         elif isinstance(chunk, ScalingEventsChunk):
             for events in chunk.jobs:
                 txn.put_scaling_events(events)
+        elif isinstance(chunk, DeploymentsChunk):
+            for deployment in chunk.deployments:
+                txn.put_deployment(deployment)
         elif isinstance(chunk, AllocJobsChunk):
             alloc_jobs.extend(chunk.jobs)
         elif isinstance(chunk, AllocsChunk):

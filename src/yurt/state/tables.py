@@ -21,7 +21,7 @@ from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, Schedule
 from .cow import EMPTY, CowMap
 
 TABLES = ("jobs", "job_versions", "job_summary", "evals", "allocs", "nodes", "scheduler_config", "periodic_launch",
-          "scaling_event")
+          "scaling_event", "deployment")
 PREFIX_TABLES = ("jobs", "evals", "allocs", "nodes")
 
 _MAPS = (
@@ -40,6 +40,7 @@ _MAPS = (
     "evals_by_prefix",
     "periodic_launch",
     "scaling_event",
+    "deployment",
 )
 PREFIX_LEN = 2  # `allocs_by_prefix` / `evals_by_prefix` group IDs by their first 2 characters
 
@@ -154,6 +155,23 @@ class StateReader:
     def scaling_events(self, namespace: str, job_id: str) -> Any:
         """The `JobScalingEvents` of a job (`state/scaling_events.py`), or None."""
         return self._t.scaling_event.get((namespace, job_id))
+
+    # -- deployments (`state/deployments.py`) --------------------------
+    def deployment_by_id(self, deployment_id: str) -> Any:
+        return self._t.deployment.get(deployment_id)
+
+    def deployments(self, namespace: str | None = None) -> list[Any]:
+        found = [d for d in self._t.deployment.values() if namespace in (None, "*") or d.namespace == namespace]
+        return sorted(found, key=_by_id)
+
+    def deployments_by_job(self, namespace: str, job_id: str) -> list[Any]:
+        """The job's deployments, newest first."""
+        found = [d for d in self._t.deployment.values() if d.namespace == namespace and d.job_id == job_id]
+        return sorted(found, key=lambda d: -d.create_index)
+
+    def latest_deployment_by_job(self, namespace: str, job_id: str) -> Any:
+        found = self.deployments_by_job(namespace, job_id)
+        return found[0] if found else None
 
     # -- nodes and config ----------------------------------------------
     def node_by_id(self, node_id: str) -> Node | None:

@@ -204,6 +204,18 @@ class Txn(StateReader):
             t.scaling_event = t.scaling_event.dissoc((namespace, job_id), self.gen)
             self.touch("scaling_event")
 
+    # -- deployments ---------------------------------------------------
+    def put_deployment(self, deployment: Any) -> None:
+        t = self._t
+        t.deployment = t.deployment.assoc(deployment.id, deployment, self.gen)
+        self.touch("deployment")
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        t = self._t
+        if t.deployment.get(deployment_id) is not None:
+            t.deployment = t.deployment.dissoc(deployment_id, self.gen)
+            self.touch("deployment")
+
     # -- nodes and config ----------------------------------------------
     def put_node(self, node: Node) -> None:
         t = self._t

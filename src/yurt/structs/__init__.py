@@ -10,3 +10,4 @@ from .node import *  # noqa: F401,F403
 from .summary import *  # noqa: F401,F403
 from .operator import *  # noqa: F401,F403
 from .plan import *  # noqa: F401,F403
+from .deployment import Deployment, DeploymentState, DeploymentStatusUpdate  # noqa: F401

@@ -6,6 +6,7 @@ import msgspec
 
 from .alloc import Allocation
 from .base import NomadStruct
+from .deployment import Deployment, DeploymentStatusUpdate
 from .job import Job
 
 
@@ -46,9 +47,12 @@ class Plan(NomadStruct):
     node_preemptions: dict[str, list[Allocation]] = msgspec.field(default_factory=dict)
     annotations: PlanAnnotations | None = None
     snapshot_index: int = 0
+    deployment: Deployment | None = None  # created or changed by the scheduler
+    deployment_updates: list[DeploymentStatusUpdate] | None = None
 
     def is_noop(self) -> bool:
-        return not (self.node_update or self.node_allocation or self.node_preemptions)
+        return not (self.node_update or self.node_allocation or self.node_preemptions
+                    or self.deployment is not None or self.deployment_updates)
 
     def append_alloc(self, alloc: Allocation) -> None:
         self.node_allocation.setdefault(alloc.node_id, []).append(alloc)
