@@ -42,18 +42,21 @@ class PlacementMetrics:
         #  preemption)
         self.scored: list[tuple] = []
 
-    def filter(self, node_class: str, reason: str, phrase: str) -> None:
-        self.filtered += 1
-        self.constraint_filtered[reason] = self.constraint_filtered.get(reason, 0) + 1
+    def filter(self, node_class: str, reason: str, phrase: str, n: int = 1) -> None:
+        """`n` nodes filtered for `reason`."""
+        self.filtered += n
+        self.constraint_filtered[reason] = self.constraint_filtered.get(reason, 0) + n
         if node_class:
-            self.class_filtered[node_class] = self.class_filtered.get(node_class, 0) + 1
-        self.phrases[phrase] = self.phrases.get(phrase, 0) + 1
+            self.class_filtered[node_class] = self.class_filtered.get(node_class, 0) + n
+        self.phrases[phrase] = self.phrases.get(phrase, 0) + n
 
-    def exhaust(self, node_class: str, dimension: str, free: int | None = None, need: int | None = None) -> None:
-        self.exhausted += 1
-        self.dimension_exhausted[dimension] = self.dimension_exhausted.get(dimension, 0) + 1
+    def exhaust(self, node_class: str, dimension: str, free: int | None = None, need: int | None = None,
+                n: int = 1) -> None:
+        """`n` nodes exhausted in `dimension` (each with `free` left)."""
+        self.exhausted += n
+        self.dimension_exhausted[dimension] = self.dimension_exhausted.get(dimension, 0) + n
         if node_class:
-            self.class_exhausted[node_class] = self.class_exhausted.get(node_class, 0) + 1
+            self.class_exhausted[node_class] = self.class_exhausted.get(node_class, 0) + n
         if free is not None and need is not None:
             self.needs[dimension] = need
             self.most_free[dimension] = max(self.most_free.get(dimension, free), free)

@@ -235,6 +235,7 @@ class UsageTracker:
         self.by_node: dict[str, NodeUsage] = {}
         self.stopped: dict[str, set[str]] = {}  # node -> alloc ids stopped by the plan
         self.placed: dict[str, list[Allocation]] = {}  # node -> new allocs in the plan
+        self.log: list[str] = []  # node ids, appended whenever the plan changes a node's usage
 
     def _of_job(self, alloc: Allocation) -> bool:
         return alloc.job_id == self.job_id and alloc.namespace == self.namespace
@@ -260,12 +261,14 @@ class UsageTracker:
         if alloc.id in ids:
             return
         ids.add(alloc.id)
+        self.log.append(alloc.node_id)
         u = self.by_node.get(alloc.node_id)
         if u is not None and not alloc.terminal:
             u.add(alloc, self._of_job(alloc), sign=-1)
 
     def place(self, alloc: Allocation) -> None:
         self.placed.setdefault(alloc.node_id, []).append(alloc)
+        self.log.append(alloc.node_id)
         u = self.by_node.get(alloc.node_id)
         if u is not None:
             u.add(alloc, True)
@@ -276,6 +279,7 @@ class UsageTracker:
         if not ids or alloc.id not in ids:
             return
         ids.discard(alloc.id)
+        self.log.append(alloc.node_id)
         u = self.by_node.get(alloc.node_id)
         if u is not None and not alloc.terminal:
             u.add(alloc, self._of_job(alloc))
