@@ -34,12 +34,13 @@ class NodeBase:
     version of its alloc list. Cached across evaluations: with a million allocs,
     recounting every node's allocs for every evaluation would dominate scheduling."""
 
-    __slots__ = ("fingerprint", "cap_cpu", "cap_mem", "free_cpu", "free_mem", "free_disk", "free_cores",
+    __slots__ = ("fingerprint", "version", "conflict", "cap_cpu", "cap_mem", "free_cpu", "free_mem", "free_disk", "free_cores",
                  "ports", "min_port", "max_port", "ip", "jobs")
 
     def __init__(self, node: Node, allocs: list[Allocation], fingerprint: tuple) -> None:
         cap = node_capacity(node)
         self.fingerprint = fingerprint
+        self.version: tuple | None = None  # (node object, node_allocs_index) when the state has one
         self.cap_cpu = self.free_cpu = cap.cpu_shares
         self.cap_mem = self.free_mem = cap.memory_mb
         self.free_disk = cap.disk_mb
@@ -51,6 +52,9 @@ class NodeBase:
         nets = res.networks if res else None
         self.ip = nets[0].ip if nets else (node.attributes or {}).get("unique.network.ip-address", "")
         self.jobs: dict[tuple[str, str], dict[str, int]] = {}
+        # the existing allocs already clash (cores or ports shared, a core the node lacks,
+        # a reserved port): only a full `allocs_fit` can judge such a node
+        self.conflict = False
         self._count_allocs(allocs, cores, ports)
         self.free_cores = frozenset(cores)
         self.ports = frozenset(ports)
@@ -67,18 +71,26 @@ class NodeBase:
             if ar is None:
                 used = alloc_comparable(alloc)
                 cpu, mem, disk = cpu + used.cpu_shares, mem + used.memory_mb, disk + used.disk_mb
+                if not used.reserved_cores <= cores:
+                    self.conflict = True
                 cores -= used.reserved_cores
             else:
                 disk += ar.shared.disk_mb
+                has_ports = ar.shared.networks or ar.shared.ports
                 for task in ar.tasks.values():
                     cpu += task.cpu.cpu_shares
                     mem += task.memory.memory_mb
                     if task.cpu.reserved_cores:
+                        if not cores.issuperset(task.cpu.reserved_cores):
+                            self.conflict = True
                         cores.difference_update(task.cpu.reserved_cores)
                     if task.networks:
-                        ports |= alloc_ports(alloc)
-                if ar.shared.networks or ar.shared.ports:
-                    ports |= alloc_ports(alloc)
+                        has_ports = True
+                if has_ports:
+                    held = alloc_ports(alloc)
+                    if not ports.isdisjoint(held):
+                        self.conflict = True
+                    ports |= held
             groups = jobs.get((alloc.namespace, alloc.job_id))
             if groups is None:
                 groups = jobs[(alloc.namespace, alloc.job_id)] = {}
@@ -109,14 +121,27 @@ def _same_fingerprint(a: tuple, b: tuple) -> bool:
     return a[0] is b[0] and a[1] is b[1] and a[2:] == b[2:]
 
 
-def node_base(node: Node, allocs: list[Allocation]) -> NodeBase:
+def node_base(node: Node, allocs: list[Allocation], version: int | None = None) -> NodeBase:
     fp = _fingerprint(node, allocs)
     base = _BASE_CACHE.get(node.id)
     if base is None or not _same_fingerprint(base.fingerprint, fp):
         if len(_BASE_CACHE) >= _BASE_CACHE_LIMIT:
             _BASE_CACHE.clear()
         base = _BASE_CACHE[node.id] = NodeBase(node, allocs, fp)
+    if version is not None:
+        base.version = (node, version)
     return base
+
+
+def cached_base(node: Node, version: int) -> NodeBase | None:
+    """The cached base when neither the node object nor any alloc on it changed since
+    (the state's per-node alloc index), without reading the node's allocs; else None.
+    The node object is compared by identity: the state replaces it on every write, and
+    another state's node with the same ID is another object."""
+    base = _BASE_CACHE.get(node.id)
+    if base is not None and base.version is not None and base.version[0] is node and base.version[1] == version:
+        return base
+    return None
 
 
 class NodeUsage:
@@ -236,6 +261,7 @@ class UsageTracker:
         self.stopped: dict[str, set[str]] = {}  # node -> alloc ids stopped by the plan
         self.placed: dict[str, list[Allocation]] = {}  # node -> new allocs in the plan
         self.log: list[str] = []  # node ids, appended whenever the plan changes a node's usage
+        self._node_version = getattr(snapshot, "node_allocs_index", None)
 
     def _of_job(self, alloc: Allocation) -> bool:
         return alloc.job_id == self.job_id and alloc.namespace == self.namespace
@@ -244,10 +270,18 @@ class UsageTracker:
         u = self.by_node.get(node.id)
         if u is not None:
             return u
-        allocs = self.snapshot.allocs_by_node(node.id)
-        u = NodeUsage(node, node_base(node, allocs), (self.namespace, self.job_id))
+        allocs = base = version = None
+        if self._node_version is not None:
+            version = self._node_version(node.id)
+            base = cached_base(node, version)
+        if base is None:
+            allocs = self.snapshot.allocs_by_node(node.id)
+            base = node_base(node, allocs, version)
+        u = NodeUsage(node, base, (self.namespace, self.job_id))
         stopped = self.stopped.get(node.id)
         if stopped:
+            if allocs is None:
+                allocs = self.snapshot.allocs_by_node(node.id)
             for alloc in allocs:
                 if alloc.id in stopped and not alloc.terminal:
                     u.add(alloc, self._of_job(alloc), sign=-1)
