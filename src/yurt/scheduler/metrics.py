@@ -79,13 +79,19 @@ class PlacementMetrics:
         )
 
 
-_SCORE_NAMES = ("binpack", "job-anti-affinity", "node-reschedule-penalty", "node-affinity", "allocation-spread",
-                "preemption")
-
-
 def _score_meta(scored: tuple) -> NodeScoreMeta:
-    final, node_id, *parts = scored
-    scores = {name: value for name, value in zip(_SCORE_NAMES, parts) if value or name == "binpack"}
+    final, node_id, binpack, anti, penalty, affinity, spread, preemption = scored
+    scores = {"binpack": binpack}  # the others only when they count
+    if anti:
+        scores["job-anti-affinity"] = anti
+    if penalty:
+        scores["node-reschedule-penalty"] = penalty
+    if affinity:
+        scores["node-affinity"] = affinity
+    if spread:
+        scores["allocation-spread"] = spread
+    if preemption:
+        scores["preemption"] = preemption
     return NodeScoreMeta(node_id=node_id, scores=scores, norm_score=final)
 
 

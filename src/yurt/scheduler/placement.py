@@ -31,6 +31,10 @@ def eval_seed(eval_id: str, refresh_index: int = 0) -> int:
     return (base & ((1 << 64) - 1)) ^ refresh_index
 
 
+_UUID_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))  # variant and version bits
+_UUID_V4 = (0x8000 << 48) | (4 << 76)
+
+
 @contextmanager
 def paused_gc():
     """No cyclic garbage collection while placing: a placement creates many acyclic
@@ -243,7 +247,9 @@ class PlanBuilder:
     def _alloc_id(self) -> str:
         """A random UUID (v4). Drawn from a generator seeded once from the OS, not from the
         eval ID: a redelivered eval must never reuse IDs of allocs it already placed."""
-        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+        n = (self._ids.getrandbits(128) & _UUID_CLEAR) | _UUID_V4  # as uuid.UUID(int=..., version=4)
+        h = "%032x" % n
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def _record_failure(self, group: str, m: PlacementMetrics) -> None:
         metric = self.failed.get(group)

@@ -29,7 +29,32 @@ _SERVER_TERMINAL = (ALLOC_DESIRED_STOP, ALLOC_DESIRED_EVICT)
 DIM_DYNAMIC_PORTS = "network: dynamic port selection failed"
 
 
-class NodeBase:
+class _Free:
+    """Questions about free capacity, for NodeBase and NodeUsage alike."""
+
+    __slots__ = ()
+
+    def exhausted(self, cpu: int, mem: int, disk: int, cores: int) -> str:
+        """The first dimension the demand does not fit in, or ""."""
+        if self.free_cpu < cpu:
+            return DIM_CPU
+        if self.free_mem < mem:
+            return DIM_MEMORY
+        if self.free_disk < disk:
+            return DIM_DISK
+        if cores and len(self.free_cores) < cores:
+            return DIM_CORES
+        return ""
+
+    def static_port_conflict(self, asks: list[NetworkResource]) -> bool:
+        for net in asks:
+            for p in net.reserved_ports or ():
+                if p.value in self.ports and not p.ignore_collision:
+                    return True
+        return False
+
+
+class NodeBase(_Free):
     """What a node offers and what its existing (non-terminal) allocs hold, for one
     version of its alloc list. Cached across evaluations: with a million allocs,
     recounting every node's allocs for every evaluation would dominate scheduling."""
@@ -144,7 +169,7 @@ def cached_base(node: Node, version: int) -> NodeBase | None:
     return None
 
 
-class NodeUsage:
+class NodeUsage(_Free):
     """A node's free capacity and taken ports under the proposed plan."""
 
     __slots__ = (
@@ -189,18 +214,6 @@ class NodeUsage:
             self.job_count += sign
             self.group_counts[alloc.task_group] = self.group_counts.get(alloc.task_group, 0) + sign
 
-    def exhausted(self, cpu: int, mem: int, disk: int, cores: int) -> str:
-        """The first dimension the demand does not fit in, or ""."""
-        if self.free_cpu < cpu:
-            return DIM_CPU
-        if self.free_mem < mem:
-            return DIM_MEMORY
-        if self.free_disk < disk:
-            return DIM_DISK
-        if cores and len(self.free_cores) < cores:
-            return DIM_CORES
-        return ""
-
     def assign_networks(self, asks: list[NetworkResource], rng: Random) -> list[NetworkResource] | None:
         """Host ports for the group's networks: static ones must be free, dynamic ones are
         drawn from the node's range. None when that is impossible."""
@@ -224,13 +237,6 @@ class NodeUsage:
             out.append(evolve(net, ip=net.ip or self.ip, reserved_ports=reserved or None, dynamic_ports=dynamic or None))
         return out
 
-    def static_port_conflict(self, asks: list[NetworkResource]) -> bool:
-        for net in asks:
-            for p in net.reserved_ports or ():
-                if p.value in self.ports and not p.ignore_collision:
-                    return True
-        return False
-
     def _pick_port(self, taken: set[int], rng: Random) -> int | None:
         lo, hi = self.min_port, self.max_port
         for _ in range(20):
@@ -250,6 +256,9 @@ def _with_value(port: Port, value: int) -> Port:
     return evolve(port, value=value, to=port.to if port.to != -1 else value)
 
 
+_NO_GROUPS: dict[str, int] = {}
+
+
 class UsageTracker:
     """Node usage for one job's scheduling pass, kept in step with the plan."""
 
@@ -266,10 +275,7 @@ class UsageTracker:
     def _of_job(self, alloc: Allocation) -> bool:
         return alloc.job_id == self.job_id and alloc.namespace == self.namespace
 
-    def usage(self, node: Node) -> NodeUsage:
-        u = self.by_node.get(node.id)
-        if u is not None:
-            return u
+    def _base(self, node: Node) -> tuple[NodeBase, list[Allocation] | None]:
         allocs = base = version = None
         if self._node_version is not None:
             version = self._node_version(node.id)
@@ -277,6 +283,25 @@ class UsageTracker:
         if base is None:
             allocs = self.snapshot.allocs_by_node(node.id)
             base = node_base(node, allocs, version)
+        return base, allocs
+
+    def peek(self, node: Node) -> tuple[NodeUsage | NodeBase, dict[str, int]]:
+        """The node's usage under the plan (for reading only) and the allocs of the job
+        on it per group; the cached base itself while the plan has not touched the node."""
+        u = self.by_node.get(node.id)
+        if u is None:
+            if node.id in self.stopped or node.id in self.placed:
+                u = self.usage(node)
+            else:
+                base = self._base(node)[0]
+                return base, base.jobs.get((self.namespace, self.job_id)) or _NO_GROUPS
+        return u, u.group_counts
+
+    def usage(self, node: Node) -> NodeUsage:
+        u = self.by_node.get(node.id)
+        if u is not None:
+            return u
+        base, allocs = self._base(node)
         u = NodeUsage(node, base, (self.namespace, self.job_id))
         stopped = self.stopped.get(node.id)
         if stopped:

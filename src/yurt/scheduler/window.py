@@ -94,7 +94,7 @@ class ClassWindow:
     def _signature(self, node) -> tuple:
         placer, sel = self.placer, self.selector
         checker = placer.checker
-        u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
+        u, groups = self.tracker.peek(node)
         reason = checker.class_cache.get(node.computed_class) if node.computed_class else None
         if reason is None:
             reason = checker.static_reason(node)
@@ -110,7 +110,7 @@ class ClassWindow:
                 return (_EXHAUSTED, node.node_class, DIM_PORT_COLLISION, None, None)
             if len(u.ports) + placer.dynamic_ports > u.max_port - u.min_port + 1:
                 return (_SLOW, node.id)
-        collisions = u.group_counts.get(placer.tg.name, 0) if u.group_counts else 0
+        collisions = groups.get(placer.tg.name, 0) if groups else 0
         aff = placer.affinity_score(node) if placer.affinities else 0.0
         values = placer.spreads.node_values(node) if placer.spreads is not None else None
         return (_SCORED, u.cap_cpu, u.cap_mem, u.free_cpu, u.free_mem, collisions, aff, values)
