@@ -12,6 +12,7 @@ from random import Random
 
 from yurt.scheduler import new_scheduler
 from yurt.scheduler import usage as usage_mod
+from yurt.server.plan_apply import PlanApplier
 from yurt.state import AllocClientUpdate, AllocUpdate, JobRegister, NodeRegister, PlanApply, StateStore
 from yurt.structs import Evaluation, evolve
 from yurt.testing.mock import mock_job, mock_node
@@ -89,3 +90,44 @@ def test_plans_with_the_usage_cache_equal_plans_reading_every_node():
         updates = [AllocUpdate(id=a.id, client_status=rng.choice(("running", "running", "complete", "failed")))
                    for a in allocs if not a.terminal and rng.random() < 0.5]
         store.apply(AllocClientUpdate(allocs=updates))
+
+
+def _content(base) -> tuple:
+    return (base.free_cpu, base.free_mem, base.free_disk, base.free_cores, base.ports, base.jobs, base.conflict)
+
+
+def test_usage_carried_over_by_the_plan_applier_equals_a_recount():
+    rng = Random(5)
+    store = StateStore.open(None)
+    nodes = [mock_node(id=_uuid(rng)) for _ in range(12)]
+    store.apply_batch([NodeRegister(node=n) for n in nodes])
+    applier = PlanApplier(store, now_ns=lambda: 1_000_000_000)
+    job = mock_job(id="web")
+    carried = 0
+    for step in range(10):
+        tg = job.task_groups[0]
+        count = max(1, tg.count + rng.randint(-6, 10))  # scale-downs stop allocs
+        job = evolve(job, task_groups=[evolve(tg, count=count)])
+        store.apply(JobRegister(job=job))
+        job = store.snapshot().job_by_id(job.namespace, job.id)
+        snap = store.snapshot()
+        planner = _Recorder()
+        ev = Evaluation(id=_uuid(rng), namespace=job.namespace, priority=job.priority, type=job.type,
+                        triggered_by="job-register", job_id=job.id, status="pending")
+        new_scheduler(job.type, snap, planner, now_ns=1_000_000_000).process(ev)
+        for plan in planner.plans:
+            applier.apply(plan)
+        after = store.snapshot()
+        for node in nodes:
+            node = after.node_by_id(node.id)
+            base = usage_mod.cached_base(node, after.node_allocs_index(node.id))
+            if base is None or base.fingerprint[2] != -1:
+                continue  # not carried over by the applier
+            carried += 1
+            fresh = usage_mod.NodeBase(node, after.allocs_by_node(node.id), ())
+            assert _content(base) == _content(fresh), (step, node.id)
+        allocs = store.snapshot().allocs_by_job(job.namespace, job.id)
+        updates = [AllocUpdate(id=a.id, client_status=rng.choice(("running", "running", "failed")))
+                   for a in allocs if not a.terminal and rng.random() < 0.4]
+        store.apply(AllocClientUpdate(allocs=updates))
+    assert carried > 10

@@ -169,6 +169,61 @@ def cached_base(node: Node, version: int) -> NodeBase | None:
     return None
 
 
+def _counted(alloc: Allocation | None, node_id: str) -> bool:
+    return alloc is not None and alloc.node_id == node_id and not alloc.terminal
+
+
+def advance_base(node: Node, old_version: int, new_version: int,
+                 changes: list[tuple[Allocation | None, Allocation | None]]) -> bool:
+    """After a write whose only effect on what the node's allocs hold is `changes` (each
+    alloc as it was and as it is now, None when absent), cache the base of `new_version`
+    derived from the cached base of `old_version` instead of recounting the node's allocs
+    later. False (nothing cached) when there is no such base or it holds clashing allocs."""
+    base = cached_base(node, old_version)
+    if base is None or base.conflict:
+        return False
+    new = NodeBase.__new__(NodeBase)
+    for name in NodeBase.__slots__:
+        setattr(new, name, getattr(base, name))
+    new.fingerprint = (None, None, -1)  # the allocs-list fingerprint never matches: recount there
+    new.version = (node, new_version)
+    cores, ports, jobs = set(base.free_cores), set(base.ports), dict(base.jobs)
+    copied: set[tuple[str, str]] = set()
+    node_id = node.id
+    for sign, alloc in [(-1, before) for before, _ in changes] + [(1, after) for _, after in changes]:
+        if not _counted(alloc, node_id):
+            continue
+        res = alloc_comparable(alloc)
+        held = alloc_ports(alloc)
+        new.free_cpu -= sign * res.cpu_shares
+        new.free_mem -= sign * res.memory_mb
+        new.free_disk -= sign * res.disk_mb
+        if sign > 0:
+            if not res.reserved_cores <= cores or not held.isdisjoint(ports):
+                new.conflict = True
+            cores -= res.reserved_cores
+            ports |= held
+        else:
+            cores |= res.reserved_cores
+            ports -= held
+        key = (alloc.namespace, alloc.job_id)
+        if key not in copied:
+            copied.add(key)
+            jobs[key] = dict(jobs.get(key) or ())
+        groups = jobs[key]
+        n = groups.get(alloc.task_group, 0) + sign
+        if n:
+            groups[alloc.task_group] = n
+        else:
+            del groups[alloc.task_group]
+    for key in copied:
+        if not jobs[key]:
+            del jobs[key]
+    new.free_cores, new.ports, new.jobs = frozenset(cores), frozenset(ports), jobs
+    _BASE_CACHE[node_id] = new
+    return True
+
+
 class NodeUsage(_Free):
     """A node's free capacity and taken ports under the proposed plan."""
 

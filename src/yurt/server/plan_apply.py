@@ -24,7 +24,7 @@ from yurt.structs import (
     PlanResult,
     generate_uuid,
 )
-from yurt.scheduler.usage import cached_base, node_base
+from yurt.scheduler.usage import advance_base, cached_base, node_base
 from yurt.structs.eval import EVAL_STATUS_PENDING, TRIGGER_PREEMPTION
 from yurt.structs.resources import (
     DIM_CORES,
@@ -112,6 +112,25 @@ def plan_fits_node(snapshot, plan: Plan, node) -> tuple[bool, str]:
     if disk < 0:
         return False, DIM_DISK
     return True, ""
+
+
+def advance_usage(before, after, result: PlanResult, index: int) -> None:
+    """Carry the scheduler's cached usage of each node the commit touched over to the new
+    state (old usage + the committed delta), so the next evaluation need not recount the
+    node's allocs. Only when this commit alone moved the node's usage index."""
+    index_of = getattr(after, "node_allocs_index", None)
+    if index_of is None:
+        return
+    ids_by_node: dict[str, set[str]] = {}
+    for table in (result.node_update, result.node_allocation, result.node_preemptions):
+        for node_id, allocs in table.items():
+            ids_by_node.setdefault(node_id, set()).update(a.id for a in allocs)
+    for node_id, ids in ids_by_node.items():
+        node = after.node_by_id(node_id)
+        if node is None or before.node_by_id(node_id) is not node or index_of(node_id) != index:
+            continue
+        changes = [(before.alloc_by_id(i), after.alloc_by_id(i)) for i in ids]
+        advance_base(node, before.node_allocs_index(node_id), index, changes)
 
 
 def _still_running(snapshot, evicted: list[Allocation]) -> list[Allocation]:
@@ -274,6 +293,7 @@ class PlanApplier:
             evals = preemption_evals(snapshot, result, now)
             index = self.store.apply(plan_apply_command(plan, result, now, evals))
             result.alloc_index = index
+            advance_usage(snapshot, self.store.snapshot(), result, index)
             if result.refresh_index:
                 result.refresh_index = index
         return result
