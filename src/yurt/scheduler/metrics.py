@@ -80,7 +80,7 @@ class PlacementMetrics:
 
 
 def _score_meta(scored: tuple) -> NodeScoreMeta:
-    final, node_id, binpack, anti, penalty, affinity, spread, preemption = scored
+    final, node_id, binpack, anti, penalty, affinity, spread, preemption, *rest = scored
     scores = {"binpack": binpack}  # the others only when they count
     if anti:
         scores["job-anti-affinity"] = anti
@@ -92,6 +92,8 @@ def _score_meta(scored: tuple) -> NodeScoreMeta:
         scores["allocation-spread"] = spread
     if preemption:
         scores["preemption"] = preemption
+    if rest and rest[0]:
+        scores["devices"] = rest[0]
     return NodeScoreMeta(node_id=node_id, scores=scores, norm_score=final)
 
 

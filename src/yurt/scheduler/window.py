@@ -32,7 +32,8 @@ FALLBACK = object()  # returned by `ClassWindow.select` when the node-by-node wa
 
 
 def score_parts(placer, cap_cpu: int, cap_mem: int, free_cpu: int, free_mem: int, collisions: int,
-                penalized: bool, aff: float, spread: float, preemption: float | None) -> tuple:
+                penalized: bool, aff: float, spread: float, preemption: float | None,
+                device: float | None = None) -> tuple:
     """(final, binpack, anti-affinity, penalty, affinity, spread): the one scoring formula
     both walks use, so their floats are identical."""
     fcpu = (free_cpu - placer.cpu) / cap_cpu if cap_cpu > 0 else 0.0
@@ -60,6 +61,9 @@ def score_parts(placer, cap_cpu: int, cap_mem: int, free_cpu: int, free_mem: int
     if preemption is not None:
         total += preemption
         n += 1
+    if device is not None:
+        total += device
+        n += 1
     return total / n, fit, anti, penalty_score, aff, spread
 
 
@@ -68,7 +72,9 @@ def window_applies(placer) -> bool:
     if spreads is not None and any(0 in st.desired.values() or 0.0 in st.desired.values()
                                    for st in spreads.states):
         return False  # a 0 % target scores with the lowest boost seen so far: order-dependent
-    return placer.checker.class_only and not placer.cores and not getattr(placer, "devices", None)
+    # devices and host networks (devices.py, host_networks.py) are judged node by node
+    return (placer.checker.class_only and not placer.cores and not getattr(placer, "device_asks", None)
+            and not getattr(placer, "host_networks", None))
 
 
 class ClassWindow:
@@ -250,4 +256,4 @@ class ClassWindow:
         nodes = self.nodes
         for _, _, p in found[: TOP_SCORES]:
             final, fit, anti, pen, aff, spread = score[cls[p]]
-            m.scored.append((final, nodes[p].id, fit, anti, pen, aff, spread, 0.0))
+            m.scored.append((final, nodes[p].id, fit, anti, pen, aff, spread, 0.0, 0.0))

@@ -70,7 +70,8 @@ def plan_fits_node(snapshot, plan: Plan, node) -> tuple[bool, str]:
     base = cached_base(node, version) if version is not None else None
     if base is None:
         base = node_base(node, snapshot.allocs_by_node(node_id), version)
-    if base.conflict:
+    if base.conflict or getattr(node.node_resources, "devices", None):
+        # clashing allocs, or devices (allocs_fit checks their instances): the full check
         return allocs_fit(node, _proposed_allocs(snapshot, plan, node_id))
     cpu, mem, disk = base.free_cpu, base.free_mem, base.free_disk
     cores, ports = set(base.free_cores), set(base.ports)
