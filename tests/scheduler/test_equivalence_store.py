@@ -8,12 +8,17 @@ from __future__ import annotations
 import uuid
 from random import Random
 
-
-
 from yurt.scheduler import new_scheduler
 from yurt.scheduler import usage as usage_mod
 from yurt.server.plan_apply import PlanApplier
-from yurt.state import AllocClientUpdate, AllocUpdate, JobRegister, NodeRegister, PlanApply, StateStore
+from yurt.state import (
+    AllocClientUpdate,
+    AllocUpdate,
+    JobRegister,
+    NodeRegister,
+    PlanApply,
+    StateStore,
+)
 from yurt.structs import Evaluation, evolve
 from yurt.testing.mock import mock_job, mock_node
 

@@ -248,7 +248,7 @@ class PlanBuilder:
         """A random UUID (v4). Drawn from a generator seeded once from the OS, not from the
         eval ID: a redelivered eval must never reuse IDs of allocs it already placed."""
         n = (self._ids.getrandbits(128) & _UUID_CLEAR) | _UUID_V4  # as uuid.UUID(int=..., version=4)
-        h = "%032x" % n
+        h = f"{n:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def _record_failure(self, group: str, m: PlacementMetrics) -> None:

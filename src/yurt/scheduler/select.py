@@ -14,7 +14,7 @@ from random import Random
 
 from yurt.structs import Affinity, Allocation, Job, NetworkResource, Node, TaskGroup
 from yurt.structs.operator import SCHEDULER_ALGORITHM_SPREAD
-from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, task_group_demand
+from yurt.structs.resources import task_group_demand
 
 from .constraints import check_operator, resolve_target
 from .feasible import REASON_MISSING_DRIVERS, REASON_MISSING_HOST_VOLUMES, GroupChecker

@@ -59,8 +59,8 @@ class NodeBase(_Free):
     version of its alloc list. Cached across evaluations: with a million allocs,
     recounting every node's allocs for every evaluation would dominate scheduling."""
 
-    __slots__ = ("fingerprint", "version", "conflict", "cap_cpu", "cap_mem", "free_cpu", "free_mem", "free_disk", "free_cores",
-                 "ports", "min_port", "max_port", "ip", "jobs")
+    __slots__ = ("fingerprint", "version", "conflict", "cap_cpu", "cap_mem", "free_cpu", "free_mem", "free_disk",
+                 "free_cores", "ports", "min_port", "max_port", "ip", "jobs")
 
     def __init__(self, node: Node, allocs: list[Allocation], fingerprint: tuple) -> None:
         cap = node_capacity(node)

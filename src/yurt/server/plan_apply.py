@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from yurt.scheduler.usage import advance_base, cached_base, node_base
 from yurt.structs import (
     ALLOC_CLIENT_UNKNOWN,
     NODE_STATUS_DISCONNECTED,
@@ -24,7 +25,6 @@ from yurt.structs import (
     PlanResult,
     generate_uuid,
 )
-from yurt.scheduler.usage import advance_base, cached_base, node_base
 from yurt.structs.eval import EVAL_STATUS_PENDING, TRIGGER_PREEMPTION
 from yurt.structs.resources import (
     DIM_CORES,
