@@ -17,6 +17,8 @@ to the node-by-node walk (the random draws must happen as they always did).
 
 from __future__ import annotations
 
+from collections import Counter
+
 from yurt.structs.resources import BINPACK_MAX_FIT_SCORE
 
 from .metrics import TOP_SCORES
@@ -162,7 +164,6 @@ class ClassWindow:
         nodes, cls, kind, score, stamp = self.nodes, self.cls, self.kind, self.score, self.stamp
         epoch, count, limit = self.epoch, len(self.nodes), placer.limit
         start = i = sel.cursor
-        hits: dict[int, int] = {}
         best = -1
         best_score = 0.0
         seen = visited = 0
@@ -174,8 +175,6 @@ class ClassWindow:
             if i == count:
                 i = 0
             visited += 1
-            h = hits.get(c)
-            hits[c] = 1 if h is None else h + 1
             k = kind[c]
             if k:
                 if k == _SLOW:
@@ -197,16 +196,20 @@ class ClassWindow:
             if best < 0 or s > best_score:
                 best, best_score = p, s
         sel.cursor = i
-        self._metrics(m, start, visited, hits)
+        end = start + visited
+        # visits per class, in first-visit order (as the walk's counters are filled)
+        window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
+        self._metrics(m, start, window, Counter(window))
         if best < 0:
             return None
         node = nodes[best]
         u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
         return sel.option(node, u, best_score, placer)
 
-    def _metrics(self, m, start: int, visited: int, hits: dict[int, int]) -> None:
-        """The counters and top scores the node-by-node walk would have recorded."""
-        m.evaluated += visited
+    def _metrics(self, m, start: int, window: list[int], hits: dict[int, int]) -> None:
+        """The counters and top scores the node-by-node walk would have recorded (`window`:
+        the class ids walked; `hits`: visits per class in first-visit order)."""
+        m.evaluated += len(window)
         kind, info, score = self.kind, self.info, self.score
         scored = 0
         top: list[tuple[float, int]] = []  # (score, class) of scored classes
@@ -237,23 +240,14 @@ class ClassWindow:
             if total >= TOP_SCORES and threshold is None:
                 threshold = s
         found: list[tuple[float, int, int]] = []
-        need = sum(wanted.values())
-        cls, count = self.cls, len(self.cls)
-        i = start
-        for offset in range(visited):
-            c = cls[i]
-            left = wanted.get(c)
-            if left:
-                wanted[c] = left - 1
-                found.append((-score[c][0], offset, i))
-                need -= 1
-                if not need:
-                    break
-            i += 1
-            if i == count:
-                i = 0
+        for c, k in wanted.items():  # the first k nodes of each such class
+            offset = -1
+            for _ in range(k):
+                offset = window.index(c, offset + 1)
+                found.append((-score[c][0], offset, c))
         found.sort()
-        nodes = self.nodes
-        for _, _, p in found[: TOP_SCORES]:
-            final, fit, anti, pen, aff, spread = score[cls[p]]
-            m.scored.append((final, nodes[p].id, fit, anti, pen, aff, spread, 0.0, 0.0))
+        nodes, count = self.nodes, len(self.nodes)
+        for _, offset, c in found[:TOP_SCORES]:
+            final, fit, anti, pen, aff, spread = score[c]
+            node = nodes[(start + offset) % count]
+            m.scored.append((final, node.id, fit, anti, pen, aff, spread, 0.0, 0.0))
