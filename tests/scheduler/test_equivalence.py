@@ -39,6 +39,7 @@ from yurt.testing.harness import InMemoryState
 from yurt.testing.mock import mock_alloc, mock_job, mock_node
 
 SCENARIOS = 40
+LARGE = 14  # scenarios SCENARIOS.. : a few hundred mostly alike nodes, where windows are walked in bulk
 
 
 class _Recorder:
@@ -64,17 +65,17 @@ def _uuid(rng: Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _node(rng: Random, i: int):
+def _node(rng: Random, i: int, alike: bool = False):
     node = mock_node(id=_uuid(rng), datacenter=rng.choice(("dc1", "dc1", "dc2", "dc3")),
                      node_class=rng.choice(("small", "large", "")))
     res = node.node_resources
-    cpu = rng.choice((2000, 4000, 8000))
-    mem = rng.choice((4096, 8192, 16384))
+    cpu = 4000 if alike else rng.choice((2000, 4000, 8000))
+    mem = 8192 if alike else rng.choice((4096, 8192, 16384))
     node = evolve(node, node_resources=evolve(
         res, cpu=NodeCpuResources(cpu_shares=cpu, total_cpu_cores=4, reservable_cpu_cores=[0, 1, 2, 3]),
         memory=NodeMemoryResources(memory_mb=mem)),
         meta={**node.meta, "rack": f"r{i % 4}"})
-    if rng.random() < 0.1:
+    if rng.random() < (0.02 if alike else 0.1):
         node = evolve(node, attributes={**node.attributes, "kernel.name": "windows"})
     return node
 
@@ -118,15 +119,17 @@ def scenario(seed: int) -> str:
     """The digest of the plan made for one random scenario."""
     rng = Random(seed)
     state = InMemoryState()
-    nodes = [state.upsert_node(_node(rng, i)) for i in range(rng.randint(5, 120))]
+    large = seed >= SCENARIOS
+    n_nodes = rng.randint(250, 400) if large else rng.randint(5, 120)
+    nodes = [state.upsert_node(_node(rng, i, large)) for i in range(n_nodes)]
     filler = evolve(_job(rng, "filler", 1), spreads=None, affinities=None, constraints=None)
     for node in nodes:
-        for i in range(rng.choice((0, 0, 1, 3, 8))):
+        for i in range(rng.choice((0, 0, 0, 0, 0, 1, 3)) if large else rng.choice((0, 0, 1, 3, 8))):
             alloc = mock_alloc(filler, node, index=i, id=_uuid(rng), eval_id=_uuid(rng))
             if rng.random() < 0.1:
                 alloc = evolve(alloc, client_status="complete")
             state.upsert_alloc(alloc, 1)
-    job = state.upsert_job(_job(rng, "j", rng.choice((1, 3, 10, 40, 150))))
+    job = state.upsert_job(_job(rng, "j", rng.choice((20, 60, 140)) if large else rng.choice((1, 3, 10, 40, 150))))
     if rng.random() < 0.3:  # some of the job already runs: a scale-up
         for i in range(min(job.task_groups[0].count, 5)):
             node = rng.choice(nodes)
@@ -182,19 +185,19 @@ def _golden() -> dict[int, str]:
     return GOLDEN
 
 
-@pytest.mark.parametrize("seed", range(SCENARIOS))
+@pytest.mark.parametrize("seed", range(SCENARIOS + LARGE))
 def test_plan_identical_to_recorded(seed):
     assert scenario(seed) == _golden()[seed]
 
 
 def test_scenarios_place_something():
     # the digests above are only worth as much as the scenarios are varied
-    assert len(set(_golden().values())) == SCENARIOS
+    assert len(set(_golden().values())) == SCENARIOS + LARGE
 
 
 if __name__ == "__main__":
     print('"""Plan digests of tests/scheduler/test_equivalence.py, recorded before the performance work."""\n')
     print("GOLDEN = {")
-    for s in range(SCENARIOS):
+    for s in range(SCENARIOS + LARGE):
         print(f"    {s}: {scenario(s)!r},")
     print("}")

@@ -164,6 +164,14 @@ class ClassWindow:
         nodes, cls, kind, score, stamp = self.nodes, self.cls, self.kind, self.score, self.stamp
         epoch, count, limit = self.epoch, len(self.nodes), placer.limit
         start = i = sel.cursor
+        fast = self._all_scored(start, count, limit)
+        if fast is not None:
+            window, best, best_score = fast
+            sel.cursor = (start + len(window)) % count
+            self._metrics(m, start, window, Counter(window))
+            node = nodes[best]
+            u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
+            return sel.option(node, u, best_score, placer)
         best = -1
         best_score = 0.0
         seen = visited = 0
@@ -205,6 +213,62 @@ class ClassWindow:
         node = nodes[best]
         u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
         return sel.option(node, u, best_score, placer)
+
+    def _all_scored(self, start: int, count: int, limit: int):
+        """The walk in bulk when every node of the window is scored (the common case): the
+        window is `limit` nodes plus the (at most MAX_SKIP) non-positive ones skipped in
+        it, and the best is the first node of the best class outside the skipped ones.
+        (window, best position, best score), or None when the walk must go node by node."""
+        end = limit + MAX_SKIP
+        if end >= count:
+            return None
+        cls = self.cls
+        window = cls[start:start + end] if start + end <= count else cls[start:] + cls[: start + end - count]
+        kind, score, stamp, epoch = self.kind, self.score, self.stamp, self.epoch
+        present = set(window)
+        best_score = None
+        for c in present:
+            if kind[c]:
+                return None
+            s = (score[c] if stamp[c] == epoch else self._score(c))[0]
+            if best_score is None or s > best_score:
+                best_score = s
+        skipped: list[int] = []  # window offsets of the first MAX_SKIP non-positive nodes
+        for c in present:
+            if score[c][0] <= SKIP_SCORE_THRESHOLD:
+                offset = -1
+                for _ in range(MAX_SKIP):
+                    try:
+                        offset = window.index(c, offset + 1)
+                    except ValueError:
+                        break
+                    skipped.append(offset)
+        skipped.sort()
+        del skipped[MAX_SKIP:]
+        end = limit
+        for offset in skipped:
+            if offset < end:
+                end += 1
+        window = window[:end]
+        skip = set(skipped)
+        best = None
+        for c in present:
+            if score[c][0] != best_score:
+                continue
+            offset = -1
+            while True:  # its first node not skipped, if any
+                try:
+                    offset = window.index(c, offset + 1)
+                except ValueError:
+                    offset = None
+                    break
+                if offset not in skip:
+                    break
+            if offset is not None and (best is None or offset < best):
+                best = offset
+        if best is None:
+            return None  # every best node was skipped: let the walk sort it out
+        return window, (start + best) % count, best_score
 
     def _metrics(self, m, start: int, window: list[int], hits: dict[int, int]) -> None:
         """The counters and top scores the node-by-node walk would have recorded (`window`:
