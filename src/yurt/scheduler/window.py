@@ -215,46 +215,62 @@ class ClassWindow:
         return sel.option(node, u, best_score, placer)
 
     def _all_scored(self, start: int, count: int, limit: int):
-        """The walk in bulk when every node of the window is scored (the common case): the
-        window is `limit` nodes plus the (at most MAX_SKIP) non-positive ones skipped in
-        it, and the best is the first node of the best class outside the skipped ones.
+        """The walk in bulk for the common window: `limit` scored nodes, plus the filtered
+        or exhausted nodes between them and the (at most MAX_SKIP) non-positive ones
+        skipped; the choice is the first node of the best class outside the skipped ones.
         (window, best position, best score), or None when the walk must go node by node."""
-        end = limit + MAX_SKIP
-        if end >= count:
-            return None
-        cls = self.cls
-        window = cls[start:start + end] if start + end <= count else cls[start:] + cls[: start + end - count]
-        kind, score, stamp, epoch = self.kind, self.score, self.stamp, self.epoch
-        present = set(window)
-        best_score = None
-        for c in present:
-            if kind[c]:
+        cls, kind, score, stamp, epoch = self.cls, self.kind, self.score, self.stamp, self.epoch
+        length = limit + MAX_SKIP
+        while True:
+            if length >= count:
+                return None  # about a whole lap: the walk's own bounds apply
+            end = start + length
+            window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
+            present = set(window)
+            unscored = [c for c in present if kind[c]]
+            if any(kind[c] == _SLOW for c in unscored):
                 return None
-            s = (score[c] if stamp[c] == epoch else self._score(c))[0]
-            if best_score is None or s > best_score:
-                best_score = s
-        skipped: list[int] = []  # window offsets of the first MAX_SKIP non-positive nodes
+            n_unscored = sum(map(window.count, unscored))
+            if length - n_unscored >= limit + MAX_SKIP:
+                break
+            length = limit + MAX_SKIP + n_unscored + (length - n_unscored < limit) * limit
+        excluded: list[int] = []  # window offsets not counted: unscored, and the first skipped
+        for c in unscored:
+            offset = -1
+            for _ in range(window.count(c)):
+                offset = window.index(c, offset + 1)
+                excluded.append(offset)
+        candidates: list[int] = []
         for c in present:
-            if score[c][0] <= SKIP_SCORE_THRESHOLD:
-                offset = -1
-                for _ in range(MAX_SKIP):
-                    try:
+            if not kind[c]:
+                parts = score[c] if stamp[c] == epoch else self._score(c)
+                if parts[0] <= SKIP_SCORE_THRESHOLD:
+                    offset = -1
+                    for _ in range(min(MAX_SKIP, window.count(c))):
                         offset = window.index(c, offset + 1)
-                    except ValueError:
-                        break
-                    skipped.append(offset)
-        skipped.sort()
-        del skipped[MAX_SKIP:]
+                        candidates.append(offset)
+        candidates.sort()
+        skipped = set(candidates[:MAX_SKIP])
+        excluded.extend(skipped)
+        excluded.sort()
         end = limit
-        for offset in skipped:
-            if offset < end:
-                end += 1
+        for offset in excluded:
+            if offset >= end:
+                break
+            end += 1
         window = window[:end]
-        skip = set(skipped)
-        best = None
-        for c in present:
-            if score[c][0] != best_score:
+        best_score = None
+        best_classes = []
+        for c in set(window):
+            if kind[c]:
                 continue
+            s = score[c][0]
+            if best_score is None or s > best_score:
+                best_score, best_classes = s, [c]
+            elif s == best_score:
+                best_classes.append(c)
+        best = None
+        for c in best_classes:
             offset = -1
             while True:  # its first node not skipped, if any
                 try:
@@ -262,12 +278,12 @@ class ClassWindow:
                 except ValueError:
                     offset = None
                     break
-                if offset not in skip:
+                if offset not in skipped:
                     break
             if offset is not None and (best is None or offset < best):
                 best = offset
         if best is None:
-            return None  # every best node was skipped: let the walk sort it out
+            return None  # every best node was skipped: the walk compares the skipped ones
         return window, (start + best) % count, best_score
 
     def _metrics(self, m, start: int, window: list[int], hits: dict[int, int]) -> None:
