@@ -166,9 +166,9 @@ class ClassWindow:
         start = i = sel.cursor
         fast = self._all_scored(start, count, limit)
         if fast is not None:
-            window, best, best_score = fast
+            window, hits, best, best_score = fast
             sel.cursor = (start + len(window)) % count
-            self._metrics(m, start, window, Counter(window))
+            self._metrics(m, start, window, hits)
             node = nodes[best]
             u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
             return sel.option(node, u, best_score, placer)
@@ -226,18 +226,19 @@ class ClassWindow:
                 return None  # about a whole lap: the walk's own bounds apply
             end = start + length
             window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
-            present = set(window)
+            hits = Counter(window)
+            present = hits.keys()
             unscored = [c for c in present if kind[c]]
             if any(kind[c] == _SLOW for c in unscored):
                 return None
-            n_unscored = sum(map(window.count, unscored))
+            n_unscored = sum(hits[c] for c in unscored)
             if length - n_unscored >= limit + MAX_SKIP:
                 break
             length = limit + MAX_SKIP + n_unscored + (length - n_unscored < limit) * limit
         excluded: list[int] = []  # window offsets not counted: unscored, and the first skipped
         for c in unscored:
             offset = -1
-            for _ in range(window.count(c)):
+            for _ in range(hits[c]):
                 offset = window.index(c, offset + 1)
                 excluded.append(offset)
         candidates: list[int] = []
@@ -246,7 +247,7 @@ class ClassWindow:
                 parts = score[c] if stamp[c] == epoch else self._score(c)
                 if parts[0] <= SKIP_SCORE_THRESHOLD:
                     offset = -1
-                    for _ in range(min(MAX_SKIP, window.count(c))):
+                    for _ in range(min(MAX_SKIP, hits[c])):
                         offset = window.index(c, offset + 1)
                         candidates.append(offset)
         candidates.sort()
@@ -258,10 +259,12 @@ class ClassWindow:
             if offset >= end:
                 break
             end += 1
-        window = window[:end]
+        if end < len(window):
+            window = window[:end]
+            hits = Counter(window)
         best_score = None
         best_classes = []
-        for c in set(window):
+        for c in hits:
             if kind[c]:
                 continue
             s = score[c][0]
@@ -284,7 +287,7 @@ class ClassWindow:
                 best = offset
         if best is None:
             return None  # every best node was skipped: the walk compares the skipped ones
-        return window, (start + best) % count, best_score
+        return window, hits, (start + best) % count, best_score
 
     def _metrics(self, m, start: int, window: list[int], hits: dict[int, int]) -> None:
         """The counters and top scores the node-by-node walk would have recorded (`window`:
