@@ -30,6 +30,8 @@ SKIP_SCORE_THRESHOLD = 0.0
 # class kinds
 _SCORED, _FILTERED, _EXHAUSTED, _SLOW = 0, 1, 2, 3
 
+BULK_LIMIT = 32  # smaller windows: the step-by-step walk is as quick
+
 FALLBACK = object()  # returned by `ClassWindow.select` when the node-by-node walk must run
 
 
@@ -164,7 +166,7 @@ class ClassWindow:
         nodes, cls, kind, score, stamp = self.nodes, self.cls, self.kind, self.score, self.stamp
         epoch, count, limit = self.epoch, len(self.nodes), placer.limit
         start = i = sel.cursor
-        fast = self._all_scored(start, count, limit)
+        fast = self._all_scored(start, count, limit) if limit >= BULK_LIMIT else None
         if fast is not None:
             window, hits, best, best_score = fast
             sel.cursor = (start + len(window)) % count
