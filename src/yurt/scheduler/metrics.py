@@ -42,18 +42,21 @@ class PlacementMetrics:
         #  preemption)
         self.scored: list[tuple] = []
 
-    def filter(self, node_class: str, reason: str, phrase: str) -> None:
-        self.filtered += 1
-        self.constraint_filtered[reason] = self.constraint_filtered.get(reason, 0) + 1
+    def filter(self, node_class: str, reason: str, phrase: str, n: int = 1) -> None:
+        """`n` nodes filtered for `reason`."""
+        self.filtered += n
+        self.constraint_filtered[reason] = self.constraint_filtered.get(reason, 0) + n
         if node_class:
-            self.class_filtered[node_class] = self.class_filtered.get(node_class, 0) + 1
-        self.phrases[phrase] = self.phrases.get(phrase, 0) + 1
+            self.class_filtered[node_class] = self.class_filtered.get(node_class, 0) + n
+        self.phrases[phrase] = self.phrases.get(phrase, 0) + n
 
-    def exhaust(self, node_class: str, dimension: str, free: int | None = None, need: int | None = None) -> None:
-        self.exhausted += 1
-        self.dimension_exhausted[dimension] = self.dimension_exhausted.get(dimension, 0) + 1
+    def exhaust(self, node_class: str, dimension: str, free: int | None = None, need: int | None = None,
+                n: int = 1) -> None:
+        """`n` nodes exhausted in `dimension` (each with `free` left)."""
+        self.exhausted += n
+        self.dimension_exhausted[dimension] = self.dimension_exhausted.get(dimension, 0) + n
         if node_class:
-            self.class_exhausted[node_class] = self.class_exhausted.get(node_class, 0) + 1
+            self.class_exhausted[node_class] = self.class_exhausted.get(node_class, 0) + n
         if free is not None and need is not None:
             self.needs[dimension] = need
             self.most_free[dimension] = max(self.most_free.get(dimension, free), free)
@@ -76,13 +79,21 @@ class PlacementMetrics:
         )
 
 
-_SCORE_NAMES = ("binpack", "job-anti-affinity", "node-reschedule-penalty", "node-affinity", "allocation-spread",
-                "preemption", "devices")
-
-
 def _score_meta(scored: tuple) -> NodeScoreMeta:
-    final, node_id, *parts = scored
-    scores = {name: value for name, value in zip(_SCORE_NAMES, parts) if value or name == "binpack"}
+    final, node_id, binpack, anti, penalty, affinity, spread, preemption, *rest = scored
+    scores = {"binpack": binpack}  # the others only when they count
+    if anti:
+        scores["job-anti-affinity"] = anti
+    if penalty:
+        scores["node-reschedule-penalty"] = penalty
+    if affinity:
+        scores["node-affinity"] = affinity
+    if spread:
+        scores["allocation-spread"] = spread
+    if preemption:
+        scores["preemption"] = preemption
+    if rest and rest[0]:
+        scores["devices"] = rest[0]
     return NodeScoreMeta(node_id=node_id, scores=scores, norm_score=final)
 
 

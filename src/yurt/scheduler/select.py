@@ -14,7 +14,7 @@ from random import Random
 
 from yurt.structs import Affinity, Allocation, Job, NetworkResource, Node, TaskGroup
 from yurt.structs.operator import SCHEDULER_ALGORITHM_SPREAD
-from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, task_group_demand
+from yurt.structs.resources import task_group_demand
 
 from .constraints import check_operator, resolve_target
 from .devices import (
@@ -36,6 +36,7 @@ from .preempt import (
 )
 from .spread import SpreadScorer
 from .usage import DIM_DYNAMIC_PORTS, DIM_PORT_COLLISION, NodeUsage, UsageTracker
+from .window import FALLBACK, ClassWindow, score_parts, window_applies
 
 MAX_SKIP = 3
 SKIP_SCORE_THRESHOLD = 0.0
@@ -118,9 +119,16 @@ class NodeSelector:
         self.cursor = 0
         self.nodes_scored = 0
         self.preemptor: NodePreemptor | None = None  # set when the job may preempt
+        self._windows: dict[int, tuple[GroupPlacer, ClassWindow | None]] = {}
 
     def select(self, placer: GroupPlacer, penalty: set[str], m: PlacementMetrics,
                preempt: bool = False) -> RankedOption | None:
+        if not preempt and not penalty:
+            window = self._window(placer)
+            if window is not None:
+                option = window.select(m)
+                if option is not FALLBACK:
+                    return option
         best: RankedOption | None = None
         seen = 0
         skipped: list[RankedOption] = []
@@ -153,6 +161,22 @@ class NodeSelector:
                 return None
         return best
 
+    def _window(self, placer: GroupPlacer) -> ClassWindow | None:
+        """The class-id walk for this group (see `window`), or None where it does not apply."""
+        entry = self._windows.get(id(placer))
+        if entry is None:
+            entry = self._windows[id(placer)] = (placer, ClassWindow(self, placer) if window_applies(placer) else None)
+        return entry[1]
+
+    def option(self, node: Node, u: NodeUsage, score: float, placer: GroupPlacer) -> RankedOption | None:
+        """The chosen node of a window walk, with its ports assigned."""
+        networks = None
+        if placer.networks:
+            networks = u.assign_networks(placer.networks, self.rng)
+            if networks is None:
+                return None
+        return RankedOption(node, u, score, networks, None)
+
     def rank_on(self, node: Node, placer: GroupPlacer, m: PlacementMetrics,
                 preempt: bool = False) -> RankedOption | None:
         """The pipeline on one given node (system jobs place on every feasible node)."""
@@ -174,15 +198,17 @@ class NodeSelector:
         return True
 
     def _record_filter(self, node: Node, placer: GroupPlacer, m: PlacementMetrics, reason: str) -> None:
+        m.filter(node.node_class, reason, self.filter_phrase(node, placer, reason))  # keyed by NodeClass, as Nomad
+
+    @staticmethod
+    def filter_phrase(node: Node, placer: GroupPlacer, reason: str) -> str:
         if reason == "distinct_hosts":
-            phrase = "already run this job (distinct_hosts)"
-        elif reason == REASON_MISSING_DRIVERS:
-            phrase = "missing driver " + ", ".join(placer.checker.missing_drivers(node))
-        elif reason == REASON_MISSING_HOST_VOLUMES:
-            phrase = reason
-        else:
-            phrase = f"filtered by constraint `{reason}`"
-        m.filter(node.node_class, reason, phrase)  # Nomad keys ClassFiltered by NodeClass
+            return "already run this job (distinct_hosts)"
+        if reason == REASON_MISSING_DRIVERS:
+            return "missing driver " + ", ".join(placer.checker.missing_drivers(node))
+        if reason == REASON_MISSING_HOST_VOLUMES:
+            return reason
+        return f"filtered by constraint `{reason}`"
 
     def _rank(self, node: Node, placer: GroupPlacer, penalty: set[str], m: PlacementMetrics,
               preempt: bool = False) -> RankedOption | None:
@@ -302,40 +328,12 @@ class NodeSelector:
     @staticmethod
     def _score(node, u, placer, penalty, m, networks, cores, preemption: float | None = None,
                devfit: DeviceFit | None = None) -> RankedOption:
-        cap_cpu, cap_mem = u.cap_cpu, u.cap_mem
-        free_cpu = (u.free_cpu - placer.cpu) / cap_cpu if cap_cpu > 0 else 0.0
-        free_mem = (u.free_mem - placer.mem) / cap_mem if cap_mem > 0 else 0.0
-        total_free = 10.0**free_cpu + 10.0**free_mem
-        fit = (total_free - 2.0) if placer.spread_algorithm else (20.0 - total_free)
-        # clamped to [0, 18] and normalized (see structs.resources.score_fit_binpack)
-        fit = 0.0 if fit < 0.0 else (1.0 if fit > BINPACK_MAX_FIT_SCORE else fit / BINPACK_MAX_FIT_SCORE)
-        total, n = fit, 1
-        anti = penalty_score = aff = 0.0
         collisions = u.group_counts.get(placer.tg.name, 0) if u.group_counts else 0
-        if collisions:
-            anti = -(collisions + 1) / placer.count
-            total += anti
-            n += 1
-        if penalty and node.id in penalty:
-            penalty_score = -1.0
-            total -= 1.0
-            n += 1
-        if placer.affinities:
-            aff = placer.affinity_score(node)
-            if aff:
-                total += aff
-                n += 1
+        aff = placer.affinity_score(node) if placer.affinities else 0.0
         spread = placer.spreads.score(node) if placer.spreads is not None else 0.0
-        if spread:
-            total += spread
-            n += 1
-        if preemption is not None:
-            total += preemption
-            n += 1
         device_score = devfit.score if devfit is not None and devfit.score is not None else None
-        if device_score is not None:
-            total += device_score
-            n += 1
-        final = total / n
+        final, fit, anti, penalty_score, aff, spread = score_parts(
+            placer, u.cap_cpu, u.cap_mem, u.free_cpu, u.free_mem, collisions, bool(penalty and node.id in penalty),
+            aff, spread, preemption, device_score)
         m.scored.append((final, node.id, fit, anti, penalty_score, aff, spread, preemption or 0.0, device_score or 0.0))
         return RankedOption(node, u, final, networks, cores, devices=devfit.devices if devfit is not None else None)

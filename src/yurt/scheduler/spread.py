@@ -41,8 +41,9 @@ class SpreadScorer:
         # the even-spread boost per (spread, value), valid until the next `count`
         self._values: dict[str, tuple] = {}
         self._even: dict[tuple[int, str], float] = {}
+        self.version = 0  # bumped by every `count`: scores computed before are stale
 
-    def _node_values(self, node: Node) -> tuple:
+    def node_values(self, node: Node) -> tuple:
         values = self._values.get(node.id)
         if values is None:
             values = []
@@ -63,14 +64,19 @@ class SpreadScorer:
         return _SpreadState(_target(spread.attribute), spread.weight, desired)
 
     def count(self, node: Node, sign: int = 1) -> None:
-        for st, value in zip(self.states, self._node_values(node)):
+        for st, value in zip(self.states, self.node_values(node)):
             if value is not None:
                 st.used[value] = st.used.get(value, 0) + sign
         self._even.clear()
+        self.version += 1
 
     def score(self, node: Node) -> float:
+        return self.score_values(self.node_values(node))
+
+    def score_values(self, values: tuple) -> float:
+        """The boost of a node whose attribute values (see `node_values`) are `values`."""
         total = 0.0
-        for i, (st, value) in enumerate(zip(self.states, self._node_values(node))):
+        for i, (st, value) in enumerate(zip(self.states, values)):
             if value is None:
                 total -= 1.0
                 continue

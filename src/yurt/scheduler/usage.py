@@ -29,17 +29,43 @@ _SERVER_TERMINAL = (ALLOC_DESIRED_STOP, ALLOC_DESIRED_EVICT)
 DIM_DYNAMIC_PORTS = "network: dynamic port selection failed"
 
 
-class NodeBase:
+class _Free:
+    """Questions about free capacity, for NodeBase and NodeUsage alike."""
+
+    __slots__ = ()
+
+    def exhausted(self, cpu: int, mem: int, disk: int, cores: int) -> str:
+        """The first dimension the demand does not fit in, or ""."""
+        if self.free_cpu < cpu:
+            return DIM_CPU
+        if self.free_mem < mem:
+            return DIM_MEMORY
+        if self.free_disk < disk:
+            return DIM_DISK
+        if cores and len(self.free_cores) < cores:
+            return DIM_CORES
+        return ""
+
+    def static_port_conflict(self, asks: list[NetworkResource]) -> bool:
+        for net in asks:
+            for p in net.reserved_ports or ():
+                if p.value in self.ports and not p.ignore_collision:
+                    return True
+        return False
+
+
+class NodeBase(_Free):
     """What a node offers and what its existing (non-terminal) allocs hold, for one
     version of its alloc list. Cached across evaluations: with a million allocs,
     recounting every node's allocs for every evaluation would dominate scheduling."""
 
-    __slots__ = ("fingerprint", "cap_cpu", "cap_mem", "free_cpu", "free_mem", "free_disk", "free_cores",
-                 "ports", "min_port", "max_port", "ip", "jobs")
+    __slots__ = ("fingerprint", "version", "conflict", "cap_cpu", "cap_mem", "free_cpu", "free_mem", "free_disk",
+                 "free_cores", "ports", "min_port", "max_port", "ip", "jobs")
 
     def __init__(self, node: Node, allocs: list[Allocation], fingerprint: tuple) -> None:
         cap = node_capacity(node)
         self.fingerprint = fingerprint
+        self.version: tuple | None = None  # (node object, node_allocs_index) when the state has one
         self.cap_cpu = self.free_cpu = cap.cpu_shares
         self.cap_mem = self.free_mem = cap.memory_mb
         self.free_disk = cap.disk_mb
@@ -51,6 +77,9 @@ class NodeBase:
         nets = res.networks if res else None
         self.ip = nets[0].ip if nets else (node.attributes or {}).get("unique.network.ip-address", "")
         self.jobs: dict[tuple[str, str], dict[str, int]] = {}
+        # the existing allocs already clash (cores or ports shared, a core the node lacks,
+        # a reserved port): only a full `allocs_fit` can judge such a node
+        self.conflict = False
         self._count_allocs(allocs, cores, ports)
         self.free_cores = frozenset(cores)
         self.ports = frozenset(ports)
@@ -67,18 +96,26 @@ class NodeBase:
             if ar is None:
                 used = alloc_comparable(alloc)
                 cpu, mem, disk = cpu + used.cpu_shares, mem + used.memory_mb, disk + used.disk_mb
+                if not used.reserved_cores <= cores:
+                    self.conflict = True
                 cores -= used.reserved_cores
             else:
                 disk += ar.shared.disk_mb
+                has_ports = ar.shared.networks or ar.shared.ports
                 for task in ar.tasks.values():
                     cpu += task.cpu.cpu_shares
                     mem += task.memory.memory_mb
                     if task.cpu.reserved_cores:
+                        if not cores.issuperset(task.cpu.reserved_cores):
+                            self.conflict = True
                         cores.difference_update(task.cpu.reserved_cores)
                     if task.networks:
-                        ports |= alloc_ports(alloc)
-                if ar.shared.networks or ar.shared.ports:
-                    ports |= alloc_ports(alloc)
+                        has_ports = True
+                if has_ports:
+                    held = alloc_ports(alloc)
+                    if not ports.isdisjoint(held):
+                        self.conflict = True
+                    ports |= held
             groups = jobs.get((alloc.namespace, alloc.job_id))
             if groups is None:
                 groups = jobs[(alloc.namespace, alloc.job_id)] = {}
@@ -109,17 +146,85 @@ def _same_fingerprint(a: tuple, b: tuple) -> bool:
     return a[0] is b[0] and a[1] is b[1] and a[2:] == b[2:]
 
 
-def node_base(node: Node, allocs: list[Allocation]) -> NodeBase:
+def node_base(node: Node, allocs: list[Allocation], version: int | None = None) -> NodeBase:
     fp = _fingerprint(node, allocs)
     base = _BASE_CACHE.get(node.id)
     if base is None or not _same_fingerprint(base.fingerprint, fp):
         if len(_BASE_CACHE) >= _BASE_CACHE_LIMIT:
             _BASE_CACHE.clear()
         base = _BASE_CACHE[node.id] = NodeBase(node, allocs, fp)
+    if version is not None:
+        base.version = (node, version)
     return base
 
 
-class NodeUsage:
+def cached_base(node: Node, version: int) -> NodeBase | None:
+    """The cached base when neither the node object nor any alloc on it changed since
+    (the state's per-node alloc index), without reading the node's allocs; else None.
+    The node object is compared by identity: the state replaces it on every write, and
+    another state's node with the same ID is another object."""
+    base = _BASE_CACHE.get(node.id)
+    if base is not None and base.version is not None and base.version[0] is node and base.version[1] == version:
+        return base
+    return None
+
+
+def _counted(alloc: Allocation | None, node_id: str) -> bool:
+    return alloc is not None and alloc.node_id == node_id and not alloc.terminal
+
+
+def advance_base(node: Node, old_version: int, new_version: int,
+                 changes: list[tuple[Allocation | None, Allocation | None]]) -> bool:
+    """After a write whose only effect on what the node's allocs hold is `changes` (each
+    alloc as it was and as it is now, None when absent), cache the base of `new_version`
+    derived from the cached base of `old_version` instead of recounting the node's allocs
+    later. False (nothing cached) when there is no such base or it holds clashing allocs."""
+    base = cached_base(node, old_version)
+    if base is None or base.conflict:
+        return False
+    new = NodeBase.__new__(NodeBase)
+    for name in NodeBase.__slots__:
+        setattr(new, name, getattr(base, name))
+    new.fingerprint = (None, None, -1)  # the allocs-list fingerprint never matches: recount there
+    new.version = (node, new_version)
+    cores, ports, jobs = set(base.free_cores), set(base.ports), dict(base.jobs)
+    copied: set[tuple[str, str]] = set()
+    node_id = node.id
+    for sign, alloc in [(-1, before) for before, _ in changes] + [(1, after) for _, after in changes]:
+        if not _counted(alloc, node_id):
+            continue
+        res = alloc_comparable(alloc)
+        held = alloc_ports(alloc)
+        new.free_cpu -= sign * res.cpu_shares
+        new.free_mem -= sign * res.memory_mb
+        new.free_disk -= sign * res.disk_mb
+        if sign > 0:
+            if not res.reserved_cores <= cores or not held.isdisjoint(ports):
+                new.conflict = True
+            cores -= res.reserved_cores
+            ports |= held
+        else:
+            cores |= res.reserved_cores
+            ports -= held
+        key = (alloc.namespace, alloc.job_id)
+        if key not in copied:
+            copied.add(key)
+            jobs[key] = dict(jobs.get(key) or ())
+        groups = jobs[key]
+        n = groups.get(alloc.task_group, 0) + sign
+        if n:
+            groups[alloc.task_group] = n
+        else:
+            del groups[alloc.task_group]
+    for key in copied:
+        if not jobs[key]:
+            del jobs[key]
+    new.free_cores, new.ports, new.jobs = frozenset(cores), frozenset(ports), jobs
+    _BASE_CACHE[node_id] = new
+    return True
+
+
+class NodeUsage(_Free):
     """A node's free capacity and taken ports under the proposed plan."""
 
     __slots__ = (
@@ -164,18 +269,6 @@ class NodeUsage:
             self.job_count += sign
             self.group_counts[alloc.task_group] = self.group_counts.get(alloc.task_group, 0) + sign
 
-    def exhausted(self, cpu: int, mem: int, disk: int, cores: int) -> str:
-        """The first dimension the demand does not fit in, or ""."""
-        if self.free_cpu < cpu:
-            return DIM_CPU
-        if self.free_mem < mem:
-            return DIM_MEMORY
-        if self.free_disk < disk:
-            return DIM_DISK
-        if cores and len(self.free_cores) < cores:
-            return DIM_CORES
-        return ""
-
     def assign_networks(self, asks: list[NetworkResource], rng: Random) -> list[NetworkResource] | None:
         """Host ports for the group's networks: static ones must be free, dynamic ones are
         drawn from the node's range. None when that is impossible."""
@@ -199,13 +292,6 @@ class NodeUsage:
             out.append(evolve(net, ip=net.ip or self.ip, reserved_ports=reserved or None, dynamic_ports=dynamic or None))
         return out
 
-    def static_port_conflict(self, asks: list[NetworkResource]) -> bool:
-        for net in asks:
-            for p in net.reserved_ports or ():
-                if p.value in self.ports and not p.ignore_collision:
-                    return True
-        return False
-
     def _pick_port(self, taken: set[int], rng: Random) -> int | None:
         lo, hi = self.min_port, self.max_port
         for _ in range(20):
@@ -225,6 +311,9 @@ def _with_value(port: Port, value: int) -> Port:
     return evolve(port, value=value, to=port.to if port.to != -1 else value)
 
 
+_NO_GROUPS: dict[str, int] = {}
+
+
 class UsageTracker:
     """Node usage for one job's scheduling pass, kept in step with the plan."""
 
@@ -235,18 +324,44 @@ class UsageTracker:
         self.by_node: dict[str, NodeUsage] = {}
         self.stopped: dict[str, set[str]] = {}  # node -> alloc ids stopped by the plan
         self.placed: dict[str, list[Allocation]] = {}  # node -> new allocs in the plan
+        self.log: list[str] = []  # node ids, appended whenever the plan changes a node's usage
+        self._node_version = getattr(snapshot, "node_allocs_index", None)
 
     def _of_job(self, alloc: Allocation) -> bool:
         return alloc.job_id == self.job_id and alloc.namespace == self.namespace
+
+    def _base(self, node: Node) -> tuple[NodeBase, list[Allocation] | None]:
+        allocs = base = version = None
+        if self._node_version is not None:
+            version = self._node_version(node.id)
+            base = cached_base(node, version)
+        if base is None:
+            allocs = self.snapshot.allocs_by_node(node.id)
+            base = node_base(node, allocs, version)
+        return base, allocs
+
+    def peek(self, node: Node) -> tuple[NodeUsage | NodeBase, dict[str, int]]:
+        """The node's usage under the plan (for reading only) and the allocs of the job
+        on it per group; the cached base itself while the plan has not touched the node."""
+        u = self.by_node.get(node.id)
+        if u is None:
+            if node.id in self.stopped or node.id in self.placed:
+                u = self.usage(node)
+            else:
+                base = self._base(node)[0]
+                return base, base.jobs.get((self.namespace, self.job_id)) or _NO_GROUPS
+        return u, u.group_counts
 
     def usage(self, node: Node) -> NodeUsage:
         u = self.by_node.get(node.id)
         if u is not None:
             return u
-        allocs = self.snapshot.allocs_by_node(node.id)
-        u = NodeUsage(node, node_base(node, allocs), (self.namespace, self.job_id))
+        base, allocs = self._base(node)
+        u = NodeUsage(node, base, (self.namespace, self.job_id))
         stopped = self.stopped.get(node.id)
         if stopped:
+            if allocs is None:
+                allocs = self.snapshot.allocs_by_node(node.id)
             for alloc in allocs:
                 if alloc.id in stopped and not alloc.terminal:
                     u.add(alloc, self._of_job(alloc), sign=-1)
@@ -260,12 +375,14 @@ class UsageTracker:
         if alloc.id in ids:
             return
         ids.add(alloc.id)
+        self.log.append(alloc.node_id)
         u = self.by_node.get(alloc.node_id)
         if u is not None and not alloc.terminal:
             u.add(alloc, self._of_job(alloc), sign=-1)
 
     def place(self, alloc: Allocation) -> None:
         self.placed.setdefault(alloc.node_id, []).append(alloc)
+        self.log.append(alloc.node_id)
         u = self.by_node.get(alloc.node_id)
         if u is not None:
             u.add(alloc, True)
@@ -276,6 +393,7 @@ class UsageTracker:
         if not ids or alloc.id not in ids:
             return
         ids.discard(alloc.id)
+        self.log.append(alloc.node_id)
         u = self.by_node.get(alloc.node_id)
         if u is not None and not alloc.terminal:
             u.add(alloc, self._of_job(alloc))

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from yurt.scheduler.usage import advance_base, cached_base, node_base
 from yurt.structs import (
     ALLOC_CLIENT_UNKNOWN,
     NODE_STATUS_DISCONNECTED,
@@ -25,7 +26,18 @@ from yurt.structs import (
     generate_uuid,
 )
 from yurt.structs.eval import EVAL_STATUS_PENDING, TRIGGER_PREEMPTION
-from yurt.structs.resources import allocs_fit
+from yurt.structs.resources import (
+    DIM_CORES,
+    DIM_CPU,
+    DIM_DISK,
+    DIM_MEMORY,
+    DIM_PORT_COLLISION,
+    DIM_RESERVED_PORT,
+    alloc_comparable,
+    alloc_ports,
+    allocs_fit,
+    node_reserved_ports,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +57,81 @@ def _proposed_allocs(snapshot, plan: Plan, node_id: str) -> list[Allocation]:
     removed |= {a.id for a in placed}
     existing = [a for a in snapshot.allocs_by_node(node_id) if not a.terminal and a.id not in removed]
     return existing + list(placed)
+
+
+def plan_fits_node(snapshot, plan: Plan, node) -> tuple[bool, str]:
+    """`allocs_fit(node, _proposed_allocs(...))` without re-adding every alloc of the node:
+    the node's existing usage (the scheduler's per-node cache, keyed on the state's
+    per-node alloc index) plus the plan's delta. Same answer; the dimension named may
+    differ when several are exceeded."""
+    node_id = node.id
+    index_of = getattr(snapshot, "node_allocs_index", None)
+    version = index_of(node_id) if index_of is not None else None
+    base = cached_base(node, version) if version is not None else None
+    if base is None:
+        base = node_base(node, snapshot.allocs_by_node(node_id), version)
+    if base.conflict or getattr(node.node_resources, "devices", None):
+        # clashing allocs, or devices (allocs_fit checks their instances): the full check
+        return allocs_fit(node, _proposed_allocs(snapshot, plan, node_id))
+    cpu, mem, disk = base.free_cpu, base.free_mem, base.free_disk
+    cores, ports = set(base.free_cores), set(base.ports)
+    placed = plan.node_allocation.get(node_id, ())
+    removed = {a.id for a in plan.node_update.get(node_id, ())}
+    removed.update(a.id for a in plan.node_preemptions.get(node_id, ()))
+    removed.update(a.id for a in placed)
+    lookup = getattr(snapshot, "alloc_by_id", None)
+    if lookup is None and removed:
+        lookup = {a.id: a for a in snapshot.allocs_by_node(node_id)}.get
+    for alloc_id in removed:
+        current = lookup(alloc_id)
+        if current is None or current.node_id != node_id or current.terminal:
+            continue
+        res = alloc_comparable(current)
+        cpu, mem, disk = cpu + res.cpu_shares, mem + res.memory_mb, disk + res.disk_mb
+        cores |= res.reserved_cores
+        ports -= alloc_ports(current)
+    reserved = node_reserved_ports(node)
+    for alloc in placed:
+        if alloc.terminal:
+            continue
+        res = alloc_comparable(alloc)
+        if not res.reserved_cores <= cores:
+            return False, DIM_CORES
+        cores -= res.reserved_cores
+        cpu, mem, disk = cpu - res.cpu_shares, mem - res.memory_mb, disk - res.disk_mb
+        held = alloc_ports(alloc)
+        if held:
+            if not held.isdisjoint(reserved):
+                return False, DIM_RESERVED_PORT
+            if not held.isdisjoint(ports):
+                return False, DIM_PORT_COLLISION
+            ports |= held
+    if cpu < 0:
+        return False, DIM_CPU
+    if mem < 0:
+        return False, DIM_MEMORY
+    if disk < 0:
+        return False, DIM_DISK
+    return True, ""
+
+
+def advance_usage(before, after, result: PlanResult, index: int) -> None:
+    """Carry the scheduler's cached usage of each node the commit touched over to the new
+    state (old usage + the committed delta), so the next evaluation need not recount the
+    node's allocs. Only when this commit alone moved the node's usage index."""
+    index_of = getattr(after, "node_allocs_index", None)
+    if index_of is None:
+        return
+    ids_by_node: dict[str, set[str]] = {}
+    for table in (result.node_update, result.node_allocation, result.node_preemptions):
+        for node_id, allocs in table.items():
+            ids_by_node.setdefault(node_id, set()).update(a.id for a in allocs)
+    for node_id, ids in ids_by_node.items():
+        node = after.node_by_id(node_id)
+        if node is None or before.node_by_id(node_id) is not node or index_of(node_id) != index:
+            continue
+        changes = [(before.alloc_by_id(i), after.alloc_by_id(i)) for i in ids]
+        advance_base(node, before.node_allocs_index(node_id), index, changes)
 
 
 def _still_running(snapshot, evicted: list[Allocation]) -> list[Allocation]:
@@ -68,7 +155,7 @@ def evaluate_node(snapshot, plan: Plan, node_id: str) -> NodeVerdict:
         return NodeVerdict(node_id, valid, "" if valid else "node is disconnected and contains invalid updates")
     if node.status != NODE_STATUS_READY:
         return NodeVerdict(node_id, False, "node is not ready for placements")
-    fits, dimension = allocs_fit(node, _proposed_allocs(snapshot, plan, node_id))
+    fits, dimension = plan_fits_node(snapshot, plan, node)
     return NodeVerdict(node_id, fits, "" if fits else dimension)
 
 
@@ -209,6 +296,7 @@ class PlanApplier:
             evals = preemption_evals(snapshot, result, now)
             index = self.store.apply(plan_apply_command(plan, result, now, evals))
             result.alloc_index = index
+            advance_usage(snapshot, self.store.snapshot(), result, index)
             if result.refresh_index:
                 result.refresh_index = index
         return result

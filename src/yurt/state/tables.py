@@ -141,6 +141,12 @@ class StateReader:
     def allocs_by_node(self, node_id: str) -> list[Allocation]:
         return self._members(self._t.allocs_by_node, node_id, self._t.allocs)
 
+    def node_allocs_index(self, node_id: str) -> int:
+        """Index of the last write that may change what the node's allocs hold
+        (`txn.node_usage_key`); the scheduler's per-node usage cache keys on it instead of
+        re-reading the allocs."""
+        return self._t.indexes.get("allocs:node-usage:" + node_id, 0)
+
     def allocs_by_eval(self, eval_id: str) -> list[Allocation]:
         return self._members(self._t.allocs_by_eval, eval_id, self._t.allocs)
 

@@ -23,6 +23,21 @@ def node_allocs_key(node_id: str) -> str:
     return "allocs:node:" + node_id
 
 
+def node_usage_key(node_id: str) -> str:
+    """The index key that changes only when what the node's allocs hold may change (an alloc
+    added, removed, turning terminal, or with new resources), not on every status report:
+    the scheduler's per-node usage cache keys on it."""
+    return "allocs:node-usage:" + node_id
+
+
+def _same_usage(old: Allocation, new: Allocation) -> bool:
+    return (old.terminal == new.terminal and old.job_id == new.job_id and old.namespace == new.namespace
+            and old.task_group == new.task_group
+            and (old.allocated_resources is new.allocated_resources
+                 or old.allocated_resources == new.allocated_resources)
+            and (new.allocated_resources is not None or old.job is new.job))
+
+
 def job_key(obj: Any) -> tuple[str, str]:
     """The `(namespace, job_id)` key of a job, alloc, eval or summary."""
     return (obj.namespace, obj.job_id if hasattr(obj, "job_id") else obj.id)
@@ -156,6 +171,9 @@ class Txn(StateReader):
         self.touch(node_allocs_key(alloc.node_id))
         if old is not None and old.node_id != alloc.node_id:
             self.touch(node_allocs_key(old.node_id))
+            self.touch(node_usage_key(old.node_id))
+        if old is None or old.node_id != alloc.node_id or not _same_usage(old, alloc):
+            self.touch(node_usage_key(alloc.node_id))
 
     def _index_alloc(self, alloc: Allocation, key: tuple[str, str]) -> None:
         t, gen = self._t, self.gen
@@ -178,6 +196,7 @@ class Txn(StateReader):
             t.allocs_by_prefix = bucket_remove(t.allocs_by_prefix, alloc_id[:PREFIX_LEN], alloc_id, gen)
             t.allocs = t.allocs.dissoc(alloc_id, gen)
             self.touch(node_allocs_key(old.node_id))
+            self.touch(node_usage_key(old.node_id))
         self.touch("allocs")
         return old
 

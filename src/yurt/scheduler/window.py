@@ -1,0 +1,338 @@
+"""A faster walk of the candidate window that makes exactly the decisions of the
+node-by-node walk in `select.NodeSelector`.
+
+Most nodes look alike to one task group: same feasibility reason, same free and
+total cpu / memory, same allocs of the group, same affinity score and spread values.
+Every node gets an equivalence class id (a small int) for the group; a placement then
+walks the window over class ids alone, scoring each class at most once (its score
+changes only when the spread counts do), and replays the metrics per class. A node's
+class is recomputed when the plan changes its usage (`UsageTracker.log`).
+
+Used only when every per-node result is determined by the class: feasibility decided
+by the node class (no escaped constraints, distinct_*, host volumes), no reserved
+cores, no reschedule penalty, no preemption and no spread target of 0 %. A window
+holding a node whose ports are so scarce that ranking it draws random ports falls back
+to the node-by-node walk (the random draws must happen as they always did).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from yurt.structs.resources import BINPACK_MAX_FIT_SCORE
+
+from .metrics import TOP_SCORES
+from .usage import DIM_PORT_COLLISION
+
+MAX_SKIP = 3
+SKIP_SCORE_THRESHOLD = 0.0
+
+# class kinds
+_SCORED, _FILTERED, _EXHAUSTED, _SLOW = 0, 1, 2, 3
+
+BULK_LIMIT = 32  # smaller windows: the step-by-step walk is as quick
+
+FALLBACK = object()  # returned by `ClassWindow.select` when the node-by-node walk must run
+
+
+def score_parts(placer, cap_cpu: int, cap_mem: int, free_cpu: int, free_mem: int, collisions: int,
+                penalized: bool, aff: float, spread: float, preemption: float | None,
+                device: float | None = None) -> tuple:
+    """(final, binpack, anti-affinity, penalty, affinity, spread): the one scoring formula
+    both walks use, so their floats are identical."""
+    fcpu = (free_cpu - placer.cpu) / cap_cpu if cap_cpu > 0 else 0.0
+    fmem = (free_mem - placer.mem) / cap_mem if cap_mem > 0 else 0.0
+    total_free = 10.0**fcpu + 10.0**fmem
+    fit = (total_free - 2.0) if placer.spread_algorithm else (20.0 - total_free)
+    # clamped to [0, 18] and normalized (see structs.resources.score_fit_binpack)
+    fit = 0.0 if fit < 0.0 else (1.0 if fit > BINPACK_MAX_FIT_SCORE else fit / BINPACK_MAX_FIT_SCORE)
+    total, n = fit, 1
+    anti = penalty_score = 0.0
+    if collisions:
+        anti = -(collisions + 1) / placer.count
+        total += anti
+        n += 1
+    if penalized:
+        penalty_score = -1.0
+        total -= 1.0
+        n += 1
+    if aff:
+        total += aff
+        n += 1
+    if spread:
+        total += spread
+        n += 1
+    if preemption is not None:
+        total += preemption
+        n += 1
+    if device is not None:
+        total += device
+        n += 1
+    return total / n, fit, anti, penalty_score, aff, spread
+
+
+def window_applies(placer) -> bool:
+    spreads = placer.spreads
+    if spreads is not None and any(0 in st.desired.values() or 0.0 in st.desired.values()
+                                   for st in spreads.states):
+        return False  # a 0 % target scores with the lowest boost seen so far: order-dependent
+    # devices and host networks (devices.py, host_networks.py) are judged node by node
+    return (placer.checker.class_only and not placer.cores and not getattr(placer, "device_asks", None)
+            and not getattr(placer, "host_networks", None))
+
+
+class ClassWindow:
+    """Class ids of the selector's nodes for one task group, kept current with the plan."""
+
+    def __init__(self, selector, placer) -> None:
+        self.selector = selector
+        self.placer = placer
+        self.tracker = selector.tracker
+        self.nodes = selector.nodes
+        self.pos = {node.id: i for i, node in enumerate(self.nodes)}
+        self.ids: dict[tuple, int] = {}
+        self.kind: list[int] = []
+        self.info: list[tuple] = []  # per class: what its kind needs (see _signature)
+        self.score: list[tuple | None] = []  # per class: score_parts(...) while valid
+        self.stamp: list[int] = []  # per class: the spread epoch its score was computed at
+        self.epoch = 0
+        self.spread_version = -1
+        self.log_pos = len(self.tracker.log)
+        self.cls = [self._class_of(node) for node in self.nodes]
+
+    # --- classes -------------------------------------------------------------------------
+    def _signature(self, node) -> tuple:
+        placer, sel = self.placer, self.selector
+        checker = placer.checker
+        u, groups = self.tracker.peek(node)
+        reason = checker.class_cache.get(node.computed_class) if node.computed_class else None
+        if reason is None:
+            reason = checker.static_reason(node)
+        if reason:
+            return (_FILTERED, node.node_class, reason, sel.filter_phrase(node, placer, reason))
+        if u.free_cpu < placer.cpu or u.free_mem < placer.mem or u.free_disk < placer.disk:
+            dim = u.exhausted(placer.cpu, placer.mem, placer.disk, placer.cores)
+            free = {"cpu": u.free_cpu, "memory": u.free_mem, "disk": u.free_disk}.get(dim, len(u.free_cores))
+            need = {"cpu": placer.cpu, "memory": placer.mem, "disk": placer.disk}.get(dim, placer.cores)
+            return (_EXHAUSTED, node.node_class, dim, free, need)
+        if placer.networks:
+            if placer.static_ports and u.static_port_conflict(placer.networks):
+                return (_EXHAUSTED, node.node_class, DIM_PORT_COLLISION, None, None)
+            if len(u.ports) + placer.dynamic_ports > u.max_port - u.min_port + 1:
+                return (_SLOW, node.id)
+        collisions = groups.get(placer.tg.name, 0) if groups else 0
+        aff = placer.affinity_score(node) if placer.affinities else 0.0
+        values = placer.spreads.node_values(node) if placer.spreads is not None else None
+        return (_SCORED, u.cap_cpu, u.cap_mem, u.free_cpu, u.free_mem, collisions, aff, values)
+
+    def _class_of(self, node) -> int:
+        sig = self._signature(node)
+        c = self.ids.get(sig)
+        if c is None:
+            c = self.ids[sig] = len(self.kind)
+            self.kind.append(sig[0])
+            self.info.append(sig)
+            self.score.append(None)
+            self.stamp.append(-1)
+        return c
+
+    def _refresh(self) -> None:
+        log = self.tracker.log
+        if self.log_pos < len(log):
+            pos, nodes, cls = self.pos, self.nodes, self.cls
+            for node_id in set(log[self.log_pos:]):
+                i = pos.get(node_id)
+                if i is not None:
+                    cls[i] = self._class_of(nodes[i])
+            self.log_pos = len(log)
+        spreads = self.placer.spreads
+        if spreads is not None and spreads.version != self.spread_version:
+            self.spread_version = spreads.version
+            self.epoch += 1
+
+    def _score(self, c: int) -> tuple:
+        _, cap_cpu, cap_mem, free_cpu, free_mem, collisions, aff, values = self.info[c]
+        spread = self.placer.spreads.score_values(values) if values is not None else 0.0
+        parts = score_parts(self.placer, cap_cpu, cap_mem, free_cpu, free_mem, collisions, False, aff, spread, None)
+        self.score[c] = parts
+        self.stamp[c] = self.epoch
+        return parts
+
+    # --- one placement -------------------------------------------------------------------
+    def select(self, m):
+        """The selector's choice for one placement (a RankedOption or None), or FALLBACK."""
+        self._refresh()
+        sel, placer = self.selector, self.placer
+        nodes, cls, kind, score, stamp = self.nodes, self.cls, self.kind, self.score, self.stamp
+        epoch, count, limit = self.epoch, len(self.nodes), placer.limit
+        start = i = sel.cursor
+        fast = self._all_scored(start, count, limit) if limit >= BULK_LIMIT else None
+        if fast is not None:
+            window, hits, best, best_score = fast
+            sel.cursor = (start + len(window)) % count
+            self._metrics(m, start, window, hits)
+            node = nodes[best]
+            u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
+            return sel.option(node, u, best_score, placer)
+        best = -1
+        best_score = 0.0
+        seen = visited = 0
+        skipped: list[int] = []
+        while visited < count and seen < limit:
+            p = i
+            c = cls[p]
+            i += 1
+            if i == count:
+                i = 0
+            visited += 1
+            k = kind[c]
+            if k:
+                if k == _SLOW:
+                    return FALLBACK
+                continue
+            parts = score[c] if stamp[c] == epoch else self._score(c)
+            s = parts[0]
+            if s <= SKIP_SCORE_THRESHOLD and len(skipped) < MAX_SKIP:
+                skipped.append(p)
+                continue
+            seen += 1
+            if best < 0 or s > best_score:
+                best, best_score = p, s
+        for p in skipped:
+            if seen >= limit:
+                break
+            seen += 1
+            s = score[cls[p]][0]
+            if best < 0 or s > best_score:
+                best, best_score = p, s
+        sel.cursor = i
+        end = start + visited
+        # visits per class, in first-visit order (as the walk's counters are filled)
+        window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
+        self._metrics(m, start, window, Counter(window))
+        if best < 0:
+            return None
+        node = nodes[best]
+        u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
+        return sel.option(node, u, best_score, placer)
+
+    def _all_scored(self, start: int, count: int, limit: int):
+        """The walk in bulk for the common window: `limit` scored nodes, plus the filtered
+        or exhausted nodes between them and the (at most MAX_SKIP) non-positive ones
+        skipped; the choice is the first node of the best class outside the skipped ones.
+        (window, best position, best score), or None when the walk must go node by node."""
+        cls, kind, score, stamp, epoch = self.cls, self.kind, self.score, self.stamp, self.epoch
+        length = limit + MAX_SKIP
+        while True:
+            if length >= count:
+                return None  # about a whole lap: the walk's own bounds apply
+            end = start + length
+            window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
+            hits = Counter(window)
+            present = hits.keys()
+            unscored = [c for c in present if kind[c]]
+            if any(kind[c] == _SLOW for c in unscored):
+                return None
+            n_unscored = sum(hits[c] for c in unscored)
+            if length - n_unscored >= limit + MAX_SKIP:
+                break
+            length = limit + MAX_SKIP + n_unscored + (length - n_unscored < limit) * limit
+        excluded: list[int] = []  # window offsets not counted: unscored, and the first skipped
+        for c in unscored:
+            offset = -1
+            for _ in range(hits[c]):
+                offset = window.index(c, offset + 1)
+                excluded.append(offset)
+        candidates: list[int] = []
+        for c in present:
+            if not kind[c]:
+                parts = score[c] if stamp[c] == epoch else self._score(c)
+                if parts[0] <= SKIP_SCORE_THRESHOLD:
+                    offset = -1
+                    for _ in range(min(MAX_SKIP, hits[c])):
+                        offset = window.index(c, offset + 1)
+                        candidates.append(offset)
+        candidates.sort()
+        skipped = set(candidates[:MAX_SKIP])
+        excluded.extend(skipped)
+        excluded.sort()
+        end = limit
+        for offset in excluded:
+            if offset >= end:
+                break
+            end += 1
+        if end < len(window):
+            window = window[:end]
+            hits = Counter(window)
+        best_score = None
+        best_classes = []
+        for c in hits:
+            if kind[c]:
+                continue
+            s = score[c][0]
+            if best_score is None or s > best_score:
+                best_score, best_classes = s, [c]
+            elif s == best_score:
+                best_classes.append(c)
+        best = None
+        for c in best_classes:
+            offset = -1
+            while True:  # its first node not skipped, if any
+                try:
+                    offset = window.index(c, offset + 1)
+                except ValueError:
+                    offset = None
+                    break
+                if offset not in skipped:
+                    break
+            if offset is not None and (best is None or offset < best):
+                best = offset
+        if best is None:
+            return None  # every best node was skipped: the walk compares the skipped ones
+        return window, hits, (start + best) % count, best_score
+
+    def _metrics(self, m, start: int, window: list[int], hits: dict[int, int]) -> None:
+        """The counters and top scores the node-by-node walk would have recorded (`window`:
+        the class ids walked; `hits`: visits per class in first-visit order)."""
+        m.evaluated += len(window)
+        kind, info, score = self.kind, self.info, self.score
+        scored = 0
+        top: list[tuple[float, int]] = []  # (score, class) of scored classes
+        for c, n in hits.items():  # dicts keep first-visit order, as the walk's counters do
+            k = kind[c]
+            if k == _FILTERED:
+                _, node_class, reason, phrase = info[c]
+                m.filter(node_class, reason, phrase, n)
+            elif k == _EXHAUSTED:
+                _, node_class, dim, free, need = info[c]
+                m.exhaust(node_class, dim, free, need, n)
+            else:
+                scored += n
+                top.append((score[c][0], c))
+        self.selector.nodes_scored += scored
+        if not top:
+            return
+        # the classes holding the 5 best nodes (ties: the earlier node in the window)
+        top.sort(key=lambda t: -t[0])
+        wanted: dict[int, int] = {}
+        total = 0
+        threshold = None
+        for s, c in top:
+            if threshold is not None and s < threshold:
+                break
+            wanted[c] = min(hits[c], TOP_SCORES)
+            total += hits[c]
+            if total >= TOP_SCORES and threshold is None:
+                threshold = s
+        found: list[tuple[float, int, int]] = []
+        for c, k in wanted.items():  # the first k nodes of each such class
+            offset = -1
+            for _ in range(k):
+                offset = window.index(c, offset + 1)
+                found.append((-score[c][0], offset, c))
+        found.sort()
+        nodes, count = self.nodes, len(self.nodes)
+        for _, offset, c in found[:TOP_SCORES]:
+            final, fit, anti, pen, aff, spread = score[c]
+            node = nodes[(start + offset) % count]
+            m.scored.append((final, node.id, fit, anti, pen, aff, spread, 0.0, 0.0))
