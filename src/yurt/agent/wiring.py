@@ -25,6 +25,9 @@ def build_server(cfg: AgentConfig):
         value = getattr(cfg.server, key)
         if value:
             setattr(sc, key, value / SECOND)
+    if cfg.server.state_backend == "etcd":
+        sc.state_backend, sc.etcd_endpoints, sc.etcd_prefix = "etcd", cfg.server.etcd_endpoints, cfg.server.etcd_prefix
+        sc.etcd_lease_ttl = cfg.server.etcd_lease_ttl / SECOND or sc.etcd_lease_ttl
     if cfg.server.max_heartbeats_per_second:
         sc.max_heartbeats_per_second = cfg.server.max_heartbeats_per_second
     return Server(sc)

@@ -7,6 +7,7 @@ from aiohttp import web
 from yurt.server.endpoints import EndpointError
 
 from . import (
+    leader_forward,
     routes_agent,
     routes_events,
     routes_internal,
@@ -65,6 +66,7 @@ def _client_routes(app: web.Application, client_agent) -> None:
 
 def build_app(server, client_agent=None) -> web.Application:
     app = web.Application(middlewares=[nomad_errors], client_max_size=64 * 1024 * 1024)
+    leader_forward.install(app)  # HA followers forward writes to the leader
     app[SERVER_KEY] = server
     app[CLIENT_AGENT_KEY] = client_agent
     for module in (routes_jobs, routes_jobs_ops, routes_reads, routes_nodes_ops, routes_system, routes_agent,

@@ -1,0 +1,84 @@
+"""HA: a follower forwards writes (any /v1 request but GET/HEAD, except node-local /v1/client/ and
+agent-local /v1/agent/ routes) to the leader's HTTP address, then waits (briefly) until it has
+applied the index the leader answered with, so a read through the same server sees the write."""
+
+import asyncio
+
+import aiohttp
+from aiohttp import web
+
+from yurt.server.endpoints import EndpointError
+
+from .context import SERVER_KEY
+
+FORWARDED_HEADER = "X-Yurt-Forwarded"
+_READS = ("GET", "HEAD", "OPTIONS")
+_LOCAL_PREFIXES = ("/v1/client/", "/v1/agent/")
+_HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
+CATCH_UP_WAIT = 5.0
+_SESSION = web.AppKey("leader_forward_session", dict)
+
+
+def _must_forward(request: web.Request, server) -> bool:
+    return (
+        getattr(server, "leadership", None) is not None
+        and not server.leader
+        and request.method not in _READS
+        and request.path.startswith("/v1/")
+        and not request.path.startswith(_LOCAL_PREFIXES)
+        and FORWARDED_HEADER not in request.headers  # forwarded once: a stale view answers itself
+    )
+
+
+@web.middleware
+async def forward_writes_to_leader(request: web.Request, handler):
+    server = request.app[SERVER_KEY]
+    if not _must_forward(request, server):
+        return await handler(request)
+    leader = server.leadership.leader_http
+    if not leader:
+        raise EndpointError(500, "No cluster leader")
+    holder = request.app[_SESSION]
+    session = holder.get("session")
+    if session is None or session.closed:
+        session = holder["session"] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=5))
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+    headers[FORWARDED_HEADER] = server.config.node_name
+    body = await request.read()
+    try:
+        async with session.request(request.method, leader + request.rel_url.path_qs, data=body or None,
+                                   headers=headers) as upstream:
+            payload = await upstream.read()
+            out = web.Response(status=upstream.status, body=payload)
+            for key, value in upstream.headers.items():
+                if key.lower() not in _HOP_HEADERS and key.lower() != "content-encoding":
+                    out.headers[key] = value
+    except aiohttp.ClientConnectionError as exc:
+        raise EndpointError(500, f"No cluster leader: forwarding to {leader} failed: {exc}") from None
+    index = upstream.headers.get("X-Nomad-Index", "")
+    if index.isdigit() and server.state is not None:
+        await _wait_for_index(server, int(index))
+    return out
+
+
+async def _wait_for_index(server, index: int) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CATCH_UP_WAIT
+    while server.state is not None and server.state.latest_index < index:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        await server.state.wait_for_change((), server.state.latest_index, remaining)
+
+
+def install(app: web.Application) -> None:
+    """Add the forwarding middleware (after the error middleware) and its session's cleanup."""
+    app[_SESSION] = {}
+    app.middlewares.append(forward_writes_to_leader)
+    app.on_cleanup.append(_close_session)
+
+
+async def _close_session(app: web.Application) -> None:
+    session = app[_SESSION].get("session")
+    if session is not None:
+        await session.close()
