@@ -94,6 +94,7 @@ class EtcdLeadership:
 
     # -- election -------------------------------------------------------------------
     async def _campaign_loop(self) -> None:
+        failures = 0
         while True:
             keepalive = None
             try:
@@ -101,6 +102,7 @@ class EtcdLeadership:
                 self._lease = int(resp["ID"])
                 self._lease_deadline = asyncio.get_running_loop().time() + int(resp["TTL"]) - RENEW_MARGIN
                 keepalive = asyncio.create_task(self._keepalive(), name="ha-keepalive")
+                failures = 0
                 await self.gw.call("/v3/kv/put", {"key": b64(self.backend.key("members/" + self.server.config.node_name)),
                                                   "value": b64(json.dumps(self.record())),
                                                   "lease": str(self._lease)})
@@ -114,7 +116,8 @@ class EtcdLeadership:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("leader election: %s", exc)
+                failures += 1
+                _log_failure("leader election", failures, exc)
             finally:
                 if keepalive is not None:
                     keepalive.cancel()
@@ -190,9 +193,11 @@ class EtcdLeadership:
 
     async def _replicate_loop(self) -> None:
         cut = len(self.log_prefix)
+        failures = 0
         while True:
             try:
                 revision = await self._catch_up()
+                failures = 0
                 async for events in self.gw.watch(self.log_prefix, prefix_end(self.log_prefix), revision + 1):
                     entries = [(int(unb64(ev["kv"]["key"]).decode()[cut:]), unb64(ev["kv"].get("value")))
                                for ev in events if ev.get("type", "PUT") == "PUT"]
@@ -204,7 +209,8 @@ class EtcdLeadership:
                 log.info("log replication: %s: re-reading", exc)
                 continue
             except Exception as exc:
-                log.warning("log replication: %s", exc)
+                failures += 1
+                _log_failure("log replication", failures, exc)
             await asyncio.sleep(RETRY_DELAY)
 
     # -- cluster view ---------------------------------------------------------------
@@ -226,6 +232,12 @@ class EtcdLeadership:
                 raise
             except Exception as exc:
                 log.debug("reading the cluster view: %s", exc)
+
+
+def _log_failure(what: str, failures: int, exc: Exception) -> None:
+    """Warn on the first, tenth and every hundredth failure in a row (etcd down: no log flood)."""
+    level = logging.WARNING if failures in (1, 10) or failures % 100 == 0 else logging.DEBUG
+    log.log(level, "%s (failure %d in a row): %s", what, failures, exc)
 
 
 # -- the cluster as the status routes show it ----------------------------------------

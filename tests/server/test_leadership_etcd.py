@@ -1,0 +1,94 @@
+"""Leader election over a real etcd cluster, in process: one leader, followers replicate, a
+deposed leader cannot append, and losing etcd revokes leadership. Skipped without etcd unless
+YURT_REQUIRE_ETCD=1."""
+
+import asyncio
+import os
+import time
+
+import pytest
+
+from yurt.server import Server, ServerConfig
+from yurt.state.commands import SchedulerConfigSet
+from yurt.state.etcd import NotLeaderError
+from yurt.state.etcd.cluster import EtcdCluster, etcd_binary
+from yurt.state.etcd.gateway import b64
+from yurt.structs import SchedulerConfiguration
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+def etcd(tmp_path):
+    if etcd_binary() is None:
+        if os.environ.get("YURT_REQUIRE_ETCD") == "1":
+            pytest.fail("YURT_REQUIRE_ETCD=1 but etcd is not installed (apt-get install etcd-server)")
+        pytest.skip("etcd is not installed")
+    cluster = EtcdCluster.create(str(tmp_path / "etcd")).start()
+    yield cluster
+    cluster.stop()
+
+
+def make_server(etcd, name: str) -> Server:
+    return Server(ServerConfig(node_name=name, num_schedulers=1, state_backend="etcd", etcd_endpoints=etcd.endpoints,
+                               etcd_prefix="/lead", etcd_lease_ttl=2, http_port=0))
+
+
+async def until(predicate, timeout: float = 15.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_one_leader_followers_replicate_and_a_deposed_leader_cannot_write(etcd):
+    servers = [make_server(etcd, n) for n in ("a", "b")]
+    for s in servers:
+        await s.start()
+    try:
+        await until(lambda: sum(s.leader for s in servers) == 1, what="one leader")
+        leader = next(s for s in servers if s.leader)
+        follower = next(s for s in servers if not s.leader)
+        index = leader.state.apply(SchedulerConfigSet(config=SchedulerConfiguration(memory_oversubscription_enabled=True)))
+        await until(lambda: follower.state.latest_index == index, what="the follower to apply the write")
+        assert follower.state.snapshot().scheduler_config().memory_oversubscription_enabled
+        with pytest.raises(NotLeaderError):  # followers never write the log
+            follower.state.apply(SchedulerConfigSet(config=SchedulerConfiguration()))
+
+        # the leader key disappears (as when etcd expires the lease): the leader steps down at once
+        # and the other server takes over; the old one's appends are refused by etcd
+        await leader.leadership.gw.call("/v3/kv/deleterange", {"key": b64(leader.leadership.leader_key)})
+        await until(lambda: follower.leader and not leader.leader, what="the other server to lead")
+        new_index = follower.state.apply(SchedulerConfigSet(config=SchedulerConfiguration()))
+        await until(lambda: leader.state.latest_index == new_index, what="the old leader to follow")
+        with pytest.raises(NotLeaderError):
+            leader.state.apply(SchedulerConfigSet(config=SchedulerConfiguration()))
+        assert leader.state.latest_index == follower.state.latest_index == new_index
+
+        # a server joining after a snapshot truncated the log restores snapshot + log
+        assert follower.state.write_snapshot() == new_index
+        last = follower.state.apply(SchedulerConfigSet(config=SchedulerConfiguration(memory_oversubscription_enabled=True)))
+        late = make_server(etcd, "c")
+        servers.append(late)
+        await late.start()
+        await until(lambda: late.state.latest_index == last, what="the late server to catch up")
+        assert not late.leader and late.state.snapshot().scheduler_config().memory_oversubscription_enabled
+    finally:
+        for s in servers:
+            await s.stop()
+
+
+async def test_losing_etcd_revokes_leadership_within_the_lease(etcd):
+    server = make_server(etcd, "solo")
+    await server.start()
+    try:
+        await until(lambda: server.leader, what="leadership")
+        for m in etcd.members:
+            etcd.kill_member(m)
+        await until(lambda: not server.leader, timeout=10, what="leadership revoked")
+        assert server.workers == [] and server.applier is None
+    finally:
+        await server.stop()
