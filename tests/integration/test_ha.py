@@ -3,49 +3,14 @@ one client. Killing the leader (kill -9) hands leadership to another server with
 killing one etcd member changes nothing. Skipped without etcd unless YURT_REQUIRE_ETCD=1."""
 
 import json
-import os
-import textwrap
 
 import httpx
 import pytest
 
-from yurt.state.etcd.cluster import EtcdCluster, etcd_binary
-
 from .agents import wait_until, yurt
+from .test_cluster import sized_job
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-def etcd(tmp_path):
-    if etcd_binary() is None:
-        if os.environ.get("YURT_REQUIRE_ETCD") == "1":
-            pytest.fail("YURT_REQUIRE_ETCD=1 but etcd is not installed (apt-get install etcd-server)")
-        pytest.skip("etcd is not installed")
-    cluster = EtcdCluster.create(str(tmp_path / "etcd")).start()
-    yield cluster
-    cluster.stop()
-
-
-def sleep_job(job_id: str, count: int) -> str:
-    return textwrap.dedent(f"""
-        job "{job_id}" {{
-          group "g" {{
-            count = {count}
-            task "t" {{
-              driver = "raw_exec"
-              config {{
-                command = "/bin/sleep"
-                args    = ["600"]
-              }}
-              resources {{
-                cpu    = 20
-                memory = 32
-              }}
-            }}
-          }}
-        }}
-    """)
 
 
 def leaders(servers) -> set[str]:
@@ -64,8 +29,8 @@ def running(server, job_id: str) -> list[dict]:
     return [a for a in server.api(f"/v1/job/{job_id}/allocations") if a["ClientStatus"] == "running"]
 
 
-def test_leader_failover_keeps_the_state_and_the_cluster_working(cluster, etcd, tmp_path):
-    ha = (f'server {{\n  state_backend = "etcd"\n  etcd_endpoints = {json.dumps(etcd.endpoints)}\n'
+def test_leader_failover_keeps_the_state_and_the_cluster_working(cluster, etcd_cluster, tmp_path):
+    ha = (f'server {{\n  state_backend = "etcd"\n  etcd_endpoints = {json.dumps(etcd_cluster.endpoints)}\n'
           f'  etcd_prefix = "/yurt-test"\n  etcd_lease_ttl = "3s"\n}}\n')
     servers = [cluster(f"s{i}", "server", extra_hcl=ha) for i in range(3)]
     for s in servers:
@@ -88,7 +53,7 @@ def test_leader_failover_keeps_the_state_and_the_cluster_working(cluster, etcd, 
     wait_until(lambda: len(follower.api("/v1/nodes")) == 1, what="the node registered")
 
     job = tmp_path / "web.nomad.hcl"
-    job.write_text(sleep_job("web", 2))
+    job.write_text(sized_job("web", 2, 32))
     yurt(follower.address, "job", "run", "-detach", str(job))  # a write through a follower
     wait_until(lambda: len(running(follower, "web")) == 2, timeout=60, what="2 running allocs")
     before = {a["ID"]: (a["CreateIndex"], a["ModifyIndex"]) for a in follower.api("/v1/job/web/allocations")}
@@ -110,7 +75,7 @@ def test_leader_failover_keeps_the_state_and_the_cluster_working(cluster, etcd, 
     # a new job registered through either remaining server is placed
     other = next(s for s in rest if s.name != new_leader)
     job2 = tmp_path / "api.nomad.hcl"
-    job2.write_text(sleep_job("api", 1))
+    job2.write_text(sized_job("api", 1, 32))
     yurt(other.address, "job", "run", "-detach", str(job2))
     wait_until(lambda: len(running(other, "api")) == 1, timeout=60, what="the new job placed after failover")
 
@@ -122,9 +87,9 @@ def test_leader_failover_keeps_the_state_and_the_cluster_working(cluster, etcd, 
     assert old.api("/v1/status/leader") == by_name[new_leader].api("/v1/status/leader")
 
     # one etcd member down: writes and placement still work
-    etcd.kill_member(etcd.members[0])
+    etcd_cluster.kill_member(etcd_cluster.members[0])
     job3 = tmp_path / "db.nomad.hcl"
-    job3.write_text(sleep_job("db", 1))
+    job3.write_text(sized_job("db", 1, 32))
     yurt(old.address, "job", "run", "-detach", str(job3))
     wait_until(lambda: len(running(by_name[new_leader], "db")) == 1, timeout=60, what="placement with 2 of 3 etcd")
     assert leaders(servers) == {new_leader}

@@ -3,7 +3,6 @@ deposed leader cannot append, and losing etcd revokes leadership. Skipped withou
 YURT_REQUIRE_ETCD=1."""
 
 import asyncio
-import os
 import time
 
 import pytest
@@ -11,27 +10,15 @@ import pytest
 from yurt.server import Server, ServerConfig
 from yurt.state.commands import SchedulerConfigSet
 from yurt.state.etcd import NotLeaderError
-from yurt.state.etcd.cluster import EtcdCluster, etcd_binary
 from yurt.state.etcd.gateway import b64
 from yurt.structs import SchedulerConfiguration
 
 pytestmark = pytest.mark.timeout(90)
 
 
-@pytest.fixture
-def etcd(tmp_path):
-    if etcd_binary() is None:
-        if os.environ.get("YURT_REQUIRE_ETCD") == "1":
-            pytest.fail("YURT_REQUIRE_ETCD=1 but etcd is not installed (apt-get install etcd-server)")
-        pytest.skip("etcd is not installed")
-    cluster = EtcdCluster.create(str(tmp_path / "etcd")).start()
-    yield cluster
-    cluster.stop()
-
-
-def make_server(etcd, name: str) -> Server:
-    return Server(ServerConfig(node_name=name, num_schedulers=1, state_backend="etcd", etcd_endpoints=etcd.endpoints,
-                               etcd_prefix="/lead", etcd_lease_ttl=2, http_port=0))
+def make_server(etcd_cluster, name: str) -> Server:
+    return Server(ServerConfig(node_name=name, num_schedulers=1, state_backend="etcd",
+                               etcd_endpoints=etcd_cluster.endpoints, etcd_prefix="/lead", etcd_lease_ttl=2))
 
 
 async def until(predicate, timeout: float = 15.0, what: str = "condition"):
@@ -44,8 +31,8 @@ async def until(predicate, timeout: float = 15.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def test_one_leader_followers_replicate_and_a_deposed_leader_cannot_write(etcd):
-    servers = [make_server(etcd, n) for n in ("a", "b")]
+async def test_one_leader_followers_replicate_and_a_deposed_leader_cannot_write(etcd_cluster):
+    servers = [make_server(etcd_cluster, n) for n in ("a", "b")]
     for s in servers:
         await s.start()
     try:
@@ -71,7 +58,7 @@ async def test_one_leader_followers_replicate_and_a_deposed_leader_cannot_write(
         # a server joining after a snapshot truncated the log restores snapshot + log
         assert follower.state.write_snapshot() == new_index
         last = follower.state.apply(SchedulerConfigSet(config=SchedulerConfiguration(memory_oversubscription_enabled=True)))
-        late = make_server(etcd, "c")
+        late = make_server(etcd_cluster, "c")
         servers.append(late)
         await late.start()
         await until(lambda: late.state.latest_index == last, what="the late server to catch up")
@@ -81,13 +68,13 @@ async def test_one_leader_followers_replicate_and_a_deposed_leader_cannot_write(
             await s.stop()
 
 
-async def test_losing_etcd_revokes_leadership_within_the_lease(etcd):
-    server = make_server(etcd, "solo")
+async def test_losing_etcd_revokes_leadership_within_the_lease(etcd_cluster):
+    server = make_server(etcd_cluster, "solo")
     await server.start()
     try:
         await until(lambda: server.leader, what="leadership")
-        for m in etcd.members:
-            etcd.kill_member(m)
+        for m in etcd_cluster.members:
+            etcd_cluster.kill_member(m)
         await until(lambda: not server.leader, timeout=10, what="leadership revoked")
         assert server.workers == [] and server.applier is None
     finally:

@@ -8,25 +8,10 @@ import threading
 import pytest
 
 from yurt.state.etcd import EtcdLog, NotLeaderError
-from yurt.state.etcd.cluster import EtcdCluster, etcd_binary
+from yurt.state.etcd.gateway import b64
 from yurt.state.sqlite import SqliteLog
 
 _prefixes = itertools.count()
-
-
-def _need_etcd() -> None:
-    if etcd_binary() is None:
-        if os.environ.get("YURT_REQUIRE_ETCD") == "1":
-            pytest.fail("YURT_REQUIRE_ETCD=1 but etcd is not installed (apt-get install etcd-server)")
-        pytest.skip("etcd is not installed")
-
-
-@pytest.fixture(scope="module")
-def etcd_endpoints(tmp_path_factory):
-    _need_etcd()
-    cluster = EtcdCluster.create(str(tmp_path_factory.mktemp("etcd"))).start()
-    yield cluster.endpoints
-    cluster.stop()
 
 
 @pytest.fixture(params=["sqlite", "etcd"])
@@ -138,10 +123,10 @@ def test_etcd_guarded_log_refuses_a_deposed_leader(etcd_endpoints):
     with pytest.raises(NotLeaderError):
         b.append([(1, b"a")])
     leader_key = prefix + "/leader"
-    put = b._gw.call("/v3/kv/put", {"key": _b64(leader_key), "value": _b64("me")})
+    put = b._gw.call("/v3/kv/put", {"key": b64(leader_key), "value": b64("me")})
     b.set_guard(leader_key, int(put["header"]["revision"]))
     b.append([(1, b"a")])
-    b._gw.call("/v3/kv/put", {"key": _b64(leader_key), "value": _b64("someone else")})  # re-elected
+    b._gw.call("/v3/kv/put", {"key": b64(leader_key), "value": b64("someone else")})  # re-elected
     with pytest.raises(NotLeaderError):
         b.append([(2, b"b")])
     with pytest.raises(NotLeaderError):
@@ -150,23 +135,12 @@ def test_etcd_guarded_log_refuses_a_deposed_leader(etcd_endpoints):
     b.close()
 
 
-def test_etcd_log_is_readable_from_any_member_and_survives_one_member_loss(tmp_path):
-    _need_etcd()
-    cluster = EtcdCluster.create(str(tmp_path / "etcd")).start()
-    try:
-        b = EtcdLog(cluster.endpoints, "/loss")
-        b.append([(1, b"a")])
-        cluster.kill_member(cluster.members[0])
-        b.append([(2, b"b")])
-        other = EtcdLog(cluster.endpoints[1:], "/loss")
-        assert list(other.entries_after(0)) == [(1, b"a"), (2, b"b")] and other.last_index() == 2
-        b.close()
-        other.close()
-    finally:
-        cluster.stop()
-
-
-def _b64(text: str) -> str:
-    import base64
-
-    return base64.b64encode(text.encode()).decode()
+def test_etcd_log_is_readable_from_any_member_and_survives_one_member_loss(etcd_cluster):
+    b = EtcdLog(etcd_cluster.endpoints, "/loss")
+    b.append([(1, b"a")])
+    etcd_cluster.kill_member(etcd_cluster.members[0])
+    b.append([(2, b"b")])
+    other = EtcdLog(etcd_cluster.endpoints[1:], "/loss")
+    assert list(other.entries_after(0)) == [(1, b"a"), (2, b"b")] and other.last_index() == 2
+    b.close()
+    other.close()

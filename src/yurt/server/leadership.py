@@ -38,7 +38,7 @@ class EtcdLeadership:
     def __init__(self, server) -> None:
         cfg = server.config
         self.server = server
-        self.ttl = max(2, int(round(cfg.etcd_lease_ttl)))
+        self.ttl = max(2, round(cfg.etcd_lease_ttl))
         self.backend = EtcdLog(cfg.etcd_endpoints, cfg.etcd_prefix, guarded=True)
         self.leader_key = self.backend.key("leader")
         self.members_prefix = self.backend.key("members/")

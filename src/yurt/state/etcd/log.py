@@ -19,6 +19,7 @@ A snapshot is written part by part, then made visible by one transaction that wr
 then compacted up to the previous snapshot's revision (watchers that far behind re-read).
 """
 
+import itertools
 import json
 import logging
 from collections.abc import Iterable, Iterator
@@ -88,7 +89,7 @@ class EtcdLog:
         etcd transaction: a batch larger than that is committed group by group)."""
         if not entries:
             return
-        for (a, _), (b, _) in zip(entries, entries[1:]):
+        for (a, _), (b, _) in itertools.pairwise(entries):
             if b != a + 1:
                 raise LogConflict(f"log entries must be consecutive: {a} then {b}")
         for group in _groups(entries):
