@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from .agents import wait_until, yurt
+from .agents import free_port, wait_until, yurt
 from .test_cluster import sized_job
 
 pytestmark = pytest.mark.timeout(180)
@@ -32,12 +32,15 @@ def running(server, job_id: str) -> list[dict]:
 def test_leader_failover_keeps_the_state_and_the_cluster_working(cluster, etcd_cluster, tmp_path):
     ha = (f'server {{\n  state_backend = "etcd"\n  etcd_endpoints = {json.dumps(etcd_cluster.endpoints)}\n'
           f'  etcd_prefix = "/yurt-test"\n  etcd_lease_ttl = "3s"\n}}\n')
-    servers = [cluster(f"s{i}", "server", extra_hcl=ha) for i in range(3)]
+    # distinct advertised RPC ports: /v1/status/leader and `server members` tell the servers apart
+    servers = [cluster(f"s{i}", "server", extra_hcl=ha + f"ports {{ rpc = {free_port()} }}\n") for i in range(3)]
     for s in servers:
         s.start(wait=False)
     for s in servers:
         wait_until(s.ready, timeout=30, what=f"server {s.name}")
     leader_name = wait_until(lambda: len(leaders(servers)) == 1 and leaders(servers).pop(), what="one leader")
+    rpc_ports = {s.name: s.api("/v1/agent/self")["config"]["Ports"]["RPC"] for s in servers}
+    assert len(set(rpc_ports.values())) == 3
     # every server agrees on the cluster: peers, members and the raft configuration
     for s in servers:
         wait_until(lambda s=s: len(s.api("/v1/status/peers")) == 3, what=f"3 peers seen by {s.name}")
@@ -45,7 +48,9 @@ def test_leader_failover_keeps_the_state_and_the_cluster_working(cluster, etcd_c
         assert members == ["s0.global", "s1.global", "s2.global"]
         config = s.api("/v1/operator/raft/configuration")["Servers"]
         assert [c["ID"] for c in config if c["Leader"]] == [leader_name]
-        assert s.api("/v1/status/leader") != ""
+        assert s.api("/v1/status/leader") == f"127.0.0.1:{rpc_ports[leader_name]}"
+    members = yurt(servers[0].address, "server", "members").stdout.splitlines()[1:]
+    assert sorted(line.split()[0] for line in members if line.split()[4] == "true") == [f"{leader_name}.global"]
 
     client = cluster("c0", "client", servers=[f"127.0.0.1:{s.port}" for s in servers]).start()
     by_name = {s.name: s for s in servers}

@@ -64,6 +64,8 @@ class AgentConfig:
     data_dir: str = ""
     bind_addr: str = "0.0.0.0"
     http_port: int = DEFAULT_HTTP_PORT
+    rpc_port: int = 4647  # advertised only (status/leader, members): several servers on one host differ here
+    serf_port: int = 4648
     advertise_http: str = ""
     log_level: str = "INFO"
     dev_mode: bool = False
@@ -217,7 +219,10 @@ def _apply_top(cfg: AgentConfig, data: dict[str, Any], path: str, find) -> None:
         if key in ("region", "datacenter", "name", "data_dir", "bind_addr", "log_level"):
             setattr(cfg, key, _typed(str, value, path, find, key))
         elif key == "ports":
-            cfg.http_port = _typed(int, _block(value).get("http", cfg.http_port), path, find, "http")
+            ports = _block(value)
+            cfg.http_port = _typed(int, ports.get("http", cfg.http_port), path, find, "http")
+            cfg.rpc_port = _typed(int, ports.get("rpc", cfg.rpc_port), path, find, "rpc")
+            cfg.serf_port = _typed(int, ports.get("serf", cfg.serf_port), path, find, "serf")
         elif key == "advertise":
             http = _block(value).get("http")
             if http:

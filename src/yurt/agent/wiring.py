@@ -18,6 +18,8 @@ def build_server(cfg: AgentConfig):
         node_name=cfg.node_name,
         advertise_addr=cfg.http_address.rsplit(":", 1)[0],
         http_port=cfg.http_port,
+        rpc_port=cfg.rpc_port,
+        serf_port=cfg.serf_port,
     )
     if cfg.server.num_schedulers:
         sc.num_schedulers = cfg.server.num_schedulers
