@@ -139,6 +139,7 @@ class StateStore:
         index are skipped); raises `LogGap` if they do not follow it. Returns the new index."""
         commands = [(index, decode_command(data)) for index, data in entries]
         applied: list[tuple[int, Command]] = []
+        changed: set[str] = set()
         with self._write_lock:
             tables = self._tables
             self._gen += 1
@@ -152,13 +153,13 @@ class StateStore:
                 try:
                     apply_command(txn, command)
                     tables = txn.commit()
+                    changed |= txn.touched
                 except StateError as err:
                     log.error("replicated log entry %d failed, skipped: %s", index, err)
                     tables = _with_index(tables, index)
                 applied.append((index, command))
             self._tables = tables
-        if applied:
-            self._watchers.notify(TABLES)
+        self._watchers.notify(changed)
         for index, command in applied:
             self._run_listeners(index, command)
         return tables.index
@@ -167,7 +168,7 @@ class StateStore:
         """HA followers that fell behind a snapshot: restore from the backend again."""
         with self._write_lock:
             self._restore()
-        self._watchers.notify(TABLES)
+        self._watchers.notify(TABLES + tuple(self._watchers._waiters))  # and per-node watches
 
     def _run_listeners(self, index: int, command: Command) -> None:
         for fn in list(self._listeners):
