@@ -39,7 +39,8 @@ class EtcdLeadership:
         cfg = server.config
         self.server = server
         self.ttl = max(2, round(cfg.etcd_lease_ttl))
-        self.backend = EtcdLog(cfg.etcd_endpoints, cfg.etcd_prefix, guarded=True)
+        # short request timeouts: a hung member must not hold a write (on the event loop) past the lease
+        self.backend = EtcdLog(cfg.etcd_endpoints, cfg.etcd_prefix, timeout=max(1.0, self.ttl / 3), guarded=True)
         self.leader_key = self.backend.key("leader")
         self.members_prefix = self.backend.key("members/")
         self.log_prefix = self.backend.key("log/")
