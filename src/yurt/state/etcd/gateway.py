@@ -2,13 +2,16 @@
 over HTTP with httpx: no gRPC stack, works with etcd 3.4 and later.
 
 Keys and values travel base64-encoded; 64-bit numbers travel as strings. A request that cannot
-reach a member (refused, timed out) is retried on the next endpoint; etcd's own errors (an
-HTTP error status with a JSON `error`/`message`) raise `EtcdError`.
+reach a member (refused, timed out) is retried on the next endpoint, and so is a 503 (no etcd
+leader during an etcd election), for a few rounds; etcd's other errors (an HTTP error status with
+a JSON `error`/`message`) raise `EtcdError`.
 """
 
+import asyncio
 import base64
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -22,6 +25,14 @@ class EtcdError(Exception):
 
 class EtcdUnavailable(EtcdError):
     """No endpoint could be reached."""
+
+
+class EtcdBusy(EtcdUnavailable):
+    """A member answered 503 (no etcd leader, leader changed, request timed out): try again."""
+
+
+BUSY_ROUNDS = 3  # rounds over the endpoints while members answer 503 (an etcd election)
+BUSY_PAUSE = 0.3
 
 
 class WatchCompacted(EtcdError):
@@ -48,7 +59,7 @@ def _check(path: str, resp: httpx.Response) -> dict:
         body = {"error": resp.text}
     if resp.status_code != 200:
         message = body.get("message") or body.get("error") or resp.text
-        raise EtcdError(f"etcd {path}: {message}")
+        raise (EtcdBusy if resp.status_code == 503 else EtcdError)(f"etcd {path}: {message}")
     return body
 
 
@@ -67,6 +78,10 @@ class _Endpoints:
         if self.endpoints[self.current] == endpoint:
             self.current = (self.current + 1) % len(self.endpoints)
 
+    def _failed(self, endpoint: str, exc: Exception, errors: list[str]) -> None:
+        errors.append(f"busy {endpoint}: {exc}" if isinstance(exc, EtcdBusy) else f"{endpoint}: {exc!r}")
+        self.failed(endpoint)
+
 
 class Gateway(_Endpoints):
     """Blocking calls (the log backend runs on the store's thread)."""
@@ -76,13 +91,17 @@ class Gateway(_Endpoints):
         self._http = httpx.Client(timeout=timeout)
 
     def call(self, path: str, body: dict) -> dict:
-        errors = []
-        for endpoint in self.order():
-            try:
-                return _check(path, self._http.post(endpoint + path, json=body))
-            except httpx.TransportError as exc:
-                errors.append(f"{endpoint}: {exc!r}")
-                self.failed(endpoint)
+        errors: list[str] = []
+        for attempt in range(BUSY_ROUNDS):
+            if attempt:
+                time.sleep(BUSY_PAUSE)
+            for endpoint in self.order():
+                try:
+                    return _check(path, self._http.post(endpoint + path, json=body))
+                except (httpx.TransportError, EtcdBusy) as exc:
+                    self._failed(endpoint, exc, errors)
+            if not errors[-1].startswith("busy"):
+                break
         raise EtcdUnavailable(f"etcd {path}: no endpoint reachable ({'; '.join(errors)})")
 
     def close(self) -> None:
@@ -97,14 +116,18 @@ class AsyncGateway(_Endpoints):
         self._http = httpx.AsyncClient(timeout=timeout)
 
     async def call(self, path: str, body: dict, timeout: float | None = None) -> dict:
-        errors = []
-        for endpoint in self.order():
-            try:
-                kwargs = {} if timeout is None else {"timeout": timeout}
-                return _check(path, await self._http.post(endpoint + path, json=body, **kwargs))
-            except httpx.TransportError as exc:
-                errors.append(f"{endpoint}: {exc!r}")
-                self.failed(endpoint)
+        errors: list[str] = []
+        kwargs = {} if timeout is None else {"timeout": timeout}
+        for attempt in range(BUSY_ROUNDS):
+            if attempt:
+                await asyncio.sleep(BUSY_PAUSE)
+            for endpoint in self.order():
+                try:
+                    return _check(path, await self._http.post(endpoint + path, json=body, **kwargs))
+                except (httpx.TransportError, EtcdBusy) as exc:
+                    self._failed(endpoint, exc, errors)
+            if not errors[-1].startswith("busy"):
+                break
         raise EtcdUnavailable(f"etcd {path}: no endpoint reachable ({'; '.join(errors)})")
 
     async def watch(self, key: str, range_end: str, start_revision: int,
