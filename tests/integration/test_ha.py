@@ -52,8 +52,10 @@ def test_leader_failover_keeps_the_state_and_the_cluster_working(cluster, etcd_c
     members = yurt(servers[0].address, "server", "members").stdout.splitlines()[1:]
     assert sorted(line.split()[0] for line in members if line.split()[4] == "true") == [f"{leader_name}.global"]
 
-    client = cluster("c0", "client", servers=[f"127.0.0.1:{s.port}" for s in servers]).start()
     by_name = {s.name: s for s in servers}
+    # the client talks to the leader first: killing it makes the client fail over too
+    order = [by_name[leader_name]] + [s for s in servers if s.name != leader_name]
+    client = cluster("c0", "client", servers=[f"127.0.0.1:{s.port}" for s in order]).start()
     follower = next(s for s in servers if s.name != leader_name)
     wait_until(lambda: len(follower.api("/v1/nodes")) == 1, what="the node registered")
 
