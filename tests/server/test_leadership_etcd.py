@@ -14,6 +14,7 @@ from yurt.state.etcd.gateway import b64
 from yurt.structs import SchedulerConfiguration
 
 pytestmark = pytest.mark.timeout(90)
+OVERSUBSCRIBE = SchedulerConfigSet(config=SchedulerConfiguration(memory_oversubscription_enabled=True))
 
 
 def make_server(etcd_cluster, name: str) -> Server:
@@ -39,7 +40,7 @@ async def test_one_leader_followers_replicate_and_a_deposed_leader_cannot_write(
         await until(lambda: sum(s.leader for s in servers) == 1, what="one leader")
         leader = next(s for s in servers if s.leader)
         follower = next(s for s in servers if not s.leader)
-        index = leader.state.apply(SchedulerConfigSet(config=SchedulerConfiguration(memory_oversubscription_enabled=True)))
+        index = leader.state.apply(OVERSUBSCRIBE)
         await until(lambda: follower.state.latest_index == index, what="the follower to apply the write")
         assert follower.state.snapshot().scheduler_config().memory_oversubscription_enabled
         with pytest.raises(NotLeaderError):  # followers never write the log
@@ -57,12 +58,26 @@ async def test_one_leader_followers_replicate_and_a_deposed_leader_cannot_write(
 
         # a server joining after a snapshot truncated the log restores snapshot + log
         assert follower.state.write_snapshot() == new_index
-        last = follower.state.apply(SchedulerConfigSet(config=SchedulerConfiguration(memory_oversubscription_enabled=True)))
+        last = follower.state.apply(OVERSUBSCRIBE)
         late = make_server(etcd_cluster, "c")
         servers.append(late)
         await late.start()
         await until(lambda: late.state.latest_index == last, what="the late server to catch up")
         assert not late.leader and late.state.snapshot().scheduler_config().memory_oversubscription_enabled
+
+        # a follower that fell behind the log's truncation reloads the newest snapshot, then the rest
+        replicate = next(t for t in late.leadership._tasks if t.get_name() == "ha-replicate")
+        replicate.cancel()
+        await asyncio.gather(replicate, return_exceptions=True)
+        behind = late.state.latest_index
+        for _ in range(2):
+            follower.state.apply(SchedulerConfigSet(config=SchedulerConfiguration()))
+        assert follower.state.write_snapshot() == behind + 2
+        last = follower.state.apply(OVERSUBSCRIBE)
+        assert late.state.latest_index == behind
+        await late.leadership._catch_up()
+        assert late.state.latest_index == last
+        assert late.state.snapshot().scheduler_config().memory_oversubscription_enabled
     finally:
         for s in servers:
             await s.stop()

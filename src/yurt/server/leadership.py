@@ -104,8 +104,8 @@ class EtcdLeadership:
                 self._lease_deadline = asyncio.get_running_loop().time() + int(resp["TTL"]) - RENEW_MARGIN
                 keepalive = asyncio.create_task(self._keepalive(), name="ha-keepalive")
                 failures = 0
-                await self.gw.call("/v3/kv/put", {"key": b64(self.backend.key("members/" + self.server.config.node_name)),
-                                                  "value": b64(json.dumps(self.record())),
+                member_key = self.backend.key("members/" + self.server.config.node_name)
+                await self.gw.call("/v3/kv/put", {"key": b64(member_key), "value": b64(json.dumps(self.record())),
                                                   "lease": str(self._lease)})
                 while not keepalive.done():
                     revision = await self._try_acquire()

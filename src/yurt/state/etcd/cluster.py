@@ -1,8 +1,9 @@
-"""A real multi-member etcd cluster (standard library only, so the script runs anywhere) on loopback ports in a directory (tests, `scripts/etcd-cluster`).
+"""A real multi-member etcd cluster on loopback ports in a directory (tests, `scripts/etcd-cluster`);
+standard library only, so the script runs with any python3.
 
-`python -m yurt.state.etcd.cluster start DIR [N]` starts N members (3 by default) detached,
+`scripts/etcd-cluster start DIR [N]` starts N members (3 by default) detached,
 records them in `DIR/cluster.json` and prints the client endpoints, comma separated;
-`... stop DIR` kills them and removes DIR.
+`scripts/etcd-cluster stop DIR` kills them and removes DIR.
 """
 
 import json
