@@ -7,7 +7,6 @@ from aiohttp import web
 from yurt.server.endpoints import EndpointError
 
 from . import (
-    leader_forward,
     routes_agent,
     routes_events,
     routes_internal,
@@ -21,6 +20,7 @@ from . import (
 from .client_proxy import install_session_holder, proxy_client_request
 from .context import CLIENT_AGENT_KEY, SERVER_KEY
 from .wire import error_response
+from . import leader_forward  # noqa: I001 - HA write forwarding
 
 log = logging.getLogger(__name__)
 
