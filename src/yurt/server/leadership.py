@@ -99,9 +99,10 @@ class EtcdLeadership:
         while True:
             keepalive = None
             try:
+                sent = asyncio.get_running_loop().time()  # the lease runs from (after) this moment
                 resp = await self.gw.call("/v3/lease/grant", {"TTL": str(self.ttl)})
                 self._lease = int(resp["ID"])
-                self._lease_deadline = asyncio.get_running_loop().time() + int(resp["TTL"]) - RENEW_MARGIN
+                self._lease_deadline = sent + int(resp["TTL"]) - RENEW_MARGIN
                 keepalive = asyncio.create_task(self._keepalive(), name="ha-keepalive")
                 failures = 0
                 member_key = self.backend.key("members/" + self.server.config.node_name)
@@ -136,8 +137,9 @@ class EtcdLeadership:
                 return
             await asyncio.sleep(min(self.ttl / 3, remaining))
             sent = loop.time()
-            try:
-                resp = await self.gw.call("/v3/lease/keepalive", {"ID": str(self._lease)})
+            try:  # a renewal still pending at the deadline is too late: leadership goes at the deadline
+                resp = await asyncio.wait_for(self.gw.call("/v3/lease/keepalive", {"ID": str(self._lease)}),
+                                              max(0.01, self._lease_deadline - sent))
             except Exception as exc:
                 log.warning("renewing etcd lease %x: %s", self._lease, exc)
                 continue
