@@ -27,6 +27,11 @@ class ServerSection:
     min_heartbeat_ttl: int = 0
     max_heartbeats_per_second: float = 0.0
     bootstrap_expect: int = 0
+    # HA: the command log in an etcd cluster (docs/internals.md, state)
+    state_backend: str = "sqlite"
+    etcd_endpoints: list[str] = field(default_factory=list)
+    etcd_prefix: str = "/yurt"
+    etcd_lease_ttl: int = 0  # ns; 0 = the server's default
 
 
 @dataclass
@@ -66,6 +71,8 @@ class AgentConfig:
     data_dir: str = ""
     bind_addr: str = "0.0.0.0"
     http_port: int = DEFAULT_HTTP_PORT
+    rpc_port: int = 4647  # advertised only (status/leader, members): several servers on one host differ here
+    serf_port: int = 4648
     advertise_http: str = ""
     log_level: str = "INFO"
     dev_mode: bool = False
@@ -219,19 +226,43 @@ def _apply_top(cfg: AgentConfig, data: dict[str, Any], path: str, find) -> None:
         if key in ("region", "datacenter", "name", "data_dir", "bind_addr", "log_level"):
             setattr(cfg, key, _typed(str, value, path, find, key))
         elif key == "ports":
-            cfg.http_port = _typed(int, _block(value).get("http", cfg.http_port), path, find, "http")
+            ports = _block(value)
+            cfg.http_port = _typed(int, ports.get("http", cfg.http_port), path, find, "http")
+            cfg.rpc_port = _typed(int, ports.get("rpc", cfg.rpc_port), path, find, "rpc")
+            cfg.serf_port = _typed(int, ports.get("serf", cfg.serf_port), path, find, "serf")
         elif key == "advertise":
             http = _block(value).get("http")
             if http:
                 cfg.advertise_http = str(http)
         elif key == "server":
-            _apply_section(cfg.server, _block(value), path, find, "server", {"enabled", "num_schedulers",
-                           "heartbeat_grace", "min_heartbeat_ttl", "max_heartbeats_per_second",
-                           "bootstrap_expect", "encrypt", "server_join", "default_scheduler_config"})
+            block = _block(value)
+            _apply_section(cfg.server, {k: v for k, v in block.items() if k != "etcd_endpoints"}, path, find,
+                           "server", {"enabled", "num_schedulers", "heartbeat_grace", "min_heartbeat_ttl",
+                                      "max_heartbeats_per_second", "bootstrap_expect", "encrypt", "server_join",
+                                      "default_scheduler_config", *_HA_KEYS})
+            _apply_ha(cfg.server, block, path, find)
         elif key == "client":
             _apply_client(cfg.client, _block(value), path, find)
         elif key == "plugin":
             _apply_plugins(cfg, _block(value), path, find)
+
+
+_HA_KEYS = {"state_backend", "etcd_endpoints", "etcd_prefix", "etcd_lease_ttl"}
+
+
+def _apply_ha(section: ServerSection, block: dict[str, Any], path: str, find) -> None:
+    if "etcd_endpoints" in block:
+        value = block["etcd_endpoints"]
+        if not isinstance(value, list) or not value or not all(isinstance(e, str) for e in value):
+            raise AgentConfigError(f"{path}:{find('etcd_endpoints')}: server.etcd_endpoints must be a non-empty "
+                                   f"list of etcd client URLs, got {value!r}")
+        section.etcd_endpoints = list(value)
+    if section.state_backend not in ("sqlite", "etcd"):
+        raise AgentConfigError(f'{path}:{find("state_backend")}: server.state_backend must be "sqlite" or "etcd", '
+                               f"got {section.state_backend!r}")
+    if section.state_backend == "etcd" and not section.etcd_endpoints:
+        raise AgentConfigError(f'{path}:{find("state_backend")}: server.state_backend = "etcd" needs '
+                               f"server.etcd_endpoints")
 
 
 _PLUGIN_KEYS = {"config", "args"}

@@ -43,8 +43,13 @@ async def run_agent(cfg: AgentConfig, install_signals: Callable[[asyncio.Event],
     if server is not None:
         from ..http import build_app
 
+        from ..state.etcd import EtcdError
+
         app = build_app(server, client)
-        await server.start()
+        try:
+            await server.start()
+        except EtcdError as exc:  # HA: the log's etcd cluster cannot be read at start
+            raise AgentConfigError(f"server.etcd_endpoints: cannot open the state in etcd: {exc}") from None
         from ..state import relax_gc
 
         relax_gc()  # after the restore: the restored state is never rescanned by the cyclic GC

@@ -18,6 +18,8 @@ def build_server(cfg: AgentConfig):
         node_name=cfg.node_name,
         advertise_addr=cfg.http_address.rsplit(":", 1)[0],
         http_port=cfg.http_port,
+        rpc_port=cfg.rpc_port,
+        serf_port=cfg.serf_port,
     )
     if cfg.server.num_schedulers:
         sc.num_schedulers = cfg.server.num_schedulers
@@ -25,6 +27,9 @@ def build_server(cfg: AgentConfig):
         value = getattr(cfg.server, key)
         if value:
             setattr(sc, key, value / SECOND)
+    if cfg.server.state_backend == "etcd":
+        sc.state_backend, sc.etcd_endpoints, sc.etcd_prefix = "etcd", cfg.server.etcd_endpoints, cfg.server.etcd_prefix
+        sc.etcd_lease_ttl = cfg.server.etcd_lease_ttl / SECOND or sc.etcd_lease_ttl
     if cfg.server.max_heartbeats_per_second:
         sc.max_heartbeats_per_second = cfg.server.max_heartbeats_per_second
     return Server(sc)

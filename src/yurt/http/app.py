@@ -21,6 +21,7 @@ from . import (
 from .client_proxy import install_session_holder, proxy_client_request
 from .context import CLIENT_AGENT_KEY, SERVER_KEY
 from .wire import error_response
+from . import leader_forward  # noqa: I001 - HA write forwarding
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def _client_routes(app: web.Application, client_agent) -> None:
 
 def build_app(server, client_agent=None) -> web.Application:
     app = web.Application(middlewares=[nomad_errors], client_max_size=64 * 1024 * 1024)
+    leader_forward.install(app)  # HA followers forward writes to the leader
     app[SERVER_KEY] = server
     app[CLIENT_AGENT_KEY] = client_agent
     for module in (routes_jobs, routes_jobs_ops, routes_reads, routes_nodes_ops, routes_system, routes_agent,

@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from yurt.server.endpoints import set_scheduler_config
+from yurt.server.leadership import leader_address, server_views
 from yurt.structs import SchedulerConfiguration, to_wire
 
 from .context import CLIENT_AGENT_KEY, server_of
@@ -78,7 +79,7 @@ async def agent_members(request: web.Request) -> web.Response:
         "ServerName": cfg.node_name,
         "ServerRegion": cfg.region,
         "ServerDC": cfg.datacenter,
-        "Members": [member(server)],
+        "Members": [member(view) for view in server_views(server)],
     })
 
 
@@ -98,12 +99,12 @@ async def agent_health(request: web.Request) -> web.Response:
 @routes.get("/v1/status/leader")
 async def status_leader(request: web.Request) -> web.Response:
     server = server_of(request)
-    return json_response(request, server.config.rpc_address if server.leader else "")
+    return json_response(request, leader_address(server))
 
 
 @routes.get("/v1/status/peers")
 async def status_peers(request: web.Request) -> web.Response:
-    return json_response(request, [server_of(request).config.rpc_address])
+    return json_response(request, [view.config.rpc_address for view in server_views(server_of(request))])
 
 
 @routes.get("/v1/regions")
@@ -132,11 +133,11 @@ async def put_scheduler_config(request: web.Request) -> web.Response:
 
 @routes.get("/v1/operator/raft/configuration")
 async def raft_configuration(request: web.Request) -> web.Response:
-    """One voter, the leader: this server (the log lives in SQLite, not Raft)."""
-    cfg = server_of(request).config
-    server = {"ID": cfg.node_name, "Node": f"{cfg.node_name}.{cfg.region}", "Address": cfg.rpc_address,
-              "Leader": server_of(request).leader, "Voter": True, "RaftProtocol": "3"}
-    return json_response(request, {"Servers": [server], "Index": 0})
+    """Every server as a voter (one with the SQLite log; the live HA servers with etcd)."""
+    servers = [{"ID": v.config.node_name, "Node": f"{v.config.node_name}.{v.config.region}",
+                "Address": v.config.rpc_address, "Leader": v.leader, "Voter": True, "RaftProtocol": "3"}
+               for v in server_views(server_of(request))]
+    return json_response(request, {"Servers": servers, "Index": 0})
 
 
 @routes.get("/v1/operator/autopilot/health")

@@ -50,6 +50,11 @@ class ServerConfig:
     rpc_port: int = 4647
     serf_port: int = 4648
     version: str = "2.0.6"
+    # HA (docs/internals.md, state): "sqlite" (embedded, the default) or "etcd"
+    state_backend: str = "sqlite"
+    etcd_endpoints: list[str] = field(default_factory=list)
+    etcd_prefix: str = "/yurt"
+    etcd_lease_ttl: float = 5.0
 
     def normalize(self) -> "ServerConfig":
         """Durations are seconds; a value given in nanoseconds (as agent config files parse

@@ -46,6 +46,7 @@ class Server:
         self.clock = clock or SystemClock()
         self.state = None
         self.leader = False
+        self.leadership = None  # EtcdLeadership with state_backend = "etcd"
         self.broker = EvalBroker(
             self.clock,
             nack_timeout=self.config.eval_nack_timeout,
@@ -84,12 +85,23 @@ class Server:
         except ImportError:  # the package may not re-export it yet
             from yurt.state.store import StateStore
 
+        if self.config.state_backend == "etcd":  # HA: leadership comes and goes with an etcd lease
+            from .leadership import EtcdLeadership
+
+            self.leadership = self.leadership or EtcdLeadership(self)
+            if self.state is None:
+                self.state = await asyncio.to_thread(self.leadership.open_state)
+                self.state.add_listener(self._on_apply)
+            await self.leadership.start()
+            return
         if self.state is None:
             self.state = StateStore.open(self.config.data_dir)
             self.state.add_listener(self._on_apply)
         await self.establish_leadership()
 
     async def stop(self) -> None:
+        if self.leadership is not None:
+            await self.leadership.stop()
         await self.revoke_leadership()
         self.alloc_updates.close()
         if self.state is not None:

@@ -38,6 +38,10 @@ _REPLAY_BATCH = 512
 Listener = Callable[[int, Command], None]
 
 
+class LogGap(Exception):
+    """Replicated entries skip an index: the follower must reload from the backend."""
+
+
 class StateStore:
     def __init__(
         self,
@@ -129,6 +133,42 @@ class StateStore:
             self._run_listeners(index, command)
         self._maybe_snapshot()
         return indexes
+
+    def apply_replicated(self, entries: list[tuple[int, bytes]]) -> int:
+        """HA followers: apply entries another server logged (those at or below the current
+        index are skipped); raises `LogGap` if they do not follow it. Returns the new index."""
+        commands = [(index, decode_command(data)) for index, data in entries]
+        applied: list[tuple[int, Command]] = []
+        changed: set[str] = set()
+        with self._write_lock:
+            tables = self._tables
+            self._gen += 1
+            for index, command in commands:
+                if index <= tables.index:
+                    continue
+                if index != tables.index + 1:
+                    self._tables = tables
+                    raise LogGap(f"log entry {index} does not follow the state at {tables.index}")
+                txn = Txn(tables, self._gen, index)
+                try:
+                    apply_command(txn, command)
+                    tables = txn.commit()
+                    changed |= txn.touched
+                except StateError as err:
+                    log.error("replicated log entry %d failed, skipped: %s", index, err)
+                    tables = _with_index(tables, index)
+                applied.append((index, command))
+            self._tables = tables
+        self._watchers.notify(changed)
+        for index, command in applied:
+            self._run_listeners(index, command)
+        return tables.index
+
+    def reload(self) -> None:
+        """HA followers that fell behind a snapshot: restore from the backend again."""
+        with self._write_lock:
+            self._restore()
+        self._watchers.notify(TABLES + tuple(self._watchers._waiters))  # and per-node watches
 
     def _run_listeners(self, index: int, command: Command) -> None:
         for fn in list(self._listeners):
