@@ -33,7 +33,7 @@ class RunnerContext(Protocol):
     state: LocalState
     drivers: dict[str, Driver]
 
-    def queue_update(self, update: dict[str, Any]) -> None: ...
+    def queue_update(self, update: dict[str, Any], urgent: bool = False) -> None: ...
 
 
 class AllocRunner:
@@ -109,6 +109,7 @@ class AllocRunner:
 
     def _report(self) -> None:
         status, description = lc.client_status(self.task_states)
+        changed = bool(status) and status != self.client_status
         if status:
             self.client_status, self.client_description = status, description
         self.ctx.queue_update(
@@ -119,7 +120,8 @@ class AllocRunner:
                 "TaskStates": {name: to_wire(s) for name, s in self.task_states.items()},
                 "DeploymentStatus": self.deployment_status,
                 "NetworkStatus": None,
-            }
+            },
+            urgent=changed,  # a new client status (running, complete, failed) is not held back
         )
 
     def _kill_siblings(self, dead: str) -> None:

@@ -8,7 +8,6 @@ import asyncio
 import os
 import signal as _signal
 import subprocess
-import sys
 import time
 from typing import Any
 
@@ -25,7 +24,7 @@ from .base import (
     check_keys,
     parse_signal,
 )
-from .supervisor import EXIT_FILE, HANDLE_FILE, SPEC_FILE, STOP_FILE, read_json, write_json_atomic
+from .supervisor import EXIT_FILE, HANDLE_FILE, SPEC_FILE, STOP_FILE, launch_argv, read_json, write_json_atomic
 
 CONFIG_SPEC: dict[str, Any] = {
     "command": str,
@@ -105,7 +104,7 @@ class RawExecDriver(Driver):
         spec_path = os.path.join(state_dir, SPEC_FILE)
         write_json_atomic(spec_path, self._spec(cfg))
         launcher = subprocess.Popen(
-            [sys.executable, "-m", "yurt.drivers.supervisor", spec_path],
+            launch_argv(spec_path),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
