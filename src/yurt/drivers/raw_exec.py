@@ -7,7 +7,6 @@ or dev mode). Task config: `command` (required), `args`, `work_dir`.
 import asyncio
 import os
 import signal as _signal
-import subprocess
 import time
 from typing import Any
 
@@ -24,7 +23,7 @@ from .base import (
     check_keys,
     parse_signal,
 )
-from .supervisor import EXIT_FILE, HANDLE_FILE, SPEC_FILE, STOP_FILE, launch_argv, read_json, write_json_atomic
+from .supervisor import EXIT_FILE, HANDLE_FILE, SPEC_FILE, STOP_FILE, launch, read_json, write_json_atomic
 
 CONFIG_SPEC: dict[str, Any] = {
     "command": str,
@@ -103,15 +102,7 @@ class RawExecDriver(Driver):
                 pass
         spec_path = os.path.join(state_dir, SPEC_FILE)
         write_json_atomic(spec_path, self._spec(cfg))
-        launcher = subprocess.Popen(
-            launch_argv(spec_path),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            close_fds=True,
-        )
-        await asyncio.to_thread(launcher.wait)
+        launch(spec_path, os.path.dirname(os.path.normpath(cfg.alloc_dir)))  # a forked supervisor
         started = await self._wait_for_handle(state_dir)
         if started.get("error"):
             raise DriverError(started["error"])

@@ -31,10 +31,90 @@ SPEC_FILE = "spec.json"
 LOG_FILE = "supervisor.log"
 
 
-def launch_argv(spec_path: str) -> list[str]:
-    """The command that starts a supervisor for `spec_path`: this file as a script, without
-    `site` or the PYTHON* environment (it needs only the stdlib and `logrotate` beside it)."""
-    return [sys.executable, "-S", "-E", os.path.abspath(__file__), spec_path]
+def launch_argv(*args: str) -> list[str]:
+    """The command that runs this file as a script, without `site` or the PYTHON*
+    environment (it needs only the stdlib and `logrotate` beside it): `launch_argv(spec)`
+    starts a supervisor for `spec.json`, `launch_argv("--zygote", marker)` a launcher."""
+    return [sys.executable, "-S", "-E", os.path.abspath(__file__), *args]
+
+
+# -- the launcher ("zygote") --------------------------------------------------------------
+# A Python process start costs ~35 ms of CPU (more on a busy machine), on every task's path
+# to `running`. A launcher process started once per data dir (its path is the `marker` in
+# its command line, so tools that look for a data dir's processes find it and the
+# supervisors it forks) reads spec paths on stdin and forks a supervisor for each: the
+# fork of a small, already-started interpreter takes ~1-2 ms. The launcher exits when its
+# stdin closes (the agent went away); supervisors it started are detached and live on.
+
+MAX_LAUNCHERS = 4
+_launchers: dict = {}
+_launchers_lock = threading.Lock()
+
+
+def launch(spec_path: str, marker: str) -> None:
+    """Start a detached supervisor for `spec_path` through the launcher for `marker`
+    (started on first use, restarted if it died); a fresh process if that fails. Returns
+    once the request is handed over: the caller waits for `handle.json`."""
+    import subprocess
+
+    with _launchers_lock:
+        for _ in range(2):
+            launcher = _launchers.get(marker)
+            if launcher is None or launcher.poll() is not None:
+                while len(_launchers) >= MAX_LAUNCHERS:  # e.g. many short-lived test agents
+                    _retire(_launchers.pop(next(iter(_launchers))))
+                launcher = _launchers[marker] = subprocess.Popen(
+                    launch_argv("--zygote", marker), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                )
+            try:
+                launcher.stdin.write(os.fsencode(os.path.abspath(spec_path)) + b"\n")
+                launcher.stdin.flush()
+                return
+            except OSError:  # it died: start another
+                _launchers.pop(marker, None)
+    subprocess.Popen(
+        launch_argv(spec_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+    ).wait()
+
+
+def _retire(launcher) -> None:
+    try:
+        launcher.stdin.close()  # it exits at end of input
+        launcher.wait(timeout=1)
+    except Exception:  # noqa: BLE001
+        launcher.kill()
+
+
+def _zygote() -> int:
+    if __package__:  # imported once here, not in every forked supervisor
+        from . import logrotate
+    else:
+        import logrotate
+    del logrotate
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the agent's Ctrl-C is not for us
+    stdin = sys.stdin.buffer
+    while True:
+        line = stdin.readline()
+        if not line:
+            return 0
+        spec_path = os.fsdecode(line.rstrip(b"\n"))
+        if not spec_path:
+            continue
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                code = main([spec_path])  # detaches (forks again) first
+            except BaseException:  # noqa: BLE001
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        os.waitpid(pid, 0)  # the first child exits as soon as the supervisor is detached
 
 
 def write_json_atomic(path: str, data: dict) -> None:
@@ -225,6 +305,8 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--zygote":
+        return _zygote()
     spec_path = argv[0]
     state_dir = os.path.dirname(os.path.abspath(spec_path))
     with open(spec_path) as f:

@@ -68,8 +68,8 @@ def alloc_failure_evals(snapshot, updates, now_ns: int) -> list[Evaluation]:
 
 
 class AllocUpdateBatcher:
-    """Client alloc updates arriving within `window` seconds become one command; after an
-    idle window the first update is applied at once (with whatever came in the same loop turn)."""
+    """Client alloc updates become one command per `window` seconds at most; an update
+    arriving after a quiet window is applied at once (with whatever came in the same loop turn)."""
 
     def __init__(self, server, window: float, now_ns: Callable[[], int]):
         self.server = server
@@ -93,9 +93,9 @@ class AllocUpdateBatcher:
         return await future
 
     async def _flush_later(self) -> None:
-        # idle (no batch within the window): only coalesce what arrives in this loop turn
-        idle = time.monotonic() - self._last_flush >= self.window
-        await asyncio.sleep(0 if idle else self.window)
+        # at most one batch per window, but the first after a quiet spell goes at once
+        # (after coalescing what arrives in this loop turn)
+        await asyncio.sleep(max(0.0, self._last_flush + self.window - time.monotonic()))
         self._last_flush = time.monotonic()
         self.flush()
 
