@@ -98,7 +98,7 @@ async def run_yurt(api, count: int) -> dict:
             if not docker_info.get("Healthy"):
                 raise RuntimeError(f"W7: the dev agent's docker driver is not healthy: {docker_info}")
             log(f"W7: yurt: job {job_id}, count {count}, docker driver on {agent.address}")
-            cpu0 = agent.cpu_seconds()
+            cpu0, engine0 = agent.cpu_seconds(), engine_cpu_seconds()
             t0 = time.perf_counter()
             async with http.put(f"{agent.address}/v1/jobs", json=docker_job(job_id, count)) as resp:
                 resp.raise_for_status()
@@ -106,7 +106,7 @@ async def run_yurt(api, count: int) -> dict:
             engine_s, api_s = await asyncio.gather(
                 _wait_engine(api, YURT_JOB_LABEL, job_id, count, t0),
                 _wait_api_running(http, agent.address, job_id, count, index, t0))
-            agent_cpu = agent.cpu_seconds() - cpu0
+            agent_cpu, engine_cpu = agent.cpu_seconds() - cpu0, engine_cpu_seconds() - engine0
             async with http.delete(f"{agent.address}/v1/job/{job_id}", params={"purge": "true"}) as resp:
                 resp.raise_for_status()
             await _wait_gone(api, YURT_JOB_LABEL, job_id)
@@ -115,7 +115,20 @@ async def run_yurt(api, count: int) -> dict:
         for cid in api.containers(all=True, filters={"label": f"{YURT_JOB_LABEL}={job_id}"}, quiet=True):
             api.remove_container(cid["Id"], force=True)
     return {"yurt_engine_running_s": _round(engine_s), "yurt_api_running_s": _round(api_s),
-            "yurt_agent_cpu_s": round(agent_cpu, 1)}
+            "yurt_agent_cpu_s": round(agent_cpu, 1), "yurt_engine_cpu_s": round(engine_cpu, 1)}
+
+
+def engine_cpu_seconds() -> float:
+    """CPU seconds used so far by dockerd, containerd and their shims (the engine's cost)."""
+    import psutil
+
+    total = 0.0
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        if proc.info["name"] in ("dockerd", "containerd") or (proc.info["name"] or "").startswith("containerd-shim"):
+            times = proc.info["cpu_times"]
+            if times is not None:
+                total += times.user + times.system
+    return total
 
 
 def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -132,6 +145,7 @@ async def run_swarm(api, count: int) -> dict:
     service = f"w7-{uuid.uuid4().hex[:8]}"
     try:
         log(f"W7: swarm: service {service}, {count} replicas ({'own swarm' if own_swarm else 'existing swarm'})")
+        engine0 = engine_cpu_seconds()
         t0 = time.perf_counter()
         created = await asyncio.to_thread(
             _docker, "service", "create", "--detach", "--no-resolve-image", "--name", service,
@@ -140,12 +154,14 @@ async def run_swarm(api, count: int) -> dict:
         if created.returncode != 0:
             raise RuntimeError(f"W7: docker service create: {created.stderr}")
         engine_s = await _wait_engine(api, SWARM_SERVICE_LABEL, service, count, t0)
+        engine_cpu = engine_cpu_seconds() - engine0
     finally:
         _docker("service", "rm", service, check=False)
         await _wait_gone(api, SWARM_SERVICE_LABEL, service)
         if own_swarm:
             _docker("swarm", "leave", "--force", check=False)
-    return {"swarm_engine_running_s": _round(engine_s), "swarm_create_cmd_s": _round(create_s)}
+    return {"swarm_engine_running_s": _round(engine_s), "swarm_create_cmd_s": _round(create_s),
+            "swarm_engine_cpu_s": round(engine_cpu, 1)}
 
 
 def _round(value: float | None) -> float | None:

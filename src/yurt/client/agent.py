@@ -3,7 +3,9 @@ allocations with a blocking query, run them, and report their status in batches.
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 import logging
+import weakref
 from typing import Any
 
 import httpx
@@ -30,6 +32,19 @@ HEARTBEAT_FRACTION = 0.5
 FINAL_FLUSH_TIMEOUT = 2.0
 URGENT_GAP_DIVISOR = 10  # urgent updates: at least update_interval / 10 between batches
 PULL_BATCH = 500  # alloc IDs per /v1/internal/allocs/get request
+
+
+DRIVER_THREADS = 64  # blocking driver calls (e.g. Docker's create + start) run this wide
+_widened: "weakref.WeakSet[asyncio.AbstractEventLoop]" = weakref.WeakSet()
+
+
+def _widen_default_executor(loop: asyncio.AbstractEventLoop) -> None:
+    """Drivers make blocking calls through `asyncio.to_thread`; the stock pool (cores + 4
+    threads, 6 here) made 50 Docker containers start 6 at a time, each create + start
+    taking seconds inside dockerd. Threads are only made when needed."""
+    if loop not in _widened:
+        _widened.add(loop)
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=DRIVER_THREADS, thread_name_prefix="client"))
 
 
 class ClientAgent:
@@ -69,6 +84,7 @@ class ClientAgent:
     # --- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> None:
+        _widen_default_executor(asyncio.get_running_loop())
         self.config.load_identity()
         self.node = evolve(self._node_builder(self.config, self.drivers), status=NODE_STATUS_READY)
         self.state = LocalState(self.config.state_db_path)
