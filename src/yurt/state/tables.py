@@ -178,7 +178,8 @@ class StateReader:
         bucket = index.get(key)
         if not bucket:
             return []
-        return sorted((objects.get(i) for i in bucket.keys()), key=_by_id)
+        get = objects.get
+        return [get(i) for i in sorted(bucket.keys())]  # by ID: the keys are the IDs
 
 
 class StateSnapshot(StateReader):
