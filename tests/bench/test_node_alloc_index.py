@@ -47,7 +47,7 @@ async def test_a_write_wakes_only_the_nodes_waiters():
 
 
 def test_snapshot_allocs_by_node_follows_every_write_and_returns_fresh_lists():
-    store, a, b, placed = _store_with_allocs()
+    store, a, b, _ = _store_with_allocs()
     before = store.snapshot()
     first = before.allocs_by_node(a.node_id)
     first.clear()  # callers may change the list they get
