@@ -30,10 +30,11 @@ def free_port() -> int:
 class AgentProcess:
     """`yurt agent -server` (or `-dev`) with its own config file, data dir and log.
 
-    `server_hcl` goes inside the `server { }` block (e.g. `heartbeat_grace = "5s"`)."""
+    `server_hcl` goes inside the `server { }` block (e.g. `heartbeat_grace = "5s"`);
+    `extra_hcl` is appended at the top level (e.g. a `plugin "docker" { ... }` block)."""
 
     def __init__(self, mode: str = "server", server_hcl: str = "", workdir: str | None = None,
-                 num_schedulers: int = 0):
+                 num_schedulers: int = 0, extra_hcl: str = ""):
         assert mode in ("server", "dev")
         self.mode = mode
         self._own_dir = workdir is None
@@ -52,7 +53,7 @@ class AgentProcess:
             plugin "raw_exec" {{
               config {{ enabled = true }}
             }}
-            """) + server_block)
+            """) + server_block + extra_hcl)
         self.proc: subprocess.Popen | None = None
         self.peak_rss = 0
         self._sampler: threading.Thread | None = None

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py [W1 W3 ...] [--short]
 
-With no scenario names, runs them all (W1..W6; W7 is not implemented)."""
+With no scenario names, runs them all (W1..W7; W7 needs a running dockerd)."""
 
 from __future__ import annotations
 
@@ -24,12 +24,13 @@ SCENARIOS = {
     "W4": "bench.scenarios.w4_node_loss",
     "W5": "bench.scenarios.w5_latency",
     "W6": "bench.scenarios.w6_watch_fanout",
+    "W7": "bench.scenarios.w7_docker",
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenarios", nargs="*", help="W1..W6 (default: all)")
+    parser.add_argument("scenarios", nargs="*", help="W1..W7 (default: all)")
     parser.add_argument("--short", action="store_true", help="the short mode (minutes, for CI)")
     args = parser.parse_args(argv)
     names = [n.upper() for n in args.scenarios] or list(SCENARIOS)

@@ -4,30 +4,9 @@ of full allocs by ID (`PUT /v1/internal/allocs/get`) that matches the public rou
 
 import asyncio
 
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
-
-from yurt.http import build_app
-from yurt.server import FakeClock, Server, ServerConfig
 from yurt.state.commands import AllocClientUpdate, AllocUpdate, JobRegister, PlanApply
 from yurt.structs import to_wire
 from yurt.testing.mock import mock_alloc, mock_job, mock_node
-
-
-@pytest.fixture
-async def server():
-    srv = Server(ServerConfig(num_schedulers=0, alloc_update_batch_window=0.01), clock=FakeClock())
-    await srv.start()
-    yield srv
-    await srv.stop()
-
-
-@pytest.fixture
-async def api(server):
-    client = TestClient(TestServer(build_app(server)))
-    await client.start_server()
-    yield client
-    await client.close()
 
 
 async def _register_node(api):

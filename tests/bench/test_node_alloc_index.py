@@ -44,3 +44,19 @@ async def test_a_write_wakes_only_the_nodes_waiters():
     assert not waiter_b.done()
     waiter_b.cancel()
     store.close()
+
+
+def test_snapshot_allocs_by_node_follows_every_write_and_returns_fresh_lists():
+    store, a, b, _ = _store_with_allocs()
+    before = store.snapshot()
+    first = before.allocs_by_node(a.node_id)
+    first.clear()  # callers may change the list they get
+    assert [x.id for x in before.allocs_by_node(a.node_id)] == [a.id]
+    store.apply(AllocClientUpdate(allocs=[AllocUpdate(id=a.id, client_status="running")], updated_at=2))
+    after = store.snapshot()
+    assert [x.client_status for x in after.allocs_by_node(a.node_id)] == ["running"]
+    assert [x.client_status for x in before.allocs_by_node(a.node_id)] != ["running"]  # old view kept
+    assert [x.client_status for x in after.allocs_by_node(a.node_id)] == ["running"]
+    assert [x.id for x in after.allocs_by_node(b.node_id)] == [b.id]
+    assert after.allocs_by_node("no-such-node") == []
+    store.close()

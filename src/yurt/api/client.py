@@ -5,11 +5,18 @@ one error type. Responses are decoded JSON builtins in Nomad's shape; callers co
 `yurt.structs` types where they need them.
 """
 
+import importlib.util
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+# httpcore tries `import sniffio` several times per request; without sniffio installed every
+# try searched sys.path again (~110 us each). A None entry makes the miss immediate.
+if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 DEFAULT_ADDRESS = "http://127.0.0.1:4646"
 

@@ -34,7 +34,7 @@ class RunnerContext(Protocol):
     state: LocalState
     drivers: dict[str, Driver]
 
-    def queue_update(self, update: dict[str, Any]) -> None: ...
+    def queue_update(self, update: dict[str, Any], urgent: bool = False) -> None: ...
 
 
 class AllocRunner:
@@ -116,6 +116,7 @@ class AllocRunner:
         if self.restarting_all:
             return
         status, description = lc.client_status(self.task_states)
+        changed = bool(status) and status != self.client_status
         if status:
             self.client_status, self.client_description = status, description
         if self.max_run_exceeded:
@@ -128,7 +129,8 @@ class AllocRunner:
                 "TaskStates": {name: to_wire(s) for name, s in self.task_states.items()},
                 "DeploymentStatus": self.deployment_status,
                 "NetworkStatus": None,
-            }
+            },
+            urgent=changed,  # a new client status (running, complete, failed) is not held back
         )
 
     def _kill_siblings(self, dead: str) -> None:

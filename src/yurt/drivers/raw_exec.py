@@ -7,8 +7,6 @@ or dev mode). Task config: `command` (required), `args`, `work_dir`.
 import asyncio
 import os
 import signal as _signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,7 +27,7 @@ from .base import (
     parse_signal,
 )
 from .execproc import exec_process
-from .supervisor import EXIT_FILE, HANDLE_FILE, SPEC_FILE, STOP_FILE, read_json, write_json_atomic
+from .supervisor import EXIT_FILE, HANDLE_FILE, SPEC_FILE, STOP_FILE, launch, read_json, write_json_atomic
 
 CONFIG_SPEC: dict[str, Any] = {
     "command": str,
@@ -116,15 +114,7 @@ class RawExecDriver(Driver):
                 pass
         spec_path = os.path.join(state_dir, SPEC_FILE)
         write_json_atomic(spec_path, self._spec(cfg))
-        launcher = subprocess.Popen(
-            [sys.executable, "-m", "yurt.drivers.supervisor", spec_path],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            close_fds=True,
-        )
-        await asyncio.to_thread(launcher.wait)
+        launch(spec_path, os.path.dirname(os.path.normpath(cfg.alloc_dir)))  # a forked supervisor
         started = await self._wait_for_handle(state_dir)
         if started.get("error"):
             raise DriverError(started["error"])

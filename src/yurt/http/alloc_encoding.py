@@ -9,6 +9,8 @@ from collections import OrderedDict
 import msgspec
 from aiohttp import web
 
+from .wire import set_index_headers
+
 _encoder = msgspec.json.Encoder()
 _CACHE: "OrderedDict[tuple, msgspec.Raw]" = OrderedDict()
 CACHE_SIZE = 256
@@ -47,7 +49,5 @@ def encode_allocs_with_jobs(snap, allocs) -> bytes:
 
 def allocs_with_jobs(snap, allocs, index: int | None = None) -> web.Response:
     resp = web.Response(body=encode_allocs_with_jobs(snap, allocs), content_type="application/json")
-    resp.headers["X-Nomad-Index"] = str(max(index or snap.table_index("allocs"), 1))
-    resp.headers["X-Nomad-KnownLeader"] = "true"
-    resp.headers["X-Nomad-LastContact"] = "0"
+    set_index_headers(resp, index or snap.table_index("allocs"))
     return resp

@@ -2,6 +2,7 @@
 
 import asyncio
 import random
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from yurt.structs import to_wire
 from yurt.structs.durations import parse_duration
 
 from .filter_expr import compile_filter
-from .wire import json_response
+from .wire import json_response, set_index_headers
 
 DEFAULT_WAIT = 300.0
 MAX_WAIT = 300.0
@@ -93,11 +94,49 @@ async def blocking_query(
         if opts.min_index <= 0 or index > opts.min_index or remaining <= 0:
             break
         await store.wait_for_change(tables, table_index, remaining)
+    responses = _responses_of(store) if index_of else None
+    key = _response_key(request, snapshot) if index_of else None
+    cached = responses.get(key) if key else None
+    if cached is not None:
+        return _cached_response(cached, index)
     result = compute(snapshot, opts)
     next_token = ""
     if isinstance(result, list):
         result, next_token = filter_and_page(request, result)
     resp = json_response(request, result, index)
+    if next_token:
+        resp.headers["X-Nomad-NextToken"] = next_token
+    if key:
+        if len(responses) >= RESPONSE_CACHE_SIZE:
+            responses.clear()
+        responses[key] = (resp.body, resp.content_type, next_token)
+    return resp
+
+
+# Single-object reads (`index_of` given) read only the snapshot, so one answer serves every
+# identical request at the same state index: the watchers of one object that a write wakes
+# together are answered with one compute and one encode.
+RESPONSE_CACHE_SIZE = 512
+_caches: "weakref.WeakKeyDictionary[Any, dict[tuple, tuple[bytes, str, str]]]" = weakref.WeakKeyDictionary()
+
+
+def _responses_of(store) -> dict[tuple, tuple[bytes, str, str]]:
+    """The answers cached for one state store (several servers may share a process)."""
+    responses = _caches.get(store)
+    if responses is None:
+        responses = _caches[store] = {}
+    return responses
+
+
+def _response_key(request: web.Request, snapshot) -> tuple:
+    query = tuple((k, v) for k, v in request.query.items() if k not in ("index", "wait"))
+    return (request.path, query, request.headers.get("X-Nomad-Token", ""), snapshot.index)
+
+
+def _cached_response(cached: tuple[bytes, str, str], index: int) -> web.Response:
+    body, content_type, next_token = cached
+    resp = web.Response(body=body, content_type=content_type)
+    set_index_headers(resp, index)
     if next_token:
         resp.headers["X-Nomad-NextToken"] = next_token
     return resp

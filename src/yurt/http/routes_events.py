@@ -1,8 +1,6 @@
 """`/v1/event/stream`: newline-delimited JSON frames `{"Index", "Events"}`, `{}` as a
 heartbeat every 30 s. `?topic=Job:web&topic=Allocation:*`, `?index=`, `?namespace=`."""
 
-import json
-
 from aiohttp import web
 
 from yurt.server.endpoints import EndpointError
@@ -32,6 +30,22 @@ def event_matches(event, topics: dict[str, set[str]], namespace: str) -> bool:
     return False
 
 
+def encode_frames(events) -> bytes:
+    """One `{"Index", "Events"}` line per index, as Nomad sends them; each event is encoded
+    once for all subscribers (`Event.encoded`) and spliced into the frames."""
+    lines: list[bytes] = []
+    index, batch = None, []
+    for event in events:
+        if event.index != index and batch:
+            lines.append(b'{"Index":%d,"Events":[%s]}\n' % (index, b",".join(batch)))
+            batch = []
+        index = event.index
+        batch.append(event.encoded())
+    if batch:
+        lines.append(b'{"Index":%d,"Events":[%s]}\n' % (index, b",".join(batch)))
+    return b"".join(lines)
+
+
 async def event_stream(request: web.Request) -> web.StreamResponse:
     server = server_of(request)
     topics = parse_topics(request.query.getall("topic", []))
@@ -51,10 +65,9 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
                 await resp.write(b"{}\n")
                 continue
             last = events[-1].index
-            chosen = [e.wire() for e in events if event_matches(e, topics, namespace)]
-            if chosen:
-                frame = {"Index": last, "Events": chosen}
-                await resp.write(json.dumps(frame, separators=(",", ":")).encode() + b"\n")
+            frames = encode_frames(e for e in events if event_matches(e, topics, namespace))
+            if frames:
+                await resp.write(frames)
     except (ConnectionResetError, ConnectionError):
         pass
     finally:

@@ -3,7 +3,7 @@
 from aiohttp import web
 
 from yurt.server.endpoints import EndpointError, stop_alloc
-from yurt.state.txn import node_allocs_key
+from yurt.state.txn import node_allocs_key, node_key
 from yurt.structs import evolve
 
 from .context import server_of
@@ -138,7 +138,9 @@ async def read_node(request: web.Request) -> web.Response:
         node = snap.node_by_id(node_id)
         return node.modify_index if node else None
 
-    return await blocking_query(request, server_of(request), ["nodes"], compute, index_of)
+    found = lookup_by_id(server_of(request).state.snapshot(), "nodes", node_id)
+    tables = [node_key(found.id)] if found else ["nodes"]  # other nodes' writes do not wake it
+    return await blocking_query(request, server_of(request), tables, compute, index_of)
 
 
 @routes.get("/v1/node/{node_id}/allocations")

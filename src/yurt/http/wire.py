@@ -48,10 +48,15 @@ def json_response(request: web.Request, body: Any, index: int | None = None) -> 
         payload = _json_encoder.encode(body)
     resp = web.Response(body=payload, content_type="application/json")
     if index is not None:
-        resp.headers["X-Nomad-Index"] = str(max(index, 1))
-        resp.headers["X-Nomad-KnownLeader"] = "true"
-        resp.headers["X-Nomad-LastContact"] = "0"
+        set_index_headers(resp, index)
     return resp
+
+
+def set_index_headers(resp: web.StreamResponse, index: int) -> None:
+    """Nomad's query meta headers."""
+    resp.headers["X-Nomad-Index"] = str(max(index, 1))
+    resp.headers["X-Nomad-KnownLeader"] = "true"
+    resp.headers["X-Nomad-LastContact"] = "0"
 
 
 def error_response(status: int, message: str) -> web.Response:

@@ -3,11 +3,15 @@
 `/v1/event/stream` subscribers read from (and wait on)."""
 
 import asyncio
-from collections import deque
-from dataclasses import dataclass
+import bisect
+from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from yurt.structs import to_wire
+
+_encoder = msgspec.json.Encoder()
 
 
 @dataclass
@@ -19,10 +23,17 @@ class Event:
     index: int
     payload: dict[str, Any]
     filter_keys: list[str] | None = None
+    _encoded: bytes | None = field(default=None, repr=False, compare=False)
 
     def wire(self) -> dict[str, Any]:
         return {"Topic": self.topic, "Type": self.type, "Key": self.key, "Namespace": self.namespace,
                 "FilterKeys": self.filter_keys, "Index": self.index, "Payload": self.payload}
+
+    def encoded(self) -> bytes:
+        """`wire()` as JSON, encoded once however many subscribers send it."""
+        if self._encoded is None:
+            self._encoded = _encoder.encode(self.wire())
+        return self._encoded
 
 
 def _alloc_events(snapshot, index: int, alloc_ids, typ: str) -> list[Event]:
@@ -107,33 +118,62 @@ def _deployment_events(snapshot, index: int, command, kind: str) -> list[Event]:
 
 
 class EventBuffer:
-    """The newest `size` events; subscribers wait for events after an index. Events are
-    only built while someone subscribes (building them costs an encode per object)."""
+    """The newest `size` events (at least; trimmed in halves); subscribers wait for events
+    after an index. Events are only built while someone subscribes (building them costs
+    an encode per object). A subscriber that falls more than the buffer behind misses the
+    oldest events (`missed_after` says how many were dropped before its index)."""
 
     def __init__(self, size: int = 4096):
-        self._events: deque[Event] = deque(maxlen=size)
-        self._changed = asyncio.Event()
+        self.size = size
+        self._events: list[Event] = []
+        self._waiters: list[asyncio.Future] = []
         self.subscribers = 0
         self.latest_index = 0
+        self.dropped = 0  # events trimmed from the buffer so far
+        self.dropped_index = 0  # index of the newest trimmed event
 
     def publish(self, events: list[Event]) -> None:
         if not events:
             return
         self._events.extend(events)
+        if len(self._events) > 2 * self.size:
+            cut = len(self._events) - self.size
+            self.dropped += cut
+            self.dropped_index = self._events[cut - 1].index
+            del self._events[:cut]
         self.latest_index = events[-1].index
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
 
     def after(self, index: int) -> list[Event]:
-        return [e for e in self._events if e.index > index]
+        return self._events[bisect.bisect_right(self._events, index, key=_index_of):]
+
+    def missed(self, index: int) -> bool:
+        """Whether events after `index` were trimmed before a subscriber at `index` read them."""
+        return index < self.dropped_index
 
     async def wait(self, index: int, timeout: float) -> list[Event]:
         """Events after `index`, waiting up to `timeout` seconds for the first."""
         found = self.after(index)
         if found:
             return found
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._waiters.append(fut)
+        timer = loop.call_later(timeout, _resolve, fut)
         try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
-        except TimeoutError:
-            return []
+            await fut
+        finally:
+            timer.cancel()
         return self.after(index)
+
+
+def _index_of(event: Event) -> int:
+    return event.index
+
+
+def _resolve(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)

@@ -53,7 +53,7 @@ def _by_ns_id(obj: Any) -> tuple[str, str]:
 
 
 class Tables:
-    __slots__ = (*_MAPS, "scheduler_config", "indexes", "index")
+    __slots__ = (*_MAPS, "scheduler_config", "indexes", "index", "node_allocs_cache")
 
     def __init__(self) -> None:
         for name in _MAPS:
@@ -61,6 +61,9 @@ class Tables:
         self.scheduler_config: SchedulerConfiguration | None = None
         self.indexes: dict[str, int] = {}
         self.index = 0
+        # node ID -> (its `allocs:node:<id>` index, its allocs sorted by ID), shared by every
+        # later version of these tables (`copy` keeps the reference): see StateSnapshot
+        self.node_allocs_cache: dict[str, tuple[int, list]] = {}
 
     def copy(self) -> "Tables":
         new = Tables.__new__(Tables)
@@ -214,13 +217,30 @@ class StateReader:
         bucket = index.get(key)
         if not bucket:
             return []
-        return sorted((objects.get(i) for i in bucket.keys()), key=_by_id)
+        get = objects.get
+        return [get(i) for i in sorted(bucket.keys())]  # by ID: the keys are the IDs
 
 
 class StateSnapshot(StateReader):
     """A consistent, immutable view of the state at `index`."""
 
     __slots__ = ()
+
+    def allocs_by_node(self, node_id: str) -> list[Allocation]:
+        """As `StateReader.allocs_by_node`, from a cache keyed by the node's alloc index: a
+        committed state with the same `allocs:node:<id>` index has the same allocs on the
+        node (every alloc write touches that key). The scheduler and the plan applier ask
+        for the allocs of every node they consider; listing them was ~20% of the server's
+        time in W1."""
+        t = self._t
+        version = t.indexes.get("allocs:node:" + node_id, 0)
+        hit = t.node_allocs_cache.get(node_id)
+        if hit is not None and hit[0] == version:
+            return list(hit[1])
+        found = super().allocs_by_node(node_id)
+        if version:
+            t.node_allocs_cache[node_id] = (version, found)
+        return list(found)
 
     def __repr__(self) -> str:
         t = self._t

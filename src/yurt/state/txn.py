@@ -38,6 +38,12 @@ def _same_usage(old: Allocation, new: Allocation) -> bool:
             and (new.allocated_resources is not None or old.job is new.job))
 
 
+def node_key(node_id: str) -> str:
+    """The index key that changes whenever this node does (or is deleted): a blocking query
+    on one node waits on it, so writes to other nodes do not wake it."""
+    return "nodes:" + node_id
+
+
 def job_key(obj: Any) -> tuple[str, str]:
     """The `(namespace, job_id)` key of a job, alloc, eval or summary."""
     return (obj.namespace, obj.job_id if hasattr(obj, "job_id") else obj.id)
@@ -240,11 +246,13 @@ class Txn(StateReader):
         t = self._t
         t.nodes = t.nodes.assoc(node.id, node, self.gen)
         self.touch("nodes")
+        self.touch(node_key(node.id))
 
     def delete_node(self, node_id: str) -> None:
         t = self._t
         t.nodes = t.nodes.dissoc(node_id, self.gen)
         self.touch("nodes")
+        self.touch(node_key(node_id))
 
     def stored_scheduler_config(self) -> SchedulerConfiguration | None:
         return self._t.scheduler_config

@@ -1,6 +1,7 @@
 """Allocation stop (a desired transition plus an eval) and batched client updates."""
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from yurt.structs import (
@@ -69,7 +70,8 @@ def alloc_failure_evals(snapshot, updates, now_ns: int) -> list[Evaluation]:
 
 
 class AllocUpdateBatcher:
-    """Client alloc updates arriving within `window` seconds become one command."""
+    """Client alloc updates become one command per `window` seconds at most; an update
+    arriving after a quiet window is applied at once (with whatever came in the same loop turn)."""
 
     def __init__(self, server, window: float, now_ns: Callable[[], int]):
         self.server = server
@@ -78,6 +80,7 @@ class AllocUpdateBatcher:
         self._pending: dict[str, object] = {}
         self._futures: list[asyncio.Future] = []
         self._flush_task: asyncio.Task | None = None
+        self._last_flush = float("-inf")
 
     async def submit(self, updates: list) -> int:
         """Queue the updates; returns the index of the command that carried them."""
@@ -92,7 +95,10 @@ class AllocUpdateBatcher:
         return await future
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(self.window)
+        # at most one batch per window, but the first after a quiet spell goes at once
+        # (after coalescing what arrives in this loop turn)
+        await asyncio.sleep(max(0.0, self._last_flush + self.window - time.monotonic()))
+        self._last_flush = time.monotonic()
         self.flush()
 
     def close(self) -> None:

@@ -1,0 +1,182 @@
+"""W7: real containers. 50 busybox containers through yurt's docker driver (one job of
+count 50 on a dev agent), then the same 50 through Docker Swarm (`docker service create
+--replicas 50`) on the same engine. Each is timed from the request (job register /
+service create) to 50 of its containers running in the engine, counted with the same
+engine query for both (`GET /containers/json?filters=label=...,status=running`); for yurt
+also to 50 tasks reported `running` by its API. Goal: yurt / Swarm <= 0.5.
+
+Swarm: when the engine is not in a swarm, `docker swarm init --advertise-addr 127.0.0.1`
+and `docker swarm leave --force` at the end; an engine already in a swarm is used as it
+is and left in it. The local image is used without a registry (`--no-resolve-image`)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+import uuid
+
+import aiohttp
+
+from ..agentproc import AgentProcess
+from ..figures import log
+
+IMAGE = "yurt-test/busybox:latest"
+COUNT = 50
+TIMEOUT = 180.0
+POLL = 0.05
+YURT_JOB_LABEL = "com.hashicorp.nomad.job_name"
+SWARM_SERVICE_LABEL = "com.docker.swarm.service.name"
+DOCKER_PLUGIN_HCL = 'plugin "docker" {\n  config {\n    volumes { enabled = false }\n  }\n}\n'
+
+
+def docker_job(job_id: str, count: int) -> dict:
+    task = {"Name": "c", "Driver": "docker",
+            "Config": {"image": IMAGE, "command": "sleep", "args": ["3600"]},
+            "Resources": {"CPU": 20, "MemoryMB": 16}}
+    group = {"Name": "g", "Count": count, "Tasks": [task], "EphemeralDisk": {"SizeMB": 10},
+             "Update": {"MaxParallel": 0}}
+    return {"Job": {"ID": job_id, "Name": job_id, "Type": "service", "Datacenters": ["*"], "TaskGroups": [group]}}
+
+
+def _engine():
+    import docker
+
+    return docker.from_env(timeout=60).api
+
+
+def running_containers(api, label: str, value: str) -> int:
+    return len(api.containers(filters={"label": f"{label}={value}", "status": "running"}, quiet=True))
+
+
+def all_containers(api, label: str, value: str) -> int:
+    return len(api.containers(all=True, filters={"label": f"{label}={value}"}, quiet=True))
+
+
+async def _wait_engine(api, label: str, value: str, count: int, t0: float) -> float | None:
+    """Seconds from `t0` until `count` containers with the label run in the engine."""
+    while time.perf_counter() - t0 < TIMEOUT:
+        if await asyncio.to_thread(running_containers, api, label, value) >= count:
+            return time.perf_counter() - t0
+        await asyncio.sleep(POLL)
+    return None
+
+
+async def _wait_gone(api, label: str, value: str, timeout: float = 120.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline and await asyncio.to_thread(all_containers, api, label, value):
+        await asyncio.sleep(0.5)
+
+
+async def _wait_api_running(http: aiohttp.ClientSession, base: str, job_id: str, count: int,
+                            index: int, t0: float) -> float | None:
+    """Seconds from `t0` until yurt reports `count` allocs with their task running."""
+    while time.perf_counter() - t0 < TIMEOUT:
+        async with http.get(f"{base}/v1/job/{job_id}/allocations", params={"index": index, "wait": "5s"}) as resp:
+            allocs = await resp.json()
+            index = int(resp.headers.get("X-Nomad-Index", index))
+        running = sum(1 for a in allocs
+                      if any(s.get("State") == "running" for s in (a.get("TaskStates") or {}).values()))
+        failed = [a for a in allocs if a.get("ClientStatus") in ("failed", "lost")]
+        if failed:
+            raise RuntimeError(f"W7: alloc {failed[0]['ID']} {failed[0]['ClientStatus']}: {failed[0].get('TaskStates')}")
+        if running >= count:
+            return time.perf_counter() - t0
+    return None
+
+
+async def run_yurt(api, count: int) -> dict:
+    agent = AgentProcess(mode="dev", extra_hcl=DOCKER_PLUGIN_HCL).start()
+    job_id = f"w7-{uuid.uuid4().hex[:8]}"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+            async with http.get(f"{agent.address}/v1/nodes") as resp:
+                nodes = await resp.json()
+            node_id = nodes[0]["ID"]
+            async with http.get(f"{agent.address}/v1/node/{node_id}") as resp:
+                docker_info = ((await resp.json()).get("Drivers") or {}).get("docker") or {}
+            if not docker_info.get("Healthy"):
+                raise RuntimeError(f"W7: the dev agent's docker driver is not healthy: {docker_info}")
+            log(f"W7: yurt: job {job_id}, count {count}, docker driver on {agent.address}")
+            cpu0, engine0 = agent.cpu_seconds(), engine_cpu_seconds()
+            t0 = time.perf_counter()
+            async with http.put(f"{agent.address}/v1/jobs", json=docker_job(job_id, count)) as resp:
+                resp.raise_for_status()
+                index = (await resp.json()).get("Index", 0)
+            engine_s, api_s = await asyncio.gather(
+                _wait_engine(api, YURT_JOB_LABEL, job_id, count, t0),
+                _wait_api_running(http, agent.address, job_id, count, index, t0))
+            agent_cpu, engine_cpu = agent.cpu_seconds() - cpu0, engine_cpu_seconds() - engine0
+            async with http.delete(f"{agent.address}/v1/job/{job_id}", params={"purge": "true"}) as resp:
+                resp.raise_for_status()
+            await _wait_gone(api, YURT_JOB_LABEL, job_id)
+    finally:
+        agent.stop()
+        for cid in api.containers(all=True, filters={"label": f"{YURT_JOB_LABEL}={job_id}"}, quiet=True):
+            api.remove_container(cid["Id"], force=True)
+    return {"yurt_engine_running_s": _round(engine_s), "yurt_api_running_s": _round(api_s),
+            "yurt_agent_cpu_s": round(agent_cpu, 1), "yurt_engine_cpu_s": round(engine_cpu, 1)}
+
+
+def engine_cpu_seconds() -> float:
+    """CPU seconds used so far by dockerd, containerd and their shims (the engine's cost)."""
+    import psutil
+
+    total = 0.0
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        if proc.info["name"] in ("dockerd", "containerd") or (proc.info["name"] or "").startswith("containerd-shim"):
+            times = proc.info["cpu_times"]
+            if times is not None:
+                total += times.user + times.system
+    return total
+
+
+def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=check)
+
+
+async def run_swarm(api, count: int) -> dict:
+    state = _docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+    own_swarm = state == "inactive"
+    if own_swarm:
+        _docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    elif state != "active":
+        raise RuntimeError(f"W7: the engine's swarm state is {state!r}")
+    service = f"w7-{uuid.uuid4().hex[:8]}"
+    try:
+        log(f"W7: swarm: service {service}, {count} replicas ({'own swarm' if own_swarm else 'existing swarm'})")
+        engine0 = engine_cpu_seconds()
+        t0 = time.perf_counter()
+        created = await asyncio.to_thread(
+            _docker, "service", "create", "--detach", "--no-resolve-image", "--name", service,
+            "--replicas", str(count), IMAGE, "sleep", "3600")
+        create_s = time.perf_counter() - t0
+        if created.returncode != 0:
+            raise RuntimeError(f"W7: docker service create: {created.stderr}")
+        engine_s = await _wait_engine(api, SWARM_SERVICE_LABEL, service, count, t0)
+        engine_cpu = engine_cpu_seconds() - engine0
+    finally:
+        _docker("service", "rm", service, check=False)
+        await _wait_gone(api, SWARM_SERVICE_LABEL, service)
+        if own_swarm:
+            _docker("swarm", "leave", "--force", check=False)
+    return {"swarm_engine_running_s": _round(engine_s), "swarm_create_cmd_s": _round(create_s),
+            "swarm_engine_cpu_s": round(engine_cpu, 1)}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+async def run(short: bool = False) -> dict:
+    api = _engine()
+    api.ping()
+    api.inspect_image(IMAGE)  # the local test image must be there (no registry)
+    figures = {"scenario": "W7", "containers": COUNT}
+    figures.update(await run_yurt(api, COUNT))
+    figures.update(await run_swarm(api, COUNT))
+    yurt_s, swarm_s = figures["yurt_api_running_s"], figures["swarm_engine_running_s"]
+    ratio = round(yurt_s / swarm_s, 2) if yurt_s and swarm_s else None
+    figures.update(ratio_yurt_to_swarm=ratio, goal="yurt (API: all 50 running) / Swarm (50 running) <= 0.5",
+                   met=bool(ratio is not None and ratio <= 0.5))
+    return figures
