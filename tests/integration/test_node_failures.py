@@ -221,7 +221,7 @@ job "moving" {{
     migrate {{
       max_parallel     = 1
       health_check     = "task_states"
-      min_healthy_time = "1s"
+      min_healthy_time = "3s"
     }}
 {LOOP_TASK}  }}
 }}
@@ -249,10 +249,19 @@ class MigrationWatch(threading.Thread):
                 if not (alloc.get("DesiredTransition") or {}).get("Migrate"):
                     continue
                 nxt = by_id.get(alloc.get("NextAllocation") or "")
-                if nxt is None or nxt["ClientStatus"] != "running":
+                if nxt is None or nxt["ClientStatus"] != "running" or not self._healthy(nxt):
                     flying += 1
             self.peak, self.samples = max(self.peak, flying), self.samples + 1
             time.sleep(0.05)
+
+    @staticmethod
+    def _healthy(alloc: dict) -> bool:
+        """Running for min_healthy_time (3 s) by the task's own start time, less a margin: the
+        drainer (which counts from when the server saw it running) marks the next alloc later
+        than this, and each migration stays in flight long enough for the poll to see it."""
+        started = [parse_rfc3339_ns(st["StartedAt"]) for st in (alloc.get("TaskStates") or {}).values()
+                   if st.get("StartedAt")]
+        return bool(started) and time.time_ns() - max(started) >= 2_700_000_000
 
 
 def test_drain_with_max_parallel_one_moves_allocs_one_at_a_time(cluster, tmp_path):
@@ -261,7 +270,7 @@ def test_drain_with_max_parallel_one_moves_allocs_one_at_a_time(cluster, tmp_pat
     originals = wait_until(lambda: len(found := running(server, "moving")) == 3 and found, what="3 allocs running")
     cluster("c2", "client", servers=[f"127.0.0.1:{server.port}"]).start()
     nodes = wait_until(lambda: len(found := ready_nodes(server)) == 2 and found, what="second client")
-    time.sleep(1.0)  # the originals have been running for min_healthy_time
+    time.sleep(3.0)  # the originals have been running for min_healthy_time
     watch = MigrationWatch(server.address)
     watch.start()
     try:
