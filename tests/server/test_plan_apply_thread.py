@@ -33,7 +33,7 @@ def _in_thread(fn):
     def run():
         try:
             out["result"] = fn()
-        except Exception as exc:  # handed back to the test
+        except Exception as exc:  # noqa: BLE001 - handed back to the test
             out["error"] = exc
 
     t = threading.Thread(target=run)

@@ -241,7 +241,7 @@ def call_from_thread(loop: asyncio.AbstractEventLoop, fn: Callable[[], object]) 
             return
         try:
             result = fn()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting thread
             done.set_exception(exc)
             return
         if isinstance(result, asyncio.Future):
