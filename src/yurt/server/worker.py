@@ -8,7 +8,7 @@ from collections.abc import Callable
 from yurt.structs import Evaluation, Plan, PlanResult, evolve
 
 from .broker import BrokerError, EvalBroker
-from .plan_apply import PlanApplier
+from .plan_apply import PlanApplier, call_from_thread
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,10 @@ class WorkerPlanner:
         self.loop = loop
 
     def _on_loop(self, coro):
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return self._wait(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    @staticmethod
+    def _wait(future):
         try:
             return future.result(timeout=PLANNER_CALL_TIMEOUT)
         except BaseException:
@@ -50,24 +53,22 @@ class WorkerPlanner:
     def submit_plan(self, plan: Plan):
         plan.eval_id = plan.eval_id or self.eval.id
         plan.eval_token = self.token
-        result: PlanResult = self._on_loop(self._submit(plan))
+        worker = self.worker
+        future = worker.applier.submit_from_thread(
+            plan, self.loop, lambda: worker.broker.outstanding_reset(self.eval.id, self.token))
+        result: PlanResult = self._wait(future)
         if result.refresh_index:
             snapshot = self._on_loop(snapshot_at_least(self.worker.store, result.refresh_index))
             return result, snapshot
         return result, None
 
-    async def _submit(self, plan: Plan) -> PlanResult:
-        """Still working on it: push the nack deadline out, then queue the plan."""
-        self.worker.broker.outstanding_reset(self.eval.id, self.token)
-        return await self.worker.applier.submit(plan)
-
     def _upsert(self, ev: Evaluation) -> None:
-        async def apply() -> int:
-            from yurt.state.commands import EvalUpsert
+        """Apply the eval update in one turn of the event loop (a plain callback, not a
+        coroutine: a busy loop's turns are long)."""
+        from yurt.state.commands import EvalUpsert
 
-            return self.worker.store.apply(EvalUpsert(evals=[evolve(ev, modify_time=self.worker.now_ns())]))
-
-        self._on_loop(apply())
+        store, now_ns = self.worker.store, self.worker.now_ns
+        self._wait(call_from_thread(self.loop, lambda: store.apply(EvalUpsert(evals=[evolve(ev, modify_time=now_ns())]))))
 
     def update_eval(self, ev: Evaluation) -> None:
         self._upsert(ev)

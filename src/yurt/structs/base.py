@@ -14,11 +14,17 @@ MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
 
 
-class NomadStruct(msgspec.Struct, rename=nomad_name, kw_only=True):
+class NomadStruct(msgspec.Struct, rename=nomad_name, kw_only=True, gc=False):
     """A domain type whose JSON form uses Nomad's field names.
 
     Treat instances as immutable once they are in the state store: derive a changed
     copy with `evolve(obj, field=value)`.
+
+    `gc=False`: instances are not tracked by Python's cyclic GC (msgspec: safe when they
+    can never be part of a reference cycle). They are trees of decoded JSON values and
+    other structs, never holding a reference back to an object that holds them; never
+    store a struct inside itself or its own containers (the cycle would leak, not crash).
+    Collections over the state's millions of allocations were ~20-45% of a large eval.
     """
 
 

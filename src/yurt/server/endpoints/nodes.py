@@ -19,8 +19,9 @@ from .errors import EndpointError
 NODE_STATUSES = (NODE_STATUS_INIT, NODE_STATUS_READY, NODE_STATUS_DOWN, "disconnected")
 
 
-def node_update_evals(snapshot, node_id: str, now_ns: int) -> list[Evaluation]:
-    """One eval per job with an alloc on the node, plus one per system job."""
+def node_update_evals(snapshot, node_id: str, now_ns: int, node_modify_index: int | None = None) -> list[Evaluation]:
+    """One eval per job with an alloc on the node, plus one per system job.
+    `node_modify_index`: the node's index when it is not yet in `snapshot`'s version."""
     jobs = {}
     for alloc in snapshot.allocs_by_node(node_id):
         job = snapshot.job_by_id(alloc.namespace, alloc.job_id)
@@ -29,7 +30,9 @@ def node_update_evals(snapshot, node_id: str, now_ns: int) -> list[Evaluation]:
     for job in snapshot.jobs(None):
         if job.type in (JOB_TYPE_SYSTEM, JOB_TYPE_SYSBATCH) and not job.stop:
             jobs[(job.namespace, job.id)] = job
-    node = snapshot.node_by_id(node_id)
+    if node_modify_index is None:
+        node = snapshot.node_by_id(node_id)
+        node_modify_index = node.modify_index if node else 0
     return [
         Evaluation(
             id=generate_uuid(),
@@ -40,7 +43,7 @@ def node_update_evals(snapshot, node_id: str, now_ns: int) -> list[Evaluation]:
             job_id=job.id,
             job_modify_index=job.job_modify_index,
             node_id=node_id,
-            node_modify_index=node.modify_index if node else 0,
+            node_modify_index=node_modify_index,
             status=EVAL_STATUS_PENDING,
             create_time=now_ns,
             modify_time=now_ns,
@@ -76,7 +79,8 @@ def register_node(server, node: Node) -> tuple[int, int]:
     _check_node(node)
     if not node.status:
         node = evolve(node, status=NODE_STATUS_INIT)
-    existing = server.state.snapshot().node_by_id(node.id)
+    snapshot = server.state.snapshot()
+    existing = snapshot.node_by_id(node.id)
     if existing is not None and existing.secret_id != node.secret_id:
         raise EndpointError(400, "node secret ID does not match. Not registering node.")
     from yurt.scheduler.node_class import computed_class
@@ -86,12 +90,16 @@ def register_node(server, node: Node) -> tuple[int, int]:
     # As Nomad's Node.Register: the class is computed once here, so the scheduler's
     # feasibility cache is keyed by a stored value instead of hashing every node per eval.
     node = evolve(node, computed_class=computed_class(node))
-    index = server.state.apply(NodeRegister(node=node))
+    commands = [NodeRegister(node=node)]
     old_status = existing.status if existing else NODE_STATUS_INIT
     if transition_needs_evals(old_status, node.status):
-        evals = node_update_evals(server.state.snapshot(), node.id, now)
+        # The register's evals go in the same log transaction (one commit per register,
+        # not two). The node's index there is the next one; the jobs and allocs they are
+        # computed from are the same as after the register (it changes neither).
+        evals = node_update_evals(snapshot, node.id, now, node_modify_index=snapshot.index + 1)
         if evals:
-            index = server.state.apply(EvalUpsert(evals=evals))
+            commands.append(EvalUpsert(evals=evals))
+    index = server.state.apply_batch(commands)[-1]
     ttl = server.heartbeats.reset(node.id)
     return index, int(ttl * 1_000_000_000)
 
