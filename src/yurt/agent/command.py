@@ -123,9 +123,9 @@ def main(argv: list[str]) -> int:
         temp_dir = tempfile.mkdtemp(prefix="yurt-dev-")
         cfg.data_dir = temp_dir
     try:
-        from .run import run_agent
+        from .run import run_agent, run_in_loop
 
-        return asyncio.run(run_agent(cfg, _install_signals))
+        return run_in_loop(run_agent(cfg, _install_signals))
     except KeyboardInterrupt:
         return 0
     except AgentConfigError as exc:

@@ -1,6 +1,7 @@
 """Query options (`index`, `wait`, `prefix`, `namespace`, `region`) and blocking queries."""
 
 import asyncio
+import functools
 import random
 import weakref
 from collections.abc import Callable
@@ -50,10 +51,16 @@ def parse_query(request: web.Request) -> QueryOptions:
             raise EndpointError(400, f"Invalid index: {q['index']!r}") from None
     if "wait" in q:
         try:
-            opts.wait = min(parse_duration(q["wait"]) / 1e9, MAX_WAIT)
+            opts.wait = _wait_seconds(q["wait"])
         except (ValueError, TypeError):
             raise EndpointError(400, f"Invalid wait time: {q['wait']!r}") from None
     return opts
+
+
+@functools.lru_cache(maxsize=256)
+def _wait_seconds(text: str) -> float:
+    """`?wait=` in seconds (watchers send the same few values with every request)."""
+    return min(parse_duration(text) / 1e9, MAX_WAIT)
 
 
 def parse_bool(request: web.Request, name: str) -> bool:
@@ -77,11 +84,13 @@ async def blocking_query(
     tables: list[str],
     compute: Callable[[Any, QueryOptions], Any],
     index_of: Callable[[Any], int | None] | None = None,
+    cache_by_tables: bool = False,
 ) -> web.Response:
     """Answer from a snapshot, waiting first (`?index=&wait=`) until the result's index
     passes `index`. The index is the max of `tables`, or `index_of(snapshot)` for a
     single object (its ModifyIndex, as Nomad), so watchers of one node's allocations
-    are not woken by every other alloc change."""
+    are not woken by every other alloc change. `cache_by_tables`: `compute` reads only
+    `tables`, so one encoded answer serves every identical request until they change."""
     opts = parse_query(request)
     store = server.state
     loop = asyncio.get_running_loop()
@@ -94,8 +103,10 @@ async def blocking_query(
         if opts.min_index <= 0 or index > opts.min_index or remaining <= 0:
             break
         await store.wait_for_change(tables, table_index, remaining)
-    responses = _responses_of(store) if index_of else None
-    key = _response_key(request, snapshot) if index_of else None
+    responses = key = None
+    if index_of or cache_by_tables:
+        responses = _responses_of(store)
+        key = _response_key(request, table_index if cache_by_tables else snapshot.index)
     cached = responses.get(key) if key else None
     if cached is not None:
         return _cached_response(cached, index)
@@ -115,7 +126,9 @@ async def blocking_query(
 
 # Single-object reads (`index_of` given) read only the snapshot, so one answer serves every
 # identical request at the same state index: the watchers of one object that a write wakes
-# together are answered with one compute and one encode.
+# together are answered with one compute and one encode. Lists that read only their tables
+# (`cache_by_tables`) are kept per table index: `GET /v1/jobs` is not re-encoded for every
+# caller while only allocations change.
 RESPONSE_CACHE_SIZE = 512
 _caches: "weakref.WeakKeyDictionary[Any, dict[tuple, tuple[bytes, str, str]]]" = weakref.WeakKeyDictionary()
 
@@ -128,9 +141,9 @@ def _responses_of(store) -> dict[tuple, tuple[bytes, str, str]]:
     return responses
 
 
-def _response_key(request: web.Request, snapshot) -> tuple:
+def _response_key(request: web.Request, version: int) -> tuple:
     query = tuple((k, v) for k, v in request.query.items() if k not in ("index", "wait"))
-    return (request.path, query, request.headers.get("X-Nomad-Token", ""), snapshot.index)
+    return (request.path, query, request.headers.get("X-Nomad-Token", ""), version)
 
 
 def _cached_response(cached: tuple[bytes, str, str], index: int) -> web.Response:

@@ -1,6 +1,8 @@
 """`/v1/event/stream`: newline-delimited JSON frames `{"Index", "Events"}`, `{}` as a
 heartbeat every 30 s. `?topic=Job:web&topic=Allocation:*`, `?index=`, `?namespace=`."""
 
+import asyncio
+
 from aiohttp import web
 
 from yurt.server.endpoints import EndpointError
@@ -8,6 +10,10 @@ from yurt.server.endpoints import EndpointError
 from .context import server_of
 
 HEARTBEAT_SECONDS = 30.0
+# A subscriber sends at most one write per this many seconds: while events land faster, the
+# next write gathers everything published meanwhile (under 500 writes/s, 100 readers cost 2,000
+# socket writes/s instead of 50,000). An idle stream still sends a new event at once.
+MIN_SEND_INTERVAL = 0.05
 
 
 def parse_topics(values: list[str]) -> dict[str, set[str]]:
@@ -57,6 +63,8 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     server.events.subscribers += 1
+    loop = asyncio.get_running_loop()
+    sent_at = 0.0
     try:
         last = max(last, 0) if last else server.events.latest_index
         while True:
@@ -64,6 +72,11 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
             if not events:
                 await resp.write(b"{}\n")
                 continue
+            pause = sent_at + MIN_SEND_INTERVAL - loop.time()
+            if pause > 0:  # sent a moment ago: gather what lands meanwhile into one write
+                await asyncio.sleep(pause)
+                events = server.events.after(last)
+            sent_at = loop.time()
             last = events[-1].index
             frames = encode_frames(e for e in events if event_matches(e, topics, namespace))
             if frames:

@@ -63,7 +63,8 @@ async def list_jobs(request: web.Request) -> web.Response:
         jobs.sort(key=lambda j: (j.namespace, j.id))
         return [job_list_stub(j, snap.job_summary(j.namespace, j.id)) for j in jobs]
 
-    return await blocking_query(request, server_of(request), ["jobs", "job_summary"], compute)
+    return await blocking_query(request, server_of(request), ["jobs", "job_summary"], compute,
+                                cache_by_tables=True)
 
 
 @routes.put("/v1/jobs")

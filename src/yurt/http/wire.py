@@ -28,17 +28,24 @@ def convert(data: Any, typ: type[T], what: str = "request") -> T:
         raise EndpointError(400, f"Failed to decode {what}: {exc}") from None
 
 
+_json_encoder = msgspec.json.Encoder()
+_json_decoder = msgspec.json.Decoder()
+
+
 async def read_json(request: web.Request) -> Any:
     raw = await request.read()
     if not raw.strip():
         return {}
+    try:
+        return _json_decoder.decode(raw)
+    except msgspec.DecodeError:
+        pass  # the stdlib's parser says what is wrong in its usual words (and takes NaN)
     try:
         return json.loads(raw)
     except ValueError as exc:
         raise EndpointError(400, f"Failed to parse JSON input: {exc}") from None
 
 
-_json_encoder = msgspec.json.Encoder()
 
 
 def json_response(request: web.Request, body: Any, index: int | None = None) -> web.Response:
