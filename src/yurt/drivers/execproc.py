@@ -7,6 +7,7 @@ cancelled) the command's process group is killed.
 
 import asyncio
 import fcntl
+import functools
 import os
 import pty
 import signal
@@ -89,9 +90,17 @@ def set_window_size(fd: int, height: int, width: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", max(height, 0), max(width, 0), 0, 0))
 
 
-def _take_terminal() -> None:
-    """In the child, after setsid: the pty on fd 0 becomes its controlling terminal."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+def _take_terminal(tty_path: str) -> None:
+    """In the child: the pty becomes its controlling terminal. asyncio's loop has already
+    called setsid (start_new_session) and put the pty on fd 0 by now; uvloop runs this hook
+    before both, so start the session here if needed and open the pty by its path."""
+    if os.getsid(0) != os.getpid():
+        os.setsid()
+    fd = os.open(tty_path, os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+    finally:
+        os.close(fd)
 
 
 async def _write_all(fd: int, data: bytes) -> None:
@@ -107,7 +116,7 @@ async def _exec_in_pty(argv, env, cwd, stdin: AsyncIterator[ExecInput], output: 
     master, slave = pty.openpty()
     try:
         proc = await _spawn(argv, env, cwd, stdin=slave, stdout=slave, stderr=slave,
-                            preexec_fn=_take_terminal if take_terminal else None)
+                            preexec_fn=functools.partial(_take_terminal, os.ttyname(slave)) if take_terminal else None)
     except BaseException:
         os.close(master)
         raise
