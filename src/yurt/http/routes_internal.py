@@ -60,9 +60,14 @@ async def node_alloc_versions(request: web.Request) -> web.Response:
     node_id = request.match_info["node_id"]
 
     def compute(snap, opts):
-        return {"Allocs": {a.id: a.alloc_modify_index for a in snap.allocs_by_node(node_id)}}
+        return alloc_versions_body(snap, node_id)
 
     return await blocking_query(request, server_of(request), [node_allocs_key(node_id)], compute)
+
+
+def alloc_versions_body(snap, node_id: str):
+    """The answer of `node_alloc_versions` on `snap`."""
+    return {"Allocs": {a.id: a.alloc_modify_index for a in snap.allocs_by_node(node_id)}}
 
 
 @routes.put("/v1/internal/allocs/get")

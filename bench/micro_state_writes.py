@@ -1,0 +1,193 @@
+"""The server's state-write path of W1 in one process, without HTTP: CPU per phase.
+
+A SQLite-backed `StateStore` (as the agent opens it) with `--nodes` sim nodes (the fleet's
+node template) gets `--jobs` service jobs of `--count` tiny mock tasks, registered the way
+`PUT /v1/jobs` does. Each job's eval runs the real scheduler; its plans go through the real
+`PlanApplier.apply`. After each plan every node that got allocs is "woken": the body of
+`GET /v1/internal/node/:id/allocs` is computed and encoded, and its new allocs are encoded
+as `PUT /v1/internal/allocs/get` answers them. Then the nodes report them running, the way
+the sim fleet does (JSON -> `AllocUpdate` -> `AllocUpdateBatcher.flush`, `--flush` updates a
+command), and each node touched by a flush is woken again.
+
+Prints one JSON line: CPU seconds (`time.process_time`) per phase, and per alloc. The
+scheduler's own CPU is reported apart (`schedule_s`) and not in `state_path_s`.
+
+    PYTHONPATH=src .venv/bin/python bench/micro_state_writes.py [--nodes 500] [--jobs 60] [--count 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import msgspec  # noqa: E402
+
+from yurt.structs import Job, Node  # noqa: E402
+
+
+class _Heartbeats:
+    def reset(self, node_id: str) -> float:
+        return 10.0
+
+
+class FakeServer:
+    """What the endpoints read of a server."""
+
+    def __init__(self, state) -> None:
+        self.state = state
+        self.heartbeats = _Heartbeats()
+
+    @staticmethod
+    def now_ns() -> int:
+        return time.time_ns()
+
+
+class Planner:
+    def __init__(self, applier, store, clock: dict) -> None:
+        self.applier, self.store, self.clock = applier, store, clock
+        self.results = []
+
+    def submit_plan(self, plan):
+        start = time.process_time()
+        result = self.applier.apply(plan)
+        self.clock["plan_apply_s"] += time.process_time() - start
+        self.results.append(result)
+        return result, (self.store.snapshot() if result.refresh_index else None)
+
+    def _upsert(self, ev):
+        from yurt.state.commands import EvalUpsert
+
+        start = time.process_time()
+        self.store.apply(EvalUpsert(evals=[ev]))
+        self.clock["eval_upsert_s"] += time.process_time() - start
+
+    update_eval = create_eval = reblock_eval = _upsert
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=500)
+    parser.add_argument("--jobs", type=int, default=60)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--flush", type=int, default=250, help="client updates per AllocClientUpdate command")
+    parser.add_argument("--memory", action="store_true", help="in-memory store (no SQLite log)")
+    args = parser.parse_args(argv)
+
+    from bench.fleet import sim_node_template
+    from bench.jobs import mock_job
+    from bench.simnode import task_states
+    from yurt.http.alloc_encoding import encode_allocs_with_jobs
+    from yurt.http.routes_internal import alloc_versions_body
+    from yurt.http.wire import convert
+    from yurt.scheduler import new_scheduler
+    from yurt.server.endpoints.allocs import AllocUpdateBatcher
+    from yurt.server.endpoints.jobs import register_job
+    from yurt.server.endpoints.nodes import register_node
+    from yurt.server.plan_apply import PlanApplier
+    from yurt.state.commands import AllocUpdate
+    from yurt.state.store import StateStore, relax_gc
+
+    tmp = tempfile.mkdtemp(prefix="yurt-micro-state-")
+    store = StateStore.open(None if args.memory else tmp)
+    server = FakeServer(store)
+    template = sim_node_template()
+    node_ids = []
+    for i in range(args.nodes):
+        node = msgspec.convert(dict(template, ID=str(uuid.uuid4()), SecretID=str(uuid.uuid4()), Name=f"sim-{i}",
+                                    Status="ready"), Node)
+        register_node(server, node)
+        node_ids.append(node.id)
+    relax_gc()
+    applier = PlanApplier(store, FakeServer.now_ns)
+    batcher = AllocUpdateBatcher(server, 0.05, FakeServer.now_ns)
+    clock = dict.fromkeys(("plan_apply_s", "eval_upsert_s", "job_register_s", "schedule_s", "versions_s",
+                           "allocs_get_s", "client_update_decode_s", "client_update_apply_s"), 0.0)
+    versions_calls = 0
+    placed = 0
+    encoder = msgspec.json.Encoder()
+    wall = time.perf_counter()
+    for j in range(args.jobs):
+        body = mock_job(f"job-{j}", args.count)
+        job = msgspec.convert(body["Job"], Job)
+        start = time.process_time()
+        register_job(server, job)
+        clock["job_register_s"] += time.process_time() - start
+        snap = store.snapshot()
+        ev = next(e for e in snap.evals_by_job("default", job.id) if e.status == "pending")
+        planner = Planner(applier, store, clock)
+        start = time.process_time()
+        apply_before = clock["plan_apply_s"] + clock["eval_upsert_s"]
+        new_scheduler(ev.type, snap, planner, now_ns=time.time_ns(), config=snap.scheduler_config()).process(ev)
+        clock["schedule_s"] += time.process_time() - start - (clock["plan_apply_s"] + clock["eval_upsert_s"]
+                                                              - apply_before)
+        new_by_node: dict[str, list[str]] = {}
+        for result in planner.results:
+            for node_id, allocs in result.node_allocation.items():
+                new_by_node.setdefault(node_id, []).extend(a.id for a in allocs)
+        # the woken nodes read their version maps, then pull the new allocs
+        start = time.process_time()
+        for node_id in new_by_node:
+            encoder.encode(alloc_versions_body(store.snapshot(), node_id))
+            versions_calls += 1
+        clock["versions_s"] += time.process_time() - start
+        start = time.process_time()
+        for node_id, ids in new_by_node.items():
+            snap = store.snapshot()
+            encode_allocs_with_jobs(snap, [a for a in (snap.alloc_by_id(i) for i in ids) if a is not None])
+        clock["allocs_get_s"] += time.process_time() - start
+        # each node reports its new allocs running (the fleet's JSON), flushed in batches
+        names = ["t"]
+        pending = []
+        for node_id, ids in new_by_node.items():
+            states = task_states(names, "running")
+            raw = encoder.encode({"Allocs": [{"ID": i, "ClientStatus": "running", "ClientDescription": "",
+                                              "TaskStates": states, "DeploymentStatus": None,
+                                              "NetworkStatus": None} for i in ids]})
+            pending.append((node_id, raw))
+        batch_nodes: list[str] = []
+        for k, (node_id, raw) in enumerate(pending):
+            start = time.process_time()
+            updates = convert(msgspec.json.decode(raw)["Allocs"], list[AllocUpdate], "alloc updates")
+            clock["client_update_decode_s"] += time.process_time() - start
+            for update in updates:
+                batcher._pending[update.id] = update
+            batch_nodes.append(node_id)
+            if len(batcher._pending) >= args.flush or k == len(pending) - 1:
+                start = time.process_time()
+                batcher.flush()
+                clock["client_update_apply_s"] += time.process_time() - start
+                start = time.process_time()
+                for woken in batch_nodes:
+                    encoder.encode(alloc_versions_body(store.snapshot(), woken))
+                    versions_calls += 1
+                clock["versions_s"] += time.process_time() - start
+                batch_nodes = []
+        placed += sum(len(v) for v in new_by_node.values())
+    wall = time.perf_counter() - wall
+    snap = store.snapshot()
+    running = sum(1 for a in snap.allocs() if a.client_status == "running")
+    store.close()
+    gc.collect()
+    state_path = sum(v for k, v in clock.items() if k not in ("schedule_s", "job_register_s"))
+    out = {
+        "nodes": args.nodes, "jobs": args.jobs, "count": args.count, "placed": placed, "running": running,
+        "versions_calls": versions_calls,
+        **{k: round(v, 3) for k, v in clock.items()},
+        "state_path_s": round(state_path, 3),
+        "state_path_us_per_alloc": round(state_path / max(placed, 1) * 1e6, 1),
+        "wall_s": round(wall, 1),
+    }
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()
