@@ -69,3 +69,20 @@ async def test_pull_rejects_a_body_without_ids(api):
     resp = await api.put("/v1/internal/allocs/get", json={"AllocIDs": "x"})
     assert resp.status == 400
     assert "AllocIDs" in await resp.text()
+
+
+async def test_version_map_follows_alloc_modify_index(server, api):
+    """The map is read from the state's per-node index: a status report keeps it (and its
+    encoded answer), a scheduler update of an alloc moves that alloc's entry."""
+    node = await _register_node(api)
+    placed = _place(server, [(node, 2)])[node.id]
+    url = f"/v1/internal/node/{node.id}/allocs"
+    first = (await (await api.get(url)).json())["Allocs"]
+    _running(server, placed[0])
+    assert (await (await api.get(url)).json())["Allocs"] == first
+    stored = server.state.snapshot().alloc_by_id(placed[1].id)
+    index = server.state.apply(PlanApply(eval_id="e2", node_update={node.id: [stored]}, updated_at=3))
+    after = (await (await api.get(url)).json())["Allocs"]
+    assert after == {placed[0].id: first[placed[0].id], placed[1].id: index}
+    pretty = (await (await api.get(url, params={"pretty": "1"})).json())["Allocs"]
+    assert pretty == after

@@ -67,6 +67,8 @@ def _check_indexes(snap: StateSnapshot) -> None:
     allocs, evals = snap.allocs(), snap.evals()
     for n in NODES:
         assert [a.id for a in snap.allocs_by_node(n)] == [a.id for a in allocs if a.node_id == n]
+        assert dict(snap.alloc_versions_by_node(n).items()) == {
+            a.id: a.alloc_modify_index for a in allocs if a.node_id == n}
     for j in JOBS:
         assert [a.id for a in snap.allocs_by_job("default", j)] == [a.id for a in allocs if a.job_id == j]
         assert [e.id for e in snap.evals_by_job("default", j)] == [e.id for e in evals if e.job_id == j]
@@ -109,3 +111,4 @@ def test_random_commands_keep_indexes_and_restore_exactly(data):
             assert j.status == compute_job_status(txn, j), j.id
     restored = StateSnapshot(decode_tables(encode_tables(store._tables)))
     assert _dump(restored) == _dump(snap)
+    _check_indexes(restored)

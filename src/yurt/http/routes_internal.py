@@ -1,5 +1,6 @@
 """yurt-internal routes the client agent uses (Nomad uses RPC for these)."""
 
+import msgspec
 from aiohttp import web
 
 from yurt.server.endpoints import EndpointError, heartbeat_node, register_node
@@ -58,16 +59,38 @@ async def node_alloc_versions(request: web.Request) -> web.Response:
     from .query import blocking_query
 
     node_id = request.match_info["node_id"]
+    pretty = "pretty" in request.query and request.query.get("pretty") not in ("0", "false")
 
     def compute(snap, opts):
-        return alloc_versions_body(snap, node_id)
+        return alloc_versions_body(snap, node_id) if pretty else encoded_alloc_versions(snap, node_id)
 
     return await blocking_query(request, server_of(request), [node_allocs_key(node_id)], compute)
 
 
-def alloc_versions_body(snap, node_id: str):
+def alloc_versions_body(snap, node_id: str) -> dict:
     """The answer of `node_alloc_versions` on `snap`."""
-    return {"Allocs": {a.id: a.alloc_modify_index for a in snap.allocs_by_node(node_id)}}
+    return {"Allocs": dict(snap.alloc_versions_by_node(node_id).items())}
+
+
+# node ID -> (its version map in the state, that answer encoded). The node's watch wakes on
+# every write to its allocs, status reports included, which leave the map (the same object)
+# as it was: those wakes reuse the encoded answer.
+_ENCODED_VERSIONS: dict[str, tuple[object, msgspec.Raw]] = {}
+_ENCODED_VERSIONS_MAX = 20_000
+_encode = msgspec.json.Encoder().encode
+
+
+def encoded_alloc_versions(snap, node_id: str) -> msgspec.Raw:
+    """`alloc_versions_body` as encoded JSON, kept while the node's version map is unchanged."""
+    versions = snap.alloc_versions_by_node(node_id)
+    hit = _ENCODED_VERSIONS.get(node_id)
+    if hit is not None and hit[0] is versions:
+        return hit[1]
+    raw = msgspec.Raw(_encode({"Allocs": dict(versions.items())}))
+    if len(_ENCODED_VERSIONS) >= _ENCODED_VERSIONS_MAX:
+        _ENCODED_VERSIONS.clear()
+    _ENCODED_VERSIONS[node_id] = (versions, raw)
+    return raw
 
 
 @routes.put("/v1/internal/allocs/get")

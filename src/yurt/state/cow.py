@@ -180,12 +180,13 @@ _MISSING = object()
 EMPTY = CowMap()
 
 
-def bucket_add(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
-    """Add `member` to the set stored under `key` in a secondary index."""
+def bucket_add(index: CowMap, key: Any, member: Any, gen: int, value: Any = True) -> CowMap:
+    """Add `member` to the set stored under `key` in a secondary index (or set the value
+    a bucket keeps for it: `allocs_by_node` keeps each alloc's AllocModifyIndex)."""
     bucket = index.get(key)
     if bucket is None:
         bucket = EMPTY
-    new_bucket = bucket.assoc(member, True, gen)
+    new_bucket = bucket.assoc(member, value, gen)
     return index if new_bucket is bucket else index.assoc(key, new_bucket, gen)
 
 

@@ -7,7 +7,9 @@ reference to the committed `Tables` and costs O(1).
 
 Keys: jobs, job_versions, job_summary and the job-keyed indexes use `(namespace, job_id)`;
 evals, allocs and nodes use their ID. Secondary indexes map a key to a `CowMap` used
-as a set of IDs: `allocs_by_job`, `allocs_by_node`, `allocs_by_eval`, `evals_by_job`.
+as a set of IDs: `allocs_by_job`, `allocs_by_node`, `allocs_by_eval`, `evals_by_job`
+(`allocs_by_node` keeps each alloc's AllocModifyIndex as the value: the client's alloc
+watch reads its `{alloc ID: AllocModifyIndex}` map straight from it).
 `allocs_by_prefix` and `evals_by_prefix` group IDs by their first `PREFIX_LEN` characters
 (short-ID lookups among a million allocs scan one group). `job_live` maps a job key to `(non-terminal allocs, non-terminal evals)` so the job
 status rules need no scan.
@@ -143,6 +145,12 @@ class StateReader:
 
     def allocs_by_node(self, node_id: str) -> list[Allocation]:
         return self._members(self._t.allocs_by_node, node_id, self._t.allocs)
+
+    def alloc_versions_by_node(self, node_id: str) -> CowMap:
+        """The node's `{alloc ID: AllocModifyIndex}` as a read-only `CowMap` (IDs in no
+        particular order). A committed state's map is never changed: a later state with an
+        identical (`is`) map has the same allocs at the same AllocModifyIndex on the node."""
+        return self._t.allocs_by_node.get(node_id) or EMPTY
 
     def node_allocs_index(self, node_id: str) -> int:
         """Index of the last write that may change what the node's allocs hold

@@ -172,6 +172,8 @@ class Txn(StateReader):
             self._add_liveness(key, int(not alloc.terminal), 0)
         else:
             self._add_liveness(key, int(not alloc.terminal) - int(not old.terminal), 0)
+            if old.alloc_modify_index != alloc.alloc_modify_index:
+                t.allocs_by_node = bucket_add(t.allocs_by_node, alloc.node_id, alloc.id, gen, alloc.alloc_modify_index)
         t.allocs = t.allocs.assoc(alloc.id, alloc, gen)
         self.touch("allocs")
         self.touch(node_allocs_key(alloc.node_id))
@@ -184,7 +186,7 @@ class Txn(StateReader):
     def _index_alloc(self, alloc: Allocation, key: tuple[str, str]) -> None:
         t, gen = self._t, self.gen
         t.allocs_by_job = bucket_add(t.allocs_by_job, key, alloc.id, gen)
-        t.allocs_by_node = bucket_add(t.allocs_by_node, alloc.node_id, alloc.id, gen)
+        t.allocs_by_node = bucket_add(t.allocs_by_node, alloc.node_id, alloc.id, gen, alloc.alloc_modify_index)
         t.allocs_by_eval = bucket_add(t.allocs_by_eval, alloc.eval_id, alloc.id, gen)
 
     def _unindex_alloc(self, old: Allocation) -> None:
