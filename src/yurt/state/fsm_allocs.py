@@ -13,7 +13,7 @@ from yurt.structs import (
 
 from .commands import AllocClientUpdate, AllocDesiredTransition, PlanApply
 from .deployments import apply_plan_deployment, track_alloc
-from .fsm_jobs import set_job_statuses, summary_with_alloc, upsert_evals
+from .fsm_jobs import AllocSummaries, set_job_statuses, upsert_evals
 from .txn import StateError, Txn
 
 _SCHEDULER_CLIENT_STATUSES = (ALLOC_CLIENT_LOST, ALLOC_CLIENT_UNKNOWN)
@@ -28,12 +28,12 @@ def apply_plan(txn: Txn, cmd: PlanApply) -> None:
         upserts.extend(_stopped(txn, a, cmd.updated_at) for a in allocs)
     for allocs in cmd.node_preemptions.values():
         upserts.extend(_preempted(txn, a, cmd.updated_at) for a in allocs)
+    upserts = [a for a in upserts if a is not None]
+    placed_from = len(upserts)
     for allocs in cmd.node_allocation.values():
-        for alloc in allocs:
-            if alloc.job is None and plan_job is not None and not alloc.terminal:
-                alloc = evolve(alloc, job=plan_job)
-            upserts.append(alloc)
-    upsert_allocs(txn, [a for a in upserts if a is not None], cmd.updated_at)
+        upserts.extend(allocs)
+    # the placed allocs without a job get the plan's (not the stopped or evicted ones)
+    upsert_allocs(txn, upserts, cmd.updated_at, plan_job, placed_from)
     if cmd.evals:
         upsert_evals(txn, cmd.evals)
 
@@ -79,17 +79,25 @@ def _preempted(txn: Txn, update: Allocation, now: int) -> Allocation | None:
     )
 
 
-def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int) -> None:
-    """Insert or update allocs from the scheduler (Nomad's upsertAllocsImpl)."""
+def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int, plan_job: Job | None = None,
+                  plan_job_from: int = 0) -> None:
+    """Insert or update allocs from the scheduler (Nomad's upsertAllocsImpl). The allocs from
+    position `plan_job_from` on that have no job and are not terminal get `plan_job`."""
     index = txn.index
     jobs: dict[tuple[str, str], str] = {}
-    for alloc in allocs:
+    summaries = AllocSummaries(txn)
+    for position, alloc in enumerate(allocs):
+        if alloc.job is None and plan_job is not None and position >= plan_job_from and not alloc.terminal:
+            job = plan_job
+        else:
+            job = alloc.job
         existing = txn.alloc_by_id(alloc.id)
         if existing is None:
-            if alloc.job is None:
+            if job is None:
                 raise StateError(f'allocation "{alloc.id}": cannot insert an allocation without a job')
             alloc = evolve(
                 alloc,
+                job=job,
                 create_index=index,
                 modify_index=index,
                 alloc_modify_index=index,
@@ -107,10 +115,9 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int) -> None:
             )
             if alloc.client_status not in _SCHEDULER_CLIENT_STATUSES:
                 changes.update(client_status=existing.client_status, client_description=existing.client_description)
-            if alloc.job is None:
-                changes["job"] = existing.job
+            changes["job"] = job if job is not None else existing.job
             alloc = evolve(alloc, **changes)
-        summary_with_alloc(txn, alloc, existing)
+        summaries.add(alloc, existing)
         track_alloc(txn, alloc, existing, now)
         txn.put_alloc(alloc)
         if alloc.previous_allocation and existing is None:
@@ -120,6 +127,7 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int) -> None:
             jobs[key] = JOB_STATUS_RUNNING
         else:
             jobs.setdefault(key, "")
+    summaries.flush()
     txn.touch("allocs")
     set_job_statuses(txn, jobs)
 
@@ -134,6 +142,7 @@ def apply_client_update(txn: Txn, cmd: AllocClientUpdate) -> None:
     """Merge what clients report into the stored allocs (client fields only)."""
     index = txn.index
     jobs: dict[tuple[str, str], str] = {}
+    summaries = AllocSummaries(txn)
     for update in cmd.allocs:
         existing = txn.alloc_by_id(update.id)
         if existing is None:
@@ -157,7 +166,7 @@ def apply_client_update(txn: Txn, cmd: AllocClientUpdate) -> None:
             modify_index=index,
             modify_time=cmd.updated_at or existing.modify_time,
         )
-        summary_with_alloc(txn, merged, existing)
+        summaries.add(merged, existing)
         track_alloc(txn, merged, existing, cmd.updated_at)
         txn.put_alloc(merged)
         key = (merged.namespace, merged.job_id)
@@ -165,6 +174,7 @@ def apply_client_update(txn: Txn, cmd: AllocClientUpdate) -> None:
             jobs[key] = JOB_STATUS_RUNNING
         else:
             jobs.setdefault(key, "")
+    summaries.flush()
     txn.touch("allocs")
     set_job_statuses(txn, jobs)
     if cmd.evals:

@@ -193,33 +193,67 @@ _COUNTER = {
 _DECREMENTED = {ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING, ALLOC_CLIENT_LOST, ALLOC_CLIENT_UNKNOWN}
 
 
-def summary_with_alloc(txn: Txn, alloc: Allocation, existing: Allocation | None) -> None:
-    """Count an inserted or updated alloc in its job's summary."""
-    if alloc.job is None:
-        return
-    summary = txn.job_summary(alloc.namespace, alloc.job_id)
-    if summary is None or summary.create_index != alloc.job.create_index:
-        return  # the alloc belongs to an earlier incarnation of the job
-    tg = summary.summary.get(alloc.task_group)
-    if tg is None:
-        return
-    counts = msgspec.structs.asdict(tg)
-    if existing is None:
-        if alloc.client_status != ALLOC_CLIENT_PENDING:
+class AllocSummaries:
+    """Counting alloc writes into their jobs' summaries (Nomad's updateSummaryWithAlloc),
+    one summary write per job at `flush()` instead of one per alloc. The counts go through
+    the same steps in the same order; call `flush()` before anything reads the summaries."""
+
+    __slots__ = ("txn", "_pending")
+
+    def __init__(self, txn: Txn) -> None:
+        self.txn = txn
+        # job key -> (its stored summary, {task group: counts}); None: not counted
+        self._pending: dict[tuple[str, str], tuple[JobSummary, dict[str, dict]] | None] = {}
+
+    def add(self, alloc: Allocation, existing: Allocation | None) -> None:
+        """Count an inserted or updated alloc."""
+        if alloc.job is None:
             return
-        counts["starting"] += 1
-        counts["queued"] = max(0, counts["queued"] - 1)
-    elif existing.client_status != alloc.client_status:
+        if existing is None:
+            if alloc.client_status != ALLOC_CLIENT_PENDING:
+                return
+        elif existing.client_status == alloc.client_status:
+            return
+        key = (alloc.namespace, alloc.job_id)
+        pending = self._pending.get(key, _UNSEEN)
+        if pending is _UNSEEN:
+            summary = self.txn.job_summary(alloc.namespace, alloc.job_id)
+            pending = self._pending[key] = (summary, {}) if summary is not None else None
+        if pending is None:
+            return
+        summary, groups = pending
+        if summary.create_index != alloc.job.create_index:
+            return  # the alloc belongs to an earlier incarnation of the job
+        counts = groups.get(alloc.task_group)
+        if counts is None:
+            tg = summary.summary.get(alloc.task_group)
+            if tg is None:
+                return
+            counts = groups[alloc.task_group] = msgspec.structs.asdict(tg)
+        if existing is None:
+            counts["starting"] += 1
+            counts["queued"] = max(0, counts["queued"] - 1)
+            return
         if alloc.client_status in _COUNTER:
             counts[_COUNTER[alloc.client_status]] += 1
         if existing.client_status in _DECREMENTED:
             name = _COUNTER[existing.client_status]
             counts[name] = max(0, counts[name] - 1)
-    else:
-        return
-    groups = dict(summary.summary)
-    groups[alloc.task_group] = TaskGroupSummary(**counts)
-    txn.put_summary(evolve(summary, summary=groups, modify_index=txn.index))
+
+    def flush(self) -> None:
+        txn = self.txn
+        for pending in self._pending.values():
+            if pending is None or not pending[1]:
+                continue
+            summary, counted = pending
+            groups = dict(summary.summary)
+            for name, counts in counted.items():
+                groups[name] = TaskGroupSummary(**counts)
+            txn.put_summary(evolve(summary, summary=groups, modify_index=txn.index))
+        self._pending = {}
+
+
+_UNSEEN = object()
 
 
 def summary_with_eval(txn: Txn, ev: Evaluation) -> None:

@@ -25,10 +25,15 @@ CREATE TABLE IF NOT EXISTS snapshot (snap_index INTEGER PRIMARY KEY, chunks INTE
 """
 
 _CHUNKS_PER_TXN = 16
+_PAGE_SIZE = 16384
 
 
 def _connect(path: str, durable: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
+    # 16 KiB pages for a new file (an existing one keeps its size): a 1,000-alloc plan is
+    # ~1.6 MB, and appending it took 8-9 ms of CPU with 4 KiB pages, 4.5-6 ms with 16 KiB
+    # (fewer overflow pages and WAL frames); a small command costs ~15 us more
+    conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
     return conn
