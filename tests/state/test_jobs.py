@@ -245,3 +245,34 @@ def test_parent_children_summary_counts_child_status(store):
     store.apply(EvalUpsert(evals=[evolve(ev, status="complete")]))
     children = store.snapshot().job_summary("default", "cron").children
     assert (children.pending, children.dead) == (0, 1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_summary_counts_of_one_command_equal_those_of_one_command_per_update(seed):
+    """Summaries are written once per command: the counts (clamped at zero on the way) must
+    be what applying the same updates one command each gives."""
+    import random
+
+    rng = random.Random(seed)
+    statuses = ["pending", "running", "failed", "complete", "lost", "unknown"]
+    results = []
+    updates = None
+    for one_per_command in (True, False):
+        s = StateStore.open(None)
+        j = job(groups=("web", "db"), count=4)
+        n = node(node_id="n1")
+        ev = evaluation(j, id="eval-1", queued_allocations={"web": 4, "db": 4})
+        s.apply_batch([NodeRegister(node=n), JobRegister(job=j, eval=ev)])
+        j = s.snapshot().job_by_id("default", "web")
+        placed = [alloc(j, n.id, ev.id, g, i, id=f"alloc-{g}-{i}") for g in ("web", "db") for i in range(4)]
+        s.apply(PlanApply(eval_id=ev.id, job=j, node_allocation={n.id: placed}))
+        if updates is None:
+            updates = [AllocUpdate(id=rng.choice(placed).id, client_status=rng.choice(statuses)) for _ in range(30)]
+        if one_per_command:
+            for u in updates:
+                s.apply(AllocClientUpdate(allocs=[u]))
+        else:
+            s.apply(AllocClientUpdate(allocs=updates))
+        results.append(s.snapshot().job_summary("default", "web").summary)
+        s.close()
+    assert results[0] == results[1]

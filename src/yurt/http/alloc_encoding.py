@@ -39,12 +39,15 @@ def _job_of(snap, alloc):
 
 
 def encode_allocs_with_jobs(snap, allocs) -> bytes:
-    parts = []
     replace = msgspec.structs.replace
+    out = []
+    last_job = last_raw = None
     for alloc in allocs:
         job = _job_of(snap, alloc)
-        parts.append(_encoder.encode(replace(alloc, job=encoded_job(job) if job is not None else None)))
-    return b"[" + b",".join(parts) + b"]"
+        if job is not last_job:  # the allocs of one pull mostly share one job object
+            last_job, last_raw = job, (encoded_job(job) if job is not None else None)
+        out.append(replace(alloc, job=last_raw))
+    return _encoder.encode(out)
 
 
 def allocs_with_jobs(snap, allocs, index: int | None = None) -> web.Response:

@@ -119,7 +119,7 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int, plan_job: Job | 
             alloc = evolve(alloc, **changes)
         summaries.add(alloc, existing)
         track_alloc(txn, alloc, existing, now)
-        txn.put_alloc(alloc)
+        txn.put_alloc(alloc, existing)
         if alloc.previous_allocation and existing is None:
             _link_previous(txn, alloc)
         key = (alloc.namespace, alloc.job_id)
@@ -168,7 +168,7 @@ def apply_client_update(txn: Txn, cmd: AllocClientUpdate) -> None:
         )
         summaries.add(merged, existing)
         track_alloc(txn, merged, existing, cmd.updated_at)
-        txn.put_alloc(merged)
+        txn.put_alloc(merged, existing)
         key = (merged.namespace, merged.job_id)
         if not merged.terminal:
             jobs[key] = JOB_STATUS_RUNNING

@@ -13,6 +13,9 @@ from .cow import bucket_add, bucket_remove
 from .tables import PREFIX_LEN, StateReader, Tables
 
 
+_LOOKUP = object()
+
+
 class StateError(Exception):
     """A command that cannot be applied to the current state (nothing was changed)."""
 
@@ -158,9 +161,12 @@ class Txn(StateReader):
         self._add_liveness(key, 0, -int(not old.terminal))
 
     # -- allocs --------------------------------------------------------
-    def put_alloc(self, alloc: Allocation) -> None:
+    def put_alloc(self, alloc: Allocation, old: Any = _LOOKUP) -> None:
+        """Store `alloc`; `old`: the stored alloc it replaces (None: new), when the caller
+        has just read it in this transaction."""
         t, gen = self._t, self.gen
-        old = t.allocs.get(alloc.id)
+        if old is _LOOKUP:
+            old = t.allocs.get(alloc.id)
         key = job_key(alloc)
         if old is None:
             self._index_alloc(alloc, key)
