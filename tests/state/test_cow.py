@@ -73,3 +73,11 @@ def test_matches_dict_model_with_snapshots(ops, seed):
     assert dict(m.items()) == model and len(m) == len(model)
     for snap, snap_model in saved:
         assert dict(snap.items()) == snap_model and len(snap) == len(snap_model)
+
+
+def test_to_dict_has_every_entry_across_splits():
+    m = EMPTY
+    for i in range(500):
+        m = m.assoc(f"k{i}", i, gen=1 + i // 100)
+    assert m.to_dict() == {f"k{i}": i for i in range(500)}
+    assert EMPTY.to_dict() == {}

@@ -69,7 +69,7 @@ async def node_alloc_versions(request: web.Request) -> web.Response:
 
 def alloc_versions_body(snap, node_id: str) -> dict:
     """The answer of `node_alloc_versions` on `snap`."""
-    return {"Allocs": dict(snap.alloc_versions_by_node(node_id).items())}
+    return {"Allocs": snap.alloc_versions_by_node(node_id).to_dict()}
 
 
 # node ID -> (its version map in the state, that answer encoded). The node's watch wakes on
@@ -86,7 +86,7 @@ def encoded_alloc_versions(snap, node_id: str) -> msgspec.Raw:
     hit = _ENCODED_VERSIONS.get(node_id)
     if hit is not None and hit[0] is versions:
         return hit[1]
-    raw = msgspec.Raw(_encode({"Allocs": dict(versions.items())}))
+    raw = msgspec.Raw(_encode({"Allocs": versions.to_dict()}))
     if len(_ENCODED_VERSIONS) >= _ENCODED_VERSIONS_MAX:
         _ENCODED_VERSIONS.clear()
     _ENCODED_VERSIONS[node_id] = (versions, raw)

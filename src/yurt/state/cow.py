@@ -110,6 +110,13 @@ class CowMap:
         for leaf in self._leaves():
             yield from leaf.items()
 
+    def to_dict(self) -> dict:
+        """A new plain dict of the entries (in no particular order)."""
+        out: dict = {}
+        for leaf in self._leaves():
+            out.update(leaf)
+        return out
+
     # -- writes --------------------------------------------------------
     def _owned(self, gen: int) -> "CowMap":
         if self._gen == gen:

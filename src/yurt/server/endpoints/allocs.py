@@ -84,8 +84,9 @@ class AllocUpdateBatcher:
 
     async def submit(self, updates: list) -> int:
         """Queue the updates; returns the index of the command that carried them."""
+        snapshot = self.server.state.snapshot()
         for update in updates:
-            if self.server.state.snapshot().alloc_by_id(update.id) is None:
+            if snapshot.alloc_by_id(update.id) is None:
                 raise EndpointError(404, "alloc not found")
             self._pending[update.id] = update  # a later update of one alloc wins
         future = asyncio.get_running_loop().create_future()
