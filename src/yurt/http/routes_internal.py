@@ -7,7 +7,7 @@ from yurt.server.endpoints import EndpointError, heartbeat_node, register_node
 from yurt.structs import Node
 
 from .context import server_of
-from .wire import convert, json_response, read_json
+from .wire import convert, drop_nulls, json_response, read_json
 
 routes = web.RouteTableDef()
 
@@ -35,15 +35,96 @@ async def node_heartbeat(request: web.Request) -> web.Response:
 @routes.put("/v1/internal/allocs/update")
 @routes.post("/v1/internal/allocs/update")
 async def allocs_update(request: web.Request) -> web.Response:
-    from yurt.state.commands import AllocUpdate
+    updates = decode_alloc_updates(await request.read())
+    if updates is None:  # not decoded directly: the lenient path, with its errors
+        from yurt.state.commands import AllocUpdate
 
-    body = await read_json(request)
-    raw = body.get("Allocs") if isinstance(body, dict) else None
-    if not raw:
-        raise EndpointError(400, "must update at least one allocation")
-    updates = convert(raw, list[AllocUpdate], "alloc updates")
+        body = await read_json(request)
+        raw = body.get("Allocs") if isinstance(body, dict) else None
+        if not raw:
+            raise EndpointError(400, "must update at least one allocation")
+        updates = convert(raw, list[AllocUpdate], "alloc updates")
     index = await server_of(request).alloc_updates.submit(updates)
     return json_response(request, {"Index": index}, index)
+
+
+def _nullable(info) -> bool:
+    mi = msgspec.inspect
+    return isinstance(info, (mi.NoneType, mi.AnyType)) or (
+        isinstance(info, mi.UnionType) and any(isinstance(t, mi.NoneType) for t in info.types))
+
+
+def _nulls_are_defaults(info, seen: set, skip: tuple = ()) -> bool:
+    """True when decoding JSON straight into `info`, whenever that succeeds, gives what
+    `wire.convert` gives (nulls dropped, then converted): every nullable struct field
+    defaults to None, no container holds nullable items, no `Any` below the top level."""
+    mi = msgspec.inspect
+    if isinstance(info, mi.StructType):
+        if info.cls in seen:
+            return True
+        seen.add(info.cls)
+        for f in info.fields:
+            if f.name in skip:
+                continue
+            t = f.type
+            if _nullable(t):
+                if isinstance(t, mi.AnyType) or f.required or f.default is not None:
+                    return False
+                rest = [m for m in t.types if not isinstance(m, mi.NoneType)]
+                if len(rest) != 1:
+                    return False
+                t = rest[0]
+            if not _nulls_are_defaults(t, seen):
+                return False
+        return True
+    if isinstance(info, (mi.ListType, mi.SetType, mi.FrozenSetType, mi.VarTupleType)):
+        return not _nullable(info.item_type) and _nulls_are_defaults(info.item_type, seen)
+    if isinstance(info, mi.DictType):
+        return (isinstance(info.key_type, mi.StrType) and not _nullable(info.value_type)
+                and _nulls_are_defaults(info.value_type, seen))
+    return isinstance(info, (mi.StrType, mi.IntType, mi.FloatType, mi.BoolType))
+
+
+def _update_decoder():
+    """A decoder of `{"Allocs": [AllocUpdate]}` straight from the request bytes, and the
+    AllocUpdate fields it must drop nulls from afterwards (`dict[str, Any]`); None when
+    that would not give exactly what the lenient path gives."""
+    from yurt.state.commands import AllocUpdate
+
+    mi = msgspec.inspect
+    info = mi.type_info(AllocUpdate)
+    raw_fields = tuple(
+        f.name for f in info.fields  # `dict[str, Any] | None = None`: its nulls are dropped after
+        if isinstance(f.type, mi.UnionType) and len(f.type.types) == 2 and not f.required and f.default is None
+        and any(isinstance(m, mi.DictType) and isinstance(m.value_type, mi.AnyType) for m in f.type.types))
+    if not _nulls_are_defaults(info, set(), raw_fields):
+        return None
+    body = msgspec.defstruct("AllocUpdatesBody", [("Allocs", list[AllocUpdate] | None, None)])
+    return msgspec.json.Decoder(body), raw_fields
+
+
+_UPDATE_DECODER = _update_decoder()
+
+
+def decode_alloc_updates(raw: bytes) -> list | None:
+    """The request's updates as the lenient path (`read_json` + `convert`) reads them, or
+    None when the direct decode does not apply (malformed, nulls in a non-null field, no
+    allocs): the caller then takes the lenient path, which also words the errors."""
+    if _UPDATE_DECODER is None:
+        return None
+    decoder, raw_fields = _UPDATE_DECODER
+    try:
+        updates = decoder.decode(raw).Allocs
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if not updates:
+        return None
+    for update in updates:
+        for name in raw_fields:
+            value = getattr(update, name)
+            if value is not None:
+                setattr(update, name, drop_nulls(value))
+    return updates
 
 
 # --- the client's alloc watch, as Nomad's Node.GetClientAllocs + Alloc.GetAllocs -------------
