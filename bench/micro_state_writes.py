@@ -21,6 +21,7 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -185,6 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
     snap = store.snapshot()
     running = sum(1 for a in snap.allocs() if a.client_status == "running")
     store.close()
+    shutil.rmtree(tmp, ignore_errors=True)
     gc.collect()
     state_path = sum(v for k, v in clock.items() if k not in ("schedule_s", "job_register_s"))
     out = {
