@@ -31,6 +31,7 @@ SKIP_SCORE_THRESHOLD = 0.0
 _SCORED, _FILTERED, _EXHAUSTED, _SLOW = 0, 1, 2, 3
 
 BULK_LIMIT = 32  # smaller windows: the step-by-step walk is as quick
+SMALL_WINDOW = 48  # windows up to this length sort all their scored nodes for the top scores
 
 FALLBACK = object()  # returned by `ClassWindow.select` when the node-by-node walk must run
 
@@ -312,7 +313,23 @@ class ClassWindow:
         self.selector.nodes_scored += scored
         if not top:
             return
-        # the classes holding the 5 best nodes (ties: the earlier node in the window)
+        if len(window) <= SMALL_WINDOW:
+            # every scored node, best first (ties: the earlier node in the window)
+            found = [(-score[c][0], offset, c) for offset, c in enumerate(window) if not kind[c]]
+        else:
+            found = self._top_nodes(window, hits, top)
+        found.sort()
+        nodes, count = self.nodes, len(self.nodes)
+        scored_list = m.scored
+        for _, offset, c in found[:TOP_SCORES]:
+            final, fit, anti, pen, aff, spread = score[c]
+            node = nodes[(start + offset) % count]
+            scored_list.append((final, node.id, fit, anti, pen, aff, spread, 0.0, 0.0))
+
+    def _top_nodes(self, window: list[int], hits: dict[int, int], top: list[tuple[float, int]]) -> list[tuple]:
+        """(-score, offset, class) of the first nodes of the classes that hold the 5 best
+        nodes of a long window: a superset of the 5 best."""
+        score = self.score
         top.sort(key=lambda t: -t[0])
         wanted: dict[int, int] = {}
         total = 0
@@ -330,9 +347,4 @@ class ClassWindow:
             for _ in range(k):
                 offset = window.index(c, offset + 1)
                 found.append((-score[c][0], offset, c))
-        found.sort()
-        nodes, count = self.nodes, len(self.nodes)
-        for _, offset, c in found[:TOP_SCORES]:
-            final, fit, anti, pen, aff, spread = score[c]
-            node = nodes[(start + offset) % count]
-            m.scored.append((final, node.id, fit, anti, pen, aff, spread, 0.0, 0.0))
+        return found
