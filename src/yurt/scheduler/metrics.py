@@ -23,7 +23,7 @@ class PlacementMetrics:
 
     __slots__ = (
         "evaluated", "filtered", "exhausted", "constraint_filtered", "class_filtered",
-        "dimension_exhausted", "class_exhausted", "phrases", "most_free", "needs", "scored",
+        "dimension_exhausted", "class_exhausted", "phrases", "most_free", "needs", "scored", "ranked",
     )
 
     def __init__(self) -> None:
@@ -41,6 +41,7 @@ class PlacementMetrics:
         # (final, node id, binpack, job-anti-affinity, node-reschedule-penalty, node-affinity, spread,
         #  preemption)
         self.scored: list[tuple] = []
+        self.ranked = False  # `scored` holds at most TOP_SCORES entries, already best first (window.py)
 
     def filter(self, node_class: str, reason: str, phrase: str, n: int = 1) -> None:
         """`n` nodes filtered for `reason`."""
@@ -70,7 +71,7 @@ class PlacementMetrics:
         """`metas`: a cache of score entries kept by the caller for one evaluation; a node
         that scores the same for several placements then shares one (read-only) entry."""
         scored = self.scored
-        if len(scored) > 1:  # as heapq.nlargest(TOP_SCORES, ...): ties keep their order
+        if len(scored) > 1 and not self.ranked:  # as heapq.nlargest(TOP_SCORES, ...): ties keep their order
             scored = sorted(scored, key=_FIRST, reverse=True)[:TOP_SCORES]
         if metas is None:
             top = [_score_meta(s) for s in scored]

@@ -36,6 +36,7 @@ def eval_seed(eval_id: str, refresh_index: int = 0) -> int:
 
 
 _ID_BATCH = 256
+_NO_PENALTY: frozenset[str] = frozenset()
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
@@ -207,7 +208,7 @@ class PlanBuilder:
         prev = req.previous
         if prev is not None and req.stop_previous:
             self.stop(prev, req.stop_previous)
-        penalty = penalty_nodes(prev) if (prev is not None and req.reschedule) else set()
+        penalty = penalty_nodes(prev) if (prev is not None and req.reschedule) else _NO_PENALTY
         m = PlacementMetrics()
         if node is not None:
             option = self.selector.rank_on(node, p, m, self.preempt)
@@ -296,44 +297,28 @@ class PlanBuilder:
         tg = req.task_group
         prev = req.previous
         node = option.node
-        metric = m.to_alloc_metric(self.candidates, failed=False, metas=self._metas)
-        if prev is None and not option.preempted and not req.deployment_id and not req.canary:
-            _, template, plain = self._template(tg, option)
-            if option.cores is not None or option.devices is not None:
-                resources = self._resources(tg, option)
-            elif option.networks is not None:  # as `_resources`: only the shared part differs
-                networks = option.networks
-                shared = replace(plain.shared, networks=networks or None, ports=port_mappings(networks) or None)
-                resources = with_host_ips(replace(plain, shared=shared), node, networks)
-            else:
-                resources = plain
-            # the template carries every field the constructor below sets alike for all
-            return replace(template, id=self._alloc_id(), name=req.name, node_id=node.id, node_name=node.name,
-                           allocated_resources=resources, metrics=metric)
-        job = self.job
-        return Allocation(
-            id=self._alloc_id(),
-            namespace=job.namespace,
-            eval_id=self.eval_id,
-            name=req.name,
-            node_id=node.id,
-            node_name=node.name,
-            job_id=job.id,
-            job=None,
-            task_group=tg.name,
-            allocated_resources=self._resources(tg, option),
-            metrics=metric,
-            desired_status=ALLOC_DESIRED_RUN,
-            client_status=ALLOC_CLIENT_PENDING,
-            previous_allocation=prev.id if prev is not None else "",
-            preempted_allocations=[v.id for v in option.preempted] if option.preempted else None,
-            reschedule_tracker=(
-                new_tracker(prev, tg.reschedule_policy, self.now) if (prev is not None and req.reschedule) else
-                (prev.reschedule_tracker if prev is not None else None)
-            ),
-            create_time=self.now,
-            modify_time=self.now,
-            job_version=job.version,
-            deployment_id=req.deployment_id,
-            deployment_status=AllocDeploymentStatus(canary=True) if req.canary else None,
-        )
+        _, template, plain = self._template(tg, option)
+        if option.cores is not None or option.devices is not None:
+            resources = self._resources(tg, option)
+        elif option.networks is not None:  # as `_resources`: only the shared part differs
+            networks = option.networks
+            shared = replace(plain.shared, networks=networks or None, ports=port_mappings(networks) or None)
+            resources = with_host_ips(replace(plain, shared=shared), node, networks)
+        else:
+            resources = plain
+        # the template holds every field that is alike for the group's placements, and the
+        # defaults of the optional ones below
+        optional = {}
+        if prev is not None:
+            optional["previous_allocation"] = prev.id
+            optional["reschedule_tracker"] = (new_tracker(prev, tg.reschedule_policy, self.now) if req.reschedule
+                                              else prev.reschedule_tracker)
+        if option.preempted:
+            optional["preempted_allocations"] = [v.id for v in option.preempted]
+        if req.deployment_id:
+            optional["deployment_id"] = req.deployment_id
+        if req.canary:
+            optional["deployment_status"] = AllocDeploymentStatus(canary=True)
+        return replace(template, id=self._alloc_id(), name=req.name, node_id=node.id, node_name=node.name,
+                       allocated_resources=resources,
+                       metrics=m.to_alloc_metric(self.candidates, failed=False, metas=self._metas), **optional)

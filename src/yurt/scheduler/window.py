@@ -139,7 +139,13 @@ class ClassWindow:
 
     def _refresh(self) -> None:
         log = self.tracker.log
-        if self.log_pos < len(log):
+        n = len(log)
+        if self.log_pos == n - 1:  # the usual case: one placement since the last walk
+            i = self.pos.get(log[-1])
+            if i is not None:
+                self.cls[i] = self._class_of(self.nodes[i])
+            self.log_pos = n
+        elif self.log_pos < n:
             pos, nodes, cls = self.pos, self.nodes, self.cls
             for node_id in set(log[self.log_pos:]):
                 i = pos.get(node_id)
@@ -210,7 +216,10 @@ class ClassWindow:
         end = start + visited
         # visits per class, in first-visit order (as the walk's counters are filled)
         window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
-        self._metrics(m, start, window, Counter(window))
+        hits: dict[int, int] = {}
+        for c in window:
+            hits[c] = hits.get(c, 0) + 1
+        self._metrics(m, start, window, hits)
         if best < 0:
             return None
         node = nodes[best]
@@ -298,7 +307,6 @@ class ClassWindow:
         m.evaluated += len(window)
         kind, info, score = self.kind, self.info, self.score
         scored = 0
-        top: list[tuple[float, int]] = []  # (score, class) of scored classes
         for c, n in hits.items():  # dicts keep first-visit order, as the walk's counters do
             k = kind[c]
             if k == _FILTERED:
@@ -309,27 +317,28 @@ class ClassWindow:
                 m.exhaust(node_class, dim, free, need, n)
             else:
                 scored += n
-                top.append((score[c][0], c))
         self.selector.nodes_scored += scored
-        if not top:
+        if not scored:
             return
         if len(window) <= SMALL_WINDOW:
             # every scored node, best first (ties: the earlier node in the window)
             found = [(-score[c][0], offset, c) for offset, c in enumerate(window) if not kind[c]]
         else:
-            found = self._top_nodes(window, hits, top)
+            found = self._top_nodes(window, hits)
         found.sort()
         nodes, count = self.nodes, len(self.nodes)
         scored_list = m.scored
+        m.ranked = not scored_list  # the entries below are best first, as to_alloc_metric orders them
         for _, offset, c in found[:TOP_SCORES]:
             final, fit, anti, pen, aff, spread = score[c]
             node = nodes[(start + offset) % count]
             scored_list.append((final, node.id, fit, anti, pen, aff, spread, 0.0, 0.0))
 
-    def _top_nodes(self, window: list[int], hits: dict[int, int], top: list[tuple[float, int]]) -> list[tuple]:
+    def _top_nodes(self, window: list[int], hits: dict[int, int]) -> list[tuple]:
         """(-score, offset, class) of the first nodes of the classes that hold the 5 best
         nodes of a long window: a superset of the 5 best."""
-        score = self.score
+        kind, score = self.kind, self.score
+        top = [(score[c][0], c) for c in hits if not kind[c]]  # (score, class) of scored classes
         top.sort(key=lambda t: -t[0])
         wanted: dict[int, int] = {}
         total = 0
