@@ -102,17 +102,21 @@ def run_once(snapshot, job) -> tuple[float, int, int]:
     return elapsed, cpu, placed, sched.nodes_scored
 
 
-SIM_CPU, SIM_MEMORY_MB = 8000, 16384  # bench/simnode.py
+SIM_CPU, SIM_MEMORY_MB, SIM_DISK_MB = 8000, 16384, 100_000  # bench/simnode.py
 TINY_CPU, TINY_MEMORY_MB, TINY_DISK_MB = 20, 10, 10  # bench/jobs.py
 
 
 def _sim_node(i: int):
-    from yurt.structs.node import NodeCpuResources, NodeMemoryResources
+    """A node as bench/fleet.py registers it (its `sim_resources`), with the computed class
+    the register endpoint sets."""
+    from yurt.scheduler.node_class import computed_class
+    from yurt.structs.node import NodeCpuResources, NodeDiskResources, NodeMemoryResources
     node = mock_node(id=str(uuid.UUID(int=_SEQ_RNG.getrandbits(128), version=4)))
-    res = node.node_resources
-    return evolve(node, name=f"sim-{i}", node_resources=evolve(
-        res, cpu=NodeCpuResources(cpu_shares=SIM_CPU), memory=NodeMemoryResources(memory_mb=SIM_MEMORY_MB)),
-        reserved_resources=None)
+    res = evolve(node.node_resources, networks=None, disk=NodeDiskResources(disk_mb=SIM_DISK_MB),
+                 cpu=NodeCpuResources(cpu_shares=SIM_CPU, total_cpu_cores=8, reservable_cpu_cores=list(range(8))),
+                 memory=NodeMemoryResources(memory_mb=SIM_MEMORY_MB))
+    node = evolve(node, name=f"sim-{i}", node_resources=res, reserved_resources=None)
+    return evolve(node, computed_class=computed_class(node))
 
 
 def _tiny_job(job_id: str, count: int, job_type: str = "service"):

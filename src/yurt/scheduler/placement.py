@@ -99,6 +99,13 @@ class PlanBuilder:
             self.rng.shuffle(self._candidates.nodes)
         return self._candidates
 
+    def use_candidates(self, ready: CandidateNodes) -> None:
+        """Take `ready_nodes(...)` of this snapshot and job, already computed by the caller
+        (the builder shuffles them, as `candidates` does)."""
+        if self._candidates is None:
+            self._candidates = ready
+            self.rng.shuffle(ready.nodes)
+
     @property
     def selector(self) -> NodeSelector:
         if self._selector is None:

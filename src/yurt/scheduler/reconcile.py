@@ -186,7 +186,11 @@ class Reconciler:
                     req.deployment_id = d.id
 
     def _updates(self, group: str) -> DesiredUpdates:
-        return self.result.desired_tg_updates.setdefault(group, DesiredUpdates())
+        updates = self.result.desired_tg_updates
+        du = updates.get(group)
+        if du is None:
+            du = updates[group] = DesiredUpdates()
+        return du
 
     def _stop(self, alloc: Allocation, desc: str, client_status: str = "") -> None:
         self.result.stop.append(StopRequest(alloc, desc, client_status))

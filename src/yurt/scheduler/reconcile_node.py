@@ -80,7 +80,11 @@ class NodeReconciler:
         self.result = NodeReconcileResult()
 
     def _du(self, group: str) -> DesiredUpdates:
-        return self.result.desired_tg_updates.setdefault(group, DesiredUpdates())
+        updates = self.result.desired_tg_updates
+        du = updates.get(group)
+        if du is None:
+            du = updates[group] = DesiredUpdates()
+        return du
 
     def _stop(self, alloc: Allocation, desc: str, client_status: str = "") -> None:
         self.result.stop.append(StopRequest(alloc, desc, client_status))
@@ -97,13 +101,20 @@ class NodeReconciler:
         covered: set[tuple[str, str]] = set()
         for alloc in sorted(self.allocs, key=lambda a: (a.create_index, a.id)):
             self._classify(alloc, candidate_ids, covered)
+        # one (read-only) request per group serves every node
+        groups = [(tg, PlacementRequest(alloc_name(job.id, tg.name, 0), tg)) for tg in job.task_groups or ()]
+        dus: dict[str, DesiredUpdates] = {}
+        place = self.result.place
         for node in self.candidates:
-            for tg in job.task_groups or ():
-                if (node.id, tg.name) in covered:
+            node_id = node.id
+            for tg, req in groups:
+                if covered and (node_id, tg.name) in covered:
                     continue
-                req = PlacementRequest(alloc_name(job.id, tg.name, 0), tg)
-                self.result.place.append((node, req))
-                self._du(tg.name).place += 1
+                place.append((node, req))
+                du = dus.get(tg.name)
+                if du is None:
+                    du = dus[tg.name] = self._du(tg.name)
+                du.place += 1
         return self.result
 
     def _classify(self, alloc: Allocation, candidate_ids: set[str], covered: set[tuple[str, str]]) -> None:
