@@ -82,6 +82,7 @@ class PlanBuilder:
         self._templates: dict[str, tuple] = {}  # group -> (group, alloc template, plain resources)
         self._metas: dict[tuple, object] = {}  # score entries shared by this eval's allocs (metrics.py)
         self._candidates: CandidateNodes | None = None
+        self._ready: CandidateNodes | None = None  # see use_candidates
         self._selector: NodeSelector | None = None
         self.placers: dict[str, GroupPlacer] = {}
         self.failed: dict[str, AllocMetric] = {}
@@ -95,16 +96,14 @@ class PlanBuilder:
     @property
     def candidates(self) -> CandidateNodes:
         if self._candidates is None:
-            self._candidates = ready_nodes(self.snapshot.nodes(), self.job)
+            self._candidates = self._ready or ready_nodes(self.snapshot.nodes(), self.job)
             self.rng.shuffle(self._candidates.nodes)
         return self._candidates
 
     def use_candidates(self, ready: CandidateNodes) -> None:
         """Take `ready_nodes(...)` of this snapshot and job, already computed by the caller
-        (the builder shuffles them, as `candidates` does)."""
-        if self._candidates is None:
-            self._candidates = ready
-            self.rng.shuffle(ready.nodes)
+        (`candidates` shuffles them when first needed, as it does its own)."""
+        self._ready = ready
 
     @property
     def selector(self) -> NodeSelector:

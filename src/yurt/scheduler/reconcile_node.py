@@ -43,6 +43,7 @@ from .reconcile import (
 )
 
 ALLOC_NODE_TAINTED = "alloc not needed as node is tainted"
+_UNSET = object()
 
 
 @dataclass
@@ -78,6 +79,11 @@ class NodeReconciler:
         self.eval_id = eval_id
         self.priority = priority
         self.result = NodeReconcileResult()
+        # the first group of each name, as Job.lookup_task_group finds it
+        self._groups: dict[str, object] = {}
+        for tg in (job.task_groups or ()) if job is not None else ():
+            self._groups.setdefault(tg.name, tg)
+        self._policies: dict[str, object] = {}  # group -> disconnect_policy(group)
 
     def _du(self, group: str) -> DesiredUpdates:
         updates = self.result.desired_tg_updates
@@ -119,7 +125,7 @@ class NodeReconciler:
 
     def _classify(self, alloc: Allocation, candidate_ids: set[str], covered: set[tuple[str, str]]) -> None:
         job = self.job
-        tg = job.lookup_task_group(alloc.task_group)
+        tg = self._groups.get(alloc.task_group)
         key = (alloc.node_id, alloc.task_group)
         if alloc.terminal:
             if (self.sysbatch and alloc.client_status == ALLOC_CLIENT_COMPLETE
@@ -146,7 +152,9 @@ class NodeReconciler:
         `unknown` (until `lost_after`, then lost) and is never replaced elsewhere (one per node);
         an unknown alloc on a node that is back waits for its client; a reconnected one is kept.
         False when none applies (groups without a `disconnect` block are lost as before)."""
-        policy = disconnect_policy(tg)
+        policy = self._policies.get(tg.name, _UNSET)
+        if policy is _UNSET:
+            policy = self._policies[tg.name] = disconnect_policy(tg)
         if policy is None:
             return False
         node = self.node_lookup(alloc.node_id)
