@@ -14,6 +14,8 @@ state store (each plan applied as the plan applier commits it), for before/after
 
     --sequence JOBS   W1-like: JOBS tiny service jobs (bench/jobs.py sizes, no ports) of
                       --count each, placed one after another onto --nodes sim-sized nodes
+                      (--lose 0.1: then 10% of the nodes go down and one eval per job
+                      replaces their allocs, W4-like)
     --system JOBS     W3-like: JOBS system jobs, then --nodes nodes register; one eval per job
 """
 
@@ -28,6 +30,7 @@ from random import Random
 
 from yurt.scheduler import new_scheduler
 from yurt.server.plan_apply import PlanApplier
+from yurt.state.store import relax_gc
 from yurt.scheduler.select import AFFINITY_SPREAD_LIMIT, service_limit
 from yurt.structs import (
     Evaluation,
@@ -153,10 +156,12 @@ def _process(store, job, cpu: list[float]) -> int:
     return sum(len(v) for v in result.node_allocation.values())
 
 
-def run_sequence(nodes: int, jobs: int, count: int) -> dict:
-    from yurt.state import JobRegister, NodeRegister, StateStore
+def run_sequence(nodes: int, jobs: int, count: int, lose: float = 0.0) -> dict:
+    from yurt.state import JobRegister, NodeRegister, NodeUpdateStatus, StateStore
     store = StateStore.open(None)
-    store.apply_batch([NodeRegister(node=_sim_node(i)) for i in range(nodes)])
+    sim_nodes = [_sim_node(i) for i in range(nodes)]
+    store.apply_batch([NodeRegister(node=n) for n in sim_nodes])
+    relax_gc()  # as the server process does after opening its store
     cpu: list[float] = []
     placed = 0
     for j in range(jobs):
@@ -167,15 +172,25 @@ def run_sequence(nodes: int, jobs: int, count: int) -> dict:
     for j in range(min(jobs, 10)):  # everything placed: a no-op eval (the reconciler's cost)
         _process(store, store.snapshot().job_by_id("default", f"job-{j}"), again)
     total = sum(cpu)
-    return {"bench": "sched_sequence", "nodes": nodes, "jobs": jobs, "count": count, "placements": placed,
-            "sched_cpu_s": round(total, 3), "us_per_placement": round(total / placed * 1e6, 1) if placed else 0,
-            "eval_cpu_ms_median": round(statistics.median(cpu) * 1000, 1),
-            "noop_eval_cpu_ms_median": round(statistics.median(again) * 1000, 1)}
+    out = {"bench": "sched_sequence", "nodes": nodes, "jobs": jobs, "count": count, "placements": placed,
+           "sched_cpu_s": round(total, 3), "us_per_placement": round(total / placed * 1e6, 1) if placed else 0,
+           "eval_cpu_ms_median": round(statistics.median(cpu) * 1000, 1),
+           "noop_eval_cpu_ms_median": round(statistics.median(again) * 1000, 1)}
+    if lose:  # W4-like: that share of the nodes goes down, then one eval per job replaces their allocs
+        lost = sim_nodes[: int(nodes * lose)]
+        store.apply_batch([NodeUpdateStatus(node_id=n.id, status="down", updated_at=1) for n in lost])
+        replace_cpu: list[float] = []
+        replaced = sum(_process(store, store.snapshot().job_by_id("default", f"job-{j}"), replace_cpu)
+                       for j in range(jobs))
+        out.update(lost_nodes=len(lost), replacements=replaced, replace_cpu_s=round(sum(replace_cpu), 3),
+                   us_per_replacement=round(sum(replace_cpu) / replaced * 1e6, 1) if replaced else 0)
+    return out
 
 
 def run_system(nodes: int, jobs: int) -> dict:
     from yurt.state import JobRegister, NodeRegister, StateStore
     store = StateStore.open(None)
+    relax_gc()  # as the server process does after opening its store
     system_jobs = []
     for j in range(jobs):
         store.apply(JobRegister(job=_tiny_job(f"sys-{j}", 1, "system")))
@@ -201,10 +216,12 @@ def main() -> None:
     parser.add_argument("--allocs-per-node", type=int, default=0, help="existing allocs of another job per node")
     parser.add_argument("--spread", action="store_true", help="5 datacenters and a spread block over them")
     parser.add_argument("--sequence", type=int, default=0, metavar="JOBS", help="W1-like run of JOBS jobs")
+    parser.add_argument("--lose", type=float, default=0.0, metavar="SHARE",
+                        help="with --sequence: then this share of the nodes goes down (W4-like)")
     parser.add_argument("--system", type=int, default=0, metavar="JOBS", help="W3-like run of JOBS system jobs")
     args = parser.parse_args()
     if args.sequence:
-        print(json.dumps(run_sequence(args.nodes, args.sequence, args.count)))
+        print(json.dumps(run_sequence(args.nodes, args.sequence, args.count, args.lose)))
         return
     if args.system:
         print(json.dumps(run_system(args.nodes, args.system)))

@@ -31,6 +31,7 @@ from yurt.structs.alloc import (
     ALLOC_CLIENT_RUNNING,
     ALLOC_CLIENT_UNKNOWN,
     ALLOC_DESIRED_EVICT,
+    ALLOC_DESIRED_RUN,
     ALLOC_DESIRED_STOP,
     alloc_name,
 )
@@ -65,6 +66,7 @@ UPDATE_INPLACE = "inplace"
 UPDATE_DESTRUCTIVE = "destructive"
 
 UpdateFn = Callable[[Allocation, Job, TaskGroup], str]
+_LIVE = (ALLOC_CLIENT_RUNNING, ALLOC_CLIENT_PENDING)
 
 
 @dataclass
@@ -205,7 +207,15 @@ class Reconciler:
 
     def _classify(self, tg: TaskGroup, allocs: list[Allocation]) -> _GroupBuckets:
         b = _GroupBuckets()
+        tainted = self.tainted
+        keep = b.keep
         for alloc in allocs:
+            # the common case first: live, desired running, on a healthy node, never marked
+            # unknown, not migrating; every rule below would keep it
+            if (alloc.client_status in _LIVE and alloc.desired_status == ALLOC_DESIRED_RUN and not alloc.alloc_states
+                    and alloc.node_id not in tainted and not alloc.desired_transition.migrate):
+                keep.append(alloc)
+                continue
             if alloc.next_allocation and alloc.terminal:
                 continue  # already replaced
             if self.batch and alloc.terminal and alloc.job_version < self.job.version:

@@ -17,6 +17,7 @@ to the node-by-node walk (the random draws must happen as they always did).
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 
 from yurt.structs.resources import BINPACK_MAX_FIT_SCORE
@@ -185,12 +186,15 @@ class ClassWindow:
         best_score = 0.0
         seen = visited = 0
         skipped: list[int] = []
+        hits: dict[int, int] = {}  # visits per class, in first-visit order (as the walk's counters)
+        found: list[tuple[float, int, int]] = []  # (-score, offset in the window, class) of scored nodes
         while visited < count and seen < limit:
             p = i
             c = cls[p]
             i += 1
             if i == count:
                 i = 0
+            hits[c] = hits.get(c, 0) + 1
             visited += 1
             k = kind[c]
             if k:
@@ -199,6 +203,7 @@ class ClassWindow:
                 continue
             parts = score[c] if stamp[c] == epoch else self._score(c)
             s = parts[0]
+            found.append((-s, visited - 1, c))
             if s <= SKIP_SCORE_THRESHOLD and len(skipped) < MAX_SKIP:
                 skipped.append(p)
                 continue
@@ -213,13 +218,9 @@ class ClassWindow:
             if best < 0 or s > best_score:
                 best, best_score = p, s
         sel.cursor = i
-        end = start + visited
-        # visits per class, in first-visit order (as the walk's counters are filled)
-        window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
-        hits: dict[int, int] = {}
-        for c in window:
-            hits[c] = hits.get(c, 0) + 1
-        self._metrics(m, start, window, hits)
+        self._counters(m, visited, hits)
+        if found:
+            self._top(m, start, sorted(found) if len(found) <= SMALL_WINDOW else heapq.nsmallest(TOP_SCORES, found))
         if best < 0:
             return None
         node = nodes[best]
@@ -304,8 +305,21 @@ class ClassWindow:
     def _metrics(self, m, start: int, window: list[int], hits: dict[int, int]) -> None:
         """The counters and top scores the node-by-node walk would have recorded (`window`:
         the class ids walked; `hits`: visits per class in first-visit order)."""
-        m.evaluated += len(window)
-        kind, info, score = self.kind, self.info, self.score
+        if not self._counters(m, len(window), hits):
+            return
+        kind, score = self.kind, self.score
+        if len(window) <= SMALL_WINDOW:
+            # every scored node, best first (ties: the earlier node in the window)
+            found = [(-score[c][0], offset, c) for offset, c in enumerate(window) if not kind[c]]
+        else:
+            found = self._top_nodes(window, hits)
+        found.sort()
+        self._top(m, start, found)
+
+    def _counters(self, m, visited: int, hits: dict[int, int]) -> int:
+        """Record the walk's counters; returns the number of nodes scored."""
+        m.evaluated += visited
+        kind, info = self.kind, self.info
         scored = 0
         for c, n in hits.items():  # dicts keep first-visit order, as the walk's counters do
             k = kind[c]
@@ -318,14 +332,11 @@ class ClassWindow:
             else:
                 scored += n
         self.selector.nodes_scored += scored
-        if not scored:
-            return
-        if len(window) <= SMALL_WINDOW:
-            # every scored node, best first (ties: the earlier node in the window)
-            found = [(-score[c][0], offset, c) for offset, c in enumerate(window) if not kind[c]]
-        else:
-            found = self._top_nodes(window, hits)
-        found.sort()
+        return scored
+
+    def _top(self, m, start: int, found: list[tuple[float, int, int]]) -> None:
+        """Record the best scored nodes (`found`: (-score, offset, class), sorted)."""
+        score = self.score
         nodes, count = self.nodes, len(self.nodes)
         scored_list = m.scored
         m.ranked = not scored_list  # the entries below are best first, as to_alloc_metric orders them
