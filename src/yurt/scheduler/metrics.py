@@ -23,7 +23,7 @@ class PlacementMetrics:
 
     __slots__ = (
         "evaluated", "filtered", "exhausted", "constraint_filtered", "class_filtered",
-        "dimension_exhausted", "class_exhausted", "phrases", "most_free", "needs", "scored", "ranked",
+        "dimension_exhausted", "class_exhausted", "phrases", "most_free", "needs", "scored", "top",
     )
 
     def __init__(self) -> None:
@@ -41,7 +41,7 @@ class PlacementMetrics:
         # (final, node id, binpack, job-anti-affinity, node-reschedule-penalty, node-affinity, spread,
         #  preemption)
         self.scored: list[tuple] = []
-        self.ranked = False  # `scored` holds at most TOP_SCORES entries, already best first (window.py)
+        self.top: list[NodeScoreMeta] | None = None  # the score entries, when made by the walk (window.py)
 
     def filter(self, node_class: str, reason: str, phrase: str, n: int = 1) -> None:
         """`n` nodes filtered for `reason`."""
@@ -71,17 +71,20 @@ class PlacementMetrics:
         """`metas`: a cache of score entries kept by the caller for one evaluation; a node
         that scores the same for several placements then shares one (read-only) entry."""
         scored = self.scored
-        if len(scored) > 1 and not self.ranked:  # as heapq.nlargest(TOP_SCORES, ...): ties keep their order
-            scored = sorted(scored, key=_FIRST, reverse=True)[:TOP_SCORES]
-        if metas is None:
-            top = [_score_meta(s) for s in scored]
+        if self.top is not None and not scored:
+            top = self.top
         else:
-            top = []
-            for s in scored:
-                meta = metas.get(s)
-                if meta is None:
-                    meta = metas[s] = _score_meta(s, metas)
-                top.append(meta)
+            if len(scored) > 1:  # as heapq.nlargest(TOP_SCORES, ...): ties keep their order
+                scored = sorted(scored, key=_FIRST, reverse=True)[:TOP_SCORES]
+            if metas is None:
+                top = [score_meta(s) for s in scored]
+            else:
+                top = []
+                for s in scored:
+                    meta = metas.get(s)
+                    if meta is None:
+                        meta = metas[s] = score_meta(s, metas)
+                    top.append(meta)
         return AllocMetric(
             nodes_evaluated=self.evaluated,
             nodes_filtered=self.filtered,
@@ -101,8 +104,9 @@ class PlacementMetrics:
 _FIRST = itemgetter(0)
 
 
-def _score_meta(scored: tuple, shared: dict | None = None) -> NodeScoreMeta:
-    """`shared`: a cache in which equal score maps are kept once (keyed by the parts)."""
+def score_meta(scored: tuple, shared: dict | None = None) -> NodeScoreMeta:
+    """The entry of one scored node. `shared`: a cache in which equal score maps are kept
+    once (keyed by the parts; read-only once made)."""
     final, node_id, binpack, anti, penalty, affinity, spread, preemption, *rest = scored
     if shared is not None:
         parts = ("scores", *scored[2:])

@@ -22,7 +22,7 @@ from collections import Counter
 
 from yurt.structs.resources import BINPACK_MAX_FIT_SCORE
 
-from .metrics import TOP_SCORES
+from .metrics import TOP_SCORES, score_meta
 from .usage import DIM_PORT_COLLISION
 
 MAX_SKIP = 3
@@ -100,6 +100,8 @@ class ClassWindow:
         self.epoch = 0
         self.spread_version = -1
         self.log_pos = len(self.tracker.log)
+        self.metas: dict[int, tuple] = {}  # class * len(nodes) + node position -> (epoch, NodeScoreMeta)
+        self.shared_scores: dict[tuple, dict] = {}  # see metrics.score_meta
         self.cls = [self._class_of(node) for node in self.nodes]
 
     # --- classes -------------------------------------------------------------------------
@@ -335,15 +337,23 @@ class ClassWindow:
         return scored
 
     def _top(self, m, start: int, found: list[tuple[float, int, int]]) -> None:
-        """Record the best scored nodes (`found`: (-score, offset, class), sorted)."""
-        score = self.score
+        """Record the best scored nodes (`found`: (-score, offset, class), sorted) as the
+        AllocMetric's score entries, best first. A node's entry depends only on its class's
+        score, fixed within an epoch: entries are kept per (class, node) for the epoch and
+        shared by the allocs of the eval (read-only)."""
+        score, epoch, metas = self.score, self.epoch, self.metas
         nodes, count = self.nodes, len(self.nodes)
-        scored_list = m.scored
-        m.ranked = not scored_list  # the entries below are best first, as to_alloc_metric orders them
+        top = []
         for _, offset, c in found[:TOP_SCORES]:
-            final, fit, anti, pen, aff, spread = score[c]
-            node = nodes[(start + offset) % count]
-            scored_list.append((final, node.id, fit, anti, pen, aff, spread, 0.0, 0.0))
+            pos = (start + offset) % count
+            key = c * count + pos
+            entry = metas.get(key)
+            if entry is None or entry[0] != epoch:
+                final, fit, anti, pen, aff, spread = score[c]
+                entry = metas[key] = (epoch, score_meta((final, nodes[pos].id, fit, anti, pen, aff, spread, 0.0, 0.0),
+                                                        self.shared_scores))
+            top.append(entry[1])
+        m.top = top
 
     def _top_nodes(self, window: list[int], hits: dict[int, int]) -> list[tuple]:
         """(-score, offset, class) of the first nodes of the classes that hold the 5 best
