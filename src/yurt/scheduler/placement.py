@@ -80,6 +80,7 @@ class PlanBuilder:
         self._ids = Random(int.from_bytes(os.urandom(16), "big"))
         self._id_pool: list[str] = []  # hex strings of 16 random bytes, drawn in batches
         self._templates: dict[str, tuple] = {}  # group -> (group, alloc template, plain resources)
+        self._plain_allocs: dict[str, Allocation] = {}
         self._metas: dict[tuple, object] = {}  # score entries shared by this eval's allocs (metrics.py)
         self._candidates: CandidateNodes | None = None
         self._ready: CandidateNodes | None = None  # see use_candidates
@@ -299,6 +300,13 @@ class PlanBuilder:
             entry = self._templates[tg.name] = (tg, template, plain)
         return entry
 
+    def _plain_alloc(self, tg, template: Allocation, plain) -> Allocation:
+        """An alloc of the group holding its port-less resources (for UsageTracker.note_ports)."""
+        alloc = self._plain_allocs.get(tg.name)
+        if alloc is None or alloc.allocated_resources is not plain:
+            alloc = self._plain_allocs[tg.name] = replace(template, allocated_resources=plain)
+        return alloc
+
     def _new_alloc(self, req: PlacementRequest, option, m: PlacementMetrics) -> Allocation:
         tg = req.task_group
         prev = req.previous
@@ -310,6 +318,7 @@ class PlanBuilder:
             networks = option.networks
             shared = replace(plain.shared, networks=networks or None, ports=port_mappings(networks) or None)
             resources = with_host_ips(replace(plain, shared=shared), node, networks)
+            self.tracker.note_ports(resources, self._plain_alloc(tg, template, plain), networks)
         else:
             resources = plain
         # the template holds every field that is alike for the group's placements, and the

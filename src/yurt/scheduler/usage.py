@@ -400,6 +400,14 @@ class UsageTracker:
         if u is not None:
             u.add(alloc, True, held=self._held_by(alloc))
 
+    def note_ports(self, ar, like: Allocation, networks: list[NetworkResource]) -> None:
+        """`ar` is `like`'s resources plus the group `networks` (ports assigned): what it holds
+        is known without recounting (as alloc_ports: every port value > 0 of the networks)."""
+        _, cpu, mem, disk, cores, ports = self._held_by(like)
+        extra = {p.value for net in networks for p in (*(net.reserved_ports or ()), *(net.dynamic_ports or ()))
+                 if p.value > 0}
+        self._held[id(ar)] = (ar, cpu, mem, disk, cores, ports | extra if extra else ports)
+
     def _held_by(self, alloc: Allocation) -> tuple:
         """`held_by(alloc)`, computed once per AllocatedResources object (placements of a
         group without ports, cores or devices share one)."""
