@@ -102,7 +102,7 @@ class ClassWindow:
         self.log_pos = len(self.tracker.log)
         self.metas: dict[int, tuple] = {}  # class * len(nodes) + node position -> (epoch, NodeScoreMeta)
         self.shared_scores: dict[tuple, dict] = {}  # see metrics.score_meta
-        self.cls = [self._class_of(node) for node in self.nodes]
+        self.cls = self._initial_classes()
 
     # --- classes -------------------------------------------------------------------------
     def _signature(self, node) -> tuple:
@@ -132,13 +132,47 @@ class ClassWindow:
     def _class_of(self, node) -> int:
         sig = self._signature(node)
         c = self.ids.get(sig)
-        if c is None:
-            c = self.ids[sig] = len(self.kind)
-            self.kind.append(sig[0])
-            self.info.append(sig)
-            self.score.append(None)
-            self.stamp.append(-1)
+        return self._new_class(sig) if c is None else c
+
+    def _new_class(self, sig: tuple) -> int:
+        c = self.ids[sig] = len(self.kind)
+        self.kind.append(sig[0])
+        self.info.append(sig)
+        self.score.append(None)
+        self.stamp.append(-1)
         return c
+
+    def _initial_classes(self) -> list[int]:
+        """`_class_of` of every node, with the common case inlined: a node the plan has not
+        touched, of a node class known feasible, with room, for a group without affinities,
+        spreads or static ports (the signature `_signature` would build, built directly)."""
+        placer, tracker = self.placer, self.tracker
+        if placer.affinities or placer.spreads is not None or placer.static_ports:
+            return [self._class_of(node) for node in self.nodes]
+        by_node, stopped, placed, base_of = tracker.by_node, tracker.stopped, tracker.placed, tracker._base
+        job_key = (tracker.namespace, tracker.job_id)
+        class_cache = placer.checker.class_cache
+        cpu, mem, disk, group = placer.cpu, placer.mem, placer.disk, placer.tg.name
+        networks, dynamic = bool(placer.networks), placer.dynamic_ports
+        ids, class_of = self.ids, self._class_of
+        out = []
+        for node in self.nodes:
+            node_id = node.id
+            if (not node.computed_class or class_cache.get(node.computed_class) != ""
+                    or node_id in by_node or node_id in stopped or node_id in placed):
+                out.append(class_of(node))
+                continue
+            u = base_of(node)[0]
+            if (u.free_cpu < cpu or u.free_mem < mem or u.free_disk < disk
+                    or (networks and len(u.ports) + dynamic > u.max_port - u.min_port + 1)):
+                out.append(class_of(node))
+                continue
+            groups = u.jobs.get(job_key)
+            sig = (_SCORED, u.cap_cpu, u.cap_mem, u.free_cpu, u.free_mem, groups.get(group, 0) if groups else 0,
+                   0.0, None)
+            c = ids.get(sig)
+            out.append(self._new_class(sig) if c is None else c)
+        return out
 
     def _refresh(self) -> None:
         log = self.tracker.log
