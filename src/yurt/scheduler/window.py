@@ -32,6 +32,7 @@ SKIP_SCORE_THRESHOLD = 0.0
 _SCORED, _FILTERED, _EXHAUSTED, _SLOW = 0, 1, 2, 3
 
 BULK_LIMIT = 32  # smaller windows: the step-by-step walk is as quick
+SHORT_TAIL = 32  # a window cut by up to this many nodes has its counts adjusted, not recounted
 SMALL_WINDOW = 48  # windows up to this length sort all their scored nodes for the top scores
 
 FALLBACK = object()  # returned by `ClassWindow.select` when the node-by-node walk must run
@@ -270,12 +271,18 @@ class ClassWindow:
         (window, best position, best score), or None when the walk must go node by node."""
         cls, kind, score, stamp, epoch = self.cls, self.kind, self.score, self.stamp, self.epoch
         length = limit + MAX_SKIP
+        hits: Counter = Counter()
+        counted = 0  # the length of the window `hits` counts
         while True:
             if length >= count:
                 return None  # about a whole lap: the walk's own bounds apply
             end = start + length
             window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
-            hits = Counter(window)
+            if counted and length >= counted:
+                hits.update(window[counted:])  # a longer window: count what it gained
+            else:
+                hits = Counter(window)
+            counted = length
             present = hits.keys()
             unscored = [c for c in present if kind[c]]
             if any(kind[c] == _SLOW for c in unscored):
@@ -309,8 +316,19 @@ class ClassWindow:
                 break
             end += 1
         if end < len(window):
-            window = window[:end]
-            hits = Counter(window)
+            if len(window) - end <= SHORT_TAIL:
+                # the counts of window[:end]: the tail's visits taken off (a class whose first
+                # visit is kept keeps its place in the order; one seen only in the tail goes)
+                for c in window[end:]:
+                    n = hits[c] - 1
+                    if n:
+                        hits[c] = n
+                    else:
+                        del hits[c]
+                window = window[:end]
+            else:
+                window = window[:end]
+                hits = Counter(window)
         best_score = None
         best_classes = []
         for c in hits:
