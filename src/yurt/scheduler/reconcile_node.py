@@ -105,7 +105,18 @@ class NodeReconciler:
             return self.result
         candidate_ids = {n.id for n in self.candidates}
         covered: set[tuple[str, str]] = set()
+        groups, policies = self._groups, self._policies
         for alloc in sorted(self.allocs, key=lambda a: (a.create_index, a.id)):
+            # the common case inlined: a live alloc of a group without disconnect rules, on a
+            # candidate node, the first of its group there (what `_classify` does with it)
+            tg = groups.get(alloc.task_group)
+            if (tg is not None and alloc.node_id in candidate_ids and not alloc.terminal
+                    and policies.get(tg.name, _UNSET) is None):
+                key = (alloc.node_id, alloc.task_group)
+                if key not in covered:
+                    covered.add(key)
+                    self._update(alloc, tg)
+                    continue
             self._classify(alloc, candidate_ids, covered)
         # one (read-only) request per group serves every node
         groups = [(tg, PlacementRequest(alloc_name(job.id, tg.name, 0), tg)) for tg in job.task_groups or ()]
