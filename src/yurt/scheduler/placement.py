@@ -265,10 +265,10 @@ class PlanBuilder:
         pool = self._id_pool
         if not pool:
             h = self._ids.randbytes(16 * _ID_BATCH).hex()
-            pool.extend(h[i : i + 32] for i in range(0, len(h), 32))
-        h = pool.pop()
-        # as str(uuid.UUID(int=..., version=4)): version nibble 4, variant bits 10
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+            # as str(uuid.UUID(int=..., version=4)): version nibble 4, variant bits 10
+            pool.extend([f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-{_VARIANT[h[i + 16]]}{h[i + 17:i + 20]}-"
+                         f"{h[i + 20:i + 32]}" for i in range(0, len(h), 32)])
+        return pool.pop()
 
     def _record_failure(self, group: str, m: PlacementMetrics) -> None:
         metric = self.failed.get(group)
