@@ -8,6 +8,15 @@ a service job, max(count, 100) with a spread or affinity). `--allocs-per-node 20
 job a `spread { attribute = "${node.datacenter}" }` block.
 
     .venv/bin/python bench/sched_one_eval.py [--nodes 5000] [--count 1000] [--runs 5] [--spread]
+
+Two more modes measure the scheduler's CPU over a sequence of evaluations on the real
+state store (each plan applied as the plan applier commits it), for before/after work:
+
+    --sequence JOBS   W1-like: JOBS tiny service jobs (bench/jobs.py sizes, no ports) of
+                      --count each, placed one after another onto --nodes sim-sized nodes
+                      (--lose 0.1: then 10% of the nodes go down and one eval per job
+                      replaces their allocs, W4-like)
+    --system JOBS     W3-like: JOBS system jobs, then --nodes nodes register; one eval per job
 """
 
 from __future__ import annotations
@@ -16,8 +25,12 @@ import argparse
 import json
 import statistics
 import time
+import uuid
+from random import Random
 
 from yurt.scheduler import new_scheduler
+from yurt.server.plan_apply import PlanApplier
+from yurt.state.store import relax_gc
 from yurt.scheduler.select import AFFINITY_SPREAD_LIMIT, service_limit
 from yurt.structs import (
     Evaluation,
@@ -92,6 +105,109 @@ def run_once(snapshot, job) -> tuple[float, int, int]:
     return elapsed, cpu, placed, sched.nodes_scored
 
 
+SIM_CPU, SIM_MEMORY_MB, SIM_DISK_MB = 8000, 16384, 100_000  # bench/simnode.py
+TINY_CPU, TINY_MEMORY_MB, TINY_DISK_MB = 20, 10, 10  # bench/jobs.py
+
+
+def _sim_node(i: int):
+    """A node as bench/fleet.py registers it (its `sim_resources`), with the computed class
+    the register endpoint sets."""
+    from yurt.scheduler.node_class import computed_class
+    from yurt.structs.node import NodeCpuResources, NodeDiskResources, NodeMemoryResources
+    node = mock_node(id=str(uuid.UUID(int=_SEQ_RNG.getrandbits(128), version=4)))
+    res = evolve(node.node_resources, networks=None, disk=NodeDiskResources(disk_mb=SIM_DISK_MB),
+                 cpu=NodeCpuResources(cpu_shares=SIM_CPU, total_cpu_cores=8, reservable_cpu_cores=list(range(8))),
+                 memory=NodeMemoryResources(memory_mb=SIM_MEMORY_MB))
+    node = evolve(node, name=f"sim-{i}", node_resources=res, reserved_resources=None)
+    return evolve(node, computed_class=computed_class(node))
+
+
+def _tiny_job(job_id: str, count: int, job_type: str = "service"):
+    from yurt.structs.job import EphemeralDisk, UpdateStrategy
+    job = mock_job(id=job_id)
+    tg = job.task_groups[0]
+    task = evolve(tg.tasks[0], driver="mock_driver", config={"run_for": "1h"},
+                  resources=Resources(cpu=TINY_CPU, memory_mb=TINY_MEMORY_MB))
+    tg = evolve(tg, count=1 if job_type == "system" else count, tasks=[task], networks=None,
+                ephemeral_disk=EphemeralDisk(size_mb=TINY_DISK_MB),
+                update=UpdateStrategy(max_parallel=0) if job_type == "service" else None,
+                reschedule_policy=None if job_type == "system" else tg.reschedule_policy)
+    return evolve(job, type=job_type, datacenters=["*"], constraints=None, task_groups=[tg],
+                  priority=100 if job_type == "system" else 50)
+
+
+_SEQ_RNG = Random(7)
+
+
+def _process(store, job, cpu: list[float]) -> int:
+    """One eval of `job` on the store's current snapshot; the plan is committed as is."""
+    planner = RecordingPlanner()
+    ev = Evaluation(id=str(uuid.UUID(int=_SEQ_RNG.getrandbits(128), version=4)), namespace=job.namespace,
+                    priority=job.priority, type=job.type, triggered_by="job-register", job_id=job.id,
+                    status="pending")
+    snap = store.snapshot()
+    start = time.process_time()
+    new_scheduler(job.type, snap, planner, now_ns=1_700_000_000 * 10**9).process(ev)
+    cpu.append(time.process_time() - start)
+    plan = planner.plan
+    if plan is None:
+        return 0
+    result = PlanApplier(store, lambda: 1_700_000_000 * 10**9).apply(plan)  # as the server commits it
+    return sum(len(v) for v in result.node_allocation.values())
+
+
+def run_sequence(nodes: int, jobs: int, count: int, lose: float = 0.0) -> dict:
+    from yurt.state import JobRegister, NodeRegister, NodeUpdateStatus, StateStore
+    store = StateStore.open(None)
+    sim_nodes = [_sim_node(i) for i in range(nodes)]
+    store.apply_batch([NodeRegister(node=n) for n in sim_nodes])
+    relax_gc()  # as the server process does after opening its store
+    cpu: list[float] = []
+    placed = 0
+    for j in range(jobs):
+        store.apply(JobRegister(job=_tiny_job(f"job-{j}", count)))
+        job = store.snapshot().job_by_id("default", f"job-{j}")
+        placed += _process(store, job, cpu)
+    again: list[float] = []
+    for j in range(min(jobs, 10)):  # everything placed: a no-op eval (the reconciler's cost)
+        _process(store, store.snapshot().job_by_id("default", f"job-{j}"), again)
+    total = sum(cpu)
+    out = {"bench": "sched_sequence", "nodes": nodes, "jobs": jobs, "count": count, "placements": placed,
+           "sched_cpu_s": round(total, 3), "us_per_placement": round(total / placed * 1e6, 1) if placed else 0,
+           "eval_cpu_ms_median": round(statistics.median(cpu) * 1000, 1),
+           "noop_eval_cpu_ms_median": round(statistics.median(again) * 1000, 1)}
+    if lose:  # W4-like: that share of the nodes goes down, then one eval per job replaces their allocs
+        lost = sim_nodes[: int(nodes * lose)]
+        store.apply_batch([NodeUpdateStatus(node_id=n.id, status="down", updated_at=1) for n in lost])
+        replace_cpu: list[float] = []
+        replaced = sum(_process(store, store.snapshot().job_by_id("default", f"job-{j}"), replace_cpu)
+                       for j in range(jobs))
+        out.update(lost_nodes=len(lost), replacements=replaced, replace_cpu_s=round(sum(replace_cpu), 3),
+                   us_per_replacement=round(sum(replace_cpu) / replaced * 1e6, 1) if replaced else 0)
+    return out
+
+
+def run_system(nodes: int, jobs: int) -> dict:
+    from yurt.state import JobRegister, NodeRegister, StateStore
+    store = StateStore.open(None)
+    relax_gc()  # as the server process does after opening its store
+    system_jobs = []
+    for j in range(jobs):
+        store.apply(JobRegister(job=_tiny_job(f"sys-{j}", 1, "system")))
+        system_jobs.append(store.snapshot().job_by_id("default", f"sys-{j}"))
+    cpu: list[float] = []
+    _ = [_process(store, job, cpu) for job in system_jobs]  # no nodes yet: nothing to place
+    cpu.clear()
+    store.apply_batch([NodeRegister(node=_sim_node(i)) for i in range(nodes)])
+    placed = sum(_process(store, job, cpu) for job in system_jobs)
+    again: list[float] = []
+    _ = [_process(store, job, again) for job in system_jobs]  # everything placed: a no-op eval per job
+    total = sum(cpu)
+    return {"bench": "sched_system", "nodes": nodes, "jobs": jobs, "placements": placed,
+            "sched_cpu_s": round(total, 3), "us_per_placement": round(total / placed * 1e6, 1) if placed else 0,
+            "noop_eval_cpu_ms_median": round(statistics.median(again) * 1000, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nodes", type=int, default=5000)
@@ -99,7 +215,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--allocs-per-node", type=int, default=0, help="existing allocs of another job per node")
     parser.add_argument("--spread", action="store_true", help="5 datacenters and a spread block over them")
+    parser.add_argument("--sequence", type=int, default=0, metavar="JOBS", help="W1-like run of JOBS jobs")
+    parser.add_argument("--lose", type=float, default=0.0, metavar="SHARE",
+                        help="with --sequence: then this share of the nodes goes down (W4-like)")
+    parser.add_argument("--system", type=int, default=0, metavar="JOBS", help="W3-like run of JOBS system jobs")
     args = parser.parse_args()
+    if args.sequence:
+        print(json.dumps(run_sequence(args.nodes, args.sequence, args.count, args.lose)))
+        return
+    if args.system:
+        print(json.dumps(run_system(args.nodes, args.system)))
+        return
     state, job = build_state(args.nodes, args.count, args.allocs_per_node, args.spread)
     snapshot = state.snapshot()
     times, cpu_times, placed, scored = [], [], 0, 0

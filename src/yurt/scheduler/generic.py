@@ -30,7 +30,7 @@ from yurt.structs.eval import (
 )
 from yurt.structs.operator import SCHEDULER_ALGORITHM_BINPACK
 
-from .placement import PlanBuilder, eval_seed
+from .placement import PlanBuilder, eval_seed, paused_gc
 from .planner import Planner, StateSnapshot
 from .preempt import preemption_enabled
 from .reconcile import UPDATE_DESTRUCTIVE, UPDATE_INPLACE, Reconciler, is_node_tainted
@@ -104,7 +104,8 @@ class GenericScheduler:
         self.last_plan = plan
         self.failed_tg_allocs = {}
         self.queued = {tg.name: 0 for tg in (job.task_groups or ())} if job is not None and not job.stop else {}
-        followups, builder = self._compute(plan, job, allocs)
+        with paused_gc():  # the reconciler's objects too (see paused_gc)
+            followups, builder = self._compute(plan, job, allocs)
         if self.failed_tg_allocs and self.blocks_on_failure and self.blocked is None and ev.status != EVAL_STATUS_BLOCKED:
             self._create_blocked_eval(plan_failure=False)
         if followups and not self.followups_created:

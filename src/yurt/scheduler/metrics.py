@@ -8,7 +8,6 @@ text, `DimensionExhausted` by dimension); `FailureReasons` adds one sentence suc
 
 from __future__ import annotations
 
-import heapq
 from operator import itemgetter
 
 from yurt.structs import AllocMetric, NodeScoreMeta
@@ -24,27 +23,31 @@ class PlacementMetrics:
 
     __slots__ = (
         "evaluated", "filtered", "exhausted", "constraint_filtered", "class_filtered",
-        "dimension_exhausted", "class_exhausted", "phrases", "most_free", "needs", "scored",
+        "dimension_exhausted", "class_exhausted", "phrases", "most_free", "needs", "scored", "top",
     )
 
     def __init__(self) -> None:
         self.evaluated = 0
         self.filtered = 0
         self.exhausted = 0
-        self.constraint_filtered: dict[str, int] = {}
-        self.class_filtered: dict[str, int] = {}
-        self.dimension_exhausted: dict[str, int] = {}
-        self.class_exhausted: dict[str, int] = {}
-        self.phrases: dict[str, int] = {}
-        self.most_free: dict[str, int] = {}
-        self.needs: dict[str, int] = {}
+        # the counters are made on first use: most placements filter and exhaust nothing
+        self.constraint_filtered: dict[str, int] | None = None
+        self.class_filtered: dict[str, int] | None = None
+        self.dimension_exhausted: dict[str, int] | None = None
+        self.class_exhausted: dict[str, int] | None = None
+        self.phrases: dict[str, int] | None = None
+        self.most_free: dict[str, int] | None = None
+        self.needs: dict[str, int] | None = None
         # (final, node id, binpack, job-anti-affinity, node-reschedule-penalty, node-affinity, spread,
         #  preemption)
         self.scored: list[tuple] = []
+        self.top: list[NodeScoreMeta] | None = None  # the score entries, when made by the walk (window.py)
 
     def filter(self, node_class: str, reason: str, phrase: str, n: int = 1) -> None:
         """`n` nodes filtered for `reason`."""
         self.filtered += n
+        if self.constraint_filtered is None:
+            self.constraint_filtered, self.class_filtered, self.phrases = {}, {}, {}
         self.constraint_filtered[reason] = self.constraint_filtered.get(reason, 0) + n
         if node_class:
             self.class_filtered[node_class] = self.class_filtered.get(node_class, 0) + n
@@ -54,6 +57,8 @@ class PlacementMetrics:
                 n: int = 1) -> None:
         """`n` nodes exhausted in `dimension` (each with `free` left)."""
         self.exhausted += n
+        if self.dimension_exhausted is None:
+            self.dimension_exhausted, self.class_exhausted, self.needs, self.most_free = {}, {}, {}, {}
         self.dimension_exhausted[dimension] = self.dimension_exhausted.get(dimension, 0) + n
         if node_class:
             self.class_exhausted[node_class] = self.class_exhausted.get(node_class, 0) + n
@@ -61,8 +66,25 @@ class PlacementMetrics:
             self.needs[dimension] = need
             self.most_free[dimension] = max(self.most_free.get(dimension, free), free)
 
-    def to_alloc_metric(self, candidates: CandidateNodes, failed: bool) -> AllocMetric:
-        top = [_score_meta(s) for s in heapq.nlargest(TOP_SCORES, self.scored, key=itemgetter(0))]
+    def to_alloc_metric(self, candidates: CandidateNodes, failed: bool,
+                        metas: dict[tuple, NodeScoreMeta] | None = None) -> AllocMetric:
+        """`metas`: a cache of score entries kept by the caller for one evaluation; a node
+        that scores the same for several placements then shares one (read-only) entry."""
+        scored = self.scored
+        if self.top is not None and not scored:
+            top = self.top
+        else:
+            if len(scored) > 1:  # as heapq.nlargest(TOP_SCORES, ...): ties keep their order
+                scored = sorted(scored, key=_FIRST, reverse=True)[:TOP_SCORES]
+            if metas is None:
+                top = [score_meta(s) for s in scored]
+            else:
+                top = []
+                for s in scored:
+                    meta = metas.get(s)
+                    if meta is None:
+                        meta = metas[s] = score_meta(s, metas)
+                    top.append(meta)
         return AllocMetric(
             nodes_evaluated=self.evaluated,
             nodes_filtered=self.filtered,
@@ -79,8 +101,18 @@ class PlacementMetrics:
         )
 
 
-def _score_meta(scored: tuple) -> NodeScoreMeta:
+_FIRST = itemgetter(0)
+
+
+def score_meta(scored: tuple, shared: dict | None = None) -> NodeScoreMeta:
+    """The entry of one scored node. `shared`: a cache in which equal score maps are kept
+    once (keyed by the parts; read-only once made)."""
     final, node_id, binpack, anti, penalty, affinity, spread, preemption, *rest = scored
+    if shared is not None:
+        parts = ("scores", *scored[2:])
+        scores = shared.get(parts)
+        if scores is not None:
+            return NodeScoreMeta(node_id=node_id, scores=scores, norm_score=final)
     scores = {"binpack": binpack}  # the others only when they count
     if anti:
         scores["job-anti-affinity"] = anti
@@ -94,17 +126,20 @@ def _score_meta(scored: tuple) -> NodeScoreMeta:
         scores["preemption"] = preemption
     if rest and rest[0]:
         scores["devices"] = rest[0]
+    if shared is not None:
+        shared[parts] = scores
     return NodeScoreMeta(node_id=node_id, scores=scores, norm_score=final)
 
 
 def _exhausted_phrase(m: PlacementMetrics, dimension: str, count: int) -> str:
     unit = _UNITS.get(dimension)
-    if unit and dimension in m.needs:
+    needs = m.needs or {}
+    if unit and dimension in needs:
         return (
             f"{count} exhausted {dimension} (needs {m.needs[dimension]} {unit}, "
             f"most free is {max(m.most_free[dimension], 0)} {unit})"
         )
-    if dimension in m.needs:  # devices: "nvidia/gpu" needs 2, most free is 1
+    if dimension in needs:  # devices: "nvidia/gpu" needs 2, most free is 1
         return f"{count} exhausted {dimension} (needs {m.needs[dimension]}, most free is {m.most_free[dimension]})"
     return f"{count} exhausted {dimension}"
 
@@ -127,8 +162,8 @@ def failure_sentence(m: PlacementMetrics, c: CandidateNodes) -> str:
             parts.append(f"{count} {text}")
     if c.wrong_datacenter:
         parts.append(_datacenters_phrase(c.wrong_datacenter, c.datacenters))
-    parts.extend(f"{count} {phrase}" for phrase, count in m.phrases.items())
-    for dimension, count in m.dimension_exhausted.items():
+    parts.extend(f"{count} {phrase}" for phrase, count in (m.phrases or {}).items())
+    for dimension, count in (m.dimension_exhausted or {}).items():
         parts.append(_exhausted_phrase(m, dimension, count))
     total = skipped + m.evaluated
     if total == 0:

@@ -8,8 +8,10 @@ import uuid
 from contextlib import contextmanager
 from random import Random
 
+from msgspec.structs import replace
+
 from yurt.structs import Allocation, AllocMetric, Job, Node, Plan, evolve
-from yurt.structs.alloc import ALLOC_CLIENT_PENDING, ALLOC_DESIRED_RUN, AllocDeploymentStatus
+from yurt.structs.alloc import ALLOC_CLIENT_PENDING, ALLOC_DESIRED_RUN, AllocDeploymentStatus, port_mappings
 from yurt.structs.resources import allocated_resources_for
 
 from .constraints import resolve_target
@@ -20,7 +22,7 @@ from .metrics import PlacementMetrics
 from .preempt import NodePreemptor
 from .reconcile import ALLOC_UPDATING, PlacementRequest, ReconcileResult
 from .reschedule import new_tracker, penalty_nodes
-from .select import GroupPlacer, NodeSelector
+from .select import GroupPlacer, NodeSelector, RankedOption
 from .usage import UsageTracker
 
 
@@ -33,8 +35,9 @@ def eval_seed(eval_id: str, refresh_index: int = 0) -> int:
     return (base & ((1 << 64) - 1)) ^ refresh_index
 
 
-_UUID_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))  # variant and version bits
-_UUID_V4 = (0x8000 << 48) | (4 << 76)
+_ID_BATCH = 256
+_NO_PENALTY: frozenset[str] = frozenset()
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 @contextmanager
@@ -75,7 +78,12 @@ class PlanBuilder:
         self.class_memo: dict[str, str] = {}
         self.rng = Random(seed)
         self._ids = Random(int.from_bytes(os.urandom(16), "big"))
+        self._id_pool: list[str] = []  # hex strings of 16 random bytes, drawn in batches
+        self._templates: dict[str, tuple] = {}  # group -> (group, alloc template, plain resources)
+        self._plain_allocs: dict[str, Allocation] = {}
+        self._metas: dict[tuple, object] = {}  # score entries shared by this eval's allocs (metrics.py)
         self._candidates: CandidateNodes | None = None
+        self._ready: CandidateNodes | None = None  # see use_candidates
         self._selector: NodeSelector | None = None
         self.placers: dict[str, GroupPlacer] = {}
         self.failed: dict[str, AllocMetric] = {}
@@ -89,9 +97,14 @@ class PlanBuilder:
     @property
     def candidates(self) -> CandidateNodes:
         if self._candidates is None:
-            self._candidates = ready_nodes(self.snapshot.nodes(), self.job)
+            self._candidates = self._ready or ready_nodes(self.snapshot.nodes(), self.job)
             self.rng.shuffle(self._candidates.nodes)
         return self._candidates
+
+    def use_candidates(self, ready: CandidateNodes) -> None:
+        """Take `ready_nodes(...)` of this snapshot and job, already computed by the caller
+        (`candidates` shuffles them when first needed, as it does its own)."""
+        self._ready = ready
 
     @property
     def selector(self) -> NodeSelector:
@@ -202,7 +215,7 @@ class PlanBuilder:
         prev = req.previous
         if prev is not None and req.stop_previous:
             self.stop(prev, req.stop_previous)
-        penalty = penalty_nodes(prev) if (prev is not None and req.reschedule) else set()
+        penalty = penalty_nodes(prev) if (prev is not None and req.reschedule) else _NO_PENALTY
         m = PlacementMetrics()
         if node is not None:
             option = self.selector.rank_on(node, p, m, self.preempt)
@@ -249,9 +262,13 @@ class PlanBuilder:
     def _alloc_id(self) -> str:
         """A random UUID (v4). Drawn from a generator seeded once from the OS, not from the
         eval ID: a redelivered eval must never reuse IDs of allocs it already placed."""
-        n = (self._ids.getrandbits(128) & _UUID_CLEAR) | _UUID_V4  # as uuid.UUID(int=..., version=4)
-        h = f"{n:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        pool = self._id_pool
+        if not pool:
+            h = self._ids.randbytes(16 * _ID_BATCH).hex()
+            # as str(uuid.UUID(int=..., version=4)): version nibble 4, variant bits 10
+            pool.extend([f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-{_VARIANT[h[i + 16]]}{h[i + 17:i + 20]}-"
+                         f"{h[i + 20:i + 32]}" for i in range(0, len(h), 32)])
+        return pool.pop()
 
     def _record_failure(self, group: str, m: PlacementMetrics) -> None:
         metric = self.failed.get(group)
@@ -268,33 +285,55 @@ class PlanBuilder:
         tasks = {name: evolve(t, memory=evolve(t.memory, memory_max_mb=0)) for name, t in resources.tasks.items()}
         return evolve(resources, tasks=tasks)
 
+    def _template(self, tg, option) -> tuple:
+        """(alloc template, resources of a placement without ports, cores or devices) for
+        the group: such placements share one (read-only) AllocatedResources."""
+        entry = self._templates.get(tg.name)
+        if entry is None or entry[0] is not tg:
+            job = self.job
+            template = Allocation(
+                namespace=job.namespace, eval_id=self.eval_id, job_id=job.id, job=None, task_group=tg.name,
+                desired_status=ALLOC_DESIRED_RUN, client_status=ALLOC_CLIENT_PENDING,
+                create_time=self.now, modify_time=self.now, job_version=job.version,
+            )
+            plain = self._resources(tg, RankedOption(option.node, option.usage, 0.0, None, None))
+            entry = self._templates[tg.name] = (tg, template, plain)
+        return entry
+
+    def _plain_alloc(self, tg, template: Allocation, plain) -> Allocation:
+        """An alloc of the group holding its port-less resources (for UsageTracker.note_ports)."""
+        alloc = self._plain_allocs.get(tg.name)
+        if alloc is None or alloc.allocated_resources is not plain:
+            alloc = self._plain_allocs[tg.name] = replace(template, allocated_resources=plain)
+        return alloc
+
     def _new_alloc(self, req: PlacementRequest, option, m: PlacementMetrics) -> Allocation:
         tg = req.task_group
         prev = req.previous
-        job = self.job
-        return Allocation(
-            id=self._alloc_id(),
-            namespace=job.namespace,
-            eval_id=self.eval_id,
-            name=req.name,
-            node_id=option.node.id,
-            node_name=option.node.name,
-            job_id=job.id,
-            job=None,
-            task_group=tg.name,
-            allocated_resources=self._resources(tg, option),
-            metrics=m.to_alloc_metric(self.candidates, failed=False),
-            desired_status=ALLOC_DESIRED_RUN,
-            client_status=ALLOC_CLIENT_PENDING,
-            previous_allocation=prev.id if prev is not None else "",
-            preempted_allocations=[v.id for v in option.preempted] if option.preempted else None,
-            reschedule_tracker=(
-                new_tracker(prev, tg.reschedule_policy, self.now) if (prev is not None and req.reschedule) else
-                (prev.reschedule_tracker if prev is not None else None)
-            ),
-            create_time=self.now,
-            modify_time=self.now,
-            job_version=job.version,
-            deployment_id=req.deployment_id,
-            deployment_status=AllocDeploymentStatus(canary=True) if req.canary else None,
-        )
+        node = option.node
+        _, template, plain = self._template(tg, option)
+        if option.cores is not None or option.devices is not None:
+            resources = self._resources(tg, option)
+        elif option.networks is not None:  # as `_resources`: only the shared part differs
+            networks = option.networks
+            shared = replace(plain.shared, networks=networks or None, ports=port_mappings(networks) or None)
+            resources = with_host_ips(replace(plain, shared=shared), node, networks)
+            self.tracker.note_ports(resources, self._plain_alloc(tg, template, plain), networks)
+        else:
+            resources = plain
+        # the template holds every field that is alike for the group's placements, and the
+        # defaults of the optional ones below
+        optional = {}
+        if prev is not None:
+            optional["previous_allocation"] = prev.id
+            optional["reschedule_tracker"] = (new_tracker(prev, tg.reschedule_policy, self.now) if req.reschedule
+                                              else prev.reschedule_tracker)
+        if option.preempted:
+            optional["preempted_allocations"] = [v.id for v in option.preempted]
+        if req.deployment_id:
+            optional["deployment_id"] = req.deployment_id
+        if req.canary:
+            optional["deployment_status"] = AllocDeploymentStatus(canary=True)
+        return replace(template, id=self._alloc_id(), name=req.name, node_id=node.id, node_name=node.name,
+                       allocated_resources=resources,
+                       metrics=m.to_alloc_metric(self.candidates, failed=False, metas=self._metas), **optional)

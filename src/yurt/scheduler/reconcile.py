@@ -31,6 +31,7 @@ from yurt.structs.alloc import (
     ALLOC_CLIENT_RUNNING,
     ALLOC_CLIENT_UNKNOWN,
     ALLOC_DESIRED_EVICT,
+    ALLOC_DESIRED_RUN,
     ALLOC_DESIRED_STOP,
     alloc_name,
 )
@@ -65,9 +66,10 @@ UPDATE_INPLACE = "inplace"
 UPDATE_DESTRUCTIVE = "destructive"
 
 UpdateFn = Callable[[Allocation, Job, TaskGroup], str]
+_LIVE = (ALLOC_CLIENT_RUNNING, ALLOC_CLIENT_PENDING)
 
 
-@dataclass
+@dataclass(slots=True)
 class PlacementRequest:
     """A new alloc to place. `previous` is the alloc it replaces (reschedule, lost,
     migrate or destructive update); `reschedule` asks to avoid the previous nodes.
@@ -87,7 +89,7 @@ class PlacementRequest:
         return int(self.name[self.name.rfind("[") + 1 : -1])
 
 
-@dataclass
+@dataclass(slots=True)
 class StopRequest:
     alloc: Allocation
     description: str
@@ -156,6 +158,7 @@ class Reconciler:
         self.batch = job is not None and job.type in ("batch", "sysbatch")
         self.result = ReconcileResult()
         self.rules = DeploymentRules(job, deployment, eval_priority, now_ns)
+        self._indexes: dict[int, int] = {}  # id(alloc) -> alloc.index of the group's kept allocs
 
     def compute(self) -> ReconcileResult:
         by_group: dict[str, list[Allocation]] = {}
@@ -186,7 +189,11 @@ class Reconciler:
                     req.deployment_id = d.id
 
     def _updates(self, group: str) -> DesiredUpdates:
-        return self.result.desired_tg_updates.setdefault(group, DesiredUpdates())
+        updates = self.result.desired_tg_updates
+        du = updates.get(group)
+        if du is None:
+            du = updates[group] = DesiredUpdates()
+        return du
 
     def _stop(self, alloc: Allocation, desc: str, client_status: str = "") -> None:
         self.result.stop.append(StopRequest(alloc, desc, client_status))
@@ -201,7 +208,15 @@ class Reconciler:
 
     def _classify(self, tg: TaskGroup, allocs: list[Allocation]) -> _GroupBuckets:
         b = _GroupBuckets()
+        tainted = self.tainted
+        keep = b.keep
         for alloc in allocs:
+            # the common case first: live, desired running, on a healthy node, never marked
+            # unknown, not migrating; every rule below would keep it
+            if (alloc.client_status in _LIVE and alloc.desired_status == ALLOC_DESIRED_RUN and not alloc.alloc_states
+                    and alloc.node_id not in tainted and not alloc.desired_transition.migrate):
+                keep.append(alloc)
+                continue
             if alloc.next_allocation and alloc.terminal:
                 continue  # already replaced
             if self.batch and alloc.terminal and alloc.job_version < self.job.version:
@@ -301,7 +316,11 @@ class Reconciler:
             self._stop(alloc, ALLOC_LOST, ALLOC_CLIENT_LOST)
             du.stop += 1
         reconnected = self._reconnect(tg, b, du)
-        keep = sorted(b.keep, key=lambda a: (a.index, a.create_time))
+        # by (index, create time), each name parsed once; the position keeps the sort stable
+        order = [(a.index, a.create_time, n) for n, a in enumerate(b.keep)]
+        order.sort()
+        keep = [b.keep[n] for _, _, n in order]
+        self._indexes = {id(a): t[0] for a, t in zip(keep, order)}
         held, replace = self._disconnect(tg, b, du)
         # Lost allocs that may not be replaced still count toward the group's count, as do
         # unknown allocs of groups that do not replace them.
@@ -402,7 +421,8 @@ class Reconciler:
                  disconnected: list[Allocation] = ()) -> None:
         """Replacements for migrating, lost, disconnected and failed allocs, then new
         allocs, up to `slots`."""
-        free = _FreeIndexes({a.index for a in keep})
+        indexes = self._indexes
+        free = _FreeIndexes({indexes[id(a)] for a in keep})
         candidates = [(a, "migrate") for a in b.migrate] + [(a, "lost") for a in lost]
         candidates += [(a, "disconnect") for a in disconnected]
         candidates += [(a, "reschedule") for a in b.reschedule_now]

@@ -43,6 +43,7 @@ from .reconcile import (
 )
 
 ALLOC_NODE_TAINTED = "alloc not needed as node is tainted"
+_UNSET = object()
 
 
 @dataclass
@@ -78,9 +79,18 @@ class NodeReconciler:
         self.eval_id = eval_id
         self.priority = priority
         self.result = NodeReconcileResult()
+        # the first group of each name, as Job.lookup_task_group finds it
+        self._groups: dict[str, object] = {}
+        for tg in (job.task_groups or ()) if job is not None else ():
+            self._groups.setdefault(tg.name, tg)
+        self._policies: dict[str, object] = {}  # group -> disconnect_policy(group)
 
     def _du(self, group: str) -> DesiredUpdates:
-        return self.result.desired_tg_updates.setdefault(group, DesiredUpdates())
+        updates = self.result.desired_tg_updates
+        du = updates.get(group)
+        if du is None:
+            du = updates[group] = DesiredUpdates()
+        return du
 
     def _stop(self, alloc: Allocation, desc: str, client_status: str = "") -> None:
         self.result.stop.append(StopRequest(alloc, desc, client_status))
@@ -95,20 +105,38 @@ class NodeReconciler:
             return self.result
         candidate_ids = {n.id for n in self.candidates}
         covered: set[tuple[str, str]] = set()
+        groups, policies = self._groups, self._policies
         for alloc in sorted(self.allocs, key=lambda a: (a.create_index, a.id)):
-            self._classify(alloc, candidate_ids, covered)
-        for node in self.candidates:
-            for tg in job.task_groups or ():
-                if (node.id, tg.name) in covered:
+            # the common case inlined: a live alloc of a group without disconnect rules, on a
+            # candidate node, the first of its group there (what `_classify` does with it)
+            tg = groups.get(alloc.task_group)
+            if (tg is not None and alloc.node_id in candidate_ids and not alloc.terminal
+                    and policies.get(tg.name, _UNSET) is None):
+                key = (alloc.node_id, alloc.task_group)
+                if key not in covered:
+                    covered.add(key)
+                    self._update(alloc, tg)
                     continue
-                req = PlacementRequest(alloc_name(job.id, tg.name, 0), tg)
-                self.result.place.append((node, req))
-                self._du(tg.name).place += 1
+            self._classify(alloc, candidate_ids, covered)
+        # one (read-only) request per group serves every node
+        groups = [(tg, PlacementRequest(alloc_name(job.id, tg.name, 0), tg)) for tg in job.task_groups or ()]
+        dus: dict[str, DesiredUpdates] = {}
+        place = self.result.place
+        for node in self.candidates:
+            node_id = node.id
+            for tg, req in groups:
+                if covered and (node_id, tg.name) in covered:
+                    continue
+                place.append((node, req))
+                du = dus.get(tg.name)
+                if du is None:
+                    du = dus[tg.name] = self._du(tg.name)
+                du.place += 1
         return self.result
 
     def _classify(self, alloc: Allocation, candidate_ids: set[str], covered: set[tuple[str, str]]) -> None:
         job = self.job
-        tg = job.lookup_task_group(alloc.task_group)
+        tg = self._groups.get(alloc.task_group)
         key = (alloc.node_id, alloc.task_group)
         if alloc.terminal:
             if (self.sysbatch and alloc.client_status == ALLOC_CLIENT_COMPLETE
@@ -135,7 +163,9 @@ class NodeReconciler:
         `unknown` (until `lost_after`, then lost) and is never replaced elsewhere (one per node);
         an unknown alloc on a node that is back waits for its client; a reconnected one is kept.
         False when none applies (groups without a `disconnect` block are lost as before)."""
-        policy = disconnect_policy(tg)
+        policy = self._policies.get(tg.name, _UNSET)
+        if policy is _UNSET:
+            policy = self._policies[tg.name] = disconnect_policy(tg)
         if policy is None:
             return False
         node = self.node_lookup(alloc.node_id)

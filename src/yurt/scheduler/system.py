@@ -24,9 +24,10 @@ class SystemScheduler(GenericScheduler):
         self.blocks_on_failure = False
 
     def _compute(self, plan: Plan, job: Job | None, allocs: list[Allocation]):
-        candidates = ready_nodes(self.snapshot.nodes(), job).nodes if job is not None else []
+        ready = ready_nodes(self.snapshot.nodes(), job) if job is not None else None
+        candidates = ready.nodes if ready is not None else []
         result = NodeReconciler(
-            job, allocs, candidates, self.snapshot.node_by_id, self.sysbatch, self._update_kind,
+            job, allocs, list(candidates), self.snapshot.node_by_id, self.sysbatch, self._update_kind,
             now_ns=self.now, eval_id=self.eval.id, priority=self.eval.priority,
         ).compute()
         plan.annotations = PlanAnnotations(desired_tg_updates=result.desired_tg_updates)
@@ -35,6 +36,7 @@ class SystemScheduler(GenericScheduler):
                 plan.append_stopped_alloc(req.alloc, req.description, req.client_status)
             return [], None
         builder = self._new_builder(plan, job)
+        builder.use_candidates(ready)  # the same nodes: ready_nodes sorts them by ID
         for req in result.stop:
             builder.stop(req.alloc, req.description, req.client_status)
         for alloc in result.attribute_updates:  # unknown / reconnected (disconnect rules)

@@ -224,6 +224,14 @@ def advance_base(node: Node, old_version: int, new_version: int,
     return True
 
 
+def held_by(alloc: Allocation) -> tuple:
+    """(allocated resources, cpu, memory, disk, reserved cores, ports): what the alloc holds
+    on its node, as `alloc_comparable` and `alloc_ports` count it."""
+    res = alloc_comparable(alloc)
+    return (alloc.allocated_resources, res.cpu_shares, res.memory_mb, res.disk_mb,
+            frozenset(res.reserved_cores), frozenset(alloc_ports(alloc)))
+
+
 class NodeUsage(_Free):
     """A node's free capacity and taken ports under the proposed plan."""
 
@@ -253,18 +261,22 @@ class NodeUsage(_Free):
             self.group_counts = {}
             self.job_count = 0
 
-    def add(self, alloc: Allocation, of_job: bool, sign: int = 1) -> None:
-        res = alloc_comparable(alloc)
-        self.free_cpu -= sign * res.cpu_shares
-        self.free_mem -= sign * res.memory_mb
-        self.free_disk -= sign * res.disk_mb
-        ports = alloc_ports(alloc)
+    def add(self, alloc: Allocation, of_job: bool, sign: int = 1, held: tuple | None = None) -> None:
+        """`held`: the alloc's `held_by` when the caller has it."""
+        _, cpu, mem, disk, cores, ports = held or held_by(alloc)
+        self.free_cpu -= sign * cpu
+        self.free_mem -= sign * mem
+        self.free_disk -= sign * disk
         if sign > 0:
-            self.free_cores = self.free_cores - res.reserved_cores
-            self.ports = self.ports | ports
+            if cores:
+                self.free_cores = self.free_cores - cores
+            if ports:
+                self.ports = self.ports | ports
         else:
-            self.free_cores = self.free_cores | res.reserved_cores
-            self.ports = self.ports - ports
+            if cores:
+                self.free_cores = self.free_cores | cores
+            if ports:
+                self.ports = self.ports - ports
         if of_job:
             self.job_count += sign
             self.group_counts[alloc.task_group] = self.group_counts.get(alloc.task_group, 0) + sign
@@ -325,6 +337,7 @@ class UsageTracker:
         self.stopped: dict[str, set[str]] = {}  # node -> alloc ids stopped by the plan
         self.placed: dict[str, list[Allocation]] = {}  # node -> new allocs in the plan
         self.log: list[str] = []  # node ids, appended whenever the plan changes a node's usage
+        self._held: dict[int, tuple] = {}  # id(allocated resources) -> held_by(...) of placements sharing them
         self._node_version = getattr(snapshot, "node_allocs_index", None)
 
     def _of_job(self, alloc: Allocation) -> bool:
@@ -385,7 +398,26 @@ class UsageTracker:
         self.log.append(alloc.node_id)
         u = self.by_node.get(alloc.node_id)
         if u is not None:
-            u.add(alloc, True)
+            u.add(alloc, True, held=self._held_by(alloc))
+
+    def note_ports(self, ar, like: Allocation, networks: list[NetworkResource]) -> None:
+        """`ar` is `like`'s resources plus the group `networks` (ports assigned): what it holds
+        is known without recounting (as alloc_ports: every port value > 0 of the networks)."""
+        _, cpu, mem, disk, cores, ports = self._held_by(like)
+        extra = {p.value for net in networks for p in (*(net.reserved_ports or ()), *(net.dynamic_ports or ()))
+                 if p.value > 0}
+        self._held[id(ar)] = (ar, cpu, mem, disk, cores, ports | extra if extra else ports)
+
+    def _held_by(self, alloc: Allocation) -> tuple:
+        """`held_by(alloc)`, computed once per AllocatedResources object (placements of a
+        group without ports, cores or devices share one)."""
+        ar = alloc.allocated_resources
+        if ar is None:
+            return held_by(alloc)
+        held = self._held.get(id(ar))
+        if held is None or held[0] is not ar:  # the entry holds `ar`: its id is not reused meanwhile
+            held = self._held[id(ar)] = held_by(alloc)
+        return held
 
     def unstop(self, alloc: Allocation) -> None:
         """Undo `stop` (the replacement could not be placed)."""

@@ -17,11 +17,12 @@ to the node-by-node walk (the random draws must happen as they always did).
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 
 from yurt.structs.resources import BINPACK_MAX_FIT_SCORE
 
-from .metrics import TOP_SCORES
+from .metrics import TOP_SCORES, score_meta
 from .usage import DIM_PORT_COLLISION
 
 MAX_SKIP = 3
@@ -31,6 +32,8 @@ SKIP_SCORE_THRESHOLD = 0.0
 _SCORED, _FILTERED, _EXHAUSTED, _SLOW = 0, 1, 2, 3
 
 BULK_LIMIT = 32  # smaller windows: the step-by-step walk is as quick
+SHORT_TAIL = 32  # a window cut by up to this many nodes has its counts adjusted, not recounted
+SMALL_WINDOW = 48  # windows up to this length sort all their scored nodes for the top scores
 
 FALLBACK = object()  # returned by `ClassWindow.select` when the node-by-node walk must run
 
@@ -98,7 +101,9 @@ class ClassWindow:
         self.epoch = 0
         self.spread_version = -1
         self.log_pos = len(self.tracker.log)
-        self.cls = [self._class_of(node) for node in self.nodes]
+        self.metas: dict[int, tuple] = {}  # class * len(nodes) + node position -> (epoch, NodeScoreMeta)
+        self.shared_scores: dict[tuple, dict] = {}  # see metrics.score_meta
+        self.cls = self._initial_classes()
 
     # --- classes -------------------------------------------------------------------------
     def _signature(self, node) -> tuple:
@@ -128,17 +133,57 @@ class ClassWindow:
     def _class_of(self, node) -> int:
         sig = self._signature(node)
         c = self.ids.get(sig)
-        if c is None:
-            c = self.ids[sig] = len(self.kind)
-            self.kind.append(sig[0])
-            self.info.append(sig)
-            self.score.append(None)
-            self.stamp.append(-1)
+        return self._new_class(sig) if c is None else c
+
+    def _new_class(self, sig: tuple) -> int:
+        c = self.ids[sig] = len(self.kind)
+        self.kind.append(sig[0])
+        self.info.append(sig)
+        self.score.append(None)
+        self.stamp.append(-1)
         return c
+
+    def _initial_classes(self) -> list[int]:
+        """`_class_of` of every node, with the common case inlined: a node the plan has not
+        touched, of a node class known feasible, with room, for a group without affinities,
+        spreads or static ports (the signature `_signature` would build, built directly)."""
+        placer, tracker = self.placer, self.tracker
+        if placer.affinities or placer.spreads is not None or placer.static_ports:
+            return [self._class_of(node) for node in self.nodes]
+        by_node, stopped, placed, base_of = tracker.by_node, tracker.stopped, tracker.placed, tracker._base
+        job_key = (tracker.namespace, tracker.job_id)
+        class_cache = placer.checker.class_cache
+        cpu, mem, disk, group = placer.cpu, placer.mem, placer.disk, placer.tg.name
+        networks, dynamic = bool(placer.networks), placer.dynamic_ports
+        ids, class_of = self.ids, self._class_of
+        out = []
+        for node in self.nodes:
+            node_id = node.id
+            if (not node.computed_class or class_cache.get(node.computed_class) != ""
+                    or node_id in by_node or node_id in stopped or node_id in placed):
+                out.append(class_of(node))
+                continue
+            u = base_of(node)[0]
+            if (u.free_cpu < cpu or u.free_mem < mem or u.free_disk < disk
+                    or (networks and len(u.ports) + dynamic > u.max_port - u.min_port + 1)):
+                out.append(class_of(node))
+                continue
+            groups = u.jobs.get(job_key)
+            sig = (_SCORED, u.cap_cpu, u.cap_mem, u.free_cpu, u.free_mem, groups.get(group, 0) if groups else 0,
+                   0.0, None)
+            c = ids.get(sig)
+            out.append(self._new_class(sig) if c is None else c)
+        return out
 
     def _refresh(self) -> None:
         log = self.tracker.log
-        if self.log_pos < len(log):
+        n = len(log)
+        if self.log_pos == n - 1:  # the usual case: one placement since the last walk
+            i = self.pos.get(log[-1])
+            if i is not None:
+                self.cls[i] = self._class_of(self.nodes[i])
+            self.log_pos = n
+        elif self.log_pos < n:
             pos, nodes, cls = self.pos, self.nodes, self.cls
             for node_id in set(log[self.log_pos:]):
                 i = pos.get(node_id)
@@ -178,12 +223,15 @@ class ClassWindow:
         best_score = 0.0
         seen = visited = 0
         skipped: list[int] = []
+        hits: dict[int, int] = {}  # visits per class, in first-visit order (as the walk's counters)
+        found: list[tuple[float, int, int]] = []  # (-score, offset in the window, class) of scored nodes
         while visited < count and seen < limit:
             p = i
             c = cls[p]
             i += 1
             if i == count:
                 i = 0
+            hits[c] = hits.get(c, 0) + 1
             visited += 1
             k = kind[c]
             if k:
@@ -192,6 +240,7 @@ class ClassWindow:
                 continue
             parts = score[c] if stamp[c] == epoch else self._score(c)
             s = parts[0]
+            found.append((-s, visited - 1, c))
             if s <= SKIP_SCORE_THRESHOLD and len(skipped) < MAX_SKIP:
                 skipped.append(p)
                 continue
@@ -206,10 +255,9 @@ class ClassWindow:
             if best < 0 or s > best_score:
                 best, best_score = p, s
         sel.cursor = i
-        end = start + visited
-        # visits per class, in first-visit order (as the walk's counters are filled)
-        window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
-        self._metrics(m, start, window, Counter(window))
+        self._counters(m, visited, hits)
+        if found:
+            self._top(m, start, sorted(found) if len(found) <= SMALL_WINDOW else heapq.nsmallest(TOP_SCORES, found))
         if best < 0:
             return None
         node = nodes[best]
@@ -223,12 +271,18 @@ class ClassWindow:
         (window, best position, best score), or None when the walk must go node by node."""
         cls, kind, score, stamp, epoch = self.cls, self.kind, self.score, self.stamp, self.epoch
         length = limit + MAX_SKIP
+        hits: Counter = Counter()
+        counted = 0  # the length of the window `hits` counts
         while True:
             if length >= count:
                 return None  # about a whole lap: the walk's own bounds apply
             end = start + length
             window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
-            hits = Counter(window)
+            if counted and length >= counted:
+                hits.update(window[counted:])  # a longer window: count what it gained
+            else:
+                hits = Counter(window)
+            counted = length
             present = hits.keys()
             unscored = [c for c in present if kind[c]]
             if any(kind[c] == _SLOW for c in unscored):
@@ -262,8 +316,19 @@ class ClassWindow:
                 break
             end += 1
         if end < len(window):
-            window = window[:end]
-            hits = Counter(window)
+            if len(window) - end <= SHORT_TAIL:
+                # the counts of window[:end]: the tail's visits taken off (a class whose first
+                # visit is kept keeps its place in the order; one seen only in the tail goes)
+                for c in window[end:]:
+                    n = hits[c] - 1
+                    if n:
+                        hits[c] = n
+                    else:
+                        del hits[c]
+                window = window[:end]
+            else:
+                window = window[:end]
+                hits = Counter(window)
         best_score = None
         best_classes = []
         for c in hits:
@@ -294,10 +359,22 @@ class ClassWindow:
     def _metrics(self, m, start: int, window: list[int], hits: dict[int, int]) -> None:
         """The counters and top scores the node-by-node walk would have recorded (`window`:
         the class ids walked; `hits`: visits per class in first-visit order)."""
-        m.evaluated += len(window)
-        kind, info, score = self.kind, self.info, self.score
+        if not self._counters(m, len(window), hits):
+            return
+        kind, score = self.kind, self.score
+        if len(window) <= SMALL_WINDOW:
+            # every scored node, best first (ties: the earlier node in the window)
+            found = [(-score[c][0], offset, c) for offset, c in enumerate(window) if not kind[c]]
+        else:
+            found = self._top_nodes(window, hits)
+        found.sort()
+        self._top(m, start, found)
+
+    def _counters(self, m, visited: int, hits: dict[int, int]) -> int:
+        """Record the walk's counters; returns the number of nodes scored."""
+        m.evaluated += visited
+        kind, info = self.kind, self.info
         scored = 0
-        top: list[tuple[float, int]] = []  # (score, class) of scored classes
         for c, n in hits.items():  # dicts keep first-visit order, as the walk's counters do
             k = kind[c]
             if k == _FILTERED:
@@ -308,11 +385,33 @@ class ClassWindow:
                 m.exhaust(node_class, dim, free, need, n)
             else:
                 scored += n
-                top.append((score[c][0], c))
         self.selector.nodes_scored += scored
-        if not top:
-            return
-        # the classes holding the 5 best nodes (ties: the earlier node in the window)
+        return scored
+
+    def _top(self, m, start: int, found: list[tuple[float, int, int]]) -> None:
+        """Record the best scored nodes (`found`: (-score, offset, class), sorted) as the
+        AllocMetric's score entries, best first. A node's entry depends only on its class's
+        score, fixed within an epoch: entries are kept per (class, node) for the epoch and
+        shared by the allocs of the eval (read-only)."""
+        score, epoch, metas = self.score, self.epoch, self.metas
+        nodes, count = self.nodes, len(self.nodes)
+        top = []
+        for _, offset, c in found[:TOP_SCORES]:
+            pos = (start + offset) % count
+            key = c * count + pos
+            entry = metas.get(key)
+            if entry is None or entry[0] != epoch:
+                final, fit, anti, pen, aff, spread = score[c]
+                entry = metas[key] = (epoch, score_meta((final, nodes[pos].id, fit, anti, pen, aff, spread, 0.0, 0.0),
+                                                        self.shared_scores))
+            top.append(entry[1])
+        m.top = top
+
+    def _top_nodes(self, window: list[int], hits: dict[int, int]) -> list[tuple]:
+        """(-score, offset, class) of the first nodes of the classes that hold the 5 best
+        nodes of a long window: a superset of the 5 best."""
+        kind, score = self.kind, self.score
+        top = [(score[c][0], c) for c in hits if not kind[c]]  # (score, class) of scored classes
         top.sort(key=lambda t: -t[0])
         wanted: dict[int, int] = {}
         total = 0
@@ -330,9 +429,4 @@ class ClassWindow:
             for _ in range(k):
                 offset = window.index(c, offset + 1)
                 found.append((-score[c][0], offset, c))
-        found.sort()
-        nodes, count = self.nodes, len(self.nodes)
-        for _, offset, c in found[:TOP_SCORES]:
-            final, fit, anti, pen, aff, spread = score[c]
-            node = nodes[(start + offset) % count]
-            m.scored.append((final, node.id, fit, anti, pen, aff, spread, 0.0, 0.0))
+        return found
