@@ -76,7 +76,7 @@ async def run_c1m(base: str, nodes: int, jobs: int, count: int, limit_s: float, 
         "place_rate_per_s": round(fleet.running() / max(all_running_s - (submit_started - started), 1e-9), 1),
         "rate_by_quarter": rate_by_quarter(sampler.timeline, total),
         **probe_figures, **latency_summary(submit_latencies, "job_register"),
-        "fleet_errors": fleet.counters.errors, "watch_responses": fleet.counters.watch_responses,
+        **fleet.counters.figures(), "watch_responses": fleet.counters.watch_responses,
         "allocs_pulled": fleet.counters.allocs_pulled, "legacy_watch": fleet.legacy_watch if fleet_mode == "sim" else None,
         "timeline": sampler.timeline[:: max(1, len(sampler.timeline) // 30)],
     }
@@ -91,6 +91,7 @@ async def run(short: bool = False, fleet_mode: str = "sim", legacy_watch: bool =
         figures = await run_c1m(agent.address, size["nodes"], size["jobs"], size["count"], size["limit_s"], fleet_mode,
                                 legacy_watch)
         figures["server_peak_rss_mb"] = round(agent.peak_rss / 2**20)
+        figures["server_heartbeat_misses"] = agent.heartbeat_misses()
         figures["bench_process_cpu_s"] = round(time.process_time() - cpu_started, 1)
         figures["server_cpu_s"] = round(agent.cpu_seconds(), 1)
     finally:
