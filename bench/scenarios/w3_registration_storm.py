@@ -16,6 +16,7 @@ from ..jobs import mock_job
 from .c1m_common import ApiProbe, ProgressSampler, rate_by_quarter, server_running_count, submit_jobs
 
 SYSTEM_JOBS = 10
+EVENT_LOOP = "uvloop"  # the bench process's loop (bench/eventloop.py)
 
 
 async def run_storm(base: str, nodes: int, limit_s: float) -> dict:

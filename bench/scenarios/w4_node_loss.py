@@ -22,6 +22,7 @@ from ..fleet import Fleet
 from .c1m_common import ProgressSampler, service_jobs, submit_jobs
 
 HEARTBEAT_GRACE_S = 10.0  # the server's default heartbeat_grace
+EVENT_LOOP = "uvloop"  # the bench process's loop (bench/eventloop.py)
 
 
 async def _down_count(http: aiohttp.ClientSession, base: str, node_ids: set[str]) -> int:
