@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Coroutine
+from collections.abc import Coroutine
+from typing import Any
 
 ENV = "BENCH_EVENT_LOOP"
 

@@ -46,7 +46,7 @@ class Response:
 
 
 class _Protocol(asyncio.Protocol):
-    __slots__ = ("transport", "closed", "buf", "waiter", "got_bytes", "_head", "_need", "_chunked")
+    __slots__ = ("_chunked", "_head", "_need", "buf", "closed", "got_bytes", "transport", "waiter")
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -192,7 +192,7 @@ class Channel:
     @staticmethod
     def _expire(proto: _Protocol, waiter: asyncio.Future) -> None:
         if not waiter.done():
-            waiter.set_exception(asyncio.TimeoutError())
+            waiter.set_exception(TimeoutError())
             proto.waiter = None
             if proto.transport is not None:
                 proto.transport.close()

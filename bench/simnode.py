@@ -15,8 +15,9 @@ import asyncio
 import datetime
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 
@@ -92,7 +93,7 @@ def _task_names(alloc: _Alloc) -> tuple[str, ...]:
 
 
 def _rfc3339(ns: int) -> str:
-    return datetime.datetime.fromtimestamp(ns / 1e9, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.datetime.fromtimestamp(ns / 1e9, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def task_states(names: list[str] | tuple[str, ...], state: str, now: int | None = None) -> dict[str, Any]:
@@ -110,7 +111,7 @@ class _BatchStates:
     """Task states of one update batch, built once per (task names, state): every alloc of
     a batch reports the same time, so equal allocs share one (read-only) dict."""
 
-    __slots__ = ("now", "cache")
+    __slots__ = ("cache", "now")
 
     def __init__(self) -> None:
         self.now = time.time_ns()
@@ -130,7 +131,7 @@ class HTTPStatusError(Exception):
         self.status = resp.status
 
 
-_NET_ERRORS = (OSError, asyncio.TimeoutError, HTTPStatusError)  # ConnectionClosed is an OSError
+_NET_ERRORS = (OSError, TimeoutError, HTTPStatusError)  # ConnectionClosed is an OSError
 
 
 @dataclass

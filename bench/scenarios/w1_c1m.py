@@ -13,7 +13,6 @@ Short: 500 nodes, 100 x 1,000 allocs in <= 30 s.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import time
 
