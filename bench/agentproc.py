@@ -110,6 +110,13 @@ class AgentProcess:
         except (psutil.Error, AttributeError):
             return 0.0
 
+    def heartbeat_misses(self) -> int:
+        """Nodes the server marked down or disconnected for a missed heartbeat (its log)."""
+        try:
+            return self.log_path.read_text(errors="replace").count("missed its heartbeat")
+        except OSError:
+            return 0
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -19,8 +19,6 @@ import tempfile
 import time
 from typing import Any
 
-import aiohttp
-
 from yurt.structs import evolve
 from yurt.structs.codec import to_wire
 from yurt.structs.node import NodeCpuResources, NodeDiskResources, NodeMemoryResources
@@ -81,16 +79,13 @@ class Fleet:
         self.counters = FleetCounters()
         self.nodes: list[Any] = []
         self.workdir: str | None = None
-        self.http: aiohttp.ClientSession | None = None
         self.changed = asyncio.Event()
 
     async def start(self) -> None:
         """Create every node and start them all at once (they register concurrently)."""
         if self.mode == "sim":
-            connector = aiohttp.TCPConnector(limit=0, force_close=False)
-            self.http = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_read=120))
             template = sim_node_template()
-            self.nodes = [SimNode(self.base, self.http, template, f"{self.prefix}-{i}", self.counters,
+            self.nodes = [SimNode(self.base, template, f"{self.prefix}-{i}", self.counters,
                                   self.changed.set, self.legacy_watch) for i in range(self.count)]
             for node in self.nodes:
                 node.start()
@@ -138,7 +133,5 @@ class Fleet:
             from yurt.drivers import mock
 
             mock._TASKS.clear()  # in-process mock tasks of this fleet
-        if self.http is not None:
-            await self.http.close()
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)

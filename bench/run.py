@@ -7,7 +7,6 @@ With no scenario names, runs them all (W1..W7; W7 needs a running dockerd)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import os
 import sys
@@ -15,6 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench import eventloop  # noqa: E402
 from bench.figures import emit, log  # noqa: E402
 
 SCENARIOS = {
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(SCENARIOS[name])
         started = time.monotonic()
         try:
-            figures = asyncio.run(module.run(short=args.short))
+            figures = eventloop.run(module.run(short=args.short), getattr(module, "EVENT_LOOP", "asyncio"))
         except Exception as exc:  # one broken scenario must not hide the others' figures
             failures += 1
             emit({"scenario": name, "error": f"{type(exc).__name__}: {exc}"})

@@ -1,10 +1,13 @@
 """A light simulated node (like Nomad's nodesim): it speaks the client agent's HTTP routes
 (docs/internals.md "Routes the client agent uses") without running anything.
 
-It registers, heartbeats at half the server's TTL, watches `GET /v1/node/:id/allocations`
-with a blocking query, and reports every allocation the server wants running as `running`
-(and every one it wants stopped as `complete`), batching updates like the real client.
-No alloc dirs, no local SQLite, no driver: thousands fit in one process."""
+It registers, heartbeats at half the server's TTL, blocks on its allocs' versions
+(`GET /v1/internal/node/:id/allocs`), pulls new or changed allocs, and reports every
+allocation the server wants running as `running` (and every one it wants stopped as
+`complete`), batching updates 0.2 s like the real client. No alloc dirs, no local SQLite,
+no driver: thousands fit in one process. Each node keeps two persistent connections
+(`bench.simhttp.Channel`): one for its watch and pulls, one for register, heartbeats and
+status updates."""
 
 from __future__ import annotations
 
@@ -12,11 +15,13 @@ import asyncio
 import datetime
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-import aiohttp
 import msgspec
+
+from .simhttp import Channel, ChannelStats, Response
 
 # What one simulated node offers: 200 tiny tasks (bench/jobs.py) fit with room to spare.
 SIM_NODE_CPU = 8000  # MHz
@@ -63,17 +68,24 @@ class _AllocVersions(msgspec.Struct):
 
 
 _decode_versions = msgspec.json.Decoder(_AllocVersions).decode
+
+
+class _HeartbeatReply(msgspec.Struct):
+    HeartbeatTTL: int = 0
+
+
+_decode_ttl = msgspec.json.Decoder(_HeartbeatReply).decode
 _encode = msgspec.json.Encoder().encode
-_TASK_NAMES: dict[tuple[str, str, int, str], list[str]] = {}
+_TASK_NAMES: dict[tuple[str, str, int, str], tuple[str, ...]] = {}
 
 
-def _task_names(alloc: _Alloc) -> list[str]:
+def _task_names(alloc: _Alloc) -> tuple[str, ...]:
     key = (alloc.Namespace, alloc.JobID, alloc.JobVersion, alloc.TaskGroup)
     names = _TASK_NAMES.get(key)
     if names is None:
         job = _decode_job(alloc.Job)
         groups = [g for g in (job.TaskGroups or ()) if g.Name == alloc.TaskGroup] if job else []
-        names = [t.Name for t in groups[0].Tasks or ()] if groups else []
+        names = tuple(t.Name for t in groups[0].Tasks or ()) if groups else ()
         if len(_TASK_NAMES) > 10_000:
             _TASK_NAMES.clear()
         _TASK_NAMES[key] = names
@@ -81,10 +93,10 @@ def _task_names(alloc: _Alloc) -> list[str]:
 
 
 def _rfc3339(ns: int) -> str:
-    return datetime.datetime.fromtimestamp(ns / 1e9, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.datetime.fromtimestamp(ns / 1e9, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
-def task_states(names: list[str], state: str, now: int | None = None) -> dict[str, Any]:
+def task_states(names: list[str] | tuple[str, ...], state: str, now: int | None = None) -> dict[str, Any]:
     now = now or time.time_ns()
     event = {"Type": "Started" if state == "running" else "Terminated", "Time": now,
              "DisplayMessage": "Task started by client" if state == "running" else "Exit Code: 0"}
@@ -92,12 +104,40 @@ def task_states(names: list[str], state: str, now: int | None = None) -> dict[st
                            "Events": [event]}
     if state == "dead":
         out["FinishedAt"] = _rfc3339(now)
-    return {name: dict(out) for name in names}
+    return {name: out for name in names}  # read-only: the same state object for every task
+
+
+class _BatchStates:
+    """Task states of one update batch, built once per (task names, state): every alloc of
+    a batch reports the same time, so equal allocs share one (read-only) dict."""
+
+    __slots__ = ("cache", "now")
+
+    def __init__(self) -> None:
+        self.now = time.time_ns()
+        self.cache: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {}
+
+    def get(self, names: tuple[str, ...], state: str) -> dict[str, Any]:
+        key = (names, state)
+        states = self.cache.get(key)
+        if states is None:
+            states = self.cache[key] = task_states(names, state, self.now)
+        return states
+
+
+class HTTPStatusError(Exception):
+    def __init__(self, path: str, resp: Response):
+        super().__init__(f"{path}: HTTP {resp.status}: {resp.body[:200]!r}")
+        self.status = resp.status
+
+
+_NET_ERRORS = (OSError, TimeoutError, HTTPStatusError)  # ConnectionClosed is an OSError
 
 
 @dataclass
 class FleetCounters:
-    """What the fleet saw: allocs handed to nodes, and status updates the server took."""
+    """What the fleet saw: allocs handed to nodes, status updates the server took, and how
+    the heartbeats kept up (a node whose gap exceeds its TTL + grace is marked down)."""
 
     registered: int = 0
     allocs_seen: int = 0
@@ -107,18 +147,34 @@ class FleetCounters:
     allocs_pulled: int = 0
     heartbeats: int = 0
     errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    heartbeat_max_latency_s: float = 0.0  # slowest register/heartbeat request
+    heartbeat_max_overdue_s: float = 0.0  # latest heartbeat past its TTL (a miss if > grace)
     running_times: list[float] = field(default_factory=list)  # monotonic time of each running ack
+    http: ChannelStats = field(default_factory=ChannelStats)
 
     def running_ack(self, n: int, at: float) -> None:
         self.running_acked += n
         self.running_times.extend([at] * n)
 
+    def error(self, exc: BaseException) -> None:
+        self.errors += 1
+        kind = type(exc).__name__
+        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
+
+    def figures(self) -> dict[str, Any]:
+        return {"fleet_errors": self.errors, "fleet_error_kinds": dict(self.error_kinds),
+                "fleet_connects": self.http.connects, "fleet_requests": self.http.requests,
+                "heartbeat_max_latency_s": round(self.heartbeat_max_latency_s, 2),
+                "heartbeat_max_overdue_s": round(self.heartbeat_max_overdue_s, 2)}
+
 
 class SimNode:
-    def __init__(self, base: str, http: aiohttp.ClientSession, node_template: dict[str, Any], name: str,
-                 counters: FleetCounters, on_change: Callable[[], None] | None = None, legacy_watch: bool = False):
-        self.base = base
-        self.http = http
+    def __init__(self, base: str, node_template: dict[str, Any], name: str, counters: FleetCounters,
+                 on_change: Callable[[], None] | None = None, legacy_watch: bool = False):
+        host, _, port = base.split("://", 1)[-1].rstrip("/").rpartition(":")
+        self.watch_http = Channel(host, int(port), counters.http)  # watch + pulls
+        self.http = Channel(host, int(port), counters.http)  # register, heartbeats, updates
         self.id = str(uuid.uuid4())
         self.node = dict(node_template, ID=self.id, SecretID=str(uuid.uuid4()), Name=name, Status="ready")
         self.counters = counters
@@ -128,7 +184,7 @@ class SimNode:
         self.reported: dict[str, str] = {}  # alloc id -> client status we reported
         self.seen_index: dict[str, int] = {}  # alloc id -> AllocModifyIndex last pulled
         self.legacy_watch = legacy_watch
-        self._pending: dict[str, dict[str, Any]] = {}
+        self._pending: dict[str, tuple[tuple[str, ...], str]] = {}  # alloc id -> (task names, client status)
         self._updates_ready = asyncio.Event()
         self.registered = asyncio.Event()
         self._loops: list[asyncio.Task] = []
@@ -142,21 +198,24 @@ class SimNode:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops = []
+        self.http.close()
+        self.watch_http.close()
 
-    async def _put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json"}
-        async with self.http.put(self.base + path, data=_encode(body), headers=headers) as resp:
-            if resp.status == 404:
-                raise LookupError(path)
-            if resp.status >= 400:
-                raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
-                                                  message=(await resp.text())[:200])
-            return await resp.json()
+    async def _put(self, path: str, body: dict[str, Any]) -> bytes:
+        resp = await self.http.request("PUT", path, _encode(body))
+        if resp.status == 404:
+            raise LookupError(path)
+        if resp.status >= 400:
+            raise HTTPStatusError(path, resp)
+        return resp.body
 
     # --- registration and heartbeats ----------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = 0.0  # when the server's deadline (TTL) of the last heartbeat passes
         while True:
+            sent = loop.time()
             try:
                 if not self.registered.is_set():
                     resp = await self._put("/v1/internal/node/register", {"Node": self.node})
@@ -165,14 +224,20 @@ class SimNode:
                 else:
                     resp = await self._put(f"/v1/internal/node/{self.id}/heartbeat", {"Status": "ready"})
                     self.counters.heartbeats += 1
-                self.heartbeat_ttl = (resp.get("HeartbeatTTL") or 0) / 1e9
+                self.heartbeat_ttl = (_decode_ttl(resp).HeartbeatTTL or 0) / 1e9
             except LookupError:
                 self.registered.clear()
                 continue
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                self.counters.errors += 1
+            except _NET_ERRORS as exc:
+                self.counters.error(exc)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
+            now = loop.time()
+            counters = self.counters
+            counters.heartbeat_max_latency_s = max(counters.heartbeat_max_latency_s, now - sent)
+            if due:
+                counters.heartbeat_max_overdue_s = max(counters.heartbeat_max_overdue_s, now - due)
+            due = now + self.heartbeat_ttl
             await asyncio.sleep(max(self.heartbeat_ttl / 2, 0.5) if self.heartbeat_ttl else 5.0)
 
     # --- allocations ----------------------------------------------------------------
@@ -184,38 +249,38 @@ class SimNode:
         await self.registered.wait()
         while True:
             try:
-                url = self._watch_url()
-                async with self.http.get(url, params={"index": str(self.alloc_index), "wait": ALLOC_WAIT}) as resp:
-                    body = await resp.read()
-                    index = int(resp.headers.get("X-Nomad-Index", "0"))
-                    if resp.status == 404 and not self.legacy_watch:
-                        self.legacy_watch = True
-                        continue
-                    resp.raise_for_status()
-                self.counters.watch_responses += 1
-                if index == self.alloc_index:
+                resp = await self.watch_http.request("GET", f"{self._watch_path()}?index={self.alloc_index}&wait={ALLOC_WAIT}")
+                if resp.status == 404 and not self.legacy_watch:
+                    self.legacy_watch = True
                     continue
-                allocs = _decode_allocs(body) if self.legacy_watch else await self._pull(_decode_versions(body).Allocs or {})
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, msgspec.DecodeError):
-                self.counters.errors += 1
+                if not resp.ok():
+                    raise HTTPStatusError(self._watch_path(), resp)
+                self.counters.watch_responses += 1
+                if resp.index == self.alloc_index:
+                    continue
+                allocs = (_decode_allocs(resp.body) if self.legacy_watch
+                          else await self._pull(_decode_versions(resp.body).Allocs or {}))
+            except (*_NET_ERRORS, ValueError, msgspec.DecodeError) as exc:
+                self.counters.error(exc)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
-            self.alloc_index = index
+            self.alloc_index = resp.index
             self._apply(allocs)
 
-    def _watch_url(self) -> str:
+    def _watch_path(self) -> str:
         if self.legacy_watch:
-            return f"{self.base}/v1/node/{self.id}/allocations"
-        return f"{self.base}/v1/internal/node/{self.id}/allocs"
+            return f"/v1/node/{self.id}/allocations"
+        return f"/v1/internal/node/{self.id}/allocs"
 
     async def _pull(self, versions: dict[str, int]) -> list[_Alloc]:
-        pull = [aid for aid, index in versions.items() if index > self.seen_index.get(aid, -1)]
+        seen = self.seen_index
+        pull = [aid for aid, index in versions.items() - seen.items() if index > seen.get(aid, -1)]
         allocs: list[_Alloc] = []
         if pull:
-            async with self.http.put(f"{self.base}/v1/internal/allocs/get", data=_encode({"AllocIDs": pull}),
-                                     headers={"Content-Type": "application/json"}) as resp:
-                resp.raise_for_status()
-                allocs = _decode_allocs(await resp.read())
+            resp = await self.watch_http.request("PUT", "/v1/internal/allocs/get", _encode({"AllocIDs": pull}))
+            if not resp.ok():
+                raise HTTPStatusError("/v1/internal/allocs/get", resp)
+            allocs = _decode_allocs(resp.body)
             self.counters.allocs_pulled += len(allocs)
         self.seen_index = versions
         return allocs
@@ -231,10 +296,16 @@ class SimNode:
 
     def _queue(self, alloc: _Alloc, status: str) -> None:
         self.reported[alloc.ID] = status
-        states = task_states(_task_names(alloc), "running" if status == "running" else "dead")
-        self._pending[alloc.ID] = {"ID": alloc.ID, "ClientStatus": status, "ClientDescription": "",
-                                   "TaskStates": states, "DeploymentStatus": None, "NetworkStatus": None}
+        self._pending[alloc.ID] = (_task_names(alloc), status)
         self._updates_ready.set()
+
+    def _update_body(self, batch: dict[str, tuple[tuple[str, ...], str]]) -> bytes:
+        states = _BatchStates()
+        return _encode({"Allocs": [
+            {"ID": alloc_id, "ClientStatus": status, "ClientDescription": "",
+             "TaskStates": states.get(names, "running" if status == "running" else "dead"),
+             "DeploymentStatus": None, "NetworkStatus": None}
+            for alloc_id, (names, status) in batch.items()]})
 
     async def _update_loop(self) -> None:
         while True:
@@ -243,16 +314,18 @@ class SimNode:
             batch, self._pending = self._pending, {}
             self._updates_ready.clear()
             try:
-                await self._put("/v1/internal/allocs/update", {"Allocs": list(batch.values())})
-            except (aiohttp.ClientError, asyncio.TimeoutError, LookupError):
-                self.counters.errors += 1
+                resp = await self.http.request("PUT", "/v1/internal/allocs/update", self._update_body(batch))
+                if not resp.ok():
+                    raise HTTPStatusError("/v1/internal/allocs/update", resp)
+            except _NET_ERRORS as exc:
+                self.counters.error(exc)
                 for alloc_id, update in batch.items():
                     self._pending.setdefault(alloc_id, update)
                 self._updates_ready.set()
                 await asyncio.sleep(RETRY_DELAY)
                 continue
             now = time.monotonic()
-            running = sum(1 for u in batch.values() if u["ClientStatus"] == "running")
+            running = sum(1 for _, status in batch.values() if status == "running")
             self.counters.running_ack(running, now)
             self.counters.stopped_acked += len(batch) - running
             self.on_change()

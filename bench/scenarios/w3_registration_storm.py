@@ -16,6 +16,7 @@ from ..jobs import mock_job
 from .c1m_common import ApiProbe, ProgressSampler, rate_by_quarter, server_running_count, submit_jobs
 
 SYSTEM_JOBS = 10
+EVENT_LOOP = "uvloop"  # the bench process's loop (bench/eventloop.py)
 
 
 async def run_storm(base: str, nodes: int, limit_s: float) -> dict:
@@ -46,7 +47,7 @@ async def run_storm(base: str, nodes: int, limit_s: float) -> dict:
         "registered_s": round(registered_s, 1), "all_running_s": round(all_running_s, 1),
         "place_rate_per_s": round(fleet.running() / max(all_running_s, 1e-9), 1),
         "rate_by_quarter": rate_by_quarter(sampler.timeline, total), **probe_figures,
-        "fleet_errors": fleet.counters.errors,
+        **fleet.counters.figures(),
         "timeline": sampler.timeline[:: max(1, len(sampler.timeline) // 30)],
     }
 
@@ -59,6 +60,7 @@ async def run(short: bool = False, nodes: int | None = None) -> dict:
         cpu_started = time.process_time()
         figures = await run_storm(agent.address, nodes, limit_s=180.0 if short else 600.0)
         figures["server_peak_rss_mb"] = round(agent.peak_rss / 2**20)
+        figures["server_heartbeat_misses"] = agent.heartbeat_misses()
         figures["bench_process_cpu_s"] = round(time.process_time() - cpu_started, 1)
         figures["server_cpu_s"] = round(agent.cpu_seconds(), 1)
     finally:

@@ -57,6 +57,16 @@ def banner(cfg: AgentConfig) -> str:
     return "\n".join(line for line in lines if line is not None)
 
 
+def listen_backlog() -> int:
+    """The kernel's limit, as Go's listeners (Nomad's) use: at 128, thousands of clients
+    connecting at once overflow the accept queue and wait out SYN retransmits (1 s, 3 s, ...)."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return max(128, min(int(f.read()), 65535))
+    except (OSError, ValueError):
+        return 4096
+
+
 async def run_agent(cfg: AgentConfig, install_signals: Callable[[asyncio.Event], None]) -> int:
     stop = asyncio.Event()
     install_signals(stop)
@@ -79,7 +89,7 @@ async def run_agent(cfg: AgentConfig, install_signals: Callable[[asyncio.Event],
         app = client_only_app(cfg, client)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, cfg.bind_addr, cfg.http_port, reuse_address=True)
+    site = web.TCPSite(runner, cfg.bind_addr, cfg.http_port, reuse_address=True, backlog=listen_backlog())
     try:
         await site.start()
     except OSError as exc:
