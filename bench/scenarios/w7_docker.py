@@ -5,6 +5,12 @@ service create) to 50 of its containers running in the engine, counted with the 
 engine query for both (`GET /containers/json?filters=label=...,status=running`); for yurt
 also to 50 tasks reported `running` by its API. Goal: yurt / Swarm <= 0.5.
 
+Between the two, the engine's own floor: 50 containers created and started straight through the
+Engine API from 50 threads (no orchestrator at all), each with the Config and HostConfig of one of
+yurt's containers (its binds pointed at an empty directory of the same layout, its labels
+replaced). Neither side can be faster than that; `floor_to_swarm` says how far below Swarm any
+orchestrator on this engine can get.
+
 Swarm: when the engine is not in a swarm, `docker swarm init --advertise-addr 127.0.0.1`
 and `docker swarm leave --force` at the end; an engine already in a swarm is used as it
 is and left in it. The local image is used without a registry (`--no-resolve-image`)."""
@@ -12,9 +18,13 @@ is and left in it. The local image is used without a registry (`--no-resolve-ima
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import subprocess
+import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 
@@ -27,6 +37,7 @@ TIMEOUT = 180.0
 POLL = 0.05
 YURT_JOB_LABEL = "com.hashicorp.nomad.job_name"
 SWARM_SERVICE_LABEL = "com.docker.swarm.service.name"
+FLOOR_LABEL = "io.yurt.bench.floor"
 DOCKER_PLUGIN_HCL = 'plugin "docker" {\n  config {\n    volumes { enabled = false }\n  }\n}\n'
 
 
@@ -107,6 +118,7 @@ async def run_yurt(api, count: int) -> dict:
                 _wait_engine(api, YURT_JOB_LABEL, job_id, count, t0),
                 _wait_api_running(http, agent.address, job_id, count, index, t0))
             agent_cpu, engine_cpu = agent.cpu_seconds() - cpu0, engine_cpu_seconds() - engine0
+            sample = api.inspect_container(api.containers(filters={"label": f"{YURT_JOB_LABEL}={job_id}"}, quiet=True)[0]["Id"])
             async with http.delete(f"{agent.address}/v1/job/{job_id}", params={"purge": "true"}) as resp:
                 resp.raise_for_status()
             await _wait_gone(api, YURT_JOB_LABEL, job_id)
@@ -115,7 +127,50 @@ async def run_yurt(api, count: int) -> dict:
         for cid in api.containers(all=True, filters={"label": f"{YURT_JOB_LABEL}={job_id}"}, quiet=True):
             api.remove_container(cid["Id"], force=True)
     return {"yurt_engine_running_s": _round(engine_s), "yurt_api_running_s": _round(api_s),
-            "yurt_agent_cpu_s": round(agent_cpu, 1), "yurt_engine_cpu_s": round(engine_cpu, 1)}
+            "yurt_agent_cpu_s": round(agent_cpu, 1), "yurt_engine_cpu_s": round(engine_cpu, 1), "_sample": sample}
+
+
+def floor_config(sample: dict, root: str, index: int) -> dict:
+    """A create-container body with the sample container's settings: binds moved under `root`
+    (same layout, empty directories), the floor's label instead of yurt's."""
+    config = {k: v for k, v in sample["Config"].items() if k not in ("Hostname", "Labels")}
+    host_config = dict(sample["HostConfig"])
+    binds = []
+    for bind in host_config.get("Binds") or []:
+        host, _, rest = bind.partition(":")
+        moved = os.path.join(root, str(index), host.lstrip("/").replace("/", "_"))
+        os.makedirs(moved, exist_ok=True)
+        binds.append(f"{moved}:{rest}")
+    host_config["Binds"] = binds
+    return {**config, "Labels": {FLOOR_LABEL: "1"}, "HostConfig": host_config}
+
+
+async def run_floor(api, sample: dict, count: int) -> dict:
+    """The engine alone: `count` containers created and started from `count` threads at once."""
+    root = tempfile.mkdtemp(prefix="yurt-bench-w7-floor-")
+    run_id = uuid.uuid4().hex[:8]
+
+    def one(i: int) -> None:
+        body = floor_config(sample, root, i)
+        body["Labels"][FLOOR_LABEL] = run_id
+        created = api.create_container_from_config(body, name=f"w7-floor-{run_id}-{i}")
+        api.start(created["Id"])
+
+    try:
+        log(f"W7: engine floor: {count} containers from {count} threads, yurt's container settings")
+        engine0 = engine_cpu_seconds()
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(count) as pool:
+            waiter = asyncio.ensure_future(_wait_engine(api, FLOOR_LABEL, run_id, count, t0))
+            await asyncio.gather(*(asyncio.wrap_future(pool.submit(one, i)) for i in range(count)))
+            engine_s = await waiter
+        engine_cpu = engine_cpu_seconds() - engine0
+    finally:
+        ids = [c["Id"] for c in api.containers(all=True, filters={"label": f"{FLOOR_LABEL}={run_id}"}, quiet=True)]
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda cid: api.remove_container(cid, force=True, v=True), ids))
+        shutil.rmtree(root, ignore_errors=True)
+    return {"floor_engine_running_s": _round(engine_s), "floor_engine_cpu_s": round(engine_cpu, 1)}
 
 
 def engine_cpu_seconds() -> float:
@@ -174,9 +229,13 @@ async def run(short: bool = False) -> dict:
     api.inspect_image(IMAGE)  # the local test image must be there (no registry)
     figures = {"scenario": "W7", "containers": COUNT}
     figures.update(await run_yurt(api, COUNT))
+    figures.update(await run_floor(api, figures.pop("_sample"), COUNT))
     figures.update(await run_swarm(api, COUNT))
     yurt_s, swarm_s = figures["yurt_api_running_s"], figures["swarm_engine_running_s"]
+    floor_s = figures["floor_engine_running_s"]
     ratio = round(yurt_s / swarm_s, 2) if yurt_s and swarm_s else None
     figures.update(ratio_yurt_to_swarm=ratio, goal="yurt (API: all 50 running) / Swarm (50 running) <= 0.5",
-                   met=bool(ratio is not None and ratio <= 0.5))
+                   met=bool(ratio is not None and ratio <= 0.5),
+                   floor_to_swarm=round(floor_s / swarm_s, 2) if floor_s and swarm_s else None,
+                   yurt_to_floor=round(yurt_s / floor_s, 2) if yurt_s and floor_s else None)
     return figures
