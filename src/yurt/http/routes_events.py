@@ -71,8 +71,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     try:
         last = max(last, 0) if last else buffer.latest_index
         while True:
-            events = await buffer.wait(last, HEARTBEAT_SECONDS)
-            if not events:
+            if not await buffer.wait_after(last, HEARTBEAT_SECONDS):
                 await resp.write(b"{}\n")
                 continue
             pause = sent_at + MIN_SEND_INTERVAL - loop.time()

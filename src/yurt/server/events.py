@@ -167,9 +167,15 @@ class EventBuffer:
 
     async def wait(self, index: int, timeout: float) -> list[Event]:
         """Events after `index`, waiting up to `timeout` seconds for the first."""
-        found = self.after(index)
-        if found:
-            return found
+        await self.wait_after(index, timeout)
+        return self.after(index)
+
+    async def wait_after(self, index: int, timeout: float) -> bool:
+        """Whether there are events after `index`, waiting up to `timeout` seconds for one.
+        The buffer always keeps its newest event, so that is `latest_index > index`: no
+        search of the buffer (100 subscribers ask after every write)."""
+        if self.latest_index > index:
+            return True
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._waiters.append(fut)
@@ -178,7 +184,7 @@ class EventBuffer:
             await fut
         finally:
             timer.cancel()
-        return self.after(index)
+        return self.latest_index > index
 
 
 def _index_of(event: Event) -> int:
