@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 @web.middleware
 async def nomad_errors(request: web.Request, handler):
-    """Errors as text/plain with Nomad's status codes; never a traceback."""
+    """Errors as text/plain with Nomad's status codes; never a traceback. HA followers
+    forward writes to the leader (`leader_forward`) from here, not from a middleware of
+    their own: each middleware layer costs every request."""
     try:
         server = request.app[SERVER_KEY]
         region = request.query.get("region")
@@ -36,6 +38,8 @@ async def nomad_errors(request: web.Request, handler):
             raise EndpointError(500, "No path to region")
         if server.state is None and request.path.startswith("/v1/") and not request.path.startswith("/v1/client/"):
             raise EndpointError(500, "No cluster leader")
+        if leader_forward.must_forward(request, server):
+            return await leader_forward.forward_to_leader(request, handler, server)
         return await handler(request)
     except EndpointError as exc:
         return error_response(exc.status, exc.message)
@@ -67,7 +71,7 @@ def _client_routes(app: web.Application, client_agent) -> None:
 
 def build_app(server, client_agent=None) -> web.Application:
     app = web.Application(middlewares=[nomad_errors], client_max_size=64 * 1024 * 1024)
-    leader_forward.install(app)  # HA followers forward writes to the leader
+    leader_forward.install(app)  # the forwarding session (HA followers forward writes to the leader)
     app[SERVER_KEY] = server
     app[CLIENT_AGENT_KEY] = client_agent
     for module in (routes_jobs, routes_jobs_ops, routes_reads, routes_nodes_ops, routes_system, routes_agent,

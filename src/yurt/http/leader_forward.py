@@ -11,7 +11,6 @@ from aiohttp import web
 
 from yurt.server.endpoints import EndpointError
 
-from .context import SERVER_KEY
 
 FORWARDED_HEADER = "X-Yurt-Forwarded"
 _READS = ("GET", "HEAD", "OPTIONS")
@@ -22,7 +21,7 @@ HOLD_TIMEOUT = 5.0  # Nomad's rpc_hold_timeout
 _SESSION = web.AppKey("leader_forward_session", dict)
 
 
-def _must_forward(request: web.Request, server) -> bool:
+def must_forward(request: web.Request, server) -> bool:
     return (
         getattr(server, "leadership", None) is not None
         and not server.leader
@@ -33,11 +32,10 @@ def _must_forward(request: web.Request, server) -> bool:
     )
 
 
-@web.middleware
-async def forward_writes_to_leader(request: web.Request, handler):
-    server = request.app[SERVER_KEY]
-    if not _must_forward(request, server):
-        return await handler(request)
+async def forward_to_leader(request: web.Request, handler, server):
+    """Relay a write that `must_forward` to the leader (or to `handler` if this server was
+    elected meanwhile). Called by the app's one middleware (`yurt.http.app.nomad_errors`): a
+    middleware of its own cost every request a layer of aiohttp's middleware chain."""
     holder = request.app[_SESSION]
     session = holder.get("session")
     if session is None or session.closed:
@@ -93,9 +91,8 @@ async def _wait_for_index(server, index: int) -> None:
 
 
 def install(app: web.Application) -> None:
-    """Add the forwarding middleware (after the error middleware) and its session's cleanup."""
+    """The forwarding session's holder and its cleanup."""
     app[_SESSION] = {}
-    app.middlewares.append(forward_writes_to_leader)
     app.on_cleanup.append(_close_session)
 
 

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from yurt.server.endpoints import EndpointError
 from yurt.structs import to_wire
 from yurt.structs.durations import parse_duration
 
 from .filter_expr import compile_filter
-from .wire import json_response, set_index_headers
+from .wire import FastResponse, json_response, serialize_headers
 
 DEFAULT_WAIT = 300.0
 MAX_WAIT = 300.0
@@ -93,23 +94,28 @@ async def blocking_query(
     `tables`, so one encoded answer serves every identical request until they change."""
     opts = parse_query(request)
     store = server.state
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_with_jitter(opts.wait)
-    while True:
-        snapshot = store.snapshot()
-        table_index = max(snapshot.table_index(t) for t in tables)
-        index = (index_of(snapshot) if index_of else None) or table_index
-        remaining = deadline - loop.time()
-        if opts.min_index <= 0 or index > opts.min_index or remaining <= 0:
-            break
-        await store.wait_for_change(tables, table_index, remaining)
+    snapshot = store.snapshot()
+    table_index = _max_index(snapshot, tables)
+    index = (index_of(snapshot) if index_of else None) or table_index
+    if 0 < opts.min_index and index <= opts.min_index:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_with_jitter(opts.wait)
+        while (remaining := deadline - loop.time()) > 0:
+            await store.wait_for_change(tables, table_index, remaining)
+            snapshot = store.snapshot()
+            table_index = _max_index(snapshot, tables)
+            index = (index_of(snapshot) if index_of else None) or table_index
+            if index > opts.min_index:
+                break
     responses = key = None
     if index_of or cache_by_tables:
         responses = _responses_of(store)
         key = _response_key(request, table_index if cache_by_tables else snapshot.index)
-    cached = responses.get(key) if key else None
-    if cached is not None:
-        return _cached_response(cached, index)
+        cached = responses.get(key)
+        if cached is not None:
+            resp = FastResponse(body=cached[0], headers=cached[1])
+            resp._head = cached[2]
+            return resp
     result = compute(snapshot, opts)
     next_token = ""
     if isinstance(result, list):
@@ -120,20 +126,26 @@ async def blocking_query(
     if key:
         if len(responses) >= RESPONSE_CACHE_SIZE:
             responses.clear()
-        responses[key] = (resp.body, resp.content_type, next_token)
+        # the answer's headers are a function of the key too: kept ready for the next caller
+        responses[key] = (resp.body, CIMultiDict(resp.headers), serialize_headers(resp.headers))
     return resp
+
+
+def _max_index(snapshot, tables: list[str]) -> int:
+    return snapshot.table_index(tables[0]) if len(tables) == 1 else max(snapshot.table_index(t) for t in tables)
 
 
 # Single-object reads (`index_of` given) read only the snapshot, so one answer serves every
 # identical request at the same state index: the watchers of one object that a write wakes
-# together are answered with one compute and one encode. Lists that read only their tables
-# (`cache_by_tables`) are kept per table index: `GET /v1/jobs` is not re-encoded for every
-# caller while only allocations change.
+# together are answered with one compute and one encode, and share the headers too (the
+# index they carry is the snapshot's). Lists that read only their tables (`cache_by_tables`)
+# are kept per table index: `GET /v1/jobs` is not re-encoded for every caller while only
+# allocations change.
 RESPONSE_CACHE_SIZE = 512
-_caches: "weakref.WeakKeyDictionary[Any, dict[tuple, tuple[bytes, str, str]]]" = weakref.WeakKeyDictionary()
+_caches: "weakref.WeakKeyDictionary[Any, dict[tuple, tuple[bytes, CIMultiDict, bytes | None]]]" = weakref.WeakKeyDictionary()
 
 
-def _responses_of(store) -> dict[tuple, tuple[bytes, str, str]]:
+def _responses_of(store) -> dict[tuple, tuple[bytes, CIMultiDict, bytes | None]]:
     """The answers cached for one state store (several servers may share a process)."""
     responses = _caches.get(store)
     if responses is None:
@@ -142,17 +154,14 @@ def _responses_of(store) -> dict[tuple, tuple[bytes, str, str]]:
 
 
 def _response_key(request: web.Request, version: int) -> tuple:
-    query = tuple((k, v) for k, v in request.query.items() if k not in ("index", "wait"))
-    return (request.path, query, request.headers.get("X-Nomad-Token", ""), version)
+    query = request.query
+    if len(query) <= 2 and all(k in _WAIT_PARAMS for k in query):  # the usual watcher: ?index=&wait=
+        return (request.path, (), request.headers.get("X-Nomad-Token", ""), version)
+    return (request.path, tuple((k, v) for k, v in query.items() if k not in _WAIT_PARAMS),
+            request.headers.get("X-Nomad-Token", ""), version)
 
 
-def _cached_response(cached: tuple[bytes, str, str], index: int) -> web.Response:
-    body, content_type, next_token = cached
-    resp = web.Response(body=body, content_type=content_type)
-    set_index_headers(resp, index)
-    if next_token:
-        resp.headers["X-Nomad-NextToken"] = next_token
-    return resp
+_WAIT_PARAMS = ("index", "wait")
 
 
 def filter_and_page(request: web.Request, items: list) -> tuple[list, str]:

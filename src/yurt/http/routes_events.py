@@ -62,29 +62,31 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
         raise EndpointError(400, "Invalid index") from None
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
-    server.events.subscribers += 1
+    buffer = server.events
+    buffer.subscribers += 1
     loop = asyncio.get_running_loop()
     sent_at = 0.0
+    # subscribers with the same filter at the same index share one encoded answer
+    selector = (frozenset((t, frozenset(k)) for t, k in topics.items()), namespace)
     try:
-        last = max(last, 0) if last else server.events.latest_index
+        last = max(last, 0) if last else buffer.latest_index
         while True:
-            events = await server.events.wait(last, HEARTBEAT_SECONDS)
-            if not events:
+            if not await buffer.wait_after(last, HEARTBEAT_SECONDS):
                 await resp.write(b"{}\n")
                 continue
             pause = sent_at + MIN_SEND_INTERVAL - loop.time()
             if pause > 0:  # sent a moment ago: gather what lands meanwhile into one write
                 await asyncio.sleep(pause)
-                events = server.events.after(last)
             sent_at = loop.time()
-            last = events[-1].index
-            frames = encode_frames(e for e in events if event_matches(e, topics, namespace))
+            since, last = last, buffer.latest_index
+            frames = buffer.shared((since, last, selector), lambda: encode_frames(
+                e for e in buffer.after(since) if event_matches(e, topics, namespace)))
             if frames:
                 await resp.write(frames)
     except (ConnectionResetError, ConnectionError):
         pass
     finally:
-        server.events.subscribers -= 1
+        buffer.subscribers -= 1
     return resp
 
 

@@ -1,10 +1,13 @@
 """Conversion at the HTTP edge: lenient request decoding, JSON responses, Nomad's list stubs."""
 
 import json
+import re
 from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
+from aiohttp.helpers import rfc822_formatted_time
+from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 
 from yurt.server.endpoints import EndpointError
 from yurt.structs import to_wire
@@ -13,12 +16,16 @@ T = TypeVar("T")
 
 
 def drop_nulls(value: Any) -> Any:
-    """Remove `null` members recursively so struct defaults apply (Nomad's clients send them)."""
+    """Remove `null` members recursively so struct defaults apply (Nomad's clients send them).
+    Recurses only into containers: a call per scalar was 40% of the walk (a 4 KB node: 106 -> 67 us)."""
     if isinstance(value, dict):
-        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+        return {k: (drop_nulls(v) if isinstance(v, _CONTAINERS) else v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [drop_nulls(v) for v in value if v is not None]
+        return [(drop_nulls(v) if isinstance(v, _CONTAINERS) else v) for v in value if v is not None]
     return value
+
+
+_CONTAINERS = (dict, list)
 
 
 def convert(data: Any, typ: type[T], what: str = "request") -> T:
@@ -48,12 +55,66 @@ async def read_json(request: web.Request) -> Any:
 
 
 
+_FORBIDDEN_IN_HEADERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what aiohttp refuses to send
+_ADDED_HEADERS = frozenset(("content-length", "transfer-encoding", "date", "server", "connection"))
+_SERVER_LINE = ("Server: " + SERVER_SOFTWARE + "\r\n\r\n").encode()
+
+
+def serialize_headers(headers) -> bytes | None:
+    """`headers` as HTTP/1.1 header lines, or None if aiohttp's own path must send them (a
+    header it adds or checks itself, or a character it would refuse)."""
+    lines = []
+    for name, value in headers.items():
+        if name.lower() in _ADDED_HEADERS or _FORBIDDEN_IN_HEADERS.search(name) or _FORBIDDEN_IN_HEADERS.search(value):
+            return None
+        lines.append(f"{name}: {value}\r\n")
+    return "".join(lines).encode()
+
+
+class FastResponse(web.Response):
+    """A 200 answer whose whole body is in hand. When aiohttp's general path would add
+    nothing to it (HTTP/1.1 keep-alive, not HEAD, no compression, cookies or
+    on_response_prepare hooks), `prepare` sends status line, headers and body in one
+    transport write: the bytes aiohttp's `prepare` + `write_eof` send (headers in the same
+    order, then Content-Length, Date, Server), for about half of aiohttp's CPU per answer
+    (blocking-query wakes are thousands of these a second). Otherwise aiohttp sends it."""
+
+    _head: bytes | None = None  # `serialize_headers(self.headers)`, when known in advance
+    _sent = False
+
+    async def prepare(self, request: web.BaseRequest):
+        if self._payload_writer is None and not self._eof_sent and self._can_send_at_once(request):
+            head = self._head if self._head is not None else serialize_headers(self._headers)
+            transport = request.transport
+            if head is not None and transport is not None and not transport.is_closing():
+                body = self._body
+                transport.write(b"".join((b"HTTP/1.1 200 OK\r\n", head, b"Content-Length: %d\r\nDate: %s\r\n" % (
+                    len(body), rfc822_formatted_time().encode()), _SERVER_LINE, body)))
+                self._sent = self._eof_sent = self._keep_alive = True
+                self._body_length = len(body)
+                await request.writer.drain()  # as write_eof would: the transport's buffer is full
+                return None
+        return await super().prepare(request)
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        if not self._sent:
+            await super().write_eof(data)
+
+    def _can_send_at_once(self, request: web.BaseRequest) -> bool:
+        if (self._status != 200 or self._reason != "OK" or request.method == "HEAD" or request.version != HttpVersion11
+                or not request.keep_alive or self._keep_alive is not None or self._cookies
+                or self._compression or self._chunked or type(self._body) is not bytes):
+            return False
+        match_info = getattr(request, "_match_info", None)
+        return match_info is None or not any(app.on_response_prepare for app in match_info.apps)
+
+
 def json_response(request: web.Request, body: Any, index: int | None = None) -> web.Response:
     if "pretty" in request.query and request.query.get("pretty") not in ("0", "false"):
         payload = (json.dumps(to_wire(body), indent=4) + "\n").encode()
     else:
         payload = _json_encoder.encode(body)
-    resp = web.Response(body=payload, content_type="application/json")
+    resp = FastResponse(body=payload, content_type="application/json")
     if index is not None:
         set_index_headers(resp, index)
     return resp

@@ -131,6 +131,7 @@ class EventBuffer:
         self.latest_index = 0
         self.dropped = 0  # events trimmed from the buffer so far
         self.dropped_index = 0  # index of the newest trimmed event
+        self._shared: dict = {}  # what subscribers derive from the events: see `shared`
 
     def publish(self, events: list[Event]) -> None:
         if not events:
@@ -142,6 +143,7 @@ class EventBuffer:
             self.dropped_index = self._events[cut - 1].index
             del self._events[:cut]
         self.latest_index = events[-1].index
+        self._shared.clear()
         waiters, self._waiters = self._waiters, []
         for fut in waiters:
             if not fut.done():
@@ -150,15 +152,30 @@ class EventBuffer:
     def after(self, index: int) -> list[Event]:
         return self._events[bisect.bisect_right(self._events, index, key=_index_of):]
 
+    def shared(self, key, build):
+        """`build()`, computed once per `key` until the next publish: the subscribers that
+        wake together (same index, same filter) send one encoded answer. `key` must name
+        everything `build` reads besides the buffer."""
+        found = self._shared.get(key)
+        if found is None:
+            found = self._shared[key] = build()
+        return found
+
     def missed(self, index: int) -> bool:
         """Whether events after `index` were trimmed before a subscriber at `index` read them."""
         return index < self.dropped_index
 
     async def wait(self, index: int, timeout: float) -> list[Event]:
         """Events after `index`, waiting up to `timeout` seconds for the first."""
-        found = self.after(index)
-        if found:
-            return found
+        await self.wait_after(index, timeout)
+        return self.after(index)
+
+    async def wait_after(self, index: int, timeout: float) -> bool:
+        """Whether there are events after `index`, waiting up to `timeout` seconds for one.
+        The buffer always keeps its newest event, so that is `latest_index > index`: no
+        search of the buffer (100 subscribers ask after every write)."""
+        if self.latest_index > index:
+            return True
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._waiters.append(fut)
@@ -167,7 +184,7 @@ class EventBuffer:
             await fut
         finally:
             timer.cancel()
-        return self.after(index)
+        return self.latest_index > index
 
 
 def _index_of(event: Event) -> int:
