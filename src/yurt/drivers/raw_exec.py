@@ -27,7 +27,16 @@ from .base import (
     parse_signal,
 )
 from .execproc import exec_process
-from .supervisor import EXIT_FILE, HANDLE_FILE, SPEC_FILE, STOP_FILE, launch, read_json, write_json_atomic
+from .supervisor import (
+    EXIT_FILE,
+    HANDLE_FILE,
+    SPEC_FILE,
+    STOP_FILE,
+    forget_started,
+    launch,
+    read_json,
+    write_json_atomic,
+)
 
 CONFIG_SPEC: dict[str, Any] = {
     "command": str,
@@ -48,6 +57,8 @@ PLUGIN_CONFIG_SPEC: dict[str, Any] = {
 }
 START_TIMEOUT = 10.0
 POLL_INTERVAL = 0.05
+HANDLE_POLL_INTERVAL = 0.01
+HANDLE_NOTIFIED_POLL_INTERVAL = 0.1  # the launcher tells of the start; polled in case it cannot
 STATE_DIR_NAME = ".yurt"
 
 
@@ -113,9 +124,18 @@ class RawExecDriver(Driver):
             except FileNotFoundError:
                 pass
         spec_path = os.path.join(state_dir, SPEC_FILE)
-        write_json_atomic(spec_path, self._spec(cfg))
-        launch(spec_path, os.path.dirname(os.path.normpath(cfg.alloc_dir)))  # a forked supervisor
-        started = await self._wait_for_handle(state_dir)
+        write_json_atomic(spec_path, self._spec(cfg), durable=False)  # see write_json_atomic
+        loop = asyncio.get_running_loop()
+        notified = loop.create_future()
+
+        def on_started() -> None:  # in the launcher's reader thread
+            loop.call_soon_threadsafe(lambda: notified.done() or notified.set_result(None))
+
+        try:  # a forked supervisor
+            launch(spec_path, os.path.dirname(os.path.normpath(cfg.alloc_dir)), on_started)
+            started = await self._wait_for_handle(state_dir, notified)
+        finally:
+            forget_started(spec_path)
         if started.get("error"):
             raise DriverError(started["error"])
         return TaskHandle(
@@ -147,14 +167,22 @@ class RawExecDriver(Driver):
             "kill_timeout": cfg.kill_timeout,
         }
 
-    async def _wait_for_handle(self, state_dir: str) -> dict[str, Any]:
+    async def _wait_for_handle(self, state_dir: str, notified: asyncio.Future | None = None) -> dict[str, Any]:
+        """handle.json, once the supervisor wrote it: on its launcher's word (`notified`),
+        else found by polling (a supervisor not started by the launcher, or one that died)."""
         deadline = time.monotonic() + START_TIMEOUT
         path = os.path.join(state_dir, HANDLE_FILE)
         while time.monotonic() < deadline:
             data = read_json(path)
             if data is not None:
                 return data
-            await asyncio.sleep(0.01)
+            if notified is None or notified.done():
+                await asyncio.sleep(HANDLE_POLL_INTERVAL)
+                continue
+            try:
+                await asyncio.wait_for(asyncio.shield(notified), HANDLE_NOTIFIED_POLL_INTERVAL)
+            except TimeoutError:
+                pass
         raise DriverError(f"task supervisor did not start within {START_TIMEOUT:.0f}s")
 
     def _exit_file(self, handle: TaskHandle) -> str:
