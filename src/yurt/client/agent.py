@@ -56,11 +56,15 @@ class ClientAgent:
         drivers: dict[str, Driver] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         node_builder: Callable[[ClientConfig, dict[str, Driver]], Node] = build_node,
+        wrap_api: Callable[[AsyncClient], Any] | None = None,
     ):
         """`node_builder` fingerprints the node; a simulated fleet passes one that reuses a
-        single host fingerprint for thousands of agents."""
+        single host fingerprint for thousands of agents. `wrap_api` may replace the API
+        client of a server address (an agent that runs the server too talks to it in
+        process: `yurt.agent.local_server`)."""
         self.config = config
         self._node_builder = node_builder
+        self._wrap_api = wrap_api
         if drivers is None:
             drivers = builtin_drivers(config.raw_exec_enabled, config.mock_driver_enabled)
         self.drivers = {name: d for name, d in drivers.items() if config.driver_allowed(name)}
@@ -94,6 +98,8 @@ class ClientAgent:
             AsyncClient(APIConfig(address=address, token=self.config.token), transport=self._transport)
             for address in self.config.server_addresses
         ]
+        if self._wrap_api is not None:
+            self._apis = [self._wrap_api(api) for api in self._apis]
         self._restore()
         self.gc = AllocGarbageCollector(self)
         self._loops = [
