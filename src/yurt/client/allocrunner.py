@@ -215,7 +215,9 @@ class AllocRunner:
                     log.warning("destroy task %s: %s", runner.name, exc)
         self.destroyed = True
         self.ctx.state.delete_alloc(self.id)
-        self.alloc_dir.destroy()
+        # off the event loop: removing a dir tree took 5-10 ms, and GC destroys an old alloc
+        # just when a new one arrives (`make_room`), on the new one's path to `running`
+        await asyncio.to_thread(self.alloc_dir.destroy)
 
     async def kill_detached(self) -> None:
         """Kill the tasks through their drivers without the (cancelled) run loops."""

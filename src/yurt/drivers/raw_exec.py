@@ -215,7 +215,7 @@ class RawExecDriver(Driver):
             return
         write_json_atomic(
             os.path.join(handle.state["state_dir"], STOP_FILE),
-            {"signal": parse_signal(signal or "SIGINT"), "timeout": int(timeout)},
+            {"signal": parse_signal(signal or "SIGINT"), "timeout": int(timeout)}, durable=False,  # read at once
         )
         try:
             os.kill(handle.supervisor_pid, _signal.SIGTERM)
