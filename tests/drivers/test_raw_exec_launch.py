@@ -2,7 +2,6 @@
 launcher's stdout (the driver waits on that, not on a poll of handle.json), and the task
 does not inherit the launcher's ignored SIGCHLD."""
 
-import json
 import os
 import signal
 import threading
@@ -11,23 +10,22 @@ import time
 from yurt.drivers import supervisor
 
 
-def _spec(tmp_path, name: str, command: str, *args: str) -> str:
-    state = tmp_path / name
-    state.mkdir()
-    spec = {"command": command, "args": list(args), "env": {"PATH": "/bin:/usr/bin"}, "cwd": str(tmp_path),
-            "stdout_base": str(state / "out"), "stderr_base": None, "max_files": 2, "max_file_size_mb": 1}
-    (state / supervisor.SPEC_FILE).write_text(json.dumps(spec))
-    return str(state / supervisor.SPEC_FILE)
+def _spec(tmp_path, name: str, *argv: str) -> str:
+    """A supervisor spec for `argv` in its own state dir; stdout goes to `<name>/out.N`."""
+    (tmp_path / name).mkdir()
+    path = str(tmp_path / name / supervisor.SPEC_FILE)
+    supervisor.write_json_atomic(path, {
+        "command": argv[0], "args": list(argv[1:]), "env": {"PATH": "/bin:/usr/bin"}, "cwd": str(tmp_path),
+        "stdout_base": str(tmp_path / name / "out"), "stderr_base": None, "max_files": 2, "max_file_size_mb": 1})
+    return path
 
 
-def _wait_for(path: str, timeout: float = 10.0) -> dict:
+def _exit_of(state_dir, timeout: float = 10.0) -> dict:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        data = supervisor.read_json(path)
-        if data is not None:
-            return data
+    while (found := supervisor.read_json(os.path.join(state_dir, supervisor.EXIT_FILE))) is None:
+        assert time.monotonic() < deadline, "the task did not exit"
         time.sleep(0.01)
-    raise AssertionError(f"{path} did not appear")
+    return found
 
 
 def test_launcher_reports_each_start_and_the_task_gets_default_signals(tmp_path):
@@ -49,7 +47,7 @@ def test_launcher_reports_each_start_and_the_task_gets_default_signals(tmp_path)
         assert all(event.wait(10) for event in done.values())
         assert seen["a"]["pid"] > 0  # handle.json is there when the start is reported
         assert "failed to start task" in seen["b"]["error"]  # a failed start is reported too
-        assert _wait_for(os.path.join(tmp_path, "a", supervisor.EXIT_FILE))["exit_code"] == 3
+        assert _exit_of(tmp_path / "a")["exit_code"] == 3
         ignored = int((tmp_path / "a" / "out.0").read_text().split()[1], 16)
         assert not ignored & (1 << (signal.SIGCHLD - 1))
         assert not supervisor._started_callbacks

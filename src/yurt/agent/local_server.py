@@ -75,17 +75,8 @@ class LocalServerAPI:
         except msgspec.ValidationError as exc:
             raise APIError(400, str(exc), method, path) from None
 
-    async def get(self, path: str, **params: Any) -> Any:
-        return (await self.request("GET", path, params))[0]
-
-    async def put(self, path: str, body: Any = None, **params: Any) -> Any:
-        return (await self.request("PUT", path, params, body))[0]
-
-    async def post(self, path: str, body: Any = None, **params: Any) -> Any:
-        return (await self.request("POST", path, params, body))[0]
-
-    async def delete(self, path: str, **params: Any) -> Any:
-        return (await self.request("DELETE", path, params))[0]
+    # AsyncClient's shorthands, over this class's `request`
+    get, put, post, delete = AsyncClient.get, AsyncClient.put, AsyncClient.post, AsyncClient.delete
 
     async def aclose(self) -> None:
         await self.http.aclose()
