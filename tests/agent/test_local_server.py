@@ -108,3 +108,18 @@ async def test_writes_of_an_ha_follower_go_over_http(server):
     finally:
         server.leadership, server.leader = None, True
         await api.aclose()
+
+
+async def test_a_server_failure_is_a_500_the_client_retries(server):
+    api = LocalServerAPI(server, AsyncClient(APIConfig(address=f"http://{NOWHERE}")))
+
+    async def broken(updates):
+        raise RuntimeError("plan applier stopped")
+
+    server.alloc_updates.submit = broken
+    try:
+        with pytest.raises(APIError) as err:
+            await api.put("/v1/internal/allocs/update", {"Allocs": [{"ID": "a1", "ClientStatus": "running"}]})
+        assert err.value.status == 500 and "plan applier stopped" in err.value.text
+    finally:
+        await api.aclose()

@@ -12,6 +12,7 @@ for a local and a remote server; anything else goes over HTTP. Writes go over HT
 while the server is an HA follower (the HTTP layer forwards them to the leader)."""
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,6 +26,7 @@ from yurt.structs import Node
 from yurt.structs.codec import from_wire, to_wire
 from yurt.structs.durations import parse_duration
 
+log = logging.getLogger(__name__)
 DEFAULT_WAIT = 300.0  # s: a blocking query without `wait` (Nomad's default)
 _NODE_ALLOCS = re.compile(r"^/v1/internal/node/([^/]+)/allocs$")
 _HEARTBEAT = re.compile(r"^/v1/internal/node/([^/]+)/heartbeat$")
@@ -74,6 +76,11 @@ class LocalServerAPI:
             raise APIError(exc.status, exc.message, method, path) from None
         except msgspec.ValidationError as exc:
             raise APIError(400, str(exc), method, path) from None
+        except Exception as exc:  # as the HTTP layer answers: the client's loops retry on 5xx
+            if type(exc).__name__ == "StateError":  # the state refused the command as invalid
+                raise APIError(400, str(exc), method, path) from None
+            log.exception("%s %s (in process) failed", method, path)
+            raise APIError(500, str(exc) or type(exc).__name__, method, path) from None
 
     # AsyncClient's shorthands, over this class's `request`
     get, put, post, delete = AsyncClient.get, AsyncClient.put, AsyncClient.post, AsyncClient.delete
