@@ -28,29 +28,36 @@ def _exit_of(state_dir, timeout: float = 10.0) -> dict:
     return found
 
 
-def test_launcher_reports_each_start_and_the_task_gets_default_signals(tmp_path):
+def test_launcher_reports_each_start_and_exit_and_the_task_gets_default_signals(tmp_path):
     marker = str(tmp_path)
-    seen: dict[str, dict | None] = {}
-    done = {name: threading.Event() for name in ("a", "b")}
+    seen: dict[tuple[str, str], dict | None] = {}
+    done = {key: threading.Event() for key in
+            [("started", "a"), ("exited", "a"), ("started", "b"), ("exited", "b")]}
     specs = {"a": _spec(tmp_path, "a", "sh", "-c", "grep SigIgn /proc/self/status; exit 3"),
              "b": _spec(tmp_path, "b", "no-such-command-here")}
 
-    def on_started(name: str):
+    def recorder(event: str, name: str):
+        file = supervisor.HANDLE_FILE if event == supervisor.STARTED else supervisor.EXIT_FILE
+
         def record():
-            seen[name] = supervisor.read_json(os.path.join(os.path.dirname(specs[name]), supervisor.HANDLE_FILE))
-            done[name].set()
+            seen[event, name] = supervisor.read_json(os.path.join(tmp_path, name, file))
+            done[event, name].set()
         return record
 
     try:
         for name, spec in specs.items():
-            assert supervisor.launch(spec, marker, on_started(name)) is True
-        assert all(event.wait(10) for event in done.values())
-        assert seen["a"]["pid"] > 0  # handle.json is there when the start is reported
-        assert "failed to start task" in seen["b"]["error"]  # a failed start is reported too
-        assert _exit_of(tmp_path / "a")["exit_code"] == 3
+            for event in (supervisor.STARTED, supervisor.EXITED):
+                supervisor.expect(event, spec, recorder(event, name))
+            assert supervisor.launch(spec, marker) is True
+        assert done["started", "a"].wait(10) and done["exited", "a"].wait(10) and done["started", "b"].wait(10)
+        assert seen["started", "a"]["pid"] > 0  # handle.json is there when the start is reported
+        assert seen["exited", "a"]["exit_code"] == 3  # and exit.json when the exit is
+        assert "failed to start task" in seen["started", "b"]["error"]  # a failed start is reported too
+        assert not done["exited", "b"].is_set()  # (as a start only)
         ignored = int((tmp_path / "a" / "out.0").read_text().split()[1], 16)
         assert not ignored & (1 << (signal.SIGCHLD - 1))
-        assert not supervisor._started_callbacks
+        supervisor.forget(supervisor.EXITED, specs["b"], None)  # not the callback: nothing dropped
+        assert list(supervisor._callbacks) == [(supervisor.EXITED, specs["b"])]
     finally:
+        supervisor._callbacks.pop((supervisor.EXITED, specs["b"]), None)
         supervisor._retire(supervisor._launchers.pop(marker))
-

@@ -42,3 +42,12 @@ async def test_a_task_exit_is_reported_with_its_code(make_task):
     handle = await driver.start_task(make_task({"command": "/bin/sh", "args": ["-c", "sleep 0.2; exit 4"]}))
     result = await asyncio.wait_for(driver.wait_task(handle), 10)
     assert result.exit_code == 4
+
+
+async def test_the_exit_comes_from_the_supervisors_report_not_only_the_poll(make_task, monkeypatch):
+    monkeypatch.setattr(raw_exec, "POLL_INTERVAL", 60.0)  # a poll would not come within the test
+    monkeypatch.setattr(raw_exec, "SUPERVISOR_CHECK_INTERVAL", 60.0)
+    driver = RawExecDriver(enabled=True)
+    handle = await driver.start_task(make_task({"command": "/bin/sh", "args": ["-c", "sleep 0.3; exit 5"]}))
+    result = await asyncio.wait_for(driver.wait_task(handle), 20)
+    assert result.exit_code == 5

@@ -130,8 +130,16 @@ class AllocRunner:
                 "DeploymentStatus": self.deployment_status,
                 "NetworkStatus": None,
             },
-            urgent=changed,  # a new client status (running, complete, failed) is not held back
+            urgent=changed and not self._stopped_as_asked(),
         )
+
+    def _stopped_as_asked(self) -> bool:
+        """A new client status goes to the server at once (`urgent`: running, failed, ...)
+        except `complete` after the server asked for the stop: no one waits on that one
+        (the server counts the alloc as stopping already), so it takes the normal batching
+        (Nomad's 200 ms) and leaves the urgent batches to updates that matter, such as the
+        `running` of the alloc that replaces it."""
+        return self.client_status == "complete" and self.alloc.server_terminal
 
     def _kill_siblings(self, dead: str) -> None:
         kill = lc.siblings_to_kill(self.tasks(), self.task_states, dead)

@@ -46,22 +46,42 @@ def launch_argv(*args: str) -> list[str]:
 # fork of a small, already-started interpreter takes ~1-2 ms. The launcher exits when its
 # stdin closes (the agent went away); supervisors it started are detached and live on.
 #
-# Each supervisor it forks writes its spec path back on the launcher's stdout once
-# `handle.json` is written, so the agent learns of the start at once instead of polling
-# for the file (a reader thread per launcher hands the line to `on_started`).
+# Each supervisor it forks tells the agent, on the launcher's stdout, when `handle.json` is
+# written (`started <spec path>`) and when `exit.json` is (`exited <spec path>`), so the
+# agent learns of a start or an exit at once instead of polling for the files (a reader
+# thread per launcher runs the callbacks registered with `expect`). The files stay the
+# record: a supervisor from an earlier agent's launcher is still polled.
 
+STARTED, EXITED = "started", "exited"
 MAX_LAUNCHERS = 4
 _launchers: dict = {}
 _launchers_lock = threading.Lock()
-_started_callbacks: dict = {}  # abs spec path -> callable, run in a reader thread
+_callbacks: dict = {}  # (event, abs spec path) -> [callable], run in a launcher's reader thread
 
 
-def launch(spec_path: str, marker: str, on_started=None) -> bool:
+def expect(event: str, spec_path: str, callback) -> None:
+    """Call `callback()` (from another thread) when the supervisor of `spec_path` reports
+    `event` (STARTED or EXITED), if its launcher is this process's."""
+    with _launchers_lock:
+        _callbacks.setdefault((event, os.path.abspath(spec_path)), []).append(callback)
+
+
+def forget(event: str, spec_path: str, callback) -> None:
+    """Drop a callback of `expect` (the caller stopped waiting)."""
+    key = (event, os.path.abspath(spec_path))
+    with _launchers_lock:
+        waiting = _callbacks.get(key)
+        if waiting and callback in waiting:
+            waiting.remove(callback)
+        if not waiting:
+            _callbacks.pop(key, None)
+
+
+def launch(spec_path: str, marker: str) -> bool:
     """Start a detached supervisor for `spec_path` through the launcher for `marker`
     (started on first use, restarted if it died); a fresh process if that fails. Returns
-    once the request is handed over: the caller waits for `handle.json`. `on_started()`
-    is called (from another thread) once `handle.json` is there, when the launcher ran the
-    supervisor: True then, False when it may not be called (`forget_started` drops it)."""
+    once the request is handed over (the caller waits for `handle.json`): True when the
+    launcher took it, so `expect`ed events will be reported."""
     import subprocess
 
     path = os.path.abspath(spec_path)
@@ -72,25 +92,17 @@ def launch(spec_path: str, marker: str, on_started=None) -> bool:
                 while len(_launchers) >= MAX_LAUNCHERS:  # e.g. many short-lived test agents
                     _retire(_launchers.pop(next(iter(_launchers))))
                 launcher = _launchers[marker] = _start_launcher(marker)
-            if on_started is not None:
-                _started_callbacks[path] = on_started
             try:
                 launcher.stdin.write(os.fsencode(path) + b"\n")
                 launcher.stdin.flush()
                 return True
             except OSError:  # it died: start another
                 _launchers.pop(marker, None)
-                _started_callbacks.pop(path, None)
     subprocess.Popen(
         launch_argv(spec_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
     ).wait()
     return False
-
-
-def forget_started(spec_path: str) -> None:
-    """Drop the `on_started` of `launch` (the caller stopped waiting)."""
-    _started_callbacks.pop(os.path.abspath(spec_path), None)
 
 
 def _start_launcher(marker: str):
@@ -100,17 +112,20 @@ def _start_launcher(marker: str):
         launch_argv("--zygote", marker), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
     )
-    threading.Thread(target=_read_started, args=(launcher.stdout,), daemon=True,
+    threading.Thread(target=_read_events, args=(launcher.stdout,), daemon=True,
                      name=f"supervisor launcher {launcher.pid}").start()
     return launcher
 
 
-def _read_started(stream) -> None:
-    """Lines of started spec paths from a launcher (until it and its supervisors are gone)."""
+def _read_events(stream) -> None:
+    """`<event> <spec path>` lines from a launcher's supervisors (until the launcher and all
+    of them are gone)."""
     with stream:
         for line in stream:
-            callback = _started_callbacks.pop(os.fsdecode(line.rstrip(b"\n")), None)
-            if callback is not None:
+            event, _, path = line.rstrip(b"\n").partition(b" ")
+            with _launchers_lock:
+                waiting = _callbacks.pop((event.decode(errors="replace"), os.fsdecode(path)), ())
+            for callback in waiting:
                 try:
                     callback()
                 except Exception:  # noqa: BLE001 - e.g. the caller's event loop is closed
@@ -263,8 +278,8 @@ def spawn_task(argv: list[str], env: dict, cwd: str | None) -> tuple[int, int, i
 
 class Supervisor:
     def __init__(self, spec: dict, state_dir: str, notify_fd: int | None = None):
-        """`notify_fd`: where to write the spec path once handle.json is written (the
-        launcher's stdout, read by the agent), then closed."""
+        """`notify_fd`: where to report STARTED and EXITED (the launcher's stdout, read by
+        the agent); closed after the last report."""
         self.spec = spec
         self.state_dir = state_dir
         self.pid = 0
@@ -283,34 +298,36 @@ class Supervisor:
             )
         except OSError as exc:
             self._record_start_failure(f"failed to start task: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
-            self._notify_started()
+            self._notify(STARTED, last=True)
             return 1
         started_at = time.time_ns()
         write_json_atomic(
             self._path(HANDLE_FILE),
             {"supervisor_pid": os.getpid(), "pid": self.pid, "started_at": started_at}, durable=False,
         )
-        self._notify_started()
+        self._notify(STARTED)
         copiers = [self._copier(out_fd, "stdout_base"), self._copier(err_fd, "stderr_base")]
         _, status = os.waitpid(self.pid, 0)
         self.returncode = os.waitstatus_to_exitcode(status)
         for copier in copiers:
             copier.join(timeout=2.0)
         self._record_exit(self.returncode)
+        self._notify(EXITED, last=True)
         return 0
 
     def _path(self, name: str) -> str:
         return os.path.join(self.state_dir, name)
 
-    def _notify_started(self) -> None:
-        fd, self._notify_fd = self._notify_fd, None
+    def _notify(self, event: str, last: bool = False) -> None:
+        fd = self._notify_fd
         if fd is None:
             return
         try:
-            os.write(fd, os.fsencode(self._path(SPEC_FILE)) + b"\n")  # < PIPE_BUF: one atomic write
-        except OSError:  # the agent went away
-            pass
-        finally:
+            os.write(fd, event.encode() + b" " + os.fsencode(self._path(SPEC_FILE)) + b"\n")  # < PIPE_BUF: atomic
+        except OSError:  # the agent went away (the pipe's reader is gone)
+            last = True
+        if last:
+            self._notify_fd = None
             os.close(fd)
 
     def _copier(self, fd: int, key: str) -> threading.Thread:
