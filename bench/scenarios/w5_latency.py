@@ -62,7 +62,9 @@ async def run(short: bool = False) -> dict:
     agent = AgentProcess(mode="dev").start()
     try:
         log(f"W5: {runs} sequential raw_exec job registrations on a dev agent at {agent.address}")
+        cpu_start = agent.cpu_seconds()
         figures = await run_sequence(agent.address, runs)
+        figures["agent_cpu_s"] = round(agent.cpu_seconds() - cpu_start, 2)  # the dev agent's, not its tasks'
     finally:
         agent.stop()
     figures.update(scenario="W5", runs=runs,

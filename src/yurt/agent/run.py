@@ -71,7 +71,7 @@ async def run_agent(cfg: AgentConfig, install_signals: Callable[[asyncio.Event],
     stop = asyncio.Event()
     install_signals(stop)
     server = build_server(cfg) if cfg.server.enabled else None
-    client = build_client_agent(cfg) if cfg.client.enabled else None
+    client = build_client_agent(cfg, server) if cfg.client.enabled else None
     if server is not None:
         from ..http import build_app
 

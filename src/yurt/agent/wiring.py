@@ -35,7 +35,8 @@ def build_server(cfg: AgentConfig):
     return Server(sc)
 
 
-def build_client_agent(cfg: AgentConfig):
+def build_client_agent(cfg: AgentConfig, server=None):
+    """The client agent; with `server` (this agent's own) it reaches that server in process."""
     from ..client import ClientAgent
     from ..client.config import ClientConfig
     from ..client.devices import FAKE_DEVICE_PLUGIN, parse_fake_devices
@@ -73,7 +74,12 @@ def build_client_agent(cfg: AgentConfig):
     if cfg.client.max_kill_timeout:
         cc.max_kill_timeout = cfg.client.max_kill_timeout
     os.makedirs(cfg.data_dir, exist_ok=True)
-    return ClientAgent(cc, drivers=build_drivers(cfg, cc))
+    wrap_api = None
+    if server is not None:
+        from .local_server import local_api_wrapper
+
+        wrap_api = local_api_wrapper(server, cfg.http_address)
+    return ClientAgent(cc, drivers=build_drivers(cfg, cc), wrap_api=wrap_api)
 
 
 def build_drivers(cfg: AgentConfig, cc) -> dict:

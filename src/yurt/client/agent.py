@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 RETRY_DELAY = 1.0
 HEARTBEAT_FRACTION = 0.5
 FINAL_FLUSH_TIMEOUT = 2.0
-URGENT_GAP_DIVISOR = 10  # urgent updates: at least update_interval / 10 between batches
+URGENT_GAP_DIVISOR = 10  # urgent updates: one batch per update_interval / 10 on average,
+URGENT_BURST = 3  # after up to 3 at once
 PULL_BATCH = 500  # alloc IDs per /v1/internal/allocs/get request
 
 
@@ -49,6 +50,30 @@ def _widen_default_executor(loop: asyncio.AbstractEventLoop) -> None:
         loop.set_default_executor(ThreadPoolExecutor(max_workers=DRIVER_THREADS, thread_name_prefix="client"))
 
 
+class FlushAllowance:
+    """A token bucket for urgent batches: `burst` may go at once, then one per `gap` seconds.
+    A lone alloc's `running` right after another alloc's `complete` (a job replaced, W5) is
+    not held back, while a node whose allocs change all the time still sends at most
+    1 / `gap` batches a second. Every batch sent takes a token."""
+
+    def __init__(self, gap: float, burst: int):
+        self.gap, self.burst = gap, burst
+        self._tokens, self._at = float(burst), float("-inf")
+
+    def _tokens_at(self, now: float) -> float:
+        if self.gap <= 0:  # no batching interval: nothing to hold back
+            return float(self.burst)
+        return min(float(self.burst), self._tokens + (now - self._at) / self.gap)
+
+    def due(self, now: float) -> float:
+        """When the next urgent batch may go."""
+        tokens = self._tokens_at(now)
+        return now if tokens >= 1 else now + (1 - tokens) * self.gap
+
+    def take(self, now: float) -> None:
+        self._tokens, self._at = max(0.0, self._tokens_at(now) - 1), now
+
+
 class ClientAgent:
     def __init__(
         self,
@@ -56,11 +81,15 @@ class ClientAgent:
         drivers: dict[str, Driver] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         node_builder: Callable[[ClientConfig, dict[str, Driver]], Node] = build_node,
+        wrap_api: Callable[[AsyncClient], Any] | None = None,
     ):
         """`node_builder` fingerprints the node; a simulated fleet passes one that reuses a
-        single host fingerprint for thousands of agents."""
+        single host fingerprint for thousands of agents. `wrap_api` may replace the API
+        client of a server address (an agent that runs the server too talks to it in
+        process: `yurt.agent.local_server`)."""
         self.config = config
         self._node_builder = node_builder
+        self._wrap_api = wrap_api
         if drivers is None:
             drivers = builtin_drivers(config.raw_exec_enabled, config.mock_driver_enabled)
         self.drivers = {name: d for name, d in drivers.items() if config.driver_allowed(name)}
@@ -73,7 +102,7 @@ class ClientAgent:
         self._pending_updates: dict[str, dict[str, Any]] = {}
         self._updates_ready = asyncio.Event()
         self._urgent_update = asyncio.Event()
-        self._last_flush = float("-inf")  # event loop time of the last batch sent
+        self._allowance = FlushAllowance(config.update_interval / URGENT_GAP_DIVISOR, URGENT_BURST)
         self._loops: list[asyncio.Task] = []
         self._ops: set[asyncio.Task] = set()
         self.registered = asyncio.Event()
@@ -94,6 +123,8 @@ class ClientAgent:
             AsyncClient(APIConfig(address=address, token=self.config.token), transport=self._transport)
             for address in self.config.server_addresses
         ]
+        if self._wrap_api is not None:
+            self._apis = [self._wrap_api(api) for api in self._apis]
         self._restore()
         self.gc = AllocGarbageCollector(self)
         self._loops = [
@@ -283,9 +314,9 @@ class ClientAgent:
     def queue_update(self, update: dict[str, Any], urgent: bool = False) -> None:
         """Coalesce per alloc. A batch goes out `update_interval` after its first update
         (Nomad's batching); an `urgent` update (an alloc's client status changed) goes out
-        at once, or `update_interval / URGENT_GAP_DIVISOR` after the previous batch, so a
-        lone alloc's `running` is not held back 200 ms while a node whose allocs change all
-        the time still coalesces them (at most 50 batches/s at the default interval)."""
+        at once while `FlushAllowance` lets it, so a lone alloc's `running` is not held back
+        200 ms while a node whose allocs change all the time still coalesces them (at most
+        50 batches/s on average at the default interval)."""
         self._pending_updates[update["ID"]] = update
         self._updates_ready.set()
         if urgent:
@@ -300,7 +331,7 @@ class ClientAgent:
             due = loop.time() + interval
             while True:
                 if self._urgent_update.is_set():
-                    due = min(due, self._last_flush + interval / URGENT_GAP_DIVISOR)
+                    due = min(due, self._allowance.due(loop.time()))
                 wait = due - loop.time()
                 if wait <= 0:
                     break
@@ -320,7 +351,7 @@ class ClientAgent:
             return
         batch, self._pending_updates = self._pending_updates, {}
         self._updates_ready.clear()
-        self._last_flush = asyncio.get_running_loop().time()
+        self._allowance.take(asyncio.get_running_loop().time())
         try:
             await self.api.put("/v1/internal/allocs/update", {"Allocs": list(batch.values())})
         except APIError as exc:

@@ -130,8 +130,16 @@ class AllocRunner:
                 "DeploymentStatus": self.deployment_status,
                 "NetworkStatus": None,
             },
-            urgent=changed,  # a new client status (running, complete, failed) is not held back
+            urgent=changed and not self._stopped_as_asked(),
         )
+
+    def _stopped_as_asked(self) -> bool:
+        """A new client status goes to the server at once (`urgent`: running, failed, ...)
+        except `complete` after the server asked for the stop: no one waits on that one
+        (the server counts the alloc as stopping already), so it takes the normal batching
+        (Nomad's 200 ms) and leaves the urgent batches to updates that matter, such as the
+        `running` of the alloc that replaces it."""
+        return self.client_status == "complete" and self.alloc.server_terminal
 
     def _kill_siblings(self, dead: str) -> None:
         kill = lc.siblings_to_kill(self.tasks(), self.task_states, dead)
@@ -215,7 +223,9 @@ class AllocRunner:
                     log.warning("destroy task %s: %s", runner.name, exc)
         self.destroyed = True
         self.ctx.state.delete_alloc(self.id)
-        self.alloc_dir.destroy()
+        # off the event loop: removing a dir tree took 5-10 ms, and GC destroys an old alloc
+        # just when a new one arrives (`make_room`), on the new one's path to `running`
+        await asyncio.to_thread(self.alloc_dir.destroy)
 
     async def kill_detached(self) -> None:
         """Kill the tasks through their drivers without the (cancelled) run loops."""

@@ -45,38 +45,91 @@ def launch_argv(*args: str) -> list[str]:
 # supervisors it forks) reads spec paths on stdin and forks a supervisor for each: the
 # fork of a small, already-started interpreter takes ~1-2 ms. The launcher exits when its
 # stdin closes (the agent went away); supervisors it started are detached and live on.
+#
+# Each supervisor it forks tells the agent, on the launcher's stdout, when `handle.json` is
+# written (`started <spec path>`) and when `exit.json` is (`exited <spec path>`), so the
+# agent learns of a start or an exit at once instead of polling for the files (a reader
+# thread per launcher runs the callbacks registered with `expect`). The files stay the
+# record: a supervisor from an earlier agent's launcher is still polled.
 
+STARTED, EXITED = "started", "exited"
 MAX_LAUNCHERS = 4
 _launchers: dict = {}
 _launchers_lock = threading.Lock()
+_callbacks: dict = {}  # (event, abs spec path) -> [callable], run in a launcher's reader thread
 
 
-def launch(spec_path: str, marker: str) -> None:
+def expect(event: str, spec_path: str, callback) -> None:
+    """Call `callback()` (from another thread) when the supervisor of `spec_path` reports
+    `event` (STARTED or EXITED), if its launcher is this process's."""
+    with _launchers_lock:
+        _callbacks.setdefault((event, os.path.abspath(spec_path)), []).append(callback)
+
+
+def forget(event: str, spec_path: str, callback) -> None:
+    """Drop a callback of `expect` (the caller stopped waiting)."""
+    key = (event, os.path.abspath(spec_path))
+    with _launchers_lock:
+        waiting = _callbacks.get(key)
+        if waiting and callback in waiting:
+            waiting.remove(callback)
+        if not waiting:
+            _callbacks.pop(key, None)
+
+
+def launch(spec_path: str, marker: str) -> bool:
     """Start a detached supervisor for `spec_path` through the launcher for `marker`
     (started on first use, restarted if it died); a fresh process if that fails. Returns
-    once the request is handed over: the caller waits for `handle.json`."""
+    once the request is handed over (the caller waits for `handle.json`): True when the
+    launcher took it, so `expect`ed events will be reported."""
     import subprocess
 
+    path = os.path.abspath(spec_path)
     with _launchers_lock:
         for _ in range(2):
             launcher = _launchers.get(marker)
             if launcher is None or launcher.poll() is not None:
                 while len(_launchers) >= MAX_LAUNCHERS:  # e.g. many short-lived test agents
                     _retire(_launchers.pop(next(iter(_launchers))))
-                launcher = _launchers[marker] = subprocess.Popen(
-                    launch_argv("--zygote", marker), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-                )
+                launcher = _launchers[marker] = _start_launcher(marker)
             try:
-                launcher.stdin.write(os.fsencode(os.path.abspath(spec_path)) + b"\n")
+                launcher.stdin.write(os.fsencode(path) + b"\n")
                 launcher.stdin.flush()
-                return
+                return True
             except OSError:  # it died: start another
                 _launchers.pop(marker, None)
     subprocess.Popen(
         launch_argv(spec_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
     ).wait()
+    return False
+
+
+def _start_launcher(marker: str):
+    import subprocess
+
+    launcher = subprocess.Popen(
+        launch_argv("--zygote", marker), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+    )
+    threading.Thread(target=_read_events, args=(launcher.stdout,), daemon=True,
+                     name=f"supervisor launcher {launcher.pid}").start()
+    return launcher
+
+
+def _read_events(stream) -> None:
+    """`<event> <spec path>` lines from a launcher's supervisors (until the launcher and all
+    of them are gone)."""
+    with stream:
+        for line in stream:
+            event, _, path = line.rstrip(b"\n").partition(b" ")
+            with _launchers_lock:
+                waiting = _callbacks.pop((event.decode(errors="replace"), os.fsdecode(path)), ())
+            for callback in waiting:
+                try:
+                    callback()
+                except Exception:  # noqa: BLE001 - e.g. the caller's event loop is closed
+                    pass
 
 
 def _retire(launcher) -> None:
@@ -94,6 +147,9 @@ def _zygote() -> int:
         import logrotate
     del logrotate
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the agent's Ctrl-C is not for us
+    # The supervisors are our children (one fork, not a double fork: the launcher is a
+    # session leader, so a child can setsid itself); the kernel reaps them when they end.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     stdin = sys.stdin.buffer
     while True:
         line = stdin.readline()
@@ -102,27 +158,30 @@ def _zygote() -> int:
         spec_path = os.fsdecode(line.rstrip(b"\n"))
         if not spec_path:
             continue
-        pid = os.fork()
-        if pid == 0:
+        if os.fork() == 0:
             code = 1
             try:
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-                code = main([spec_path])  # detaches (forks again) first
+                for sig in (signal.SIGINT, signal.SIGCHLD):  # the supervisor waits for its task
+                    signal.signal(sig, signal.SIG_DFL)
+                code = main([spec_path], fork=False, notify_fd=os.dup(1))
             except BaseException:  # noqa: BLE001
                 import traceback
 
                 traceback.print_exc()
             finally:
                 os._exit(code)
-        os.waitpid(pid, 0)  # the first child exits as soon as the supervisor is detached
 
 
-def write_json_atomic(path: str, data: dict) -> None:
+def write_json_atomic(path: str, data: dict, durable: bool = True) -> None:
+    """Write `path` whole or not at all; `durable=False` skips the fsync, for files that
+    matter only while the processes that use them live (they do not survive a power loss
+    either): a task's spec.json and handle.json, on every task's path to `running`."""
     tmp = f"{path}.tmp.{os.getpid()}"
     with open(tmp, "w") as f:
         json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -142,9 +201,10 @@ def _file_rotator(base: str, max_files: int, max_file_size: int):
     return FileRotator(base, max_files, max_file_size)
 
 
-def _detach(state_dir: str) -> None:
-    """Fork so the starter can reap us at once; the child leads a new session."""
-    if os.fork() > 0:
+def _detach(state_dir: str, fork: bool = True) -> None:
+    """Fork so the starter can reap us at once (unless `fork` is False: the launcher's
+    child); lead a new session; stdout and stderr go to the supervisor's log."""
+    if fork and os.fork() > 0:
         os._exit(0)
     try:
         os.setsid()
@@ -217,12 +277,15 @@ def spawn_task(argv: list[str], env: dict, cwd: str | None) -> tuple[int, int, i
 
 
 class Supervisor:
-    def __init__(self, spec: dict, state_dir: str):
+    def __init__(self, spec: dict, state_dir: str, notify_fd: int | None = None):
+        """`notify_fd`: where to report STARTED and EXITED (the launcher's stdout, read by
+        the agent); closed after the last report."""
         self.spec = spec
         self.state_dir = state_dir
         self.pid = 0
         self.returncode: int | None = None
         self._stopping = False
+        self._notify_fd = notify_fd
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_sigterm)
@@ -235,22 +298,37 @@ class Supervisor:
             )
         except OSError as exc:
             self._record_start_failure(f"failed to start task: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+            self._notify(STARTED, last=True)
             return 1
         started_at = time.time_ns()
         write_json_atomic(
             self._path(HANDLE_FILE),
-            {"supervisor_pid": os.getpid(), "pid": self.pid, "started_at": started_at},
+            {"supervisor_pid": os.getpid(), "pid": self.pid, "started_at": started_at}, durable=False,
         )
+        self._notify(STARTED)
         copiers = [self._copier(out_fd, "stdout_base"), self._copier(err_fd, "stderr_base")]
         _, status = os.waitpid(self.pid, 0)
         self.returncode = os.waitstatus_to_exitcode(status)
         for copier in copiers:
             copier.join(timeout=2.0)
         self._record_exit(self.returncode)
+        self._notify(EXITED, last=True)
         return 0
 
     def _path(self, name: str) -> str:
         return os.path.join(self.state_dir, name)
+
+    def _notify(self, event: str, last: bool = False) -> None:
+        fd = self._notify_fd
+        if fd is None:
+            return
+        try:
+            os.write(fd, event.encode() + b" " + os.fsencode(self._path(SPEC_FILE)) + b"\n")  # < PIPE_BUF: atomic
+        except OSError:  # the agent went away (the pipe's reader is gone)
+            last = True
+        if last:
+            self._notify_fd = None
+            os.close(fd)
 
     def _copier(self, fd: int, key: str) -> threading.Thread:
         size = int(self.spec.get("max_file_size_mb", 10)) * 1024 * 1024
@@ -304,7 +382,7 @@ def _signal_group(pid: int, sig: int) -> None:
             pass
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], fork: bool = True, notify_fd: int | None = None) -> int:
     if argv and argv[0] == "--zygote":
         return _zygote()
     spec_path = argv[0]
@@ -312,8 +390,8 @@ def main(argv: list[str]) -> int:
     with open(spec_path) as f:
         spec = json.load(f)
     if "--foreground" not in argv:
-        _detach(state_dir)
-    return Supervisor(spec, state_dir).run()
+        _detach(state_dir, fork)
+    return Supervisor(spec, state_dir, notify_fd).run()
 
 
 if __name__ == "__main__":

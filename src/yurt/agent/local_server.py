@@ -1,0 +1,171 @@
+"""The client of an agent that also runs the server (`-dev`, or `server` + `client` blocks)
+reaches that server in process, as Nomad's client does through its in-process RPC handler,
+instead of through its own HTTP port: the node registration and heartbeats, the blocking
+query on the node's allocations, the pull of changed allocations and the alloc status
+updates. Each of these went through httpx, the loopback socket and aiohttp, both ways,
+in the one event loop that also runs the server (W5: ~2-5 ms per hop, four hops on every
+task's path to `running`).
+
+`LocalServerAPI` answers those `/v1/internal/...` requests with the data the HTTP routes
+(`yurt.http.routes_internal`) would send, as decoded JSON, so the client code is the same
+for a local and a remote server; anything else goes over HTTP. Writes go over HTTP as well
+while the server is an HA follower (the HTTP layer forwards them to the leader)."""
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from yurt.api import APIError, AsyncClient
+from yurt.api.client import QueryMeta
+from yurt.server.endpoints import EndpointError, heartbeat_node, register_node
+from yurt.structs import Node
+from yurt.structs.codec import from_wire, to_wire
+from yurt.structs.durations import parse_duration
+
+log = logging.getLogger(__name__)
+DEFAULT_WAIT = 300.0  # s: a blocking query without `wait` (Nomad's default)
+_NODE_ALLOCS = re.compile(r"^/v1/internal/node/([^/]+)/allocs$")
+_HEARTBEAT = re.compile(r"^/v1/internal/node/([^/]+)/heartbeat$")
+
+Reply = tuple[Any, QueryMeta]
+
+
+class LocalServerAPI:
+    """An `AsyncClient` look-alike for the client agent: in process for the internal
+    routes of `server`, the wrapped `http` client for the rest."""
+
+    def __init__(self, server, http: AsyncClient):
+        self.server = server
+        self.http = http
+        self.config = http.config
+
+    def _handler(self, method: str, path: str) -> tuple[Callable[..., Awaitable[Reply]], bool, str] | None:
+        """(handler, is_write, path argument) for the routes served in process."""
+        if method == "GET":
+            match = _NODE_ALLOCS.match(path)
+            return (self._node_alloc_versions, False, match.group(1)) if match else None
+        if method not in ("PUT", "POST"):
+            return None
+        if path == "/v1/internal/allocs/get":
+            return self._allocs_get, False, ""
+        if path == "/v1/internal/allocs/update":
+            return self._allocs_update, True, ""
+        if path == "/v1/internal/node/register":
+            return self._node_register, True, ""
+        match = _HEARTBEAT.match(path)
+        return (self._node_heartbeat, True, match.group(1)) if match else None
+
+    def _local(self, is_write: bool) -> bool:
+        server = self.server
+        if server.state is None:
+            return False
+        return not (is_write and getattr(server, "leadership", None) is not None and not server.leader)
+
+    async def request(self, method: str, path: str, params: dict | None = None, body: Any = None) -> Reply:
+        found = self._handler(method, path)
+        if found is None or not self._local(found[1]):
+            return await self.http.request(method, path, params, body)
+        handler, _, arg = found
+        try:
+            return await handler(arg, params or {}, body)
+        except EndpointError as exc:
+            raise APIError(exc.status, exc.message, method, path) from None
+        except msgspec.ValidationError as exc:
+            raise APIError(400, str(exc), method, path) from None
+        except Exception as exc:  # as the HTTP layer answers: the client's loops retry on 5xx
+            if type(exc).__name__ == "StateError":  # the state refused the command as invalid
+                raise APIError(400, str(exc), method, path) from None
+            log.exception("%s %s (in process) failed", method, path)
+            raise APIError(500, str(exc) or type(exc).__name__, method, path) from None
+
+    # AsyncClient's shorthands, over this class's `request`
+    get, put, post, delete = AsyncClient.get, AsyncClient.put, AsyncClient.post, AsyncClient.delete
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # -- the internal routes ---------------------------------------------------------------
+
+    @staticmethod
+    def _meta(index: int) -> QueryMeta:
+        return QueryMeta(last_index=max(index, 1), known_leader=True)  # as the HTTP headers say
+
+    async def _node_register(self, _: str, params: dict, body: Any) -> Reply:
+        if not isinstance(body, dict) or not body.get("Node"):
+            raise EndpointError(400, "missing node for client registration")
+        index, ttl = register_node(self.server, from_wire(body["Node"], Node))
+        return {"Index": index, "HeartbeatTTL": ttl}, self._meta(index)
+
+    async def _node_heartbeat(self, node_id: str, params: dict, body: Any) -> Reply:
+        status = body.get("Status", "") if isinstance(body, dict) else ""
+        index, ttl = heartbeat_node(self.server, node_id, status or "")
+        return {"Index": index, "HeartbeatTTL": ttl}, self._meta(index)
+
+    async def _node_alloc_versions(self, node_id: str, params: dict, body: Any) -> Reply:
+        """`{"Allocs": {alloc ID: AllocModifyIndex}}`, once the node's allocs index passes
+        `index` or `wait` (plus Nomad's jitter) is over: the blocking query of the route."""
+        from yurt.http.query import wait_with_jitter
+        from yurt.state.txn import node_allocs_key
+
+        try:
+            min_index = int(params.get("index") or 0)
+            wait = parse_duration(params["wait"]) / 1e9 if params.get("wait") else DEFAULT_WAIT
+        except (TypeError, ValueError) as exc:
+            raise EndpointError(400, f"Invalid blocking query parameters: {exc}") from None
+        store, key = self.server.state, node_allocs_key(node_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_with_jitter(wait)
+        while True:
+            snapshot = store.snapshot()
+            index = snapshot.table_index(key)
+            remaining = deadline - loop.time()
+            if min_index <= 0 or index > min_index or remaining <= 0:
+                break
+            await store.wait_for_change([key], index, remaining)
+        versions = {a.id: a.alloc_modify_index for a in snapshot.allocs_by_node(node_id)}
+        return {"Allocs": versions}, self._meta(index)
+
+    async def _allocs_get(self, _: str, params: dict, body: Any) -> Reply:
+        """Full allocations with their Job, as decoded JSON (a copy: the client never holds
+        the server's objects)."""
+        ids = body.get("AllocIDs") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise EndpointError(400, "AllocIDs must be a list of allocation IDs")
+        snap = self.server.state.snapshot()
+        found = [a for a in (snap.alloc_by_id(i) for i in ids) if a is not None]
+        replace = msgspec.structs.replace
+        return to_wire([replace(a, job=_job_of(snap, a)) for a in found]), self._meta(snap.table_index("allocs"))
+
+    async def _allocs_update(self, _: str, params: dict, body: Any) -> Reply:
+        from yurt.state.commands import AllocUpdate
+
+        raw = body.get("Allocs") if isinstance(body, dict) else None
+        if not raw:
+            raise EndpointError(400, "must update at least one allocation")
+        index = await self.server.alloc_updates.submit(from_wire(raw, list[AllocUpdate]))
+        return {"Index": index}, self._meta(index)
+
+
+def _job_of(snap, alloc):
+    """The alloc's job version (plans carry the job once, not in every alloc)."""
+    if alloc.job is not None:
+        return alloc.job
+    return snap.job_version(alloc.namespace, alloc.job_id, alloc.job_version) or snap.job_by_id(
+        alloc.namespace, alloc.job_id)
+
+
+def local_api_wrapper(server, address: str) -> Callable[[AsyncClient], Any]:
+    """For `ClientAgent(wrap_api=...)`: the client's API for `address` (this agent's own
+    HTTP address) is served in process by `server`."""
+
+    def host_port(addr: str) -> str:
+        return addr.split("://", 1)[-1].rstrip("/")
+
+    def wrap(api: AsyncClient):
+        return LocalServerAPI(server, api) if host_port(api.config.address) == host_port(address) else api
+
+    return wrap
