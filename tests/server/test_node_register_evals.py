@@ -78,3 +78,15 @@ def test_register_of_a_node_still_initializing_makes_no_evals():
     snap = server.state.snapshot()
     assert [e for e in snap.evals() if e.node_id == node.id] == []
     assert index == snap.node_by_id(node.id).modify_index
+
+
+def test_random_uuids_are_distinct_version_4_uuids():
+    import uuid
+
+    from yurt.server.endpoints.nodes import random_uuids
+
+    ids = random_uuids(50)
+    assert len(set(ids)) == 50
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122

@@ -7,6 +7,7 @@ from yurt.server.endpoints import EndpointError, heartbeat_node, register_node
 from yurt.structs import Node
 
 from .context import server_of
+from .node_decode import decode_node_register
 from .wire import convert, drop_nulls, json_response, read_json
 
 routes = web.RouteTableDef()
@@ -15,10 +16,12 @@ routes = web.RouteTableDef()
 @routes.put("/v1/internal/node/register")
 @routes.post("/v1/internal/node/register")
 async def node_register(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    if not isinstance(body, dict) or not body.get("Node"):
-        raise EndpointError(400, "missing node for client registration")
-    node = convert(body["Node"], Node, "node")
+    node = decode_node_register(await request.read())
+    if node is None:  # not decoded directly: the lenient path, with its errors
+        body = await read_json(request)
+        if not isinstance(body, dict) or not body.get("Node"):
+            raise EndpointError(400, "missing node for client registration")
+        node = convert(body["Node"], Node, "node")
     index, ttl = register_node(server_of(request), node)
     return json_response(request, {"Index": index, "HeartbeatTTL": ttl}, index)
 

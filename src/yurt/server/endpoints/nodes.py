@@ -1,5 +1,7 @@
 """Node register, heartbeat and status changes, with the `node-update` evals they cause."""
 
+import os
+
 from yurt.structs import (
     EVAL_STATUS_PENDING,
     JOB_TYPE_SYSBATCH,
@@ -11,10 +13,22 @@ from yurt.structs import (
     Evaluation,
     Node,
     evolve,
-    generate_uuid,
 )
 
 from .errors import EndpointError
+
+
+def random_uuids(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs, as `generate_uuid` makes them, from one read of
+    the OS's random source (a register makes one eval per system job)."""
+    data = bytearray(os.urandom(16 * count))
+    out = []
+    for start in range(0, 16 * count, 16):
+        data[start + 6] = (data[start + 6] & 0x0F) | 0x40  # version 4
+        data[start + 8] = (data[start + 8] & 0x3F) | 0x80  # RFC 4122 variant
+        h = data[start:start + 16].hex()
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
 
 NODE_STATUSES = (NODE_STATUS_INIT, NODE_STATUS_READY, NODE_STATUS_DOWN, "disconnected")
 
@@ -35,7 +49,7 @@ def node_update_evals(snapshot, node_id: str, now_ns: int, node_modify_index: in
         node_modify_index = node.modify_index if node else 0
     return [
         Evaluation(
-            id=generate_uuid(),
+            id=eval_id,
             namespace=job.namespace,
             priority=job.priority,
             type=job.type,
@@ -48,7 +62,7 @@ def node_update_evals(snapshot, node_id: str, now_ns: int, node_modify_index: in
             create_time=now_ns,
             modify_time=now_ns,
         )
-        for job in jobs.values()
+        for job, eval_id in zip(jobs.values(), random_uuids(len(jobs)))
     ]
 
 
