@@ -3,7 +3,8 @@
 import msgspec
 from aiohttp import web
 
-from yurt.server.endpoints import EndpointError, heartbeat_node, register_node
+from yurt.server.endpoints import EndpointError, heartbeat_node
+from yurt.server.endpoints.nodes import submit_register
 from yurt.structs import Node
 
 from .context import server_of
@@ -22,7 +23,7 @@ async def node_register(request: web.Request) -> web.Response:
         if not isinstance(body, dict) or not body.get("Node"):
             raise EndpointError(400, "missing node for client registration")
         node = convert(body["Node"], Node, "node")
-    index, ttl = register_node(server_of(request), node)
+    index, ttl = await submit_register(server_of(request), node)
     return json_response(request, {"Index": index, "HeartbeatTTL": ttl}, index)
 
 
