@@ -26,20 +26,15 @@ def _is_raw_dict(t) -> bool:
 def raw_paths(info, stack: tuple = ()) -> list[tuple[str, ...]] | None:
     """Attribute paths (a list on the way is walked item by item) to the `dict[str, Any]`
     fields below struct type `info`; None when a direct decode could differ elsewhere."""
-    from .routes_internal import _nullable, _nulls_are_defaults
+    from .routes_internal import _decoded_type, _nullable, _nulls_are_defaults
 
     if info.cls in stack:
         return None
     out: list[tuple[str, ...]] = []
     for f in info.fields:
-        t = f.type
-        if _nullable(t):
-            if isinstance(t, _mi.AnyType) or f.required or f.default is not None:
-                return None
-            rest = [m for m in t.types if not isinstance(m, _mi.NoneType)]
-            if len(rest) != 1:
-                return None
-            t = rest[0]
+        t = _decoded_type(f)
+        if t is None:
+            return None
         if _is_raw_dict(t):
             out.append((f.name,))
             continue

@@ -58,6 +58,19 @@ def _nullable(info) -> bool:
         isinstance(info, mi.UnionType) and any(isinstance(t, mi.NoneType) for t in info.types))
 
 
+def _decoded_type(f):
+    """The struct field's type without its `None`; None when a JSON null there would not
+    decode to what dropping it gives (a nullable field must default to None)."""
+    mi = msgspec.inspect
+    t = f.type
+    if not _nullable(t):
+        return t
+    if isinstance(t, mi.AnyType) or f.required or f.default is not None:
+        return None
+    rest = [m for m in t.types if not isinstance(m, mi.NoneType)]
+    return rest[0] if len(rest) == 1 else None
+
+
 def _nulls_are_defaults(info, seen: set, skip: tuple = ()) -> bool:
     """True when decoding JSON straight into `info`, whenever that succeeds, gives what
     `wire.convert` gives (nulls dropped, then converted): every nullable struct field
@@ -70,15 +83,8 @@ def _nulls_are_defaults(info, seen: set, skip: tuple = ()) -> bool:
         for f in info.fields:
             if f.name in skip:
                 continue
-            t = f.type
-            if _nullable(t):
-                if isinstance(t, mi.AnyType) or f.required or f.default is not None:
-                    return False
-                rest = [m for m in t.types if not isinstance(m, mi.NoneType)]
-                if len(rest) != 1:
-                    return False
-                t = rest[0]
-            if not _nulls_are_defaults(t, seen):
+            t = _decoded_type(f)
+            if t is None or not _nulls_are_defaults(t, seen):
                 return False
         return True
     if isinstance(info, (mi.ListType, mi.SetType, mi.FrozenSetType, mi.VarTupleType)):
