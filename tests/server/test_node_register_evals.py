@@ -78,3 +78,81 @@ def test_register_of_a_node_still_initializing_makes_no_evals():
     snap = server.state.snapshot()
     assert [e for e in snap.evals() if e.node_id == node.id] == []
     assert index == snap.node_by_id(node.id).modify_index
+
+
+def test_random_uuids_are_distinct_version_4_uuids():
+    import uuid
+
+    from yurt.server.endpoints.nodes import random_uuids
+
+    ids = random_uuids(50)
+    assert len(set(ids)) == 50
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def _system_jobs(server, count):
+    for i in range(count):
+        server.state.apply(JobRegister(job=evolve(mock_job(id=f"sys-{i}"), type="system")))
+
+
+def test_registers_of_distinct_nodes_share_one_transaction_each_with_its_own_indexes():
+    from yurt.server.endpoints import EndpointError
+    from yurt.server.endpoints.nodes import register_nodes
+
+    server = _Server()
+    _system_jobs(server, 2)
+    appends_before = len(server.log.appends)
+    ready = [evolve(mock_node(), status="ready") for _ in range(3)]
+    init = evolve(mock_node(), status="initializing")
+    nameless = evolve(mock_node(), name="")
+    results = register_nodes(server, [ready[0], nameless, ready[1], init, ready[2]])
+    assert len(server.log.appends) == appends_before + 1  # one transaction for the four valid ones
+    assert isinstance(results[1], EndpointError) and "missing node name" in str(results[1])
+    snap = server.state.snapshot()
+    for node, result in zip(ready, (results[0], results[2], results[4])):
+        stored = snap.node_by_id(node.id)
+        evals = [e for e in snap.evals() if e.node_id == node.id]
+        assert sorted(e.job_id for e in evals) == ["sys-0", "sys-1"]
+        assert {e.node_modify_index for e in evals} == {stored.modify_index}
+        assert {e.create_index for e in evals} == {stored.modify_index + 1} == {result[0]}
+    assert results[3][0] == snap.node_by_id(init.id).modify_index
+    assert snap.node_by_id(nameless.id) is None
+    assert results[4][0] == snap.index
+
+
+def test_a_node_registering_twice_in_a_batch_is_written_in_order():
+    from yurt.server.endpoints import EndpointError
+    from yurt.server.endpoints.nodes import register_nodes
+
+    server = _Server()
+    _system_jobs(server, 1)
+    first = evolve(mock_node(), status="initializing")
+    again = evolve(first, status="ready")
+    forged = evolve(first, secret_id="other")
+    results = register_nodes(server, [first, again, forged])
+    snap = server.state.snapshot()
+    assert snap.node_by_id(first.id).status == "ready"
+    assert [e.node_id for e in snap.evals()] == [first.id]  # initializing -> ready: one eval
+    assert results[0][0] < results[1][0]
+    assert isinstance(results[2], EndpointError) and "secret ID does not match" in str(results[2])
+
+
+def test_registers_of_one_loop_turn_are_batched():
+    import asyncio
+
+    from yurt.server.endpoints.nodes import submit_register
+
+    server = _Server()
+    _system_jobs(server, 1)
+    appends_before = len(server.log.appends)
+    nodes = [evolve(mock_node(), status="ready") for _ in range(5)]
+
+    async def main():
+        return await asyncio.gather(*(submit_register(server, n) for n in nodes))
+
+    results = asyncio.run(main())
+    assert len(server.log.appends) == appends_before + 1
+    snap = server.state.snapshot()
+    assert [r[0] for r in results] == [snap.node_by_id(n.id).modify_index + 1 for n in nodes]

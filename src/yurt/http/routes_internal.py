@@ -3,10 +3,12 @@
 import msgspec
 from aiohttp import web
 
-from yurt.server.endpoints import EndpointError, heartbeat_node, register_node
+from yurt.server.endpoints import EndpointError, heartbeat_node
+from yurt.server.endpoints.nodes import submit_register
 from yurt.structs import Node
 
 from .context import server_of
+from .node_decode import decode_node_register
 from .wire import convert, drop_nulls, json_response, read_json
 
 routes = web.RouteTableDef()
@@ -15,11 +17,13 @@ routes = web.RouteTableDef()
 @routes.put("/v1/internal/node/register")
 @routes.post("/v1/internal/node/register")
 async def node_register(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    if not isinstance(body, dict) or not body.get("Node"):
-        raise EndpointError(400, "missing node for client registration")
-    node = convert(body["Node"], Node, "node")
-    index, ttl = register_node(server_of(request), node)
+    node = decode_node_register(await request.read())
+    if node is None:  # not decoded directly: the lenient path, with its errors
+        body = await read_json(request)
+        if not isinstance(body, dict) or not body.get("Node"):
+            raise EndpointError(400, "missing node for client registration")
+        node = convert(body["Node"], Node, "node")
+    index, ttl = await submit_register(server_of(request), node)
     return json_response(request, {"Index": index, "HeartbeatTTL": ttl}, index)
 
 
@@ -54,6 +58,19 @@ def _nullable(info) -> bool:
         isinstance(info, mi.UnionType) and any(isinstance(t, mi.NoneType) for t in info.types))
 
 
+def _decoded_type(f):
+    """The struct field's type without its `None`; None when a JSON null there would not
+    decode to what dropping it gives (a nullable field must default to None)."""
+    mi = msgspec.inspect
+    t = f.type
+    if not _nullable(t):
+        return t
+    if isinstance(t, mi.AnyType) or f.required or f.default is not None:
+        return None
+    rest = [m for m in t.types if not isinstance(m, mi.NoneType)]
+    return rest[0] if len(rest) == 1 else None
+
+
 def _nulls_are_defaults(info, seen: set, skip: tuple = ()) -> bool:
     """True when decoding JSON straight into `info`, whenever that succeeds, gives what
     `wire.convert` gives (nulls dropped, then converted): every nullable struct field
@@ -66,15 +83,8 @@ def _nulls_are_defaults(info, seen: set, skip: tuple = ()) -> bool:
         for f in info.fields:
             if f.name in skip:
                 continue
-            t = f.type
-            if _nullable(t):
-                if isinstance(t, mi.AnyType) or f.required or f.default is not None:
-                    return False
-                rest = [m for m in t.types if not isinstance(m, mi.NoneType)]
-                if len(rest) != 1:
-                    return False
-                t = rest[0]
-            if not _nulls_are_defaults(t, seen):
+            t = _decoded_type(f)
+            if t is None or not _nulls_are_defaults(t, seen):
                 return False
         return True
     if isinstance(info, (mi.ListType, mi.SetType, mi.FrozenSetType, mi.VarTupleType)):

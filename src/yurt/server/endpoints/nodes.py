@@ -1,5 +1,9 @@
 """Node register, heartbeat and status changes, with the `node-update` evals they cause."""
 
+import asyncio
+import os
+import weakref
+
 from yurt.structs import (
     EVAL_STATUS_PENDING,
     JOB_TYPE_SYSBATCH,
@@ -11,10 +15,22 @@ from yurt.structs import (
     Evaluation,
     Node,
     evolve,
-    generate_uuid,
 )
 
 from .errors import EndpointError
+
+
+def random_uuids(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs, as `generate_uuid` makes them, from one read of
+    the OS's random source (a register makes one eval per system job)."""
+    data = bytearray(os.urandom(16 * count))
+    out = []
+    for start in range(0, 16 * count, 16):
+        data[start + 6] = (data[start + 6] & 0x0F) | 0x40  # version 4
+        data[start + 8] = (data[start + 8] & 0x3F) | 0x80  # RFC 4122 variant
+        h = data[start:start + 16].hex()
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
 
 NODE_STATUSES = (NODE_STATUS_INIT, NODE_STATUS_READY, NODE_STATUS_DOWN, "disconnected")
 
@@ -35,7 +51,7 @@ def node_update_evals(snapshot, node_id: str, now_ns: int, node_modify_index: in
         node_modify_index = node.modify_index if node else 0
     return [
         Evaluation(
-            id=generate_uuid(),
+            id=eval_id,
             namespace=job.namespace,
             priority=job.priority,
             type=job.type,
@@ -48,7 +64,7 @@ def node_update_evals(snapshot, node_id: str, now_ns: int, node_modify_index: in
             create_time=now_ns,
             modify_time=now_ns,
         )
-        for job in jobs.values()
+        for job, eval_id in zip(jobs.values(), random_uuids(len(jobs)))
     ]
 
 
@@ -74,34 +90,121 @@ def _check_node(node: Node) -> None:
 
 def register_node(server, node: Node) -> tuple[int, int]:
     """Upsert the node; returns (index, heartbeat TTL in nanoseconds)."""
+    result = register_nodes(server, [node])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def register_nodes(server, nodes: list[Node]) -> list[tuple[int, int] | Exception]:
+    """Several registers, each as `register_node` (its node and its node-update evals, its
+    own index and heartbeat TTL, or its error), written in one log transaction when they
+    are of distinct nodes; a node registering twice waits for the next transaction."""
+    results: list = [None] * len(nodes)
+    todo = list(range(len(nodes)))
+    while todo:
+        seen: set[str] = set()
+        group, later = [], []
+        for i in todo:
+            (later if nodes[i].id in seen else group).append(i)
+            seen.add(nodes[i].id)
+        _register_group(server, nodes, group, results)
+        todo = later
+    return results
+
+
+def _register_group(server, nodes: list[Node], group: list[int], results: list) -> None:
+    from yurt.scheduler.node_class import computed_class
     from yurt.state.commands import EvalUpsert, NodeRegister
 
-    _check_node(node)
-    if not node.status:
-        node = evolve(node, status=NODE_STATUS_INIT)
     snapshot = server.state.snapshot()
-    existing = snapshot.node_by_id(node.id)
-    if existing is not None and existing.secret_id != node.secret_id:
-        raise EndpointError(400, "node secret ID does not match. Not registering node.")
-    from yurt.scheduler.node_class import computed_class
-
     now = server.now_ns()
-    node = evolve(node, status_updated_at=now // 1_000_000_000)
-    # As Nomad's Node.Register: the class is computed once here, so the scheduler's
-    # feasibility cache is keyed by a stored value instead of hashing every node per eval.
-    node = evolve(node, computed_class=computed_class(node))
-    commands = [NodeRegister(node=node)]
-    old_status = existing.status if existing else NODE_STATUS_INIT
-    if transition_needs_evals(old_status, node.status):
-        # The register's evals go in the same log transaction (one commit per register,
-        # not two). The node's index there is the next one; the jobs and allocs they are
-        # computed from are the same as after the register (it changes neither).
-        evals = node_update_evals(snapshot, node.id, now, node_modify_index=snapshot.index + 1)
-        if evals:
-            commands.append(EvalUpsert(evals=evals))
-    index = server.state.apply_batch(commands)[-1]
-    ttl = server.heartbeats.reset(node.id)
-    return index, int(ttl * 1_000_000_000)
+    commands, last_command = [], {}
+    for i in group:
+        node = nodes[i]
+        try:
+            _check_node(node)
+        except EndpointError as err:
+            results[i] = err
+            continue
+        existing = snapshot.node_by_id(node.id)
+        if existing is not None and existing.secret_id != node.secret_id:
+            results[i] = EndpointError(400, "node secret ID does not match. Not registering node.")
+            continue
+        # As Nomad's Node.Register: the class is computed once here, so the scheduler's
+        # feasibility cache is keyed by a stored value instead of hashing every node per eval.
+        node = evolve(node, status=node.status or NODE_STATUS_INIT, status_updated_at=now // 1_000_000_000)
+        node = evolve(node, computed_class=computed_class(node))
+        commands.append(NodeRegister(node=node))
+        old_status = existing.status if existing else NODE_STATUS_INIT
+        if transition_needs_evals(old_status, node.status):
+            # The register's evals go in the same log transaction. The node's index there
+            # is the next one after what is before it; the jobs and allocs they are
+            # computed from are the same as after the registers (they change neither).
+            evals = node_update_evals(snapshot, node.id, now, node_modify_index=snapshot.index + len(commands))
+            if evals:
+                commands.append(EvalUpsert(evals=evals))
+        last_command[i] = len(commands) - 1
+    if not commands:
+        return
+    try:
+        indexes = server.state.apply_batch(commands)
+    except Exception:
+        if len(last_command) == 1:
+            raise
+        for i in last_command:  # one at a time: only the failing register fails
+            try:
+                results[i] = register_node(server, nodes[i])
+            except Exception as err:  # noqa: BLE001 - handed to that register's caller
+                results[i] = err
+        return
+    for i, position in last_command.items():
+        ttl = server.heartbeats.reset(nodes[i].id)
+        results[i] = (indexes[position], int(ttl * 1_000_000_000))
+
+
+class NodeRegisterBatcher:
+    """Registers that arrive in the same event-loop turn (a registration storm) are written
+    together by `register_nodes`: one log transaction instead of one per node."""
+
+    def __init__(self, server):
+        self.server = server
+        self._queue: list[tuple[Node, asyncio.Future]] = []
+
+    async def submit(self, node: Node) -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.append((node, future))
+        if len(self._queue) == 1:
+            loop.call_soon(self.flush)
+        return await future
+
+    def flush(self) -> None:
+        queue, self._queue = self._queue, []
+        if not queue:
+            return
+        try:
+            results = register_nodes(self.server, [node for node, _ in queue])
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting register
+            results = [exc] * len(queue)
+        for (_, future), result in zip(queue, results):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
+_BATCHERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+async def submit_register(server, node: Node) -> tuple[int, int]:
+    """`register_node`, batched with the other registers of this loop turn."""
+    batcher = _BATCHERS.get(server)
+    if batcher is None:
+        batcher = _BATCHERS[server] = NodeRegisterBatcher(server)
+    return await batcher.submit(node)
 
 
 def update_node_status(server, node_id: str, status: str) -> int:
