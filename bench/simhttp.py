@@ -248,9 +248,9 @@ class CallbackChannel:
     request. For many long-lived request loops (blocking-query watchers) where `Channel`'s
     per-request machinery would be most of the client's cost; the callback sends the next
     request itself. One request at a time. No deadline and no re-send: the caller can sweep
-    `pending_since` (`time.monotonic()` of the unanswered request, else None) and `reconnect`."""
+    `pending_since` (`time.monotonic()` of the unanswered request, else None) and `connect` again."""
 
-    __slots__ = ("host", "on_response", "pending_since", "port", "stats", "_proto")
+    __slots__ = ("_proto", "host", "on_response", "pending_since", "port", "stats")
 
     def __init__(self, host: str, port: int, on_response, stats: ChannelStats | None = None) -> None:
         self.host, self.port, self.on_response = host, port, on_response
