@@ -153,9 +153,11 @@ class EventReader:
 
 async def _writer(host, port, nodes, rate, duration, writes: WriteLog, stats: ChannelStats, in_flight_cap=200):
     """Paced: write `seq` is due at start + seq / rate; late ones go out at once (up to
-    `in_flight_cap` in flight, each on a free keep-alive connection of the pool)."""
+    `in_flight_cap` in flight, each on a free keep-alive connection of the pool). The pool's
+    connections are opened before the clock starts: opened mid-run in a burst, they overflowed
+    the server's accept queue and SYN retransmits (1, 3, 7 s...) showed up as write latency."""
     sem, free, tasks = asyncio.Semaphore(in_flight_cap), [], []
-    for batch in range(0, 50, 25):  # open some connections before the clock starts
+    for _ in range(0, in_flight_cap, 25):
         chans = [Channel(host, port, stats) for _ in range(25)]
         await asyncio.gather(*(ch.request("GET", "/v1/status/leader") for ch in chans))
         free.extend(chans)
@@ -164,7 +166,7 @@ async def _writer(host, port, nodes, rate, duration, writes: WriteLog, stats: Ch
         node = nodes[seq % len(nodes)]
         body = json.dumps({"Node": dict(node, Meta={"seq": str(seq)})}).encode()
         async with sem:
-            ch = free.pop() if free else Channel(host, port, stats)
+            ch = free.pop()
             sent = time.perf_counter()
             resp = await ch.request("PUT", REGISTER, body)
             acked = time.perf_counter()
