@@ -17,6 +17,7 @@ again once on a new connection, as Go's and aiohttp's clients do: the server nev
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 READ_TIMEOUT = 120.0  # seconds without a full response (blocking queries wait up to ~32 s)
@@ -71,8 +72,7 @@ class _Protocol(asyncio.Protocol):
         return False  # close our side too
 
     def send(self, data: bytes, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
-        self.buf.clear()
-        self._head, self._need, self._chunked, self.got_bytes = None, -1, False, False
+        self._reset()
         self.waiter = loop.create_future()
         self.transport.write(data)
         return self.waiter
@@ -82,23 +82,34 @@ class _Protocol(asyncio.Protocol):
         self.buf += data
         if self.waiter is None:
             return
-        if self._head is None and not self._parse_head():
+        resp = self._response()
+        if resp is None:
             return
+        waiter, self.waiter = self.waiter, None
+        if not waiter.done():
+            waiter.set_result(resp)
+
+    def _reset(self) -> None:
+        self.buf.clear()
+        self._head, self._need, self._chunked, self.got_bytes = None, -1, False, False
+
+    def _response(self) -> Response | None:
+        """The response once all of it is in (closing the connection when the server said so)."""
+        if self._head is None and not self._parse_head():
+            return None
         if self._chunked:
             body = self._dechunk()
             if body is None:
-                return
+                return None
         else:
             if len(self.buf) < self._need:
-                return
+                return None
             body = bytes(self.buf[: self._need])
         status, index, close = self._head
-        waiter, self.waiter = self.waiter, None
         if close:
             self.transport.close()
             self.closed = True
-        if not waiter.done():
-            waiter.set_result(Response(status, index, body))
+        return Response(status, index, body)
 
     def _parse_head(self) -> bool:
         end = self.buf.find(b"\r\n\r\n")
@@ -139,6 +150,14 @@ class _Protocol(asyncio.Protocol):
             pos = start + size + 2
 
 
+def request_bytes(method: str, path: str, host: str, port: int, body: bytes | None = None) -> bytes:
+    """The request as an HTTP client library sends it (a JSON body when there is one)."""
+    if body is None:
+        return b"%s %s HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (method.encode(), path.encode(), host.encode(), port)
+    return b"%s %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+        method.encode(), path.encode(), host.encode(), port, len(body), body)
+
+
 @dataclass
 class Channel:
     """One keep-alive connection to `host:port`, one request at a time (others wait)."""
@@ -154,12 +173,7 @@ class Channel:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            if body is None:
-                data = b"%s %s HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (method.encode(), path.encode(), self.host.encode(),
-                                                                self.port)
-            else:
-                data = b"%s %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
-                    method.encode(), path.encode(), self.host.encode(), self.port, len(body), body)
+            data = request_bytes(method, path, self.host, self.port, body)
             self.stats.requests += 1
             loop = asyncio.get_running_loop()
             for attempt in (0, 1):
@@ -202,3 +216,142 @@ class Channel:
         if self._proto is not None and self._proto.transport is not None:
             self._proto.transport.close()
         self._proto = None
+
+
+class _CallbackProtocol(_Protocol):
+    __slots__ = ("on_response", "pending")
+
+    def __init__(self, on_response) -> None:
+        super().__init__()
+        self.on_response = on_response
+        self.pending = False
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        if self.pending:
+            self.pending = False
+            self.on_response(ConnectionClosed(str(exc) if exc else "connection closed by the server"))
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.pending:
+            return
+        resp = self._response()
+        if resp is not None:
+            self.pending = False
+            self.on_response(resp)
+
+
+class CallbackChannel:
+    """One keep-alive connection whose responses go to `on_response(Response | ConnectionClosed)`,
+    called from the protocol as soon as the whole response is in: no task, future or timer per
+    request. For many long-lived request loops (blocking-query watchers) where `Channel`'s
+    per-request machinery would be most of the client's cost; the callback sends the next
+    request itself. One request at a time. No deadline and no re-send: the caller can sweep
+    `pending_since` (`time.monotonic()` of the unanswered request, else None) and `connect` again."""
+
+    __slots__ = ("_proto", "host", "on_response", "pending_since", "port", "stats")
+
+    def __init__(self, host: str, port: int, on_response, stats: ChannelStats | None = None) -> None:
+        self.host, self.port, self.on_response = host, port, on_response
+        self.stats = stats if stats is not None else ChannelStats()
+        self.pending_since: float | None = None
+        self._proto: _CallbackProtocol | None = None
+
+    def _answer(self, resp) -> None:
+        self.pending_since = None
+        self.on_response(resp)
+
+    async def connect(self) -> None:
+        self.close()
+        self.stats.connects += 1
+        _, self._proto = await asyncio.get_running_loop().create_connection(
+            lambda: _CallbackProtocol(self._answer), self.host, self.port)
+
+    @property
+    def connected(self) -> bool:
+        return self._proto is not None and not self._proto.closed
+
+    def send(self, method: str, path: str, body: bytes | None = None) -> None:
+        proto = self._proto
+        if proto is None or proto.closed:
+            raise ConnectionClosed("not connected")
+        if proto.pending:
+            raise RuntimeError("a request is already waiting for its response on this connection")
+        self.stats.requests += 1
+        proto._reset()
+        proto.pending = True
+        self.pending_since = time.monotonic()
+        proto.transport.write(request_bytes(method, path, self.host, self.port, body))
+
+    def close(self) -> None:
+        proto, self._proto = self._proto, None
+        if proto is not None:
+            proto.pending = False  # closing it ourselves is not the server's doing
+            if proto.transport is not None:
+                proto.transport.close()
+        self.pending_since = None
+
+
+class _StreamProtocol(_Protocol):
+    __slots__ = ("on_data",)
+
+    def __init__(self, on_data) -> None:
+        super().__init__()
+        self.on_data = on_data
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if self.waiter is None:
+            return
+        if self._head is None and not self._parse_head():
+            return
+        if self._chunked:
+            piece, ended = self._take_chunks()
+        else:
+            piece = bytes(self.buf[: self._need])
+            del self.buf[: self._need]
+            self._need -= len(piece)
+            ended = self._need == 0
+        if piece:
+            self.on_data(piece)
+        if ended:
+            status, index, _ = self._head
+            waiter, self.waiter = self.waiter, None
+            if not waiter.done():
+                waiter.set_result(Response(status, index, b""))
+
+    def _take_chunks(self) -> tuple[bytes, bool]:
+        """The data of every whole chunk in the buffer (consumed), and whether the last chunk came."""
+        out, pos, buf, ended = [], 0, self.buf, False
+        while True:
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                break
+            size = int(bytes(buf[pos:eol]).split(b";")[0], 16)
+            start = eol + 2
+            if size == 0:
+                ended = buf.find(b"\r\n", start) >= 0
+                break
+            if len(buf) < start + size + 2:
+                break
+            out.append(bytes(buf[start : start + size]))
+            pos = start + size + 2
+        del buf[:pos]
+        return b"".join(out), ended
+
+
+async def stream(host: str, port: int, method: str, path: str, on_data, stats: ChannelStats | None = None) -> Response:
+    """Sends one request on a connection of its own and hands the body to `on_data(bytes)` as it
+    arrives (each batch of whole chunks of a chunked body), for endless answers such as
+    `/v1/event/stream`. Returns the status and X-Nomad-Index (empty body) when the body ends;
+    no deadline. The connection is closed afterwards, also when the caller is cancelled."""
+    stats = stats if stats is not None else ChannelStats()
+    loop = asyncio.get_running_loop()
+    stats.connects += 1
+    stats.requests += 1
+    transport, proto = await loop.create_connection(lambda: _StreamProtocol(on_data), host, port)
+    try:
+        return await proto.send(request_bytes(method, path, host, port), loop)
+    finally:
+        transport.close()

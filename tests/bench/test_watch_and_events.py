@@ -5,6 +5,8 @@ each event once and sends one frame per index, without dropping events within it
 import asyncio
 import json
 
+import pytest
+
 from yurt.http.routes_events import encode_frames
 from yurt.server.events import Event, EventBuffer
 from yurt.structs import to_wire
@@ -94,3 +96,138 @@ async def test_node_key_moves_only_with_its_node():
     later = store.apply(NodeRegister(node=node_b))
     assert await asyncio.wait_for(waiter_b, 5) == later
     store.close()
+
+
+# --- W6's load generator (bench/scenarios/w6_watch_fanout.py, bench/simhttp.py) ---
+
+def _bench_modules():
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    from bench import simhttp
+    from bench.scenarios import w6_watch_fanout
+
+    return simhttp, w6_watch_fanout
+
+
+def test_w6_wakes_are_matched_to_the_first_write_to_the_watched_node():
+    _, w6 = _bench_modules()
+    writes = w6.WriteLog()
+    for index, node in [(12, "b"), (10, "a"), (11, "b"), (13, "a")]:
+        writes.record(index, sent=index, acked=index + 0.5, node_id=node)
+    assert writes.indexes == [10, 11, 12, 13] and writes.latencies == [0.5] * 4
+    assert writes.first_after(10) == 11 and writes.first_after(10, "a") == 13
+    assert writes.first_after(11, "b") == 12 and writes.first_after(13, "a") is None
+
+
+def test_w6_event_reader_reads_frames_split_anywhere():
+    _, w6 = _bench_modules()
+    tally = w6.Tally(readers=2)
+    reader = w6.EventReader(1, tally)
+    event = b'{"Topic":"Node","Type":"NodeRegistration","Payload":{"Node":{"Meta":{"x":"{\\"Index\\":9,"}}}}'
+    stream = (b'{}\n{"Index":7,"Events":[' + event + b"," + event + b"]}\n"
+              b'{"Index":8,"Events":[' + event + b"]}\n{}\n")
+    for cut in (3, 40, len(stream) - 4):
+        tally.event_frames.clear()
+        tally.events = 0
+        reader.on_data(stream[:cut])
+        reader.on_data(stream[cut:])
+        assert [i for i, _ in tally.event_frames] == [7, 8] and tally.events == 3, cut
+        assert tally.reader_index == [0, 8] and reader.partial == b""
+
+
+async def _serve_raw(handler):
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_stream_hands_over_chunks_as_they_arrive_and_returns_at_the_last():
+    simhttp, _ = _bench_modules()
+    release = asyncio.Event()
+
+    async def handler(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Nomad-Index: 4\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"lo\r\n3\r\n wo\r\n")
+        await writer.drain()
+        await release.wait()
+        writer.write(b"3\r\nrld\r\n0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server, port = await _serve_raw(handler)
+    got = []
+    stats = simhttp.ChannelStats()
+    task = asyncio.create_task(simhttp.stream("127.0.0.1", port, "GET", "/s", got.append, stats))
+    for _ in range(100):
+        if b"".join(got) == b"hello wo":
+            break
+        await asyncio.sleep(0.01)
+    assert b"".join(got) == b"hello wo" and not task.done()
+    release.set()
+    resp = await asyncio.wait_for(task, 5)
+    server.close()
+    assert (resp.status, resp.index, b"".join(got)) == (200, 4, b"hello world") and stats.connects == 1
+
+
+async def test_callback_channel_answers_in_order_and_reports_a_dropped_connection():
+    simhttp, _ = _bench_modules()
+
+    async def handler(reader, writer):
+        for n in (1, 2):
+            await reader.readuntil(b"\r\n\r\n")
+            body = b'{"n":%d}' % n
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Nomad-Index: %d\r\nContent-Length: %d\r\n\r\n%s" % (n, len(body), body))
+            await writer.drain()
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()  # the third request is never answered
+
+    server, port = await _serve_raw(handler)
+    answers = []
+
+    def on_response(resp):
+        answers.append(resp)
+        if len(answers) < 3 and not isinstance(resp, Exception):
+            ch.send("GET", f"/next/{len(answers)}")
+
+    ch = simhttp.CallbackChannel("127.0.0.1", port, on_response)
+    await ch.connect()
+    ch.send("GET", "/first")
+    with pytest.raises(RuntimeError):
+        ch.send("GET", "/again")  # one request at a time
+    for _ in range(200):
+        if len(answers) == 3:
+            break
+        await asyncio.sleep(0.01)
+    server.close()
+    assert [(r.index, r.body) for r in answers[:2]] == [(1, b'{"n":1}'), (2, b'{"n":2}')]
+    assert isinstance(answers[2], simhttp.ConnectionClosed) and ch.pending_since is None
+    assert ch.stats.connects == 1 and ch.stats.requests == 3
+
+
+async def test_w6_watcher_is_woken_by_its_node_and_asks_again(api):
+    simhttp, w6 = _bench_modules()
+    node_a, node_b = mock_node(), mock_node()
+    await _register(api, node_a)
+    index = await _register(api, node_b)
+    tally = w6.Tally(readers=1)
+    watcher = w6.Watcher(api.server.host, api.server.port, node_b.id, index, tally, simhttp.ChannelStats())
+    await watcher.conn.connect()
+    watcher.ask()
+    await asyncio.sleep(0.1)
+    await _register(api, node_a, seq="1")
+    await asyncio.sleep(0.2)
+    assert tally.wakes == 0 and watcher.conn.pending_since is not None
+    later = await _register(api, node_b, seq="2")
+    for _ in range(200):
+        if tally.wakes:
+            break
+        await asyncio.sleep(0.01)
+    assert tally.wakes == 1 and tally.wake_events[0][:2] == (node_b.id, index) and tally.timeouts == 0
+    assert watcher.index == later and watcher.conn.pending_since is not None  # parked again at `later`
+    assert watcher.conn.stats.requests == 2 and watcher.done(later) and not watcher.done(later + 1)
+    tally.stopped = True
+    watcher.conn.close()
