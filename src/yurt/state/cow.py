@@ -13,7 +13,7 @@ snapshot holds is never changed again. `assoc`/`dissoc` return the map to keep (
 same object when it was already owned by `gen`).
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 _BITS = 6
@@ -172,6 +172,41 @@ class CowMap:
             leaf[key] = value
         return m
 
+    def update(self, items: Iterable[tuple[Any, Any]], gen: int) -> "CowMap":
+        """This map with every `(key, value)` of `items` set, in order: what `assoc` one
+        at a time gives, in one loop (a plan's new allocs go into an index this way)."""
+        m = self if self._gen == gen else self._owned(gen)
+        size = m._size
+        for key, value in items:
+            root = m._root
+            if root.gen != gen:
+                root = m._root = (_new_leaf if type(root) is _Leaf else _new_branch)(gen, root)
+            node, parent, slot, shift = root, None, 0, 0
+            if type(node) is _Branch:
+                h = hash(key)
+                while type(node) is _Branch:
+                    parent, slot = node, (h >> shift) & _MASK
+                    child = node[slot]
+                    if child is None:
+                        child = node[slot] = _new_leaf(gen)
+                    elif child.gen != gen:
+                        child = node[slot] = (_new_leaf if type(child) is _Leaf else _new_branch)(gen, child)
+                    node = child
+                    shift += _BITS
+            if key in node:
+                node[key] = value
+                continue
+            node[key] = value
+            size += 1
+            if len(node) > _LEAF_MAX and shift < _MAX_SHIFT:
+                branch = _split(node, shift, gen)
+                if parent is None:
+                    m._root = branch
+                else:
+                    parent[slot] = branch
+        m._size = size
+        return m
+
     def dissoc(self, key: Any, gen: int) -> "CowMap":
         """This map without `key` (unchanged when the key is absent)."""
         if key not in self:
@@ -194,6 +229,15 @@ def bucket_add(index: CowMap, key: Any, member: Any, gen: int, value: Any = True
     if bucket is None:
         bucket = EMPTY
     new_bucket = bucket.assoc(member, value, gen)
+    return index if new_bucket is bucket else index.assoc(key, new_bucket, gen)
+
+
+def bucket_add_many(index: CowMap, key: Any, items: Iterable[tuple[Any, Any]], gen: int) -> CowMap:
+    """`bucket_add` of each `(member, value)` of `items` under one `key`."""
+    bucket = index.get(key)
+    if bucket is None:
+        bucket = EMPTY
+    new_bucket = bucket.update(items, gen)
     return index if new_bucket is bucket else index.assoc(key, new_bucket, gen)
 
 
