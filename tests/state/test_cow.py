@@ -5,7 +5,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yurt.state.cow import EMPTY, CowMap, bucket_add, bucket_add_many, bucket_remove
+from yurt.state.cow import EMPTY, CowMap, bucket_add, bucket_add_many, bucket_remove, tuple_bucket_add, tuple_bucket_remove
 
 
 def test_assoc_get_dissoc_and_len():
@@ -107,3 +107,15 @@ def test_bucket_add_many_matches_bucket_add():
     many = bucket_add_many(many, "j", [(f"a{i}", i) for i in range(1, 200)], gen=2)
     assert many.get("j").to_dict() == one.get("j").to_dict()
     assert len(many.get("j")) == 200
+
+
+def test_tuple_buckets_add_remove_and_drop_empty():
+    index = tuple_bucket_add(EMPTY, "ab", ["ab1"], gen=1)
+    index = tuple_bucket_add(index, "ab", ["ab2", "ab3"], gen=1)
+    before = index
+    assert index.get("ab") == ("ab1", "ab2", "ab3")
+    index = tuple_bucket_remove(index, "ab", "ab2", gen=2)
+    assert index.get("ab") == ("ab1", "ab3") and before.get("ab") == ("ab1", "ab2", "ab3")
+    assert tuple_bucket_remove(index, "ab", "missing", gen=3) is index
+    index = tuple_bucket_remove(tuple_bucket_remove(index, "ab", "ab1", gen=3), "ab", "ab3", gen=3)
+    assert index.get("ab") is None and len(index) == 0

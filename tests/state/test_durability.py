@@ -238,11 +238,18 @@ def test_wal_checkpoints_run_on_a_background_thread(tmp_path, monkeypatch):
         log.append([(i, blob + i.to_bytes(4, "big"))])
     checkpointer = log._checkpointer
     assert checkpointer is not None
-    deadline = time.monotonic() + 10
-    while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert checkpointer.checkpoints >= 1
-    assert os.path.getsize(path) > 1 << 20  # pages were copied out of the WAL
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 10
+        while checkpointer.checkpoints < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert checkpointer.checkpoints >= count
+
+    wait_for(1)
+    done = checkpointer.checkpoints
+    checkpointer.request()  # one more, after the last append: everything is copied
+    wait_for(done + 1)
+    assert os.path.getsize(path) > 1_600_000  # the pages were copied out of the WAL
     assert [i for i, _ in log.entries_after(0)] == list(range(1, 41))
     log.close()
     assert not checkpointer._thread.is_alive()

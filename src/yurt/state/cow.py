@@ -250,3 +250,22 @@ def bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
         return index.dissoc(key, gen)
     new_bucket = bucket.dissoc(member, gen)
     return index if new_bucket is bucket else index.assoc(key, new_bucket, gen)
+
+
+# `allocs_by_prefix` keeps each bucket as a tuple of IDs, not a CowMap: a plan's ~1,000
+# new allocs land in most of the 256 buckets, and one tuple per bucket per command is
+# much cheaper than a trie path per ID (removal is O(bucket), ~n/256 IDs).
+def tuple_bucket_add(index: CowMap, key: Any, members: Iterable[Any], gen: int) -> CowMap:
+    """Append `members` (not yet in it) to the tuple under `key`."""
+    bucket = index.get(key)
+    return index.assoc(key, (*bucket, *members) if bucket else tuple(members), gen)
+
+
+def tuple_bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
+    """Remove `member` from the tuple under `key`; drop the key when the tuple is empty."""
+    bucket = index.get(key)
+    if not bucket or member not in bucket:
+        return index
+    if len(bucket) == 1:
+        return index.dissoc(key, gen)
+    return index.assoc(key, tuple(m for m in bucket if m != member), gen)

@@ -9,7 +9,7 @@ from typing import Any
 
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration
 
-from .cow import bucket_add, bucket_add_many, bucket_remove
+from .cow import bucket_add, bucket_add_many, bucket_remove, tuple_bucket_add, tuple_bucket_remove
 from .tables import PREFIX_LEN, StateReader, Tables
 
 
@@ -179,7 +179,7 @@ class Txn(StateReader):
                 self._new_ids.add(alloc.id)
             else:
                 self._index_alloc(alloc, key)
-                t.allocs_by_prefix = bucket_add(t.allocs_by_prefix, alloc.id[:PREFIX_LEN], alloc.id, gen)
+                t.allocs_by_prefix = tuple_bucket_add(t.allocs_by_prefix, alloc.id[:PREFIX_LEN], (alloc.id,), gen)
             self._add_liveness(key, int(not alloc.terminal), 0)
         elif old.id in self._new_ids:  # new in this batch: its index entries first
             self.index_new_allocs()
@@ -222,14 +222,14 @@ class Txn(StateReader):
         by_job: dict[tuple[str, str], list[tuple[str, bool]]] = {}
         by_node: dict[str, list[tuple[str, int]]] = {}
         by_eval: dict[str, list[tuple[str, bool]]] = {}
-        by_prefix: dict[str, list[tuple[str, bool]]] = {}
+        by_prefix: dict[str, list[str]] = {}
         for alloc in allocs:
             alloc_id = alloc.id
             member = (alloc_id, True)
             by_job.setdefault((alloc.namespace, alloc.job_id), []).append(member)
             by_node.setdefault(alloc.node_id, []).append((alloc_id, alloc.alloc_modify_index))
             by_eval.setdefault(alloc.eval_id, []).append(member)
-            by_prefix.setdefault(alloc_id[:PREFIX_LEN], []).append(member)
+            by_prefix.setdefault(alloc_id[:PREFIX_LEN], []).append(alloc_id)
         index = t.allocs_by_job
         for key, members in by_job.items():
             index = bucket_add_many(index, key, members, gen)
@@ -243,8 +243,8 @@ class Txn(StateReader):
             index = bucket_add_many(index, key, members, gen)
         t.allocs_by_eval = index
         index = t.allocs_by_prefix
-        for key, members in by_prefix.items():
-            index = bucket_add_many(index, key, members, gen)
+        for key, ids in by_prefix.items():
+            index = tuple_bucket_add(index, key, ids, gen)
         t.allocs_by_prefix = index
 
     def _index_alloc(self, alloc: Allocation, key: tuple[str, str]) -> None:
@@ -267,7 +267,7 @@ class Txn(StateReader):
             self.index_new_allocs()
         if old is not None:
             self._unindex_alloc(old)
-            t.allocs_by_prefix = bucket_remove(t.allocs_by_prefix, alloc_id[:PREFIX_LEN], alloc_id, gen)
+            t.allocs_by_prefix = tuple_bucket_remove(t.allocs_by_prefix, alloc_id[:PREFIX_LEN], alloc_id, gen)
             t.allocs = t.allocs.dissoc(alloc_id, gen)
             self.touch(node_allocs_key(old.node_id))
             self.touch(node_usage_key(old.node_id))
