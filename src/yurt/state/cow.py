@@ -159,18 +159,21 @@ class CowMap:
                 root[key] = value
             return m
         leaf, parent, slot, shift = m._writable_path(key, gen)
-        if key not in leaf:
-            m._size += 1
+        if key in leaf:
             leaf[key] = value
-            if len(leaf) > _LEAF_MAX and shift < _MAX_SHIFT:
-                branch = _split(leaf, shift, gen)
-                if parent is None:
-                    m._root = branch
-                else:
-                    parent[slot] = branch
-        else:
-            leaf[key] = value
+            return m
+        m._size += 1
+        leaf[key] = value
+        if len(leaf) > _LEAF_MAX and shift < _MAX_SHIFT:
+            m._split_leaf(leaf, parent, slot, shift, gen)
         return m
+
+    def _split_leaf(self, leaf: _Leaf, parent: _Branch | None, slot: int, shift: int, gen: int) -> None:
+        branch = _split(leaf, shift, gen)
+        if parent is None:
+            self._root = branch
+        else:
+            parent[slot] = branch
 
     def update(self, items: Iterable[tuple[Any, Any]], gen: int) -> "CowMap":
         """This map with every `(key, value)` of `items` set, in order: what `assoc` one
@@ -178,32 +181,14 @@ class CowMap:
         m = self if self._gen == gen else self._owned(gen)
         size = m._size
         for key, value in items:
-            root = m._root
-            if root.gen != gen:
-                root = m._root = (_new_leaf if type(root) is _Leaf else _new_branch)(gen, root)
-            node, parent, slot, shift = root, None, 0, 0
-            if type(node) is _Branch:
-                h = hash(key)
-                while type(node) is _Branch:
-                    parent, slot = node, (h >> shift) & _MASK
-                    child = node[slot]
-                    if child is None:
-                        child = node[slot] = _new_leaf(gen)
-                    elif child.gen != gen:
-                        child = node[slot] = (_new_leaf if type(child) is _Leaf else _new_branch)(gen, child)
-                    node = child
-                    shift += _BITS
+            node, parent, slot, shift = m._writable_path(key, gen)
             if key in node:
                 node[key] = value
                 continue
             node[key] = value
             size += 1
             if len(node) > _LEAF_MAX and shift < _MAX_SHIFT:
-                branch = _split(node, shift, gen)
-                if parent is None:
-                    m._root = branch
-                else:
-                    parent[slot] = branch
+                m._split_leaf(node, parent, slot, shift, gen)
         m._size = size
         return m
 

@@ -230,18 +230,11 @@ class Txn(StateReader):
             by_node.setdefault(alloc.node_id, []).append((alloc_id, alloc.alloc_modify_index))
             by_eval.setdefault(alloc.eval_id, []).append(member)
             by_prefix.setdefault(alloc_id[:PREFIX_LEN], []).append(alloc_id)
-        index = t.allocs_by_job
-        for key, members in by_job.items():
-            index = bucket_add_many(index, key, members, gen)
-        t.allocs_by_job = index
-        index = t.allocs_by_node
-        for key, members in by_node.items():
-            index = bucket_add_many(index, key, members, gen)
-        t.allocs_by_node = index
-        index = t.allocs_by_eval
-        for key, members in by_eval.items():
-            index = bucket_add_many(index, key, members, gen)
-        t.allocs_by_eval = index
+        for name, groups in (("allocs_by_job", by_job), ("allocs_by_node", by_node), ("allocs_by_eval", by_eval)):
+            index = getattr(t, name)
+            for key, members in groups.items():
+                index = bucket_add_many(index, key, members, gen)
+            setattr(t, name, index)
         index = t.allocs_by_prefix
         for key, ids in by_prefix.items():
             index = tuple_bucket_add(index, key, ids, gen)
