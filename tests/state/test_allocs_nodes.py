@@ -269,3 +269,41 @@ def test_alloc_and_eval_prefix_lookups(world):
     snap = store.snapshot()
     assert [a.id for a in snap.by_prefix("allocs", "ab")] == ["ab34-y"]
     assert snap.by_prefix("evals", ev.id[:3]) == []
+
+
+def _alloc_tables(store):
+    t = store._tables
+    names = ("allocs", "allocs_by_job", "allocs_by_node", "allocs_by_eval", "allocs_by_prefix", "job_live")
+
+    def plain(value):
+        return {k: plain(v) for k, v in value.items()} if hasattr(value, "to_dict") else value
+    return {name: plain(getattr(t, name)) for name in names}
+
+
+def test_batched_new_alloc_indexes_equal_one_at_a_time(world):
+    """A plan's new allocs are indexed a bucket at a time: the same indexes as one by one,
+    also when an alloc of the batch is written again or deleted before the batch ends."""
+    from yurt.state.txn import Txn
+
+    store, j, n, ev = world
+    n2 = node()
+    store.apply(NodeRegister(node=n2))
+    allocs = [alloc(j, (n.id, n2.id)[i % 2], ev.id, idx=i, job=j) for i in range(150)]
+    results = []
+    for batched in (False, True):
+        base = store._tables
+        txn = Txn(base, store._gen + 1, base.index + 1)
+        if batched:
+            txn.batch_new_allocs()
+        for a in allocs:
+            txn.put_alloc(evolve(a, alloc_modify_index=txn.index))
+        txn.delete_alloc(allocs[5].id)
+        txn.put_alloc(evolve(allocs[5], alloc_modify_index=txn.index))
+        txn.put_alloc(evolve(allocs[3], node_id=n.id if allocs[3].node_id == n2.id else n2.id))
+        committed = txn.commit()
+        saved, store._tables = store._tables, committed
+        results.append(_alloc_tables(store))
+        store._tables = saved
+        assert results[-1]["allocs_by_node"][n.id]  # the indexes were written
+    assert results[0] == results[1]
+    assert _alloc_tables(store)["allocs"] == {}  # the committed state was not touched

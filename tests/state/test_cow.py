@@ -5,7 +5,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yurt.state.cow import EMPTY, CowMap, bucket_add, bucket_remove
+from yurt.state.cow import EMPTY, CowMap, bucket_add, bucket_add_many, bucket_remove, tuple_bucket_add, tuple_bucket_remove
 
 
 def test_assoc_get_dissoc_and_len():
@@ -81,3 +81,41 @@ def test_to_dict_has_every_entry_across_splits():
         m = m.assoc(f"k{i}", i, gen=1 + i // 100)
     assert m.to_dict() == {f"k{i}": i for i in range(500)}
     assert EMPTY.to_dict() == {}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 3000), max_size=300), max_size=8))
+def test_update_is_assoc_one_at_a_time(batches):
+    one, many = CowMap(), CowMap()
+    saved = []
+    for gen, keys in enumerate(batches, start=1):
+        items = [(k, (gen, k)) for k in keys]
+        for key, value in items:
+            one = one.assoc(key, value, gen)
+        many = many.update(items, gen)
+        saved.append((many, one.to_dict()))
+        assert many.to_dict() == one.to_dict() and len(many) == len(one)
+        assert list(many.items()) == list(one.items())  # same leaves, same order
+    for snap, model in saved:  # earlier generations are never written again
+        assert snap.to_dict() == model and len(snap) == len(model)
+
+
+def test_bucket_add_many_matches_bucket_add():
+    one = many = bucket_add(EMPTY, "j", "a0", gen=1)
+    for i in range(1, 200):
+        one = bucket_add(one, "j", f"a{i}", gen=2, value=i)
+    many = bucket_add_many(many, "j", [(f"a{i}", i) for i in range(1, 200)], gen=2)
+    assert many.get("j").to_dict() == one.get("j").to_dict()
+    assert len(many.get("j")) == 200
+
+
+def test_tuple_buckets_add_remove_and_drop_empty():
+    index = tuple_bucket_add(EMPTY, "ab", ["ab1"], gen=1)
+    index = tuple_bucket_add(index, "ab", ["ab2", "ab3"], gen=1)
+    before = index
+    assert index.get("ab") == ("ab1", "ab2", "ab3")
+    index = tuple_bucket_remove(index, "ab", "ab2", gen=2)
+    assert index.get("ab") == ("ab1", "ab3") and before.get("ab") == ("ab1", "ab2", "ab3")
+    assert tuple_bucket_remove(index, "ab", "missing", gen=3) is index
+    index = tuple_bucket_remove(tuple_bucket_remove(index, "ab", "ab1", gen=3), "ab", "ab3", gen=3)
+    assert index.get("ab") is None and len(index) == 0

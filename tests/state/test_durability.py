@@ -222,3 +222,39 @@ def test_replayed_plans_share_the_stored_job_version(tmp_path):
     a, b = snap.allocs_by_job("default", "shared")
     assert a.job is b.job and a.job is snap.job_version("default", "shared", 0)
     reopened.close()
+
+
+def test_wal_checkpoints_run_on_a_background_thread(tmp_path, monkeypatch):
+    """Past `_CHECKPOINT_BYTES` appended, a background thread checkpoints the WAL into the
+    database file (the appending thread does not); every entry stays, also after reopen."""
+    import yurt.state.sqlite.log as sqlite_log
+
+    monkeypatch.setattr(sqlite_log, "_CHECKPOINT_BYTES", 64 << 10)
+    path = str(tmp_path / "state.db")
+    log = sqlite_log.SqliteLog(path)
+    log._conn.execute("PRAGMA wal_autocheckpoint=0")  # only the background thread checkpoints
+    blob = os.urandom(40 << 10)
+    for i in range(1, 41):
+        log.append([(i, blob + i.to_bytes(4, "big"))])
+    checkpointer = log._checkpointer
+    assert checkpointer is not None
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 10
+        while checkpointer.checkpoints < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert checkpointer.checkpoints >= count
+
+    wait_for(1)
+    done = checkpointer.checkpoints
+    checkpointer.request()  # one more, after the last append: everything is copied
+    wait_for(done + 1)
+    assert os.path.getsize(path) > 1_600_000  # the pages were copied out of the WAL
+    assert [i for i, _ in log.entries_after(0)] == list(range(1, 41))
+    log.close()
+    assert not checkpointer._thread.is_alive()
+    reopened = sqlite_log.SqliteLog(path)
+    entries = list(reopened.entries_after(0))
+    assert [i for i, _ in entries] == list(range(1, 41))
+    assert all(data == blob + i.to_bytes(4, "big") for i, data in entries)
+    reopened.close()

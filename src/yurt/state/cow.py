@@ -13,7 +13,7 @@ snapshot holds is never changed again. `assoc`/`dissoc` return the map to keep (
 same object when it was already owned by `gen`).
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 _BITS = 6
@@ -159,17 +159,37 @@ class CowMap:
                 root[key] = value
             return m
         leaf, parent, slot, shift = m._writable_path(key, gen)
-        if key not in leaf:
-            m._size += 1
+        if key in leaf:
             leaf[key] = value
-            if len(leaf) > _LEAF_MAX and shift < _MAX_SHIFT:
-                branch = _split(leaf, shift, gen)
-                if parent is None:
-                    m._root = branch
-                else:
-                    parent[slot] = branch
+            return m
+        m._size += 1
+        leaf[key] = value
+        if len(leaf) > _LEAF_MAX and shift < _MAX_SHIFT:
+            m._split_leaf(leaf, parent, slot, shift, gen)
+        return m
+
+    def _split_leaf(self, leaf: _Leaf, parent: _Branch | None, slot: int, shift: int, gen: int) -> None:
+        branch = _split(leaf, shift, gen)
+        if parent is None:
+            self._root = branch
         else:
-            leaf[key] = value
+            parent[slot] = branch
+
+    def update(self, items: Iterable[tuple[Any, Any]], gen: int) -> "CowMap":
+        """This map with every `(key, value)` of `items` set, in order: what `assoc` one
+        at a time gives, in one loop (a plan's new allocs go into an index this way)."""
+        m = self if self._gen == gen else self._owned(gen)
+        size = m._size
+        for key, value in items:
+            node, parent, slot, shift = m._writable_path(key, gen)
+            if key in node:
+                node[key] = value
+                continue
+            node[key] = value
+            size += 1
+            if len(node) > _LEAF_MAX and shift < _MAX_SHIFT:
+                m._split_leaf(node, parent, slot, shift, gen)
+        m._size = size
         return m
 
     def dissoc(self, key: Any, gen: int) -> "CowMap":
@@ -197,6 +217,15 @@ def bucket_add(index: CowMap, key: Any, member: Any, gen: int, value: Any = True
     return index if new_bucket is bucket else index.assoc(key, new_bucket, gen)
 
 
+def bucket_add_many(index: CowMap, key: Any, items: Iterable[tuple[Any, Any]], gen: int) -> CowMap:
+    """`bucket_add` of each `(member, value)` of `items` under one `key`."""
+    bucket = index.get(key)
+    if bucket is None:
+        bucket = EMPTY
+    new_bucket = bucket.update(items, gen)
+    return index if new_bucket is bucket else index.assoc(key, new_bucket, gen)
+
+
 def bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
     """Remove `member` from the set under `key`; drop the key when the set is empty."""
     bucket = index.get(key)
@@ -206,3 +235,22 @@ def bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
         return index.dissoc(key, gen)
     new_bucket = bucket.dissoc(member, gen)
     return index if new_bucket is bucket else index.assoc(key, new_bucket, gen)
+
+
+# `allocs_by_prefix` keeps each bucket as a tuple of IDs, not a CowMap: a plan's ~1,000
+# new allocs land in most of the 256 buckets, and one tuple per bucket per command is
+# much cheaper than a trie path per ID (removal is O(bucket), ~n/256 IDs).
+def tuple_bucket_add(index: CowMap, key: Any, members: Iterable[Any], gen: int) -> CowMap:
+    """Append `members` (not yet in it) to the tuple under `key`."""
+    bucket = index.get(key)
+    return index.assoc(key, (*bucket, *members) if bucket else tuple(members), gen)
+
+
+def tuple_bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
+    """Remove `member` from the tuple under `key`; drop the key when the tuple is empty."""
+    bucket = index.get(key)
+    if not bucket or member not in bucket:
+        return index
+    if len(bucket) == 1:
+        return index.dissoc(key, gen)
+    return index.assoc(key, tuple(m for m in bucket if m != member), gen)

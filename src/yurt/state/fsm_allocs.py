@@ -86,6 +86,7 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int, plan_job: Job | 
     index = txn.index
     jobs: dict[tuple[str, str], str] = {}
     summaries = AllocSummaries(txn)
+    txn.batch_new_allocs()  # nothing below reads the alloc indexes until index_new_allocs
     for position, alloc in enumerate(allocs):
         if alloc.job is None and plan_job is not None and position >= plan_job_from and not alloc.terminal:
             job = plan_job
@@ -127,6 +128,7 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int, plan_job: Job | 
             jobs[key] = JOB_STATUS_RUNNING
         else:
             jobs.setdefault(key, "")
+    txn.index_new_allocs()
     summaries.flush()
     txn.touch("allocs")
     set_job_statuses(txn, jobs)

@@ -137,6 +137,7 @@ def _encode_allocs(t: Tables) -> Iterator[bytes]:
 def decode_tables(chunks: Iterable[bytes]) -> Tables:
     """Rebuild tables and every secondary index from snapshot chunks."""
     txn = Txn(Tables(), gen=1, index=0)
+    txn.batch_new_allocs()  # the alloc indexes are written a bucket at a time, at commit
     meta: MetaChunk | None = None
     alloc_jobs: list[Job] = []
     for data in chunks:

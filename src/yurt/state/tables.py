@@ -11,7 +11,8 @@ as a set of IDs: `allocs_by_job`, `allocs_by_node`, `allocs_by_eval`, `evals_by_
 (`allocs_by_node` keeps each alloc's AllocModifyIndex as the value: the client's alloc
 watch reads its `{alloc ID: AllocModifyIndex}` map straight from it).
 `allocs_by_prefix` and `evals_by_prefix` group IDs by their first `PREFIX_LEN` characters
-(short-ID lookups among a million allocs scan one group). `job_live` maps a job key to `(non-terminal allocs, non-terminal evals)` so the job
+(short-ID lookups among a million allocs scan one group; an `allocs_by_prefix` group is a
+tuple of IDs, see `cow.tuple_bucket_add`). `job_live` maps a job key to `(non-terminal allocs, non-terminal evals)` so the job
 status rules need no scan.
 """
 
@@ -212,7 +213,10 @@ class StateReader:
                 keys = [prefix[:PREFIX_LEN]]
             else:
                 keys = [k for k in groups.keys() if k.startswith(prefix)]
-            ids = [i for k in keys for i in (groups.get(k) or EMPTY).keys() if i.startswith(prefix)]
+            ids = []
+            for k in keys:
+                bucket = groups.get(k) or ()
+                ids.extend(i for i in (bucket if type(bucket) is tuple else bucket.keys()) if i.startswith(prefix))
             found = [objects.get(i) for i in ids]
         else:
             found = [o for o in objects.values() if o.id.startswith(prefix)]

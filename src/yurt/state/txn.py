@@ -9,7 +9,7 @@ from typing import Any
 
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration
 
-from .cow import bucket_add, bucket_remove
+from .cow import bucket_add, bucket_add_many, bucket_remove, tuple_bucket_add, tuple_bucket_remove
 from .tables import PREFIX_LEN, StateReader, Tables
 
 
@@ -53,7 +53,7 @@ def job_key(obj: Any) -> tuple[str, str]:
 
 
 class Txn(StateReader):
-    __slots__ = ("gen", "index", "_live_delta", "touched")
+    __slots__ = ("gen", "index", "_live_delta", "touched", "_new_allocs", "_new_ids")
 
     def __init__(self, committed: Tables, gen: int, index: int) -> None:
         super().__init__(committed.copy())
@@ -63,8 +63,13 @@ class Txn(StateReader):
         # per job: change of (non-terminal allocs, non-terminal evals), written at commit
         self._live_delta: dict[tuple[str, str], list[int]] = {}
         self.touched: set[str] = set()  # table (and per-node alloc) index keys written
+        # new allocs whose secondary-index entries wait for `index_new_allocs` (None: no batch)
+        self._new_allocs: list[Allocation] | None = None
+        self._new_ids: set[str] = set()
 
     def commit(self) -> Tables:
+        if self._new_allocs:
+            self.index_new_allocs()
         t = self._t
         for key, (allocs, evals) in self._live_delta.items():
             if not allocs and not evals:
@@ -169,9 +174,18 @@ class Txn(StateReader):
             old = t.allocs.get(alloc.id)
         key = job_key(alloc)
         if old is None:
-            self._index_alloc(alloc, key)
-            t.allocs_by_prefix = bucket_add(t.allocs_by_prefix, alloc.id[:PREFIX_LEN], alloc.id, gen)
+            if self._new_allocs is not None:
+                self._new_allocs.append(alloc)
+                self._new_ids.add(alloc.id)
+            else:
+                self._index_alloc(alloc, key)
+                t.allocs_by_prefix = tuple_bucket_add(t.allocs_by_prefix, alloc.id[:PREFIX_LEN], (alloc.id,), gen)
             self._add_liveness(key, int(not alloc.terminal), 0)
+        elif old.id in self._new_ids:  # new in this batch: its index entries first
+            self.index_new_allocs()
+            self.batch_new_allocs()
+            self.put_alloc(alloc, old)
+            return
         elif job_key(old) != key or old.node_id != alloc.node_id or old.eval_id != alloc.eval_id:
             self._unindex_alloc(old)
             self._index_alloc(alloc, key)
@@ -189,6 +203,43 @@ class Txn(StateReader):
         if old is None or old.node_id != alloc.node_id or not _same_usage(old, alloc):
             self.touch(node_usage_key(alloc.node_id))
 
+    def batch_new_allocs(self) -> None:
+        """From now on `put_alloc` of a new alloc writes the allocs table at once but
+        leaves its secondary-index entries (by job, node, eval, ID prefix) until
+        `index_new_allocs`, which writes them a bucket at a time. Only for code that does
+        not read those indexes in between (`upsert_allocs`); a later write to such an
+        alloc, or its deletion, indexes the batch first."""
+        if self._new_allocs is None:
+            self._new_allocs = []
+
+    def index_new_allocs(self) -> None:
+        """Write the index entries of the batched new allocs and end the batch."""
+        allocs, self._new_allocs = self._new_allocs, None
+        self._new_ids = set()
+        if not allocs:
+            return
+        t, gen = self._t, self.gen
+        by_job: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+        by_node: dict[str, list[tuple[str, int]]] = {}
+        by_eval: dict[str, list[tuple[str, bool]]] = {}
+        by_prefix: dict[str, list[str]] = {}
+        for alloc in allocs:
+            alloc_id = alloc.id
+            member = (alloc_id, True)
+            by_job.setdefault((alloc.namespace, alloc.job_id), []).append(member)
+            by_node.setdefault(alloc.node_id, []).append((alloc_id, alloc.alloc_modify_index))
+            by_eval.setdefault(alloc.eval_id, []).append(member)
+            by_prefix.setdefault(alloc_id[:PREFIX_LEN], []).append(alloc_id)
+        for name, groups in (("allocs_by_job", by_job), ("allocs_by_node", by_node), ("allocs_by_eval", by_eval)):
+            index = getattr(t, name)
+            for key, members in groups.items():
+                index = bucket_add_many(index, key, members, gen)
+            setattr(t, name, index)
+        index = t.allocs_by_prefix
+        for key, ids in by_prefix.items():
+            index = tuple_bucket_add(index, key, ids, gen)
+        t.allocs_by_prefix = index
+
     def _index_alloc(self, alloc: Allocation, key: tuple[str, str]) -> None:
         t, gen = self._t, self.gen
         t.allocs_by_job = bucket_add(t.allocs_by_job, key, alloc.id, gen)
@@ -205,9 +256,11 @@ class Txn(StateReader):
     def delete_alloc(self, alloc_id: str) -> Allocation | None:
         t, gen = self._t, self.gen
         old = t.allocs.get(alloc_id)
+        if old is not None and alloc_id in self._new_ids:
+            self.index_new_allocs()
         if old is not None:
             self._unindex_alloc(old)
-            t.allocs_by_prefix = bucket_remove(t.allocs_by_prefix, alloc_id[:PREFIX_LEN], alloc_id, gen)
+            t.allocs_by_prefix = tuple_bucket_remove(t.allocs_by_prefix, alloc_id[:PREFIX_LEN], alloc_id, gen)
             t.allocs = t.allocs.dissoc(alloc_id, gen)
             self.touch(node_allocs_key(old.node_id))
             self.touch(node_usage_key(old.node_id))
