@@ -140,6 +140,22 @@ async def test_failed_alloc_gets_an_eval_and_is_rescheduled(cluster):
     assert replacement[0].client_status == "pending"
 
 
+async def test_update_of_an_unknown_alloc_does_not_drop_the_rest_of_the_batch(cluster):
+    """Nomad's Node.UpdateAlloc skips allocs it no longer has (garbage-collected, purged):
+    a client's batch that carries one of those still lands for the others."""
+    await cluster.add_node()
+    await cluster.api.put("/v1/jobs", json=job_body(count=1))
+    (alloc,) = await wait_until(lambda: len(cluster.live_allocs()) == 1 and cluster.live_allocs())
+    resp = await cluster.api.put("/v1/internal/allocs/update", json={"Allocs": [
+        {"ID": "00000000-0000-0000-0000-000000000000", "ClientStatus": "complete"},
+        {"ID": alloc.id, "ClientStatus": "running"}]})
+    assert resp.status == 200
+    await wait_until(lambda: cluster.server.state.snapshot().alloc_by_id(alloc.id).client_status == "running")
+    only_unknown = await cluster.api.put("/v1/internal/allocs/update", json={"Allocs": [
+        {"ID": "00000000-0000-0000-0000-000000000000", "ClientStatus": "complete"}]})
+    assert only_unknown.status == 200
+
+
 async def test_restart_restores_pending_and_blocked_evals(tmp_path):
     clock = FakeClock()
     first = Server(config(num_schedulers=0, data_dir=str(tmp_path)), clock=clock)

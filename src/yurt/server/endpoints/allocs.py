@@ -83,11 +83,14 @@ class AllocUpdateBatcher:
         self._last_flush = float("-inf")
 
     async def submit(self, updates: list) -> int:
-        """Queue the updates; returns the index of the command that carried them."""
+        """Queue the updates; returns the index of the command that carried them. Updates of
+        allocs the server no longer has (garbage-collected, purged) are skipped, as Nomad's
+        Node.UpdateAlloc does, so they cannot make a client drop the rest of its batch."""
         snapshot = self.server.state.snapshot()
-        for update in updates:
-            if snapshot.alloc_by_id(update.id) is None:
-                raise EndpointError(404, "alloc not found")
+        known = [u for u in updates if snapshot.alloc_by_id(u.id) is not None]
+        if not known:
+            return snapshot.index
+        for update in known:
             self._pending[update.id] = update  # a later update of one alloc wins
         future = asyncio.get_running_loop().create_future()
         self._futures.append(future)
