@@ -21,6 +21,7 @@ import msgspec
 
 from yurt.api import APIError, AsyncClient
 from yurt.api.client import QueryMeta
+from yurt.http.alloc_encoding import job_of
 from yurt.server.endpoints import EndpointError, heartbeat_node, register_node
 from yurt.structs import Node
 from yurt.structs.codec import from_wire, to_wire
@@ -126,8 +127,7 @@ class LocalServerAPI:
             if min_index <= 0 or index > min_index or remaining <= 0:
                 break
             await store.wait_for_change([key], index, remaining)
-        versions = {a.id: a.alloc_modify_index for a in snapshot.allocs_by_node(node_id)}
-        return {"Allocs": versions}, self._meta(index)
+        return {"Allocs": snapshot.alloc_versions_by_node(node_id).to_dict()}, self._meta(index)
 
     async def _allocs_get(self, _: str, params: dict, body: Any) -> Reply:
         """Full allocations with their Job, as decoded JSON (a copy: the client never holds
@@ -138,7 +138,7 @@ class LocalServerAPI:
         snap = self.server.state.snapshot()
         found = [a for a in (snap.alloc_by_id(i) for i in ids) if a is not None]
         replace = msgspec.structs.replace
-        return to_wire([replace(a, job=_job_of(snap, a)) for a in found]), self._meta(snap.table_index("allocs"))
+        return to_wire([replace(a, job=job_of(snap, a)) for a in found]), self._meta(snap.table_index("allocs"))
 
     async def _allocs_update(self, _: str, params: dict, body: Any) -> Reply:
         from yurt.state.commands import AllocUpdate
@@ -150,12 +150,6 @@ class LocalServerAPI:
         return {"Index": index}, self._meta(index)
 
 
-def _job_of(snap, alloc):
-    """The alloc's job version (plans carry the job once, not in every alloc)."""
-    if alloc.job is not None:
-        return alloc.job
-    return snap.job_version(alloc.namespace, alloc.job_id, alloc.job_version) or snap.job_by_id(
-        alloc.namespace, alloc.job_id)
 
 
 def local_api_wrapper(server, address: str) -> Callable[[AsyncClient], Any]:

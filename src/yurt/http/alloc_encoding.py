@@ -31,7 +31,8 @@ def encoded_job(job) -> msgspec.Raw:
     return raw
 
 
-def _job_of(snap, alloc):
+def job_of(snap, alloc):
+    """The alloc's job version (plans carry the job once, not in every alloc)."""
     if alloc.job is not None:
         return alloc.job
     return snap.job_version(alloc.namespace, alloc.job_id, alloc.job_version) or snap.job_by_id(
@@ -43,7 +44,7 @@ def encode_allocs_with_jobs(snap, allocs) -> bytes:
     out = []
     last_job = last_raw = None
     for alloc in allocs:
-        job = _job_of(snap, alloc)
+        job = job_of(snap, alloc)
         if job is not last_job:  # the allocs of one pull mostly share one job object
             last_job, last_raw = job, (encoded_job(job) if job is not None else None)
         out.append(replace(alloc, job=last_raw))
