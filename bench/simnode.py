@@ -1,8 +1,8 @@
 """A light simulated node (like Nomad's nodesim): it speaks the client agent's HTTP routes
 (docs/internals.md "Routes the client agent uses") without running anything.
 
-It registers, heartbeats at half the server's TTL, blocks on its allocs' versions
-(`GET /v1/internal/node/:id/allocs`), pulls new or changed allocs, and reports every
+It registers, heartbeats at half the server's TTL, blocks on its allocs
+(`GET /v1/internal/node/:id/allocs?delta=1`: the new or changed ones in full), and reports every
 allocation the server wants running as `running` (and every one it wants stopped as
 `complete`), batching updates 0.2 s like the real client. No alloc dirs, no local SQLite,
 no driver: thousands fit in one process. Each node keeps two persistent connections
@@ -56,6 +56,7 @@ class _Alloc(msgspec.Struct):
     Namespace: str = ""
     JobID: str = ""
     JobVersion: int = 0
+    AllocModifyIndex: int = 0
     Job: msgspec.Raw = msgspec.Raw(b"null")
 
 
@@ -68,6 +69,18 @@ class _AllocVersions(msgspec.Struct):
 
 
 _decode_versions = msgspec.json.Decoder(_AllocVersions).decode
+
+
+class _AllocDelta(msgspec.Struct):
+    """The delta form of the watch (`yurt.http.alloc_delta`); `Changed` None: a server
+    without it, which answered the full map (`Allocs`)."""
+
+    Changed: list[_Alloc] | None = None
+    Total: int = 0
+    Allocs: dict[str, int] | None = None
+
+
+_decode_delta = msgspec.json.Decoder(_AllocDelta).decode
 
 
 class _HeartbeatReply(msgspec.Struct):
@@ -183,6 +196,7 @@ class SimNode:
         self.alloc_index = 0
         self.reported: dict[str, str] = {}  # alloc id -> client status we reported
         self.seen_index: dict[str, int] = {}  # alloc id -> AllocModifyIndex last pulled
+        self.seen_all = False  # seen_index holds all of the node's allocs at alloc_index
         self.legacy_watch = legacy_watch
         self._pending: dict[str, tuple[tuple[str, ...], str]] = {}  # alloc id -> (task names, client status)
         self._updates_ready = asyncio.Event()
@@ -243,34 +257,66 @@ class SimNode:
     # --- allocations ----------------------------------------------------------------
 
     async def _watch_loop(self) -> None:
-        """Block on the node's {alloc ID: AllocModifyIndex} map and pull new or changed allocs
-        (`/v1/internal/node/:id/allocs` + `/v1/internal/allocs/get`); on a server without
-        those routes, watch the full allocs (`/v1/node/:id/allocations`) as before."""
+        """As the real client (`ClientAgent._watch_allocs`): block on the node's allocs in the
+        delta form (`?delta=1&known=K`: the allocs changed since our index in full, and the
+        node's alloc count), falling back to the {alloc ID: AllocModifyIndex} map + a pull of
+        the changed allocs (`/v1/internal/allocs/get`) when the count shows a removal we did
+        not see; on a server without those routes, watch the full allocs
+        (`/v1/node/:id/allocations`) as before."""
         await self.registered.wait()
         while True:
             try:
-                resp = await self.watch_http.request("GET", f"{self._watch_path()}?index={self.alloc_index}&wait={ALLOC_WAIT}")
+                since = self.alloc_index
+                path = self._watch_path()
+                query = f"?index={since}&wait={ALLOC_WAIT}"
+                if not self.legacy_watch and (self.seen_all or since <= 0):
+                    query += f"&delta=1&known={len(self.seen_index)}"
+                resp = await self.watch_http.request("GET", path + query)
                 if resp.status == 404 and not self.legacy_watch:
                     self.legacy_watch = True
                     continue
                 if not resp.ok():
-                    raise HTTPStatusError(self._watch_path(), resp)
+                    raise HTTPStatusError(path, resp)
                 self.counters.watch_responses += 1
-                if resp.index == self.alloc_index:
+                if resp.index == since:
                     continue
-                allocs = (_decode_allocs(resp.body) if self.legacy_watch
-                          else await self._pull(_decode_versions(resp.body).Allocs or {}))
+                index = resp.index
+                if self.legacy_watch:
+                    allocs = _decode_allocs(resp.body)
+                else:
+                    allocs, index = await self._delta(resp, since)
             except (*_NET_ERRORS, ValueError, msgspec.DecodeError) as exc:
                 self.counters.error(exc)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
-            self.alloc_index = resp.index
+            self.alloc_index = index
             self._apply(allocs)
 
     def _watch_path(self) -> str:
         if self.legacy_watch:
             return f"/v1/node/{self.id}/allocations"
         return f"/v1/internal/node/{self.id}/allocs"
+
+    async def _delta(self, resp: Response, since: int) -> tuple[list[_Alloc], int]:
+        """The new or changed allocs of a watch answer and its index; the full map and a pull
+        when the answer's count shows a removal (or its index went back)."""
+        delta = _decode_delta(resp.body)
+        if delta.Changed is None:  # a server without the delta form: the full map
+            return await self._pull(delta.Allocs or {}), resp.index
+        seen = self.seen_index
+        added = sum(1 for a in delta.Changed if a.ID not in seen)
+        if since > 0 and (resp.index < since or len(seen) + added != delta.Total):
+            full = await self.watch_http.request("GET", f"{self._watch_path()}?index=0")
+            if not full.ok():
+                raise HTTPStatusError(self._watch_path(), full)
+            return await self._pull(_decode_versions(full.body).Allocs or {}), full.index
+        if since <= 0:
+            seen.clear()
+        for alloc in delta.Changed:
+            seen[alloc.ID] = alloc.AllocModifyIndex
+        self.counters.allocs_pulled += len(delta.Changed)
+        self.seen_all = True
+        return delta.Changed, resp.index
 
     async def _pull(self, versions: dict[str, int]) -> list[_Alloc]:
         seen = self.seen_index
@@ -283,6 +329,7 @@ class SimNode:
             allocs = _decode_allocs(resp.body)
             self.counters.allocs_pulled += len(allocs)
         self.seen_index = versions
+        self.seen_all = True
         return allocs
 
     def _apply(self, allocs: list[_Alloc]) -> None:

@@ -11,7 +11,6 @@ task's path to `running`).
 for a local and a remote server; anything else goes over HTTP. Writes go over HTTP as well
 while the server is an HA follower (the HTTP layer forwards them to the leader)."""
 
-import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -108,26 +107,29 @@ class LocalServerAPI:
 
     async def _node_alloc_versions(self, node_id: str, params: dict, body: Any) -> Reply:
         """`{"Allocs": {alloc ID: AllocModifyIndex}}`, once the node's allocs index passes
-        `index` or `wait` (plus Nomad's jitter) is over: the blocking query of the route."""
-        from yurt.http.query import wait_with_jitter
-        from yurt.state.txn import node_allocs_key
+        `index` or `wait` (plus Nomad's jitter) is over: the blocking query of the route.
+        With `delta`: `{"Total": N, "Changed": [Allocation with Job]}` (`http.alloc_delta`)."""
+        from yurt.http.alloc_delta import delta_requested, parse_known, wait_node_allocs
 
         try:
             min_index = int(params.get("index") or 0)
             wait = parse_duration(params["wait"]) / 1e9 if params.get("wait") else DEFAULT_WAIT
         except (TypeError, ValueError) as exc:
             raise EndpointError(400, f"Invalid blocking query parameters: {exc}") from None
-        store, key = self.server.state, node_allocs_key(node_id)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_with_jitter(wait)
-        while True:
-            snapshot = store.snapshot()
-            index = snapshot.table_index(key)
-            remaining = deadline - loop.time()
-            if min_index <= 0 or index > min_index or remaining <= 0:
-                break
-            await store.wait_for_change([key], index, remaining)
-        return {"Allocs": snapshot.alloc_versions_by_node(node_id).to_dict()}, self._meta(index)
+        if not delta_requested(params.get("delta")):
+            answer = await wait_node_allocs(self.server.state, node_id, min_index, wait)
+            return {"Allocs": answer.versions.to_dict()}, self._meta(answer.index)
+        known = parse_known(None if params.get("known") is None else str(params["known"]))
+        answer = await wait_node_allocs(self.server.state, node_id, min_index, wait, known)
+        changed = self._with_jobs(answer.snapshot, answer.changed_allocs(min_index))
+        return {"Total": len(answer.versions), "Changed": changed}, self._meta(answer.index)
+
+    @staticmethod
+    def _with_jobs(snap, allocs: list) -> list:
+        """Allocations with their Job as decoded JSON (a copy: the client never holds the
+        server's objects)."""
+        replace = msgspec.structs.replace
+        return to_wire([replace(a, job=job_of(snap, a)) for a in allocs])
 
     async def _allocs_get(self, _: str, params: dict, body: Any) -> Reply:
         """Full allocations with their Job, as decoded JSON (a copy: the client never holds
@@ -137,8 +139,7 @@ class LocalServerAPI:
             raise EndpointError(400, "AllocIDs must be a list of allocation IDs")
         snap = self.server.state.snapshot()
         found = [a for a in (snap.alloc_by_id(i) for i in ids) if a is not None]
-        replace = msgspec.structs.replace
-        return to_wire([replace(a, job=job_of(snap, a)) for a in found]), self._meta(snap.table_index("allocs"))
+        return self._with_jobs(snap, found), self._meta(snap.table_index("allocs"))
 
     async def _allocs_update(self, _: str, params: dict, body: Any) -> Reply:
         from yurt.state.commands import AllocUpdate

@@ -110,6 +110,7 @@ class ClientAgent:
         self.alloc_index = 0
         self._ignored: dict[str, int] = {}  # alloc ID -> AllocModifyIndex of terminal allocs not run here
         self._legacy_watch = False
+        self._server_allocs: set[str] | None = None  # the node's alloc IDs on the server at alloc_index
         self._stopped = False
 
     # --- lifecycle ----------------------------------------------------------------
@@ -230,20 +231,16 @@ class ClientAgent:
     # --- allocations --------------------------------------------------------------
 
     async def _watch_allocs(self) -> None:
-        """Nomad's client loop: block on the node's {alloc ID: AllocModifyIndex} map, then
-        pull only the allocs that are new or changed since we last saw them."""
+        """Nomad's client loop (GetClientAllocs + GetAllocs), in its delta form
+        (`yurt.http.alloc_delta`): block until the node's allocs change, receiving the ones
+        new or changed since `alloc_index` in full with the node's alloc count. A count that
+        does not add up (an alloc removed that we did not see) or an index that went back
+        falls back to the full {alloc ID: AllocModifyIndex} map, pulling what changed."""
         assert self.api is not None
         await self.registered.wait()
         while True:
             try:
-                params = {"index": self.alloc_index, "wait": self.config.alloc_wait}
-                data, meta = await self.api.request("GET", self._watch_path(), params)
-                if meta.last_index and meta.last_index == self.alloc_index:
-                    continue
-                if self._legacy_watch:  # a server without the internal routes: full allocs each time
-                    allocs = from_wire(data or [], list[Allocation])
-                else:
-                    allocs = await self._pull_changed((data or {}).get("Allocs") or {})
+                got = await self._next_allocs()
             except APIError as exc:
                 if exc.status == 404 and not self._legacy_watch:
                     self._legacy_watch = True
@@ -259,13 +256,49 @@ class ClientAgent:
                 log.error("watch allocations: bad response: %s", exc)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
-            self.alloc_index = meta.last_index
-            self._apply_allocs(allocs)
+            if got is None:
+                continue
+            allocs, self.alloc_index, complete = got
+            self._apply_allocs(allocs, complete)
 
     def _watch_path(self) -> str:
         if self._legacy_watch:
             return f"/v1/node/{self.node.id}/allocations"
         return f"/v1/internal/node/{self.node.id}/allocs"
+
+    async def _next_allocs(self) -> tuple[list[Allocation], int, bool] | None:
+        """One wake of the watch: (allocs, the answer's index, whether the allocs are all of
+        the node's: else only the new or changed ones, none removed), None when nothing new."""
+        since, known = self.alloc_index, self._server_allocs
+        params: dict[str, Any] = {"index": since, "wait": self.config.alloc_wait}
+        if not self._legacy_watch and (known is not None or since <= 0):  # else the full map
+            params["delta"] = 1
+            if known is not None:
+                params["known"] = len(known)
+        data, meta = await self.api.request("GET", self._watch_path(), params)
+        if meta.last_index and meta.last_index == since:
+            return None
+        if self._legacy_watch:  # a server without the internal routes: full allocs each time
+            return from_wire(data or [], list[Allocation]), meta.last_index, True
+        data = data or {}
+        if "Changed" not in data:  # a server without the delta form: the full map
+            return await self._full_map(data.get("Allocs") or {}, meta.last_index)
+        changed = from_wire(data["Changed"] or [], list[Allocation])
+        if known is None:  # asked at index 0: everything on the node
+            self._server_allocs = {a.id for a in changed}
+            return changed, meta.last_index, True
+        added = {a.id for a in changed if a.id not in known}
+        if meta.last_index < since or len(known) + len(added) != data.get("Total"):
+            # an alloc left the node since `since`, or the server's index went back
+            data, meta = await self.api.request("GET", self._watch_path(), {"index": 0})
+            return await self._full_map((data or {}).get("Allocs") or {}, meta.last_index)
+        known |= added
+        return changed, meta.last_index, False
+
+    async def _full_map(self, versions: dict[str, int], index: int) -> tuple[list[Allocation], int, bool]:
+        allocs = await self._pull_changed(versions)
+        self._server_allocs = set(versions)
+        return allocs, index, True
 
     async def _pull_changed(self, versions: dict[str, int]) -> list[Allocation]:
         """The node's allocs: pulled when new or changed, else the copy we hold."""
@@ -280,8 +313,14 @@ class ClientAgent:
         self._ignored = {aid: i for aid, i in self._ignored.items() if aid in versions}
         return pulled + [held[aid] for aid in versions if aid in held and aid not in fresh]
 
-    def _apply_allocs(self, allocs: list[Allocation]) -> None:
-        running = {aid: r.alloc.alloc_modify_index for aid, r in self.alloc_runners.items()}
+    def _apply_allocs(self, allocs: list[Allocation], complete: bool = True) -> None:
+        """`complete`: `allocs` are all of the node's (runners not among them were removed);
+        else only new or changed ones, and the runners of the others stay as they are."""
+        runners = self.alloc_runners
+        if complete:
+            running = {aid: r.alloc.alloc_modify_index for aid, r in runners.items()}
+        else:
+            running = {a.id: runners[a.id].alloc.alloc_modify_index for a in allocs if a.id in runners}
         diff = diff_allocs(running, allocs)
         for alloc in diff.ignored:  # terminal allocs we never ran: not pulled again unless changed
             self._ignored[alloc.id] = alloc.alloc_modify_index

@@ -7,6 +7,7 @@ from yurt.server.endpoints import EndpointError, heartbeat_node
 from yurt.server.endpoints.nodes import submit_register
 from yurt.structs import Node
 
+from .alloc_delta import delta_requested, parse_known, wait_node_allocs
 from .context import server_of
 from .node_decode import decode_node_register
 from .wire import convert, drop_nulls, json_response, read_json
@@ -150,12 +151,31 @@ async def node_alloc_versions(request: web.Request) -> web.Response:
     from .query import blocking_query
 
     node_id = request.match_info["node_id"]
+    if delta_requested(request.query.get("delta")):
+        return await node_alloc_delta(request, node_id)
     pretty = "pretty" in request.query and request.query.get("pretty") not in ("0", "false")
 
     def compute(snap, opts):
         return alloc_versions_body(snap, node_id) if pretty else encoded_alloc_versions(snap, node_id)
 
     return await blocking_query(request, server_of(request), [node_allocs_key(node_id)], compute)
+
+
+async def node_alloc_delta(request: web.Request, node_id: str) -> web.Response:
+    """`?delta=1[&known=K]`: `{"Total": N, "Changed": [Allocation with Job]}`, the allocs
+    with AllocModifyIndex > `index` in full and the node's alloc count (`http.alloc_delta`)."""
+    from .alloc_encoding import encode_allocs_with_jobs
+    from .query import parse_query
+    from .wire import FastResponse, set_index_headers
+
+    opts = parse_query(request)
+    known = parse_known(request.query.get("known"))
+    answer = await wait_node_allocs(server_of(request).state, node_id, opts.min_index, opts.wait, known)
+    changed = encode_allocs_with_jobs(answer.snapshot, answer.changed_allocs(opts.min_index))
+    body = b'{"Total":%d,"Changed":%s}' % (len(answer.versions), changed)
+    resp = FastResponse(body=body, content_type="application/json")
+    set_index_headers(resp, answer.index)
+    return resp
 
 
 def alloc_versions_body(snap, node_id: str) -> dict:
