@@ -203,3 +203,30 @@ async def test_restored_runners_the_server_does_not_have_are_removed(watching, y
     _place(server, _job(server), agent.node, 1)
     await _in_step(agent, server)
     assert stale.destroyed
+
+
+async def test_local_link_answers_what_the_route_answers(yserver):
+    server = yserver
+    node = mock_node()
+    job = _job(server)
+    placed = _place(server, job, node, 3)
+    http_server = TestServer(build_app(server))
+    await http_server.start_server()
+    http = AsyncClient(APIConfig(address=f"http://127.0.0.1:{http_server.port}"))
+    local = LocalServerAPI(server, AsyncClient(APIConfig(address=f"http://{NOWHERE}")))
+    path = f"/v1/internal/node/{node.id}/allocs"
+    try:
+        first, meta = await local.request("GET", path, {"index": 0, "delta": 1})
+        assert first == (await http.request("GET", path, {"index": 0, "delta": 1}))[0]
+        assert first["Total"] == 3 and {a["ID"] for a in first["Changed"]} == {a.id for a in placed}
+        _stop(server, placed[0].id)
+        _remove(server, placed[1].id)
+        params = {"index": meta.last_index, "wait": "2s", "delta": 1, "known": 3}
+        local_answer, local_meta = await local.request("GET", path, params)
+        http_answer, http_meta = await http.request("GET", path, params)
+        assert local_answer == http_answer and local_meta.last_index == http_meta.last_index
+        assert local_answer["Total"] == 2 and [a["ID"] for a in local_answer["Changed"]] == [placed[0].id]
+    finally:
+        await local.aclose()
+        await http.aclose()
+        await http_server.close()
