@@ -27,7 +27,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import msgspec  # noqa: E402
+import msgspec
 
 
 def main(argv: list[str] | None = None) -> dict:
