@@ -67,18 +67,35 @@ class _Placed:
 
     __slots__ = ("node", "base", "cpu", "mem", "disk", "cores", "ports", "allocs")
 
-    def __init__(self, node, base, cpu: int, mem: int, disk: int, cores: set, ports: set, allocs) -> None:
+    def __init__(self, node, base, cpu: int, mem: int, disk: int, cores: frozenset, ports: frozenset, allocs) -> None:
         self.node, self.base, self.allocs = node, base, allocs
         self.cpu, self.mem, self.disk, self.cores, self.ports = cpu, mem, disk, cores, ports
 
 
-def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None) -> tuple[bool, str]:
+def _held(alloc: Allocation, cache: dict | None) -> tuple[int, int, int, set[int], set[int]]:
+    """(cpu, memory, disk, reserved cores, ports) the alloc holds (`alloc_comparable`,
+    `alloc_ports`); with `cache`, computed once per allocated-resources object (a plan's
+    placements of one group usually share one). Callers do not mutate the sets."""
+    ar = alloc.allocated_resources
+    if cache is not None and ar is not None:
+        hit = cache.get(id(ar))
+        if hit is not None and hit[0] is ar:
+            return hit[1]
+    res = alloc_comparable(alloc)
+    out = (res.cpu_shares, res.memory_mb, res.disk_mb, res.reserved_cores, alloc_ports(alloc))
+    if cache is not None and ar is not None:
+        cache[id(ar)] = (ar, out)
+    return out
+
+
+def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None,
+                   held_cache: dict | None = None) -> tuple[bool, str]:
     """`allocs_fit(node, _proposed_allocs(...))` without re-adding every alloc of the node:
     the node's existing usage (the scheduler's per-node cache, keyed on the state's
     per-node alloc index) plus the plan's delta. Same answer; the dimension named may
     differ when several are exceeded. When the node fits and its plan only places new,
     non-terminal allocs with allocated resources, `placed_out[node.id]` gets the usage
-    after the plan (`_Placed`)."""
+    after the plan (`_Placed`). `held_cache`: see `_held` (one dict per plan)."""
     node_id = node.id
     index_of = getattr(snapshot, "node_allocs_index", None)
     version = index_of(node_id) if index_of is not None else None
@@ -89,12 +106,15 @@ def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None) -
         # clashing allocs, or devices (allocs_fit checks their instances): the full check
         return allocs_fit(node, _proposed_allocs(snapshot, plan, node_id))
     cpu, mem, disk = base.free_cpu, base.free_mem, base.free_disk
-    cores, ports = set(base.free_cores), set(base.ports)
+    cores, ports = base.free_cores, base.ports  # frozensets, copied when they change
     placed = plan.node_allocation.get(node_id, ())
     stops, evictions = plan.node_update.get(node_id), plan.node_preemptions.get(node_id)
-    removed = {a.id for a in stops or ()}
-    removed.update(a.id for a in evictions or ())
-    removed.update(a.id for a in placed)
+    if stops or evictions:
+        removed = {a.id for a in stops or ()}
+        removed.update(a.id for a in evictions or ())
+        removed.update(a.id for a in placed)
+    else:
+        removed = [a.id for a in placed]
     lookup = getattr(snapshot, "alloc_by_id", None)
     if lookup is None and removed:
         lookup = {a.id: a for a in snapshot.allocs_by_node(node_id)}.get
@@ -106,29 +126,33 @@ def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None) -
         only_new = False
         if current.node_id != node_id or current.terminal:
             continue
-        res = alloc_comparable(current)
-        cpu, mem, disk = cpu + res.cpu_shares, mem + res.memory_mb, disk + res.disk_mb
-        cores |= res.reserved_cores
-        ports -= alloc_ports(current)
-    reserved = node_reserved_ports(node)
+        c_cpu, c_mem, c_disk, c_cores, c_ports = _held(current, held_cache)
+        cpu, mem, disk = cpu + c_cpu, mem + c_mem, disk + c_disk
+        if c_cores:
+            cores = cores | c_cores
+        if c_ports:
+            ports = ports - c_ports
+    reserved = None
     for alloc in placed:
         if alloc.terminal:
             only_new = False
             continue
         if alloc.allocated_resources is None or alloc.node_id != node_id:
             only_new = False
-        res = alloc_comparable(alloc)
-        if not res.reserved_cores <= cores:
-            return False, DIM_CORES
-        cores -= res.reserved_cores
-        cpu, mem, disk = cpu - res.cpu_shares, mem - res.memory_mb, disk - res.disk_mb
-        held = alloc_ports(alloc)
+        a_cpu, a_mem, a_disk, a_cores, held = _held(alloc, held_cache)
+        if a_cores:
+            if not a_cores <= cores:
+                return False, DIM_CORES
+            cores = cores - a_cores
+        cpu, mem, disk = cpu - a_cpu, mem - a_mem, disk - a_disk
         if held:
+            if reserved is None:
+                reserved = node_reserved_ports(node)
             if not held.isdisjoint(reserved):
                 return False, DIM_RESERVED_PORT
             if not held.isdisjoint(ports):
                 return False, DIM_PORT_COLLISION
-            ports |= held
+            ports = ports | held
     if cpu < 0:
         return False, DIM_CPU
     if mem < 0:
@@ -177,7 +201,7 @@ def _carry_placed(counted: _Placed, index: int) -> None:
     new.fingerprint = (None, None, -1)  # the allocs-list fingerprint never matches: recount there
     new.version = (counted.node, index)
     new.free_cpu, new.free_mem, new.free_disk = counted.cpu, counted.mem, counted.disk
-    new.free_cores, new.ports = frozenset(counted.cores), frozenset(counted.ports)
+    new.free_cores, new.ports = frozenset(counted.cores), frozenset(counted.ports)  # no copy when frozen
     jobs = new.jobs = dict(base.jobs)
     copied: set[tuple[str, str]] = set()
     for alloc in counted.allocs:
@@ -200,7 +224,8 @@ def _still_running(snapshot, evicted: list[Allocation]) -> list[Allocation]:
     return out
 
 
-def evaluate_node(snapshot, plan: Plan, node_id: str, placed_out: dict | None = None) -> NodeVerdict:
+def evaluate_node(snapshot, plan: Plan, node_id: str, placed_out: dict | None = None,
+                  held_cache: dict | None = None) -> NodeVerdict:
     if not plan.node_allocation.get(node_id):
         return NodeVerdict(node_id, True)  # only stops and evictions: always fine
     node = snapshot.node_by_id(node_id)
@@ -211,7 +236,7 @@ def evaluate_node(snapshot, plan: Plan, node_id: str, placed_out: dict | None = 
         return NodeVerdict(node_id, valid, "" if valid else "node is disconnected and contains invalid updates")
     if node.status != NODE_STATUS_READY:
         return NodeVerdict(node_id, False, "node is not ready for placements")
-    fits, dimension = plan_fits_node(snapshot, plan, node, placed_out)
+    fits, dimension = plan_fits_node(snapshot, plan, node, placed_out, held_cache)
     return NodeVerdict(node_id, fits, "" if fits else dimension)
 
 
@@ -219,7 +244,8 @@ def evaluate_plan(snapshot, plan: Plan, placed_out: dict | None = None) -> tuple
     """What of `plan` can be committed on `snapshot` (no side effects but `placed_out`:
     see `plan_fits_node`)."""
     node_ids = sorted(set(plan.node_update) | set(plan.node_allocation) | set(plan.node_preemptions))
-    verdicts = [evaluate_node(snapshot, plan, node_id, placed_out) for node_id in node_ids]
+    held_cache: dict = {}
+    verdicts = [evaluate_node(snapshot, plan, node_id, placed_out, held_cache) for node_id in node_ids]
     rejected = [v.node_id for v in verdicts if not v.fits]
     result = PlanResult()
     if rejected and plan.all_at_once:
