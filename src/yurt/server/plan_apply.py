@@ -167,15 +167,14 @@ def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None,
 def advance_usage(before, after, result: PlanResult, index: int, placed: dict | None = None) -> None:
     """Carry the scheduler's cached usage of each node the commit touched over to the new
     state (old usage + the committed delta), so the next evaluation need not recount the
-    node's allocs. Only when this commit alone moved the node's usage index. `placed`:
-    the nodes whose usage after the plan `plan_fits_node` counted (`_Placed`), used as
-    they are when the commit directly follows `before`."""
+    node's allocs. Only when the commit directly follows `before` (index `before.index + 1`).
+    `placed`: the nodes whose usage after the plan `plan_fits_node` counted (`_Placed`)."""
     index_of = getattr(after, "node_allocs_index", None)
-    if index_of is None:
-        return
-    # the commit is the next write after `before`: the committed allocs are the plan's
-    # (with job and indexes filled in) and no node object changed (a plan writes none)
-    placed = placed if placed and index == before.index + 1 else {}
+    if index_of is None or index != before.index + 1:
+        return  # another write came between: `before` plus this commit is not `after`
+    # the committed allocs are the plan's (with job and indexes filled in), and no node
+    # object changed (a plan writes none)
+    placed = placed or {}
     for node_id, counted in placed.items():
         if node_id in result.node_allocation and index_of(node_id) == index:
             _carry_placed(counted, index)
