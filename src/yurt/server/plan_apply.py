@@ -191,11 +191,16 @@ def advance_usage(before, after, result: PlanResult, index: int, placed: dict | 
         advance_base(node, before.node_allocs_index(node_id), index, changes)
 
 
+# what `_carry_placed` copies from the old base unchanged (it sets the others)
+_KEPT_SLOTS = tuple(n for n in NodeBase.__slots__ if n not in (
+    "fingerprint", "version", "free_cpu", "free_mem", "free_disk", "free_cores", "ports", "jobs"))
+
+
 def _carry_placed(counted: _Placed, index: int) -> None:
     """`advance_base` for a node that got only new allocs, from the sums the fit check made."""
     base = counted.base
     new = NodeBase.__new__(NodeBase)
-    for name in NodeBase.__slots__:
+    for name in _KEPT_SLOTS:
         setattr(new, name, getattr(base, name))
     new.fingerprint = (None, None, -1)  # the allocs-list fingerprint never matches: recount there
     new.version = (counted.node, index)
@@ -246,13 +251,14 @@ def evaluate_plan(snapshot, plan: Plan, placed_out: dict | None = None) -> tuple
     held_cache: dict = {}
     verdicts = [evaluate_node(snapshot, plan, node_id, placed_out, held_cache) for node_id in node_ids]
     rejected = [v.node_id for v in verdicts if not v.fits]
+    rejected_set = set(rejected)
     result = PlanResult()
     if rejected and plan.all_at_once:
         result.rejected_nodes = rejected
         result.refresh_index = snapshot.index
         return result, verdicts
     for node_id in node_ids:
-        if node_id in rejected:
+        if node_id in rejected_set:
             continue
         if node_id in plan.node_update:
             result.node_update[node_id] = plan.node_update[node_id]
