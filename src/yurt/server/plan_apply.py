@@ -109,16 +109,15 @@ def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None,
     cores, ports = base.free_cores, base.ports  # frozensets, copied when they change
     placed = plan.node_allocation.get(node_id, ())
     stops, evictions = plan.node_update.get(node_id), plan.node_preemptions.get(node_id)
+    removed = {a.id for a in placed}
     if stops or evictions:
-        removed = {a.id for a in stops or ()}
+        removed.update(a.id for a in stops or ())
         removed.update(a.id for a in evictions or ())
-        removed.update(a.id for a in placed)
-    else:
-        removed = [a.id for a in placed]
     lookup = getattr(snapshot, "alloc_by_id", None)
     if lookup is None and removed:
         lookup = {a.id: a for a in snapshot.allocs_by_node(node_id)}.get
-    only_new = placed_out is not None and not stops and not evictions
+    # (a plan listing one alloc twice is not counted that way: the commit stores it once)
+    only_new = placed_out is not None and not stops and not evictions and len(removed) == len(placed)
     for alloc_id in removed:
         current = lookup(alloc_id)
         if current is None:
