@@ -51,6 +51,24 @@ class FakeServer:
         return time.time_ns()
 
 
+class _GcClock:
+    """CPU spent in the cyclic GC (all phases; charged to whichever phase allocated)."""
+
+    def __init__(self) -> None:
+        self.total, self.counts, self._start = 0.0, [0, 0, 0], 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.process_time()
+        else:
+            self.total += time.process_time() - self._start
+            self.counts[info["generation"]] += 1
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+
 class Planner:
     def __init__(self, applier, store, clock: dict) -> None:
         self.applier, self.store, self.clock = applier, store, clock
@@ -107,6 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
         register_node(server, node)
         node_ids.append(node.id)
     relax_gc()
+    gc_clock = _GcClock()
     applier = PlanApplier(store, FakeServer.now_ns)
     batcher = AllocUpdateBatcher(server, 0.05, FakeServer.now_ns)
     clock = dict.fromkeys(("plan_apply_s", "eval_upsert_s", "job_register_s", "schedule_s", "versions_s",
@@ -183,6 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
                 batch_nodes = []
         placed += sum(len(v) for v in new_by_node.values())
     wall = time.perf_counter() - wall
+    gc_clock.stop()
     snap = store.snapshot()
     running = sum(1 for a in snap.allocs() if a.client_status == "running")
     store.close()
@@ -195,6 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
         **{k: round(v, 3) for k, v in clock.items()},
         "state_path_s": round(state_path, 3),
         "state_path_us_per_alloc": round(state_path / max(placed, 1) * 1e6, 1),
+        "gc_s": round(gc_clock.total, 3), "gc_collections": gc_clock.counts,
         "wall_s": round(wall, 1),
     }
     print(json.dumps(out))

@@ -50,12 +50,16 @@ class _Versioned:
         return getattr(self._state, name)
 
 
-@pytest.mark.parametrize("versioned", [False, True])
-def test_incremental_fit_matches_full_fit(versioned):
-    rng = Random(7 + versioned)
+@pytest.mark.parametrize("versioned,cached", [(False, False), (True, False), (True, True)])
+def test_incremental_fit_matches_full_fit(versioned, cached):
+    """`cached`: with the applier's per-plan cache of what allocated resources hold, shared
+    by several allocs of the plan and of the node, and its record of the new usage."""
+    rng = Random(7 + versioned + 2 * cached)
     job = mock_job()
     disagreements = []
     fits_seen = set()
+    held_cache: dict = {}
+    shared = [_alloc(rng, job, None).allocated_resources for _ in range(6)]
     for round_ in range(400):
         state = InMemoryState()
         node = state.upsert_node(mock_node())
@@ -70,12 +74,18 @@ def test_incremental_fit_matches_full_fit(versioned):
             elif r < 0.4:  # an in-place update keeps the alloc's id
                 plan.node_allocation.setdefault(node.id, []).append(evolve(alloc, client_status="running"))
         for _ in range(rng.randint(1, 4)):
-            plan.node_allocation.setdefault(node.id, []).append(_alloc(rng, job, node))
+            alloc = _alloc(rng, job, node)
+            if cached and rng.random() < 0.5:  # allocs of one plan sharing their resources object
+                alloc = evolve(alloc, allocated_resources=rng.choice(shared))
+            plan.node_allocation.setdefault(node.id, []).append(alloc)
         snap = state.snapshot()
         if versioned:
             snap = _Versioned(snap, round_)
         want = allocs_fit(node, _proposed_allocs(snap, plan, node.id))[0]
-        got = plan_fits_node(snap, plan, node)[0]
+        if cached:
+            got = plan_fits_node(snap, plan, node, {}, held_cache)[0]
+        else:
+            got = plan_fits_node(snap, plan, node)[0]
         fits_seen.add(want)
         if got != want:
             disagreements.append(round_)

@@ -169,6 +169,11 @@ def cached_base(node: Node, version: int) -> NodeBase | None:
     return None
 
 
+def store_base(node_id: str, base: NodeBase) -> None:
+    """Cache `base` as the node's (the plan applier's carried-over usage)."""
+    _BASE_CACHE[node_id] = base
+
+
 def _counted(alloc: Allocation | None, node_id: str) -> bool:
     return alloc is not None and alloc.node_id == node_id and not alloc.terminal
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from yurt.scheduler.usage import advance_base, cached_base, node_base
+from yurt.scheduler.usage import NodeBase, advance_base, cached_base, node_base, store_base
 from yurt.structs import (
     ALLOC_CLIENT_UNKNOWN,
     NODE_STATUS_DISCONNECTED,
@@ -60,11 +60,42 @@ def _proposed_allocs(snapshot, plan: Plan, node_id: str) -> list[Allocation]:
     return existing + list(placed)
 
 
-def plan_fits_node(snapshot, plan: Plan, node) -> tuple[bool, str]:
+class _Placed:
+    """What a node's plan adds when it only places new allocs: the node's usage once the
+    plan is committed, counted while checking the fit (`plan_fits_node`), so the applier
+    can carry the scheduler's cached usage over without counting the allocs again."""
+
+    __slots__ = ("node", "base", "cpu", "mem", "disk", "cores", "ports", "allocs")
+
+    def __init__(self, node, base, cpu: int, mem: int, disk: int, cores: frozenset, ports: frozenset, allocs) -> None:
+        self.node, self.base, self.allocs = node, base, allocs
+        self.cpu, self.mem, self.disk, self.cores, self.ports = cpu, mem, disk, cores, ports
+
+
+def _held(alloc: Allocation, cache: dict | None) -> tuple[int, int, int, set[int], set[int]]:
+    """(cpu, memory, disk, reserved cores, ports) the alloc holds (`alloc_comparable`,
+    `alloc_ports`); with `cache`, computed once per allocated-resources object (a plan's
+    placements of one group usually share one). Callers do not mutate the sets."""
+    ar = alloc.allocated_resources
+    if cache is not None and ar is not None:
+        hit = cache.get(id(ar))
+        if hit is not None and hit[0] is ar:
+            return hit[1]
+    res = alloc_comparable(alloc)
+    out = (res.cpu_shares, res.memory_mb, res.disk_mb, res.reserved_cores, alloc_ports(alloc))
+    if cache is not None and ar is not None:
+        cache[id(ar)] = (ar, out)
+    return out
+
+
+def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None,
+                   held_cache: dict | None = None) -> tuple[bool, str]:
     """`allocs_fit(node, _proposed_allocs(...))` without re-adding every alloc of the node:
     the node's existing usage (the scheduler's per-node cache, keyed on the state's
     per-node alloc index) plus the plan's delta. Same answer; the dimension named may
-    differ when several are exceeded."""
+    differ when several are exceeded. When the node fits and its plan only places new,
+    non-terminal allocs with allocated resources, `placed_out[node.id]` gets the usage
+    after the plan (`_Placed`). `held_cache`: see `_held` (one dict per plan)."""
     node_id = node.id
     index_of = getattr(snapshot, "node_allocs_index", None)
     version = index_of(node_id) if index_of is not None else None
@@ -75,64 +106,115 @@ def plan_fits_node(snapshot, plan: Plan, node) -> tuple[bool, str]:
         # clashing allocs, or devices (allocs_fit checks their instances): the full check
         return allocs_fit(node, _proposed_allocs(snapshot, plan, node_id))
     cpu, mem, disk = base.free_cpu, base.free_mem, base.free_disk
-    cores, ports = set(base.free_cores), set(base.ports)
+    cores, ports = base.free_cores, base.ports  # frozensets, copied when they change
     placed = plan.node_allocation.get(node_id, ())
-    removed = {a.id for a in plan.node_update.get(node_id, ())}
-    removed.update(a.id for a in plan.node_preemptions.get(node_id, ()))
-    removed.update(a.id for a in placed)
+    stops, evictions = plan.node_update.get(node_id), plan.node_preemptions.get(node_id)
+    removed = {a.id for a in placed}
+    if stops or evictions:
+        removed.update(a.id for a in stops or ())
+        removed.update(a.id for a in evictions or ())
     lookup = getattr(snapshot, "alloc_by_id", None)
     if lookup is None and removed:
         lookup = {a.id: a for a in snapshot.allocs_by_node(node_id)}.get
+    # (a plan listing one alloc twice is not counted that way: the commit stores it once)
+    only_new = placed_out is not None and not stops and not evictions and len(removed) == len(placed)
     for alloc_id in removed:
         current = lookup(alloc_id)
-        if current is None or current.node_id != node_id or current.terminal:
+        if current is None:
             continue
-        res = alloc_comparable(current)
-        cpu, mem, disk = cpu + res.cpu_shares, mem + res.memory_mb, disk + res.disk_mb
-        cores |= res.reserved_cores
-        ports -= alloc_ports(current)
-    reserved = node_reserved_ports(node)
+        only_new = False
+        if current.node_id != node_id or current.terminal:
+            continue
+        c_cpu, c_mem, c_disk, c_cores, c_ports = _held(current, held_cache)
+        cpu, mem, disk = cpu + c_cpu, mem + c_mem, disk + c_disk
+        if c_cores:
+            cores = cores | c_cores
+        if c_ports:
+            ports = ports - c_ports
+    reserved = None
     for alloc in placed:
         if alloc.terminal:
+            only_new = False
             continue
-        res = alloc_comparable(alloc)
-        if not res.reserved_cores <= cores:
-            return False, DIM_CORES
-        cores -= res.reserved_cores
-        cpu, mem, disk = cpu - res.cpu_shares, mem - res.memory_mb, disk - res.disk_mb
-        held = alloc_ports(alloc)
+        if alloc.allocated_resources is None or alloc.node_id != node_id:
+            only_new = False
+        a_cpu, a_mem, a_disk, a_cores, held = _held(alloc, held_cache)
+        if a_cores:
+            if not a_cores <= cores:
+                return False, DIM_CORES
+            cores = cores - a_cores
+        cpu, mem, disk = cpu - a_cpu, mem - a_mem, disk - a_disk
         if held:
+            if reserved is None:
+                reserved = node_reserved_ports(node)
             if not held.isdisjoint(reserved):
                 return False, DIM_RESERVED_PORT
             if not held.isdisjoint(ports):
                 return False, DIM_PORT_COLLISION
-            ports |= held
+            ports = ports | held
     if cpu < 0:
         return False, DIM_CPU
     if mem < 0:
         return False, DIM_MEMORY
     if disk < 0:
         return False, DIM_DISK
+    if only_new and placed and version is not None:
+        placed_out[node_id] = _Placed(node, base, cpu, mem, disk, cores, ports, placed)
     return True, ""
 
 
-def advance_usage(before, after, result: PlanResult, index: int) -> None:
+def advance_usage(before, after, result: PlanResult, index: int, placed: dict | None = None) -> None:
     """Carry the scheduler's cached usage of each node the commit touched over to the new
     state (old usage + the committed delta), so the next evaluation need not recount the
-    node's allocs. Only when this commit alone moved the node's usage index."""
+    node's allocs. Only when the commit directly follows `before` (index `before.index + 1`).
+    `placed`: the nodes whose usage after the plan `plan_fits_node` counted (`_Placed`)."""
     index_of = getattr(after, "node_allocs_index", None)
-    if index_of is None:
-        return
+    if index_of is None or index != before.index + 1:
+        return  # another write came between: `before` plus this commit is not `after`
+    # the committed allocs are the plan's (with job and indexes filled in), and no node
+    # object changed (a plan writes none)
+    placed = placed or {}
+    for node_id, counted in placed.items():
+        if node_id in result.node_allocation and index_of(node_id) == index:
+            _carry_placed(counted, index)
     ids_by_node: dict[str, set[str]] = {}
     for table in (result.node_update, result.node_allocation, result.node_preemptions):
         for node_id, allocs in table.items():
-            ids_by_node.setdefault(node_id, set()).update(a.id for a in allocs)
+            if node_id not in placed:
+                ids_by_node.setdefault(node_id, set()).update(a.id for a in allocs)
     for node_id, ids in ids_by_node.items():
         node = after.node_by_id(node_id)
         if node is None or before.node_by_id(node_id) is not node or index_of(node_id) != index:
             continue
         changes = [(before.alloc_by_id(i), after.alloc_by_id(i)) for i in ids]
         advance_base(node, before.node_allocs_index(node_id), index, changes)
+
+
+# what `_carry_placed` copies from the old base unchanged (it sets the others)
+_KEPT_SLOTS = tuple(n for n in NodeBase.__slots__ if n not in (
+    "fingerprint", "version", "free_cpu", "free_mem", "free_disk", "free_cores", "ports", "jobs"))
+
+
+def _carry_placed(counted: _Placed, index: int) -> None:
+    """`advance_base` for a node that got only new allocs, from the sums the fit check made."""
+    base = counted.base
+    new = NodeBase.__new__(NodeBase)
+    for name in _KEPT_SLOTS:
+        setattr(new, name, getattr(base, name))
+    new.fingerprint = (None, None, -1)  # the allocs-list fingerprint never matches: recount there
+    new.version = (counted.node, index)
+    new.free_cpu, new.free_mem, new.free_disk = counted.cpu, counted.mem, counted.disk
+    new.free_cores, new.ports = frozenset(counted.cores), frozenset(counted.ports)  # no copy when frozen
+    jobs = new.jobs = dict(base.jobs)
+    copied: set[tuple[str, str]] = set()
+    for alloc in counted.allocs:
+        key = (alloc.namespace, alloc.job_id)
+        if key not in copied:
+            copied.add(key)
+            jobs[key] = dict(jobs.get(key) or ())
+        groups = jobs[key]
+        groups[alloc.task_group] = groups.get(alloc.task_group, 0) + 1
+    store_base(counted.node.id, new)
 
 
 def _still_running(snapshot, evicted: list[Allocation]) -> list[Allocation]:
@@ -145,7 +227,8 @@ def _still_running(snapshot, evicted: list[Allocation]) -> list[Allocation]:
     return out
 
 
-def evaluate_node(snapshot, plan: Plan, node_id: str) -> NodeVerdict:
+def evaluate_node(snapshot, plan: Plan, node_id: str, placed_out: dict | None = None,
+                  held_cache: dict | None = None) -> NodeVerdict:
     if not plan.node_allocation.get(node_id):
         return NodeVerdict(node_id, True)  # only stops and evictions: always fine
     node = snapshot.node_by_id(node_id)
@@ -156,22 +239,25 @@ def evaluate_node(snapshot, plan: Plan, node_id: str) -> NodeVerdict:
         return NodeVerdict(node_id, valid, "" if valid else "node is disconnected and contains invalid updates")
     if node.status != NODE_STATUS_READY:
         return NodeVerdict(node_id, False, "node is not ready for placements")
-    fits, dimension = plan_fits_node(snapshot, plan, node)
+    fits, dimension = plan_fits_node(snapshot, plan, node, placed_out, held_cache)
     return NodeVerdict(node_id, fits, "" if fits else dimension)
 
 
-def evaluate_plan(snapshot, plan: Plan) -> tuple[PlanResult, list[NodeVerdict]]:
-    """What of `plan` can be committed on `snapshot` (no side effects)."""
+def evaluate_plan(snapshot, plan: Plan, placed_out: dict | None = None) -> tuple[PlanResult, list[NodeVerdict]]:
+    """What of `plan` can be committed on `snapshot` (no side effects but `placed_out`:
+    see `plan_fits_node`)."""
     node_ids = sorted(set(plan.node_update) | set(plan.node_allocation) | set(plan.node_preemptions))
-    verdicts = [evaluate_node(snapshot, plan, node_id) for node_id in node_ids]
+    held_cache: dict = {}
+    verdicts = [evaluate_node(snapshot, plan, node_id, placed_out, held_cache) for node_id in node_ids]
     rejected = [v.node_id for v in verdicts if not v.fits]
+    rejected_set = set(rejected)
     result = PlanResult()
     if rejected and plan.all_at_once:
         result.rejected_nodes = rejected
         result.refresh_index = snapshot.index
         return result, verdicts
     for node_id in node_ids:
-        if node_id in rejected:
+        if node_id in rejected_set:
             continue
         if node_id in plan.node_update:
             result.node_update[node_id] = plan.node_update[node_id]
@@ -340,7 +426,8 @@ class PlanApplier:
     def apply(self, plan: Plan) -> PlanResult:
         """Verify against the newest state and commit what fits (synchronously)."""
         snapshot = self.store.snapshot()
-        result, verdicts = evaluate_plan(snapshot, plan)
+        placed: dict = {}
+        result, verdicts = evaluate_plan(snapshot, plan, placed)
         for v in verdicts:
             if not v.fits:
                 log.info("plan for eval %s: node %s rejected: %s", plan.eval_id, v.node_id, v.reason)
@@ -350,7 +437,7 @@ class PlanApplier:
             evals = preemption_evals(snapshot, result, now)
             index = self.store.apply(plan_apply_command(plan, result, now, evals))
             result.alloc_index = index
-            advance_usage(snapshot, self.store.snapshot(), result, index)
+            advance_usage(snapshot, self.store.snapshot(), result, index, placed)
             if result.refresh_index:
                 result.refresh_index = index
         return result

@@ -34,7 +34,8 @@ def node_usage_key(node_id: str) -> str:
 
 
 def _same_usage(old: Allocation, new: Allocation) -> bool:
-    return (old.terminal == new.terminal and old.job_id == new.job_id and old.namespace == new.namespace
+    """Do both hold the same on the node (given both are terminal, or both are not)?"""
+    return (old.job_id == new.job_id and old.namespace == new.namespace
             and old.task_group == new.task_group
             and (old.allocated_resources is new.allocated_resources
                  or old.allocated_resources == new.allocated_resources)
@@ -172,7 +173,9 @@ class Txn(StateReader):
         t, gen = self._t, self.gen
         if old is _LOOKUP:
             old = t.allocs.get(alloc.id)
-        key = job_key(alloc)
+        key = (alloc.namespace, alloc.job_id)
+        live = int(not alloc.terminal)
+        node_id = alloc.node_id
         if old is None:
             if self._new_allocs is not None:
                 self._new_allocs.append(alloc)
@@ -180,28 +183,33 @@ class Txn(StateReader):
             else:
                 self._index_alloc(alloc, key)
                 t.allocs_by_prefix = tuple_bucket_add(t.allocs_by_prefix, alloc.id[:PREFIX_LEN], (alloc.id,), gen)
-            self._add_liveness(key, int(not alloc.terminal), 0)
+            self._add_liveness(key, live, 0)
+            moved = same_usage = False
         elif old.id in self._new_ids:  # new in this batch: its index entries first
             self.index_new_allocs()
             self.batch_new_allocs()
             self.put_alloc(alloc, old)
             return
-        elif job_key(old) != key or old.node_id != alloc.node_id or old.eval_id != alloc.eval_id:
-            self._unindex_alloc(old)
-            self._index_alloc(alloc, key)
-            self._add_liveness(key, int(not alloc.terminal), 0)
         else:
-            self._add_liveness(key, int(not alloc.terminal) - int(not old.terminal), 0)
-            if old.alloc_modify_index != alloc.alloc_modify_index:
-                t.allocs_by_node = bucket_add(t.allocs_by_node, alloc.node_id, alloc.id, gen, alloc.alloc_modify_index)
+            old_live = int(not old.terminal)
+            moved = old.node_id != node_id
+            if moved or old.job_id != alloc.job_id or old.namespace != alloc.namespace or old.eval_id != alloc.eval_id:
+                self._unindex_alloc(old)
+                self._index_alloc(alloc, key)
+                self._add_liveness(key, live, 0)
+            else:
+                self._add_liveness(key, live - old_live, 0)
+                if old.alloc_modify_index != alloc.alloc_modify_index:
+                    t.allocs_by_node = bucket_add(t.allocs_by_node, node_id, alloc.id, gen, alloc.alloc_modify_index)
+            same_usage = not moved and old_live == live and _same_usage(old, alloc)
         t.allocs = t.allocs.assoc(alloc.id, alloc, gen)
         self.touch("allocs")
-        self.touch(node_allocs_key(alloc.node_id))
-        if old is not None and old.node_id != alloc.node_id:
+        self.touch(node_allocs_key(node_id))
+        if moved:
             self.touch(node_allocs_key(old.node_id))
             self.touch(node_usage_key(old.node_id))
-        if old is None or old.node_id != alloc.node_id or not _same_usage(old, alloc):
-            self.touch(node_usage_key(alloc.node_id))
+        if not same_usage:
+            self.touch(node_usage_key(node_id))
 
     def batch_new_allocs(self) -> None:
         """From now on `put_alloc` of a new alloc writes the allocs table at once but
