@@ -192,3 +192,36 @@ async def test_a_client_gone_while_parked_leaves_no_waiter(twin):
     writer.close()
     await asyncio.sleep(0.1)
     assert twin.server.state._watchers.waiting() == 0
+
+
+async def test_requests_in_pieces_or_in_one_write_and_after_a_body_are_all_answered(twin):
+    node = write_node(twin.server, mock_node())
+    request = get(f"/v1/node/{node.id}")
+    expected = (await exchange(twin.plain_port, request))[0]
+    reader, writer = await open_conn(twin.fast_port)
+    writer.write(request[:20])  # a request's first part: aiohttp's parser holds it
+    await asyncio.sleep(0.05)
+    writer.write(request[20:])
+    assert await read_answer(reader) == expected
+    writer.write(request + request)  # two in one write: aiohttp's, in order
+    assert [await read_answer(reader), await read_answer(reader)] == [expected, expected]
+    body = b'{"Node": null}'
+    writer.write(b"PUT /v1/internal/node/register HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    assert b"400 Bad Request" in await asyncio.wait_for(reader.readuntil(b"node for client registration"), 5)
+    fast_before = twin.fast.server.fast_requests
+    writer.write(request)  # after a body: aiohttp's (its parser may hold what followed the body)
+    assert await read_answer(reader) == expected
+    assert twin.fast.server.fast_requests == fast_before
+    writer.write(request)  # that ended with a whole request without a body: the fast path's again
+    assert await read_answer(reader) == expected
+    assert twin.fast.server.fast_requests == fast_before + 1
+    writer.close()
+
+
+async def test_the_token_and_unusual_headers_are_read_as_aiohttp_reads_them(twin):
+    node = write_node(twin.server, mock_node())
+    for extra in ("X-Nomad-Token: abc\r\n", "x-nomad-token:  abc \r\nAccept: */*\r\n", "Connection: keep-alive\r\n",
+                  "Host: y\r\n", "Bad Header: x\r\n"):
+        request = get(f"/v1/node/{node.id}?index=1", extra)
+        fast, plain = await exchange(twin.fast_port, request), await exchange(twin.plain_port, request)
+        assert fast == plain, extra

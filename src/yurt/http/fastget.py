@@ -18,12 +18,12 @@ handed to aiohttp (the route answers its 404)."""
 
 from __future__ import annotations
 
-import asyncio
+import math
+import re
 
 from aiohttp import web
-from aiohttp.http import HttpVersion11
 from aiohttp.streams import EMPTY_PAYLOAD
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import RequestHandler, _ErrInfo
 from aiohttp.web_server import Server as _AiohttpServer
 
 from yurt.state.txn import node_key
@@ -34,57 +34,80 @@ from .query import DEFAULT_WAIT, _wait_seconds, remember_answer, responses_of, w
 from .routes_reads import node_answer
 from .wire import json_answer, ok_bytes
 
-NODE_PREFIX = "/v1/node/"
+NODE_PREFIX = b"GET /v1/node/"
+MAX_REQUEST = 8190  # aiohttp's max_line_size: anything longer is aiohttp's to refuse
+MAX_HEADERS = 128
+# header lines aiohttp's parser takes as they are: a token, a colon, visible ASCII and blanks
+_PLAIN_HEADERS = re.compile(r"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*")
+# headers that change how a request is read or answered: any of them, and aiohttp takes it
+_LEFT_TO_AIOHTTP = frozenset(("content-length", "transfer-encoding", "expect", "upgrade", "connection"))
+DEADLINE_TICK = 0.05  # parked requests run out in shared timers, at most this late
 
 
 class FastGetHandler(RequestHandler):
     """aiohttp's connection protocol, plus the watchers' fast path (module docstring)."""
 
-    __slots__ = ("_yurt_server", "_parked", "_held")
+    __slots__ = ("_yurt_server", "_parked", "_held", "_clean")
 
     def __init__(self, manager, *, yurt_server, **kwargs):
         super().__init__(manager, **kwargs)
         self._yurt_server = yurt_server
         self._parked: _ParkedGet | None = None
         self._held = b""  # what the client sent while a fast request was out (pipelining)
+        self._clean = True  # aiohttp's parser holds no part of a request
 
     def data_received(self, data: bytes) -> None:
         if self._parked is not None:
             self._held += data
             return
         waiter = self._waiter
-        if (waiter is None or waiter.done() or self._messages or self._upgraded
-                or self._payload_parser is not None or self._logging_enabled):
-            return super().data_received(data)
-        self._waiter = None  # parse without waking start(): the request may be answered here
-        try:
-            super().data_received(data)
-        finally:
-            self._waiter = waiter
-        messages = self._messages
-        if self._force_close or self._close:
-            waiter.cancel()  # what close() / force_close() do to start()'s waiter
-        elif len(messages) == 1 and self._take(*messages[0]):
-            messages.popleft()
-            if self._parser is not None:
-                self._parser.message_consumed()
-        elif messages:
-            waiter.set_result(None)
+        if (self._clean and waiter is not None and not waiter.done() and not self._messages
+                and not self._logging_enabled and data.startswith(NODE_PREFIX) and self._take(data)):
+            return
+        self._to_aiohttp(data)
 
-    def _take(self, message, payload) -> bool:
-        """Answer or park `message` here if it is a plain watcher's GET; False: aiohttp's."""
-        if (message.method != "GET" or payload is not EMPTY_PAYLOAD or message.version != HttpVersion11
-                or message.should_close or message.upgrade):
+    def _to_aiohttp(self, data: bytes) -> None:
+        """aiohttp's own reading; notes whether its parser is left holding part of a request:
+        not when this data ended with the head of a request without a body (a request's head
+        ends at its first blank line, so a part of one cannot end with one)."""
+        before = self._request_count
+        super().data_received(data)
+        messages = self._messages
+        self._clean = bool(self._request_count > before and messages and data.endswith(b"\r\n\r\n")
+                           and messages[-1][1] is EMPTY_PAYLOAD and not isinstance(messages[-1][0], _ErrInfo)
+                           and not self._upgraded and not self._buffer_paused and self._payload_parser is None)
+
+    def _take(self, data: bytes) -> bool:
+        """Answer or park `data` here if it is exactly one plain watcher's GET (module
+        docstring); False: aiohttp's."""
+        end = data.find(b"\r\n\r\n")
+        if end != len(data) - 4 or end > MAX_REQUEST or not data.isascii():
             return False
-        target = message.path
-        if not target.startswith(NODE_PREFIX) or "%" in target or "+" in target or "#" in target:
+        text = data.decode("ascii")
+        line_end = text.index("\r\n")
+        parts = text[:line_end].split(" ")
+        if len(parts) != 3 or parts[2] != "HTTP/1.1" or not _PLAIN_HEADERS.fullmatch(text, line_end + 2, end + 2):
+            return False
+        token, names = "", set()
+        lines = text[line_end + 2:end].split("\r\n") if end > line_end else ()
+        if len(lines) > MAX_HEADERS:
+            return False
+        for line in lines:
+            name, _, value = line.partition(":")
+            name = name.lower()
+            if name in names or name in _LEFT_TO_AIOHTTP:
+                return False
+            names.add(name)
+            if name == "x-nomad-token":
+                token = value.strip(" \t")
+        target = parts[1]
+        if "%" in target or "+" in target or "#" in target:
             return False
         path, _, query = target.partition("?")
-        node_id = path[len(NODE_PREFIX):]
+        node_id = path[len(NODE_PREFIX) - 4:]
         if not node_id or "/" in node_id:
             return False
-        min_index, wait = 0, DEFAULT_WAIT
-        seen = set()
+        min_index, wait, seen = 0, DEFAULT_WAIT, set()
         for part in query.split("&") if query else ():
             name, _, value = part.partition("=")
             if name in seen:
@@ -99,19 +122,16 @@ class FastGetHandler(RequestHandler):
                     return False
             except (ValueError, TypeError):
                 return False  # the route answers the 400
-        headers = message.headers
-        if "Expect" in headers:
-            return False
         store = self._yurt_server.state
         if store is None or self.transport is None:
             return False
         snapshot = store.snapshot()
         if snapshot.node_by_id(node_id) is None:
             return False  # unknown, or an ID prefix: the route's lookup and answer
+        self._request_count += 1
         self._manager.requests_count += 1
         self._manager.fast_requests += 1
-        get = _ParkedGet(self, message, store, path, node_id, headers.get("X-Nomad-Token", ""), min_index)
-        get.check(snapshot, wait)
+        _ParkedGet(self, data, store, path, node_id, token, min_index).check(snapshot, wait)
         return True
 
     def _answered(self) -> None:
@@ -138,45 +158,43 @@ class FastGetHandler(RequestHandler):
 class _ParkedGet(CallbackWaiter):
     """One fast `GET /v1/node/:id`, from its parse to its answer."""
 
-    __slots__ = ("handler", "message", "store", "path", "node_id", "token", "min_index", "table_index",
-                 "deadline", "timer")
+    __slots__ = ("handler", "raw", "store", "path", "node_id", "token", "min_index", "table_index", "slot")
 
-    def __init__(self, handler: FastGetHandler, message, store, path: str, node_id: str, token: str, min_index: int):
-        self.handler, self.message, self.store = handler, message, store
+    def __init__(self, handler: FastGetHandler, raw: bytes, store, path: str, node_id: str, token: str,
+                 min_index: int):
+        self.handler, self.raw, self.store = handler, raw, store
         self.path, self.node_id, self.token, self.min_index = path, node_id, token, min_index
         self.loop = handler._loop
         self.tables = (node_key(node_id),)
         self.table_index = 0
-        self.deadline = 0.0
-        self.timer: asyncio.TimerHandle | None = None
+        self.slot = 0  # the deadline's tick (`FastGetServer.run_out_at`), once parked
 
     def check(self, snapshot, wait: float) -> None:
         node = snapshot.node_by_id(self.node_id)
         table_index = snapshot.table_index(self.tables[0])
         index = (node.modify_index if node is not None else None) or table_index
-        if 0 < self.min_index and index <= self.min_index:
-            self.deadline = self.loop.time() + wait_with_jitter(wait)
-            if self.deadline > self.loop.time():
-                self.park(table_index)
-                return
+        if 0 < self.min_index and index <= self.min_index and wait > 0:
+            handler = self.handler
+            deadline = self.loop.time() + wait_with_jitter(wait)
+            self.slot = handler._manager.run_out_at(deadline, self)
+            # aiohttp closes a connection idle past its keep-alive time; a parked one is not idle
+            handler._next_keepalive_close_time = max(handler._next_keepalive_close_time,
+                                                     deadline + handler._keepalive_timeout)
+            self.park(table_index)
+            return
         self.answer(snapshot)
 
     def park(self, table_index: int) -> None:
-        handler, store = self.handler, self.store
-        handler._parked = self
+        store = self.store
+        self.handler._parked = self
         self.table_index = table_index
         store.watch(self.tables, self)
-        if self.timer is None:
-            self.timer = self.loop.call_at(self.deadline, self.expire)
-            # aiohttp closes a connection idle past its keep-alive time; a parked one is not idle
-            handler._next_keepalive_close_time = max(handler._next_keepalive_close_time,
-                                                     self.deadline + handler._keepalive_timeout)
         if store.max_table_index(self.tables) > table_index:  # changed meanwhile (another thread)
             self.loop.call_soon(self.wake)
 
     def wake(self) -> None:
         if self.handler._parked is not self:
-            return  # answered, expired or gone meanwhile
+            return  # answered, run out or gone meanwhile
         snapshot = self.store.snapshot()
         node = snapshot.node_by_id(self.node_id)
         table_index = snapshot.table_index(self.tables[0])
@@ -186,27 +204,25 @@ class _ParkedGet(CallbackWaiter):
         else:
             self.park(table_index)
 
-    def expire(self) -> None:
-        self.timer = None
+    def run_out(self) -> None:
+        """The wait ran out: answered with what there is (the index it asked with)."""
+        self.slot = 0
         if self.handler._parked is self:
             self.store.unwatch(self)
             self.answer(self.store.snapshot())
 
     def cancel(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.handler._manager.forget_deadline(self)
         self.store.unwatch(self)
 
     def answer(self, snapshot) -> None:
         handler = self.handler
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        if self.slot:
+            handler._manager.forget_deadline(self)
         node = snapshot.node_by_id(self.node_id)
         if node is None:
             return self.hand_over()
-        responses = responses_of(self.store)
+        responses = handler._manager.responses(self.store)
         key = watcher_key(self.path, self.token, snapshot.index)
         cached = responses.get(key)
         if cached is None:
@@ -223,16 +239,12 @@ class _ParkedGet(CallbackWaiter):
         handler._answered()
 
     def hand_over(self) -> None:
-        """aiohttp's `start` takes the request (the route answers it, e.g. a 404)."""
+        """aiohttp reads the request after all (the route answers it, e.g. a 404): its parser
+        has seen nothing since it was clean, so it gets the request and what followed it."""
         handler = self.handler
         handler._parked = None
-        handler._messages.append((self.message, EMPTY_PAYLOAD))
-        waiter = handler._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
         held, handler._held = handler._held, b""
-        if held:
-            handler.data_received(held)
+        handler._to_aiohttp(self.raw + held)
 
 
 class FastGetServer(_AiohttpServer):
@@ -240,9 +252,41 @@ class FastGetServer(_AiohttpServer):
 
     yurt_server = None
     fast_requests = 0  # requests taken by the fast path
+    _deadlines: dict[int, set] | None = None
+    _answers: tuple | None = None
 
     def __call__(self) -> RequestHandler:
         return FastGetHandler(self, loop=self._loop, yurt_server=self.yurt_server, **self._kwargs)
+
+    def run_out_at(self, deadline: float, parked: _ParkedGet) -> int:
+        """`parked.run_out()` at `deadline` (at most a tick later): one timer per tick for all
+        the requests running out in it, not one each (thousands of watchers park per second)."""
+        slot = math.ceil(deadline / DEADLINE_TICK)
+        if self._deadlines is None:
+            self._deadlines = {}
+        bucket = self._deadlines.get(slot)
+        if bucket is None:
+            bucket = self._deadlines[slot] = set()
+            self._loop.call_at(slot * DEADLINE_TICK, self._run_out, slot)
+        bucket.add(parked)
+        return slot
+
+    def forget_deadline(self, parked: _ParkedGet) -> None:
+        bucket = self._deadlines.get(parked.slot) if self._deadlines else None
+        if bucket is not None:
+            bucket.discard(parked)
+        parked.slot = 0
+
+    def _run_out(self, slot: int) -> None:
+        for parked in self._deadlines.pop(slot, ()):
+            parked.run_out()
+
+    def responses(self, store) -> dict:
+        """The blocking queries' answer cache of `store` (`query.responses_of`), kept at hand."""
+        answers = self._answers
+        if answers is None or answers[0] is not store:
+            answers = self._answers = (store, responses_of(store))
+        return answers[1]
 
 
 class AppRunner(web.AppRunner):
