@@ -225,3 +225,22 @@ async def test_the_token_and_unusual_headers_are_read_as_aiohttp_reads_them(twin
         request = get(f"/v1/node/{node.id}?index=1", extra)
         fast, plain = await exchange(twin.fast_port, request), await exchange(twin.plain_port, request)
         assert fast == plain, extra
+
+
+async def test_a_failure_in_the_fast_path_hands_the_request_to_aiohttp(twin, monkeypatch):
+    from yurt.http import fastget
+
+    def broken(node):
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(fastget, "node_answer", broken)
+    node = write_node(twin.server, mock_node())
+    at_once = get(f"/v1/node/{node.id}")
+    assert await exchange(twin.fast_port, at_once) == await exchange(twin.plain_port, at_once)
+    reader, writer = await open_conn(twin.fast_port)
+    writer.write(get(f"/v1/node/{node.id}?index={node.modify_index}&wait=30s"))
+    await asyncio.sleep(0.05)
+    changed = write_node(twin.server, evolve(node, meta={"k": "v"}))
+    woken = await read_answer(reader)
+    assert woken.startswith(b"HTTP/1.1 200 OK") and f"X-Nomad-Index: {changed.modify_index}".encode() in woken
+    writer.close()

@@ -18,6 +18,7 @@ handed to aiohttp (the route answers its 404)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 
@@ -42,12 +43,15 @@ _PLAIN_HEADERS = re.compile(r"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n
 # headers that change how a request is read or answered: any of them, and aiohttp takes it
 _LEFT_TO_AIOHTTP = frozenset(("content-length", "transfer-encoding", "expect", "upgrade", "connection"))
 DEADLINE_TICK = 0.05  # parked requests run out in shared timers, at most this late
+HELD_LIMIT = 2**16  # what a client may send while its request is parked before reading pauses
+
+log = logging.getLogger(__name__)
 
 
 class FastGetHandler(RequestHandler):
     """aiohttp's connection protocol, plus the watchers' fast path (module docstring)."""
 
-    __slots__ = ("_yurt_server", "_parked", "_held", "_clean")
+    __slots__ = ("_yurt_server", "_parked", "_held", "_clean", "_held_paused")
 
     def __init__(self, manager, *, yurt_server, **kwargs):
         super().__init__(manager, **kwargs)
@@ -55,10 +59,14 @@ class FastGetHandler(RequestHandler):
         self._parked: _ParkedGet | None = None
         self._held = b""  # what the client sent while a fast request was out (pipelining)
         self._clean = True  # aiohttp's parser holds no part of a request
+        self._held_paused = False
 
     def data_received(self, data: bytes) -> None:
         if self._parked is not None:
             self._held += data
+            if len(self._held) > HELD_LIMIT and not self._held_paused and self.transport is not None:
+                self._held_paused = True
+                self.transport.pause_reading()
             return
         waiter = self._waiter
         if (self._clean and waiter is not None and not waiter.done() and not self._messages
@@ -131,8 +139,24 @@ class FastGetHandler(RequestHandler):
         self._request_count += 1
         self._manager.requests_count += 1
         self._manager.fast_requests += 1
-        _ParkedGet(self, data, store, path, node_id, token, min_index).check(snapshot, wait)
+        parked = _ParkedGet(self, data, store, path, node_id, token, min_index)
+        try:
+            parked.check(snapshot, wait)
+        except Exception:  # noqa: BLE001 - aiohttp and the route answer it (a 500 if it fails there too)
+            log.exception("fast GET %s failed; handed to aiohttp", path)
+            parked.cancel()
+            self._parked = None
+            return False
         return True
+
+    def _take_back(self) -> bytes:
+        """What the client sent while a request was parked (reading resumes)."""
+        held, self._held = self._held, b""
+        if self._held_paused:
+            self._held_paused = False
+            if self.transport is not None:
+                self.transport.resume_reading()
+        return held
 
     def _answered(self) -> None:
         """After a fast answer: the keep-alive bookkeeping aiohttp's `start` does after each
@@ -143,7 +167,11 @@ class FastGetHandler(RequestHandler):
         self._next_keepalive_close_time = loop.time() + self._keepalive_timeout
         if self._keepalive_handle is None and self._keepalive_timeout > 0:
             self._keepalive_handle = loop.call_at(self._next_keepalive_close_time, self._process_keepalive)
-        held, self._held = self._held, b""
+        if self._close or self._force_close:  # closing (shutdown): as aiohttp after a response
+            if self.transport is not None:
+                self.transport.close()
+            return
+        held = self._take_back()
         if held:
             self.data_received(held)
 
@@ -193,6 +221,18 @@ class _ParkedGet(CallbackWaiter):
             self.loop.call_soon(self.wake)
 
     def wake(self) -> None:
+        try:
+            self._wake()
+        except Exception:  # noqa: BLE001 - aiohttp and the route answer it
+            log.exception("fast GET %s failed on a wake; handed to aiohttp", self.path)
+            self.fail()
+
+    def fail(self) -> None:
+        self.cancel()
+        if self.handler._parked is self:
+            self.hand_over()
+
+    def _wake(self) -> None:
         if self.handler._parked is not self:
             return  # answered, run out or gone meanwhile
         snapshot = self.store.snapshot()
@@ -243,8 +283,7 @@ class _ParkedGet(CallbackWaiter):
         has seen nothing since it was clean, so it gets the request and what followed it."""
         handler = self.handler
         handler._parked = None
-        held, handler._held = handler._held, b""
-        handler._to_aiohttp(self.raw + held)
+        handler._to_aiohttp(self.raw + handler._take_back())
 
 
 class FastGetServer(_AiohttpServer):
@@ -279,7 +318,11 @@ class FastGetServer(_AiohttpServer):
 
     def _run_out(self, slot: int) -> None:
         for parked in self._deadlines.pop(slot, ()):
-            parked.run_out()
+            try:
+                parked.run_out()
+            except Exception:  # noqa: BLE001 - aiohttp and the route answer it
+                log.exception("fast GET %s failed at its deadline; handed to aiohttp", parked.path)
+                parked.fail()
 
     def responses(self, store) -> dict:
         """The blocking queries' answer cache of `store` (`query.responses_of`), kept at hand."""

@@ -8,8 +8,12 @@ together in one loop callback.
 """
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Iterable
+
+
+log = logging.getLogger(__name__)
 
 
 class CallbackWaiter:
@@ -118,7 +122,10 @@ def _wake_all(batch: list[CallbackWaiter]) -> None:
             if waiter in seen:
                 continue
             seen.add(waiter)
-        waiter.wake()
+        try:
+            waiter.wake()
+        except Exception:  # noqa: BLE001 - one waiter's failure must not strand the others
+            log.exception("change waiter %r failed", waiter)
 
 
 def _wake(fut: asyncio.Future) -> None:
