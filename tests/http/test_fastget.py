@@ -8,10 +8,8 @@ import re
 import pytest
 from aiohttp import web
 
-from conftest import make_config
 from yurt.http import build_app
 from yurt.http.fastget import AppRunner, FastGetServer
-from yurt.server import FakeClock, Server
 from yurt.state.commands import NodeRegister
 from yurt.structs import evolve
 from yurt.testing.mock import mock_node
@@ -45,14 +43,11 @@ class Twin:
 
 
 @pytest.fixture
-async def twin():
-    server = Server(make_config(), clock=FakeClock())
-    await server.start()
+async def twin(server):
     twin = Twin(server)
     await twin.start()
     yield twin
     await twin.close()
-    await server.stop()
 
 
 def write_node(server, node):
