@@ -231,3 +231,20 @@ async def test_w6_watcher_is_woken_by_its_node_and_asks_again(api):
     assert watcher.conn.stats.requests == 2 and watcher.done(later) and not watcher.done(later + 1)
     tally.stopped = True
     watcher.conn.close()
+
+
+def test_a_node_event_encodes_as_the_nodes_wire_form_without_its_secret():
+    from yurt.server.events import _node_event
+    from yurt.state import StateStore
+    from yurt.state.commands import NodeRegister
+    from yurt.structs import to_wire
+    from yurt.testing.mock import mock_node
+
+    store = StateStore()
+    node = mock_node()
+    index = store.apply(NodeRegister(node=node))
+    [event] = _node_event(store.snapshot(), index, node.id, "NodeRegistration")
+    expected = to_wire(store.snapshot().node_by_id(node.id))
+    expected["SecretID"] = ""
+    assert node.secret_id and json.loads(event.encoded())["Payload"] == {"Node": expected}
+    assert event.wire()["Payload"] == {"Node": expected}

@@ -87,7 +87,9 @@ async def run_agent(cfg: AgentConfig, install_signals: Callable[[asyncio.Event],
         relax_gc()  # after the restore: the restored state is never rescanned by the cyclic GC
     else:
         app = client_only_app(cfg, client)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    from ..http.fastget import AppRunner  # web.AppRunner + the watchers' fast path
+
+    runner = AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, cfg.bind_addr, cfg.http_port, reuse_address=True, backlog=listen_backlog())
     try:

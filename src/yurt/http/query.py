@@ -109,7 +109,7 @@ async def blocking_query(
                 break
     responses = key = None
     if index_of or cache_by_tables:
-        responses = _responses_of(store)
+        responses = responses_of(store)
         key = _response_key(request, table_index if cache_by_tables else snapshot.index)
         cached = responses.get(key)
         if cached is not None:
@@ -124,11 +124,17 @@ async def blocking_query(
     if next_token:
         resp.headers["X-Nomad-NextToken"] = next_token
     if key:
-        if len(responses) >= RESPONSE_CACHE_SIZE:
-            responses.clear()
-        # the answer's headers are a function of the key too: kept ready for the next caller
-        responses[key] = (resp.body, CIMultiDict(resp.headers), serialize_headers(resp.headers))
+        remember_answer(responses, key, resp)
     return resp
+
+
+def remember_answer(responses: dict, key: tuple, resp: web.Response) -> tuple[bytes, CIMultiDict, bytes | None]:
+    """Keep `resp` for the next identical request; its headers are a function of the key
+    too, so they are kept ready (serialised) with it."""
+    if len(responses) >= RESPONSE_CACHE_SIZE:
+        responses.clear()
+    found = responses[key] = (resp.body, CIMultiDict(resp.headers), serialize_headers(resp.headers))
+    return found
 
 
 def _max_index(snapshot, tables: list[str]) -> int:
@@ -145,7 +151,7 @@ RESPONSE_CACHE_SIZE = 512
 _caches: "weakref.WeakKeyDictionary[Any, dict[tuple, tuple[bytes, CIMultiDict, bytes | None]]]" = weakref.WeakKeyDictionary()
 
 
-def _responses_of(store) -> dict[tuple, tuple[bytes, CIMultiDict, bytes | None]]:
+def responses_of(store) -> dict[tuple, tuple[bytes, CIMultiDict, bytes | None]]:
     """The answers cached for one state store (several servers may share a process)."""
     responses = _caches.get(store)
     if responses is None:
@@ -156,12 +162,17 @@ def _responses_of(store) -> dict[tuple, tuple[bytes, CIMultiDict, bytes | None]]
 def _response_key(request: web.Request, version: int) -> tuple:
     query = request.query
     if len(query) <= 2 and all(k in _WAIT_PARAMS for k in query):  # the usual watcher: ?index=&wait=
-        return (request.path, (), request.headers.get("X-Nomad-Token", ""), version)
+        return watcher_key(request.path, request.headers.get("X-Nomad-Token", ""), version)
     return (request.path, tuple((k, v) for k, v in query.items() if k not in _WAIT_PARAMS),
             request.headers.get("X-Nomad-Token", ""), version)
 
 
 _WAIT_PARAMS = ("index", "wait")
+
+
+def watcher_key(path: str, token: str, version: int) -> tuple:
+    """The answer cache's key of a request with no query parameters but `index` and `wait`."""
+    return (path, (), token, version)
 
 
 def filter_and_page(request: web.Request, items: list) -> tuple[list, str]:

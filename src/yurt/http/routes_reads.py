@@ -125,14 +125,19 @@ def _node_or_404(snap, node_id: str):
     return node
 
 
+def node_answer(node) -> dict:
+    """The body of `GET /v1/node/:id` (also sent by `fastget`, the watchers' fast path)."""
+    data = node_wire(node)
+    data["SecretID"] = ""
+    return data
+
+
 @routes.get("/v1/node/{node_id}")
 async def read_node(request: web.Request) -> web.Response:
     node_id = request.match_info["node_id"]
 
     def compute(snap, opts):
-        node = node_wire(_node_or_404(snap, node_id))
-        node["SecretID"] = ""
-        return node
+        return node_answer(_node_or_404(snap, node_id))
 
     def index_of(snap):
         node = snap.node_by_id(node_id)

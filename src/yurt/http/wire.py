@@ -71,6 +71,13 @@ def serialize_headers(headers) -> bytes | None:
     return "".join(lines).encode()
 
 
+def ok_bytes(head: bytes, body: bytes) -> bytes:
+    """A whole HTTP/1.1 200 answer as aiohttp sends it: status line, `head` (from
+    `serialize_headers`), then Content-Length, Date, Server, and the body."""
+    return b"".join((b"HTTP/1.1 200 OK\r\n", head, b"Content-Length: %d\r\nDate: %s\r\n" % (
+        len(body), rfc822_formatted_time().encode()), _SERVER_LINE, body))
+
+
 class FastResponse(web.Response):
     """A 200 answer whose whole body is in hand. When aiohttp's general path would add
     nothing to it (HTTP/1.1 keep-alive, not HEAD, no compression, cookies or
@@ -88,8 +95,7 @@ class FastResponse(web.Response):
             transport = request.transport
             if head is not None and transport is not None and not transport.is_closing():
                 body = self._body
-                transport.write(b"".join((b"HTTP/1.1 200 OK\r\n", head, b"Content-Length: %d\r\nDate: %s\r\n" % (
-                    len(body), rfc822_formatted_time().encode()), _SERVER_LINE, body)))
+                transport.write(ok_bytes(head, body))
                 self._sent = self._eof_sent = self._keep_alive = True
                 self._body_length = len(body)
                 await request.writer.drain()  # as write_eof would: the transport's buffer is full
@@ -114,6 +120,15 @@ def json_response(request: web.Request, body: Any, index: int | None = None) -> 
         payload = (json.dumps(to_wire(body), indent=4) + "\n").encode()
     else:
         payload = _json_encoder.encode(body)
+    return _json_answer(payload, index)
+
+
+def json_answer(body: Any, index: int | None = None) -> "FastResponse":
+    """`json_response` of a request without `?pretty`."""
+    return _json_answer(_json_encoder.encode(body), index)
+
+
+def _json_answer(payload: bytes, index: int | None) -> "FastResponse":
     resp = FastResponse(body=payload, content_type="application/json")
     if index is not None:
         set_index_headers(resp, index)

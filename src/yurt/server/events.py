@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from yurt.structs import to_wire
+from yurt.structs import evolve, to_wire
 
 _encoder = msgspec.json.Encoder()
 
@@ -27,12 +27,15 @@ class Event:
 
     def wire(self) -> dict[str, Any]:
         return {"Topic": self.topic, "Type": self.type, "Key": self.key, "Namespace": self.namespace,
-                "FilterKeys": self.filter_keys, "Index": self.index, "Payload": self.payload}
+                "FilterKeys": self.filter_keys, "Index": self.index, "Payload": to_wire(self.payload)}
 
     def encoded(self) -> bytes:
-        """`wire()` as JSON, encoded once however many subscribers send it."""
+        """`wire()` as JSON, encoded once however many subscribers send it (a payload may
+        hold structs: they encode as their `to_wire`, without building it first)."""
         if self._encoded is None:
-            self._encoded = _encoder.encode(self.wire())
+            self._encoded = _encoder.encode({
+                "Topic": self.topic, "Type": self.type, "Key": self.key, "Namespace": self.namespace,
+                "FilterKeys": self.filter_keys, "Index": self.index, "Payload": self.payload})
         return self._encoded
 
 
@@ -59,9 +62,7 @@ def _eval_events(snapshot, index: int, evals) -> list[Event]:
 
 def _node_event(snapshot, index: int, node_id: str, typ: str) -> list[Event]:
     node = snapshot.node_by_id(node_id)
-    payload = to_wire(node) if node is not None else {"ID": node_id}
-    if node is not None:
-        payload["SecretID"] = ""
+    payload = evolve(node, secret_id="") if node is not None else {"ID": node_id}
     return [Event("Node", typ, node_id, "", index, {"Node": payload})]
 
 

@@ -191,6 +191,13 @@ class StateStore:
         tables = tuple(tables) or TABLES  # no tables named: any change
         return await self._watchers.wait(lambda: self.max_table_index(tables), tables, min_index, timeout)
 
+    def watch(self, tables: tuple[str, ...], waiter) -> None:
+        """Call `waiter.wake()` at the next change to `tables` (`watch.CallbackWaiter`)."""
+        self._watchers.watch(tables, waiter)
+
+    def unwatch(self, waiter) -> None:
+        self._watchers.forget(waiter)
+
     # -- durability ----------------------------------------------------
     def _restore(self) -> None:
         assert self._backend is not None

@@ -2,12 +2,28 @@
 
 Waiters register a future per table they watch; a change to a table resolves only
 the futures registered for that table, so many thousands of idle blocking queries
-on other tables cost nothing per write.
+on other tables cost nothing per write. A waiter may also be a `CallbackWaiter` (no
+future, no task: the HTTP layer's parked blocking GETs): those a change wakes are called
+together in one loop callback.
 """
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Iterable
+
+
+log = logging.getLogger(__name__)
+
+
+class CallbackWaiter:
+    """A waiter that is called back (`wake()`, on its loop) instead of resolving a future.
+    `loop` is the loop it runs on; `tables` what it watches (set by `ChangeWatchers.watch`)."""
+
+    __slots__ = ("loop", "tables")
+
+    def wake(self) -> None:
+        raise NotImplementedError
 
 
 class ChangeWatchers:
@@ -32,7 +48,11 @@ class ChangeWatchers:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
+        batches: dict = {}
         for fut in woken:
+            if isinstance(fut, CallbackWaiter):
+                batches.setdefault(fut.loop, []).append(fut)
+                continue
             loop = fut.get_loop()
             if loop is running:
                 _wake(fut)
@@ -41,6 +61,24 @@ class ChangeWatchers:
                     loop.call_soon_threadsafe(_wake, fut)
                 except RuntimeError:  # that loop is closed: nobody is waiting any more
                     pass
+        for loop, batch in batches.items():  # called back after this write's own work, all in one go
+            try:
+                if loop is running:
+                    loop.call_soon(_wake_all, batch)
+                else:
+                    loop.call_soon_threadsafe(_wake_all, batch)
+            except RuntimeError:
+                pass
+
+    def watch(self, tables: tuple[str, ...], waiter: CallbackWaiter) -> None:
+        """Call `waiter.wake()` (once) at the next change to one of `tables`; `forget` undoes it."""
+        waiter.tables = tables
+        with self._lock:
+            for table in tables:
+                self._waiters.setdefault(table, set()).add(waiter)
+
+    def forget(self, waiter: CallbackWaiter) -> None:
+        self._forget(waiter.tables, waiter)
 
     async def wait(
         self, current_index: Callable[[], int], tables: Iterable[str], min_index: int, timeout: float
@@ -75,6 +113,19 @@ class ChangeWatchers:
                     waiters.discard(fut)
                     if not waiters:
                         del self._waiters[table]
+
+
+def _wake_all(batch: list[CallbackWaiter]) -> None:
+    seen = set()
+    for waiter in batch:
+        if len(waiter.tables) > 1:  # woken through two of its tables by one change: once
+            if waiter in seen:
+                continue
+            seen.add(waiter)
+        try:
+            waiter.wake()
+        except Exception:  # noqa: BLE001 - one waiter's failure must not strand the others
+            log.exception("change waiter %r failed", waiter)
 
 
 def _wake(fut: asyncio.Future) -> None:
