@@ -633,3 +633,73 @@ async def test_exec_inside_the_running_container(docker_task):
     await driver.destroy_task(handle, force=True)
     with pytest.raises(DriverError, match="not running"):
         await driver.exec_task(handle, ["true"])
+
+
+def test_follower_reads_both_streams_from_one_multiplexed_response():
+    from yurt.drivers.docker.logfollower import multiplexed_batches, parse_timestamp_ns
+
+    def frame(stream: int, payload: bytes) -> bytes:
+        return bytes([stream, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
+
+    data = frame(1, b"2026-11-26T18:19:03.5Z out\n") + frame(2, b"2026-11-26T18:19:04Z err\n")
+    # split at arbitrary points, as the engine's chunks arrive
+    assert [f for batch in multiplexed_batches([data[:5], data[5:30], data[30:]]) for f in batch] == [
+        ("stdout", b"2026-11-26T18:19:03.5Z out\n"), ("stderr", b"2026-11-26T18:19:04Z err\n")]
+    from datetime import datetime, timezone
+
+    cases = {
+        "2026-11-26T18:19:03.0123Z": (datetime(2026, 11, 26, 18, 19, 3, tzinfo=timezone.utc), 12_300_000),
+        "2000-02-29T23:59:59.999999999+02:00": (datetime(2000, 2, 29, 21, 59, 59, tzinfo=timezone.utc), 999_999_999),
+        "1970-01-01T00:30:00-01:30": (datetime(1970, 1, 1, 2, 0, 0, tzinfo=timezone.utc), 0),
+    }
+    for text, (moment, fraction_ns) in cases.items():
+        assert parse_timestamp_ns(text) == int(moment.timestamp()) * 10**9 + fraction_ns, text
+    with pytest.raises(ValueError):
+        parse_timestamp_ns("2026-13-01T00:00:00Z")
+
+
+def test_follower_script_needs_only_the_stdlib(tmp_path):
+    """Started as `python -S -E logfollower.py`: none of the yurt package (nor site-packages) is
+    imported, so a follower's start costs little next to the container's."""
+    import subprocess
+
+    from yurt.drivers.docker.logfollower import launch_argv
+
+    argv = launch_argv(str(tmp_path / "missing.json"))
+    assert argv[1:3] == ["-S", "-E"]
+    probe = (f"import runpy, sys; runpy.run_path({argv[3]!r}, run_name='probe'); "  # imports it, main() not run
+             "print(sorted(m for m in sys.modules if m.startswith(('yurt', 'docker', 'requests'))))")
+    out = subprocess.run([argv[0], "-S", "-E", "-c", probe], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    failed = subprocess.run([*argv, "--foreground"], capture_output=True, text=True, timeout=30)
+    assert "FileNotFoundError" in failed.stderr and "ImportError" not in failed.stderr
+
+
+async def test_wait_blocks_on_the_engine_instead_of_polling(docker_task):
+    """wait_task asks the engine's wait route (as Nomad's WaitContainer) and inspects once the
+    container stopped, rather than inspecting it every poll interval."""
+    driver = DockerDriver()
+    cfg = docker_task({"command": "/bin/sh", "args": ["-c", "sleep 2; exit 4"]})
+    handle = await driver.start_task(cfg)
+    calls = []
+    inspect = driver.client.inspect_container
+    driver.client.inspect_container = lambda *a, **kw: calls.append(a) or inspect(*a, **kw)
+    result = await asyncio.wait_for(driver.wait_task(handle), 20)
+    assert result.exit_code == 4
+    assert len(calls) <= 2, f"{len(calls)} inspects while waiting"  # polling from 50 ms up: ~10 in 2 s
+    await driver.destroy_task(handle)
+
+
+async def test_a_leftover_container_with_the_tasks_name_is_replaced(engine, docker_task):
+    driver = DockerDriver()
+    cfg = docker_task({"command": "sleep", "args": ["30"]})
+    from yurt.drivers.docker.spec import container_name
+
+    stale = engine.create_container(TEST_IMAGE, command=["sleep", "30"], name=container_name(cfg),
+                                    labels={LABEL_ALLOC_ID: cfg.alloc_id})["Id"]
+    handle = await driver.start_task(cfg)
+    assert handle.state["container_id"] != stale
+    assert not engine.containers(all=True, filters={"id": stale})
+    assert engine.inspect_container(handle.state["container_id"])["State"]["Running"]
+    await driver.destroy_task(handle, force=True)
