@@ -80,12 +80,14 @@ async def _wait_gone(api, label: str, value: str, timeout: float = 120.0) -> Non
 
 
 async def _wait_api_running(http: aiohttp.ClientSession, base: str, job_id: str, count: int,
-                            index: int, t0: float) -> float | None:
-    """Seconds from `t0` until yurt reports `count` allocs with their task running."""
+                            index: int, t0: float, seen: set[str]) -> float | None:
+    """Seconds from `t0` until yurt reports `count` allocs with their task running; the alloc
+    IDs it saw go into `seen`."""
     while time.perf_counter() - t0 < TIMEOUT:
         async with http.get(f"{base}/v1/job/{job_id}/allocations", params={"index": index, "wait": "5s"}) as resp:
             allocs = await resp.json()
             index = int(resp.headers.get("X-Nomad-Index", index))
+        seen.update(a["ID"] for a in allocs)
         running = sum(1 for a in allocs
                       if any(s.get("State") == "running" for s in (a.get("TaskStates") or {}).values()))
         failed = [a for a in allocs if a.get("ClientStatus") in ("failed", "lost")]
@@ -94,6 +96,31 @@ async def _wait_api_running(http: aiohttp.ClientSession, base: str, job_id: str,
         if running >= count:
             return time.perf_counter() - t0
     return None
+
+
+STOP_TIMEOUT = 60.0
+TERMINAL = ("complete", "failed", "lost")
+
+
+async def _wait_api_stopped(http: aiohttp.ClientSession, base: str, alloc_ids: set[str], t0: float) -> tuple[float | None, list[dict]]:
+    """After the purge: seconds from `t0` until every alloc in `alloc_ids` is terminal on the
+    server (or garbage-collected), and the allocs still not terminal at the deadline."""
+    left: list[dict] = []
+    while time.perf_counter() - t0 < STOP_TIMEOUT:
+        async with http.get(f"{base}/v1/allocations") as resp:
+            listed = {a["ID"]: a for a in await resp.json()}
+        left = [listed[i] for i in alloc_ids if i in listed and listed[i].get("ClientStatus") not in TERMINAL]
+        if not left:
+            return time.perf_counter() - t0, []
+        await asyncio.sleep(0.25)
+    return None, left
+
+
+def _stuck_report(left: list[dict]) -> str:
+    a = left[0]
+    events = [(name, [e.get("Type") for e in (s.get("Events") or [])]) for name, s in (a.get("TaskStates") or {}).items()]
+    return (f"W7: {len(left)} allocs not stopped {STOP_TIMEOUT:.0f} s after the purge; e.g. {a['ID']} "
+            f"client {a.get('ClientStatus')} desired {a.get('DesiredStatus')}, task events {events}")
 
 
 async def run_yurt(api, count: int) -> dict:
@@ -114,19 +141,25 @@ async def run_yurt(api, count: int) -> dict:
             async with http.put(f"{agent.address}/v1/jobs", json=docker_job(job_id, count)) as resp:
                 resp.raise_for_status()
                 index = (await resp.json()).get("Index", 0)
+            alloc_ids: set[str] = set()
             engine_s, api_s = await asyncio.gather(
                 _wait_engine(api, YURT_JOB_LABEL, job_id, count, t0),
-                _wait_api_running(http, agent.address, job_id, count, index, t0))
+                _wait_api_running(http, agent.address, job_id, count, index, t0, alloc_ids))
             agent_cpu, engine_cpu = agent.cpu_seconds() - cpu0, engine_cpu_seconds() - engine0
             sample = api.inspect_container(api.containers(filters={"label": f"{YURT_JOB_LABEL}={job_id}"}, quiet=True)[0]["Id"])
+            t_stop = time.perf_counter()
             async with http.delete(f"{agent.address}/v1/job/{job_id}", params={"purge": "true"}) as resp:
                 resp.raise_for_status()
+            stopped_s, left = await _wait_api_stopped(http, agent.address, alloc_ids, t_stop)
+            if left:
+                raise RuntimeError(f"{_stuck_report(left)}\nagent log:\n{agent.log_tail(60)}")
             await _wait_gone(api, YURT_JOB_LABEL, job_id)
     finally:
         agent.stop()
         for cid in api.containers(all=True, filters={"label": f"{YURT_JOB_LABEL}={job_id}"}, quiet=True):
             api.remove_container(cid["Id"], force=True)
     return {"yurt_engine_running_s": _round(engine_s), "yurt_api_running_s": _round(api_s),
+            "yurt_allocs": len(alloc_ids), "yurt_all_stopped_after_purge_s": _round(stopped_s),
             "yurt_agent_cpu_s": round(agent_cpu, 1), "yurt_engine_cpu_s": round(engine_cpu, 1), "_sample": sample}
 
 

@@ -703,3 +703,41 @@ async def test_a_leftover_container_with_the_tasks_name_is_replaced(engine, dock
     assert not engine.containers(all=True, filters={"id": stale})
     assert engine.inspect_container(handle.state["container_id"])["State"]["Running"]
     await driver.destroy_task(handle, force=True)
+
+
+def test_an_exit_observed_by_two_waiters_at_once_is_recorded_for_both(tmp_path):
+    """The task runner's wait_task and stop_task's own wait both wake when the engine's wait
+    route answers and both record the exit (exit.json) from executor threads at the same
+    moment. The atomic write's temporary file was named by the process only, so one
+    thread's rename took the other's file away: FileNotFoundError out of wait_task, the
+    task runner ended without a Terminated event and the alloc stayed `running` after a
+    stop (W7's purge of 50 containers: 10-17 of them)."""
+    import threading
+
+    driver = DockerDriver()
+    exited = {"State": {"Status": "exited", "Running": False, "ExitCode": 137,
+                        "FinishedAt": "2026-11-27T02:00:00.5Z"}}
+    driver._inspect = lambda handle: exited
+    handle = TaskHandle(driver="docker", task_id="a/t",
+                        state={"container_id": "c" * 64, "state_dir": str(tmp_path)})
+    rounds, waiters = 100, 4
+    barrier, errors, results = threading.Barrier(waiters), [], []
+
+    def waiter():
+        for _ in range(rounds):
+            barrier.wait()
+            try:
+                results.append(driver._observe(handle))
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+            if barrier.wait() == 0:
+                os.unlink(tmp_path / "exit.json")  # the next round observes a fresh exit
+
+    threads = [threading.Thread(target=waiter) for _ in range(waiters)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(results) == rounds * waiters
+    assert {(state, result.exit_code) for state, result in results} == {("exited", 137)}
