@@ -741,3 +741,32 @@ def test_an_exit_observed_by_two_waiters_at_once_is_recorded_for_both(tmp_path):
     assert errors == []
     assert len(results) == rounds * waiters
     assert {(state, result.exit_code) for state, result in results} == {("exited", 137)}
+
+
+async def test_followers_fork_from_one_launcher_and_outlive_it(docker_task, tmp_path):
+    """Log followers are forked by one launcher per alloc root (no interpreter start per
+    container); they are detached: the launcher's exit (its agent went away) leaves them copying."""
+    import psutil
+
+    from yurt.drivers.docker import driver as docker_driver
+
+    marker = str(tmp_path / "alloc-root")
+    driver = DockerDriver(alloc_root=marker)
+    script = "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.2; done"
+    cfgs = [docker_task({"command": "/bin/sh", "args": ["-c", script]}) for _ in range(2)]
+    handles = [await driver.start_task(cfg) for cfg in cfgs]
+    for cfg in cfgs:
+        await wait_for_log(cfg, "line1\n")
+    launcher = docker_driver._follower_launchers[marker]
+    assert "--zygote" in launcher.args and marker in launcher.args
+    followers = [psutil.Process(driver._follower_pid(h)) for h in handles]
+    assert {f.ppid() for f in followers} == {launcher.pid}
+    assert len({f.pid for f in followers}) == 2
+    launcher.stdin.close()  # end of input: the launcher exits
+    assert launcher.wait(timeout=10) == 0
+    docker_driver._follower_launchers.pop(marker)
+    count = read_log(cfgs[0]).count("\n")
+    await wait_for_log(cfgs[0], f"line{count + 2}\n")  # still copied after the launcher's exit
+    assert all(f.is_running() and f.status() != psutil.STATUS_ZOMBIE for f in followers)
+    for handle in handles:
+        await driver.destroy_task(handle, force=True)

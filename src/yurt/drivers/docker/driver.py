@@ -235,13 +235,7 @@ class DockerDriver(Driver):
                 "max_file_size": cfg.max_file_size_mb * 1024 * 1024,
                 "tty": bool(cfg.config.get("tty", False)),
             })
-        launcher = subprocess.Popen(
-            launch_argv(spec_path),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, close_fds=True,
-        )
-        # The launcher forks the follower and exits; reap it without delaying the task's start.
-        threading.Thread(target=launcher.wait, daemon=True).start()
+        launch_follower(spec_path, self.alloc_root or "")
 
     def _follower_pid(self, handle: TaskHandle) -> int:
         return _follower_pid(_state_dir(handle))
@@ -668,6 +662,34 @@ def _total_compute_mhz() -> int:
     except (FileNotFoundError, AttributeError, NotImplementedError):
         mhz = 0
     return (mhz or 1000) * (os.cpu_count() or 1)
+
+
+_follower_launchers: dict[str, subprocess.Popen] = {}
+_follower_launchers_lock = threading.Lock()
+MAX_FOLLOWER_LAUNCHERS = 4
+
+
+def launch_follower(spec_path: str, marker: str) -> None:
+    """Start a detached log follower for `spec_path`: through this process's follower launcher
+    for `marker` (started on first use, again if it died), else as a process of its own."""
+    line = os.fsencode(os.path.abspath(spec_path)) + b"\n"
+    with _follower_launchers_lock:
+        for _ in range(2):
+            launcher = _follower_launchers.get(marker)
+            if launcher is None or launcher.poll() is not None:
+                while len(_follower_launchers) >= MAX_FOLLOWER_LAUNCHERS:  # e.g. many test drivers
+                    _follower_launchers.pop(next(iter(_follower_launchers))).stdin.close()  # it exits
+                launcher = _follower_launchers[marker] = subprocess.Popen(
+                    launch_argv("--zygote", marker), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+            try:
+                launcher.stdin.write(line)
+                launcher.stdin.flush()
+                return
+            except OSError:  # it died: start another
+                _follower_launchers.pop(marker, None)
+    subprocess.Popen(launch_argv(spec_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True).wait()
 
 
 def _follower_pid(state_dir: str) -> int:

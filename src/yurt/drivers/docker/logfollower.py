@@ -13,13 +13,17 @@ docker_logger reads them).
 
 Start-up cost matters (one follower per container, started while the engine is busy starting
 the others): run as a script without `site` it imports only stdlib modules and the stdlib-only
-`logrotate` and `supervisor` beside the docker package, not the `yurt` package: ~25 ms of CPU
-instead of ~200 ms.
+`logrotate` and `supervisor` beside the docker package, not the `yurt` package: ~43 ms of CPU
+instead of ~200 ms. The driver does not even pay that per container: a launcher started once
+(`launch_argv("--zygote", marker)`, as raw_exec's supervisor launcher) reads follower spec paths
+on stdin and forks an already started interpreter for each (a few ms). It exits when its stdin
+closes (the agent went away); the followers it forked are detached and live on.
 """
 
 import json
 import os
 import re
+import signal
 import socket
 import struct
 import sys
@@ -42,9 +46,11 @@ STREAMS = {1: "stdout", 2: "stderr"}  # the multiplexed frame header's stream by
 TIMESTAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
 
 
-def launch_argv(spec_path: str) -> list[str]:
-    """The command that runs this file as a stdlib-only script for `spec_path`."""
-    return [sys.executable, "-S", "-E", os.path.abspath(__file__), spec_path]
+def launch_argv(*args: str) -> list[str]:
+    """The command that runs this file as a stdlib-only script: `launch_argv(spec_path)` one
+    follower, `launch_argv("--zygote", marker)` a launcher (`marker`, e.g. the client's alloc
+    dir, is only there for tools that look for a data dir's processes by command line)."""
+    return [sys.executable, "-S", "-E", os.path.abspath(__file__), *args]
 
 
 def _days_from_civil(year: int, month: int, day: int) -> int:
@@ -210,14 +216,39 @@ def run(spec: dict, state_dir: str) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], fork: bool = True) -> int:
+    if argv[:1] == ["--zygote"]:
+        return zygote()
     spec_path = argv[0]
     state_dir = os.path.dirname(os.path.abspath(spec_path))
     with open(spec_path) as f:
         spec = json.load(f)
     if "--foreground" not in argv:
-        _detach(state_dir)
+        _detach(state_dir, fork=fork)
     return run(spec, state_dir)
+
+
+def zygote() -> int:
+    """Fork a follower for each spec path read on stdin, until stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the agent's Ctrl-C is not for us
+    # The followers are our children (one fork: the launcher leads its own session, so a child
+    # can setsid itself); the kernel reaps them when they end.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    for line in sys.stdin.buffer:
+        spec_path = os.fsdecode(line.rstrip(b"\n"))
+        if spec_path and os.fork() == 0:
+            code = 1
+            try:
+                for sig in (signal.SIGINT, signal.SIGCHLD):
+                    signal.signal(sig, signal.SIG_DFL)
+                code = main([spec_path], fork=False)
+            except BaseException:  # noqa: BLE001 - stderr is the state dir's supervisor.log once detached
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+    return 0
 
 
 if __name__ == "__main__":
