@@ -11,6 +11,10 @@ yurt's containers (its binds pointed at an empty directory of the same layout, i
 replaced). Neither side can be faster than that; `floor_to_swarm` says how far below Swarm any
 orchestrator on this engine can get.
 
+After yurt's side, `job stop -purge`: every one of its allocs must be terminal on the server
+within STOP_TIMEOUT (else the scenario fails, naming a stuck alloc and its task events);
+`yurt_all_stopped_after_purge_s` is that time.
+
 Swarm: when the engine is not in a swarm, `docker swarm init --advertise-addr 127.0.0.1`
 and `docker swarm leave --force` at the end; an engine already in a swarm is used as it
 is and left in it. The local image is used without a registry (`--no-resolve-image`)."""
@@ -146,6 +150,7 @@ async def run_yurt(api, count: int) -> dict:
                 _wait_engine(api, YURT_JOB_LABEL, job_id, count, t0),
                 _wait_api_running(http, agent.address, job_id, count, index, t0, alloc_ids))
             agent_cpu, engine_cpu = agent.cpu_seconds() - cpu0, engine_cpu_seconds() - engine0
+            helpers_cpu = descendants_cpu_seconds(agent.proc.pid)
             sample = api.inspect_container(api.containers(filters={"label": f"{YURT_JOB_LABEL}={job_id}"}, quiet=True)[0]["Id"])
             t_stop = time.perf_counter()
             async with http.delete(f"{agent.address}/v1/job/{job_id}", params={"purge": "true"}) as resp:
@@ -160,7 +165,8 @@ async def run_yurt(api, count: int) -> dict:
             api.remove_container(cid["Id"], force=True)
     return {"yurt_engine_running_s": _round(engine_s), "yurt_api_running_s": _round(api_s),
             "yurt_allocs": len(alloc_ids), "yurt_all_stopped_after_purge_s": _round(stopped_s),
-            "yurt_agent_cpu_s": round(agent_cpu, 1), "yurt_engine_cpu_s": round(engine_cpu, 1), "_sample": sample}
+            "yurt_agent_cpu_s": round(agent_cpu, 1), "yurt_helpers_cpu_s": round(helpers_cpu, 2),
+            "yurt_engine_cpu_s": round(engine_cpu, 1), "_sample": sample}
 
 
 def floor_config(sample: dict, root: str, index: int) -> dict:
@@ -204,6 +210,25 @@ async def run_floor(api, sample: dict, count: int) -> dict:
             list(pool.map(lambda cid: api.remove_container(cid, force=True, v=True), ids))
         shutil.rmtree(root, ignore_errors=True)
     return {"floor_engine_running_s": _round(engine_s), "floor_engine_cpu_s": round(engine_cpu, 1)}
+
+
+def descendants_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the agent's live descendants (the docker log followers' launcher and the
+    followers it forked; a follower started as a detached process of its own is not counted)."""
+    import psutil
+
+    total = 0.0
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    for child in children:
+        try:
+            times = child.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
 
 
 def engine_cpu_seconds() -> float:
