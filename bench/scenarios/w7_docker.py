@@ -11,6 +11,10 @@ yurt's containers (its binds pointed at an empty directory of the same layout, i
 replaced). Neither side can be faster than that; `floor_to_swarm` says how far below Swarm any
 orchestrator on this engine can get.
 
+After yurt's side, `job stop -purge`: every one of its allocs must be terminal on the server
+within STOP_TIMEOUT (else the scenario fails, naming a stuck alloc and its task events);
+`yurt_all_stopped_after_purge_s` is that time.
+
 Swarm: when the engine is not in a swarm, `docker swarm init --advertise-addr 127.0.0.1`
 and `docker swarm leave --force` at the end; an engine already in a swarm is used as it
 is and left in it. The local image is used without a registry (`--no-resolve-image`)."""
@@ -80,12 +84,14 @@ async def _wait_gone(api, label: str, value: str, timeout: float = 120.0) -> Non
 
 
 async def _wait_api_running(http: aiohttp.ClientSession, base: str, job_id: str, count: int,
-                            index: int, t0: float) -> float | None:
-    """Seconds from `t0` until yurt reports `count` allocs with their task running."""
+                            index: int, t0: float, seen: set[str]) -> float | None:
+    """Seconds from `t0` until yurt reports `count` allocs with their task running; the alloc
+    IDs it saw go into `seen`."""
     while time.perf_counter() - t0 < TIMEOUT:
         async with http.get(f"{base}/v1/job/{job_id}/allocations", params={"index": index, "wait": "5s"}) as resp:
             allocs = await resp.json()
             index = int(resp.headers.get("X-Nomad-Index", index))
+        seen.update(a["ID"] for a in allocs)
         running = sum(1 for a in allocs
                       if any(s.get("State") == "running" for s in (a.get("TaskStates") or {}).values()))
         failed = [a for a in allocs if a.get("ClientStatus") in ("failed", "lost")]
@@ -94,6 +100,31 @@ async def _wait_api_running(http: aiohttp.ClientSession, base: str, job_id: str,
         if running >= count:
             return time.perf_counter() - t0
     return None
+
+
+STOP_TIMEOUT = 60.0
+TERMINAL = ("complete", "failed", "lost")
+
+
+async def _wait_api_stopped(http: aiohttp.ClientSession, base: str, alloc_ids: set[str], t0: float) -> tuple[float | None, list[dict]]:
+    """After the purge: seconds from `t0` until every alloc in `alloc_ids` is terminal on the
+    server (or garbage-collected), and the allocs still not terminal at the deadline."""
+    left: list[dict] = []
+    while time.perf_counter() - t0 < STOP_TIMEOUT:
+        async with http.get(f"{base}/v1/allocations") as resp:
+            listed = {a["ID"]: a for a in await resp.json()}
+        left = [listed[i] for i in alloc_ids if i in listed and listed[i].get("ClientStatus") not in TERMINAL]
+        if not left:
+            return time.perf_counter() - t0, []
+        await asyncio.sleep(0.25)
+    return None, left
+
+
+def _stuck_report(left: list[dict]) -> str:
+    a = left[0]
+    events = [(name, [e.get("Type") for e in (s.get("Events") or [])]) for name, s in (a.get("TaskStates") or {}).items()]
+    return (f"W7: {len(left)} allocs not stopped {STOP_TIMEOUT:.0f} s after the purge; e.g. {a['ID']} "
+            f"client {a.get('ClientStatus')} desired {a.get('DesiredStatus')}, task events {events}")
 
 
 async def run_yurt(api, count: int) -> dict:
@@ -110,24 +141,33 @@ async def run_yurt(api, count: int) -> dict:
                 raise RuntimeError(f"W7: the dev agent's docker driver is not healthy: {docker_info}")
             log(f"W7: yurt: job {job_id}, count {count}, docker driver on {agent.address}")
             cpu0, engine0 = agent.cpu_seconds(), engine_cpu_seconds()
-            t0 = time.perf_counter()
+            t0, t0_unix = time.perf_counter(), time.time()
             async with http.put(f"{agent.address}/v1/jobs", json=docker_job(job_id, count)) as resp:
                 resp.raise_for_status()
                 index = (await resp.json()).get("Index", 0)
+            alloc_ids: set[str] = set()
             engine_s, api_s = await asyncio.gather(
                 _wait_engine(api, YURT_JOB_LABEL, job_id, count, t0),
-                _wait_api_running(http, agent.address, job_id, count, index, t0))
+                _wait_api_running(http, agent.address, job_id, count, index, t0, alloc_ids))
             agent_cpu, engine_cpu = agent.cpu_seconds() - cpu0, engine_cpu_seconds() - engine0
+            helpers_cpu = descendants_cpu_seconds(agent.proc.pid)
+            timeline = engine_timeline(api, YURT_JOB_LABEL, job_id, t0_unix)
             sample = api.inspect_container(api.containers(filters={"label": f"{YURT_JOB_LABEL}={job_id}"}, quiet=True)[0]["Id"])
+            t_stop = time.perf_counter()
             async with http.delete(f"{agent.address}/v1/job/{job_id}", params={"purge": "true"}) as resp:
                 resp.raise_for_status()
+            stopped_s, left = await _wait_api_stopped(http, agent.address, alloc_ids, t_stop)
+            if left:
+                raise RuntimeError(f"{_stuck_report(left)}\nagent log:\n{agent.log_tail(60)}")
             await _wait_gone(api, YURT_JOB_LABEL, job_id)
     finally:
         agent.stop()
         for cid in api.containers(all=True, filters={"label": f"{YURT_JOB_LABEL}={job_id}"}, quiet=True):
             api.remove_container(cid["Id"], force=True)
     return {"yurt_engine_running_s": _round(engine_s), "yurt_api_running_s": _round(api_s),
-            "yurt_agent_cpu_s": round(agent_cpu, 1), "yurt_engine_cpu_s": round(engine_cpu, 1), "_sample": sample}
+            "yurt_allocs": len(alloc_ids), "yurt_all_stopped_after_purge_s": _round(stopped_s),
+            "yurt_agent_cpu_s": round(agent_cpu, 1), "yurt_helpers_cpu_s": round(helpers_cpu, 2),
+            "yurt_engine_cpu_s": round(engine_cpu, 1), **{f"yurt_{k}": v for k, v in timeline.items()}, "_sample": sample}
 
 
 def floor_config(sample: dict, root: str, index: int) -> dict:
@@ -159,18 +199,61 @@ async def run_floor(api, sample: dict, count: int) -> dict:
     try:
         log(f"W7: engine floor: {count} containers from {count} threads, yurt's container settings")
         engine0 = engine_cpu_seconds()
-        t0 = time.perf_counter()
+        t0, t0_unix = time.perf_counter(), time.time()
         with ThreadPoolExecutor(count) as pool:
             waiter = asyncio.ensure_future(_wait_engine(api, FLOOR_LABEL, run_id, count, t0))
             await asyncio.gather(*(asyncio.wrap_future(pool.submit(one, i)) for i in range(count)))
             engine_s = await waiter
         engine_cpu = engine_cpu_seconds() - engine0
+        timeline = engine_timeline(api, FLOOR_LABEL, run_id, t0_unix)
     finally:
         ids = [c["Id"] for c in api.containers(all=True, filters={"label": f"{FLOOR_LABEL}={run_id}"}, quiet=True)]
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda cid: api.remove_container(cid, force=True, v=True), ids))
         shutil.rmtree(root, ignore_errors=True)
-    return {"floor_engine_running_s": _round(engine_s), "floor_engine_cpu_s": round(engine_cpu, 1)}
+    return {"floor_engine_running_s": _round(engine_s), "floor_engine_cpu_s": round(engine_cpu, 1),
+            **{f"floor_{k}": v for k, v in timeline.items()}}
+
+
+def _unix_s(stamp: str) -> float:
+    """The engine's RFC 3339 nano timestamp in unix seconds."""
+    from datetime import datetime
+
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    return datetime.fromisoformat(whole + "+00:00").timestamp() + float("0." + (fraction or "0"))
+
+
+def engine_timeline(api, label: str, value: str, t0_unix: float) -> dict:
+    """From the engine's own records of the labelled containers, seconds after `t0_unix`: the
+    last container created, the first / median / last started (where an orchestrator's own
+    delay shows: before the creates, or between create and start)."""
+    ids = [c["Id"] for c in api.containers(all=True, filters={"label": f"{label}={value}"}, quiet=True)]
+    infos = [api.inspect_container(i) for i in ids]
+    created = sorted(_unix_s(i["Created"]) - t0_unix for i in infos)
+    started = sorted(_unix_s(i["State"]["StartedAt"]) - t0_unix for i in infos if i["State"].get("StartedAt"))
+    if not created or not started:
+        return {}
+    return {"last_created_s": round(created[-1], 2),
+            "started_first_median_last_s": [round(started[0], 2), round(started[len(started) // 2], 2), round(started[-1], 2)]}
+
+
+def descendants_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the agent's live descendants (the docker log followers' launcher and the
+    followers it forked; a follower started as a detached process of its own is not counted)."""
+    import psutil
+
+    total = 0.0
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    for child in children:
+        try:
+            times = child.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
 
 
 def engine_cpu_seconds() -> float:
@@ -201,7 +284,7 @@ async def run_swarm(api, count: int) -> dict:
     try:
         log(f"W7: swarm: service {service}, {count} replicas ({'own swarm' if own_swarm else 'existing swarm'})")
         engine0 = engine_cpu_seconds()
-        t0 = time.perf_counter()
+        t0, t0_unix = time.perf_counter(), time.time()
         created = await asyncio.to_thread(
             _docker, "service", "create", "--detach", "--no-resolve-image", "--name", service,
             "--replicas", str(count), IMAGE, "sleep", "3600")
@@ -210,13 +293,14 @@ async def run_swarm(api, count: int) -> dict:
             raise RuntimeError(f"W7: docker service create: {created.stderr}")
         engine_s = await _wait_engine(api, SWARM_SERVICE_LABEL, service, count, t0)
         engine_cpu = engine_cpu_seconds() - engine0
+        timeline = engine_timeline(api, SWARM_SERVICE_LABEL, service, t0_unix)
     finally:
         _docker("service", "rm", service, check=False)
         await _wait_gone(api, SWARM_SERVICE_LABEL, service)
         if own_swarm:
             _docker("swarm", "leave", "--force", check=False)
     return {"swarm_engine_running_s": _round(engine_s), "swarm_create_cmd_s": _round(create_s),
-            "swarm_engine_cpu_s": round(engine_cpu, 1)}
+            "swarm_engine_cpu_s": round(engine_cpu, 1), **{f"swarm_{k}": v for k, v in timeline.items()}}
 
 
 def _round(value: float | None) -> float | None:

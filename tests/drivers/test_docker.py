@@ -633,3 +633,140 @@ async def test_exec_inside_the_running_container(docker_task):
     await driver.destroy_task(handle, force=True)
     with pytest.raises(DriverError, match="not running"):
         await driver.exec_task(handle, ["true"])
+
+
+def test_follower_reads_both_streams_from_one_multiplexed_response():
+    from yurt.drivers.docker.logfollower import multiplexed_batches, parse_timestamp_ns
+
+    def frame(stream: int, payload: bytes) -> bytes:
+        return bytes([stream, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
+
+    data = frame(1, b"2026-11-26T18:19:03.5Z out\n") + frame(2, b"2026-11-26T18:19:04Z err\n")
+    # split at arbitrary points, as the engine's chunks arrive
+    assert [f for batch in multiplexed_batches([data[:5], data[5:30], data[30:]]) for f in batch] == [
+        ("stdout", b"2026-11-26T18:19:03.5Z out\n"), ("stderr", b"2026-11-26T18:19:04Z err\n")]
+    from datetime import datetime, timezone
+
+    cases = {
+        "2026-11-26T18:19:03.0123Z": (datetime(2026, 11, 26, 18, 19, 3, tzinfo=timezone.utc), 12_300_000),
+        "2000-02-29T23:59:59.999999999+02:00": (datetime(2000, 2, 29, 21, 59, 59, tzinfo=timezone.utc), 999_999_999),
+        "1970-01-01T00:30:00-01:30": (datetime(1970, 1, 1, 2, 0, 0, tzinfo=timezone.utc), 0),
+    }
+    for text, (moment, fraction_ns) in cases.items():
+        assert parse_timestamp_ns(text) == int(moment.timestamp()) * 10**9 + fraction_ns, text
+    with pytest.raises(ValueError):
+        parse_timestamp_ns("2026-13-01T00:00:00Z")
+
+
+def test_follower_script_needs_only_the_stdlib(tmp_path):
+    """Started as `python -S -E logfollower.py`: none of the yurt package (nor site-packages) is
+    imported, so a follower's start costs little next to the container's."""
+    import subprocess
+
+    from yurt.drivers.docker.logfollower import launch_argv
+
+    argv = launch_argv(str(tmp_path / "missing.json"))
+    assert argv[1:3] == ["-S", "-E"]
+    probe = (f"import runpy, sys; runpy.run_path({argv[3]!r}, run_name='probe'); "  # imports it, main() not run
+             "print(sorted(m for m in sys.modules if m.startswith(('yurt', 'docker', 'requests'))))")
+    out = subprocess.run([argv[0], "-S", "-E", "-c", probe], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    failed = subprocess.run([*argv, "--foreground"], capture_output=True, text=True, timeout=30)
+    assert "FileNotFoundError" in failed.stderr and "ImportError" not in failed.stderr
+
+
+async def test_wait_blocks_on_the_engine_instead_of_polling(docker_task):
+    """wait_task asks the engine's wait route (as Nomad's WaitContainer) and inspects once the
+    container stopped, rather than inspecting it every poll interval."""
+    driver = DockerDriver()
+    cfg = docker_task({"command": "/bin/sh", "args": ["-c", "sleep 2; exit 4"]})
+    handle = await driver.start_task(cfg)
+    calls = []
+    inspect = driver.client.inspect_container
+    driver.client.inspect_container = lambda *a, **kw: calls.append(a) or inspect(*a, **kw)
+    result = await asyncio.wait_for(driver.wait_task(handle), 20)
+    assert result.exit_code == 4
+    assert len(calls) <= 2, f"{len(calls)} inspects while waiting"  # polling from 50 ms up: ~10 in 2 s
+    await driver.destroy_task(handle)
+
+
+async def test_a_leftover_container_with_the_tasks_name_is_replaced(engine, docker_task):
+    driver = DockerDriver()
+    cfg = docker_task({"command": "sleep", "args": ["30"]})
+    from yurt.drivers.docker.spec import container_name
+
+    stale = engine.create_container(TEST_IMAGE, command=["sleep", "30"], name=container_name(cfg),
+                                    labels={LABEL_ALLOC_ID: cfg.alloc_id})["Id"]
+    handle = await driver.start_task(cfg)
+    assert handle.state["container_id"] != stale
+    assert not engine.containers(all=True, filters={"id": stale})
+    assert engine.inspect_container(handle.state["container_id"])["State"]["Running"]
+    await driver.destroy_task(handle, force=True)
+
+
+def test_an_exit_observed_by_two_waiters_at_once_is_recorded_for_both(tmp_path):
+    """The task runner's wait_task and stop_task's own wait both wake when the engine's wait
+    route answers and both record the exit (exit.json) from executor threads at the same
+    moment. The atomic write's temporary file was named by the process only, so one
+    thread's rename took the other's file away: FileNotFoundError out of wait_task, the
+    task runner ended without a Terminated event and the alloc stayed `running` after a
+    stop (W7's purge of 50 containers: 10-17 of them)."""
+    import threading
+
+    driver = DockerDriver()
+    exited = {"State": {"Status": "exited", "Running": False, "ExitCode": 137,
+                        "FinishedAt": "2026-11-27T02:00:00.5Z"}}
+    driver._inspect = lambda handle: exited
+    handle = TaskHandle(driver="docker", task_id="a/t",
+                        state={"container_id": "c" * 64, "state_dir": str(tmp_path)})
+    rounds, waiters = 100, 4
+    barrier, errors, results = threading.Barrier(waiters), [], []
+
+    def waiter():
+        for _ in range(rounds):
+            barrier.wait()
+            try:
+                results.append(driver._observe(handle))
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+            if barrier.wait() == 0:
+                os.unlink(tmp_path / "exit.json")  # the next round observes a fresh exit
+
+    threads = [threading.Thread(target=waiter) for _ in range(waiters)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(results) == rounds * waiters
+    assert {(state, result.exit_code) for state, result in results} == {("exited", 137)}
+
+
+async def test_followers_fork_from_one_launcher_and_outlive_it(docker_task, tmp_path):
+    """Log followers are forked by one launcher per alloc root (no interpreter start per
+    container); they are detached: the launcher's exit (its agent went away) leaves them copying."""
+    import psutil
+
+    from yurt.drivers.docker import driver as docker_driver
+
+    marker = str(tmp_path / "alloc-root")
+    driver = DockerDriver(alloc_root=marker)
+    script = "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.2; done"
+    cfgs = [docker_task({"command": "/bin/sh", "args": ["-c", script]}) for _ in range(2)]
+    handles = [await driver.start_task(cfg) for cfg in cfgs]
+    for cfg in cfgs:
+        await wait_for_log(cfg, "line1\n")
+    launcher = docker_driver._follower_launchers[marker]
+    assert "--zygote" in launcher.args and marker in launcher.args
+    followers = [psutil.Process(driver._follower_pid(h)) for h in handles]
+    assert {f.ppid() for f in followers} == {launcher.pid}
+    assert len({f.pid for f in followers}) == 2
+    launcher.stdin.close()  # end of input: the launcher exits
+    assert launcher.wait(timeout=10) == 0
+    docker_driver._follower_launchers.pop(marker)
+    count = read_log(cfgs[0]).count("\n")
+    await wait_for_log(cfgs[0], f"line{count + 2}\n")  # still copied after the launcher's exit
+    assert all(f.is_running() and f.status() != psutil.STATUS_ZOMBIE for f in followers)
+    for handle in handles:
+        await driver.destroy_task(handle, force=True)

@@ -259,7 +259,12 @@ class TaskRunner:
     async def _wait_and_decide(self) -> bool:
         """Wait for the task to exit; True if it should be started again."""
         assert self.handle is not None and self.driver is not None
-        result: ExitResult = await self.driver.wait_task(self.handle)
+        try:
+            result: ExitResult = await self.driver.wait_task(self.handle)
+        except Exception as exc:  # as Nomad's handleWait: a failed wait ends the run, never the runner
+            log.error("task %s/%s: failed to wait on task, resources may have been leaked: %r",
+                      self.ar.alloc.id, self.name, exc)
+            result = ExitResult(exit_code=-1, err=f"failed to wait on task: {exc!r}")
         self.emit(
             lc.TASK_TERMINATED,
             exit_code=result.exit_code,

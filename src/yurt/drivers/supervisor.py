@@ -175,8 +175,9 @@ def _zygote() -> int:
 def write_json_atomic(path: str, data: dict, durable: bool = True) -> None:
     """Write `path` whole or not at all; `durable=False` skips the fsync, for files that
     matter only while the processes that use them live (they do not survive a power loss
-    either): a task's spec.json and handle.json, on every task's path to `running`."""
-    tmp = f"{path}.tmp.{os.getpid()}"
+    either): a task's spec.json and handle.json, on every task's path to `running`.
+    Safe from several threads at once (the temporary name is the writer's own)."""
+    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
     with open(tmp, "w") as f:
         json.dump(data, f)
         if durable:

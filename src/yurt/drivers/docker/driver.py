@@ -40,7 +40,7 @@ from yurt.drivers.supervisor import read_json, write_json_atomic
 from . import images
 from .config import DockerPluginConfig, validate_task_config
 from .orphans import reap_orphans
-from .logfollower import FOLLOWER_DONE_FILE, FOLLOWER_PID_FILE, FOLLOWER_SPEC_FILE, POSITION_FILE
+from .logfollower import FOLLOWER_DONE_FILE, FOLLOWER_PID_FILE, FOLLOWER_SPEC_FILE, POSITION_FILE, launch_argv
 from .spec import build_container_spec, container_name
 
 STATE_DIR_NAME = ".yurt"
@@ -186,12 +186,16 @@ class DockerDriver(Driver):
     def _create_and_start(self, spec) -> str:
         import docker.errors
 
-        self._remove_stale(spec.name)
         host_config = self.client.create_host_config(**spec.host_config)
-        try:
-            created = self.client.create_container(spec.image, name=spec.name, host_config=host_config, **spec.create)
-        except docker.errors.APIError as exc:
-            raise DriverError(f"failed to create container from image {spec.image}: {exc.explanation or exc}") from exc
+        for attempt in range(2):
+            try:
+                created = self.client.create_container(spec.image, name=spec.name, host_config=host_config, **spec.create)
+                break
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409 and attempt == 0:  # the name is taken: an earlier attempt's container
+                    self._remove_stale(spec.name)
+                    continue
+                raise DriverError(f"failed to create container from image {spec.image}: {exc.explanation or exc}") from exc
         container_id = created["Id"]
         try:
             self.client.start(container_id)
@@ -231,13 +235,7 @@ class DockerDriver(Driver):
                 "max_file_size": cfg.max_file_size_mb * 1024 * 1024,
                 "tty": bool(cfg.config.get("tty", False)),
             })
-        launcher = subprocess.Popen(
-            [sys.executable, "-m", "yurt.drivers.docker.logfollower", spec_path],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, close_fds=True,
-        )
-        # The launcher forks the follower and exits; reap it without delaying the task's start.
-        threading.Thread(target=launcher.wait, daemon=True).start()
+        launch_follower(spec_path, self.alloc_root or "")
 
     def _follower_pid(self, handle: TaskHandle) -> int:
         return _follower_pid(_state_dir(handle))
@@ -281,14 +279,22 @@ class DockerDriver(Driver):
         return TaskStatus(state, handle, result)
 
     async def wait_task(self, handle: TaskHandle) -> ExitResult:
-        """Polls the engine: every POLL_INTERVAL at first, backing off to MAX_POLL_INTERVAL."""
+        """Waits on the engine's wait route, then inspects the container for its exit status.
+        When the wait route cannot be used, or answers while the container still counts as
+        running (created, restarting), polls: every POLL_INTERVAL at first, backing off to
+        MAX_POLL_INTERVAL."""
         interval = POLL_INTERVAL
+        waited = False
         while True:
             state, result = await asyncio.to_thread(self._observe, handle)
             if result is not None:
                 return result
             if state == "unknown":
                 return ExitResult(exit_code=-1, err=f"container {handle.state['container_id'][:12]} is gone")
+            if not waited and await self._engine_wait(handle.state["container_id"]):
+                waited = True
+                continue
+            waited = False
             await asyncio.sleep(interval)
             interval = min(MAX_POLL_INTERVAL, interval * 1.5)
 
@@ -505,15 +511,48 @@ class DockerDriver(Driver):
         except docker.errors.APIError as exc:
             raise DriverError(f"exec failed: {exc.explanation or exc}") from exc
 
-    async def _exec_start_hijacked(self, exec_id: str, tty: bool):
-        endpoint = self.plugin.endpoint or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-        url = urlparse(endpoint)
+    def _endpoint(self) -> str:
+        return self.plugin.endpoint or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+    def _plain_endpoint(self) -> bool:
+        """Can the driver speak raw HTTP to the engine (unix socket or plain tcp, not TLS)?"""
+        scheme = urlparse(self._endpoint()).scheme
+        return scheme == "unix" or (scheme in ("tcp", "http") and not os.environ.get("DOCKER_TLS_VERIFY"))
+
+    async def _open_engine(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        url = urlparse(self._endpoint())
         if url.scheme == "unix":
-            reader, writer = await asyncio.open_unix_connection(url.path)
-        elif url.scheme in ("tcp", "http") and not os.environ.get("DOCKER_TLS_VERIFY"):
-            reader, writer = await asyncio.open_connection(url.hostname, url.port or 2375)
-        else:
-            raise DriverError(f"exec: interactive sessions need a unix or plain tcp docker endpoint, not {endpoint}")
+            return await asyncio.open_unix_connection(url.path)
+        return await asyncio.open_connection(url.hostname, url.port or 2375)
+
+    async def _engine_wait(self, container_id: str) -> bool:
+        """Block until the container is not running: `POST /containers/{id}/wait`, as Nomad's
+        driver waits (one idle connection per container, no polling, no thread). An HTTP/1.0
+        request: the engine answers at once with its headers and closes the connection after
+        the body, when the container has stopped. False when the engine could not be asked
+        (the caller polls instead)."""
+        if not self._plain_endpoint():
+            return False
+        try:
+            reader, writer = await self._open_engine()
+        except OSError:
+            return False
+        try:
+            writer.write(f"POST /containers/{container_id}/wait HTTP/1.0\r\nHost: docker\r\n"
+                         f"Content-Length: 0\r\n\r\n".encode())
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            await reader.read()  # the body ({"StatusCode": ...}) and EOF once the container stopped
+            return head.split(b" ", 2)[1:2] in ([b"200"], [b"404"])
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            return False
+        finally:
+            writer.close()
+
+    async def _exec_start_hijacked(self, exec_id: str, tty: bool):
+        if not self._plain_endpoint():
+            raise DriverError(f"exec: interactive sessions need a unix or plain tcp docker endpoint, not {self._endpoint()}")
+        reader, writer = await self._open_engine()
         body = json.dumps({"Detach": False, "Tty": tty}).encode()
         writer.write(
             f"POST /v{self.client.api_version}/exec/{exec_id}/start HTTP/1.1\r\nHost: docker\r\n"
@@ -623,6 +662,34 @@ def _total_compute_mhz() -> int:
     except (FileNotFoundError, AttributeError, NotImplementedError):
         mhz = 0
     return (mhz or 1000) * (os.cpu_count() or 1)
+
+
+_follower_launchers: dict[str, subprocess.Popen] = {}
+_follower_launchers_lock = threading.Lock()
+MAX_FOLLOWER_LAUNCHERS = 4
+
+
+def launch_follower(spec_path: str, marker: str) -> None:
+    """Start a detached log follower for `spec_path`: through this process's follower launcher
+    for `marker` (started on first use, again if it died), else as a process of its own."""
+    line = os.fsencode(os.path.abspath(spec_path)) + b"\n"
+    with _follower_launchers_lock:
+        for _ in range(2):
+            launcher = _follower_launchers.get(marker)
+            if launcher is None or launcher.poll() is not None:
+                while len(_follower_launchers) >= MAX_FOLLOWER_LAUNCHERS:  # e.g. many test drivers
+                    _follower_launchers.pop(next(iter(_follower_launchers))).stdin.close()  # it exits
+                launcher = _follower_launchers[marker] = subprocess.Popen(
+                    launch_argv("--zygote", marker), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+            try:
+                launcher.stdin.write(line)
+                launcher.stdin.flush()
+                return
+            except OSError:  # it died: start another
+                _follower_launchers.pop(marker, None)
+    subprocess.Popen(launch_argv(spec_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True).wait()
 
 
 def _follower_pid(state_dir: str) -> int:
