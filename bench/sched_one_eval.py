@@ -16,6 +16,9 @@ state store (each plan applied as the plan applier commits it), for before/after
                       --count each, placed one after another onto --nodes sim-sized nodes
                       (--lose 0.1: then 10% of the nodes go down and one eval per job
                       replaces their allocs, W4-like)
+                      (--prefill K: the nodes first hold K allocs each on average, between K/2
+                      and 3K/2, of K*3/2 filler jobs, committed directly: what C1M's later
+                      evals see on a filling cluster)
     --system JOBS     W3-like: JOBS system jobs, then --nodes nodes register; one eval per job
 """
 
@@ -156,11 +159,38 @@ def _process(store, job, cpu: list[float]) -> int:
     return sum(len(v) for v in result.node_allocation.values())
 
 
-def run_sequence(nodes: int, jobs: int, count: int, lose: float = 0.0) -> dict:
+def prefill(store, nodes: list, per_node: int) -> int:
+    """Give node i between per_node/2 and 3*per_node/2 running allocs (per_node on average)
+    of filler jobs (tiny, as the bench's), one PlanApply per filler job."""
+    from yurt.state import JobRegister, PlanApply
+    from yurt.testing.mock import mock_alloc
+    rng = Random(11)
+    counts = [rng.randint(per_node // 2, per_node * 3 // 2) for _ in nodes]
+    total = 0
+    for k in range(max(counts, default=0)):
+        on = [n for n, c in zip(nodes, counts) if c > k]
+        store.apply(JobRegister(job=_tiny_job(f"fill-{k}", len(on))))
+        job = store.snapshot().job_by_id("default", f"fill-{k}")
+        template = evolve(mock_alloc(job, on[0]), job=None, client_status="running", eval_id=f"fill-{k}")
+        allocs = {n.id: [evolve(template, id=str(uuid.UUID(int=_SEQ_RNG.getrandbits(128), version=4)),
+                                name=f"fill-{k}.web[{i}]", node_id=n.id, node_name=n.name)]
+                  for i, n in enumerate(on)}
+        store.apply(PlanApply(eval_id=f"fill-{k}", job=job, node_allocation=allocs, updated_at=1))
+        total += len(on)
+    # a server's node usage cache is warm (the plan applier carries it over commit by commit)
+    from yurt.scheduler.usage import node_base
+    snap = store.snapshot()
+    for n in nodes:
+        node_base(snap.node_by_id(n.id), snap.allocs_by_node(n.id), snap.node_allocs_index(n.id))
+    return total
+
+
+def run_sequence(nodes: int, jobs: int, count: int, lose: float = 0.0, per_node: int = 0) -> dict:
     from yurt.state import JobRegister, NodeRegister, NodeUpdateStatus, StateStore
     store = StateStore.open(None)
     sim_nodes = [_sim_node(i) for i in range(nodes)]
     store.apply_batch([NodeRegister(node=n) for n in sim_nodes])
+    filled = prefill(store, sim_nodes, per_node) if per_node else 0
     relax_gc()  # as the server process does after opening its store
     cpu: list[float] = []
     placed = 0
@@ -172,7 +202,8 @@ def run_sequence(nodes: int, jobs: int, count: int, lose: float = 0.0) -> dict:
     for j in range(min(jobs, 10)):  # everything placed: a no-op eval (the reconciler's cost)
         _process(store, store.snapshot().job_by_id("default", f"job-{j}"), again)
     total = sum(cpu)
-    out = {"bench": "sched_sequence", "nodes": nodes, "jobs": jobs, "count": count, "placements": placed,
+    out = {"bench": "sched_sequence", "nodes": nodes, "jobs": jobs, "count": count, "existing_allocs": filled,
+           "placements": placed,
            "sched_cpu_s": round(total, 3), "us_per_placement": round(total / placed * 1e6, 1) if placed else 0,
            "eval_cpu_ms_median": round(statistics.median(cpu) * 1000, 1),
            "noop_eval_cpu_ms_median": round(statistics.median(again) * 1000, 1)}
@@ -218,10 +249,12 @@ def main() -> None:
     parser.add_argument("--sequence", type=int, default=0, metavar="JOBS", help="W1-like run of JOBS jobs")
     parser.add_argument("--lose", type=float, default=0.0, metavar="SHARE",
                         help="with --sequence: then this share of the nodes goes down (W4-like)")
+    parser.add_argument("--prefill", type=int, default=0, metavar="K",
+                        help="with --sequence: the nodes first hold K allocs each on average")
     parser.add_argument("--system", type=int, default=0, metavar="JOBS", help="W3-like run of JOBS system jobs")
     args = parser.parse_args()
     if args.sequence:
-        print(json.dumps(run_sequence(args.nodes, args.sequence, args.count, args.lose)))
+        print(json.dumps(run_sequence(args.nodes, args.sequence, args.count, args.lose, args.prefill)))
         return
     if args.system:
         print(json.dumps(run_system(args.nodes, args.system)))
