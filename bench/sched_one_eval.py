@@ -1,7 +1,9 @@
 """One evaluation of a count=1,000 service job on 5,000 mock nodes.
 
 Prints one JSON line: median wall and CPU time of `process(eval)` over a few runs
-(the plan is recorded, not applied), the first (cold cache) run, placements, and
+on a snapshot of the real state store, as the server's scheduler reads it (`--harness`:
+the test harness's InMemoryState, as before 2026-11-27; it has no per-node usage index, so
+every eval re-reads every node) (the plan is recorded, not applied), the first (cold cache) run, placements, and
 nodes scored per placement next to Nomad's limit for that job (max(2, ceil(log2 n)) for
 a service job, max(count, 100) with a spread or affinity). `--allocs-per-node 200` adds
 1,000,000 existing allocs; `--spread` spreads the nodes over 5 datacenters and gives the
@@ -89,6 +91,30 @@ def build_state(nodes: int, count: int, allocs_per_node: int = 0, spread: bool =
     if spread:
         job = evolve(job, datacenters=list(DATACENTERS), spreads=[Spread(attribute="${node.datacenter}", weight=100)])
     return state, state.upsert_job(job)
+
+
+def build_store(nodes: int, count: int, allocs_per_node: int = 0, spread: bool = False):
+    """`build_state` on the real state store (what the server's scheduler reads): the same
+    nodes, job and existing allocs."""
+    from yurt.scheduler.node_class import computed_class
+    from yurt.state import JobRegister, NodeRegister, PlanApply, StateStore
+    harness, job = build_state(nodes, count, 0, spread)
+    store = StateStore.open(None)
+    node_list = harness.nodes()
+    store.apply_batch([NodeRegister(node=evolve(n, computed_class=computed_class(n))) for n in node_list])
+    if allocs_per_node:
+        filler = evolve(mock_job(id="filler"), task_groups=[evolve(mock_job().task_groups[0], networks=None)])
+        filler = evolve(filler, task_groups=[evolve(filler.task_groups[0], tasks=[
+            evolve(filler.task_groups[0].tasks[0], resources=Resources(cpu=10, memory_mb=10))])])
+        store.apply(JobRegister(job=filler))
+        filler = store.snapshot().job_by_id(filler.namespace, filler.id)
+        template = evolve(mock_alloc(filler, node_list[0]), job=None)
+        for i in range(allocs_per_node):
+            store.apply(PlanApply(eval_id=f"fill-{i}", job=filler, updated_at=1, node_allocation={
+                n.id: [evolve(template, id=generate_uuid(), node_id=n.id, name=f"filler.web[{i}]")]
+                for n in node_list}))
+    store.apply(JobRegister(job=job))
+    return store, store.snapshot().job_by_id(job.namespace, job.id)
 
 
 def nomad_limit(nodes: int, count: int, spread: bool) -> int:
@@ -246,6 +272,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--allocs-per-node", type=int, default=0, help="existing allocs of another job per node")
     parser.add_argument("--spread", action="store_true", help="5 datacenters and a spread block over them")
+    parser.add_argument("--harness", action="store_true",
+                        help="the test harness's in-memory state instead of the state store (before 2026-11-27)")
     parser.add_argument("--sequence", type=int, default=0, metavar="JOBS", help="W1-like run of JOBS jobs")
     parser.add_argument("--lose", type=float, default=0.0, metavar="SHARE",
                         help="with --sequence: then this share of the nodes goes down (W4-like)")
@@ -259,7 +287,10 @@ def main() -> None:
     if args.system:
         print(json.dumps(run_system(args.nodes, args.system)))
         return
-    state, job = build_state(args.nodes, args.count, args.allocs_per_node, args.spread)
+    if args.harness:
+        state, job = build_state(args.nodes, args.count, args.allocs_per_node, args.spread)
+    else:
+        state, job = build_store(args.nodes, args.count, args.allocs_per_node, args.spread)
     snapshot = state.snapshot()
     times, cpu_times, placed, scored = [], [], 0, 0
     for _ in range(args.runs):
@@ -271,6 +302,7 @@ def main() -> None:
         "nodes": args.nodes,
         "count": args.count,
         "existing_allocs": args.nodes * args.allocs_per_node,
+        "state": "harness" if args.harness else "store",
         "runs": args.runs,
         "median_ms": round(statistics.median(times) * 1000, 1),
         "min_ms": round(min(times) * 1000, 1),

@@ -326,7 +326,9 @@ class PlanBuilder:
         elif option.networks is not None:  # as `_resources`: only the shared part differs
             networks = option.networks
             shared = replace(plain.shared, networks=networks or None, ports=port_mappings(networks) or None)
-            resources = with_host_ips(replace(plain, shared=shared), node, networks)
+            resources = replace(plain, shared=shared)
+            if self.placers[tg.name].host_networks:  # else no port has a host network: no address to set
+                resources = with_host_ips(resources, node, networks)
             self.tracker.note_ports(resources, self._plain_alloc(tg, template, plain), networks)
         else:
             resources = plain

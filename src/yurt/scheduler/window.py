@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 
+from yurt.structs import NodeScoreMeta
 from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, DIM_CPU, DIM_DISK, DIM_MEMORY
 
 from .metrics import TOP_SCORES, score_meta
@@ -107,6 +108,7 @@ class ClassWindow:
         self.log_pos = len(self.tracker.log)
         self.metas: dict[int, tuple] = {}  # class * len(nodes) + node position -> (epoch, NodeScoreMeta)
         self.shared_scores: dict[tuple, dict] = {}  # see metrics.score_meta
+        self.class_scores: dict[int, tuple] = {}  # class -> (epoch, its score map)
         self.cls = self._initial_classes()
 
     # --- classes -------------------------------------------------------------------------
@@ -466,17 +468,24 @@ class ClassWindow:
         AllocMetric's score entries, best first. A node's entry depends only on its class's
         score, fixed within an epoch: entries are kept per (class, node) for the epoch and
         shared by the allocs of the eval (read-only)."""
-        score, epoch, metas = self.score, self.epoch, self.metas
+        score, epoch, metas, by_class = self.score, self.epoch, self.metas, self.class_scores
         nodes, count = self.nodes, len(self.nodes)
         top = []
         for _, offset, c in found[:TOP_SCORES]:
-            pos = (start + offset) % count
+            pos = start + offset
+            if pos >= count:
+                pos -= count
             key = c * count + pos
             entry = metas.get(key)
             if entry is None or entry[0] != epoch:
-                final, fit, anti, pen, aff, spread = score[c]
-                entry = metas[key] = (epoch, score_meta((final, nodes[pos].id, fit, anti, pen, aff, spread, 0.0, 0.0),
-                                                        self.shared_scores))
+                parts = score[c]
+                scores = by_class.get(c)
+                if scores is None or scores[0] != epoch:  # the class's score map (score_meta's)
+                    final, fit, anti, pen, aff, spread = parts
+                    meta = score_meta((final, "", fit, anti, pen, aff, spread, 0.0, 0.0), self.shared_scores)
+                    scores = by_class[c] = (epoch, meta.scores)
+                entry = metas[key] = (epoch, NodeScoreMeta(node_id=nodes[pos].id, scores=scores[1],
+                                                           norm_score=parts[0]))
             top.append(entry[1])
         m.top = top
 
