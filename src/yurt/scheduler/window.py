@@ -106,9 +106,9 @@ class ClassWindow:
         self.epoch = 0
         self.spread_version = -1
         self.log_pos = len(self.tracker.log)
-        self.metas: dict[int, tuple] = {}  # class * len(nodes) + node position -> (epoch, NodeScoreMeta)
+        self.metas: dict[int, object] = {}  # class * len(nodes) + node position -> NodeScoreMeta, this epoch
         self.shared_scores: dict[tuple, dict] = {}  # see metrics.score_meta
-        self.class_scores: dict[int, tuple] = {}  # class -> (epoch, its score map)
+        self.class_scores: dict[int, dict] = {}  # class -> its score map, this epoch
         self.cls = self._initial_classes()
 
     # --- classes -------------------------------------------------------------------------
@@ -267,6 +267,7 @@ class ClassWindow:
         if spreads is not None and spreads.version != self.spread_version:
             self.spread_version = spreads.version
             self.epoch += 1
+            self.metas, self.class_scores = {}, {}  # entries of earlier epochs are stale
 
     def _score(self, c: int) -> tuple:
         _, cap_cpu, cap_mem, free_cpu, free_mem, collisions, aff, values = self.info[c]
@@ -468,7 +469,7 @@ class ClassWindow:
         AllocMetric's score entries, best first. A node's entry depends only on its class's
         score, fixed within an epoch: entries are kept per (class, node) for the epoch and
         shared by the allocs of the eval (read-only)."""
-        score, epoch, metas, by_class = self.score, self.epoch, self.metas, self.class_scores
+        score, metas, by_class = self.score, self.metas, self.class_scores
         nodes, count = self.nodes, len(self.nodes)
         top = []
         for _, offset, c in found[:TOP_SCORES]:
@@ -477,16 +478,15 @@ class ClassWindow:
                 pos -= count
             key = c * count + pos
             entry = metas.get(key)
-            if entry is None or entry[0] != epoch:
+            if entry is None:
                 parts = score[c]
                 scores = by_class.get(c)
-                if scores is None or scores[0] != epoch:  # the class's score map (score_meta's)
+                if scores is None:  # the class's score map (score_meta's)
                     final, fit, anti, pen, aff, spread = parts
                     meta = score_meta((final, "", fit, anti, pen, aff, spread, 0.0, 0.0), self.shared_scores)
-                    scores = by_class[c] = (epoch, meta.scores)
-                entry = metas[key] = (epoch, NodeScoreMeta(node_id=nodes[pos].id, scores=scores[1],
-                                                           norm_score=parts[0]))
-            top.append(entry[1])
+                    scores = by_class[c] = meta.scores
+                entry = metas[key] = NodeScoreMeta(node_id=nodes[pos].id, scores=scores, norm_score=parts[0])
+            top.append(entry)
         m.top = top
 
     def _top_nodes(self, window: list[int], hits: dict[int, int]) -> list[tuple]:
