@@ -18,6 +18,7 @@ table); an update builds new ones.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from itertools import compress
 from operator import ne
@@ -38,12 +39,18 @@ class Columns:
         self.keys_of: dict[tuple, int] = {}  # usage key -> its int
         self.key_list: list[tuple] = []  # int -> (usage key, position of a node that has it)
         self.state: tuple[list[int], list[int]] | None = None  # (usage indexes, key ints) per node
+        self._lock = threading.Lock()  # scheduler threads share the table
 
-    def usage_keys(self, snapshot) -> list[int]:
+    def usage_keys(self, snapshot) -> tuple[list[int], list[tuple]]:
         """Per node (sorted order): the int of (computed class, node class, cap cpu, cap
         memory, free cpu, free memory, free disk, ports taken, min port, max port) of what
-        its existing allocs hold in `snapshot`."""
+        its existing allocs hold in `snapshot`; and the list those ints index (entries:
+        (key, position of a node that has it)), which only grows."""
         versions = list(map(snapshot.node_allocs_index, self.ids))
+        with self._lock:
+            return self._update(snapshot, versions), self.key_list
+
+    def _update(self, snapshot, versions: list[int]) -> list[int]:
         state = self.state
         if state is not None and len(self.key_list) < _KEY_LIMIT:
             old_versions, old_keys = state

@@ -206,13 +206,13 @@ class ClassWindow:
         not known feasible, scarce ports) go through `_class_of`."""
         perm, columns = self.layout
         tracker, placer = self.tracker, self.placer
-        keys = columns.usage_keys(tracker.snapshot)
+        keys, key_list = columns.usage_keys(tracker.snapshot)
         ordered = [keys[j] for j in perm]
         checker = placer.checker
         class_cache = checker.class_cache
         cpu, mem, disk = placer.cpu, placer.mem, placer.disk
         networks, dynamic = bool(placer.networks), placer.dynamic_ports
-        key_list, sorted_nodes, ids = columns.key_list, columns.nodes, self.ids
+        sorted_nodes, ids = columns.nodes, self.ids
         cmap: dict[int, int] = {}  # key int -> class id, or -1: the node decides
         for k in dict.fromkeys(ordered):  # first seen first, as the node-by-node pass
             (computed, node_class, cap_cpu, cap_mem, free_cpu, free_mem, free_disk, ports, lo, hi), j = key_list[k]
