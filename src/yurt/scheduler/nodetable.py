@@ -120,5 +120,4 @@ def shuffled(ready: CandidateNodes, rng) -> tuple[CandidateNodes, list[int]]:
     would, and the permutation (position -> index in `ready.nodes`)."""
     perm = list(range(len(ready.nodes)))
     rng.shuffle(perm)  # the same draws and swaps as shuffling the nodes themselves
-    src = ready.nodes
-    return replace(ready, nodes=[src[j] for j in perm]), perm
+    return replace(ready, nodes=list(map(ready.nodes.__getitem__, perm))), perm

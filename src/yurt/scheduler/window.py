@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
+from operator import itemgetter
 
 from yurt.structs import NodeScoreMeta
 from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, DIM_CPU, DIM_DISK, DIM_MEMORY
@@ -36,6 +37,7 @@ BULK_LIMIT = 32  # smaller windows: the step-by-step walk is as quick
 SHORT_TAIL = 32  # a window cut by up to this many nodes has its counts adjusted, not recounted
 SMALL_WINDOW = 48  # windows up to this length sort all their scored nodes for the top scores
 
+_FIRST = itemgetter(0)
 FALLBACK = object()  # returned by `ClassWindow.select` when the node-by-node walk must run
 
 
@@ -207,7 +209,7 @@ class ClassWindow:
         perm, columns = self.layout
         tracker, placer = self.tracker, self.placer
         keys, key_list = columns.usage_keys(tracker.snapshot)
-        ordered = [keys[j] for j in perm]
+        ordered = list(map(keys.__getitem__, perm))
         checker = placer.checker
         class_cache = checker.class_cache
         cpu, mem, disk = placer.cpu, placer.mem, placer.disk
@@ -237,11 +239,11 @@ class ClassWindow:
                 sig = (_SCORED, cap_cpu, cap_mem, free_cpu, free_mem, 0, 0.0, None)
             c = ids.get(sig)
             cmap[k] = self._new_class(sig) if c is None else c
-        out = [cmap[k] for k in ordered]
+        out = list(map(cmap.__getitem__, ordered))
         nodes, class_of = self.nodes, self._class_of
         own = {a.node_id for a in tracker.snapshot.allocs_by_job(tracker.namespace, tracker.job_id)}
         own.update(tracker.by_node, tracker.stopped, tracker.placed)
-        slow = [p for p, k in enumerate(ordered) if cmap[k] < 0]
+        slow = [p for p, c in enumerate(out) if c < 0] if -1 in cmap.values() else []
         if own:
             slow.extend(p for p in map(self.position, own) if p is not None)
         for p in sorted(set(slow)):
@@ -332,7 +334,9 @@ class ClassWindow:
         sel.cursor = i
         self._counters(sel, m, visited, hits)
         if found:
-            self._top(m, start, sorted(found) if len(found) <= SMALL_WINDOW else heapq.nsmallest(TOP_SCORES, found))
+            # `found` is in window order: a stable sort on the score alone orders as (-score, offset)
+            self._top(m, start, sorted(found, key=_FIRST) if len(found) <= SMALL_WINDOW
+                      else heapq.nsmallest(TOP_SCORES, found))
         if best < 0:
             return None
         node = nodes[best]
@@ -441,9 +445,10 @@ class ClassWindow:
         if len(window) <= SMALL_WINDOW:
             # every scored node, best first (ties: the earlier node in the window)
             found = [(-score[c][0], offset, c) for offset, c in enumerate(window) if not kind[c]]
+            found.sort(key=_FIRST)  # in window order: stable on the score alone = by (-score, offset)
         else:
             found = self._top_nodes(window, hits)
-        found.sort()
+            found.sort()
         self._top(m, start, found)
 
     def _counters(self, sel, m, visited: int, hits: dict[int, int]) -> int:
