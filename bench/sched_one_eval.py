@@ -73,11 +73,15 @@ class RecordingPlanner:
 DATACENTERS = ("dc1", "dc2", "dc3", "dc4", "dc5")
 
 
+def _filler_job():
+    filler = evolve(mock_job(id="filler"), task_groups=[evolve(mock_job().task_groups[0], networks=None)])
+    return evolve(filler, task_groups=[evolve(filler.task_groups[0], tasks=[
+        evolve(filler.task_groups[0].tasks[0], resources=Resources(cpu=10, memory_mb=10))])])
+
+
 def build_state(nodes: int, count: int, allocs_per_node: int = 0, spread: bool = False) -> tuple[InMemoryState, object]:
     state = InMemoryState()
-    filler = evolve(mock_job(id="filler"), task_groups=[evolve(mock_job().task_groups[0], networks=None)])
-    filler = evolve(filler, task_groups=[evolve(filler.task_groups[0], tasks=[
-        evolve(filler.task_groups[0].tasks[0], resources=Resources(cpu=10, memory_mb=10))])])
+    filler = _filler_job()
     template = None
     for n in range(nodes):
         node = state.upsert_node(mock_node(datacenter=DATACENTERS[n % len(DATACENTERS)] if spread else "dc1"))
@@ -103,9 +107,7 @@ def build_store(nodes: int, count: int, allocs_per_node: int = 0, spread: bool =
     node_list = harness.nodes()
     store.apply_batch([NodeRegister(node=evolve(n, computed_class=computed_class(n))) for n in node_list])
     if allocs_per_node:
-        filler = evolve(mock_job(id="filler"), task_groups=[evolve(mock_job().task_groups[0], networks=None)])
-        filler = evolve(filler, task_groups=[evolve(filler.task_groups[0], tasks=[
-            evolve(filler.task_groups[0].tasks[0], resources=Resources(cpu=10, memory_mb=10))])])
+        filler = _filler_job()
         store.apply(JobRegister(job=filler))
         filler = store.snapshot().job_by_id(filler.namespace, filler.id)
         template = evolve(mock_alloc(filler, node_list[0]), job=None)
