@@ -1,7 +1,9 @@
 """One evaluation of a count=1,000 service job on 5,000 mock nodes.
 
 Prints one JSON line: median wall and CPU time of `process(eval)` over a few runs
-(the plan is recorded, not applied), the first (cold cache) run, placements, and
+on a snapshot of the real state store, as the server's scheduler reads it (`--harness`:
+the test harness's InMemoryState, as before 2026-11-27; it has no per-node usage index, so
+every eval re-reads every node) (the plan is recorded, not applied), the first (cold cache) run, placements, and
 nodes scored per placement next to Nomad's limit for that job (max(2, ceil(log2 n)) for
 a service job, max(count, 100) with a spread or affinity). `--allocs-per-node 200` adds
 1,000,000 existing allocs; `--spread` spreads the nodes over 5 datacenters and gives the
@@ -16,6 +18,9 @@ state store (each plan applied as the plan applier commits it), for before/after
                       --count each, placed one after another onto --nodes sim-sized nodes
                       (--lose 0.1: then 10% of the nodes go down and one eval per job
                       replaces their allocs, W4-like)
+                      (--prefill K: the nodes first hold K allocs each on average, between K/2
+                      and 3K/2, of K*3/2 filler jobs, committed directly: what C1M's later
+                      evals see on a filling cluster)
     --system JOBS     W3-like: JOBS system jobs, then --nodes nodes register; one eval per job
 """
 
@@ -68,11 +73,15 @@ class RecordingPlanner:
 DATACENTERS = ("dc1", "dc2", "dc3", "dc4", "dc5")
 
 
+def _filler_job():
+    filler = evolve(mock_job(id="filler"), task_groups=[evolve(mock_job().task_groups[0], networks=None)])
+    return evolve(filler, task_groups=[evolve(filler.task_groups[0], tasks=[
+        evolve(filler.task_groups[0].tasks[0], resources=Resources(cpu=10, memory_mb=10))])])
+
+
 def build_state(nodes: int, count: int, allocs_per_node: int = 0, spread: bool = False) -> tuple[InMemoryState, object]:
     state = InMemoryState()
-    filler = evolve(mock_job(id="filler"), task_groups=[evolve(mock_job().task_groups[0], networks=None)])
-    filler = evolve(filler, task_groups=[evolve(filler.task_groups[0], tasks=[
-        evolve(filler.task_groups[0].tasks[0], resources=Resources(cpu=10, memory_mb=10))])])
+    filler = _filler_job()
     template = None
     for n in range(nodes):
         node = state.upsert_node(mock_node(datacenter=DATACENTERS[n % len(DATACENTERS)] if spread else "dc1"))
@@ -86,6 +95,28 @@ def build_state(nodes: int, count: int, allocs_per_node: int = 0, spread: bool =
     if spread:
         job = evolve(job, datacenters=list(DATACENTERS), spreads=[Spread(attribute="${node.datacenter}", weight=100)])
     return state, state.upsert_job(job)
+
+
+def build_store(nodes: int, count: int, allocs_per_node: int = 0, spread: bool = False):
+    """`build_state` on the real state store (what the server's scheduler reads): the same
+    nodes, job and existing allocs."""
+    from yurt.scheduler.node_class import computed_class
+    from yurt.state import JobRegister, NodeRegister, PlanApply, StateStore
+    harness, job = build_state(nodes, count, 0, spread)
+    store = StateStore.open(None)
+    node_list = harness.nodes()
+    store.apply_batch([NodeRegister(node=evolve(n, computed_class=computed_class(n))) for n in node_list])
+    if allocs_per_node:
+        filler = _filler_job()
+        store.apply(JobRegister(job=filler))
+        filler = store.snapshot().job_by_id(filler.namespace, filler.id)
+        template = evolve(mock_alloc(filler, node_list[0]), job=None)
+        for i in range(allocs_per_node):
+            store.apply(PlanApply(eval_id=f"fill-{i}", job=filler, updated_at=1, node_allocation={
+                n.id: [evolve(template, id=generate_uuid(), node_id=n.id, name=f"filler.web[{i}]")]
+                for n in node_list}))
+    store.apply(JobRegister(job=job))
+    return store, store.snapshot().job_by_id(job.namespace, job.id)
 
 
 def nomad_limit(nodes: int, count: int, spread: bool) -> int:
@@ -156,11 +187,38 @@ def _process(store, job, cpu: list[float]) -> int:
     return sum(len(v) for v in result.node_allocation.values())
 
 
-def run_sequence(nodes: int, jobs: int, count: int, lose: float = 0.0) -> dict:
+def prefill(store, nodes: list, per_node: int) -> int:
+    """Give node i between per_node/2 and 3*per_node/2 running allocs (per_node on average)
+    of filler jobs (tiny, as the bench's), one PlanApply per filler job."""
+    from yurt.state import JobRegister, PlanApply
+    from yurt.testing.mock import mock_alloc
+    rng = Random(11)
+    counts = [rng.randint(per_node // 2, per_node * 3 // 2) for _ in nodes]
+    total = 0
+    for k in range(max(counts, default=0)):
+        on = [n for n, c in zip(nodes, counts) if c > k]
+        store.apply(JobRegister(job=_tiny_job(f"fill-{k}", len(on))))
+        job = store.snapshot().job_by_id("default", f"fill-{k}")
+        template = evolve(mock_alloc(job, on[0]), job=None, client_status="running", eval_id=f"fill-{k}")
+        allocs = {n.id: [evolve(template, id=str(uuid.UUID(int=_SEQ_RNG.getrandbits(128), version=4)),
+                                name=f"fill-{k}.web[{i}]", node_id=n.id, node_name=n.name)]
+                  for i, n in enumerate(on)}
+        store.apply(PlanApply(eval_id=f"fill-{k}", job=job, node_allocation=allocs, updated_at=1))
+        total += len(on)
+    # a server's node usage cache is warm (the plan applier carries it over commit by commit)
+    from yurt.scheduler.usage import node_base
+    snap = store.snapshot()
+    for n in nodes:
+        node_base(snap.node_by_id(n.id), snap.allocs_by_node(n.id), snap.node_allocs_index(n.id))
+    return total
+
+
+def run_sequence(nodes: int, jobs: int, count: int, lose: float = 0.0, per_node: int = 0) -> dict:
     from yurt.state import JobRegister, NodeRegister, NodeUpdateStatus, StateStore
     store = StateStore.open(None)
     sim_nodes = [_sim_node(i) for i in range(nodes)]
     store.apply_batch([NodeRegister(node=n) for n in sim_nodes])
+    filled = prefill(store, sim_nodes, per_node) if per_node else 0
     relax_gc()  # as the server process does after opening its store
     cpu: list[float] = []
     placed = 0
@@ -172,7 +230,8 @@ def run_sequence(nodes: int, jobs: int, count: int, lose: float = 0.0) -> dict:
     for j in range(min(jobs, 10)):  # everything placed: a no-op eval (the reconciler's cost)
         _process(store, store.snapshot().job_by_id("default", f"job-{j}"), again)
     total = sum(cpu)
-    out = {"bench": "sched_sequence", "nodes": nodes, "jobs": jobs, "count": count, "placements": placed,
+    out = {"bench": "sched_sequence", "nodes": nodes, "jobs": jobs, "count": count, "existing_allocs": filled,
+           "placements": placed,
            "sched_cpu_s": round(total, 3), "us_per_placement": round(total / placed * 1e6, 1) if placed else 0,
            "eval_cpu_ms_median": round(statistics.median(cpu) * 1000, 1),
            "noop_eval_cpu_ms_median": round(statistics.median(again) * 1000, 1)}
@@ -215,18 +274,25 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--allocs-per-node", type=int, default=0, help="existing allocs of another job per node")
     parser.add_argument("--spread", action="store_true", help="5 datacenters and a spread block over them")
+    parser.add_argument("--harness", action="store_true",
+                        help="the test harness's in-memory state instead of the state store (before 2026-11-27)")
     parser.add_argument("--sequence", type=int, default=0, metavar="JOBS", help="W1-like run of JOBS jobs")
     parser.add_argument("--lose", type=float, default=0.0, metavar="SHARE",
                         help="with --sequence: then this share of the nodes goes down (W4-like)")
+    parser.add_argument("--prefill", type=int, default=0, metavar="K",
+                        help="with --sequence: the nodes first hold K allocs each on average")
     parser.add_argument("--system", type=int, default=0, metavar="JOBS", help="W3-like run of JOBS system jobs")
     args = parser.parse_args()
     if args.sequence:
-        print(json.dumps(run_sequence(args.nodes, args.sequence, args.count, args.lose)))
+        print(json.dumps(run_sequence(args.nodes, args.sequence, args.count, args.lose, args.prefill)))
         return
     if args.system:
         print(json.dumps(run_system(args.nodes, args.system)))
         return
-    state, job = build_state(args.nodes, args.count, args.allocs_per_node, args.spread)
+    if args.harness:
+        state, job = build_state(args.nodes, args.count, args.allocs_per_node, args.spread)
+    else:
+        state, job = build_store(args.nodes, args.count, args.allocs_per_node, args.spread)
     snapshot = state.snapshot()
     times, cpu_times, placed, scored = [], [], 0, 0
     for _ in range(args.runs):
@@ -238,6 +304,7 @@ def main() -> None:
         "nodes": args.nodes,
         "count": args.count,
         "existing_allocs": args.nodes * args.allocs_per_node,
+        "state": "harness" if args.harness else "store",
         "runs": args.runs,
         "median_ms": round(statistics.median(times) * 1000, 1),
         "min_ms": round(min(times) * 1000, 1),

@@ -19,6 +19,7 @@ from .devices import with_devices
 from .feasible import CandidateNodes, GroupChecker, ready_nodes
 from .host_networks import with_host_ips
 from .metrics import PlacementMetrics
+from .nodetable import node_table, shuffled
 from .preempt import NodePreemptor
 from .reconcile import ALLOC_UPDATING, PlacementRequest, ReconcileResult
 from .reschedule import new_tracker, penalty_nodes
@@ -84,6 +85,7 @@ class PlanBuilder:
         self._metas: dict[tuple, object] = {}  # score entries shared by this eval's allocs (metrics.py)
         self._candidates: CandidateNodes | None = None
         self._ready: CandidateNodes | None = None  # see use_candidates
+        self._layout = None  # (shuffle permutation, nodetable.Columns) when the candidates came from a NodeTable
         self._selector: NodeSelector | None = None
         self.placers: dict[str, GroupPlacer] = {}
         self.failed: dict[str, AllocMetric] = {}
@@ -97,8 +99,14 @@ class PlanBuilder:
     @property
     def candidates(self) -> CandidateNodes:
         if self._candidates is None:
-            self._candidates = self._ready or ready_nodes(self.snapshot.nodes(), self.job)
-            self.rng.shuffle(self._candidates.nodes)
+            table = node_table(self.snapshot) if self._ready is None else None
+            if table is not None:  # the node work of earlier evals is reused (nodetable.py)
+                ready, columns = table.ready(self.job)
+                self._candidates, perm = shuffled(ready, self.rng)
+                self._layout = (perm, columns)
+            else:
+                self._candidates = self._ready or ready_nodes(self.snapshot.nodes(), self.job)
+                self.rng.shuffle(self._candidates.nodes)
         return self._candidates
 
     def use_candidates(self, ready: CandidateNodes) -> None:
@@ -110,6 +118,7 @@ class PlanBuilder:
     def selector(self) -> NodeSelector:
         if self._selector is None:
             self._selector = NodeSelector(self.candidates.nodes, self.tracker, self.rng, self.class_memo)
+            self._selector.layout = self._layout
             if self.preempt:
                 job = self.job
                 self._selector.preemptor = NodePreemptor(self.snapshot, self.tracker, job.namespace, job.id,
@@ -317,7 +326,9 @@ class PlanBuilder:
         elif option.networks is not None:  # as `_resources`: only the shared part differs
             networks = option.networks
             shared = replace(plain.shared, networks=networks or None, ports=port_mappings(networks) or None)
-            resources = with_host_ips(replace(plain, shared=shared), node, networks)
+            resources = replace(plain, shared=shared)
+            if self.placers[tg.name].host_networks:  # else no port has a host network: no address to set
+                resources = with_host_ips(resources, node, networks)
             self.tracker.note_ports(resources, self._plain_alloc(tg, template, plain), networks)
         else:
             resources = plain

@@ -120,13 +120,14 @@ class NodeSelector:
         self.nodes_scored = 0
         self.preemptor: NodePreemptor | None = None  # set when the job may preempt
         self._windows: dict[int, tuple[GroupPlacer, ClassWindow | None]] = {}
+        self.layout = None  # (shuffle permutation, nodetable.Columns): see PlanBuilder.candidates
 
     def select(self, placer: GroupPlacer, penalty: set[str], m: PlacementMetrics,
                preempt: bool = False) -> RankedOption | None:
         if not preempt and not penalty:
             window = self._window(placer)
             if window is not None:
-                option = window.select(m)
+                option = window.select(self, m)
                 if option is not FALLBACK:
                     return option
         best: RankedOption | None = None

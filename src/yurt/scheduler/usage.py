@@ -84,6 +84,15 @@ class NodeBase(_Free):
         self.free_cores = frozenset(cores)
         self.ports = frozenset(ports)
 
+    def copy(self) -> "NodeBase":
+        new = NodeBase.__new__(NodeBase)
+        new.fingerprint, new.version, new.conflict = self.fingerprint, self.version, self.conflict
+        new.cap_cpu, new.cap_mem = self.cap_cpu, self.cap_mem
+        new.free_cpu, new.free_mem, new.free_disk = self.free_cpu, self.free_mem, self.free_disk
+        new.free_cores, new.ports, new.min_port, new.max_port = self.free_cores, self.ports, self.min_port, self.max_port
+        new.ip, new.jobs = self.ip, self.jobs
+        return new
+
     def _count_allocs(self, allocs: list[Allocation], cores: set[int], ports: set[int]) -> None:
         """The same sums as `alloc_comparable`/`alloc_ports`, without building objects per
         alloc: this loop runs over every alloc of the cluster when the cache is cold."""
@@ -187,31 +196,38 @@ def advance_base(node: Node, old_version: int, new_version: int,
     base = cached_base(node, old_version)
     if base is None or base.conflict:
         return False
-    new = NodeBase.__new__(NodeBase)
-    for name in NodeBase.__slots__:
-        setattr(new, name, getattr(base, name))
+    new = base.copy()
     new.fingerprint = (None, None, -1)  # the allocs-list fingerprint never matches: recount there
     new.version = (node, new_version)
-    cores, ports, jobs = set(base.free_cores), set(base.ports), dict(base.jobs)
-    copied: set[tuple[str, str]] = set()
+    cores, ports, jobs = base.free_cores, base.ports, base.jobs
+    copied: set[tuple[str, str]] | None = None
     node_id = node.id
+    cpu = mem = disk = 0
     for sign, alloc in [(-1, before) for before, _ in changes] + [(1, after) for _, after in changes]:
         if not _counted(alloc, node_id):
             continue
-        res = alloc_comparable(alloc)
-        held = alloc_ports(alloc)
-        new.free_cpu -= sign * res.cpu_shares
-        new.free_mem -= sign * res.memory_mb
-        new.free_disk -= sign * res.disk_mb
+        _, a_cpu, a_mem, a_disk, a_cores, held = _shared_held_by(alloc)
+        cpu += sign * a_cpu
+        mem += sign * a_mem
+        disk += sign * a_disk
         if sign > 0:
-            if not res.reserved_cores <= cores or not held.isdisjoint(ports):
-                new.conflict = True
-            cores -= res.reserved_cores
-            ports |= held
+            if a_cores:
+                if not a_cores <= cores:
+                    new.conflict = True
+                cores = cores - a_cores
+            if held:
+                if not held.isdisjoint(ports):
+                    new.conflict = True
+                ports = ports | held
         else:
-            cores |= res.reserved_cores
-            ports -= held
+            if a_cores:
+                cores = cores | a_cores
+            if held:
+                ports = ports - held
         key = (alloc.namespace, alloc.job_id)
+        if copied is None:
+            copied = set()
+            jobs = dict(jobs)
         if key not in copied:
             copied.add(key)
             jobs[key] = dict(jobs.get(key) or ())
@@ -221,12 +237,33 @@ def advance_base(node: Node, old_version: int, new_version: int,
             groups[alloc.task_group] = n
         else:
             del groups[alloc.task_group]
-    for key in copied:
+    for key in copied or ():
         if not jobs[key]:
             del jobs[key]
+    new.free_cpu -= cpu
+    new.free_mem -= mem
+    new.free_disk -= disk
     new.free_cores, new.ports, new.jobs = frozenset(cores), frozenset(ports), jobs
     _BASE_CACHE[node_id] = new
     return True
+
+
+_HELD: dict[int, tuple] = {}  # id(AllocatedResources) -> held_by(...) (the entry holds the object)
+_HELD_LIMIT = 4096
+
+
+def _shared_held_by(alloc: Allocation) -> tuple:
+    """`held_by(alloc)`, computed once per AllocatedResources object: the allocs of a plan
+    without ports, cores or devices share one."""
+    ar = alloc.allocated_resources
+    if ar is None:
+        return held_by(alloc)
+    held = _HELD.get(id(ar))
+    if held is None or held[0] is not ar:
+        if len(_HELD) >= _HELD_LIMIT:
+            _HELD.clear()
+        held = _HELD[id(ar)] = held_by(alloc)
+    return held
 
 
 def held_by(alloc: Allocation) -> tuple:

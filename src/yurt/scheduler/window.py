@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
+from operator import itemgetter
 
-from yurt.structs.resources import BINPACK_MAX_FIT_SCORE
+from yurt.structs import NodeScoreMeta
+from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, DIM_CPU, DIM_DISK, DIM_MEMORY
 
 from .metrics import TOP_SCORES, score_meta
 from .usage import DIM_PORT_COLLISION
@@ -35,6 +37,7 @@ BULK_LIMIT = 32  # smaller windows: the step-by-step walk is as quick
 SHORT_TAIL = 32  # a window cut by up to this many nodes has its counts adjusted, not recounted
 SMALL_WINDOW = 48  # windows up to this length sort all their scored nodes for the top scores
 
+_FIRST = itemgetter(0)
 FALLBACK = object()  # returned by `ClassWindow.select` when the node-by-node walk must run
 
 
@@ -88,11 +91,15 @@ class ClassWindow:
     """Class ids of the selector's nodes for one task group, kept current with the plan."""
 
     def __init__(self, selector, placer) -> None:
-        self.selector = selector
+        # the selector is not kept (it holds this window: no reference cycle, so an eval's
+        # objects are freed when it ends rather than by the cyclic GC); `select` gets it
+        self.filter_phrase = selector.filter_phrase
         self.placer = placer
         self.tracker = selector.tracker
         self.nodes = selector.nodes
-        self.pos = {node.id: i for i, node in enumerate(self.nodes)}
+        self.layout = selector.layout  # (permutation, nodetable.Columns) or None
+        self._pos: dict[str, int] | None = None  # node id -> position, made when first needed
+        self.last: tuple[str, int] | None = None  # (node id, position) of the last choice
         self.ids: dict[tuple, int] = {}
         self.kind: list[int] = []
         self.info: list[tuple] = []  # per class: what its kind needs (see _signature)
@@ -101,20 +108,21 @@ class ClassWindow:
         self.epoch = 0
         self.spread_version = -1
         self.log_pos = len(self.tracker.log)
-        self.metas: dict[int, tuple] = {}  # class * len(nodes) + node position -> (epoch, NodeScoreMeta)
+        self.metas: dict[int, object] = {}  # class * len(nodes) + node position -> NodeScoreMeta, this epoch
         self.shared_scores: dict[tuple, dict] = {}  # see metrics.score_meta
+        self.class_scores: dict[int, dict] = {}  # class -> its score map, this epoch
         self.cls = self._initial_classes()
 
     # --- classes -------------------------------------------------------------------------
     def _signature(self, node) -> tuple:
-        placer, sel = self.placer, self.selector
+        placer = self.placer
         checker = placer.checker
         u, groups = self.tracker.peek(node)
         reason = checker.class_cache.get(node.computed_class) if node.computed_class else None
         if reason is None:
             reason = checker.static_reason(node)
         if reason:
-            return (_FILTERED, node.node_class, reason, sel.filter_phrase(node, placer, reason))
+            return (_FILTERED, node.node_class, reason, self.filter_phrase(node, placer, reason))
         if u.free_cpu < placer.cpu or u.free_mem < placer.mem or u.free_disk < placer.disk:
             dim = u.exhausted(placer.cpu, placer.mem, placer.disk, placer.cores)
             free = {"cpu": u.free_cpu, "memory": u.free_mem, "disk": u.free_disk}.get(dim, len(u.free_cores))
@@ -143,6 +151,22 @@ class ClassWindow:
         self.stamp.append(-1)
         return c
 
+    def position(self, node_id: str) -> int | None:
+        last = self.last
+        if last is not None and last[0] == node_id:
+            return last[1]
+        if self._pos is None:
+            if self.layout is not None:  # positions from the permutation and the sorted index
+                perm, columns = self.layout
+                inverse = [0] * len(perm)
+                for p, j in enumerate(perm):
+                    inverse[j] = p
+                index = columns.index
+                self._pos = {node.id: inverse[index[node.id]] for node in self.nodes}
+            else:
+                self._pos = {node.id: i for i, node in enumerate(self.nodes)}
+        return self._pos.get(node_id)
+
     def _initial_classes(self) -> list[int]:
         """`_class_of` of every node, with the common case inlined: a node the plan has not
         touched, of a node class known feasible, with room, for a group without affinities,
@@ -150,6 +174,8 @@ class ClassWindow:
         placer, tracker = self.placer, self.tracker
         if placer.affinities or placer.spreads is not None or placer.static_ports:
             return [self._class_of(node) for node in self.nodes]
+        if self.layout is not None:
+            return self._keyed_classes()
         by_node, stopped, placed, base_of = tracker.by_node, tracker.stopped, tracker.placed, tracker._base
         job_key = (tracker.namespace, tracker.job_id)
         class_cache = placer.checker.class_cache
@@ -175,18 +201,67 @@ class ClassWindow:
             out.append(self._new_class(sig) if c is None else c)
         return out
 
+    def _keyed_classes(self) -> list[int]:
+        """`_initial_classes` from the usage keys the NodeTable keeps across evaluations:
+        the class of each distinct key is worked out once, and only the nodes the key
+        does not decide (the job's own allocs on them, touched by the plan, a node class
+        not known feasible, scarce ports) go through `_class_of`."""
+        perm, columns = self.layout
+        tracker, placer = self.tracker, self.placer
+        keys, key_list = columns.usage_keys(tracker.snapshot)
+        ordered = list(map(keys.__getitem__, perm))
+        checker = placer.checker
+        class_cache = checker.class_cache
+        cpu, mem, disk = placer.cpu, placer.mem, placer.disk
+        networks, dynamic = bool(placer.networks), placer.dynamic_ports
+        sorted_nodes, ids = columns.nodes, self.ids
+        cmap: dict[int, int] = {}  # key int -> class id, or -1: the node decides
+        for k in dict.fromkeys(ordered):  # first seen first, as the node-by-node pass
+            (computed, node_class, cap_cpu, cap_mem, free_cpu, free_mem, free_disk, ports, lo, hi), j = key_list[k]
+            reason = class_cache.get(computed) if computed else None
+            if reason is None and computed:
+                checker.static_reason(sorted_nodes[j])
+                reason = class_cache.get(computed)
+            if reason != "":
+                cmap[k] = -1
+                continue
+            if free_cpu < cpu or free_mem < mem or free_disk < disk:
+                if free_cpu < cpu:
+                    sig = (_EXHAUSTED, node_class, DIM_CPU, free_cpu, cpu)
+                elif free_mem < mem:
+                    sig = (_EXHAUSTED, node_class, DIM_MEMORY, free_mem, mem)
+                else:
+                    sig = (_EXHAUSTED, node_class, DIM_DISK, free_disk, disk)
+            elif networks and ports + dynamic > hi - lo + 1:
+                cmap[k] = -1
+                continue
+            else:
+                sig = (_SCORED, cap_cpu, cap_mem, free_cpu, free_mem, 0, 0.0, None)
+            c = ids.get(sig)
+            cmap[k] = self._new_class(sig) if c is None else c
+        out = list(map(cmap.__getitem__, ordered))
+        nodes, class_of = self.nodes, self._class_of
+        own = {a.node_id for a in tracker.snapshot.allocs_by_job(tracker.namespace, tracker.job_id)}
+        own.update(tracker.by_node, tracker.stopped, tracker.placed)
+        slow = [p for p, c in enumerate(out) if c < 0] if -1 in cmap.values() else []
+        if own:
+            slow.extend(p for p in map(self.position, own) if p is not None)
+        for p in sorted(set(slow)):
+            out[p] = class_of(nodes[p])
+        return out
+
     def _refresh(self) -> None:
         log = self.tracker.log
         n = len(log)
         if self.log_pos == n - 1:  # the usual case: one placement since the last walk
-            i = self.pos.get(log[-1])
+            i = self.position(log[-1])
             if i is not None:
                 self.cls[i] = self._class_of(self.nodes[i])
             self.log_pos = n
         elif self.log_pos < n:
-            pos, nodes, cls = self.pos, self.nodes, self.cls
+            nodes, cls = self.nodes, self.cls
             for node_id in set(log[self.log_pos:]):
-                i = pos.get(node_id)
+                i = self.position(node_id)
                 if i is not None:
                     cls[i] = self._class_of(nodes[i])
             self.log_pos = len(log)
@@ -194,6 +269,7 @@ class ClassWindow:
         if spreads is not None and spreads.version != self.spread_version:
             self.spread_version = spreads.version
             self.epoch += 1
+            self.metas, self.class_scores = {}, {}  # entries of earlier epochs are stale
 
     def _score(self, c: int) -> tuple:
         _, cap_cpu, cap_mem, free_cpu, free_mem, collisions, aff, values = self.info[c]
@@ -204,10 +280,10 @@ class ClassWindow:
         return parts
 
     # --- one placement -------------------------------------------------------------------
-    def select(self, m):
+    def select(self, sel, m):
         """The selector's choice for one placement (a RankedOption or None), or FALLBACK."""
         self._refresh()
-        sel, placer = self.selector, self.placer
+        placer = self.placer
         nodes, cls, kind, score, stamp = self.nodes, self.cls, self.kind, self.score, self.stamp
         epoch, count, limit = self.epoch, len(self.nodes), placer.limit
         start = i = sel.cursor
@@ -215,8 +291,9 @@ class ClassWindow:
         if fast is not None:
             window, hits, best, best_score = fast
             sel.cursor = (start + len(window)) % count
-            self._metrics(m, start, window, hits)
+            self._metrics(sel, m, start, window, hits)
             node = nodes[best]
+            self.last = (node.id, best)
             u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
             return sel.option(node, u, best_score, placer)
         best = -1
@@ -255,12 +332,15 @@ class ClassWindow:
             if best < 0 or s > best_score:
                 best, best_score = p, s
         sel.cursor = i
-        self._counters(m, visited, hits)
+        self._counters(sel, m, visited, hits)
         if found:
-            self._top(m, start, sorted(found) if len(found) <= SMALL_WINDOW else heapq.nsmallest(TOP_SCORES, found))
+            # `found` is in window order: a stable sort on the score alone orders as (-score, offset)
+            self._top(m, start, sorted(found, key=_FIRST) if len(found) <= SMALL_WINDOW
+                      else heapq.nsmallest(TOP_SCORES, found))
         if best < 0:
             return None
         node = nodes[best]
+        self.last = (node.id, best)
         u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
         return sel.option(node, u, best_score, placer)
 
@@ -356,21 +436,22 @@ class ClassWindow:
             return None  # every best node was skipped: the walk compares the skipped ones
         return window, hits, (start + best) % count, best_score
 
-    def _metrics(self, m, start: int, window: list[int], hits: dict[int, int]) -> None:
+    def _metrics(self, sel, m, start: int, window: list[int], hits: dict[int, int]) -> None:
         """The counters and top scores the node-by-node walk would have recorded (`window`:
         the class ids walked; `hits`: visits per class in first-visit order)."""
-        if not self._counters(m, len(window), hits):
+        if not self._counters(sel, m, len(window), hits):
             return
         kind, score = self.kind, self.score
         if len(window) <= SMALL_WINDOW:
             # every scored node, best first (ties: the earlier node in the window)
             found = [(-score[c][0], offset, c) for offset, c in enumerate(window) if not kind[c]]
+            found.sort(key=_FIRST)  # in window order: stable on the score alone = by (-score, offset)
         else:
             found = self._top_nodes(window, hits)
-        found.sort()
+            found.sort()
         self._top(m, start, found)
 
-    def _counters(self, m, visited: int, hits: dict[int, int]) -> int:
+    def _counters(self, sel, m, visited: int, hits: dict[int, int]) -> int:
         """Record the walk's counters; returns the number of nodes scored."""
         m.evaluated += visited
         kind, info = self.kind, self.info
@@ -385,7 +466,7 @@ class ClassWindow:
                 m.exhaust(node_class, dim, free, need, n)
             else:
                 scored += n
-        self.selector.nodes_scored += scored
+        sel.nodes_scored += scored
         return scored
 
     def _top(self, m, start: int, found: list[tuple[float, int, int]]) -> None:
@@ -393,18 +474,24 @@ class ClassWindow:
         AllocMetric's score entries, best first. A node's entry depends only on its class's
         score, fixed within an epoch: entries are kept per (class, node) for the epoch and
         shared by the allocs of the eval (read-only)."""
-        score, epoch, metas = self.score, self.epoch, self.metas
+        score, metas, by_class = self.score, self.metas, self.class_scores
         nodes, count = self.nodes, len(self.nodes)
         top = []
         for _, offset, c in found[:TOP_SCORES]:
-            pos = (start + offset) % count
+            pos = start + offset
+            if pos >= count:
+                pos -= count
             key = c * count + pos
             entry = metas.get(key)
-            if entry is None or entry[0] != epoch:
-                final, fit, anti, pen, aff, spread = score[c]
-                entry = metas[key] = (epoch, score_meta((final, nodes[pos].id, fit, anti, pen, aff, spread, 0.0, 0.0),
-                                                        self.shared_scores))
-            top.append(entry[1])
+            if entry is None:
+                parts = score[c]
+                scores = by_class.get(c)
+                if scores is None:  # the class's score map (score_meta's)
+                    final, fit, anti, pen, aff, spread = parts
+                    meta = score_meta((final, "", fit, anti, pen, aff, spread, 0.0, 0.0), self.shared_scores)
+                    scores = by_class[c] = meta.scores
+                entry = metas[key] = NodeScoreMeta(node_id=nodes[pos].id, scores=scores, norm_score=parts[0])
+            top.append(entry)
         m.top = top
 
     def _top_nodes(self, window: list[int], hits: dict[int, int]) -> list[tuple]:

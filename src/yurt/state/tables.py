@@ -198,6 +198,12 @@ class StateReader:
     def nodes(self) -> list[Node]:
         return sorted(self._t.nodes.values(), key=_by_id)
 
+    def nodes_token(self) -> object:
+        """The node table as an identity token: two snapshots return the same object (`is`)
+        only when no node was written between them (the scheduler caches per-eval node
+        work on it)."""
+        return self._t.nodes
+
     def scheduler_config(self) -> SchedulerConfiguration:
         """The stored configuration, or Nomad's defaults (indexes 0) before one is set."""
         return self._t.scheduler_config or _DEFAULT_SCHEDULER_CONFIG
