@@ -22,7 +22,8 @@ import msgspec
 from yurt.api import APIError, AsyncClient
 from yurt.api.client import QueryMeta
 from yurt.http.alloc_encoding import job_of
-from yurt.server.endpoints import EndpointError, heartbeat_node, register_node
+from yurt.server.endpoints import EndpointError, heartbeat_node
+from yurt.server.endpoints.nodes import submit_register
 from yurt.structs import Node
 from yurt.structs.codec import from_wire, to_wire
 from yurt.structs.durations import parse_duration
@@ -35,30 +36,37 @@ _HEARTBEAT = re.compile(r"^/v1/internal/node/([^/]+)/heartbeat$")
 Reply = tuple[Any, QueryMeta]
 
 
+def internal_route(method: str, path: str) -> tuple[str, bool, str] | None:
+    """(LocalServerAPI method name, is_write, path argument) of a client-internal route
+    served in process (and over RPC, `yurt.rpc`); None for any other request."""
+    if method == "GET":
+        match = _NODE_ALLOCS.match(path)
+        return ("_node_alloc_versions", False, match.group(1)) if match else None
+    if method not in ("PUT", "POST"):
+        return None
+    if path == "/v1/internal/allocs/get":
+        return "_allocs_get", False, ""
+    if path == "/v1/internal/allocs/update":
+        return "_allocs_update", True, ""
+    if path == "/v1/internal/node/register":
+        return "_node_register", True, ""
+    match = _HEARTBEAT.match(path)
+    return ("_node_heartbeat", True, match.group(1)) if match else None
+
+
 class LocalServerAPI:
     """An `AsyncClient` look-alike for the client agent: in process for the internal
     routes of `server`, the wrapped `http` client for the rest."""
 
-    def __init__(self, server, http: AsyncClient):
+    def __init__(self, server, http: AsyncClient | None):
         self.server = server
-        self.http = http
-        self.config = http.config
+        self.http = http  # None: the RPC listener's (`yurt.rpc.server`), which never falls back
+        self.config = http.config if http is not None else None
 
     def _handler(self, method: str, path: str) -> tuple[Callable[..., Awaitable[Reply]], bool, str] | None:
         """(handler, is_write, path argument) for the routes served in process."""
-        if method == "GET":
-            match = _NODE_ALLOCS.match(path)
-            return (self._node_alloc_versions, False, match.group(1)) if match else None
-        if method not in ("PUT", "POST"):
-            return None
-        if path == "/v1/internal/allocs/get":
-            return self._allocs_get, False, ""
-        if path == "/v1/internal/allocs/update":
-            return self._allocs_update, True, ""
-        if path == "/v1/internal/node/register":
-            return self._node_register, True, ""
-        match = _HEARTBEAT.match(path)
-        return (self._node_heartbeat, True, match.group(1)) if match else None
+        found = internal_route(method, path)
+        return (getattr(self, found[0]), found[1], found[2]) if found else None
 
     def _local(self, is_write: bool) -> bool:
         server = self.server
@@ -71,8 +79,12 @@ class LocalServerAPI:
         if found is None or not self._local(found[1]):
             return await self.http.request(method, path, params, body)
         handler, _, arg = found
+        return await self.call(handler, arg, params or {}, body, method, path)
+
+    async def call(self, handler, arg: str, params: dict, body: Any, method: str, path: str) -> Reply:
+        """`handler` (of `_handler`), its errors as the HTTP layer answers them (APIError)."""
         try:
-            return await handler(arg, params or {}, body)
+            return await handler(arg, params, body)
         except EndpointError as exc:
             raise APIError(exc.status, exc.message, method, path) from None
         except msgspec.ValidationError as exc:
@@ -98,7 +110,7 @@ class LocalServerAPI:
     async def _node_register(self, _: str, params: dict, body: Any) -> Reply:
         if not isinstance(body, dict) or not body.get("Node"):
             raise EndpointError(400, "missing node for client registration")
-        index, ttl = register_node(self.server, from_wire(body["Node"], Node))
+        index, ttl = await submit_register(self.server, from_wire(body["Node"], Node))
         return {"Index": index, "HeartbeatTTL": ttl}, self._meta(index)
 
     async def _node_heartbeat(self, node_id: str, params: dict, body: Any) -> Reply:
