@@ -144,13 +144,17 @@ class LocalServerAPI:
     async def _allocs_get(self, _: str, params: dict, body: Any) -> Reply:
         """Full allocations with their Job, as decoded JSON (a copy: the client never holds
         the server's objects)."""
+        snap, found = self.found_allocs(body)
+        replace = msgspec.structs.replace
+        return to_wire([replace(a, job=job_of(snap, a)) for a in found]), self._meta(snap.table_index("allocs"))
+
+    def found_allocs(self, body: Any) -> tuple[Any, list]:
+        """(snapshot, the allocs of `{"AllocIDs": [...]}` it has) for `_allocs_get`."""
         ids = body.get("AllocIDs") if isinstance(body, dict) else None
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise EndpointError(400, "AllocIDs must be a list of allocation IDs")
         snap = self.server.state.snapshot()
-        found = [a for a in (snap.alloc_by_id(i) for i in ids) if a is not None]
-        replace = msgspec.structs.replace
-        return to_wire([replace(a, job=job_of(snap, a)) for a in found]), self._meta(snap.table_index("allocs"))
+        return snap, [a for a in (snap.alloc_by_id(i) for i in ids) if a is not None]
 
     async def _allocs_update(self, _: str, params: dict, body: Any) -> Reply:
         from yurt.state.commands import AllocUpdate
