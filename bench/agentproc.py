@@ -40,6 +40,7 @@ class AgentProcess:
         self._own_dir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"yurt-bench-{mode}-"))
         self.port = free_port()
+        self.rpc_port = free_port()  # the clients' RPC listener (yurt.rpc)
         self.data_dir = self.workdir / "data"
         self.log_path = self.workdir / "agent.log"
         self.config_path = self.workdir / "agent.hcl"
@@ -49,7 +50,10 @@ class AgentProcess:
             name = "bench-{mode}"
             bind_addr = "127.0.0.1"
             log_level = "WARN"
-            ports {{ http = {self.port} }}
+            ports {{
+              http = {self.port}
+              rpc = {self.rpc_port}
+            }}
             plugin "raw_exec" {{
               config {{ enabled = true }}
             }}

@@ -1,4 +1,5 @@
-"""A simulated fleet: N client nodes in this process talking HTTP to a server process.
+"""A simulated fleet: N client nodes in this process talking to a server process over its
+RPC listener (`yurt.rpc`), as real client agents do.
 
 Two kinds of node:
 - `sim` (default): `bench.simnode.SimNode`, a light node speaking the client routes
@@ -84,9 +85,13 @@ class Fleet:
     async def start(self) -> None:
         """Create every node and start them all at once (they register concurrently)."""
         if self.mode == "sim":
+            from .simrpc import listener_of
+
             template = sim_node_template()
+            host, _, port = self.base.split("://", 1)[-1].rstrip("/").rpartition(":")
+            rpc = await listener_of(host, int(port))  # asked once for the fleet, not per node
             self.nodes = [SimNode(self.base, template, f"{self.prefix}-{i}", self.counters,
-                                  self.changed.set, self.legacy_watch) for i in range(self.count)]
+                                  self.changed.set, self.legacy_watch, rpc) for i in range(self.count)]
             for node in self.nodes:
                 node.start()
         else:
@@ -95,13 +100,14 @@ class Fleet:
     async def _start_real(self) -> None:
         from yurt.client import ClientAgent
         from yurt.client.config import ClientConfig
+        from yurt.rpc.client import rpc_api_wrapper
 
         self.workdir = tempfile.mkdtemp(prefix="yurt-fleet-")
         server = self.base.split("://", 1)[-1]
         for i in range(self.count):
             cfg = ClientConfig(data_dir=f"{self.workdir}/{self.prefix}-{i}", node_name=f"{self.prefix}-{i}",
                                servers=[server], raw_exec_enabled=False, mock_driver_enabled=True)
-            self.nodes.append(ClientAgent(cfg, node_builder=cached_build_node))
+            self.nodes.append(ClientAgent(cfg, node_builder=cached_build_node, wrap_api=rpc_api_wrapper))
         await asyncio.gather(*(agent.start() for agent in self.nodes))
 
     def registered(self) -> int:

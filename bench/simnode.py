@@ -5,9 +5,8 @@ It registers, heartbeats at half the server's TTL, blocks on its allocs
 (`GET /v1/internal/node/:id/allocs?delta=1`: the new or changed ones in full), and reports every
 allocation the server wants running as `running` (and every one it wants stopped as
 `complete`), batching updates 0.2 s like the real client. No alloc dirs, no local SQLite,
-no driver: thousands fit in one process. Each node keeps two persistent connections
-(`bench.simhttp.Channel`): one for its watch and pulls, one for register, heartbeats and
-status updates."""
+no driver: thousands fit in one process. Each node keeps one RPC connection
+(`bench.simrpc.RPCChannel`, the real client's transport) that all its requests share."""
 
 from __future__ import annotations
 
@@ -21,7 +20,8 @@ from typing import Any
 
 import msgspec
 
-from .simhttp import Channel, ChannelStats, Response
+from .simhttp import ChannelStats, Response
+from .simrpc import RPCChannel
 
 # What one simulated node offers: 200 tiny tasks (bench/jobs.py) fit with room to spare.
 SIM_NODE_CPU = 8000  # MHz
@@ -57,18 +57,19 @@ class _Alloc(msgspec.Struct):
     JobID: str = ""
     JobVersion: int = 0
     AllocModifyIndex: int = 0
-    Job: msgspec.Raw = msgspec.Raw(b"null")
+    Job: msgspec.Raw = msgspec.Raw(b"\xc0")  # msgpack nil
 
 
-_decode_allocs = msgspec.json.Decoder(list[_Alloc]).decode
-_decode_job = msgspec.json.Decoder(_Job | None).decode
+# the bodies are msgpack, as the real client's over RPC (bench.simrpc)
+_decode_allocs = msgspec.msgpack.Decoder(list[_Alloc]).decode
+_decode_job = msgspec.msgpack.Decoder(_Job | None).decode
 
 
 class _AllocVersions(msgspec.Struct):
     Allocs: dict[str, int] | None = None
 
 
-_decode_versions = msgspec.json.Decoder(_AllocVersions).decode
+_decode_versions = msgspec.msgpack.Decoder(_AllocVersions).decode
 
 
 class _AllocDelta(msgspec.Struct):
@@ -80,15 +81,15 @@ class _AllocDelta(msgspec.Struct):
     Allocs: dict[str, int] | None = None
 
 
-_decode_delta = msgspec.json.Decoder(_AllocDelta).decode
+_decode_delta = msgspec.msgpack.Decoder(_AllocDelta).decode
 
 
 class _HeartbeatReply(msgspec.Struct):
     HeartbeatTTL: int = 0
 
 
-_decode_ttl = msgspec.json.Decoder(_HeartbeatReply).decode
-_encode = msgspec.json.Encoder().encode
+_decode_ttl = msgspec.msgpack.Decoder(_HeartbeatReply).decode
+_encode = msgspec.msgpack.Encoder().encode
 _TASK_NAMES: dict[tuple[str, str, int, str], tuple[str, ...]] = {}
 
 
@@ -184,10 +185,12 @@ class FleetCounters:
 
 class SimNode:
     def __init__(self, base: str, node_template: dict[str, Any], name: str, counters: FleetCounters,
-                 on_change: Callable[[], None] | None = None, legacy_watch: bool = False):
+                 on_change: Callable[[], None] | None = None, legacy_watch: bool = False,
+                 rpc: tuple[int, str] = (0, "")):
         host, _, port = base.split("://", 1)[-1].rstrip("/").rpartition(":")
-        self.watch_http = Channel(host, int(port), counters.http)  # watch + pulls
-        self.http = Channel(host, int(port), counters.http)  # register, heartbeats, updates
+        # one RPC connection (`rpc`: the server's listener port and ID) for the watch and pulls
+        # as for register, heartbeats and updates, multiplexed as the real client's
+        self.http = self.watch_http = RPCChannel(host, int(port), rpc, counters.http)
         self.id = str(uuid.uuid4())
         self.node = dict(node_template, ID=self.id, SecretID=str(uuid.uuid4()), Name=name, Status="ready")
         self.counters = counters

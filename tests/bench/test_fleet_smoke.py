@@ -51,6 +51,7 @@ async def test_fleet_places_and_runs_a_job(server, mode):
             assert fleet.counters.allocs_pulled == COUNT
         else:
             assert not any(agent._legacy_watch for agent in fleet.nodes)
+            assert all(agent.api.connected for agent in fleet.nodes)  # over the RPC listener
 
         async def server_sees_running():
             return (await _job_summary(server.address, job_id))["Running"] == COUNT

@@ -21,7 +21,8 @@ import msgspec
 from yurt.api import APIError, AsyncClient
 from yurt.api.client import QueryMeta
 from yurt.http.alloc_encoding import job_of
-from yurt.server.endpoints import EndpointError, heartbeat_node, register_node
+from yurt.server.endpoints import EndpointError, heartbeat_node
+from yurt.server.endpoints.nodes import submit_register
 from yurt.structs import Node
 from yurt.structs.codec import from_wire, to_wire
 from yurt.structs.durations import parse_duration
@@ -34,30 +35,37 @@ _HEARTBEAT = re.compile(r"^/v1/internal/node/([^/]+)/heartbeat$")
 Reply = tuple[Any, QueryMeta]
 
 
+def internal_route(method: str, path: str) -> tuple[str, bool, str] | None:
+    """(LocalServerAPI method name, is_write, path argument) of a client-internal route
+    served in process (and over RPC, `yurt.rpc`); None for any other request."""
+    if method == "GET":
+        match = _NODE_ALLOCS.match(path)
+        return ("_node_alloc_versions", False, match.group(1)) if match else None
+    if method not in ("PUT", "POST"):
+        return None
+    if path == "/v1/internal/allocs/get":
+        return "_allocs_get", False, ""
+    if path == "/v1/internal/allocs/update":
+        return "_allocs_update", True, ""
+    if path == "/v1/internal/node/register":
+        return "_node_register", True, ""
+    match = _HEARTBEAT.match(path)
+    return ("_node_heartbeat", True, match.group(1)) if match else None
+
+
 class LocalServerAPI:
     """An `AsyncClient` look-alike for the client agent: in process for the internal
     routes of `server`, the wrapped `http` client for the rest."""
 
-    def __init__(self, server, http: AsyncClient):
+    def __init__(self, server, http: AsyncClient | None):
         self.server = server
-        self.http = http
-        self.config = http.config
+        self.http = http  # None: the RPC listener's (`yurt.rpc.server`), which never falls back
+        self.config = http.config if http is not None else None
 
     def _handler(self, method: str, path: str) -> tuple[Callable[..., Awaitable[Reply]], bool, str] | None:
         """(handler, is_write, path argument) for the routes served in process."""
-        if method == "GET":
-            match = _NODE_ALLOCS.match(path)
-            return (self._node_alloc_versions, False, match.group(1)) if match else None
-        if method not in ("PUT", "POST"):
-            return None
-        if path == "/v1/internal/allocs/get":
-            return self._allocs_get, False, ""
-        if path == "/v1/internal/allocs/update":
-            return self._allocs_update, True, ""
-        if path == "/v1/internal/node/register":
-            return self._node_register, True, ""
-        match = _HEARTBEAT.match(path)
-        return (self._node_heartbeat, True, match.group(1)) if match else None
+        found = internal_route(method, path)
+        return (getattr(self, found[0]), found[1], found[2]) if found else None
 
     def _local(self, is_write: bool) -> bool:
         server = self.server
@@ -70,8 +78,12 @@ class LocalServerAPI:
         if found is None or not self._local(found[1]):
             return await self.http.request(method, path, params, body)
         handler, _, arg = found
+        return await self.call(handler, arg, params or {}, body, method, path)
+
+    async def call(self, handler, arg: str, params: dict, body: Any, method: str, path: str) -> Reply:
+        """`handler` (of `_handler`), its errors as the HTTP layer answers them (APIError)."""
         try:
-            return await handler(arg, params or {}, body)
+            return await handler(arg, params, body)
         except EndpointError as exc:
             raise APIError(exc.status, exc.message, method, path) from None
         except msgspec.ValidationError as exc:
@@ -97,7 +109,7 @@ class LocalServerAPI:
     async def _node_register(self, _: str, params: dict, body: Any) -> Reply:
         if not isinstance(body, dict) or not body.get("Node"):
             raise EndpointError(400, "missing node for client registration")
-        index, ttl = register_node(self.server, from_wire(body["Node"], Node))
+        index, ttl = await submit_register(self.server, from_wire(body["Node"], Node))
         return {"Index": index, "HeartbeatTTL": ttl}, self._meta(index)
 
     async def _node_heartbeat(self, node_id: str, params: dict, body: Any) -> Reply:
@@ -124,22 +136,25 @@ class LocalServerAPI:
         changed = self._with_jobs(answer.snapshot, answer.changed_allocs(min_index))
         return {"Total": len(answer.versions), "Changed": changed}, self._meta(answer.index)
 
-    @staticmethod
-    def _with_jobs(snap, allocs: list) -> list:
+    def _with_jobs(self, snap, allocs: list) -> Any:
         """Allocations with their Job as decoded JSON (a copy: the client never holds the
-        server's objects)."""
+        server's objects); the RPC listener's subclass answers them encoded instead."""
         replace = msgspec.structs.replace
         return to_wire([replace(a, job=job_of(snap, a)) for a in allocs])
 
     async def _allocs_get(self, _: str, params: dict, body: Any) -> Reply:
         """Full allocations with their Job, as decoded JSON (a copy: the client never holds
         the server's objects)."""
+        snap, found = self.found_allocs(body)
+        return self._with_jobs(snap, found), self._meta(snap.table_index("allocs"))
+
+    def found_allocs(self, body: Any) -> tuple[Any, list]:
+        """(snapshot, the allocs of `{"AllocIDs": [...]}` it has) for `_allocs_get`."""
         ids = body.get("AllocIDs") if isinstance(body, dict) else None
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise EndpointError(400, "AllocIDs must be a list of allocation IDs")
         snap = self.server.state.snapshot()
-        found = [a for a in (snap.alloc_by_id(i) for i in ids) if a is not None]
-        return self._with_jobs(snap, found), self._meta(snap.table_index("allocs"))
+        return snap, [a for a in (snap.alloc_by_id(i) for i in ids) if a is not None]
 
     async def _allocs_update(self, _: str, params: dict, body: Any) -> Reply:
         from yurt.state.commands import AllocUpdate

@@ -72,12 +72,16 @@ async def run_agent(cfg: AgentConfig, install_signals: Callable[[asyncio.Event],
     install_signals(stop)
     server = build_server(cfg) if cfg.server.enabled else None
     client = build_client_agent(cfg, server) if cfg.client.enabled else None
+    rpc = None
     if server is not None:
         from ..http import build_app
-
+        from ..rpc import INFO_PATH
+        from ..rpc.server import RPCServer, info_route
         from ..state.etcd import EtcdError
 
         app = build_app(server, client)
+        rpc = RPCServer(server)
+        app.router.add_get(INFO_PATH, info_route(rpc))
         try:
             await server.start()
         except EtcdError as exc:  # HA: the log's etcd cluster cannot be read at start
@@ -99,6 +103,8 @@ async def run_agent(cfg: AgentConfig, install_signals: Callable[[asyncio.Event],
         if server is not None:
             await server.stop()
         raise AgentConfigError(f"Failed to start HTTP server on {cfg.bind_addr}:{cfg.http_port}: {exc.strerror}") from None
+    if rpc is not None:
+        await _start_rpc(rpc, cfg)
     if client is not None:
         await client.start()
     print(banner(cfg), flush=True)
@@ -110,10 +116,23 @@ async def run_agent(cfg: AgentConfig, install_signals: Callable[[asyncio.Event],
         await client.stop()
         if cfg.dev_mode:
             await _destroy_dev_allocs(client)
+    if rpc is not None:
+        await rpc.stop()
     await runner.cleanup()
     if server is not None:
         await server.stop()
     return 0
+
+
+async def _start_rpc(rpc, cfg: AgentConfig) -> None:
+    """The server's RPC listener for clients on `ports.rpc`. Unlike Nomad's, an agent whose rpc
+    port is taken still starts (several test agents on one host share the default 4647): its
+    clients find no listener (`GET /v1/internal/rpc` answers 404) and use HTTP."""
+    try:
+        await rpc.start(cfg.bind_addr, cfg.rpc_port, backlog=listen_backlog())
+    except OSError as exc:
+        log.warning("ports.rpc = %d: cannot listen on %s:%d (%s); clients will use HTTP",
+                    cfg.rpc_port, cfg.bind_addr, cfg.rpc_port, exc.strerror or exc)
 
 
 async def _destroy_dev_allocs(client) -> None:

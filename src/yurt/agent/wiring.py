@@ -74,11 +74,17 @@ def build_client_agent(cfg: AgentConfig, server=None):
     if cfg.client.max_kill_timeout:
         cc.max_kill_timeout = cfg.client.max_kill_timeout
     os.makedirs(cfg.data_dir, exist_ok=True)
-    wrap_api = None
+    from ..rpc.client import rpc_api_wrapper
+
+    wrap_api = rpc_api_wrapper  # a remote server: the internal routes over its RPC listener
     if server is not None:
         from .local_server import local_api_wrapper
 
-        wrap_api = local_api_wrapper(server, cfg.http_address)
+        local = local_api_wrapper(server, cfg.http_address)
+
+        def wrap_api(api):  # this agent's own server in process, any other over RPC
+            wrapped = local(api)
+            return wrapped if wrapped is not api else rpc_api_wrapper(api)
     return ClientAgent(cc, drivers=build_drivers(cfg, cc), wrap_api=wrap_api)
 
 

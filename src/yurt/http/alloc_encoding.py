@@ -20,11 +20,11 @@ def _job_key(job) -> tuple:
     return (job.namespace, job.id, job.version, job.job_modify_index, job.modify_index)
 
 
-def encoded_job(job) -> msgspec.Raw:
-    key = _job_key(job)
+def encoded_job(job, encoder=_encoder) -> msgspec.Raw:
+    key = (*_job_key(job), encoder is _encoder)  # JSON, or msgpack (yurt.rpc)
     raw = _CACHE.get(key)
     if raw is None:
-        raw = msgspec.Raw(_encoder.encode(job))
+        raw = msgspec.Raw(encoder.encode(job))
         _CACHE[key] = raw
         if len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
@@ -39,16 +39,16 @@ def job_of(snap, alloc):
         alloc.namespace, alloc.job_id)
 
 
-def encode_allocs_with_jobs(snap, allocs) -> bytes:
+def encode_allocs_with_jobs(snap, allocs, encoder=_encoder) -> bytes:
     replace = msgspec.structs.replace
     out = []
     last_job = last_raw = None
     for alloc in allocs:
         job = job_of(snap, alloc)
         if job is not last_job:  # the allocs of one pull mostly share one job object
-            last_job, last_raw = job, (encoded_job(job) if job is not None else None)
+            last_job, last_raw = job, (encoded_job(job, encoder) if job is not None else None)
         out.append(replace(alloc, job=last_raw))
-    return _encoder.encode(out)
+    return encoder.encode(out)
 
 
 def allocs_with_jobs(snap, allocs, index: int | None = None) -> web.Response:

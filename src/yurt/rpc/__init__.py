@@ -1,0 +1,98 @@
+"""Client <-> server RPC on the agent's rpc port (Nomad's 4647), as Nomad's clients reach
+their servers: one TCP connection per client, many requests outstanding on it at once (the
+blocking alloc watch, heartbeats and status updates share it).
+
+Frames are a 4-byte big-endian length, then a msgpack array (msgspec):
+  request  `[seq, method, path, params, body]`
+  response `[seq, status, index, body]`  (status as HTTP's; on an error the body is the
+  error text Nomad's HTTP API would send; `index` is what X-Nomad-Index would say).
+Only the internal routes of `yurt.agent.local_server.internal_route` (and `INFO_PATH`) are
+served; the server answers `USE_HTTP` for a request the client must send over HTTP instead
+(a write on an HA follower: the HTTP layer forwards it to the leader)."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import msgspec
+
+HEADER = struct.Struct(">I")
+MAX_FRAME = 64 * 1024 * 1024  # as the HTTP API's largest body
+INFO_PATH = "/v1/internal/rpc"  # {"Port": rpc port, "ID": listener instance}: over HTTP and RPC
+USE_HTTP = 307  # status: send this request over HTTP instead
+
+
+class FrameError(ValueError):
+    """A frame over MAX_FRAME, or one that is not a request/response array."""
+
+
+class Request(msgspec.Struct, array_like=True):
+    seq: int
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    body: Any = None
+
+
+class Reply(msgspec.Struct, array_like=True):
+    seq: int
+    status: int
+    index: int = 0
+    body: Any = None
+
+
+_encoder = msgspec.msgpack.Encoder()
+
+
+def frame(obj: Any) -> bytearray:
+    """`obj` msgpack-encoded behind its length."""
+    buf = bytearray(4)
+    _encoder.encode_into(obj, buf, 4)
+    size = len(buf) - 4
+    if size > MAX_FRAME:
+        raise FrameError(f"frame of {size} bytes exceeds {MAX_FRAME}")
+    HEADER.pack_into(buf, 0, size)
+    return buf
+
+
+class FrameBuffer:
+    """Bytes in, whole frame payloads out."""
+
+    __slots__ = ("buf",)
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buf = self.buf
+        buf += data
+        out: list[bytes] = []
+        pos, end = 0, len(buf)
+        while end - pos >= 4:
+            (size,) = HEADER.unpack_from(buf, pos)
+            if size > MAX_FRAME:
+                raise FrameError(f"frame of {size} bytes exceeds {MAX_FRAME}")
+            if end - pos - 4 < size:
+                break
+            out.append(bytes(buf[pos + 4 : pos + 4 + size]))
+            pos += 4 + size
+        if pos:
+            del buf[:pos]
+        return out
+
+
+decode_request = msgspec.msgpack.Decoder(Request).decode
+decode_reply = msgspec.msgpack.Decoder(Reply).decode
+
+
+class RawReply(msgspec.Struct, array_like=True):
+    """A reply whose body stays msgpack bytes, for a caller with its own typed decoder."""
+
+    seq: int
+    status: int
+    index: int = 0
+    body: msgspec.Raw = msgspec.Raw(b"\xc0")
+
+
+decode_reply_raw = msgspec.msgpack.Decoder(RawReply).decode
