@@ -162,7 +162,12 @@ async def _settled(sim, server, node_id, timeout=5.0):
 
 
 async def test_sim_node_follows_adds_changes_and_removals(server, api):
-    sim = SimNode(f"http://127.0.0.1:{api.server.port}", sim_node_template(), "sim-delta", FleetCounters())
+    from yurt.rpc.server import RPCServer
+
+    rpc = RPCServer(server)  # the sim node speaks what the real client speaks: RPC
+    await rpc.start("127.0.0.1", 0)
+    sim = SimNode(f"http://127.0.0.1:{api.server.port}", sim_node_template(), "sim-delta", FleetCounters(),
+                  rpc=(rpc.port, rpc.id))
     node = mock_node(id=sim.id)  # for the allocs placed on it
     resp = await api.put("/v1/internal/node/register", json={"Node": sim.node})
     assert resp.status == 200
@@ -192,6 +197,7 @@ async def test_sim_node_follows_adds_changes_and_removals(server, api):
         await asyncio.gather(watch, return_exceptions=True)
         sim.watch_http.close()
         sim.http.close()
+        await rpc.stop()
 
 
 class StubRunner:
