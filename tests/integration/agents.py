@@ -48,6 +48,8 @@ class AgentProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / f"{name}.log"
         self.config_path = workdir / f"{name}.hcl"
+        # each server its own RPC port: on Nomad's default (4647) only the first would listen
+        rpc = "" if "rpc =" in extra_hcl else f"rpc = {free_port()}"
         client = ""
         if mode == "client":
             client = f'client {{\n  enabled = true\n  servers = {json.dumps(servers or [])}\n}}\n'
@@ -56,7 +58,10 @@ class AgentProcess:
             name = "{name}"
             bind_addr = "127.0.0.1"
             datacenter = "{datacenter}"
-            ports {{ http = {self.port} }}
+            ports {{
+              http = {self.port}
+              {rpc}
+            }}
             plugin "raw_exec" {{
               config {{ enabled = true }}
             }}
