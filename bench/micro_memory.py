@@ -122,7 +122,10 @@ def inspect_state(store, allocs_before_rss: int, gc_clock: GcClock, top: int) ->
         {"kind": k, "bytes_per_alloc": round(v / per, 1), "objects_per_alloc": round(counts[k] / per, 3)}
         for k, v in sizes.most_common(top)
     ]
-    tracked = len(gc.get_objects())
+    objects = gc.get_objects()
+    tracked = len(objects)
+    tracked_types = Counter(type(o).__name__ for o in objects).most_common(8)
+    del objects
     start = time.process_time()
     gc.collect()
     full_s = time.process_time() - start
@@ -138,6 +141,7 @@ def inspect_state(store, allocs_before_rss: int, gc_clock: GcClock, top: int) ->
         "walked_bytes_per_alloc": round(total / per),
         "gc_tracked_objects": tracked,
         "gc_tracked_per_alloc": round(tracked / per, 2),
+        "gc_tracked_by_type": dict(tracked_types),
         "gc_full_collect_s": round(full_s, 3),
         "gc_full_collect_after_freeze_s": round(frozen_full_s, 4),
         "gc_during_build": gc_clock.figures(),
