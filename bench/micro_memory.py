@@ -112,6 +112,7 @@ def walk_sizes(root, skip_ids: set[int]) -> tuple[Counter, Counter]:
 def inspect_state(store, allocs_before_rss: int, gc_clock: GcClock, top: int) -> dict:
     tables = store._tables
     n = len(tables.allocs)
+    frozen_before = gc.get_freeze_count()  # frozen by relax_gc() and any full collection since
     gc.collect()
     rss = rss_bytes()
     # module-level objects (e.g. interned constants) are not the state's
@@ -122,6 +123,13 @@ def inspect_state(store, allocs_before_rss: int, gc_clock: GcClock, top: int) ->
         {"kind": k, "bytes_per_alloc": round(v / per, 1), "objects_per_alloc": round(counts[k] / per, 3)}
         for k, v in sizes.most_common(top)
     ]
+    from yurt.state import store as store_module
+
+    freeze_after_full_collection = getattr(store_module, "freeze_after_full_collection", None)
+    hooked = freeze_after_full_collection in gc.callbacks
+    if hooked:  # time the full collections with and without a freeze before them
+        gc.callbacks.remove(freeze_after_full_collection)
+    gc.unfreeze()
     objects = gc.get_objects()
     tracked = len(objects)
     tracked_types = Counter(type(o).__name__ for o in objects).most_common(8)
@@ -133,7 +141,8 @@ def inspect_state(store, allocs_before_rss: int, gc_clock: GcClock, top: int) ->
     start = time.process_time()
     gc.collect()
     frozen_full_s = time.process_time() - start
-    gc.unfreeze()
+    if hooked:
+        gc.callbacks.append(freeze_after_full_collection)
     return {
         "allocs": n,
         "rss_mb": round(rss / 2**20, 1),
@@ -142,6 +151,7 @@ def inspect_state(store, allocs_before_rss: int, gc_clock: GcClock, top: int) ->
         "gc_tracked_objects": tracked,
         "gc_tracked_per_alloc": round(tracked / per, 2),
         "gc_tracked_by_type": dict(tracked_types),
+        "gc_frozen_at_end": frozen_before,
         "gc_full_collect_s": round(full_s, 3),
         "gc_full_collect_after_freeze_s": round(frozen_full_s, 4),
         "gc_during_build": gc_clock.figures(),

@@ -217,7 +217,7 @@ class Allocation(NomadStruct):
 # -- sharing what a million allocs repeat -------------------------------------------------
 # Decoding gives every alloc's task states their own copies of the same few strings
 # ("running", "Started", "Task started by client"...): ~240 of the ~850 bytes a reported
-# alloc's task states take. `share_client_fields` swaps them for one shared object each.
+# alloc's task states take. `share_task_states` swaps them for one shared object each.
 
 _SHARED_MAX = 4096  # distinct values kept; past that, new values are left as they are
 _shared: dict[str, str] = {}
@@ -234,29 +234,37 @@ def shared_str(value: str) -> str:
     return value
 
 
-_EVENT_TEXT_FIELDS = tuple(
-    name for name, typ in zip(TaskEvent.__struct_fields__, msgspec.structs.fields(TaskEvent))
-    if typ.type is str and name != "time"
-)
-
-
 def share_task_states(states: dict[str, TaskState] | None) -> dict[str, TaskState] | None:
-    """`states` with its status and message strings replaced, in place, by shared equal
-    ones, and its events lists sized to fit. Values, encoding and wire form are unchanged;
-    call it only on freshly decoded states that nothing has read yet."""
+    """`states` with its status and common message strings replaced, in place, by shared
+    equal ones, and its events lists sized to fit. Values, encoding and wire form are
+    unchanged; call it only on freshly decoded states that nothing has read yet. (The
+    rarer error fields of events are left as they are: they are seldom set, and costly
+    to look at on every report.)"""
     if not states:
         return states
     get = _shared.get
-    for name, state in states.items():
-        state.state = get(state.state) or shared_str(state.state)
+    for state in states.values():
+        value = state.state
+        state.state = get(value) or shared_str(value)
         events = state.events
         if not events:
             continue
         for event in events:
-            for field in _EVENT_TEXT_FIELDS:
-                value = getattr(event, field)
-                if value:
-                    setattr(event, field, get(value) or shared_str(value))
+            value = event.type
+            if value:
+                event.type = get(value) or shared_str(value)
+            value = event.display_message
+            if value:
+                event.display_message = get(value) or shared_str(value)
+            value = event.message
+            if value:
+                event.message = get(value) or shared_str(value)
+            value = event.driver_message
+            if value:
+                event.driver_message = get(value) or shared_str(value)
+            value = event.restart_reason
+            if value:
+                event.restart_reason = get(value) or shared_str(value)
         state.events = events[:]  # a decoded list keeps spare slots; the copy has none
     return states
 
