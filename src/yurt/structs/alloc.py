@@ -234,12 +234,15 @@ def shared_str(value: str) -> str:
     return value
 
 
+# the event fields that are set on most reports; the error fields are rarer, and costly to
+# look at on every report
+_EVENT_TEXT_FIELDS = ("type", "display_message", "message", "driver_message", "restart_reason")
+
+
 def share_task_states(states: dict[str, TaskState] | None) -> dict[str, TaskState] | None:
     """`states` with its status and common message strings replaced, in place, by shared
     equal ones, and its events lists sized to fit. Values, encoding and wire form are
-    unchanged; call it only on freshly decoded states that nothing has read yet. (The
-    rarer error fields of events are left as they are: they are seldom set, and costly
-    to look at on every report.)"""
+    unchanged; call it only on freshly decoded states that nothing has read yet."""
     if not states:
         return states
     get = _shared.get
@@ -250,21 +253,10 @@ def share_task_states(states: dict[str, TaskState] | None) -> dict[str, TaskStat
         if not events:
             continue
         for event in events:
-            value = event.type
-            if value:
-                event.type = get(value) or shared_str(value)
-            value = event.display_message
-            if value:
-                event.display_message = get(value) or shared_str(value)
-            value = event.message
-            if value:
-                event.message = get(value) or shared_str(value)
-            value = event.driver_message
-            if value:
-                event.driver_message = get(value) or shared_str(value)
-            value = event.restart_reason
-            if value:
-                event.restart_reason = get(value) or shared_str(value)
+            for field in _EVENT_TEXT_FIELDS:
+                value = getattr(event, field)
+                if value:
+                    setattr(event, field, get(value) or shared_str(value))
         state.events = events[:]  # a decoded list keeps spare slots; the copy has none
     return states
 
