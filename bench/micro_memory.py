@@ -159,6 +159,23 @@ def inspect_state(store, allocs_before_rss: int, gc_clock: GcClock, top: int) ->
     }
 
 
+def restored_state(store) -> dict:
+    """What `decode_tables(encode_tables(...))` (a snapshot write and restore) makes of the state."""
+    from yurt.state.persist import decode_tables, encode_tables
+
+    chunks = list(encode_tables(store._tables))
+    gc.disable()  # as StateStore._restore
+    start = time.process_time()
+    tables = decode_tables(chunks)
+    cpu = time.process_time() - start
+    gc.enable()
+    del chunks
+    sizes, _counts = walk_sizes(tables, set())
+    per = max(len(tables.allocs), 1)
+    return {"decode_cpu_s": round(cpu, 2), "walked_bytes_per_alloc": round(sum(sizes.values()) / per),
+            "top": [(k, round(v / per, 1)) for k, v in sizes.most_common(12)]}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=1000)
@@ -166,6 +183,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--top", type=int, default=30, help="kinds of objects listed")
     parser.add_argument("--tracemalloc", action="store_true", help="also the Python heap's growth (slow)")
+    parser.add_argument("--restore", action="store_true",
+                        help="also the state as a snapshot restore rebuilds it: CPU, and bytes per alloc")
     parser.add_argument("--gc-threshold", default="", help="e.g. 50000,20,100: set after relax_gc()")
     args = parser.parse_args(argv)
 
@@ -205,6 +224,8 @@ def main(argv: list[str] | None = None) -> dict:
             out["tracemalloc_top"] = [
                 {"where": f"{s.traceback[0].filename.split('/src/')[-1]}:{s.traceback[0].lineno}",
                  "bytes_per_alloc": round(s.size / max(out["allocs"], 1), 1)} for s in stats]
+        if args.restore:
+            out["restore"] = restored_state(store)
         found.update(out)
         return out
 

@@ -84,3 +84,36 @@ def test_task_state_defaults_are_untouched():
     states = {"t": TaskState()}
     share_task_states(states)
     assert states["t"] == TaskState() and states["t"].events is None
+
+
+def test_restored_allocs_share_repeated_strings_and_resources_and_encode_as_saved(tmp_path):
+    from yurt.structs import AllocatedResources, AllocatedTaskResources
+
+    store = StateStore.open(str(tmp_path), snapshot_every=0)
+    j, n = job(count=3), node()
+    ev = evaluation(j)
+    store.apply_batch([NodeRegister(node=n), JobRegister(job=j, eval=ev)])
+    j = store.snapshot().job_by_id("default", "web")
+    res = AllocatedResources(tasks={"t": AllocatedTaskResources()})
+    allocs = [alloc(j, n.id, ev.id, idx=i, allocated_resources=res) for i in range(3)]
+    store.apply(PlanApply(eval_id=ev.id, job=j, node_allocation={n.id: allocs}))
+    ids = [a.id for a in allocs]
+    for k, i in enumerate(ids):
+        store.apply(AllocClientUpdate(allocs=_decode(_update_body([i], now=10 + k))))
+    saved = [encode(store.snapshot().alloc_by_id(i)) for i in ids]
+    store.write_snapshot()
+    store.close()
+    reopened = StateStore.open(str(tmp_path))
+    try:
+        restored = [reopened.snapshot().alloc_by_id(i) for i in ids]
+        assert [encode(a) for a in restored] == saved
+        first, *rest = restored
+        for other in rest:
+            for field in ("node_id", "eval_id", "job_id", "namespace", "task_group", "client_status"):
+                assert getattr(other, field) is getattr(first, field), field
+            assert other.allocated_resources is first.allocated_resources
+            assert other.desired_transition is first.desired_transition
+            assert other.task_states["t"].events[0].type is first.task_states["t"].events[0].type
+            assert other.id is not first.id and other.name != first.name
+    finally:
+        reopened.close()
