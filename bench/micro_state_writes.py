@@ -91,7 +91,9 @@ class Planner:
     update_eval = create_eval = reblock_eval = _upsert
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, inspect=None) -> dict:
+    """`inspect(store)`, if given, runs on the built state before the store is closed;
+    what it returns goes into the output under `inspect`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--jobs", type=int, default=60)
@@ -205,6 +207,8 @@ def main(argv: list[str] | None = None) -> dict:
     gc_clock.stop()
     snap = store.snapshot()
     running = sum(1 for a in snap.allocs() if a.client_status == "running")
+    del snap
+    inspected = inspect(store) if inspect is not None else None
     store.close()
     shutil.rmtree(tmp, ignore_errors=True)
     gc.collect()
@@ -218,6 +222,8 @@ def main(argv: list[str] | None = None) -> dict:
         "gc_s": round(gc_clock.total, 3), "gc_collections": gc_clock.counts,
         "wall_s": round(wall, 1),
     }
+    if inspected is not None:
+        out["inspect"] = inspected
     print(json.dumps(out))
     return out
 

@@ -9,6 +9,8 @@ from yurt.structs import (
     DesiredTransition,
     Job,
     evolve,
+    share_task_states,
+    shared_str,
 )
 
 from .commands import AllocClientUpdate, AllocDesiredTransition, PlanApply
@@ -160,9 +162,9 @@ def apply_client_update(txn: Txn, cmd: AllocClientUpdate) -> None:
             )
         merged = evolve(
             existing,
-            client_status=update.client_status or existing.client_status,
-            client_description=update.client_description,
-            task_states=update.task_states if update.task_states is not None else existing.task_states,
+            client_status=shared_str(update.client_status) or existing.client_status,
+            client_description=shared_str(update.client_description),
+            task_states=share_task_states(update.task_states) if update.task_states is not None else existing.task_states,
             network_status=update.network_status if update.network_status is not None else existing.network_status,
             deployment_status=deployment_status,
             modify_index=index,

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 import msgspec
 
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration, evolve
+from yurt.structs.alloc import share_restored_alloc
 
 from yurt.structs.deployment import Deployment
 
@@ -140,6 +141,7 @@ def decode_tables(chunks: Iterable[bytes]) -> Tables:
     txn.batch_new_allocs()  # the alloc indexes are written a bucket at a time, at commit
     meta: MetaChunk | None = None
     alloc_jobs: list[Job] = []
+    shared: dict = {}  # what the restored allocs repeat, one object each (share_restored_alloc)
     for data in chunks:
         chunk = _decoder.decode(data)
         if isinstance(chunk, MetaChunk):
@@ -172,6 +174,7 @@ def decode_tables(chunks: Iterable[bytes]) -> Tables:
             alloc_jobs.extend(chunk.jobs)
         elif isinstance(chunk, AllocsChunk):
             for ref, alloc in zip(chunk.job_refs, chunk.allocs):
+                share_restored_alloc(alloc, shared)
                 txn.put_alloc(evolve(alloc, job=alloc_jobs[ref]) if ref >= 0 else alloc)
     if meta is None:
         raise ValueError("state snapshot has no meta chunk")

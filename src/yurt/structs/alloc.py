@@ -214,6 +214,114 @@ class Allocation(NomadStruct):
         return int(self.name[start + 1 : -1]) if start >= 0 else 0
 
 
+# -- sharing what a million allocs repeat -------------------------------------------------
+# Decoding gives every alloc's task states their own copies of the same few strings
+# ("running", "Started", "Task started by client"...): ~240 of the ~850 bytes a reported
+# alloc's task states take. `share_task_states` swaps them for one shared object each.
+
+_SHARED_MAX = 4096  # distinct values kept; past that, new values are left as they are
+_shared: dict[str, str] = {}
+
+
+def shared_str(value: str) -> str:
+    """One object for each of the few distinct values of a status or message field
+    (an equal string; at most `_SHARED_MAX` values are kept)."""
+    found = _shared.get(value)
+    if found is not None:
+        return found
+    if len(_shared) < _SHARED_MAX:
+        _shared[value] = value
+    return value
+
+
+# the event fields that are set on most reports; the error fields are rarer, and costly to
+# look at on every report
+_EVENT_TEXT_FIELDS = ("type", "display_message", "message", "driver_message", "restart_reason")
+
+
+def share_task_states(states: dict[str, TaskState] | None) -> dict[str, TaskState] | None:
+    """`states` with its status and common message strings replaced, in place, by shared
+    equal ones, and its events lists sized to fit. Values, encoding and wire form are
+    unchanged; call it only on freshly decoded states that nothing has read yet."""
+    if not states:
+        return states
+    get = _shared.get
+    for state in states.values():
+        value = state.state
+        state.state = get(value) or shared_str(value)
+        events = state.events
+        if not events:
+            continue
+        for event in events:
+            for field in _EVENT_TEXT_FIELDS:
+                value = getattr(event, field)
+                if value:
+                    setattr(event, field, get(value) or shared_str(value))
+        state.events = events[:]  # a decoded list keeps spare slots; the copy has none
+    return states
+
+
+# what every alloc of a decoded snapshot repeats: a restore shares one object for each value
+_RESTORE_SHARED_FIELDS = ("namespace", "eval_id", "node_id", "node_name", "job_id", "task_group", "desired_status",
+                          "desired_description", "client_status", "client_description", "deployment_id")
+_RESTORE_SHARED_STRUCTS = ("allocated_resources", "desired_transition")
+
+
+def share_restored_alloc(alloc: "Allocation", seen: dict) -> "Allocation":
+    """A freshly decoded alloc (from a snapshot, not yet stored) with what allocs repeat
+    replaced, in place, by equal objects an earlier alloc of the same restore brought:
+    namespace, node, eval, job, group and status strings, its allocated resources and
+    desired transition (equal by encoding), and task-state strings as `share_task_states`.
+    A live server shares these already (the scheduler hands out one object; reports go
+    through `share_task_states`); without this a restored million allocs each had their
+    own copies. `seen`: one dict for the whole restore."""
+    for field in _RESTORE_SHARED_FIELDS:
+        value = getattr(alloc, field)
+        if value:
+            found = seen.setdefault(value, value)
+            if found is not value:
+                setattr(alloc, field, found)
+    for field in _RESTORE_SHARED_STRUCTS:
+        value = getattr(alloc, field)
+        if value is not None:
+            key = (field, _msgpack_encode(value))
+            found = seen.setdefault(key, value)
+            if found is not value:
+                setattr(alloc, field, found)
+    if alloc.metrics is not None:
+        _share_metrics(alloc.metrics, seen)
+    share_task_states(alloc.task_states)
+    return alloc
+
+
+def _share_metrics(metrics: AllocMetric, seen: dict) -> AllocMetric:
+    """`metrics` with its node score entries and `nodes_available` shared with equal ones
+    (live, the scheduler shares these per evaluation)."""
+    if metrics.nodes_available is not None:
+        metrics.nodes_available = seen.setdefault(("available", _msgpack_encode(metrics.nodes_available)),
+                                                  metrics.nodes_available)
+    if metrics.score_meta_data:
+        metrics.score_meta_data = [_share_score_meta(m, seen) for m in metrics.score_meta_data]
+    return metrics
+
+
+def _share_score_meta(meta: NodeScoreMeta, seen: dict) -> NodeScoreMeta:
+    scores = meta.scores
+    scores_key = _msgpack_encode(scores) if scores is not None else b""
+    key = (meta.node_id, meta.norm_score, scores_key)
+    found = seen.get(key)
+    if found is not None:
+        return found
+    seen[key] = meta
+    meta.node_id = seen.setdefault(meta.node_id, meta.node_id)
+    if scores is not None:
+        meta.scores = seen.setdefault(scores_key, scores)
+    return meta
+
+
+_msgpack_encode = msgspec.msgpack.Encoder().encode
+
+
 def alloc_name(job_id: str, group: str, idx: int) -> str:
     return f"{job_id}.{group}[{idx}]"
 
