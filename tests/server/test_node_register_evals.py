@@ -156,3 +156,17 @@ def test_registers_of_one_loop_turn_are_batched():
     assert len(server.log.appends) == appends_before + 1
     snap = server.state.snapshot()
     assert [r[0] for r in results] == [snap.node_by_id(n.id).modify_index + 1 for n in nodes]
+
+
+def test_a_system_job_outside_the_nodes_datacenters_or_pool_gets_no_eval():
+    # as Nomad's createNodeEvals: only system jobs that may run on the node
+    server = _Server()
+    jobs = {"here": {}, "other-dc": {"datacenters": ["dc2"]}, "dc-glob": {"datacenters": ["dc*"]},
+            "other-pool": {"node_pool": "gpu"}, "all-pools": {"node_pool": "all"}}
+    for job_id, fields in jobs.items():
+        server.state.apply(JobRegister(job=evolve(mock_job(id=job_id), type="system", **fields)))
+    node = evolve(mock_node(), status="ready")  # dc1, pool default
+    register_node(server, node)
+    evals = [e for e in server.state.snapshot().evals() if e.node_id == node.id]
+    assert sorted(e.job_id for e in evals) == ["all-pools", "dc-glob", "here"]
+    assert len({e.id for e in evals}) == 3

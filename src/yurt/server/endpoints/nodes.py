@@ -32,23 +32,49 @@ def random_uuids(count: int) -> list[str]:
         out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
     return out
 
+
+def _take_ids(pool: list[str] | None, count: int) -> list[str]:
+    """`count` IDs off the end of `pool` (made when it has too few)."""
+    if pool is None or len(pool) < count:
+        return random_uuids(count)
+    taken = pool[len(pool) - count:]
+    del pool[len(pool) - count:]
+    return taken
+
+
 NODE_STATUSES = (NODE_STATUS_INIT, NODE_STATUS_READY, NODE_STATUS_DOWN, "disconnected")
 
 
-def node_update_evals(snapshot, node_id: str, now_ns: int, node_modify_index: int | None = None) -> list[Evaluation]:
-    """One eval per job with an alloc on the node, plus one per system job.
-    `node_modify_index`: the node's index when it is not yet in `snapshot`'s version."""
+def system_jobs(snapshot) -> list:
+    """The live system and sysbatch jobs (a register of many nodes reads them once)."""
+    return [job for job in snapshot.jobs(None)
+            if job.type in (JOB_TYPE_SYSTEM, JOB_TYPE_SYSBATCH) and not job.stop]
+
+
+def node_update_evals(snapshot, node_id: str, now_ns: int, node_modify_index: int | None = None,
+                      node: Node | None = None, sys_jobs: list | None = None,
+                      id_pool: list[str] | None = None) -> list[Evaluation]:
+    """One eval per job with an alloc on the node, plus one per system job that may run on
+    it: as Nomad's createNodeEvals, a system job outside the node's datacenters or node
+    pool gets none. `node`, `node_modify_index`: the node as written (it may not be in
+    `snapshot` yet); `sys_jobs`: `system_jobs(snapshot)`; `id_pool`: eval IDs made in
+    advance (taken from its end)."""
+    from yurt.scheduler.feasible import datacenter_matches, pool_matches
+
+    if node is None:
+        node = snapshot.node_by_id(node_id)
     jobs = {}
     for alloc in snapshot.allocs_by_node(node_id):
         job = snapshot.job_by_id(alloc.namespace, alloc.job_id)
         if job is not None:
             jobs[(job.namespace, job.id)] = job
-    for job in snapshot.jobs(None):
-        if job.type in (JOB_TYPE_SYSTEM, JOB_TYPE_SYSBATCH) and not job.stop:
+    for job in system_jobs(snapshot) if sys_jobs is None else sys_jobs:
+        if node is None or (pool_matches(job.node_pool, node.node_pool)
+                            and datacenter_matches(job.datacenters, node.datacenter)):
             jobs[(job.namespace, job.id)] = job
     if node_modify_index is None:
-        node = snapshot.node_by_id(node_id)
         node_modify_index = node.modify_index if node else 0
+    eval_ids = _take_ids(id_pool, len(jobs))
     return [
         Evaluation(
             id=eval_id,
@@ -64,7 +90,7 @@ def node_update_evals(snapshot, node_id: str, now_ns: int, node_modify_index: in
             create_time=now_ns,
             modify_time=now_ns,
         )
-        for job, eval_id in zip(jobs.values(), random_uuids(len(jobs)))
+        for job, eval_id in zip(jobs.values(), eval_ids)
     ]
 
 
@@ -119,6 +145,8 @@ def _register_group(server, nodes: list[Node], group: list[int], results: list) 
 
     snapshot = server.state.snapshot()
     now = server.now_ns()
+    sys_jobs = system_jobs(snapshot)
+    ids = random_uuids(len(sys_jobs) * len(group))  # one read of the OS's random source
     commands, last_command = [], {}
     for i in group:
         node = nodes[i]
@@ -141,7 +169,8 @@ def _register_group(server, nodes: list[Node], group: list[int], results: list) 
             # The register's evals go in the same log transaction. The node's index there
             # is the next one after what is before it; the jobs and allocs they are
             # computed from are the same as after the registers (they change neither).
-            evals = node_update_evals(snapshot, node.id, now, node_modify_index=snapshot.index + len(commands))
+            evals = node_update_evals(snapshot, node.id, now, node_modify_index=snapshot.index + len(commands),
+                                      node=node, sys_jobs=sys_jobs, id_pool=ids)
             if evals:
                 commands.append(EvalUpsert(evals=evals))
         last_command[i] = len(commands) - 1
