@@ -258,8 +258,8 @@ def bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
 
 
 # `allocs_by_prefix` keeps each bucket as a tuple of IDs, not a CowMap: a plan's ~1,000
-# new allocs land in most of the 256 buckets, and one tuple per bucket per command is
-# much cheaper than a trie path per ID (removal is O(bucket), ~n/256 IDs).
+# new allocs land in up to 1,000 of the 65,536 groups, and one tuple per group per command is
+# much cheaper than a trie path per ID (removal is O(bucket): ~15 IDs at a million allocs).
 def tuple_bucket_add(index: CowMap, key: Any, members: Iterable[Any], gen: int) -> CowMap:
     """Append `members` (not yet in it) to the tuple under `key`."""
     bucket = index.get(key)

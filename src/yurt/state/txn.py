@@ -10,7 +10,7 @@ from typing import Any
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration
 
 from .cow import bucket_add, bucket_add_many, bucket_remove, tuple_bucket_add, tuple_bucket_remove
-from .tables import PREFIX_LEN, StateReader, Tables
+from .tables import ALLOC_PREFIX_LEN, PREFIX_LEN, StateReader, Tables
 
 
 _LOOKUP = object()
@@ -182,7 +182,7 @@ class Txn(StateReader):
                 self._new_ids.add(alloc.id)
             else:
                 self._index_alloc(alloc, key)
-                t.allocs_by_prefix = tuple_bucket_add(t.allocs_by_prefix, alloc.id[:PREFIX_LEN], (alloc.id,), gen)
+                t.allocs_by_prefix = tuple_bucket_add(t.allocs_by_prefix, alloc.id[:ALLOC_PREFIX_LEN], (alloc.id,), gen)
             self._add_liveness(key, live, 0)
             moved = same_usage = False
         elif old.id in self._new_ids:  # new in this batch: its index entries first
@@ -237,7 +237,7 @@ class Txn(StateReader):
             by_job.setdefault((alloc.namespace, alloc.job_id), []).append(member)
             by_node.setdefault(alloc.node_id, []).append((alloc_id, alloc.alloc_modify_index))
             by_eval.setdefault(alloc.eval_id, []).append(member)
-            by_prefix.setdefault(alloc_id[:PREFIX_LEN], []).append(alloc_id)
+            by_prefix.setdefault(alloc_id[:ALLOC_PREFIX_LEN], []).append(alloc_id)
         for name, groups in (("allocs_by_job", by_job), ("allocs_by_node", by_node), ("allocs_by_eval", by_eval)):
             index = getattr(t, name)
             for key, members in groups.items():
@@ -268,7 +268,7 @@ class Txn(StateReader):
             self.index_new_allocs()
         if old is not None:
             self._unindex_alloc(old)
-            t.allocs_by_prefix = tuple_bucket_remove(t.allocs_by_prefix, alloc_id[:PREFIX_LEN], alloc_id, gen)
+            t.allocs_by_prefix = tuple_bucket_remove(t.allocs_by_prefix, alloc_id[:ALLOC_PREFIX_LEN], alloc_id, gen)
             t.allocs = t.allocs.dissoc(alloc_id, gen)
             self.touch(node_allocs_key(old.node_id))
             self.touch(node_usage_key(old.node_id))
