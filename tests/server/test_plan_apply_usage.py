@@ -102,3 +102,37 @@ def test_counted_usage_is_not_carried_when_another_write_came_between():
     if base is not None:  # whatever was cached holds both plans' allocs
         fresh = usage_mod.NodeBase(after.node_by_id(node.id), after.allocs_by_node(node.id), ())
         assert _content(base) == _content(fresh)
+
+
+def test_client_status_updates_carry_the_usage_over_and_it_equals_a_recount():
+    """A client's status reports bump its node's alloc index; the batcher carries the cached
+    usage over (`advance_usage_of_updates`), so the next evaluation does not recount the
+    node's allocs, and what it carries (running: unchanged; complete: freed) is a recount."""
+    from yurt.server.endpoints.allocs import AllocUpdateBatcher
+
+    class _Server:
+        def __init__(self, state):
+            self.state = state
+
+    rng = Random(5)
+    store = StateStore.open(None)
+    nodes = [mock_node(id=_uuid(rng)) for _ in range(4)]
+    store.apply_batch([NodeRegister(node=n) for n in nodes])
+    applier = PlanApplier(store, now_ns=lambda: 1_000_000_000)
+    batcher = AllocUpdateBatcher(_Server(store), 0.0, now_ns=lambda: 2_000_000_000)
+    job = mock_job(id="web")
+    job = evolve(job, task_groups=[evolve(job.task_groups[0], count=8)])
+    for plan in _plans(store, job, rng):
+        applier.apply(plan)
+    for status in ("running", "complete"):
+        allocs = [a for a in store.snapshot().allocs() if not a.terminal]
+        batcher._pending = {a.id: AllocUpdate(id=a.id, client_status=status) for a in allocs[: len(allocs) // 2 + 1]}
+        batcher.flush()
+        after = store.snapshot()
+        touched = {a.node_id for a in allocs[: len(allocs) // 2 + 1]}
+        for node_id in touched:
+            node = after.node_by_id(node_id)
+            base = usage_mod.cached_base(node, after.node_allocs_index(node_id))
+            assert base is not None, (status, node_id)
+            fresh = usage_mod.NodeBase(node, after.allocs_by_node(node_id), ())
+            assert _content(base) == _content(fresh), (status, node_id)

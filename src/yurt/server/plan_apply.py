@@ -182,6 +182,30 @@ def advance_usage(before, after, result: PlanResult, index: int, placed: dict | 
         for node_id, allocs in table.items():
             if node_id not in placed:
                 ids_by_node.setdefault(node_id, set()).update(a.id for a in allocs)
+    _advance_nodes(before, after, ids_by_node, index)
+
+
+def advance_usage_of_updates(before, after, alloc_ids, index: int) -> None:
+    """`advance_usage` for a commit of client status updates (`AllocClientUpdate`): each
+    update bumps its node's alloc index, so without this the next evaluation recounted
+    every alloc of every node that had just reported (O(allocs on the node) per placed
+    alloc: ~40% of server CPU in the second half of C1M). A running report changes no
+    usage; a terminal one frees the alloc's resources, which `advance_base` subtracts."""
+    if getattr(after, "node_allocs_index", None) is None or index != before.index + 1:
+        return  # another write came between
+    ids_by_node: dict[str, set[str]] = {}
+    for alloc_id in alloc_ids:
+        alloc = before.alloc_by_id(alloc_id)
+        if alloc is not None:
+            ids_by_node.setdefault(alloc.node_id, set()).add(alloc_id)
+    _advance_nodes(before, after, ids_by_node, index)
+
+
+def _advance_nodes(before, after, ids_by_node: dict[str, set[str]], index: int) -> None:
+    """`advance_base` of each node in `ids_by_node` over the commit at `index` (directly
+    after `before`), from its allocs there and in `after`; a node object the commit
+    replaced, or a node the commit did not write, is left to be recounted."""
+    index_of = after.node_allocs_index
     for node_id, ids in ids_by_node.items():
         node = after.node_by_id(node_id)
         if node is None or before.node_by_id(node_id) is not node or index_of(node_id) != index:

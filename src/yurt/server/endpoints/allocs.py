@@ -121,13 +121,17 @@ class AllocUpdateBatcher:
             return
         try:
             now = self.now_ns()
-            evals = alloc_failure_evals(self.server.state.snapshot(), updates, now)
+            before = self.server.state.snapshot()
+            evals = alloc_failure_evals(before, updates, now)
             index = self.server.state.apply(AllocClientUpdate(allocs=updates, evals=evals, updated_at=now))
         except Exception as exc:
             for f in futures:
                 if not f.done():
                     f.set_exception(exc)
             return
+        from yurt.server.plan_apply import advance_usage_of_updates
+
+        advance_usage_of_updates(before, self.server.state.snapshot(), [u.id for u in updates], index)
         for f in futures:
             if not f.done():
                 f.set_result(index)
