@@ -58,7 +58,6 @@ def test_incremental_fit_matches_full_fit(versioned, cached):
     job = mock_job()
     disagreements = []
     fits_seen = set()
-    held_cache: dict = {}
     shared = [_alloc(rng, job, None).allocated_resources for _ in range(6)]
     for round_ in range(400):
         state = InMemoryState()
@@ -83,7 +82,7 @@ def test_incremental_fit_matches_full_fit(versioned, cached):
             snap = _Versioned(snap, round_)
         want = allocs_fit(node, _proposed_allocs(snap, plan, node.id))[0]
         if cached:
-            got = plan_fits_node(snap, plan, node, {}, held_cache)[0]
+            got = plan_fits_node(snap, plan, node, {})[0]
         else:
             got = plan_fits_node(snap, plan, node)[0]
         fits_seen.add(want)

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from yurt.scheduler.usage import NodeBase, advance_base, cached_base, node_base, store_base
+from yurt.scheduler.usage import NodeBase, _shared_held_by, advance_base, cached_base, node_base, store_base
 from yurt.structs import (
     ALLOC_CLIENT_UNKNOWN,
     NODE_STATUS_DISCONNECTED,
@@ -34,8 +34,6 @@ from yurt.structs.resources import (
     DIM_MEMORY,
     DIM_PORT_COLLISION,
     DIM_RESERVED_PORT,
-    alloc_comparable,
-    alloc_ports,
     allocs_fit,
     node_reserved_ports,
 )
@@ -72,30 +70,21 @@ class _Placed:
         self.cpu, self.mem, self.disk, self.cores, self.ports = cpu, mem, disk, cores, ports
 
 
-def _held(alloc: Allocation, cache: dict | None) -> tuple[int, int, int, set[int], set[int]]:
-    """(cpu, memory, disk, reserved cores, ports) the alloc holds (`alloc_comparable`,
-    `alloc_ports`); with `cache`, computed once per allocated-resources object (a plan's
-    placements of one group usually share one). Callers do not mutate the sets."""
-    ar = alloc.allocated_resources
-    if cache is not None and ar is not None:
-        hit = cache.get(id(ar))
-        if hit is not None and hit[0] is ar:
-            return hit[1]
-    res = alloc_comparable(alloc)
-    out = (res.cpu_shares, res.memory_mb, res.disk_mb, res.reserved_cores, alloc_ports(alloc))
-    if cache is not None and ar is not None:
-        cache[id(ar)] = (ar, out)
-    return out
+def _held(alloc: Allocation) -> tuple[int, int, int, frozenset[int], frozenset[int]]:
+    """(cpu, memory, disk, reserved cores, ports) the alloc holds, from the scheduler's
+    cache per allocated-resources object (`usage._shared_held_by`: a plan's placements of
+    one group usually share one)."""
+    _, cpu, mem, disk, cores, ports = _shared_held_by(alloc)
+    return cpu, mem, disk, cores, ports
 
 
-def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None,
-                   held_cache: dict | None = None) -> tuple[bool, str]:
+def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None) -> tuple[bool, str]:
     """`allocs_fit(node, _proposed_allocs(...))` without re-adding every alloc of the node:
     the node's existing usage (the scheduler's per-node cache, keyed on the state's
     per-node alloc index) plus the plan's delta. Same answer; the dimension named may
     differ when several are exceeded. When the node fits and its plan only places new,
     non-terminal allocs with allocated resources, `placed_out[node.id]` gets the usage
-    after the plan (`_Placed`). `held_cache`: see `_held` (one dict per plan)."""
+    after the plan (`_Placed`)."""
     node_id = node.id
     index_of = getattr(snapshot, "node_allocs_index", None)
     version = index_of(node_id) if index_of is not None else None
@@ -125,7 +114,7 @@ def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None,
         only_new = False
         if current.node_id != node_id or current.terminal:
             continue
-        c_cpu, c_mem, c_disk, c_cores, c_ports = _held(current, held_cache)
+        c_cpu, c_mem, c_disk, c_cores, c_ports = _held(current)
         cpu, mem, disk = cpu + c_cpu, mem + c_mem, disk + c_disk
         if c_cores:
             cores = cores | c_cores
@@ -138,7 +127,7 @@ def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None,
             continue
         if alloc.allocated_resources is None or alloc.node_id != node_id:
             only_new = False
-        a_cpu, a_mem, a_disk, a_cores, held = _held(alloc, held_cache)
+        a_cpu, a_mem, a_disk, a_cores, held = _held(alloc)
         if a_cores:
             if not a_cores <= cores:
                 return False, DIM_CORES
@@ -251,8 +240,7 @@ def _still_running(snapshot, evicted: list[Allocation]) -> list[Allocation]:
     return out
 
 
-def evaluate_node(snapshot, plan: Plan, node_id: str, placed_out: dict | None = None,
-                  held_cache: dict | None = None) -> NodeVerdict:
+def evaluate_node(snapshot, plan: Plan, node_id: str, placed_out: dict | None = None) -> NodeVerdict:
     if not plan.node_allocation.get(node_id):
         return NodeVerdict(node_id, True)  # only stops and evictions: always fine
     node = snapshot.node_by_id(node_id)
@@ -263,7 +251,7 @@ def evaluate_node(snapshot, plan: Plan, node_id: str, placed_out: dict | None = 
         return NodeVerdict(node_id, valid, "" if valid else "node is disconnected and contains invalid updates")
     if node.status != NODE_STATUS_READY:
         return NodeVerdict(node_id, False, "node is not ready for placements")
-    fits, dimension = plan_fits_node(snapshot, plan, node, placed_out, held_cache)
+    fits, dimension = plan_fits_node(snapshot, plan, node, placed_out)
     return NodeVerdict(node_id, fits, "" if fits else dimension)
 
 
@@ -271,8 +259,7 @@ def evaluate_plan(snapshot, plan: Plan, placed_out: dict | None = None) -> tuple
     """What of `plan` can be committed on `snapshot` (no side effects but `placed_out`:
     see `plan_fits_node`)."""
     node_ids = sorted(set(plan.node_update) | set(plan.node_allocation) | set(plan.node_preemptions))
-    held_cache: dict = {}
-    verdicts = [evaluate_node(snapshot, plan, node_id, placed_out, held_cache) for node_id in node_ids]
+    verdicts = [evaluate_node(snapshot, plan, node_id, placed_out) for node_id in node_ids]
     rejected = [v.node_id for v in verdicts if not v.fits]
     rejected_set = set(rejected)
     result = PlanResult()
