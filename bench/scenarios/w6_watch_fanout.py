@@ -61,6 +61,21 @@ class WriteLog:
         return indexes[pos] if pos < len(indexes) else None
 
 
+def write_rate_steady(writes: WriteLog, warm_up_s: float = 1.0) -> float | None:
+    """Writes answered per second while the writer was sending, after a warm-up: the
+    responses in [first request + warm_up_s, last request] over that span. A server that
+    keeps up answers at the offered rate (each response one write latency after its
+    request); one that falls behind answers at its own capacity. Unlike `write_rate_achieved`
+    (all writes over first request -> last response) it does not count the last writes'
+    latency as time without writes."""
+    if not writes.sent:
+        return None
+    start, end = min(writes.sent.values()) + warm_up_s, max(writes.sent.values())
+    if end <= start:
+        return None
+    return round(sum(1 for t in writes.acked.values() if start <= t <= end) / (end - start), 1)
+
+
 class Tally:
     """What the watchers and readers saw (shared, appended to from protocol callbacks)."""
 
@@ -228,7 +243,9 @@ async def run_fanout(base: str, watchers: int, rate: float, duration: float, rea
     await asyncio.sleep(1.0)  # every watcher is parked
     started, cpu_started = time.perf_counter(), time.process_time()
     await _writer(host, port, nodes, rate, duration, writes, stats)
-    write_wall = time.perf_counter() - started
+    # from the first write's request to the last write's response: the pool's connections
+    # are opened inside `_writer` before its clock starts, and are not writes
+    write_wall = max(writes.acked.values(), default=started) - min(writes.sent.values(), default=started)
     await asyncio.sleep(0.5)
     tally.stopped = True
     # a query still out may yet be woken by the last writes (its wake counts); one that has
@@ -265,7 +282,8 @@ async def run_fanout(base: str, watchers: int, rate: float, duration: float, rea
     event_after_ack = [max(0.0, at - writes.acked[i]) for i, at in tally.event_frames if i in writes.acked]
     return {
         "watchers": watchers, "writes": len(writes.latencies),
-        "write_rate_achieved": round(len(writes.latencies) / write_wall, 1),
+        "write_rate_offered": rate, "write_rate_achieved": round(len(writes.latencies) / write_wall, 1),
+        "write_rate_steady": write_rate_steady(writes),
         **latency_summary(wake_after_ack, "wake_after_commit"),
         **latency_summary(wake_after_send, "wake_after_write_sent"),
         **latency_summary(writes.latencies, "write"),
@@ -291,7 +309,10 @@ async def run(short: bool = False) -> dict:
     finally:
         agent.stop()
     p99_wake, p99_write = figures["wake_after_commit_p99_ms"], figures["write_p99_ms"]
-    figures.update(scenario="W6", goal="wake p99 <= 100 ms, no watcher timeouts, write p99 <= 1000 ms",
+    steady = figures["write_rate_steady"]
+    figures.update(scenario="W6", goal=f"while {rate:.0f} writes/s land (steady answered rate >= 95% of it): "
+                   "wake p99 <= 100 ms, no watcher timeouts, write p99 <= 1000 ms",
                    met=bool(p99_wake is not None and p99_wake <= 100 and p99_write <= 1000
-                            and figures["watcher_timeouts"] == 0))
+                            and figures["watcher_timeouts"] == 0
+                            and steady is not None and steady >= 0.95 * rate))
     return figures

@@ -121,6 +121,18 @@ def test_w6_wakes_are_matched_to_the_first_write_to_the_watched_node():
     assert writes.first_after(11, "b") == 12 and writes.first_after(13, "a") is None
 
 
+def test_w6_steady_write_rate_is_the_answered_rate_while_sending():
+    _, w6 = _bench_modules()
+    keeps_up, behind = w6.WriteLog(), w6.WriteLog()
+    for i in range(1000):  # 100 writes/s asked for 10 s
+        sent = i / 100
+        keeps_up.record(i + 1, sent=sent, acked=sent + 0.8)  # a long but steady latency
+        behind.record(i + 1, sent=sent, acked=i / 60)  # answered at 60/s: the backlog grows
+    assert 99 <= w6.write_rate_steady(keeps_up) <= 101
+    assert 59 <= w6.write_rate_steady(behind) <= 61
+    assert w6.write_rate_steady(w6.WriteLog()) is None
+
+
 def test_w6_event_reader_reads_frames_split_anywhere():
     _, w6 = _bench_modules()
     tally = w6.Tally(readers=2)
