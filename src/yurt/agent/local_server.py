@@ -20,6 +20,7 @@ import msgspec
 
 from yurt.api import APIError, AsyncClient
 from yurt.api.client import QueryMeta
+from yurt.http.alloc_delta import delta_requested, parse_known, wait_node_allocs
 from yurt.http.alloc_encoding import job_of
 from yurt.server.endpoints import EndpointError, heartbeat_node
 from yurt.server.endpoints.nodes import submit_register
@@ -33,6 +34,20 @@ _NODE_ALLOCS = re.compile(r"^/v1/internal/node/([^/]+)/allocs$")
 _HEARTBEAT = re.compile(r"^/v1/internal/node/([^/]+)/heartbeat$")
 
 Reply = tuple[Any, QueryMeta]
+_WAITS: dict[Any, float] = {}  # `wait` parameter -> seconds: clients send a few values, over and over
+
+
+def _wait_seconds(value: Any) -> float:
+    """The blocking query's `wait` in seconds (DEFAULT_WAIT when absent); ValueError if bad."""
+    if not value:
+        return DEFAULT_WAIT
+    seconds = _WAITS.get(value)
+    if seconds is None:
+        seconds = parse_duration(value) / 1e9
+        if len(_WAITS) >= 64:
+            _WAITS.clear()
+        _WAITS[value] = seconds
+    return seconds
 
 
 def internal_route(method: str, path: str) -> tuple[str, bool, str] | None:
@@ -121,17 +136,16 @@ class LocalServerAPI:
         """`{"Allocs": {alloc ID: AllocModifyIndex}}`, once the node's allocs index passes
         `index` or `wait` (plus Nomad's jitter) is over: the blocking query of the route.
         With `delta`: `{"Total": N, "Changed": [Allocation with Job]}` (`http.alloc_delta`)."""
-        from yurt.http.alloc_delta import delta_requested, parse_known, wait_node_allocs
-
         try:
             min_index = int(params.get("index") or 0)
-            wait = parse_duration(params["wait"]) / 1e9 if params.get("wait") else DEFAULT_WAIT
+            wait = _wait_seconds(params.get("wait"))
         except (TypeError, ValueError) as exc:
             raise EndpointError(400, f"Invalid blocking query parameters: {exc}") from None
         if not delta_requested(params.get("delta")):
             answer = await wait_node_allocs(self.server.state, node_id, min_index, wait)
             return {"Allocs": answer.versions.to_dict()}, self._meta(answer.index)
-        known = parse_known(None if params.get("known") is None else str(params["known"]))
+        known = params.get("known")
+        known = parse_known(None if known is None else str(known))
         answer = await wait_node_allocs(self.server.state, node_id, min_index, wait, known)
         changed = self._with_jobs(answer.snapshot, answer.changed_allocs(min_index))
         return {"Total": len(answer.versions), "Changed": changed}, self._meta(answer.index)
