@@ -72,15 +72,27 @@ class LocalServerAPI:
     """An `AsyncClient` look-alike for the client agent: in process for the internal
     routes of `server`, the wrapped `http` client for the rest."""
 
+    _ROUTES_MAX = 100_000  # cached routes: two per node (its watch and heartbeat paths)
+
     def __init__(self, server, http: AsyncClient | None):
         self.server = server
         self.http = http  # None: the RPC listener's (`yurt.rpc.server`), which never falls back
         self.config = http.config if http is not None else None
+        self._routes: dict[tuple[str, str], tuple | None] = {}
 
     def _handler(self, method: str, path: str) -> tuple[Callable[..., Awaitable[Reply]], bool, str] | None:
         """(handler, is_write, path argument) for the routes served in process."""
+        key = (method, path)
+        try:
+            return self._routes[key]
+        except KeyError:
+            pass
         found = internal_route(method, path)
-        return (getattr(self, found[0]), found[1], found[2]) if found else None
+        found = (getattr(self, found[0]), found[1], found[2]) if found else None
+        if len(self._routes) >= self._ROUTES_MAX:
+            self._routes.clear()
+        self._routes[key] = found
+        return found
 
     def _local(self, is_write: bool) -> bool:
         server = self.server
@@ -99,15 +111,21 @@ class LocalServerAPI:
         """`handler` (of `_handler`), its errors as the HTTP layer answers them (APIError)."""
         try:
             return await handler(arg, params, body)
-        except EndpointError as exc:
-            raise APIError(exc.status, exc.message, method, path) from None
-        except msgspec.ValidationError as exc:
-            raise APIError(400, str(exc), method, path) from None
-        except Exception as exc:  # as the HTTP layer answers: the client's loops retry on 5xx
-            if type(exc).__name__ == "StateError":  # the state refused the command as invalid
-                raise APIError(400, str(exc), method, path) from None
-            log.exception("%s %s (in process) failed", method, path)
-            raise APIError(500, str(exc) or type(exc).__name__, method, path) from None
+        except Exception as exc:
+            raise self.api_error(exc, method, path) from None
+
+    @staticmethod
+    def api_error(exc: Exception, method: str, path: str) -> APIError:
+        """The error the HTTP layer would answer for `exc`, raised by a handler."""
+        if isinstance(exc, EndpointError):
+            return APIError(exc.status, exc.message, method, path)
+        if isinstance(exc, msgspec.ValidationError):
+            return APIError(400, str(exc), method, path)
+        if type(exc).__name__ == "StateError":  # the state refused the command as invalid
+            return APIError(400, str(exc), method, path)
+        # as the HTTP layer answers: the client's loops retry on 5xx
+        log.error("%s %s (in process) failed", method, path, exc_info=exc)
+        return APIError(500, str(exc) or type(exc).__name__, method, path)
 
     # AsyncClient's shorthands, over this class's `request`
     get, put, post, delete = AsyncClient.get, AsyncClient.put, AsyncClient.post, AsyncClient.delete
