@@ -265,3 +265,20 @@ async def test_a_client_agent_runs_its_allocs_over_rpc(agent, tmp_path):
 def test_request_frames_are_msgpack_arrays():
     payload = bytes(frame((7, "GET", "/p", None, None)))[4:]
     assert msgspec.msgpack.decode(payload) == [7, "GET", "/p", None, None]
+
+
+def test_routes_are_looked_up_once_and_the_cache_stays_bounded(monkeypatch):
+    from yurt.agent.local_server import LocalServerAPI
+
+    monkeypatch.setattr(LocalServerAPI, "_ROUTES_MAX", 3)
+    api = LocalServerAPI(object(), None)
+    for _ in range(2):
+        for n in range(5):
+            handler, is_write, arg = api._handler("GET", f"/v1/internal/node/n{n}/allocs")
+            assert handler == api._node_alloc_versions and not is_write and arg == f"n{n}"
+            handler, is_write, arg = api._handler("PUT", f"/v1/internal/node/n{n}/heartbeat")
+            assert handler == api._node_heartbeat and is_write and arg == f"n{n}"
+        assert api._handler("GET", "/v1/internal/node/n1/heartbeat") is None
+        assert api._handler("DELETE", "/v1/internal/allocs/update") is None
+        assert api._handler("PUT", "/v1/internal/allocs/update")[1] is True
+        assert len(api._routes) <= 3

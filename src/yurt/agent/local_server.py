@@ -20,6 +20,7 @@ import msgspec
 
 from yurt.api import APIError, AsyncClient
 from yurt.api.client import QueryMeta
+from yurt.http.alloc_delta import delta_requested, parse_known, wait_node_allocs
 from yurt.http.alloc_encoding import job_of
 from yurt.server.endpoints import EndpointError, heartbeat_node
 from yurt.server.endpoints.nodes import submit_register
@@ -33,6 +34,20 @@ _NODE_ALLOCS = re.compile(r"^/v1/internal/node/([^/]+)/allocs$")
 _HEARTBEAT = re.compile(r"^/v1/internal/node/([^/]+)/heartbeat$")
 
 Reply = tuple[Any, QueryMeta]
+_WAITS: dict[Any, float] = {}  # `wait` parameter -> seconds: clients send a few values, over and over
+
+
+def _wait_seconds(value: Any) -> float:
+    """The blocking query's `wait` in seconds (DEFAULT_WAIT when absent); ValueError if bad."""
+    if not value:
+        return DEFAULT_WAIT
+    seconds = _WAITS.get(value)
+    if seconds is None:
+        seconds = parse_duration(value) / 1e9
+        if len(_WAITS) >= 64:
+            _WAITS.clear()
+        _WAITS[value] = seconds
+    return seconds
 
 
 def internal_route(method: str, path: str) -> tuple[str, bool, str] | None:
@@ -57,15 +72,27 @@ class LocalServerAPI:
     """An `AsyncClient` look-alike for the client agent: in process for the internal
     routes of `server`, the wrapped `http` client for the rest."""
 
+    _ROUTES_MAX = 100_000  # cached routes: two per node (its watch and heartbeat paths)
+
     def __init__(self, server, http: AsyncClient | None):
         self.server = server
         self.http = http  # None: the RPC listener's (`yurt.rpc.server`), which never falls back
         self.config = http.config if http is not None else None
+        self._routes: dict[tuple[str, str], tuple | None] = {}
 
     def _handler(self, method: str, path: str) -> tuple[Callable[..., Awaitable[Reply]], bool, str] | None:
         """(handler, is_write, path argument) for the routes served in process."""
+        key = (method, path)
+        try:
+            return self._routes[key]
+        except KeyError:
+            pass
         found = internal_route(method, path)
-        return (getattr(self, found[0]), found[1], found[2]) if found else None
+        found = (getattr(self, found[0]), found[1], found[2]) if found else None
+        if len(self._routes) >= self._ROUTES_MAX:
+            self._routes.clear()
+        self._routes[key] = found
+        return found
 
     def _local(self, is_write: bool) -> bool:
         server = self.server
@@ -84,15 +111,21 @@ class LocalServerAPI:
         """`handler` (of `_handler`), its errors as the HTTP layer answers them (APIError)."""
         try:
             return await handler(arg, params, body)
-        except EndpointError as exc:
-            raise APIError(exc.status, exc.message, method, path) from None
-        except msgspec.ValidationError as exc:
-            raise APIError(400, str(exc), method, path) from None
-        except Exception as exc:  # as the HTTP layer answers: the client's loops retry on 5xx
-            if type(exc).__name__ == "StateError":  # the state refused the command as invalid
-                raise APIError(400, str(exc), method, path) from None
-            log.exception("%s %s (in process) failed", method, path)
-            raise APIError(500, str(exc) or type(exc).__name__, method, path) from None
+        except Exception as exc:
+            raise self.api_error(exc, method, path) from None
+
+    @staticmethod
+    def api_error(exc: Exception, method: str, path: str) -> APIError:
+        """The error the HTTP layer would answer for `exc`, raised by a handler."""
+        if isinstance(exc, EndpointError):
+            return APIError(exc.status, exc.message, method, path)
+        if isinstance(exc, msgspec.ValidationError):
+            return APIError(400, str(exc), method, path)
+        if type(exc).__name__ == "StateError":  # the state refused the command as invalid
+            return APIError(400, str(exc), method, path)
+        # as the HTTP layer answers: the client's loops retry on 5xx
+        log.error("%s %s (in process) failed", method, path, exc_info=exc)
+        return APIError(500, str(exc) or type(exc).__name__, method, path)
 
     # AsyncClient's shorthands, over this class's `request`
     get, put, post, delete = AsyncClient.get, AsyncClient.put, AsyncClient.post, AsyncClient.delete
@@ -121,17 +154,16 @@ class LocalServerAPI:
         """`{"Allocs": {alloc ID: AllocModifyIndex}}`, once the node's allocs index passes
         `index` or `wait` (plus Nomad's jitter) is over: the blocking query of the route.
         With `delta`: `{"Total": N, "Changed": [Allocation with Job]}` (`http.alloc_delta`)."""
-        from yurt.http.alloc_delta import delta_requested, parse_known, wait_node_allocs
-
         try:
             min_index = int(params.get("index") or 0)
-            wait = parse_duration(params["wait"]) / 1e9 if params.get("wait") else DEFAULT_WAIT
+            wait = _wait_seconds(params.get("wait"))
         except (TypeError, ValueError) as exc:
             raise EndpointError(400, f"Invalid blocking query parameters: {exc}") from None
         if not delta_requested(params.get("delta")):
             answer = await wait_node_allocs(self.server.state, node_id, min_index, wait)
             return {"Allocs": answer.versions.to_dict()}, self._meta(answer.index)
-        known = parse_known(None if params.get("known") is None else str(params["known"]))
+        known = params.get("known")
+        known = parse_known(None if known is None else str(known))
         answer = await wait_node_allocs(self.server.state, node_id, min_index, wait, known)
         changed = self._with_jobs(answer.snapshot, answer.changed_allocs(min_index))
         return {"Total": len(answer.versions), "Changed": changed}, self._meta(answer.index)

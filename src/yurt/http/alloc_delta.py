@@ -26,29 +26,22 @@ from yurt.state.txn import node_allocs_key
 from .query import wait_with_jitter
 
 
-def changed_alloc_ids(versions, since: int) -> list[str]:
-    """IDs in the node's version map (`alloc_versions_by_node`) with AllocModifyIndex > since."""
-    if since <= 0:
-        return list(versions.keys())
-    # leaf by leaf: ~40% less CPU than through the `items()` generator (200 allocs a node at C1M)
-    return [alloc_id for leaf in versions._leaves() for alloc_id, index in leaf.items() if index > since]
-
-
 class NodeAllocsAnswer:
     """What one watch request answers: the snapshot, its index for the node, and the node's
     version map in it (`changed` is filled in for delta answers)."""
 
-    __slots__ = ("changed", "index", "snapshot", "versions")
+    __slots__ = ("changed", "index", "node_id", "snapshot", "versions")
 
-    def __init__(self, snapshot, index: int, versions, changed: list[str] | None = None):
+    def __init__(self, snapshot, index: int, node_id: str, versions, changed: list[str] | None = None):
         self.snapshot = snapshot
         self.index = index
+        self.node_id = node_id
         self.versions = versions
         self.changed = changed
 
     def delta(self, since: int) -> list[str]:
         if self.changed is None:
-            self.changed = changed_alloc_ids(self.versions, since)
+            self.changed = self.snapshot.alloc_ids_changed_since(self.node_id, since)
         return self.changed
 
     def changed_allocs(self, since: int) -> list:
@@ -61,30 +54,26 @@ async def wait_node_allocs(store, node_id: str, min_index: int, wait: float,
     """Block until the node's allocs index passes `min_index` (at once when it is 0), or
     `wait` seconds (plus Nomad's jitter) are over. With `known` (the client's count of the
     node's allocs, delta form), wakes that leave nothing new above `min_index` and the count
-    at `known` keep waiting."""
+    at `known` keep waiting. A wake costs O(allocs written since `min_index`), not O(allocs
+    on the node) (`StateReader.alloc_ids_changed_since`)."""
     key = node_allocs_key(node_id)
-    loop = asyncio.get_running_loop()
     deadline = None
-    quiet = None  # a version map of the node with nothing for this client
     while True:
         snapshot = store.snapshot()
         index = snapshot.table_index(key)
-        versions = snapshot.alloc_versions_by_node(node_id)
-        if min_index <= 0:
-            return NodeAllocsAnswer(snapshot, index, versions)
+        if min_index <= 0 or (index > min_index and known is None):
+            return NodeAllocsAnswer(snapshot, index, node_id, snapshot.alloc_versions_by_node(node_id))
         if index > min_index:
-            if known is None:
-                return NodeAllocsAnswer(snapshot, index, versions)
-            if versions is not quiet:  # an identical map holds the same allocs and indexes
-                changed = changed_alloc_ids(versions, min_index)
-                if changed or len(versions) != known:
-                    return NodeAllocsAnswer(snapshot, index, versions, changed)
-                quiet = versions
+            changed = snapshot.alloc_ids_changed_since(node_id, min_index)
+            versions = snapshot.alloc_versions_by_node(node_id)
+            if changed or len(versions) != known:
+                return NodeAllocsAnswer(snapshot, index, node_id, versions, changed)
+        loop = asyncio.get_running_loop()
         if deadline is None:
             deadline = loop.time() + wait_with_jitter(wait)
         remaining = deadline - loop.time()
         if remaining <= 0:
-            return NodeAllocsAnswer(snapshot, index, versions)
+            return NodeAllocsAnswer(snapshot, index, node_id, snapshot.alloc_versions_by_node(node_id))
         await store.wait_for_change([key], index, remaining)
 
 

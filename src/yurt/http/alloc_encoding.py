@@ -20,14 +20,26 @@ def _job_key(job) -> tuple:
     return (job.namespace, job.id, job.version, job.job_modify_index, job.modify_index)
 
 
+# the last job encoded per encoder: (job, its encoding, the encoder, held so that its id stays
+# its own). Jobs in the state are never changed, so the same object encodes the same; most
+# answers are one alloc of the job encoded just before.
+_LAST: dict[int, tuple] = {}
+
+
 def encoded_job(job, encoder=_encoder) -> msgspec.Raw:
-    key = (*_job_key(job), encoder is _encoder)  # JSON, or msgpack (yurt.rpc)
+    last = _LAST.get(id(encoder))
+    if last is not None and last[0] is job:
+        return last[1]
+    key = (*_job_key(job), type(encoder))  # JSON, or msgpack (yurt.rpc)
     raw = _CACHE.get(key)
     if raw is None:
         raw = msgspec.Raw(encoder.encode(job))
         _CACHE[key] = raw
         if len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
+    if len(_LAST) > 8:
+        _LAST.clear()
+    _LAST[id(encoder)] = (job, raw, encoder)
     return raw
 
 

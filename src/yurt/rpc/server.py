@@ -14,7 +14,6 @@ from typing import Any
 import msgspec
 
 from yurt.agent.local_server import LocalServerAPI
-from yurt.api import APIError
 from yurt.http.alloc_encoding import encode_allocs_with_jobs
 
 from . import INFO_PATH, USE_HTTP, FrameBuffer, FrameError, Request, decode_request, frame
@@ -70,9 +69,10 @@ class RPCServer:
         if not self.api._local(is_write):
             return USE_HTTP, 0, "send this request over HTTP"  # an HA follower: HTTP forwards writes
         try:
-            body, meta = await self.api.call(handler, arg, params, req.body, method, path)
-        except APIError as exc:
-            return exc.status, 0, exc.text
+            body, meta = await handler(arg, params, req.body)
+        except Exception as exc:  # as `LocalServerAPI.call` maps it, without its coroutine
+            error = self.api.api_error(exc, method, path)
+            return error.status, 0, error.text
         return 200, meta.last_index, body
 
 

@@ -14,9 +14,12 @@ watch reads its `{alloc ID: AllocModifyIndex}` map straight from it).
 (short-ID lookups among a million allocs scan one group; an `allocs_by_prefix` group is a
 tuple of IDs, see `cow.tuple_bucket_add`). `job_live` maps a job key to `(non-terminal allocs, non-terminal evals)` so the job
 status rules need no scan.
+`alloc_log` keeps, per node, the order in which its version map was written
+(`NodeAllocLog`), so "the node's allocs with AllocModifyIndex > K" needs no scan of the map.
 """
 
-from operator import attrgetter
+from bisect import bisect_right
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration
@@ -44,6 +47,7 @@ _MAPS = (
     "periodic_launch",
     "scaling_event",
     "deployment",
+    "alloc_log",
 )
 PREFIX_LEN = 2  # `allocs_by_prefix` / `evals_by_prefix` group IDs by their first 2 characters
 # `allocs_by_prefix` groups by 4 characters (65,536 groups): a plan's new allocs copy the
@@ -58,6 +62,64 @@ _DEFAULT_SCHEDULER_CONFIG = SchedulerConfiguration()
 
 def _by_ns_id(obj: Any) -> tuple[str, str]:
     return (obj.namespace, obj.id)
+
+
+_by_value = itemgetter(1)
+
+
+class NodeAllocLog:
+    """The writes to one node's `{alloc ID: AllocModifyIndex}` map (`allocs_by_node`), in
+    the order they were made: `ids[i]` was written at `marks[i]`, the highest
+    AllocModifyIndex written up to and including entry i (so `marks` never decreases).
+
+    One log is shared by every version of the tables: a version sees the first `n` entries
+    of it (its `alloc_log` entry is `(log, n, bucket)`, `bucket` the node's version map that
+    prefix describes), and a write appends at the end, so a version's prefix never changes.
+    Any alloc with AllocModifyIndex v > K in the map had its last write where `marks` > K
+    already, so the entries after `bisect_right(marks, K)` hold every ID to answer, plus IDs
+    written again since, removed, or written by another version (a dropped transaction, a
+    writer that started from an older version): each is checked against the map."""
+
+    __slots__ = ("ids", "marks")
+
+    def __init__(self, ids: list[str], marks: list[int]) -> None:
+        self.ids = ids
+        self.marks = marks
+
+
+def node_alloc_log_entry(entry: tuple | None, bucket: Any, writes: Any) -> tuple | None:
+    """The node's `alloc_log` entry once `writes` ((alloc ID, AllocModifyIndex) pairs, in
+    order) made its version map `bucket`; `entry`: the entry that described the map before
+    them (None: none did, the log is built from `bucket`). None when the map is empty. A log
+    past twice the map's size (plus 64) is rebuilt from the map: O(1) amortized per write,
+    O(allocs) memory."""
+    if not bucket:
+        return None
+    if entry is None:
+        return _rebuilt(bucket)
+    log = entry[0]
+    ids, marks = log.ids, log.marks
+    top = marks[-1]
+    for alloc_id, index in writes:
+        if index > top:
+            top = index
+        ids.append(alloc_id)
+        marks.append(top)
+    n = len(ids)
+    if n > 2 * len(bucket) + 64:
+        return _rebuilt(bucket)
+    return (log, n, bucket)
+
+
+def _rebuilt(bucket: CowMap) -> tuple:
+    items = sorted(bucket.items(), key=_by_value)
+    return (NodeAllocLog([i for i, _ in items], [v for _, v in items]), len(items), bucket)
+
+
+def scan_changed(versions: CowMap, since: int) -> list[str]:
+    """IDs in a node's version map with AllocModifyIndex > since, by a scan of the map."""
+    # leaf by leaf: ~40% less CPU than through the `items()` generator
+    return [alloc_id for leaf in versions._leaves() for alloc_id, index in leaf.items() if index > since]
 
 
 class Tables:
@@ -157,6 +219,31 @@ class StateReader:
         particular order). A committed state's map is never changed: a later state with an
         identical (`is`) map has the same allocs at the same AllocModifyIndex on the node."""
         return self._t.allocs_by_node.get(node_id) or EMPTY
+
+    def alloc_ids_changed_since(self, node_id: str, since: int) -> list[str]:
+        """IDs of the node's allocs with AllocModifyIndex > `since` (all of them when `since`
+        <= 0), oldest write first: O(allocs written after `since`) through `alloc_log`, not
+        O(allocs on the node). A map the log does not describe (written around `Txn`) is
+        scanned instead."""
+        t = self._t
+        bucket = t.allocs_by_node.get(node_id)
+        if not bucket:
+            return []
+        if since <= 0:
+            return list(bucket.keys())
+        entry = t.alloc_log.get(node_id)
+        if entry is None or entry[2] is not bucket:
+            return scan_changed(bucket, since)
+        log, n, _ = entry
+        marks = log.marks
+        if marks[n - 1] <= since:  # nothing written to the node's map after `since`
+            return []
+        start = bisect_right(marks, since, 0, n)
+        get = bucket.get
+        if n - start == 1:
+            alloc_id = log.ids[start]
+            return [alloc_id] if get(alloc_id, 0) > since else []
+        return [i for i in dict.fromkeys(log.ids[start:n]) if get(i, 0) > since]
 
     def node_allocs_index(self, node_id: str) -> int:
         """Index of the last write that may change what the node's allocs hold

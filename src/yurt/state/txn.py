@@ -10,7 +10,7 @@ from typing import Any
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration
 
 from .cow import bucket_add, bucket_add_many, bucket_remove, tuple_bucket_add, tuple_bucket_remove
-from .tables import ALLOC_PREFIX_LEN, PREFIX_LEN, StateReader, Tables
+from .tables import ALLOC_PREFIX_LEN, PREFIX_LEN, StateReader, Tables, node_alloc_log_entry
 
 
 _LOOKUP = object()
@@ -200,7 +200,7 @@ class Txn(StateReader):
             else:
                 self._add_liveness(key, live - old_live, 0)
                 if old.alloc_modify_index != alloc.alloc_modify_index:
-                    t.allocs_by_node = bucket_add(t.allocs_by_node, node_id, alloc.id, gen, alloc.alloc_modify_index)
+                    self._node_map_add(node_id, alloc.id, alloc.alloc_modify_index)
             same_usage = not moved and old_live == live and _same_usage(old, alloc)
         t.allocs = t.allocs.assoc(alloc.id, alloc, gen)
         self.touch("allocs")
@@ -238,11 +238,15 @@ class Txn(StateReader):
             by_node.setdefault(alloc.node_id, []).append((alloc_id, alloc.alloc_modify_index))
             by_eval.setdefault(alloc.eval_id, []).append(member)
             by_prefix.setdefault(alloc_id[:ALLOC_PREFIX_LEN], []).append(alloc_id)
-        for name, groups in (("allocs_by_job", by_job), ("allocs_by_node", by_node), ("allocs_by_eval", by_eval)):
+        for name, groups in (("allocs_by_job", by_job), ("allocs_by_eval", by_eval)):
             index = getattr(t, name)
             for key, members in groups.items():
                 index = bucket_add_many(index, key, members, gen)
             setattr(t, name, index)
+        for node_id, members in by_node.items():
+            before = t.allocs_by_node.get(node_id)
+            t.allocs_by_node = bucket_add_many(t.allocs_by_node, node_id, members, gen)
+            self._log_node_map(node_id, before, members)
         index = t.allocs_by_prefix
         for key, ids in by_prefix.items():
             index = tuple_bucket_add(index, key, ids, gen)
@@ -251,13 +255,34 @@ class Txn(StateReader):
     def _index_alloc(self, alloc: Allocation, key: tuple[str, str]) -> None:
         t, gen = self._t, self.gen
         t.allocs_by_job = bucket_add(t.allocs_by_job, key, alloc.id, gen)
-        t.allocs_by_node = bucket_add(t.allocs_by_node, alloc.node_id, alloc.id, gen, alloc.alloc_modify_index)
+        self._node_map_add(alloc.node_id, alloc.id, alloc.alloc_modify_index)
         t.allocs_by_eval = bucket_add(t.allocs_by_eval, alloc.eval_id, alloc.id, gen)
+
+    def _node_map_add(self, node_id: str, alloc_id: str, alloc_modify_index: int) -> None:
+        """Set the alloc's AllocModifyIndex in its node's version map (`allocs_by_node`)."""
+        t = self._t
+        before = t.allocs_by_node.get(node_id)
+        t.allocs_by_node = bucket_add(t.allocs_by_node, node_id, alloc_id, self.gen, alloc_modify_index)
+        self._log_node_map(node_id, before, ((alloc_id, alloc_modify_index),))
+
+    def _log_node_map(self, node_id: str, before: Any, writes: Any) -> None:
+        """Record `writes` to the node's version map, which was `before` (`tables.NodeAllocLog`)."""
+        t = self._t
+        entry = t.alloc_log.get(node_id)
+        if entry is not None and entry[2] is not before:
+            entry = None  # the log does not describe the map: rebuilt from it
+        entry = node_alloc_log_entry(entry, t.allocs_by_node.get(node_id), writes)
+        if entry is not None:
+            t.alloc_log = t.alloc_log.assoc(node_id, entry, self.gen)
+        else:
+            t.alloc_log = t.alloc_log.dissoc(node_id, self.gen)
 
     def _unindex_alloc(self, old: Allocation) -> None:
         t, gen = self._t, self.gen
         t.allocs_by_job = bucket_remove(t.allocs_by_job, job_key(old), old.id, gen)
+        before = t.allocs_by_node.get(old.node_id)
         t.allocs_by_node = bucket_remove(t.allocs_by_node, old.node_id, old.id, gen)
+        self._log_node_map(old.node_id, before, ())
         t.allocs_by_eval = bucket_remove(t.allocs_by_eval, old.eval_id, old.id, gen)
         self._add_liveness(job_key(old), -int(not old.terminal), 0)
 
