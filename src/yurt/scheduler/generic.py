@@ -74,6 +74,12 @@ class GenericScheduler:
         self.deployment = None  # the job's deployment after the last reconcile
 
     def process(self, ev: Evaluation) -> None:
+        # No collection while the eval's objects are alive: what is due runs once they are
+        # freed (a collection at the end of the reconcile/placement walked them all).
+        with paused_gc():
+            self._process(ev)
+
+    def _process(self, ev: Evaluation) -> None:
         self.eval = ev
         limit = self.max_attempts
         attempts = 0
@@ -104,8 +110,7 @@ class GenericScheduler:
         self.last_plan = plan
         self.failed_tg_allocs = {}
         self.queued = {tg.name: 0 for tg in (job.task_groups or ())} if job is not None and not job.stop else {}
-        with paused_gc():  # the reconciler's objects too (see paused_gc)
-            followups, builder = self._compute(plan, job, allocs)
+        followups, builder = self._compute(plan, job, allocs)
         if self.failed_tg_allocs and self.blocks_on_failure and self.blocked is None and ev.status != EVAL_STATUS_BLOCKED:
             self._create_blocked_eval(plan_failure=False)
         if followups and not self.followups_created:
