@@ -9,6 +9,8 @@ the cluster changes. The eval always ends through `planner.update_eval`.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from yurt.structs import (
     Allocation,
     AllocMetric,
@@ -74,6 +76,12 @@ class GenericScheduler:
         self.deployment = None  # the job's deployment after the last reconcile
 
     def process(self, ev: Evaluation) -> None:
+        # No collection while the eval's objects are alive: what is due runs once they are
+        # freed (a collection at the end of the reconcile/placement walked them all).
+        with paused_gc():
+            self._process(ev)
+
+    def _process(self, ev: Evaluation) -> None:
         self.eval = ev
         limit = self.max_attempts
         attempts = 0
@@ -104,8 +112,7 @@ class GenericScheduler:
         self.last_plan = plan
         self.failed_tg_allocs = {}
         self.queued = {tg.name: 0 for tg in (job.task_groups or ())} if job is not None and not job.stop else {}
-        with paused_gc():  # the reconciler's objects too (see paused_gc)
-            followups, builder = self._compute(plan, job, allocs)
+        followups, builder = self._compute(plan, job, allocs)
         if self.failed_tg_allocs and self.blocks_on_failure and self.blocked is None and ev.status != EVAL_STATUS_BLOCKED:
             self._create_blocked_eval(plan_failure=False)
         if followups and not self.followups_created:
@@ -115,20 +122,30 @@ class GenericScheduler:
         if plan.is_noop():
             return True
         committed, new_snapshot = self.planner.submit_plan(plan)
-        if builder is not None:
-            for allocs_on_node in committed.node_allocation.values():
-                for alloc in allocs_on_node:
-                    tg = builder.placed_ids.get(alloc.id)
-                    if tg is not None:
-                        self.queued[tg] = self.queued.get(tg, 0) - 1
-        self.progress = bool(committed.node_allocation or committed.node_update or committed.node_preemptions)
         full, _expected, _actual = committed.full_commit(plan)
+        if builder is not None:
+            self._count_committed(builder.placed_ids, committed, full)
+        self.progress = bool(committed.node_allocation or committed.node_update or committed.node_preemptions)
         if not full:
             if new_snapshot is not None:
                 self.snapshot = new_snapshot
             self.refresh_index = committed.refresh_index or self.refresh_index + 1
             return False
         return True
+
+    def _count_committed(self, placed: dict[str, str], committed, full: bool) -> None:
+        """Committed placements leave the queue. A full commit committed every placement
+        (counted per group at C speed); else look each committed alloc up."""
+        queued = self.queued
+        if full:
+            for tg, n in Counter(placed.values()).items():
+                queued[tg] = queued.get(tg, 0) - n
+            return
+        for allocs_on_node in committed.node_allocation.values():
+            for alloc in allocs_on_node:
+                tg = placed.get(alloc.id)
+                if tg is not None:
+                    queued[tg] = queued.get(tg, 0) - 1
 
     def _compute(self, plan: Plan, job: Job | None, allocs: list[Allocation]):
         """Reconcile and fill the plan; returns (follow-up evals, builder or None)."""

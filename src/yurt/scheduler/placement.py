@@ -44,15 +44,12 @@ _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 @contextmanager
 def paused_gc():
     """No cyclic garbage collection while placing: a placement creates many acyclic
-    objects, and the full collections they trigger walk the whole heap (the state's
-    millions of objects), about half the CPU of a large evaluation."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    objects, and a collection that starts while they are alive walks them all
+    (depth-counted across threads: `yurt.gcpolicy.paused`)."""
+    from yurt.gcpolicy import paused
+
+    with paused():
         yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def remove_stop(plan: Plan, alloc: Allocation) -> None:

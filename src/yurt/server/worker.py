@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from yurt.gcpolicy import paused as paused_gc
 from yurt.structs import Evaluation, Plan, PlanResult, evolve
 
 from .broker import BrokerError, EvalBroker
@@ -220,7 +221,8 @@ class Worker:
         def run() -> None:
             error = None
             try:
-                scheduler.process(ev)
+                with paused_gc():  # any scheduler type; collections wait for the eval's end
+                    scheduler.process(ev)
             except BaseException as exc:  # noqa: BLE001 - handed to the loop
                 error = exc
             try:

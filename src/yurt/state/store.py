@@ -302,30 +302,11 @@ class StateStore:
 
 def relax_gc() -> None:
     """Make Python's cyclic GC cheap for a process holding a large state (call once in a
-    server process, after opening the store): objects alive now are never scanned
-    again, and full collections run far less often. The state's objects form no cycles.
+    server process, after opening the store): `yurt.gcpolicy.relax` (what is alive now
+    is frozen, survivors of every collection are frozen, full collections walk all)."""
+    from yurt import gcpolicy
 
-    From then on each full collection also ends with `gc.freeze()`: what survived it is
-    not scanned by the next ones, so a full collection walks the objects made since the
-    last one, not the whole state (at 1,000,000 allocs the state holds ~2.5M tracked
-    objects: ~1.5 s of CPU per full collection, and the 25% rule below still starts them).
-    The cost: a frozen object that later becomes cyclic garbage is never collected; the
-    ones alive at such a moment (requests in flight) are few, and full collections rare.
-    """
-    gc.collect()
-    gc.freeze()
-    # gen0 every 50,000 net container allocations, gen1 every 20 of those, gen2 after 100
-    # gen1 collections and once the objects that survived into gen2 since the last full
-    # collection exceed a quarter of those it kept (CPython's rule)
-    gc.set_threshold(50_000, 20, 100)
-    if freeze_after_full_collection not in gc.callbacks:
-        gc.callbacks.append(freeze_after_full_collection)
-
-
-def freeze_after_full_collection(phase: str, info: dict) -> None:
-    """A `gc.callbacks` hook: freeze what a full collection left (see `relax_gc`)."""
-    if phase == "stop" and info.get("generation") == 2:
-        gc.freeze()
+    gcpolicy.relax()
 
 
 def _with_index(tables: Tables, index: int) -> Tables:
