@@ -79,6 +79,8 @@ def run(nodes: int, jobs: int, count: int, inflight: int, flush: int, terminal_s
     relax_gc()
     applier = PlanApplier(store, lambda: NOW)
     batcher = AllocUpdateBatcher(_Server(store), 0.0, lambda: NOW)
+    if not hasattr(usage, "STATS"):  # a version without the counters (before/after runs)
+        usage.STATS = {}
     usage.STATS.clear()
     stats: dict[str, dict] = {}
     cpu = dict.fromkeys(("schedule_s", "plan_apply_s", "client_update_s"), 0.0)

@@ -134,10 +134,12 @@ class NodeBase(_Free):
         self.free_disk -= disk
 
 
-# node id -> the node's cached bases, newest version first: the newest few, so that an
+# node id -> the node's cached bases, the last few stored (the newest last), so that an
 # evaluation running on a snapshot a commit or two older than the newest state (the server
 # runs two scheduler workers) finds its version too instead of recounting the node's allocs
-# and pushing the newer version out (which the next plan commit then recounted again)
+# and pushing the newer version out (which the next plan commit then recounted again).
+# Kept by the order they were stored, not by version: bases of another node object or
+# state (tests reuse node IDs) age out instead of shadowing the current ones.
 _BASE_CACHE: dict[str, tuple[NodeBase, ...]] = {}
 _VERSIONS_KEPT = 4
 _MODIFY_INDEX = attrgetter("modify_index")
@@ -177,9 +179,9 @@ def _miss_reason(kept: tuple[NodeBase, ...], node: Node, version: int | None) ->
         return "unversioned"
     if not versions:
         return "node_changed"  # the node object was replaced and nothing re-keyed its base
-    if version > versions[0]:
+    if version > max(versions):
         return "cache_behind"  # a write was not carried over
-    if version < versions[-1]:
+    if version < min(versions):
         return "snapshot_behind"  # the evaluation's snapshot is older than every kept version
     return "version_gap"
 
@@ -196,13 +198,7 @@ def _remember(node_id: str, base: NodeBase) -> None:
         return
     bases = [b for b in kept if b.version is not None and (b.version[1] != v[1] or b.version[0] is not v[0])]
     bases.append(base)
-    if len(bases) > 1:
-        bases.sort(key=_version_index, reverse=True)
-    _BASE_CACHE[node_id] = tuple(bases[:_VERSIONS_KEPT])
-
-
-def _version_index(base: NodeBase) -> int:
-    return base.version[1]
+    _BASE_CACHE[node_id] = tuple(bases[-_VERSIONS_KEPT:])
 
 
 def node_base(node: Node, allocs: list[Allocation], version: int | None = None) -> NodeBase:
@@ -237,7 +233,7 @@ def cached_base(node: Node, version: int) -> NodeBase | None:
     `node_allocs_index`), without reading the node's allocs; else None. The node object
     is compared by identity: the state replaces it on every write, and another state's
     node with the same ID is another object."""
-    for base in _BASE_CACHE.get(node.id, ()):
+    for base in reversed(_BASE_CACHE.get(node.id, ())):
         v = base.version
         if v is not None and v[1] == version and v[0] is node:
             return base
