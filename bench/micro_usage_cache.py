@@ -35,21 +35,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NOW = 1_700_000_000 * 10**9
 
 
-class _Recorder:
-    def __init__(self) -> None:
-        self.plans = []
-
-    def submit_plan(self, plan):
-        from yurt.structs import PlanResult
-        self.plans.append(plan)
-        return PlanResult(node_allocation=plan.node_allocation, node_update=plan.node_update), None
-
-    def update_eval(self, ev):
-        pass
-
-    create_eval = reblock_eval = update_eval
-
-
 class _Server:
     def __init__(self, state) -> None:
         self.state = state
@@ -63,7 +48,7 @@ def _phase(stats: dict, name: str, before: dict, after: dict) -> None:
 
 
 def run(nodes: int, jobs: int, count: int, inflight: int, flush: int, terminal_share: float, per_node: int) -> dict:
-    from bench.sched_one_eval import _sim_node, _tiny_job, prefill
+    from bench.sched_one_eval import RecordingPlanner, _sim_node, _tiny_job, prefill
     from yurt.scheduler import new_scheduler, usage
     from yurt.server.endpoints.allocs import AllocUpdateBatcher
     from yurt.server.plan_apply import PlanApplier
@@ -105,14 +90,14 @@ def run(nodes: int, jobs: int, count: int, inflight: int, flush: int, terminal_s
         ev = Evaluation(id=str(uuid.UUID(int=rng.getrandbits(128), version=4)), namespace=job.namespace,
                         priority=job.priority, type=job.type, triggered_by="job-register", job_id=job.id,
                         status="pending")
-        planner = _Recorder()
+        planner = RecordingPlanner()
         before = dict(usage.STATS)
         start = time.process_time()
         new_scheduler(job.type, snap, planner, now_ns=NOW).process(ev)
         cpu["schedule_s"] += time.process_time() - start
         _phase(stats, "schedule", before, usage.STATS)
         evals_run += 1
-        for plan in planner.plans:
+        for plan in [planner.plan] if planner.plan is not None else []:
             before = dict(usage.STATS)
             start = time.process_time()
             result = applier.apply(plan)

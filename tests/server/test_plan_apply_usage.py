@@ -11,8 +11,19 @@ from random import Random
 from yurt.scheduler import new_scheduler
 from yurt.scheduler import usage as usage_mod
 from yurt.server import plan_apply
-from yurt.server.plan_apply import PlanApplier, evaluate_plan, plan_apply_command, usage_carrier
-from yurt.state import AllocClientUpdate, AllocUpdate, JobRegister, NodeRegister, StateStore
+from yurt.server.plan_apply import (
+    PlanApplier,
+    evaluate_plan,
+    plan_apply_command,
+    usage_carrier,
+)
+from yurt.state import (
+    AllocClientUpdate,
+    AllocUpdate,
+    JobRegister,
+    NodeRegister,
+    StateStore,
+)
 from yurt.structs import Evaluation, PlanResult, evolve
 from yurt.testing.mock import mock_batch_job, mock_job, mock_node
 
@@ -36,7 +47,9 @@ def _uuid(rng: Random) -> str:
 
 
 def _content(base) -> tuple:
-    return (base.free_cpu, base.free_mem, base.free_disk, base.free_cores, base.ports, base.jobs, base.conflict)
+    """What a base says of its node (the job map without emptied entries)."""
+    return (base.cap_cpu, base.cap_mem, base.free_cpu, base.free_mem, base.free_disk, base.free_cores, base.ports,
+            base.min_port, base.max_port, base.ip, {k: v for k, v in base.jobs.items() if v}, base.conflict)
 
 
 def _plans(store: StateStore, job, rng: Random):

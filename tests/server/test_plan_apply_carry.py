@@ -16,7 +16,6 @@ nodes' bases instead of recounting them.
 
 from __future__ import annotations
 
-import uuid
 from random import Random
 
 from yurt.scheduler import new_scheduler
@@ -37,39 +36,17 @@ from yurt.state import (
     StateError,
     StateStore,
 )
-from yurt.structs import DesiredTransition, Evaluation, PlanResult, evolve
-from yurt.structs import DrainStrategy
+from yurt.structs import DesiredTransition, DrainStrategy, Evaluation, evolve
 from yurt.testing.mock import mock_batch_job, mock_job, mock_node
 
+from .test_plan_apply_usage import _content, _Recorder, _uuid
+
 NOW = 1_700_000_000 * 10**9
-
-
-class _Recorder:
-    def __init__(self) -> None:
-        self.plans = []
-
-    def submit_plan(self, plan):
-        self.plans.append(plan)
-        return PlanResult(node_allocation=plan.node_allocation, node_update=plan.node_update), None
-
-    def update_eval(self, ev):
-        pass
-
-    create_eval = reblock_eval = update_eval
 
 
 class _Server:
     def __init__(self, state) -> None:
         self.state = state
-
-
-def _uuid(rng: Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-def _content(base) -> tuple:
-    return (base.cap_cpu, base.cap_mem, base.free_cpu, base.free_mem, base.free_disk, base.free_cores, base.ports,
-            base.min_port, base.max_port, base.ip, {k: v for k, v in base.jobs.items() if v}, base.conflict)
 
 
 def _schedule(snap, job, rng: Random) -> list:
