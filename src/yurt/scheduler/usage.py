@@ -141,7 +141,7 @@ class NodeBase(_Free):
 # Kept by the order they were stored, not by version: bases of another node object or
 # state (tests reuse node IDs) age out instead of shadowing the current ones.
 _BASE_CACHE: dict[str, tuple[NodeBase, ...]] = {}
-_VERSIONS_KEPT = 4
+_VERSIONS_KEPT = 3  # the newest and two older: enough for two workers (bench/micro_usage_cache.py)
 _MODIFY_INDEX = attrgetter("modify_index")
 _BASE_CACHE_LIMIT = 200_000  # nodes
 
