@@ -11,8 +11,19 @@ from random import Random
 from yurt.scheduler import new_scheduler
 from yurt.scheduler import usage as usage_mod
 from yurt.server import plan_apply
-from yurt.server.plan_apply import PlanApplier, advance_usage, evaluate_plan, plan_apply_command
-from yurt.state import AllocClientUpdate, AllocUpdate, JobRegister, NodeRegister, StateStore
+from yurt.server.plan_apply import (
+    PlanApplier,
+    evaluate_plan,
+    plan_apply_command,
+    usage_carrier,
+)
+from yurt.state import (
+    AllocClientUpdate,
+    AllocUpdate,
+    JobRegister,
+    NodeRegister,
+    StateStore,
+)
 from yurt.structs import Evaluation, PlanResult, evolve
 from yurt.testing.mock import mock_batch_job, mock_job, mock_node
 
@@ -36,7 +47,9 @@ def _uuid(rng: Random) -> str:
 
 
 def _content(base) -> tuple:
-    return (base.free_cpu, base.free_mem, base.free_disk, base.free_cores, base.ports, base.jobs, base.conflict)
+    """What a base says of its node (the job map without emptied entries)."""
+    return (base.cap_cpu, base.cap_mem, base.free_cpu, base.free_mem, base.free_disk, base.free_cores, base.ports,
+            base.min_port, base.max_port, base.ip, {k: v for k, v in base.jobs.items() if v}, base.conflict)
 
 
 def _plans(store: StateStore, job, rng: Random):
@@ -86,6 +99,7 @@ def test_counted_usage_is_not_carried_when_another_write_came_between():
     store = StateStore.open(None)
     node = mock_node(id=_uuid(rng))
     store.apply(NodeRegister(node=node))
+    carrier = usage_carrier(store)
     job = mock_job(id="web")
     plan = _plans(store, job, rng)[0]
     before = store.snapshot()
@@ -95,13 +109,16 @@ def test_counted_usage_is_not_carried_when_another_write_came_between():
     # a write between the fit check and the commit: another plan's allocs on the node
     other = _plans(store, mock_job(id="other"), rng)[0]
     store.apply(plan_apply_command(other, PlanResult(node_allocation=other.node_allocation), 1))
-    index = store.apply(plan_apply_command(plan, result, 1))
+    command = plan_apply_command(plan, result, 1)
+    carrier.expect(command, before, placed)  # checked on `before`: its sums miss the other plan
+    store.apply(command)
     after = store.snapshot()
-    advance_usage(before, after, result, index, placed)
     base = usage_mod.cached_base(after.node_by_id(node.id), after.node_allocs_index(node.id))
-    if base is not None:  # whatever was cached holds both plans' allocs
-        fresh = usage_mod.NodeBase(after.node_by_id(node.id), after.allocs_by_node(node.id), ())
-        assert _content(base) == _content(fresh)
+    # the carrier saw both commits: what it carried holds both plans' allocs
+    assert base is not None
+    fresh = usage_mod.NodeBase(after.node_by_id(node.id), after.allocs_by_node(node.id), ())
+    assert _content(base) == _content(fresh)
+    assert len(base.jobs) == 2
 
 
 def test_client_status_updates_carry_the_usage_over_and_it_equals_a_recount():

@@ -134,9 +134,24 @@ class NodeBase(_Free):
         self.free_disk -= disk
 
 
-_BASE_CACHE: dict[str, NodeBase] = {}
+# node id -> the node's cached bases, the last few stored (the newest last), so that an
+# evaluation running on a snapshot a commit or two older than the newest state (the server
+# runs two scheduler workers) finds its version too instead of recounting the node's allocs
+# and pushing the newer version out (which the next plan commit then recounted again).
+# Kept by the order they were stored, not by version: bases of another node object or
+# state (tests reuse node IDs) age out instead of shadowing the current ones.
+_BASE_CACHE: dict[str, tuple[NodeBase, ...]] = {}
+_VERSIONS_KEPT = 3  # the newest and two older: enough for two workers (bench/micro_usage_cache.py)
 _MODIFY_INDEX = attrgetter("modify_index")
-_BASE_CACHE_LIMIT = 200_000
+_BASE_CACHE_LIMIT = 200_000  # nodes
+
+# Why bases were recounted and what the writers carried over, counted since the last
+# `STATS.clear()` (benches read them). Only the slow paths count: a few dict increments.
+STATS: dict[str, int] = {}
+
+
+def _count(what: str, n: int = 1) -> None:
+    STATS[what] = STATS.get(what, 0) + n
 
 
 def _fingerprint(node: Node, allocs: list[Allocation]) -> tuple:
@@ -155,32 +170,98 @@ def _same_fingerprint(a: tuple, b: tuple) -> bool:
     return a[0] is b[0] and a[1] is b[1] and a[2:] == b[2:]
 
 
+def _miss_reason(kept: tuple[NodeBase, ...], node: Node, version: int | None) -> str:
+    """Why no kept base serves (node, version), for `STATS`."""
+    if not kept:
+        return "no_base"
+    versions = [b.version[1] for b in kept if b.version is not None and b.version[0] is node]
+    if version is None or any(b.version is None for b in kept):
+        return "unversioned"
+    if not versions:
+        return "node_changed"  # the node object was replaced and nothing re-keyed its base
+    if version > max(versions):
+        return "cache_behind"  # a write was not carried over
+    if version < min(versions):
+        return "snapshot_behind"  # the evaluation's snapshot is older than every kept version
+    return "version_gap"
+
+
+def _remember(node_id: str, base: NodeBase) -> None:
+    """Keep `base` among the node's cached bases (replacing one of the same node object
+    and version); an unversioned one (fingerprint-checked) replaces them all."""
+    v = base.version
+    kept = _BASE_CACHE.get(node_id)
+    if kept is None and len(_BASE_CACHE) >= _BASE_CACHE_LIMIT:
+        _BASE_CACHE.clear()
+    if v is None or not kept:
+        _BASE_CACHE[node_id] = (base,)
+        return
+    bases = [b for b in kept if b.version is not None and (b.version[1] != v[1] or b.version[0] is not v[0])]
+    bases.append(base)
+    _BASE_CACHE[node_id] = tuple(bases[-_VERSIONS_KEPT:])
+
+
 def node_base(node: Node, allocs: list[Allocation], version: int | None = None) -> NodeBase:
+    """The base of `node` holding `allocs` (its allocs at `version` of its per-node alloc
+    index, when the state has one): a cached one when the allocs list is the same, else a
+    recount, which is cached."""
+    kept = _BASE_CACHE.get(node.id, ())
     fp = _fingerprint(node, allocs)
-    base = _BASE_CACHE.get(node.id)
-    if base is None or not _same_fingerprint(base.fingerprint, fp):
-        if len(_BASE_CACHE) >= _BASE_CACHE_LIMIT:
-            _BASE_CACHE.clear()
-        base = _BASE_CACHE[node.id] = NodeBase(node, allocs, fp)
+    for base in kept:
+        if _same_fingerprint(base.fingerprint, fp):
+            _count("fingerprint_hit")  # no recount, but the allocs were read
+            if version is not None and (base.version is None or base.version[1] != version
+                                        or base.version[0] is not node):
+                if base.version is None:
+                    base.version = (node, version)
+                else:
+                    base = base.copy()
+                    base.version = (node, version)
+                    _remember(node.id, base)
+            return base
+    _count("recount")
+    _count("recount:" + _miss_reason(kept, node, version))
+    base = NodeBase(node, allocs, fp)
     if version is not None:
         base.version = (node, version)
+    _remember(node.id, base)
     return base
 
 
 def cached_base(node: Node, version: int) -> NodeBase | None:
-    """The cached base when neither the node object nor any alloc on it changed since
-    (the state's per-node alloc index), without reading the node's allocs; else None.
-    The node object is compared by identity: the state replaces it on every write, and
-    another state's node with the same ID is another object."""
-    base = _BASE_CACHE.get(node.id)
-    if base is not None and base.version is not None and base.version[0] is node and base.version[1] == version:
-        return base
+    """The cached base of the node at `version` of its per-node alloc index (the state's
+    `node_allocs_index`), without reading the node's allocs; else None. The node object
+    is compared by identity: the state replaces it on every write, and another state's
+    node with the same ID is another object."""
+    for base in reversed(_BASE_CACHE.get(node.id, ())):
+        v = base.version
+        if v is not None and v[1] == version and v[0] is node:
+            return base
     return None
 
 
 def store_base(node_id: str, base: NodeBase) -> None:
-    """Cache `base` as the node's (the plan applier's carried-over usage)."""
-    _BASE_CACHE[node_id] = base
+    """Cache `base` (a carried-over usage: its `version` says for which node object and
+    per-node alloc index it holds) beside the node's other kept versions."""
+    _remember(node_id, base)
+
+
+def rekey_base(old: Node, new: Node, version: int) -> bool:
+    """After a write that replaced the node object but changed none of its allocs (status,
+    eligibility, drain), cache the base of (`old`, `version`) for (`new`, `version`) when
+    everything it reads of the node is the same object. False when there is no such base
+    or the node's resources or attributes changed (then the next reader recounts)."""
+    base = cached_base(old, version)
+    if base is None or cached_base(new, version) is not None:
+        return base is not None
+    if (old.node_resources is not new.node_resources or old.reserved_resources is not new.reserved_resources
+            or old.attributes is not new.attributes):
+        return False
+    new_base = base.copy()
+    new_base.fingerprint = (None, None, -1)  # the allocs-list fingerprint never matches: recount there
+    new_base.version = (new, version)
+    _remember(new.id, new_base)
+    return True
 
 
 def _counted(alloc: Allocation | None, node_id: str) -> bool:
@@ -188,14 +269,24 @@ def _counted(alloc: Allocation | None, node_id: str) -> bool:
 
 
 def advance_base(node: Node, old_version: int, new_version: int,
-                 changes: list[tuple[Allocation | None, Allocation | None]]) -> bool:
+                 changes: list[tuple[Allocation | None, Allocation | None]], old_node: Node | None = None) -> bool:
     """After a write whose only effect on what the node's allocs hold is `changes` (each
     alloc as it was and as it is now, None when absent), cache the base of `new_version`
-    derived from the cached base of `old_version` instead of recounting the node's allocs
-    later. False (nothing cached) when there is no such base or it holds clashing allocs."""
-    base = cached_base(node, old_version)
+    derived from the cached base of `old_version` (of `old_node`, when the write also
+    replaced the node object) instead of recounting the node's allocs later. False
+    (nothing cached) when there is no such base or it holds clashing allocs."""
+    if cached_base(node, new_version) is not None:
+        return True  # carried already
+    base = cached_base(old_node or node, old_version)
     if base is None or base.conflict:
+        _count("carry:no_base" if base is None else "carry:conflict")
         return False
+    if old_node is not None and old_node is not node and (
+            old_node.node_resources is not node.node_resources
+            or old_node.reserved_resources is not node.reserved_resources or old_node.attributes is not node.attributes):
+        _count("carry:node_resources")
+        return False
+    _count("carry:advanced")
     new = base.copy()
     new.fingerprint = (None, None, -1)  # the allocs-list fingerprint never matches: recount there
     new.version = (node, new_version)
@@ -244,7 +335,7 @@ def advance_base(node: Node, old_version: int, new_version: int,
     new.free_mem -= mem
     new.free_disk -= disk
     new.free_cores, new.ports, new.jobs = frozenset(cores), frozenset(ports), jobs
-    _BASE_CACHE[node_id] = new
+    _remember(node_id, new)
     return True
 
 

@@ -12,10 +12,23 @@ import asyncio
 import concurrent.futures
 import itertools
 import logging
+import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 
-from yurt.scheduler.usage import NodeBase, _shared_held_by, advance_base, cached_base, node_base, store_base
+from yurt.scheduler.usage import (
+    NodeBase,
+    _count,
+    _shared_held_by,
+    advance_base,
+    cached_base,
+    node_base,
+    rekey_base,
+    store_base,
+)
+from yurt.state import commands as c
 from yurt.structs import (
     ALLOC_CLIENT_UNKNOWN,
     NODE_STATUS_DISCONNECTED,
@@ -152,55 +165,159 @@ def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None) -
     return True, ""
 
 
-def advance_usage(before, after, result: PlanResult, index: int, placed: dict | None = None) -> None:
-    """Carry the scheduler's cached usage of each node the commit touched over to the new
-    state (old usage + the committed delta), so the next evaluation need not recount the
-    node's allocs. Only when the commit directly follows `before` (index `before.index + 1`).
-    `placed`: the nodes whose usage after the plan `plan_fits_node` counted (`_Placed`)."""
+# Commands that change no alloc's hold on its node (the per-node usage index does not move
+# for them; the node ones may replace node objects). A command of a kind in neither this
+# set nor `_alloc_ids_by_node` stops the carrying over for its commit: its nodes recount.
+_NO_USAGE_CHANGE = frozenset((
+    c.JobRegister, c.JobDeregister, c.JobStabilitySet, c.EvalUpsert, c.SchedulerConfigSet, c.PeriodicLaunchUpsert,
+    c.ScalingEventRegister, c.AllocDesiredTransition,  # desired transitions only
+    c.DeploymentStatusSet, c.DeploymentPromote, c.DeploymentAllocHealth, c.DeploymentDelete,  # deployment status only
+    c.NodeRegister, c.NodeUpdateStatus, c.NodeUpdateEligibility, c.NodeUpdateDrain, c.NodeDeregister,
+))
+
+
+def _alloc_ids_by_node(before, command, skip: dict) -> dict[str, set[str]] | None:
+    """node id -> IDs of the allocs on it (in `before`, or placed there) whose hold
+    `command` may change; None for a command of an unknown kind. The new allocs placed on
+    a node of `skip` (already carried over) are left out."""
+    kind = type(command)
+    out: dict[str, set[str]] = {}
+    lookup = before.alloc_by_id
+    if kind is c.PlanApply:
+        ids = [a.id for table in (command.node_update, command.node_preemptions) for allocs in table.values()
+               for a in allocs]
+        for node_id, allocs in command.node_allocation.items():
+            if node_id in skip:  # new allocs only, all on this node (the fit check looked them up)
+                continue
+            for alloc in allocs:
+                out.setdefault(alloc.node_id, set()).add(alloc.id)
+                ids.append(alloc.id)  # and the node it was on, if it moved
+    elif kind is c.AllocClientUpdate:
+        ids = [u.id for u in command.allocs]
+    elif kind is c.EvalDelete:
+        ids = command.alloc_ids
+    elif kind in _NO_USAGE_CHANGE:
+        return out
+    else:
+        return None
+    for alloc_id in ids:
+        old = lookup(alloc_id)
+        if old is not None:
+            out.setdefault(old.node_id, set()).add(alloc_id)
+    return out
+
+
+def _rewritten_node_ids(command) -> tuple[str, ...]:
+    """Nodes whose object `command` replaces without changing their allocs."""
+    if type(command) is c.NodeRegister:
+        return (command.node.id,)
+    node_id = getattr(command, "node_id", None)
+    return (node_id,) if node_id else ()
+
+
+def carry_usage(before, after, commands: list, placed: dict | None = None) -> None:
+    """Carry the scheduler's cached usage of each node `commands` (committed one after the
+    other, from `before` to `after`) changed over to `after` (old usage + the committed
+    delta, or the same usage under a replaced node object), so the next evaluation and
+    plan check need not recount the node's allocs. `placed`: for a single `PlanApply`
+    checked on `before`, the nodes whose usage after the plan `plan_fits_node` counted."""
     index_of = getattr(after, "node_allocs_index", None)
-    if index_of is None or index != before.index + 1:
-        return  # another write came between: `before` plus this commit is not `after`
-    # the committed allocs are the plan's (with job and indexes filled in), and no node
-    # object changed (a plan writes none)
-    placed = placed or {}
-    for node_id, counted in placed.items():
-        if node_id in result.node_allocation and index_of(node_id) == index:
-            _carry_placed(counted, index)
-    ids_by_node: dict[str, set[str]] = {}
-    for table in (result.node_update, result.node_allocation, result.node_preemptions):
-        for node_id, allocs in table.items():
-            if node_id not in placed:
-                ids_by_node.setdefault(node_id, set()).update(a.id for a in allocs)
-    _advance_nodes(before, after, ids_by_node, index)
-
-
-def advance_usage_of_updates(before, after, alloc_ids, index: int) -> None:
-    """`advance_usage` for a commit of client status updates (`AllocClientUpdate`): each
-    update bumps its node's alloc index, so without this the next evaluation recounted
-    every alloc of every node that had just reported (O(allocs on the node) per placed
-    alloc: ~40% of server CPU in the second half of C1M). A running report changes no
-    usage; a terminal one frees the alloc's resources, which `advance_base` subtracts."""
-    if getattr(after, "node_allocs_index", None) is None or index != before.index + 1:
-        return  # another write came between
-    ids_by_node: dict[str, set[str]] = {}
-    for alloc_id in alloc_ids:
-        alloc = before.alloc_by_id(alloc_id)
-        if alloc is not None:
-            ids_by_node.setdefault(alloc.node_id, set()).add(alloc_id)
-    _advance_nodes(before, after, ids_by_node, index)
-
-
-def _advance_nodes(before, after, ids_by_node: dict[str, set[str]], index: int) -> None:
-    """`advance_base` of each node in `ids_by_node` over the commit at `index` (directly
-    after `before`), from its allocs there and in `after`; a node object the commit
-    replaced, or a node the commit did not write, is left to be recounted."""
-    index_of = after.node_allocs_index
-    for node_id, ids in ids_by_node.items():
-        node = after.node_by_id(node_id)
-        if node is None or before.node_by_id(node_id) is not node or index_of(node_id) != index:
+    if index_of is None or after.index - before.index != len(commands):
+        return  # not every write between the two is known
+    counted_by_node = {node_id: counted for node_id, counted in (placed or {}).items()
+                       if index_of(node_id) == after.index and after.node_by_id(node_id) is counted.node}
+    by_node: dict[str, set[str]] = {}
+    rewritten: set[str] = set()
+    for command in commands:
+        found = _alloc_ids_by_node(before, command, counted_by_node)
+        if found is None:
+            _count("carry:unknown_command")
+            return
+        for node_id, ids in found.items():
+            by_node.setdefault(node_id, set()).update(ids)
+        rewritten.update(_rewritten_node_ids(command))
+    for node_id, counted in counted_by_node.items():
+        if node_id in by_node:  # the plan changed other allocs there too: count them all
+            by_node[node_id].update(a.id for a in counted.allocs)
+        else:
+            _carry_placed(counted, after.index)
+    _count("carry:placed", len(counted_by_node))
+    for node_id in by_node.keys() | rewritten:
+        node, old_node = after.node_by_id(node_id), before.node_by_id(node_id)
+        if node is None or old_node is None:
+            continue
+        old_version, new_version = before.node_allocs_index(node_id), index_of(node_id)
+        if old_version == new_version:  # what its allocs hold did not change
+            if node is not old_node:
+                rekey_base(old_node, node, new_version)
+            continue
+        ids = by_node.get(node_id)
+        if ids is None:
+            _count("carry:node_skipped")  # its allocs changed, but not by these commands' allocs
             continue
         changes = [(before.alloc_by_id(i), after.alloc_by_id(i)) for i in ids]
-        advance_base(node, before.node_allocs_index(node_id), index, changes)
+        advance_base(node, old_version, new_version, changes, old_node)
+
+
+class UsageCarrier:
+    """A store listener that carries the scheduler's cached node usage over across every
+    commit (`carry_usage`): plans, client status updates, garbage collection, node status
+    writes. It keeps the snapshot of the state before the commit it will see next, so it
+    knows what each commit changed; commits that are not seen one after the other (a write
+    batch seen midway, or concurrent writers) are skipped: their nodes recount."""
+
+    def __init__(self, store) -> None:
+        self._store = weakref.ref(store)
+        self._last = store.snapshot()
+        self._pending: list[tuple[int, object]] = []
+        self._expected: tuple | None = None
+        self._lock = threading.Lock()
+        store.add_listener(self.on_commit)
+
+    def expect(self, command, checked, placed: dict) -> None:
+        """The applier is about to commit `command`, checked on the snapshot `checked`;
+        `placed` is what its fit check counted (`plan_fits_node`)."""
+        self._expected = (command, checked.index, placed)
+
+    def on_commit(self, index: int, command) -> None:
+        store = self._store()
+        if store is None:
+            return
+        with self._lock:
+            self._pending.append((index, command))
+            after = store.snapshot()
+            if after.index != index:
+                return  # more commands of this write are still to be seen
+            pending, self._pending = sorted(self._pending, key=_INDEX), []
+            before, self._last = self._last, after
+            expected, self._expected = self._expected, None
+            if [i for i, _ in pending] != list(range(before.index + 1, index + 1)):
+                _count("carry:skipped_gap")
+                return
+            commands = [cmd for _, cmd in pending]
+            placed = None
+            if expected is not None and len(commands) == 1 and expected[0] is command and expected[1] == before.index:
+                placed = expected[2]
+            carry_usage(before, after, commands, placed)
+
+
+_INDEX = itemgetter(0)
+_CARRIERS: "weakref.WeakKeyDictionary[object, UsageCarrier]" = weakref.WeakKeyDictionary()
+_CARRIERS_LOCK = threading.Lock()
+
+
+def usage_carrier(store) -> UsageCarrier | None:
+    """The store's carrier, installed on first use; None for a state without listeners or
+    a per-node usage index (then nothing is carried over and the scheduler recounts)."""
+    if not hasattr(store, "add_listener") or not hasattr(store.snapshot(), "node_allocs_index"):
+        return None
+    carrier = _CARRIERS.get(store)
+    if carrier is None:
+        with _CARRIERS_LOCK:
+            carrier = _CARRIERS.get(store)
+            if carrier is None:
+                carrier = _CARRIERS[store] = UsageCarrier(store)
+    return carrier
 
 
 # what `_carry_placed` copies from the old base unchanged (it sets the others)
@@ -307,9 +424,7 @@ def preemption_evals(snapshot, result: PlanResult, now_ns: int) -> list[Evaluati
 
 
 def plan_apply_command(plan: Plan, result: PlanResult, updated_at: int, evals: list[Evaluation] | None = None):
-    from yurt.state.commands import PlanApply
-
-    return PlanApply(
+    return c.PlanApply(
         eval_id=plan.eval_id,
         job=plan.job,
         node_update=result.node_update,
@@ -371,6 +486,7 @@ class PlanApplier:
         self._queue: asyncio.PriorityQueue[_QueuedPlan] | None = None
         self._seq = itertools.count()
         self._task: asyncio.Task | None = None
+        self.carrier = usage_carrier(store)
 
     def start(self) -> None:
         self._queue = asyncio.PriorityQueue()
@@ -446,9 +562,11 @@ class PlanApplier:
                 or plan.deployment_updates:
             now = self.now_ns()
             evals = preemption_evals(snapshot, result, now)
-            index = self.store.apply(plan_apply_command(plan, result, now, evals))
+            command = plan_apply_command(plan, result, now, evals)
+            if self.carrier is not None:  # carries the usage the fit check counted over to the new state
+                self.carrier.expect(command, snapshot, placed)
+            index = self.store.apply(command)
             result.alloc_index = index
-            advance_usage(snapshot, self.store.snapshot(), result, index, placed)
             if result.refresh_index:
                 result.refresh_index = index
         return result

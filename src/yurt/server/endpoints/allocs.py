@@ -119,19 +119,20 @@ class AllocUpdateBatcher:
         self._pending, self._futures = {}, []
         if not updates:
             return
+        from yurt.server.plan_apply import usage_carrier
+
         try:
             now = self.now_ns()
-            before = self.server.state.snapshot()
-            evals = alloc_failure_evals(before, updates, now)
+            # the store's carrier keeps the scheduler's cached usage of the reporting nodes
+            # valid across this commit (a terminal report frees what the alloc held)
+            usage_carrier(self.server.state)
+            evals = alloc_failure_evals(self.server.state.snapshot(), updates, now)
             index = self.server.state.apply(AllocClientUpdate(allocs=updates, evals=evals, updated_at=now))
         except Exception as exc:
             for f in futures:
                 if not f.done():
                     f.set_exception(exc)
             return
-        from yurt.server.plan_apply import advance_usage_of_updates
-
-        advance_usage_of_updates(before, self.server.state.snapshot(), [u.id for u in updates], index)
         for f in futures:
             if not f.done():
                 f.set_result(index)
