@@ -96,9 +96,11 @@ class ClassWindow:
         self.filter_phrase = selector.filter_phrase
         self.placer = placer
         self.tracker = selector.tracker
+        self.job_key = (self.tracker.namespace, self.tracker.job_id)
         self.nodes = selector.nodes
         self.layout = selector.layout  # (permutation, nodetable.Columns) or None
         self._pos: dict[str, int] | None = None  # node id -> position, made when first needed
+        self._inverse: list[int] | None = None  # with a layout: sorted index -> position, made when first needed
         self.last: tuple[str, int] | None = None  # (node id, position) of the last choice
         self.ids: dict[tuple, int] = {}
         self.kind: list[int] = []
@@ -114,10 +116,17 @@ class ClassWindow:
         self.cls = self._initial_classes()
 
     # --- classes -------------------------------------------------------------------------
-    def _signature(self, node) -> tuple:
+    def _signature(self, node, base=None) -> tuple:
+        """`base`: the node's NodeBase in the tracker's snapshot, when the caller has it."""
         placer = self.placer
         checker = placer.checker
-        u, groups = self.tracker.peek(node)
+        tracker = self.tracker
+        node_id = node.id
+        if base is not None and node_id not in tracker.by_node and node_id not in tracker.stopped \
+                and node_id not in tracker.placed:  # untouched by the plan: what `peek` returns
+            u, groups = base, base.jobs.get(self.job_key)
+        else:
+            u, groups = tracker.peek(node)
         reason = checker.class_cache.get(node.computed_class) if node.computed_class else None
         if reason is None:
             reason = checker.static_reason(node)
@@ -138,8 +147,8 @@ class ClassWindow:
         values = placer.spreads.node_values(node) if placer.spreads is not None else None
         return (_SCORED, u.cap_cpu, u.cap_mem, u.free_cpu, u.free_mem, collisions, aff, values)
 
-    def _class_of(self, node) -> int:
-        sig = self._signature(node)
+    def _class_of(self, node, base=None) -> int:
+        sig = self._signature(node, base)
         c = self.ids.get(sig)
         return self._new_class(sig) if c is None else c
 
@@ -155,16 +164,17 @@ class ClassWindow:
         last = self.last
         if last is not None and last[0] == node_id:
             return last[1]
-        if self._pos is None:
-            if self.layout is not None:  # positions from the permutation and the sorted index
-                perm, columns = self.layout
-                inverse = [0] * len(perm)
+        if self.layout is not None:  # from the permutation and the sorted index
+            perm, columns = self.layout
+            inverse = self._inverse
+            if inverse is None:
+                inverse = self._inverse = [0] * len(perm)
                 for p, j in enumerate(perm):
                     inverse[j] = p
-                index = columns.index
-                self._pos = {node.id: inverse[index[node.id]] for node in self.nodes}
-            else:
-                self._pos = {node.id: i for i, node in enumerate(self.nodes)}
+            j = columns.index.get(node_id)
+            return None if j is None else inverse[j]
+        if self._pos is None:
+            self._pos = {node.id: i for i, node in enumerate(self.nodes)}
         return self._pos.get(node_id)
 
     def _initial_classes(self) -> list[int]:
@@ -208,7 +218,7 @@ class ClassWindow:
         not known feasible, scarce ports) go through `_class_of`."""
         perm, columns = self.layout
         tracker, placer = self.tracker, self.placer
-        keys, key_list = columns.usage_keys(tracker.snapshot)
+        keys, key_list, bases = columns.usage_keys(tracker.snapshot)
         ordered = list(map(keys.__getitem__, perm))
         checker = placer.checker
         class_cache = checker.class_cache
@@ -246,8 +256,8 @@ class ClassWindow:
         slow = [p for p, c in enumerate(out) if c < 0] if -1 in cmap.values() else []
         if own:
             slow.extend(p for p in map(self.position, own) if p is not None)
-        for p in sorted(set(slow)):
-            out[p] = class_of(nodes[p])
+        for p in sorted(set(slow)):  # the node's base as the columns read it: no second lookup
+            out[p] = class_of(nodes[p], bases[perm[p]])
         return out
 
     def _refresh(self) -> None:
