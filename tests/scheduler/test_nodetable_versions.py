@@ -116,8 +116,8 @@ def test_node_holding_the_jobs_own_allocs_is_seen_at_the_snapshots_version():
     busy, idle = _node(1), _node(2)
     store.apply_batch([NodeRegister(node=busy), NodeRegister(node=idle)])
     store.apply(JobRegister(job=_job("filler", 1)))
-    store.apply(JobRegister(job=_job("probe", 3)))
-    _fill(store, busy, 8, 0)
+    store.apply(JobRegister(job=_job("probe", 4)))
+    _fill(store, busy, 7, 0)
     probe = store.snapshot().job_by_id("default", "probe")
     template = evolve(mock_alloc(probe, busy), job=None, client_status="running")
 
@@ -126,12 +126,14 @@ def test_node_holding_the_jobs_own_allocs_is_seen_at_the_snapshots_version():
             busy.id: [evolve(template, id=generate_uuid(), name=f"probe.web[{i}]")]}))
 
     commit_probe(0)
-    older = store.snapshot()  # busy: room for one more
+    older = store.snapshot()  # busy: room for two more
     commit_probe(1)
-    newer = store.snapshot()  # busy: full
+    newer = store.snapshot()  # busy: room for one more
     eval_id = "00000000-0000-4000-8000-0000000000bb"
-    for snap, expected in ((older, [busy.id, idle.id]), (newer, [idle.id]), (older, [busy.id, idle.id]),
-                           (newer, [idle.id])):
+    # (a usage of the wrong version for the node chosen first would place the second
+    # alloc on the other node)
+    for snap, expected in ((older, [busy.id, busy.id, idle.id]), (newer, [busy.id, idle.id]),
+                           (older, [busy.id, busy.id, idle.id]), (newer, [busy.id, idle.id])):
         chosen, digest = _placed_on(snap, eval_id)
         assert sorted(chosen) == sorted(expected)
         assert digest == _reference(snap, eval_id)[1]

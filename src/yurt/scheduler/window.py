@@ -25,7 +25,7 @@ from yurt.structs import NodeScoreMeta
 from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, DIM_CPU, DIM_DISK, DIM_MEMORY
 
 from .metrics import TOP_SCORES, score_meta
-from .usage import DIM_PORT_COLLISION
+from .usage import DIM_PORT_COLLISION, NodeUsage
 
 MAX_SKIP = 3
 SKIP_SCORE_THRESHOLD = 0.0
@@ -100,6 +100,7 @@ class ClassWindow:
         self.nodes = selector.nodes
         self.layout = selector.layout  # (permutation, nodetable.Columns) or None
         self._pos: dict[str, int] | None = None  # node id -> position, made when first needed
+        self.bases: list | None = None  # with a layout: NodeBase per sorted index (nodetable.Columns)
         self._inverse: list[int] | None = None  # with a layout: sorted index -> position, made when first needed
         self.last: tuple[str, int] | None = None  # (node id, position) of the last choice
         self.ids: dict[tuple, int] = {}
@@ -219,6 +220,7 @@ class ClassWindow:
         perm, columns = self.layout
         tracker, placer = self.tracker, self.placer
         keys, key_list, bases = columns.usage_keys(tracker.snapshot)
+        self.bases = bases
         ordered = list(map(keys.__getitem__, perm))
         checker = placer.checker
         class_cache = checker.class_cache
@@ -259,6 +261,22 @@ class ClassWindow:
         for p in sorted(set(slow)):  # the node's base as the columns read it: no second lookup
             out[p] = class_of(nodes[p], bases[perm[p]])
         return out
+
+    def _usage(self, node, p: int):
+        """The tracker's usage of the chosen node (at position `p`). For a node the plan has
+        not touched, built as `UsageTracker.usage` builds it, from the base the node table
+        read for this snapshot: the usage cache may hold another version of the node by now
+        (a newer commit, or another scheduler thread's older snapshot)."""
+        tracker = self.tracker
+        node_id = node.id
+        u = tracker.by_node.get(node_id)
+        if u is not None:
+            return u
+        base = self.bases[self.layout[0][p]] if self.bases is not None else None
+        if base is None or node_id in tracker.stopped or node_id in tracker.placed:
+            return tracker.usage(node)
+        u = tracker.by_node[node_id] = NodeUsage(node, base, self.job_key)
+        return u
 
     def _refresh(self) -> None:
         log = self.tracker.log
@@ -304,8 +322,7 @@ class ClassWindow:
             self._metrics(sel, m, start, window, hits)
             node = nodes[best]
             self.last = (node.id, best)
-            u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
-            return sel.option(node, u, best_score, placer)
+            return sel.option(node, self._usage(node, best), best_score, placer)
         best = -1
         best_score = 0.0
         seen = visited = 0
@@ -351,8 +368,7 @@ class ClassWindow:
             return None
         node = nodes[best]
         self.last = (node.id, best)
-        u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
-        return sel.option(node, u, best_score, placer)
+        return sel.option(node, self._usage(node, best), best_score, placer)
 
     def _all_scored(self, start: int, count: int, limit: int):
         """The walk in bulk for the common window: `limit` scored nodes, plus the filtered
