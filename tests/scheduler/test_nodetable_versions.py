@@ -137,3 +137,30 @@ def test_node_holding_the_jobs_own_allocs_is_seen_at_the_snapshots_version():
         chosen, digest = _placed_on(snap, eval_id)
         assert sorted(chosen) == sorted(expected)
         assert digest == _reference(snap, eval_id)[1]
+
+
+def test_eval_on_an_older_snapshot_keeps_the_newer_cached_usage():
+    """An eval on a snapshot older than one the node table read counts a node it never saw
+    at that version, without putting that older count into the usage cache in place of the
+    newer version (which the next eval and the plan applier read)."""
+    store = StateStore.open(None)
+    busy, idle = _node(1), _node(2)
+    store.apply_batch([NodeRegister(node=busy), NodeRegister(node=idle)])
+    store.apply(JobRegister(job=_job("filler", 1)))
+    store.apply(JobRegister(job=_job("probe", 1)))
+    eval_id = "00000000-0000-4000-8000-0000000000cc"
+    _fill(store, busy, 4, 0)
+    oldest = store.snapshot()
+    snaps = []
+    for step in range(3):  # the table reads three newer versions of the busy node
+        _fill(store, busy, 1, 4 + step)
+        snaps.append(store.snapshot())
+        assert _placed_on(snaps[-1], eval_id)[0] == [busy.id]
+    newest = snaps[-1]
+    node = newest.node_by_id(busy.id)
+    assert usage_mod.cached_base(node, newest.node_allocs_index(busy.id)) is not None
+
+    chosen, digest = _placed_on(oldest, eval_id)
+    assert chosen == [busy.id]
+    assert digest == _reference(oldest, eval_id)[1]
+    assert usage_mod.cached_base(node, newest.node_allocs_index(busy.id)) is not None

@@ -25,9 +25,10 @@ from itertools import compress
 from operator import ne
 
 from .feasible import CandidateNodes, ready_nodes
-from .usage import cached_base, node_base
+from .usage import NodeBase, cached_base, node_base
 
 _KEY_LIMIT = 100_000  # distinct usage keys kept per table before they are counted again
+_UNCACHED = (None, None, -1)  # the fingerprint of a NodeBase kept out of the usage cache (never matches)
 
 
 class Columns:
@@ -48,6 +49,7 @@ class Columns:
         # (usage indexes, key ints, NodeBases) per node, as last handed out
         self.state: tuple[list[int], list[int], list] | None = None
         self._before: tuple[list[int], list[int], list] | None = None  # the same, one version earlier
+        self._newest = -1  # the highest snapshot index read
         self._lock = threading.Lock()  # scheduler threads share the table
 
     def usage_keys(self, snapshot) -> tuple[list[int], list[tuple], list]:
@@ -80,6 +82,13 @@ class Columns:
             changed = range(len(versions))
             keys, bases = [0] * len(versions), [None] * len(versions)
         nodes, keys_of, key_list = self.nodes, self.keys_of, self.key_list
+        index = getattr(snapshot, "index", None)
+        # a snapshot older than one read before (another scheduler thread's): the usage cache
+        # may hold a newer version of its nodes (carried over by later commits), which a node
+        # counted here must not replace
+        lagging = index is not None and index < self._newest
+        if index is not None and not lagging:
+            self._newest = index
         for j in changed:
             version = versions[j]
             if before is not None:
@@ -92,7 +101,11 @@ class Columns:
             node = nodes[j]
             base = cached_base(node, version)
             if base is None:
-                base = node_base(node, snapshot.allocs_by_node(node.id), version)
+                if lagging:
+                    base = NodeBase(node, snapshot.allocs_by_node(node.id), _UNCACHED)
+                    base.version = (node, version)
+                else:
+                    base = node_base(node, snapshot.allocs_by_node(node.id), version)
             key = (node.computed_class, node.node_class, base.cap_cpu, base.cap_mem, base.free_cpu, base.free_mem,
                    base.free_disk, len(base.ports), base.min_port, base.max_port)
             k = keys_of.get(key)
