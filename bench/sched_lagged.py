@@ -5,7 +5,8 @@ In the server two scheduler threads evaluate at once, so every other eval reads 
 that is one commit older than the newest, and the nodes report their new allocs running
 (each report moves the node's usage index; `advance_usage_of_updates` carries the cached
 usage over). Here: `--jobs` tiny service jobs (bench sizes) of `--count`, one eval each;
-odd evals run on the snapshot the previous eval started from (the other worker's); every
+odd evals run on the snapshot the previous eval started from (the other worker's; `--lag N`:
+the one the eval N evals back started from); every
 plan goes through the real `PlanApplier.apply` (a partial commit makes the eval retry on the
 newest snapshot, as the worker does); after each eval the allocs of the eval before it are
 reported running in batches of `--flush` (`AllocClientUpdate` + `advance_usage_of_updates`,
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--prefill", type=int, default=0)
     parser.add_argument("--flush", type=int, default=250)
+    parser.add_argument("--lag", type=int, default=1, help="odd evals read the snapshot this many evals back")
     args = parser.parse_args()
 
     from yurt.scheduler import new_scheduler, usage
@@ -92,11 +94,11 @@ def main() -> None:
     sched_cpu: list[float] = []
     attempts = placed = 0
     unreported: list[str] = []
-    previous = None
+    history: list = []  # the snapshots the last `--lag` evals started from
     for j in range(args.jobs):
         newest = store.snapshot()
-        snap = previous if (j % 2 and previous is not None) else newest
-        previous = newest
+        snap = history[0] if (j % 2 and len(history) == args.lag) else newest
+        history = (history + [newest])[-args.lag:]
         job = snap.job_by_id("default", f"job-{j}")
         planner = _Planner(applier, store, clock)
         ev = Evaluation(id=str(uuid.UUID(int=_SEQ_RNG.getrandbits(128), version=4)), namespace=job.namespace,
@@ -119,7 +121,7 @@ def main() -> None:
     usage.NodeBase.__init__ = real_init
     total = sum(sched_cpu)
     print(json.dumps({
-        "bench": "sched_lagged", "nodes": args.nodes, "jobs": args.jobs, "count": args.count,
+        "bench": "sched_lagged", "lag": args.lag, "nodes": args.nodes, "jobs": args.jobs, "count": args.count,
         "existing_allocs": filled, "placements": placed, "attempts": attempts,
         "sched_cpu_s": round(total, 3), "eval_cpu_ms_median": round(statistics.median(sched_cpu) * 1000, 1),
         "us_per_placement": round(total / max(placed, 1) * 1e6, 1), "node_recounts": recounts[0],
