@@ -8,9 +8,10 @@ evaluations it is the same object as for the previous one (`StateReader.nodes_to
 `NodeTable` keeps, for one version of it:
 
 - the nodes sorted by ID and `ready_nodes(...)` per (datacenters, node pool);
-- per candidate list, each node's usage index (`node_allocs_index`) and a small int
-  naming what the class walk reads of its usage (`usage_keys`): only nodes whose index
-  moved since the last evaluation are read again.
+- per candidate list, each node's usage index (`node_allocs_index`), its `NodeBase` and a
+  small int naming what the class walk reads of it (`usage_keys`): only nodes whose index
+  moved since the last evaluation are read again, and a node back at the version it had
+  before that (an older snapshot of another scheduler thread) is not read at all.
 
 The lists handed out are never changed afterwards (several scheduler threads share the
 table); an update builds new ones.
@@ -24,13 +25,20 @@ from itertools import compress
 from operator import ne
 
 from .feasible import CandidateNodes, ready_nodes
-from .usage import cached_base, node_base
+from .usage import NodeBase, cached_base, node_base
 
 _KEY_LIMIT = 100_000  # distinct usage keys kept per table before they are counted again
+_UNCACHED = (None, None, -1)  # the fingerprint of a NodeBase kept out of the usage cache (never matches)
 
 
 class Columns:
-    """Usage keys of one candidate list (nodes sorted by ID) across evaluations."""
+    """Usage keys and bases of one candidate list (nodes sorted by ID) across evaluations.
+
+    Per node it keeps two versions: the one the last evaluation read (handed out as lists,
+    never changed afterwards) and the one before it (kept in place). Scheduler threads
+    evaluate on snapshots of different ages, so the state read flips between an older and a
+    newer version of the nodes written in between; the one before is taken back as it was,
+    without asking the usage cache (which may by then hold a third version of the node)."""
 
     def __init__(self, nodes: list) -> None:
         self.nodes = nodes
@@ -38,37 +46,66 @@ class Columns:
         self.index = {node_id: j for j, node_id in enumerate(self.ids)}
         self.keys_of: dict[tuple, int] = {}  # usage key -> its int
         self.key_list: list[tuple] = []  # int -> (usage key, position of a node that has it)
-        self.state: tuple[list[int], list[int]] | None = None  # (usage indexes, key ints) per node
+        # (usage indexes, key ints, NodeBases) per node, as last handed out
+        self.state: tuple[list[int], list[int], list] | None = None
+        self._before: tuple[list[int], list[int], list] | None = None  # the same, one version earlier
+        self._newest = -1  # the highest snapshot index read
         self._lock = threading.Lock()  # scheduler threads share the table
 
-    def usage_keys(self, snapshot) -> tuple[list[int], list[tuple]]:
+    def usage_keys(self, snapshot) -> tuple[list[int], list[tuple], list]:
         """Per node (sorted order): the int of (computed class, node class, cap cpu, cap
         memory, free cpu, free memory, free disk, ports taken, min port, max port) of what
-        its existing allocs hold in `snapshot`; and the list those ints index (entries:
-        (key, position of a node that has it)), which only grows."""
+        its existing allocs hold in `snapshot`; the list those ints index (entries: (key,
+        position of a node that has it)), which only grows; and the node's `NodeBase` in
+        `snapshot` (what `UsageTracker.peek` returns for a node the plan has not touched)."""
         versions = list(map(snapshot.node_allocs_index, self.ids))
         with self._lock:
-            return self._update(snapshot, versions), self.key_list
+            keys, bases = self._update(snapshot, versions)
+            return keys, self.key_list, bases
 
-    def _update(self, snapshot, versions: list[int]) -> list[int]:
+    def _update(self, snapshot, versions: list[int]) -> tuple[list[int], list]:
         state = self.state
+        before = self._before
         if state is not None and len(self.key_list) < _KEY_LIMIT:
-            old_versions, old_keys = state
+            old_versions, old_keys, old_bases = state
             changed = list(compress(range(len(versions)), map(ne, versions, old_versions)))
             if not changed:
-                return old_keys
-            keys = list(old_keys)
+                return old_keys, old_bases
+            keys, bases = list(old_keys), list(old_bases)
+            if before is None:
+                before = self._before = ([-1] * len(versions), [0] * len(versions), [None] * len(versions))
         else:
-            if state is not None:
+            if state is not None:  # the key ints start again: the kept versions name old ones
                 self.keys_of, self.key_list = {}, []
+                before = self._before = None
+            old_versions = old_keys = old_bases = None
             changed = range(len(versions))
-            keys = [0] * len(versions)
+            keys, bases = [0] * len(versions), [None] * len(versions)
         nodes, keys_of, key_list = self.nodes, self.keys_of, self.key_list
+        index = getattr(snapshot, "index", None)
+        # a snapshot older than one read before (another scheduler thread's): the usage cache
+        # may hold a newer version of its nodes (carried over by later commits), which a node
+        # counted here must not replace
+        lagging = index is not None and index < self._newest
+        if index is not None and not lagging:
+            self._newest = index
         for j in changed:
-            node, version = nodes[j], versions[j]
+            version = versions[j]
+            if before is not None:
+                b_versions, b_keys, b_bases = before
+                if b_versions[j] == version:  # back to the version before: swap the two
+                    keys[j], bases[j] = b_keys[j], b_bases[j]
+                    b_versions[j], b_keys[j], b_bases[j] = old_versions[j], old_keys[j], old_bases[j]
+                    continue
+                b_versions[j], b_keys[j], b_bases[j] = old_versions[j], old_keys[j], old_bases[j]
+            node = nodes[j]
             base = cached_base(node, version)
             if base is None:
-                base = node_base(node, snapshot.allocs_by_node(node.id), version)
+                if lagging:
+                    base = NodeBase(node, snapshot.allocs_by_node(node.id), _UNCACHED)
+                    base.version = (node, version)
+                else:
+                    base = node_base(node, snapshot.allocs_by_node(node.id), version)
             key = (node.computed_class, node.node_class, base.cap_cpu, base.cap_mem, base.free_cpu, base.free_mem,
                    base.free_disk, len(base.ports), base.min_port, base.max_port)
             k = keys_of.get(key)
@@ -76,8 +113,9 @@ class Columns:
                 k = keys_of[key] = len(key_list)
                 key_list.append((key, j))
             keys[j] = k
-        self.state = (versions, keys)
-        return keys
+            bases[j] = base
+        self.state = (versions, keys, bases)
+        return keys, bases
 
 
 class NodeTable:

@@ -25,7 +25,7 @@ from yurt.structs import NodeScoreMeta
 from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, DIM_CPU, DIM_DISK, DIM_MEMORY
 
 from .metrics import TOP_SCORES, score_meta
-from .usage import DIM_PORT_COLLISION
+from .usage import DIM_PORT_COLLISION, NodeUsage
 
 MAX_SKIP = 3
 SKIP_SCORE_THRESHOLD = 0.0
@@ -96,9 +96,12 @@ class ClassWindow:
         self.filter_phrase = selector.filter_phrase
         self.placer = placer
         self.tracker = selector.tracker
+        self.job_key = (self.tracker.namespace, self.tracker.job_id)
         self.nodes = selector.nodes
         self.layout = selector.layout  # (permutation, nodetable.Columns) or None
         self._pos: dict[str, int] | None = None  # node id -> position, made when first needed
+        self.bases: list | None = None  # with a layout: NodeBase per sorted index (nodetable.Columns)
+        self._inverse: list[int] | None = None  # with a layout: sorted index -> position, made when first needed
         self.last: tuple[str, int] | None = None  # (node id, position) of the last choice
         self.ids: dict[tuple, int] = {}
         self.kind: list[int] = []
@@ -114,10 +117,17 @@ class ClassWindow:
         self.cls = self._initial_classes()
 
     # --- classes -------------------------------------------------------------------------
-    def _signature(self, node) -> tuple:
+    def _signature(self, node, base=None) -> tuple:
+        """`base`: the node's NodeBase in the tracker's snapshot, when the caller has it."""
         placer = self.placer
         checker = placer.checker
-        u, groups = self.tracker.peek(node)
+        tracker = self.tracker
+        node_id = node.id
+        if base is not None and node_id not in tracker.by_node and node_id not in tracker.stopped \
+                and node_id not in tracker.placed:  # untouched by the plan: what `peek` returns
+            u, groups = base, base.jobs.get(self.job_key)
+        else:
+            u, groups = tracker.peek(node)
         reason = checker.class_cache.get(node.computed_class) if node.computed_class else None
         if reason is None:
             reason = checker.static_reason(node)
@@ -138,8 +148,8 @@ class ClassWindow:
         values = placer.spreads.node_values(node) if placer.spreads is not None else None
         return (_SCORED, u.cap_cpu, u.cap_mem, u.free_cpu, u.free_mem, collisions, aff, values)
 
-    def _class_of(self, node) -> int:
-        sig = self._signature(node)
+    def _class_of(self, node, base=None) -> int:
+        sig = self._signature(node, base)
         c = self.ids.get(sig)
         return self._new_class(sig) if c is None else c
 
@@ -155,16 +165,17 @@ class ClassWindow:
         last = self.last
         if last is not None and last[0] == node_id:
             return last[1]
-        if self._pos is None:
-            if self.layout is not None:  # positions from the permutation and the sorted index
-                perm, columns = self.layout
-                inverse = [0] * len(perm)
+        if self.layout is not None:  # from the permutation and the sorted index
+            perm, columns = self.layout
+            inverse = self._inverse
+            if inverse is None:
+                inverse = self._inverse = [0] * len(perm)
                 for p, j in enumerate(perm):
                     inverse[j] = p
-                index = columns.index
-                self._pos = {node.id: inverse[index[node.id]] for node in self.nodes}
-            else:
-                self._pos = {node.id: i for i, node in enumerate(self.nodes)}
+            j = columns.index.get(node_id)
+            return None if j is None else inverse[j]
+        if self._pos is None:
+            self._pos = {node.id: i for i, node in enumerate(self.nodes)}
         return self._pos.get(node_id)
 
     def _initial_classes(self) -> list[int]:
@@ -208,7 +219,8 @@ class ClassWindow:
         not known feasible, scarce ports) go through `_class_of`."""
         perm, columns = self.layout
         tracker, placer = self.tracker, self.placer
-        keys, key_list = columns.usage_keys(tracker.snapshot)
+        keys, key_list, bases = columns.usage_keys(tracker.snapshot)
+        self.bases = bases
         ordered = list(map(keys.__getitem__, perm))
         checker = placer.checker
         class_cache = checker.class_cache
@@ -246,9 +258,25 @@ class ClassWindow:
         slow = [p for p, c in enumerate(out) if c < 0] if -1 in cmap.values() else []
         if own:
             slow.extend(p for p in map(self.position, own) if p is not None)
-        for p in sorted(set(slow)):
-            out[p] = class_of(nodes[p])
+        for p in sorted(set(slow)):  # the node's base as the columns read it: no second lookup
+            out[p] = class_of(nodes[p], bases[perm[p]])
         return out
+
+    def _usage(self, node, p: int):
+        """The tracker's usage of the chosen node (at position `p`). For a node the plan has
+        not touched, built as `UsageTracker.usage` builds it, from the base the node table
+        read for this snapshot: the usage cache may hold another version of the node by now
+        (a newer commit, or another scheduler thread's older snapshot)."""
+        tracker = self.tracker
+        node_id = node.id
+        u = tracker.by_node.get(node_id)
+        if u is not None:
+            return u
+        base = self.bases[self.layout[0][p]] if self.bases is not None else None
+        if base is None or node_id in tracker.stopped or node_id in tracker.placed:
+            return tracker.usage(node)
+        u = tracker.by_node[node_id] = NodeUsage(node, base, self.job_key)
+        return u
 
     def _refresh(self) -> None:
         log = self.tracker.log
@@ -294,8 +322,7 @@ class ClassWindow:
             self._metrics(sel, m, start, window, hits)
             node = nodes[best]
             self.last = (node.id, best)
-            u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
-            return sel.option(node, u, best_score, placer)
+            return sel.option(node, self._usage(node, best), best_score, placer)
         best = -1
         best_score = 0.0
         seen = visited = 0
@@ -341,8 +368,7 @@ class ClassWindow:
             return None
         node = nodes[best]
         self.last = (node.id, best)
-        u = self.tracker.by_node.get(node.id) or self.tracker.usage(node)
-        return sel.option(node, u, best_score, placer)
+        return sel.option(node, self._usage(node, best), best_score, placer)
 
     def _all_scored(self, start: int, count: int, limit: int):
         """The walk in bulk for the common window: `limit` scored nodes, plus the filtered
