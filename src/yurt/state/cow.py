@@ -284,22 +284,13 @@ EMPTY = CowMap()
 def _set_with(index: CowMap, key: Any, make: Any, gen: int) -> CowMap:
     """`index` with `key` set to `make(current value or None)`, in one walk down the trie
     (a `get` then an `assoc` walked it twice); unchanged when `make` returns the current
-    value itself."""
-    leaf = index._root if type(index._root) is _Leaf else None
-    if leaf is not None:
-        old = leaf.get(key)
-        new = make(old)
-        if new is old:
-            return index
-        m = index if index._gen == gen else index._owned(gen)
-        leaf, parent, slot, shift = m._writable_path(key, gen)
-    else:
-        m = index if index._gen == gen else index._owned(gen)
-        leaf, parent, slot, shift = m._writable_path(key, gen)
-        old = leaf.get(key)
-        new = make(old)
-        if new is old:
-            return m
+    value itself (the walk has then only copied what was already this generation's)."""
+    m = index if index._gen == gen else index._owned(gen)
+    leaf, parent, slot, shift = m._writable_path(key, gen)
+    old = leaf.get(key)
+    new = make(old)
+    if new is old:
+        return m
     if old is None and key not in leaf:
         m._size += 1
         leaf[key] = new
@@ -313,12 +304,18 @@ def _set_with(index: CowMap, key: Any, make: Any, gen: int) -> CowMap:
 def bucket_add(index: CowMap, key: Any, member: Any, gen: int, value: Any = True) -> CowMap:
     """Add `member` to the set stored under `key` in a secondary index (or set the value
     a bucket keeps for it: `allocs_by_node` keeps each alloc's AllocModifyIndex)."""
-    return _set_with(index, key, lambda bucket: (bucket or EMPTY).assoc(member, value, gen), gen)
+    return _set_with(index, key, lambda bucket: (EMPTY if bucket is None else bucket).assoc(member, value, gen), gen)
 
 
 def bucket_add_many(index: CowMap, key: Any, items: Iterable[tuple[Any, Any]], gen: int) -> CowMap:
     """`bucket_add` of each `(member, value)` of `items` under one `key`."""
-    return _set_with(index, key, lambda bucket: (bucket or EMPTY).update(items, gen), gen)
+    items = items if type(items) is list else list(items)
+    if not items:
+        return index
+    if len(items) == 1:  # a plan's new allocs on a node: usually one
+        (member, value), = items
+        return _set_with(index, key, lambda bucket: (EMPTY if bucket is None else bucket).assoc(member, value, gen), gen)
+    return _set_with(index, key, lambda bucket: (EMPTY if bucket is None else bucket).update(items, gen), gen)
 
 
 def bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
