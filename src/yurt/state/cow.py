@@ -56,34 +56,16 @@ def _claim(node: Any, gen: int) -> Any:
     return node
 
 
-def _owns(node: Any, gen: int) -> bool:
-    return gen == _fresh_gen and id(node) in _fresh
-
-
 def _new_leaf(gen: int, items: Any = ()) -> _Leaf:
     return _claim(dict(items), gen)
 
 
-def _new_branch(gen: int, children: Any) -> _Branch:
-    return _claim(list(children), gen)
-
-
-def _split(leaf: _Leaf, shift: int, gen: int) -> _Branch:
-    children: list[_Leaf | None] = [None] * _FANOUT
-    for key, value in leaf.items():
-        i = (hash(key) >> shift) & _MASK
-        child = children[i]
-        if child is None:
-            child = children[i] = _new_leaf(gen)
-        child[key] = value
-    return _new_branch(gen, children)
-
-
-# The write paths below inline `_owns`/`_claim` and copy with `.copy()`: a write walks 3-4
-# levels at a million entries and the function calls per level were most of its CPU.
+# The write paths below test and record ownership inline (no call per trie level) and copy
+# with `.copy()`.
 def _build(entries: dict, shift: int, fresh: set[int]) -> Any:
-    """A new subtree (owned: ids in `fresh`) holding `entries`, split while a leaf is over
-    `_LEAF_MAX` (what inserting them one at a time gives, in one pass per level)."""
+    """A new subtree (owned: ids in `fresh`) holding `entries` (the dict becomes its leaf
+    when small enough), split while a leaf is over `_LEAF_MAX`: one pass per level where
+    inserting them one at a time walked from the root for each."""
     if len(entries) <= _LEAF_MAX or shift >= _MAX_SHIFT:
         fresh.add(id(entries))
         return entries
@@ -246,7 +228,7 @@ class CowMap:
         return m
 
     def _split_leaf(self, leaf: _Leaf, parent: _Branch | None, slot: int, shift: int, gen: int) -> None:
-        branch = _split(leaf, shift, gen)
+        branch = _build(leaf, shift, _fresh_set(gen))
         if parent is None:
             self._root = branch
         else:
