@@ -91,6 +91,78 @@ class Planner:
     update_eval = create_eval = reblock_eval = _upsert
 
 
+def _time_store_parts(store) -> dict:
+    """Split the CPU of `StateStore.apply` (within the phases above) into the FSM
+    (`fsm_s`), encoding commands for the log (`encode_s`) and appending them (`log_append_s`)."""
+    import yurt.state.store as store_module
+
+    parts = dict.fromkeys(("fsm_s", "encode_s", "log_append_s"), 0.0)
+
+    def timed(name, fn):
+        def run(*args):
+            start = time.process_time()
+            try:
+                return fn(*args)
+            finally:
+                parts[name] += time.process_time() - start
+        return run
+
+    store_module.apply_command = timed("fsm_s", store_module.apply_command)
+    store_module.encode_command = timed("encode_s", store_module.encode_command)
+    if store._backend is not None:
+        store._backend.append = timed("log_append_s", store._backend.append)
+    return parts
+
+
+def _prefill(server, node_ids: list[str], total: int, count: int) -> None:
+    """Put `total` running allocs (jobs of `count`, spread round-robin over the nodes) in the
+    state, not measured: one job goes through the real scheduler, the others' allocs are
+    copies of its allocs committed as `PlanApply` commands, then reported running."""
+    from bench.jobs import mock_job
+    from yurt.scheduler import new_scheduler
+    from yurt.server.endpoints.jobs import register_job
+    from yurt.server.plan_apply import PlanApplier
+    from yurt.state.commands import AllocClientUpdate, AllocUpdate, PlanApply
+    from yurt.structs import TaskState, evolve, generate_uuid
+
+    store = server.state
+    applier = PlanApplier(store, FakeServer.now_ns)
+    backend, store._backend = store._backend, None  # no log writes: only the state matters here
+    try:
+        template = None
+        slot = 0
+        running = {"t": TaskState(state="running")}
+        for j in range((total + count - 1) // count):
+            n = min(count, total - j * count)
+            job = msgspec.convert(mock_job(f"prefill-{j}", n)["Job"], Job)
+            register_job(server, job)
+            snap = store.snapshot()
+            ev = next(e for e in snap.evals_by_job("default", job.id) if e.status == "pending")
+            if template is None:
+                planner = Planner(applier, store, dict(plan_apply_s=0.0, eval_upsert_s=0.0))
+                new_scheduler(ev.type, snap, planner, now_ns=time.time_ns(), config=snap.scheduler_config()).process(ev)
+                template = next(a for r in planner.results for allocs in r.node_allocation.values() for a in allocs)
+                ids = [a.id for r in planner.results for allocs in r.node_allocation.values() for a in allocs]
+            else:
+                stored = snap.job_by_id("default", job.id)
+                by_node: dict[str, list] = {}
+                ids = []
+                for k in range(n):
+                    node_id = node_ids[slot % len(node_ids)]
+                    slot += 1
+                    alloc = evolve(template, id=generate_uuid(), name=f"{job.id}.g[{k}]", job_id=job.id, job=None,
+                                   eval_id=ev.id, node_id=node_id, create_index=0, modify_index=0,
+                                   alloc_modify_index=0)
+                    by_node.setdefault(node_id, []).append(alloc)
+                    ids.append(alloc.id)
+                store.apply(PlanApply(eval_id=ev.id, job=stored, node_allocation=by_node, updated_at=time.time_ns()))
+            for start in range(0, len(ids), 1000):
+                store.apply(AllocClientUpdate(allocs=[AllocUpdate(id=i, client_status="running", task_states=running)
+                                                      for i in ids[start:start + 1000]], updated_at=time.time_ns()))
+    finally:
+        store._backend = backend
+
+
 def main(argv: list[str] | None = None, inspect=None) -> dict:
     """`inspect(store)`, if given, runs on the built state before the store is closed;
     what it returns goes into the output under `inspect`."""
@@ -100,6 +172,8 @@ def main(argv: list[str] | None = None, inspect=None) -> dict:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--flush", type=int, default=250, help="client updates per AllocClientUpdate command")
     parser.add_argument("--memory", action="store_true", help="in-memory store (no SQLite log)")
+    parser.add_argument("--prefill", type=int, default=0,
+                        help="allocs (running, in jobs of --count) put in the state before the measured jobs")
     args = parser.parse_args(argv)
 
     from bench.fleet import sim_node_template
@@ -126,6 +200,9 @@ def main(argv: list[str] | None = None, inspect=None) -> dict:
                                     Status="ready"), Node)
         register_node(server, node)
         node_ids.append(node.id)
+    if args.prefill:
+        _prefill(server, node_ids, args.prefill, args.count)
+    store_clock = _time_store_parts(store)
     relax_gc()
     gc_clock = _GcClock()
     applier = PlanApplier(store, FakeServer.now_ns)
@@ -214,11 +291,12 @@ def main(argv: list[str] | None = None, inspect=None) -> dict:
     gc.collect()
     state_path = sum(v for k, v in clock.items() if k not in ("schedule_s", "job_register_s"))
     out = {
-        "nodes": args.nodes, "jobs": args.jobs, "count": args.count, "placed": placed, "running": running,
+        "nodes": args.nodes, "prefill": args.prefill, "jobs": args.jobs, "count": args.count, "placed": placed, "running": running,
         "versions_calls": versions_calls,
         **{k: round(v, 3) for k, v in clock.items()},
         "state_path_s": round(state_path, 3),
         "state_path_us_per_alloc": round(state_path / max(placed, 1) * 1e6, 1),
+        **{k: round(v, 3) for k, v in store_clock.items()},
         "gc_s": round(gc_clock.total, 3), "gc_collections": gc_clock.counts,
         "wall_s": round(wall, 1),
     }

@@ -41,37 +41,81 @@ _fresh_gen = 0
 _fresh: set[int] = set()
 
 
-def _claim(node: Any, gen: int) -> Any:
-    """Record `node` (just created) as owned by `gen`."""
+def _fresh_set(gen: int) -> set[int]:
+    """The ids of the nodes created under `gen` (cleared when another generation writes)."""
     global _fresh_gen
     if gen != _fresh_gen:
         _fresh.clear()
         _fresh_gen = gen
-    _fresh.add(id(node))
+    return _fresh
+
+
+def _claim(node: Any, gen: int) -> Any:
+    """Record `node` (just created) as owned by `gen`."""
+    _fresh_set(gen).add(id(node))
     return node
-
-
-def _owns(node: Any, gen: int) -> bool:
-    return gen == _fresh_gen and id(node) in _fresh
 
 
 def _new_leaf(gen: int, items: Any = ()) -> _Leaf:
     return _claim(dict(items), gen)
 
 
-def _new_branch(gen: int, children: Any) -> _Branch:
-    return _claim(list(children), gen)
-
-
-def _split(leaf: _Leaf, shift: int, gen: int) -> _Branch:
-    children: list[_Leaf | None] = [None] * _FANOUT
-    for key, value in leaf.items():
+# The write paths below test and record ownership inline (no call per trie level) and copy
+# with `.copy()`.
+def _build(entries: dict, shift: int, fresh: set[int]) -> Any:
+    """A new subtree (owned: ids in `fresh`) holding `entries` (the dict becomes its leaf
+    when small enough), split while a leaf is over `_LEAF_MAX`: one pass per level where
+    inserting them one at a time walked from the root for each."""
+    if len(entries) <= _LEAF_MAX or shift >= _MAX_SHIFT:
+        fresh.add(id(entries))
+        return entries
+    groups: list[dict | None] = [None] * _FANOUT
+    for key, value in entries.items():
         i = (hash(key) >> shift) & _MASK
-        child = children[i]
-        if child is None:
-            child = children[i] = _new_leaf(gen)
-        child[key] = value
-    return _new_branch(gen, children)
+        group = groups[i]
+        if group is None:
+            groups[i] = {key: value}
+        else:
+            group[key] = value
+    shift += _BITS
+    branch = [None if g is None else _build(g, shift, fresh) for g in groups]
+    fresh.add(id(branch))
+    return branch
+
+
+def _merge(node: Any, entries: dict, shift: int, fresh: set[int]) -> tuple[Any, int]:
+    """`node` (a subtree, or None) with `entries` set, copying what `fresh` does not own;
+    returns the node to keep and how many keys were new."""
+    if node is None:
+        return _build(entries, shift, fresh), len(entries)
+    if type(node) is _Leaf:
+        before = len(node)
+        if id(node) not in fresh:
+            node = {**node, **entries}
+        else:
+            node.update(entries)
+        added = len(node) - before
+        if len(node) > _LEAF_MAX and shift < _MAX_SHIFT:
+            return _build(node, shift, fresh), added
+        fresh.add(id(node))
+        return node, added
+    if id(node) not in fresh:
+        node = node.copy()
+        fresh.add(id(node))
+    groups: dict[int, dict] = {}
+    for key, value in entries.items():
+        i = (hash(key) >> shift) & _MASK
+        group = groups.get(i)
+        if group is None:
+            groups[i] = {key: value}
+        else:
+            group[key] = value
+    added = 0
+    shift += _BITS
+    for i, group in groups.items():
+        node[i], n = _merge(node[i], group, shift, fresh)
+        added += n
+    return node, added
 
 
 class CowMap:
@@ -147,37 +191,32 @@ class CowMap:
 
     def _writable_path(self, key: Any, gen: int) -> tuple[_Leaf, _Branch | None, int, int]:
         """The leaf holding `key` (created/copied as needed), its parent and slot, its depth."""
-        root = self._root
-        if not _owns(root, gen):
-            root = self._root = (_new_leaf if type(root) is _Leaf else _new_branch)(gen, root)
-        node, parent, slot, shift = root, None, 0, 0
+        fresh = _fresh_set(gen)
+        node = self._root
+        if id(node) not in fresh:
+            node = self._root = node.copy()
+            fresh.add(id(node))
+        if type(node) is _Leaf:
+            return node, None, 0, 0
         h = hash(key)
-        while type(node) is _Branch:
-            parent, slot = node, (h >> shift) & _MASK
+        shift = 0
+        while True:
+            slot = (h >> shift) & _MASK
             child = node[slot]
             if child is None:
-                child = node[slot] = _new_leaf(gen)
-            elif not _owns(child, gen):
-                child = node[slot] = (_new_leaf if type(child) is _Leaf else _new_branch)(gen, child)
-            node = child
+                child = node[slot] = {}
+                fresh.add(id(child))
+            elif id(child) not in fresh:
+                child = node[slot] = child.copy()
+                fresh.add(id(child))
             shift += _BITS
-        return node, parent, slot, shift
+            if type(child) is _Leaf:
+                return child, node, slot, shift
+            node = child
 
     def assoc(self, key: Any, value: Any, gen: int) -> "CowMap":
         """This map with `key` set; writes in place when the map belongs to `gen`."""
         m = self if self._gen == gen else self._owned(gen)
-        root = m._root
-        if type(root) is _Leaf:  # small maps: no trie walk
-            if not _owns(root, gen):
-                root = m._root = _new_leaf(gen, root)
-            if key not in root:
-                m._size += 1
-                root[key] = value
-                if len(root) > _LEAF_MAX:
-                    m._root = _split(root, 0, gen)
-            else:
-                root[key] = value
-            return m
         leaf, parent, slot, shift = m._writable_path(key, gen)
         if key in leaf:
             leaf[key] = value
@@ -189,7 +228,7 @@ class CowMap:
         return m
 
     def _split_leaf(self, leaf: _Leaf, parent: _Branch | None, slot: int, shift: int, gen: int) -> None:
-        branch = _split(leaf, shift, gen)
+        branch = _build(leaf, shift, _fresh_set(gen))
         if parent is None:
             self._root = branch
         else:
@@ -197,19 +236,16 @@ class CowMap:
 
     def update(self, items: Iterable[tuple[Any, Any]], gen: int) -> "CowMap":
         """This map with every `(key, value)` of `items` set, in order: what `assoc` one
-        at a time gives, in one loop (a plan's new allocs go into an index this way)."""
+        at a time gives, in one pass per trie level (a plan's new allocs go into an index
+        this way)."""
         m = self if self._gen == gen else self._owned(gen)
-        size = m._size
-        for key, value in items:
-            node, parent, slot, shift = m._writable_path(key, gen)
-            if key in node:
-                node[key] = value
-                continue
-            node[key] = value
-            size += 1
-            if len(node) > _LEAF_MAX and shift < _MAX_SHIFT:
-                m._split_leaf(node, parent, slot, shift, gen)
-        m._size = size
+        entries = dict(items)
+        if len(entries) < 8:
+            for key, value in entries.items():
+                m = m.assoc(key, value, gen)
+            return m
+        m._root, added = _merge(m._root, entries, 0, _fresh_set(gen))
+        m._size += added
         return m
 
     def dissoc(self, key: Any, gen: int) -> "CowMap":
@@ -227,23 +263,41 @@ _MISSING = object()
 EMPTY = CowMap()
 
 
+def _set_with(index: CowMap, key: Any, make: Any, gen: int) -> CowMap:
+    """`index` with `key` set to `make(current value or None)`, in one walk down the trie
+    (a `get` then an `assoc` walked it twice); unchanged when `make` returns the current
+    value itself (the walk has then only copied what was already this generation's)."""
+    m = index if index._gen == gen else index._owned(gen)
+    leaf, parent, slot, shift = m._writable_path(key, gen)
+    old = leaf.get(key)
+    new = make(old)
+    if new is old:
+        return m
+    if old is None and key not in leaf:
+        m._size += 1
+        leaf[key] = new
+        if len(leaf) > _LEAF_MAX and shift < _MAX_SHIFT:
+            m._split_leaf(leaf, parent, slot, shift, gen)
+    else:
+        leaf[key] = new
+    return m
+
+
 def bucket_add(index: CowMap, key: Any, member: Any, gen: int, value: Any = True) -> CowMap:
     """Add `member` to the set stored under `key` in a secondary index (or set the value
     a bucket keeps for it: `allocs_by_node` keeps each alloc's AllocModifyIndex)."""
-    bucket = index.get(key)
-    if bucket is None:
-        bucket = EMPTY
-    new_bucket = bucket.assoc(member, value, gen)
-    return index if new_bucket is bucket else index.assoc(key, new_bucket, gen)
+    return _set_with(index, key, lambda bucket: (EMPTY if bucket is None else bucket).assoc(member, value, gen), gen)
 
 
 def bucket_add_many(index: CowMap, key: Any, items: Iterable[tuple[Any, Any]], gen: int) -> CowMap:
     """`bucket_add` of each `(member, value)` of `items` under one `key`."""
-    bucket = index.get(key)
-    if bucket is None:
-        bucket = EMPTY
-    new_bucket = bucket.update(items, gen)
-    return index if new_bucket is bucket else index.assoc(key, new_bucket, gen)
+    items = items if type(items) is list else list(items)
+    if not items:
+        return index
+    if len(items) == 1:  # a plan's new allocs on a node: usually one
+        (member, value), = items
+        return _set_with(index, key, lambda bucket: (EMPTY if bucket is None else bucket).assoc(member, value, gen), gen)
+    return _set_with(index, key, lambda bucket: (EMPTY if bucket is None else bucket).update(items, gen), gen)
 
 
 def bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
@@ -262,8 +316,7 @@ def bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
 # much cheaper than a trie path per ID (removal is O(bucket): ~15 IDs at a million allocs).
 def tuple_bucket_add(index: CowMap, key: Any, members: Iterable[Any], gen: int) -> CowMap:
     """Append `members` (not yet in it) to the tuple under `key`."""
-    bucket = index.get(key)
-    return index.assoc(key, (*bucket, *members) if bucket else tuple(members), gen)
+    return _set_with(index, key, lambda bucket: (*bucket, *members) if bucket else tuple(members), gen)
 
 
 def tuple_bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:

@@ -90,7 +90,8 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int, plan_job: Job | 
     summaries = AllocSummaries(txn)
     txn.batch_new_allocs()  # nothing below reads the alloc indexes until index_new_allocs
     for position, alloc in enumerate(allocs):
-        if alloc.job is None and plan_job is not None and position >= plan_job_from and not alloc.terminal:
+        terminal = alloc.terminal
+        if alloc.job is None and plan_job is not None and position >= plan_job_from and not terminal:
             job = plan_job
         else:
             job = alloc.job
@@ -106,7 +107,7 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int, plan_job: Job | 
                 alloc_modify_index=index,
                 create_time=alloc.create_time or now,
                 modify_time=now or alloc.modify_time,
-            )
+            )  # the statuses are the scheduler's: `terminal` stands
         else:
             changes: dict = dict(
                 create_index=existing.create_index,
@@ -120,20 +121,28 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int, plan_job: Job | 
                 changes.update(client_status=existing.client_status, client_description=existing.client_description)
             changes["job"] = job if job is not None else existing.job
             alloc = evolve(alloc, **changes)
+            terminal = alloc.terminal
         summaries.add(alloc, existing)
-        track_alloc(txn, alloc, existing, now)
+        if alloc.deployment_id:
+            track_alloc(txn, alloc, existing, now)
         txn.put_alloc(alloc, existing)
         if alloc.previous_allocation and existing is None:
             _link_previous(txn, alloc)
-        key = (alloc.namespace, alloc.job_id)
-        if not alloc.terminal:
-            jobs[key] = JOB_STATUS_RUNNING
-        else:
-            jobs.setdefault(key, "")
+        _count_job(jobs, alloc, terminal)
     txn.index_new_allocs()
     summaries.flush()
     txn.touch("allocs")
     set_job_statuses(txn, jobs)
+
+
+def _count_job(jobs: dict[tuple[str, str], str], alloc: Allocation, terminal: bool) -> None:
+    """Note the alloc's job for `set_job_statuses`: forced running if any of its written
+    allocs is not terminal, else recomputed."""
+    key = (alloc.namespace, alloc.job_id)
+    if not terminal:
+        jobs[key] = JOB_STATUS_RUNNING
+    elif key not in jobs:
+        jobs[key] = ""
 
 
 def _link_previous(txn: Txn, alloc: Allocation) -> None:
@@ -147,37 +156,35 @@ def apply_client_update(txn: Txn, cmd: AllocClientUpdate) -> None:
     index = txn.index
     jobs: dict[tuple[str, str], str] = {}
     summaries = AllocSummaries(txn)
+    updated_at = cmd.updated_at
     for update in cmd.allocs:
         existing = txn.alloc_by_id(update.id)
         if existing is None:
             continue
-        deployment_status = existing.deployment_status
+        changes: dict = dict(
+            client_status=shared_str(update.client_status) or existing.client_status,
+            client_description=shared_str(update.client_description),
+            modify_index=index,
+            modify_time=updated_at or existing.modify_time,
+        )  # and only the fields the client sent: the others stay the stored ones
+        if update.task_states is not None:
+            changes["task_states"] = share_task_states(update.task_states)
+        if update.network_status is not None:
+            changes["network_status"] = update.network_status
         if update.deployment_status is not None:
-            base = deployment_status or update.deployment_status
-            deployment_status = evolve(
+            base = existing.deployment_status or update.deployment_status
+            changes["deployment_status"] = evolve(
                 base,
                 healthy=update.deployment_status.healthy,
                 timestamp=update.deployment_status.timestamp,
                 modify_index=index,
             )
-        merged = evolve(
-            existing,
-            client_status=shared_str(update.client_status) or existing.client_status,
-            client_description=shared_str(update.client_description),
-            task_states=share_task_states(update.task_states) if update.task_states is not None else existing.task_states,
-            network_status=update.network_status if update.network_status is not None else existing.network_status,
-            deployment_status=deployment_status,
-            modify_index=index,
-            modify_time=cmd.updated_at or existing.modify_time,
-        )
+        merged = evolve(existing, **changes)
         summaries.add(merged, existing)
-        track_alloc(txn, merged, existing, cmd.updated_at)
+        if merged.deployment_id:
+            track_alloc(txn, merged, existing, updated_at)
         txn.put_alloc(merged, existing)
-        key = (merged.namespace, merged.job_id)
-        if not merged.terminal:
-            jobs[key] = JOB_STATUS_RUNNING
-        else:
-            jobs.setdefault(key, "")
+        _count_job(jobs, merged, merged.terminal)
     summaries.flush()
     txn.touch("allocs")
     set_job_statuses(txn, jobs)
