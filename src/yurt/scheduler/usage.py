@@ -246,6 +246,13 @@ def store_base(node_id: str, base: NodeBase) -> None:
     _remember(node_id, base)
 
 
+def _same_inputs(old: Node, new: Node) -> bool:
+    """Whether a base counted for node object `old` holds for `new`: everything NodeBase
+    reads of the node is the same object (stored objects are replaced, never edited)."""
+    return (old.node_resources is new.node_resources and old.reserved_resources is new.reserved_resources
+            and old.attributes is new.attributes)
+
+
 def rekey_base(old: Node, new: Node, version: int) -> bool:
     """After a write that replaced the node object but changed none of its allocs (status,
     eligibility, drain), cache the base of (`old`, `version`) for (`new`, `version`) when
@@ -254,8 +261,7 @@ def rekey_base(old: Node, new: Node, version: int) -> bool:
     base = cached_base(old, version)
     if base is None or cached_base(new, version) is not None:
         return base is not None
-    if (old.node_resources is not new.node_resources or old.reserved_resources is not new.reserved_resources
-            or old.attributes is not new.attributes):
+    if not _same_inputs(old, new):
         return False
     new_base = base.copy()
     new_base.fingerprint = (None, None, -1)  # the allocs-list fingerprint never matches: recount there
@@ -281,9 +287,7 @@ def advance_base(node: Node, old_version: int, new_version: int,
     if base is None or base.conflict:
         _count("carry:no_base" if base is None else "carry:conflict")
         return False
-    if old_node is not None and old_node is not node and (
-            old_node.node_resources is not node.node_resources
-            or old_node.reserved_resources is not node.reserved_resources or old_node.attributes is not node.attributes):
+    if old_node is not None and old_node is not node and not _same_inputs(old_node, node):
         _count("carry:node_resources")
         return False
     _count("carry:advanced")
@@ -476,7 +480,11 @@ class UsageTracker:
     def _of_job(self, alloc: Allocation) -> bool:
         return alloc.job_id == self.job_id and alloc.namespace == self.namespace
 
-    def _base(self, node: Node) -> tuple[NodeBase, list[Allocation] | None]:
+    def _base(self, node: Node, known: NodeBase | None = None) -> tuple[NodeBase, list[Allocation] | None]:
+        """The node's base in the snapshot (`known`: the caller read it already, e.g. the
+        node table for this snapshot) and its allocs when they had to be read."""
+        if known is not None:
+            return known, None
         allocs = base = version = None
         if self._node_version is not None:
             version = self._node_version(node.id)
@@ -486,23 +494,24 @@ class UsageTracker:
             base = node_base(node, allocs, version)
         return base, allocs
 
-    def peek(self, node: Node) -> tuple[NodeUsage | NodeBase, dict[str, int]]:
+    def peek(self, node: Node, known: NodeBase | None = None) -> tuple[NodeUsage | NodeBase, dict[str, int]]:
         """The node's usage under the plan (for reading only) and the allocs of the job
-        on it per group; the cached base itself while the plan has not touched the node."""
+        on it per group; the cached base itself while the plan has not touched the node.
+        `known`: the node's base in the snapshot, when the caller has it (see `_base`)."""
         u = self.by_node.get(node.id)
         if u is None:
             if node.id in self.stopped or node.id in self.placed:
-                u = self.usage(node)
+                u = self.usage(node, known)
             else:
-                base = self._base(node)[0]
+                base = self._base(node, known)[0]
                 return base, base.jobs.get((self.namespace, self.job_id)) or _NO_GROUPS
         return u, u.group_counts
 
-    def usage(self, node: Node) -> NodeUsage:
+    def usage(self, node: Node, known: NodeBase | None = None) -> NodeUsage:
         u = self.by_node.get(node.id)
         if u is not None:
             return u
-        base, allocs = self._base(node)
+        base, allocs = self._base(node, known)
         u = NodeUsage(node, base, (self.namespace, self.job_id))
         stopped = self.stopped.get(node.id)
         if stopped:

@@ -25,7 +25,7 @@ from yurt.structs import NodeScoreMeta
 from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, DIM_CPU, DIM_DISK, DIM_MEMORY
 
 from .metrics import TOP_SCORES, score_meta
-from .usage import DIM_PORT_COLLISION, NodeUsage
+from .usage import DIM_PORT_COLLISION
 
 MAX_SKIP = 3
 SKIP_SCORE_THRESHOLD = 0.0
@@ -96,7 +96,6 @@ class ClassWindow:
         self.filter_phrase = selector.filter_phrase
         self.placer = placer
         self.tracker = selector.tracker
-        self.job_key = (self.tracker.namespace, self.tracker.job_id)
         self.nodes = selector.nodes
         self.layout = selector.layout  # (permutation, nodetable.Columns) or None
         self._pos: dict[str, int] | None = None  # node id -> position, made when first needed
@@ -121,13 +120,7 @@ class ClassWindow:
         """`base`: the node's NodeBase in the tracker's snapshot, when the caller has it."""
         placer = self.placer
         checker = placer.checker
-        tracker = self.tracker
-        node_id = node.id
-        if base is not None and node_id not in tracker.by_node and node_id not in tracker.stopped \
-                and node_id not in tracker.placed:  # untouched by the plan: what `peek` returns
-            u, groups = base, base.jobs.get(self.job_key)
-        else:
-            u, groups = tracker.peek(node)
+        u, groups = self.tracker.peek(node, base)
         reason = checker.class_cache.get(node.computed_class) if node.computed_class else None
         if reason is None:
             reason = checker.static_reason(node)
@@ -267,16 +260,8 @@ class ClassWindow:
         not touched, built as `UsageTracker.usage` builds it, from the base the node table
         read for this snapshot: the usage cache may hold another version of the node by now
         (a newer commit, or another scheduler thread's older snapshot)."""
-        tracker = self.tracker
-        node_id = node.id
-        u = tracker.by_node.get(node_id)
-        if u is not None:
-            return u
         base = self.bases[self.layout[0][p]] if self.bases is not None else None
-        if base is None or node_id in tracker.stopped or node_id in tracker.placed:
-            return tracker.usage(node)
-        u = tracker.by_node[node_id] = NodeUsage(node, base, self.job_key)
-        return u
+        return self.tracker.usage(node, base)
 
     def _refresh(self) -> None:
         log = self.tracker.log
