@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 
+import msgspec
+
 from yurt.scheduler.usage import (
     NodeBase,
     _count,
@@ -372,9 +374,40 @@ def evaluate_node(snapshot, plan: Plan, node_id: str, placed_out: dict | None = 
     return NodeVerdict(node_id, fits, "" if fits else dimension)
 
 
+def _without_gone_updates(snapshot, plan: Plan) -> Plan | None:
+    """`plan` without its updates of allocs the state no longer holds (deleted by the
+    garbage collector after the scheduler's snapshot: a new placement has no create index,
+    an update is of a stored alloc); None when there are none. Stops and evictions of such
+    allocs change nothing at commit (`fsm_allocs._stopped`)."""
+    lookup = getattr(snapshot, "alloc_by_id", None)
+    kept: dict[str, list[Allocation]] | None = None
+    for node_id, allocs in plan.node_allocation.items():
+        if not any(a.create_index for a in allocs):
+            continue
+        find = lookup or {a.id: a for a in snapshot.allocs_by_node(node_id)}.get
+        live = [a for a in allocs if not a.create_index or find(a.id) is not None]
+        if len(live) == len(allocs):
+            continue
+        if kept is None:
+            kept = dict(plan.node_allocation)
+        if live:
+            kept[node_id] = live
+        else:
+            del kept[node_id]
+    if kept is None:
+        return None
+    return msgspec.structs.replace(plan, node_allocation=kept)
+
+
 def evaluate_plan(snapshot, plan: Plan, placed_out: dict | None = None) -> tuple[PlanResult, list[NodeVerdict]]:
     """What of `plan` can be committed on `snapshot` (no side effects but `placed_out`:
-    see `plan_fits_node`)."""
+    see `plan_fits_node`). Updates of allocs that are gone are left out, and the result
+    then asks the scheduler to refresh (`refresh_index`), like a rejected node does."""
+    pruned = _without_gone_updates(snapshot, plan)
+    if pruned is not None:
+        result, verdicts = evaluate_plan(snapshot, pruned, placed_out)
+        result.refresh_index = snapshot.index
+        return result, verdicts
     node_ids = sorted(set(plan.node_update) | set(plan.node_allocation) | set(plan.node_preemptions))
     verdicts = [evaluate_node(snapshot, plan, node_id, placed_out) for node_id in node_ids]
     rejected = [v.node_id for v in verdicts if not v.fits]
