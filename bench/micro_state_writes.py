@@ -93,7 +93,10 @@ class Planner:
 
 def _time_store_parts(store) -> dict:
     """Split the CPU of `StateStore.apply` (within the phases above) into the FSM
-    (`fsm_s`), encoding commands for the log (`encode_s`) and appending them (`log_append_s`)."""
+    (`fsm_s`, of which `index_new_allocs_s` writes a plan's new allocs into the secondary
+    indexes), encoding commands for the log (`encode_s`) and appending them (`log_append_s`);
+    and the plan applier's fit check (`fit_check_s`) and the usage carry-over after every
+    commit (`carry_s`: plans and client updates)."""
     import yurt.state.store as store_module
 
     parts = dict.fromkeys(("fsm_s", "encode_s", "log_append_s"), 0.0)
@@ -107,6 +110,13 @@ def _time_store_parts(store) -> dict:
                 parts[name] += time.process_time() - start
         return run
 
+    import yurt.server.plan_apply as plan_apply_module
+    import yurt.state.txn as txn_module
+
+    parts.update(dict.fromkeys(("fit_check_s", "carry_s", "index_new_allocs_s"), 0.0))
+    plan_apply_module.evaluate_plan = timed("fit_check_s", plan_apply_module.evaluate_plan)
+    store._run_listeners = timed("carry_s", store._run_listeners)  # the listener: plan_apply.UsageCarrier
+    txn_module.Txn.index_new_allocs = timed("index_new_allocs_s", txn_module.Txn.index_new_allocs)
     store_module.apply_command = timed("fsm_s", store_module.apply_command)
     store_module.encode_command = timed("encode_s", store_module.encode_command)
     if store._backend is not None:
