@@ -21,7 +21,6 @@ from operator import itemgetter
 import msgspec
 
 from yurt.scheduler.usage import (
-    NodeBase,
     _count,
     _shared_held_by,
     advance_base,
@@ -33,6 +32,8 @@ from yurt.scheduler.usage import (
 from yurt.state import commands as c
 from yurt.structs import (
     ALLOC_CLIENT_UNKNOWN,
+    ALLOC_DESIRED_EVICT,
+    ALLOC_DESIRED_STOP,
     NODE_STATUS_DISCONNECTED,
     NODE_STATUS_READY,
     Allocation,
@@ -41,6 +42,7 @@ from yurt.structs import (
     PlanResult,
     generate_uuid,
 )
+from yurt.structs.alloc import CLIENT_TERMINAL_STATUSES
 from yurt.structs.eval import EVAL_STATUS_PENDING, TRIGGER_PREEMPTION
 from yurt.structs.resources import (
     DIM_CORES,
@@ -54,6 +56,8 @@ from yurt.structs.resources import (
 )
 
 log = logging.getLogger(__name__)
+
+_SERVER_TERMINAL = (ALLOC_DESIRED_STOP, ALLOC_DESIRED_EVICT)  # `Allocation.terminal`, inline
 
 
 @dataclass
@@ -85,14 +89,6 @@ class _Placed:
         self.cpu, self.mem, self.disk, self.cores, self.ports = cpu, mem, disk, cores, ports
 
 
-def _held(alloc: Allocation) -> tuple[int, int, int, frozenset[int], frozenset[int]]:
-    """(cpu, memory, disk, reserved cores, ports) the alloc holds, from the scheduler's
-    cache per allocated-resources object (`usage._shared_held_by`: a plan's placements of
-    one group usually share one)."""
-    _, cpu, mem, disk, cores, ports = _shared_held_by(alloc)
-    return cpu, mem, disk, cores, ports
-
-
 def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None) -> tuple[bool, str]:
     """`allocs_fit(node, _proposed_allocs(...))` without re-adding every alloc of the node:
     the node's existing usage (the scheduler's per-node cache, keyed on the state's
@@ -113,10 +109,13 @@ def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None) -
     cores, ports = base.free_cores, base.ports  # frozensets, copied when they change
     placed = plan.node_allocation.get(node_id, ())
     stops, evictions = plan.node_update.get(node_id), plan.node_preemptions.get(node_id)
-    removed = {a.id for a in placed}
-    if stops or evictions:
-        removed.update(a.id for a in stops or ())
-        removed.update(a.id for a in evictions or ())
+    if len(placed) == 1 and not stops and not evictions:  # one new alloc: most nodes of a big plan
+        removed = (placed[0].id,)
+    else:
+        removed = {a.id for a in placed}
+        if stops or evictions:
+            removed.update(a.id for a in stops or ())
+            removed.update(a.id for a in evictions or ())
     lookup = getattr(snapshot, "alloc_by_id", None)
     if lookup is None and removed:
         lookup = {a.id: a for a in snapshot.allocs_by_node(node_id)}.get
@@ -129,7 +128,7 @@ def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None) -
         only_new = False
         if current.node_id != node_id or current.terminal:
             continue
-        c_cpu, c_mem, c_disk, c_cores, c_ports = _held(current)
+        _, c_cpu, c_mem, c_disk, c_cores, c_ports = _shared_held_by(current)
         cpu, mem, disk = cpu + c_cpu, mem + c_mem, disk + c_disk
         if c_cores:
             cores = cores | c_cores
@@ -137,12 +136,12 @@ def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None) -
             ports = ports - c_ports
     reserved = None
     for alloc in placed:
-        if alloc.terminal:
-            only_new = False
+        if alloc.desired_status in _SERVER_TERMINAL or alloc.client_status in CLIENT_TERMINAL_STATUSES:
+            only_new = False  # (terminal: it holds nothing)
             continue
         if alloc.allocated_resources is None or alloc.node_id != node_id:
             only_new = False
-        a_cpu, a_mem, a_disk, a_cores, held = _held(alloc)
+        _, a_cpu, a_mem, a_disk, a_cores, held = _shared_held_by(alloc)
         if a_cores:
             if not a_cores <= cores:
                 return False, DIM_CORES
@@ -217,17 +216,22 @@ def _rewritten_node_ids(command) -> tuple[str, ...]:
     return (node_id,) if node_id else ()
 
 
-def carry_usage(before, after, commands: list, placed: dict | None = None) -> None:
+def carry_usage(before, after, commands: list, placed: dict | None = None, verified: bool = False) -> None:
     """Carry the scheduler's cached usage of each node `commands` (committed one after the
     other, from `before` to `after`) changed over to `after` (old usage + the committed
     delta, or the same usage under a replaced node object), so the next evaluation and
     plan check need not recount the node's allocs. `placed`: for a single `PlanApply`
-    checked on `before`, the nodes whose usage after the plan `plan_fits_node` counted."""
+    checked on `before`, the nodes whose usage after the plan `plan_fits_node` counted.
+    `verified`: `commands` is exactly that `PlanApply` (its new allocs moved each such
+    node's usage index to `after.index`, and a plan replaces no node object), so that
+    need not be checked node by node."""
     index_of = getattr(after, "node_allocs_index", None)
     if index_of is None or after.index - before.index != len(commands):
         return  # not every write between the two is known
-    counted_by_node = {node_id: counted for node_id, counted in (placed or {}).items()
-                       if index_of(node_id) == after.index and after.node_by_id(node_id) is counted.node}
+    if placed and not verified:
+        placed = {node_id: counted for node_id, counted in placed.items()
+                  if index_of(node_id) == after.index and after.node_by_id(node_id) is counted.node}
+    counted_by_node = placed or {}
     by_node: dict[str, set[str]] = {}
     rewritten: set[str] = set()
     for command in commands:
@@ -244,11 +248,14 @@ def carry_usage(before, after, commands: list, placed: dict | None = None) -> No
         else:
             _carry_placed(counted, after.index)
     _count("carry:placed", len(counted_by_node))
-    for node_id in by_node.keys() | rewritten:
+    old_index_of = before.node_allocs_index
+    for node_id in by_node.keys() | rewritten if rewritten else by_node:
+        old_version, new_version = old_index_of(node_id), index_of(node_id)
+        if old_version == new_version and node_id not in rewritten:
+            continue  # what its allocs hold did not change, nor did the node object (status reports)
         node, old_node = after.node_by_id(node_id), before.node_by_id(node_id)
         if node is None or old_node is None:
             continue
-        old_version, new_version = before.node_allocs_index(node_id), index_of(node_id)
         if old_version == new_version:  # what its allocs hold did not change
             if node is not old_node:
                 rekey_base(old_node, node, new_version)
@@ -300,7 +307,7 @@ class UsageCarrier:
             placed = None
             if expected is not None and len(commands) == 1 and expected[0] is command and expected[1] == before.index:
                 placed = expected[2]
-            carry_usage(before, after, commands, placed)
+            carry_usage(before, after, commands, placed, verified=placed is not None and type(command) is c.PlanApply)
 
 
 _INDEX = itemgetter(0)
@@ -322,31 +329,34 @@ def usage_carrier(store) -> UsageCarrier | None:
     return carrier
 
 
-# what `_carry_placed` copies from the old base unchanged (it sets the others)
-_KEPT_SLOTS = tuple(n for n in NodeBase.__slots__ if n not in (
-    "fingerprint", "version", "free_cpu", "free_mem", "free_disk", "free_cores", "ports", "jobs"))
-
-
 def _carry_placed(counted: _Placed, index: int) -> None:
     """`advance_base` for a node that got only new allocs, from the sums the fit check made."""
     base = counted.base
-    new = NodeBase.__new__(NodeBase)
-    for name in _KEPT_SLOTS:
-        setattr(new, name, getattr(base, name))
-    new.fingerprint = (None, None, -1)  # the allocs-list fingerprint never matches: recount there
+    new = base.copy()
+    new.fingerprint = _NO_FINGERPRINT
     new.version = (counted.node, index)
     new.free_cpu, new.free_mem, new.free_disk = counted.cpu, counted.mem, counted.disk
     new.free_cores, new.ports = frozenset(counted.cores), frozenset(counted.ports)  # no copy when frozen
-    jobs = new.jobs = dict(base.jobs)
-    copied: set[tuple[str, str]] = set()
-    for alloc in counted.allocs:
+    jobs = new.jobs = base.jobs.copy()
+    allocs = counted.allocs
+    if len(allocs) == 1:  # most nodes of a big plan get one alloc
+        alloc = allocs[0]
         key = (alloc.namespace, alloc.job_id)
-        if key not in copied:
-            copied.add(key)
-            jobs[key] = dict(jobs.get(key) or ())
-        groups = jobs[key]
+        groups = jobs[key] = dict(jobs.get(key) or ())
         groups[alloc.task_group] = groups.get(alloc.task_group, 0) + 1
+    else:
+        copied: set[tuple[str, str]] = set()
+        for alloc in allocs:
+            key = (alloc.namespace, alloc.job_id)
+            if key not in copied:
+                copied.add(key)
+                jobs[key] = dict(jobs.get(key) or ())
+            groups = jobs[key]
+            groups[alloc.task_group] = groups.get(alloc.task_group, 0) + 1
     store_base(counted.node.id, new)
+
+
+_NO_FINGERPRINT = (None, None, -1)  # an allocs-list fingerprint that never matches: a reader of the allocs recounts
 
 
 def _still_running(snapshot, evicted: list[Allocation]) -> list[Allocation]:

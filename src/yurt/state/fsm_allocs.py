@@ -1,9 +1,12 @@
 """FSM rules for allocations: plan results, client updates, desired transitions."""
 
+import msgspec
+
 from yurt.structs import (
     ALLOC_CLIENT_LOST,
     ALLOC_CLIENT_UNKNOWN,
     ALLOC_DESIRED_EVICT,
+    ALLOC_DESIRED_STOP,
     JOB_STATUS_RUNNING,
     Allocation,
     DesiredTransition,
@@ -12,6 +15,7 @@ from yurt.structs import (
     share_task_states,
     shared_str,
 )
+from yurt.structs.alloc import CLIENT_TERMINAL_STATUSES
 
 from .commands import AllocClientUpdate, AllocDesiredTransition, PlanApply
 from .deployments import apply_plan_deployment, track_alloc
@@ -19,6 +23,8 @@ from .fsm_jobs import AllocSummaries, set_job_statuses, upsert_evals
 from .txn import StateError, Txn
 
 _SCHEDULER_CLIENT_STATUSES = (ALLOC_CLIENT_LOST, ALLOC_CLIENT_UNKNOWN)
+_SERVER_TERMINAL = (ALLOC_DESIRED_STOP, ALLOC_DESIRED_EVICT)  # `Allocation.terminal`, inline
+_replace = msgspec.structs.replace  # `evolve` without the extra call
 
 
 def apply_plan(txn: Txn, cmd: PlanApply) -> None:
@@ -90,7 +96,7 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int, plan_job: Job | 
     summaries = AllocSummaries(txn)
     txn.batch_new_allocs()  # nothing below reads the alloc indexes until index_new_allocs
     for position, alloc in enumerate(allocs):
-        terminal = alloc.terminal
+        terminal = alloc.desired_status in _SERVER_TERMINAL or alloc.client_status in CLIENT_TERMINAL_STATUSES
         if alloc.job is None and plan_job is not None and position >= plan_job_from and not terminal:
             job = plan_job
         else:
@@ -99,7 +105,7 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int, plan_job: Job | 
         if existing is None:
             if job is None:
                 raise StateError(f'allocation "{alloc.id}": cannot insert an allocation without a job')
-            alloc = evolve(
+            alloc = _replace(
                 alloc,
                 job=job,
                 create_index=index,
@@ -128,7 +134,11 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int, plan_job: Job | 
         txn.put_alloc(alloc, existing)
         if alloc.previous_allocation and existing is None:
             _link_previous(txn, alloc)
-        _count_job(jobs, alloc, terminal)
+        key = (alloc.namespace, alloc.job_id)  # `_count_job`, inline
+        if not terminal:
+            jobs[key] = JOB_STATUS_RUNNING
+        elif key not in jobs:
+            jobs[key] = ""
     txn.index_new_allocs()
     summaries.flush()
     txn.touch("allocs")
@@ -179,7 +189,7 @@ def apply_client_update(txn: Txn, cmd: AllocClientUpdate) -> None:
                 timestamp=update.deployment_status.timestamp,
                 modify_index=index,
             )
-        merged = evolve(existing, **changes)
+        merged = _replace(existing, **changes)
         summaries.add(merged, existing)
         if merged.deployment_id:
             track_alloc(txn, merged, existing, updated_at)

@@ -9,7 +9,7 @@ from typing import Any
 
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration
 
-from .cow import bucket_add, bucket_add_many, bucket_remove, tuple_bucket_add, tuple_bucket_remove
+from .cow import EMPTY, bucket_add, bucket_add_many, bucket_remove, tuple_bucket_add, tuple_bucket_remove
 from .tables import ALLOC_PREFIX_LEN, PREFIX_LEN, StateReader, Tables, node_alloc_log_entry
 
 
@@ -177,12 +177,14 @@ class Txn(StateReader):
         live = int(not alloc.terminal)
         node_id = alloc.node_id
         if old is None:
-            if self._new_allocs is not None:
+            if self._new_allocs is not None:  # indexed, and its node's keys touched, by index_new_allocs
                 self._new_allocs.append(alloc)
                 self._new_ids.add(alloc.id)
-            else:
-                self._index_alloc(alloc, key)
-                t.allocs_by_prefix = tuple_bucket_add(t.allocs_by_prefix, alloc.id[:ALLOC_PREFIX_LEN], (alloc.id,), gen)
+                self._add_liveness(key, live, 0)
+                t.allocs = t.allocs.assoc(alloc.id, alloc, gen)
+                return
+            self._index_alloc(alloc, key)
+            t.allocs_by_prefix = tuple_bucket_add(t.allocs_by_prefix, alloc.id[:ALLOC_PREFIX_LEN], (alloc.id,), gen)
             self._add_liveness(key, live, 0)
             moved = same_usage = False
         elif old.id in self._new_ids:  # new in this batch: its index entries first
@@ -243,10 +245,25 @@ class Txn(StateReader):
             for key, members in groups.items():
                 index = bucket_add_many(index, key, members, gen)
             setattr(t, name, index)
+        by_node_map, alloc_log, indexes, touched, txn_index = t.allocs_by_node, t.alloc_log, t.indexes, self.touched, self.index
         for node_id, members in by_node.items():
-            before = t.allocs_by_node.get(node_id)
-            t.allocs_by_node = bucket_add_many(t.allocs_by_node, node_id, members, gen)
-            self._log_node_map(node_id, before, members)
+            before = by_node_map.get(node_id)
+            bucket = before if before is not None else EMPTY
+            if len(members) == 1:
+                (alloc_id, alloc_modify_index), = members
+                bucket = bucket.assoc(alloc_id, alloc_modify_index, gen)
+            else:
+                bucket = bucket.update(members, gen)
+            by_node_map = by_node_map.assoc(node_id, bucket, gen)
+            entry = alloc_log.get(node_id)
+            if entry is not None and entry[2] is not before:
+                entry = None  # the log does not describe the map: rebuilt from it
+            alloc_log = alloc_log.assoc(node_id, node_alloc_log_entry(entry, bucket, members), gen)
+            for key in (node_allocs_key(node_id), node_usage_key(node_id)):  # `touch`, for the node's new allocs
+                indexes[key] = txn_index
+                touched.add(key)
+        t.allocs_by_node, t.alloc_log = by_node_map, alloc_log
+        self.touch("allocs")
         index = t.allocs_by_prefix
         for key, ids in by_prefix.items():
             index = tuple_bucket_add(index, key, ids, gen)
