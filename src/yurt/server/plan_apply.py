@@ -392,8 +392,11 @@ def _without_gone_updates(snapshot, plan: Plan) -> Plan | None:
     lookup = getattr(snapshot, "alloc_by_id", None)
     kept: dict[str, list[Allocation]] | None = None
     for node_id, allocs in plan.node_allocation.items():
-        if not any(a.create_index for a in allocs):
-            continue
+        for a in allocs:
+            if a.create_index:
+                break
+        else:
+            continue  # only new placements (the usual case: no generator per node)
         find = lookup or {a.id: a for a in snapshot.allocs_by_node(node_id)}.get
         live = [a for a in allocs if not a.create_index or find(a.id) is not None]
         if len(live) == len(allocs):
