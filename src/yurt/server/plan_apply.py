@@ -414,8 +414,9 @@ def _without_gone_updates(snapshot, plan: Plan) -> Plan | None:
 
 def evaluate_plan(snapshot, plan: Plan, placed_out: dict | None = None) -> tuple[PlanResult, list[NodeVerdict]]:
     """What of `plan` can be committed on `snapshot` (no side effects but `placed_out`:
-    see `plan_fits_node`). Updates of allocs that are gone are left out, and the result
-    then asks the scheduler to refresh (`refresh_index`), like a rejected node does."""
+    see `plan_fits_node`; it names only nodes whose placements the result keeps). Updates
+    of allocs that are gone are left out, and the result then asks the scheduler to
+    refresh (`refresh_index`), like a rejected node does."""
     pruned = _without_gone_updates(snapshot, plan)
     if pruned is not None:
         result, verdicts = evaluate_plan(snapshot, pruned, placed_out)
@@ -429,6 +430,8 @@ def evaluate_plan(snapshot, plan: Plan, placed_out: dict | None = None) -> tuple
     if rejected and plan.all_at_once:
         result.rejected_nodes = rejected
         result.refresh_index = snapshot.index
+        if placed_out:
+            placed_out.clear()  # nothing of it commits: no node's usage moves
         return result, verdicts
     for node_id in node_ids:
         if node_id in rejected_set:
