@@ -23,6 +23,7 @@ import threading
 from dataclasses import replace
 from itertools import compress
 from operator import ne
+from random import Random
 
 from .feasible import CandidateNodes, ready_nodes
 from .usage import NodeBase, cached_base, node_base
@@ -157,5 +158,21 @@ def shuffled(ready: CandidateNodes, rng) -> tuple[CandidateNodes, list[int]]:
     """A copy of `ready` whose nodes are shuffled exactly as `rng.shuffle(ready.nodes)`
     would, and the permutation (position -> index in `ready.nodes`)."""
     perm = list(range(len(ready.nodes)))
-    rng.shuffle(perm)  # the same draws and swaps as shuffling the nodes themselves
+    shuffle(perm, rng)  # the same draws and swaps as shuffling the nodes themselves
     return replace(ready, nodes=list(map(ready.nodes.__getitem__, perm))), perm
+
+
+def shuffle(x: list, rng) -> None:
+    """`rng.shuffle(x)`: the same draws and swaps, with `Random._randbelow` (getrandbits
+    rejection sampling, CPython 3.11's) inlined: one eval shuffles all its candidates."""
+    if type(rng) is not Random or Random._randbelow is not Random._randbelow_with_getrandbits:
+        rng.shuffle(x)
+        return
+    getrandbits = rng.getrandbits
+    for i in reversed(range(1, len(x))):
+        n = i + 1
+        k = n.bit_length()
+        j = getrandbits(k)
+        while j >= n:
+            j = getrandbits(k)
+        x[i], x[j] = x[j], x[i]
