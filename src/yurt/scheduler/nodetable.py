@@ -90,10 +90,10 @@ class Columns:
         lagging = index is not None and index < self._newest
         if index is not None and not lagging:
             self._newest = index
+        b_versions, b_keys, b_bases = before if before is not None else (None, None, None)
         for j in changed:
             version = versions[j]
-            if before is not None:
-                b_versions, b_keys, b_bases = before
+            if b_versions is not None:
                 if b_versions[j] == version:  # back to the version before: swap the two
                     keys[j], bases[j] = b_keys[j], b_bases[j]
                     b_versions[j], b_keys[j], b_bases[j] = old_versions[j], old_keys[j], old_bases[j]
