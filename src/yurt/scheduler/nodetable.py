@@ -23,6 +23,7 @@ import threading
 from dataclasses import replace
 from itertools import compress
 from operator import ne
+from random import Random
 
 from .feasible import CandidateNodes, ready_nodes
 from .usage import NodeBase, cached_base, node_base
@@ -89,10 +90,10 @@ class Columns:
         lagging = index is not None and index < self._newest
         if index is not None and not lagging:
             self._newest = index
+        b_versions, b_keys, b_bases = before if before is not None else (None, None, None)
         for j in changed:
             version = versions[j]
-            if before is not None:
-                b_versions, b_keys, b_bases = before
+            if b_versions is not None:
                 if b_versions[j] == version:  # back to the version before: swap the two
                     keys[j], bases[j] = b_keys[j], b_bases[j]
                     b_versions[j], b_keys[j], b_bases[j] = old_versions[j], old_keys[j], old_bases[j]
@@ -157,5 +158,21 @@ def shuffled(ready: CandidateNodes, rng) -> tuple[CandidateNodes, list[int]]:
     """A copy of `ready` whose nodes are shuffled exactly as `rng.shuffle(ready.nodes)`
     would, and the permutation (position -> index in `ready.nodes`)."""
     perm = list(range(len(ready.nodes)))
-    rng.shuffle(perm)  # the same draws and swaps as shuffling the nodes themselves
+    shuffle(perm, rng)  # the same draws and swaps as shuffling the nodes themselves
     return replace(ready, nodes=list(map(ready.nodes.__getitem__, perm))), perm
+
+
+def shuffle(x: list, rng) -> None:
+    """`rng.shuffle(x)`: the same draws and swaps, with `Random._randbelow` (getrandbits
+    rejection sampling, CPython 3.11's) inlined: one eval shuffles all its candidates."""
+    if type(rng) is not Random or Random._randbelow is not Random._randbelow_with_getrandbits:
+        rng.shuffle(x)
+        return
+    getrandbits = rng.getrandbits
+    for i in reversed(range(1, len(x))):
+        n = i + 1
+        k = n.bit_length()
+        j = getrandbits(k)
+        while j >= n:
+            j = getrandbits(k)
+        x[i], x[j] = x[j], x[i]

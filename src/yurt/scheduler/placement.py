@@ -19,7 +19,7 @@ from .devices import with_devices
 from .feasible import CandidateNodes, GroupChecker, ready_nodes
 from .host_networks import with_host_ips
 from .metrics import PlacementMetrics
-from .nodetable import node_table, shuffled
+from .nodetable import node_table, shuffle, shuffled
 from .preempt import NodePreemptor
 from .reconcile import ALLOC_UPDATING, PlacementRequest, ReconcileResult
 from .reschedule import new_tracker, penalty_nodes
@@ -103,7 +103,7 @@ class PlanBuilder:
                 self._layout = (perm, columns)
             else:
                 self._candidates = self._ready or ready_nodes(self.snapshot.nodes(), self.job)
-                self.rng.shuffle(self._candidates.nodes)
+                shuffle(self._candidates.nodes, self.rng)
         return self._candidates
 
     def use_candidates(self, ready: CandidateNodes) -> None:
@@ -342,6 +342,10 @@ class PlanBuilder:
             optional["deployment_id"] = req.deployment_id
         if req.canary:
             optional["deployment_status"] = AllocDeploymentStatus(canary=True)
+        metrics = m.to_alloc_metric(self.candidates, failed=False, metas=self._metas)
+        if optional:
+            return replace(template, id=self._alloc_id(), name=req.name, node_id=node.id, node_name=node.name,
+                           allocated_resources=resources, metrics=metrics, **optional)
+        # (msgspec's replace takes a slower path for any `**` argument, even an empty one)
         return replace(template, id=self._alloc_id(), name=req.name, node_id=node.id, node_name=node.name,
-                       allocated_resources=resources,
-                       metrics=m.to_alloc_metric(self.candidates, failed=False, metas=self._metas), **optional)
+                       allocated_resources=resources, metrics=metrics)

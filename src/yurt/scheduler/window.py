@@ -38,6 +38,7 @@ SHORT_TAIL = 32  # a window cut by up to this many nodes has its counts adjusted
 SMALL_WINDOW = 48  # windows up to this length sort all their scored nodes for the top scores
 
 _FIRST = itemgetter(0)
+_UNSCORED = float("inf")  # ClassWindow.neg of a class not scored this epoch (or not a scored kind)
 FALLBACK = object()  # returned by `ClassWindow.select` when the node-by-node walk must run
 
 
@@ -106,6 +107,7 @@ class ClassWindow:
         self.kind: list[int] = []
         self.info: list[tuple] = []  # per class: what its kind needs (see _signature)
         self.score: list[tuple | None] = []  # per class: score_parts(...) while valid
+        self.neg: list[float] = []  # per class: minus its final score while valid this epoch, else _UNSCORED
         self.stamp: list[int] = []  # per class: the spread epoch its score was computed at
         self.epoch = 0
         self.spread_version = -1
@@ -151,6 +153,7 @@ class ClassWindow:
         self.kind.append(sig[0])
         self.info.append(sig)
         self.score.append(None)
+        self.neg.append(_UNSCORED)
         self.stamp.append(-1)
         return c
 
@@ -283,12 +286,14 @@ class ClassWindow:
             self.spread_version = spreads.version
             self.epoch += 1
             self.metas, self.class_scores = {}, {}  # entries of earlier epochs are stale
+            self.neg = [_UNSCORED] * len(self.kind)
 
     def _score(self, c: int) -> tuple:
         _, cap_cpu, cap_mem, free_cpu, free_mem, collisions, aff, values = self.info[c]
         spread = self.placer.spreads.score_values(values) if values is not None else 0.0
         parts = score_parts(self.placer, cap_cpu, cap_mem, free_cpu, free_mem, collisions, False, aff, spread, None)
         self.score[c] = parts
+        self.neg[c] = -parts[0]
         self.stamp[c] = self.epoch
         return parts
 
@@ -300,7 +305,14 @@ class ClassWindow:
         nodes, cls, kind, score, stamp = self.nodes, self.cls, self.kind, self.score, self.stamp
         epoch, count, limit = self.epoch, len(self.nodes), placer.limit
         start = i = sel.cursor
-        fast = self._all_scored(start, count, limit) if limit >= BULK_LIMIT else None
+        if limit < BULK_LIMIT:
+            if limit < count:
+                option = self._plain_window(sel, m, start, count, limit)
+                if option is not None:
+                    return option
+            fast = None
+        else:
+            fast = self._all_scored(start, count, limit)
         if fast is not None:
             window, hits, best, best_score = fast
             sel.cursor = (start + len(window)) % count
@@ -354,6 +366,40 @@ class ClassWindow:
         node = nodes[best]
         self.last = (node.id, best)
         return sel.option(node, self._usage(node, best), best_score, placer)
+
+    def _plain_window(self, sel, m, start: int, count: int, limit: int):
+        """The walk of a short window (limit < BULK_LIMIT) whose next `limit` nodes are all
+        scored, each above SKIP_SCORE_THRESHOLD: the walk then visits exactly those nodes and
+        picks the first of the best. The chosen option, or None when the window is not such
+        a window (the node-by-node walk decides)."""
+        cls, neg = self.cls, self.neg
+        end = start + limit
+        window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
+        negs = list(map(neg.__getitem__, window))  # minus the scores: best first when sorted
+        if max(negs) >= -SKIP_SCORE_THRESHOLD:  # a class not scored this epoch, or one skipped
+            kind, stamp, epoch = self.kind, self.stamp, self.epoch
+            for c in window:
+                if stamp[c] != epoch:
+                    if kind[c]:
+                        return None
+                    self._score(c)
+            negs = list(map(neg.__getitem__, window))
+            if max(negs) >= -SKIP_SCORE_THRESHOLD:
+                return None
+        best = min(negs)
+        offset = negs.index(best)  # the first of the best, as the walk's strict `>`
+        sel.cursor = end if end < count else end - count
+        m.evaluated += limit
+        sel.nodes_scored += limit
+        # best first; ties: the earlier node (a stable sort on the score alone)
+        top = sorted(range(limit), key=negs.__getitem__)[:TOP_SCORES]
+        self._entries(m, start, top, map(window.__getitem__, top))
+        p = start + offset
+        if p >= count:
+            p -= count
+        node = self.nodes[p]
+        self.last = (node.id, p)
+        return sel.option(node, self._usage(node, p), -best, self.placer)
 
     def _all_scored(self, start: int, count: int, limit: int):
         """The walk in bulk for the common window: `limit` scored nodes, plus the filtered
@@ -482,28 +528,36 @@ class ClassWindow:
 
     def _top(self, m, start: int, found: list[tuple[float, int, int]]) -> None:
         """Record the best scored nodes (`found`: (-score, offset, class), sorted) as the
-        AllocMetric's score entries, best first. A node's entry depends only on its class's
-        score, fixed within an epoch: entries are kept per (class, node) for the epoch and
-        shared by the allocs of the eval (read-only)."""
-        score, metas, by_class = self.score, self.metas, self.class_scores
-        nodes, count = self.nodes, len(self.nodes)
+        AllocMetric's score entries, best first (see `_entries`)."""
+        found = found[:TOP_SCORES]
+        self._entries(m, start, [f[1] for f in found], [f[2] for f in found])
+
+    def _entries(self, m, start: int, offsets, classes) -> None:
+        """The score entries of the nodes at window `offsets` (of classes `classes`), in that
+        order, as the AllocMetric's `score_meta_data`. A node's entry depends only on its
+        class's score, fixed within an epoch: entries are kept per (class, node) for the
+        epoch and shared by the allocs of the eval (read-only)."""
+        metas, count = self.metas, len(self.nodes)
         top = []
-        for _, offset, c in found[:TOP_SCORES]:
+        for offset, c in zip(offsets, classes):
             pos = start + offset
             if pos >= count:
                 pos -= count
             key = c * count + pos
             entry = metas.get(key)
             if entry is None:
-                parts = score[c]
-                scores = by_class.get(c)
-                if scores is None:  # the class's score map (score_meta's)
-                    final, fit, anti, pen, aff, spread = parts
-                    meta = score_meta((final, "", fit, anti, pen, aff, spread, 0.0, 0.0), self.shared_scores)
-                    scores = by_class[c] = meta.scores
-                entry = metas[key] = NodeScoreMeta(node_id=nodes[pos].id, scores=scores, norm_score=parts[0])
+                entry = metas[key] = self._entry(c, pos)
             top.append(entry)
         m.top = top
+
+    def _entry(self, c: int, pos: int):
+        parts = self.score[c]
+        scores = self.class_scores.get(c)
+        if scores is None:  # the class's score map (score_meta's)
+            final, fit, anti, pen, aff, spread = parts
+            meta = score_meta((final, "", fit, anti, pen, aff, spread, 0.0, 0.0), self.shared_scores)
+            scores = self.class_scores[c] = meta.scores
+        return NodeScoreMeta(node_id=self.nodes[pos].id, scores=scores, norm_score=parts[0])
 
     def _top_nodes(self, window: list[int], hits: dict[int, int]) -> list[tuple]:
         """(-score, offset, class) of the first nodes of the classes that hold the 5 best
