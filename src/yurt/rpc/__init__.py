@@ -28,11 +28,14 @@ class FrameError(ValueError):
 
 
 class Request(msgspec.Struct, array_like=True):
+    """A request as the server decodes it: the body stays msgpack bytes (nil: `b"\\xc0"`),
+    for the route to decode (`yurt.rpc.server`: the status updates straight into structs)."""
+
     seq: int
     method: str
     path: str
     params: dict[str, Any] | None = None
-    body: Any = None
+    body: msgspec.Raw = msgspec.Raw(b"\xc0")
 
 
 class Reply(msgspec.Struct, array_like=True):
