@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -37,6 +38,8 @@ class RPCServer:
         self.port = 0
         self._listener: asyncio.AbstractServer | None = None
         self.connections: set[_Connection] = set()
+        self._routes: dict[tuple[str, str], _Route] = {}
+        self._deadlines: dict[int, set[_Watch]] = {}  # parked watches by deadline slot (`park`)
 
     async def start(self, host: str, port: int, backlog: int = 4096) -> None:
         """Listen on `host:port` (0: a free port); OSError when it cannot."""
@@ -66,12 +69,11 @@ class RPCServer:
             conn.reply(req.seq, 200, 0, self.info())
             return
         params = req.params or {}
-        refused = self._refusal(method, path, params)
-        if refused is not None:
-            conn.reply(req.seq, *refused)
+        found = self._route(method, path, params)
+        if found.__class__ is tuple:
+            conn.reply(req.seq, *found)
             return
-        handler, _, arg = self.api._handler(method, path)
-        name = handler.__name__
+        name, arg = found.name, found.arg
         try:
             if name == "_node_alloc_versions":
                 _Watch(self, conn, req.seq, arg, params).start()
@@ -110,20 +112,51 @@ class RPCServer:
         body, meta = reply
         conn.reply(seq, 200, meta.last_index, body)
 
-    def _refusal(self, method: str, path: str, params: dict) -> tuple[int, int, Any] | None:
-        """(status, index, error text) when the request is not served here, else None."""
+    def _route(self, method: str, path: str, params: dict) -> "_Route | tuple[int, int, Any]":
+        """The route of a request served here, else (status, index, error text)."""
         server = self.server
         region = params.get("region")
         if region and region != server.config.region:
             return 500, 0, "No path to region"
-        found = self.api._handler(method, path)
-        if found is None:
-            return 404, 0, "404 page not found"
+        key = (method, path)
+        route = self._routes.get(key)
+        if route is None:
+            found = self.api._handler(method, path)
+            if found is None:
+                return 404, 0, "404 page not found"
+            if len(self._routes) >= self.api._ROUTES_MAX:
+                self._routes.clear()
+            route = self._routes[key] = _Route(*found)
         if server.state is None:
             return 500, 0, "No cluster leader"
-        if not self.api._local(found[1]):
+        if route.is_write and not self.api._local(True):
             return USE_HTTP, 0, "send this request over HTTP"  # an HA follower: HTTP forwards writes
-        return None
+        return route
+
+    def park(self, watch: "_Watch", delay: float) -> None:
+        """Answer `watch` (`_Watch.expire`) `delay` seconds from now, at most TICK late: the
+        parked watches' deadlines share one loop timer per TICK (a timer of the loop's own per
+        watch cost more than the rest of its wait)."""
+        loop = asyncio.get_running_loop()
+        slot = math.ceil((loop.time() + delay) / TICK)
+        bucket = self._deadlines.get(slot)
+        if bucket is None:
+            bucket = self._deadlines[slot] = set()
+            loop.call_at(slot * TICK, self._expire_slot, slot)
+        bucket.add(watch)
+        watch.slot = slot
+
+    def unpark(self, watch: "_Watch") -> None:
+        bucket = self._deadlines.get(watch.slot)
+        if bucket is not None:
+            bucket.discard(watch)
+
+    def _expire_slot(self, slot: int) -> None:
+        for watch in self._deadlines.pop(slot, ()):
+            try:
+                watch.expire()
+            except Exception:  # noqa: BLE001 - one watch's failure must not strand the others
+                log.exception("rpc: watch of node %s failed at its deadline", watch.node_id)
 
     async def handle(self, req: Request) -> tuple[int, int, Any]:
         """(status, index, body or error text), as the HTTP API would answer the request."""
@@ -131,16 +164,36 @@ class RPCServer:
         if path == INFO_PATH and method == "GET":
             return 200, 0, self.info()
         params = req.params or {}
-        refused = self._refusal(method, path, params)
-        if refused is not None:
-            return refused
-        handler, _, arg = self.api._handler(method, path)
+        found = self._route(method, path, params)
+        if found.__class__ is tuple:
+            return found
         try:
-            body, meta = await handler(arg, params, _body(req.body))
+            body, meta = await getattr(self.api, found.name)(found.arg, params, _body(req.body))
         except Exception as exc:  # as `LocalServerAPI.call` maps it, without its coroutine
             error = self.api.api_error(exc, method, path)
             return error.status, 0, error.text
         return 200, meta.last_index, body
+
+
+TICK = 0.25  # s: how late a watch may answer at the end of its wait (`RPCServer.park`)
+
+
+class _Route:
+    """A client-internal route: its `LocalServerAPI` method's name, and path argument."""
+
+    __slots__ = ("arg", "is_write", "name")
+
+    def __init__(self, handler, is_write: bool, arg: str):
+        self.name, self.is_write, self.arg = handler.__name__, is_write, arg
+
+
+class _Meta:
+    """What the listener reads of a handler's `QueryMeta`: its index."""
+
+    __slots__ = ("last_index",)
+
+    def __init__(self, index: int):
+        self.last_index = index if index > 1 else 1  # as `LocalServerAPI._meta`
 
 
 def _body(raw: msgspec.Raw) -> Any:
@@ -179,6 +232,8 @@ class _Handlers(LocalServerAPI):
     def index_reply(self, index: int):
         return {"Index": index}, self._meta(index)
 
+    _meta = staticmethod(_Meta)  # the listener frames the index only: no QueryMeta per reply
+
 
 class _Watch(CallbackWaiter):
     """One blocking alloc watch (`GET /v1/internal/node/:id/allocs`), waiting without a task:
@@ -186,26 +241,27 @@ class _Watch(CallbackWaiter):
     answers when `alloc_delta.node_allocs_ready` has an answer and otherwise watches again;
     a timer answers at the end of `wait` (plus jitter), as `wait_node_allocs` does."""
 
-    __slots__ = ("conn", "key", "known", "min_index", "node_id", "rpc", "seen", "seq", "store", "timer", "want_delta",
-                 "wait")
+    __slots__ = ("conn", "key", "known", "min_index", "node_id", "parked", "rpc", "seen", "seq", "slot", "store",
+                 "want_delta", "wait")
 
     def __init__(self, rpc: RPCServer, conn: "_Connection", seq: int, node_id: str, params: dict):
         self.rpc, self.conn, self.seq, self.node_id = rpc, conn, seq, node_id
         self.min_index, self.wait, self.known, self.want_delta = rpc.api.watch_params(params)
         self.store = rpc.server.state
         self.key = node_allocs_key(node_id)
-        self.timer = None
-        self.seen = 0
+        self.parked = False
+        self.seen = self.slot = 0
 
     def start(self) -> None:
         if self._check():
             return
-        self.loop = loop = asyncio.get_running_loop()
+        self.loop = asyncio.get_running_loop()
         delay = wait_with_jitter(self.wait)
         if delay <= 0:
             self._answer(node_allocs_now(self.store.snapshot(), self.node_id, self.key))
             return
-        self.timer = loop.call_at(loop.time() + delay, self._expire)
+        self.rpc.park(self, delay)
+        self.parked = True
         self.conn.watches.add(self)
         self._park()
 
@@ -231,7 +287,8 @@ class _Watch(CallbackWaiter):
         if not self._check():
             self._park()
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """The end of its wait (`RPCServer.park`): answer with the node's allocs as they are."""
         if self.conn is None:
             return
         self.store.unwatch(self)
@@ -243,13 +300,13 @@ class _Watch(CallbackWaiter):
             return
         self.conn = None
         self.store.unwatch(self)
-        if self.timer is not None:
-            self.timer.cancel()
+        if self.parked:
+            self.rpc.unpark(self)
 
     def _answer(self, answer) -> None:
         conn, self.conn = self.conn, None
-        if self.timer is not None:
-            self.timer.cancel()
+        if self.parked:
+            self.rpc.unpark(self)
             conn.watches.discard(self)
         try:
             body, meta = self.rpc.api.watch_reply(answer, self.min_index, self.want_delta)
