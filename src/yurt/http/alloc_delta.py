@@ -50,10 +50,12 @@ class NodeAllocsAnswer:
 
 
 def node_allocs_ready(snapshot, node_id: str, min_index: int, known: int | None,
-                      key: str | None = None) -> NodeAllocsAnswer | None:
+                      key: str | None = None, index: int | None = None) -> NodeAllocsAnswer | None:
     """The watch's answer in `snapshot` when it has one to give (`wait_node_allocs`'s test),
-    else None (the watch keeps waiting). O(allocs written since `min_index`)."""
-    index = snapshot.table_index(key or node_allocs_key(node_id))
+    else None (the watch keeps waiting). O(allocs written since `min_index`). `index`: the
+    snapshot's index of `key` (the node's allocs), when the caller has read it already."""
+    if index is None:
+        index = snapshot.table_index(key or node_allocs_key(node_id))
     if min_index <= 0 or (index > min_index and known is None):
         return NodeAllocsAnswer(snapshot, index, node_id, snapshot.alloc_versions_by_node(node_id))
     if index > min_index:

@@ -267,9 +267,12 @@ class _Watch(CallbackWaiter):
 
     def _check(self) -> bool:
         snapshot = self.store.snapshot()
-        answer = node_allocs_ready(snapshot, self.node_id, self.min_index, self.known, self.key)
+        index = snapshot.table_index(self.key)
+        answer = None
+        if index > self.min_index or self.min_index <= 0:  # else nothing to answer yet
+            answer = node_allocs_ready(snapshot, self.node_id, self.min_index, self.known, self.key, index)
         if answer is None:
-            self.seen = snapshot.table_index(self.key)
+            self.seen = snapshot.index
             return False
         self._answer(answer)
         return True
@@ -277,7 +280,7 @@ class _Watch(CallbackWaiter):
     def _park(self) -> None:
         store = self.store
         store.watch((self.key,), self)
-        if store.table_index(self.key) != self.seen:  # a write (on another thread) since the check
+        if store.latest_index != self.seen:  # a write (on another thread) since the check
             store.unwatch(self)
             self.wake()
 
