@@ -7,7 +7,14 @@ is written. Two kinds of request:
 - `info`: `GET /v1/internal/rpc`, answered inside the listener: the fixed cost per request
   (framing, decoding, the task, dispatch, encoding);
 - `watch`: the delta alloc watch (`?delta=1&known=K`) of `--nodes` nodes, each with one alloc
-  written since the index it sends (what a wake answers), as the sim node asks it.
+  written since the index it sends (what a wake answers), as the sim node asks it;
+- `cycle` (W1's steady state, one connection per node): every node's watch is blocked; a plan
+  places one alloc on each node, which wakes the watches; each node then sends its next watch
+  (it blocks) and its `allocs/update` (the alloc `running`, as the sim node's body), which the
+  update batcher turns into one client-update command, whose commit wakes every watch once
+  more without answering it (the count is as the node knows it). `cycle_us_per_alloc`: the
+  listener's CPU for all of that per alloc placed, the state writes themselves excluded
+  (`cycle_apply_us_per_alloc`: the plan and client-update commits, for scale).
 
 Prints one JSON line: CPU microseconds per request (`time.process_time`). Runs on uvloop when
 it is installed (as the agent does).
@@ -31,13 +38,16 @@ import msgspec
 
 
 class _Transport:
-    """Counts the replies written."""
+    """Counts the replies written (and keeps them when `keep`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = False) -> None:
         self.replies = 0
+        self.kept: list[bytes] | None = [] if keep else None
 
     def write(self, data) -> None:
         self.replies += 1
+        if self.kept is not None:
+            self.kept.append(data)
 
     def get_extra_info(self, name, default=None):
         return default
@@ -56,6 +66,11 @@ class _Server:
         self.config = _Config()
         self.leadership = None
         self.leader = True
+        self.alloc_updates = None
+
+    @staticmethod
+    def now_ns() -> int:
+        return time.time_ns()
 
 
 async def _serve_all(conn, transport: _Transport, frames: list[bytes], batch: int) -> float:
@@ -107,7 +122,112 @@ async def run(args) -> dict:
         spent += await _serve_all(conn, transport, frames, args.batch)
         answered += len(frames)
     out["watch_us_per_request"] = round(spent / answered * 1e6, 2)
+    if args.cycle_rounds:
+        out.update(await _cycle(args, store, rpc, job))
     return out
+
+
+class _ApplyClock:
+    """The CPU spent inside `store.apply_batch` (the state writes, not the listener's)."""
+
+    def __init__(self, store) -> None:
+        self.spent = 0.0
+        inner = store.apply_batch
+
+        def timed(commands):
+            t0 = time.process_time()
+            try:
+                return inner(commands)
+            finally:
+                self.spent += time.process_time() - t0
+
+        store.apply_batch = timed
+
+
+async def _until(check) -> None:
+    while not check():
+        await asyncio.sleep(0)
+
+
+async def _cycle(args, store, rpc, job) -> dict:
+    from bench.simnode import _decode_delta
+    from yurt.rpc import decode_reply_raw, frame
+    from yurt.rpc.server import _Connection
+    from yurt.server.endpoints.allocs import AllocUpdateBatcher
+    from yurt.state.commands import NodeRegister, PlanApply
+    from yurt.testing.mock import mock_alloc, mock_node
+
+    server = rpc.server
+    server.alloc_updates = AllocUpdateBatcher(server, 0.0, server.now_ns)
+    nodes = [mock_node() for _ in range(args.nodes)]
+    for node in nodes:
+        store.apply(NodeRegister(node=node))
+    written = _Transport()  # all connections' replies, counted
+    conns = {}
+    for node in nodes:
+        conn, transport = _Connection(rpc), _Transport(keep=True)
+        transport.write = lambda data, kept=transport.kept: (kept.append(data), written.write(data))
+        conn.connection_made(transport)
+        conns[node.id] = (conn, transport)
+    index_of = dict.fromkeys(conns, 0)
+    known = dict.fromkeys(conns, 0)
+    seq = [0]
+
+    def watch_frame(node_id) -> bytes:
+        seq[0] += 1
+        return frame((seq[0], "GET", f"/v1/internal/node/{node_id}/allocs",
+                      {"index": str(index_of[node_id]), "wait": "300s", "delta": "1", "known": str(known[node_id])},
+                      None))
+
+    def update_frame(alloc_id) -> bytes:  # as the sim node's body
+        seq[0] += 1
+        return frame((seq[0], "PUT", "/v1/internal/allocs/update", None, {"Allocs": [
+            {"ID": alloc_id, "ClientStatus": "running", "ClientDescription": "",
+             "TaskStates": {"web": {"State": "running", "Failed": False, "Restarts": 0,
+                                    "StartedAt": "2026-11-27T08:00:00Z", "Events": []}},
+             "DeploymentStatus": None, "NetworkStatus": None}]}))
+
+    for n, (conn, _) in conns.items():  # the first watch answers at once (index 0); the next one blocks
+        conn.data_received(watch_frame(n))
+    await _until(lambda: written.replies >= len(conns))
+    for n, (conn, t) in conns.items():
+        index_of[n] = decode_reply_raw(t.kept.pop()[4:]).index
+        conn.data_received(watch_frame(n))
+    from yurt import gcpolicy
+
+    gcpolicy.relax()  # the server's collector policy (`StateStore.relax_gc`)
+    clock = _ApplyClock(store)
+    spent = 0.0
+    for r in range(args.cycle_rounds):
+        plan = PlanApply(eval_id="e", job=job, updated_at=1,
+                         node_allocation={node.id: [mock_alloc(job, node, index=r)] for node in nodes})
+        want = written.replies + len(conns)
+        t0 = time.process_time()
+        store.apply(plan)
+        await _until(lambda: written.replies >= want)  # the watches woken and answered
+        spent += time.process_time() - t0
+        frames = []
+        for n, (conn, t) in conns.items():  # the nodes' side: read the answer, ask again, report
+            rep = decode_reply_raw(t.kept.pop()[4:])
+            delta = _decode_delta(rep.body)
+            assert rep.status == 200 and len(delta.Changed) == 1 and delta.Total == known[n] + 1, rep
+            index_of[n], known[n] = rep.index, delta.Total
+            frames.append((conn, watch_frame(n), update_frame(delta.Changed[0].ID)))
+        want = written.replies + len(conns)
+        t0 = time.process_time()
+        for conn, watch, update in frames:
+            conn.data_received(watch)
+            conn.data_received(update)
+        await _until(lambda: written.replies >= want)  # the updates acknowledged
+        for _ in range(3):  # their commit woke the watches, which wait again
+            await asyncio.sleep(0)
+        spent += time.process_time() - t0
+        for _, t in conns.values():
+            assert not t.kept[:-1], "a status report answered a watch"
+            t.kept.clear()
+    placed = args.cycle_rounds * len(conns)
+    return {"cycle_us_per_alloc": round((spent - clock.spent) / placed * 1e6, 2),
+            "cycle_apply_us_per_alloc": round(clock.spent / placed * 1e6, 2)}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -116,6 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--cycle-rounds", type=int, default=30, help="rounds of the `cycle` kind (0: none)")
     args = parser.parse_args(argv)
     try:
         import uvloop

@@ -24,6 +24,7 @@ from yurt.http.alloc_delta import delta_requested, parse_known, wait_node_allocs
 from yurt.http.alloc_encoding import job_of
 from yurt.server.endpoints import EndpointError, heartbeat_node
 from yurt.server.endpoints.nodes import submit_register
+from yurt.state.commands import AllocUpdate
 from yurt.structs import Node
 from yurt.structs.codec import from_wire, to_wire
 from yurt.structs.durations import parse_duration
@@ -146,6 +147,9 @@ class LocalServerAPI:
         return {"Index": index, "HeartbeatTTL": ttl}, self._meta(index)
 
     async def _node_heartbeat(self, node_id: str, params: dict, body: Any) -> Reply:
+        return self.heartbeat_now(node_id, body)
+
+    def heartbeat_now(self, node_id: str, body: Any) -> Reply:
         status = body.get("Status", "") if isinstance(body, dict) else ""
         index, ttl = heartbeat_node(self.server, node_id, status or "")
         return {"Index": index, "HeartbeatTTL": ttl}, self._meta(index)
@@ -154,17 +158,28 @@ class LocalServerAPI:
         """`{"Allocs": {alloc ID: AllocModifyIndex}}`, once the node's allocs index passes
         `index` or `wait` (plus Nomad's jitter) is over: the blocking query of the route.
         With `delta`: `{"Total": N, "Changed": [Allocation with Job]}` (`http.alloc_delta`)."""
+        min_index, wait, known, delta = self.watch_params(params)
+        answer = await wait_node_allocs(self.server.state, node_id, min_index, wait, known)
+        return self.watch_reply(answer, min_index, delta)
+
+    @staticmethod
+    def watch_params(params: dict) -> tuple[int, float, int | None, bool]:
+        """(index, wait in seconds, known or None, delta form?) of an alloc watch request;
+        EndpointError (400) when one is bad."""
         try:
             min_index = int(params.get("index") or 0)
             wait = _wait_seconds(params.get("wait"))
         except (TypeError, ValueError) as exc:
             raise EndpointError(400, f"Invalid blocking query parameters: {exc}") from None
         if not delta_requested(params.get("delta")):
-            answer = await wait_node_allocs(self.server.state, node_id, min_index, wait)
-            return {"Allocs": answer.versions.to_dict()}, self._meta(answer.index)
+            return min_index, wait, None, False
         known = params.get("known")
-        known = parse_known(None if known is None else str(known))
-        answer = await wait_node_allocs(self.server.state, node_id, min_index, wait, known)
+        return min_index, wait, parse_known(None if known is None else str(known)), True
+
+    def watch_reply(self, answer, min_index: int, delta: bool) -> Reply:
+        """What a watch request answers once `answer` (`alloc_delta.NodeAllocsAnswer`) is due."""
+        if not delta:
+            return {"Allocs": answer.versions.to_dict()}, self._meta(answer.index)
         changed = self._with_jobs(answer.snapshot, answer.changed_allocs(min_index))
         return {"Total": len(answer.versions), "Changed": changed}, self._meta(answer.index)
 
@@ -175,6 +190,9 @@ class LocalServerAPI:
         return to_wire([replace(a, job=job_of(snap, a)) for a in allocs])
 
     async def _allocs_get(self, _: str, params: dict, body: Any) -> Reply:
+        return self.allocs_get_now(body)
+
+    def allocs_get_now(self, body: Any) -> Reply:
         """Full allocations with their Job, as decoded JSON (a copy: the client never holds
         the server's objects)."""
         snap, found = self.found_allocs(body)
@@ -189,15 +207,23 @@ class LocalServerAPI:
         return snap, [a for a in (snap.alloc_by_id(i) for i in ids) if a is not None]
 
     async def _allocs_update(self, _: str, params: dict, body: Any) -> Reply:
-        from yurt.state.commands import AllocUpdate
+        index = self.allocs_update_start(body)
+        if not isinstance(index, int):
+            index = await index
+        return {"Index": index}, self._meta(index)
 
+    def allocs_update_start(self, body: Any):
+        """Hand the updates of `{"Allocs": [...]}` to the server's batcher: the index that
+        carries them (int), or a future of it (`AllocUpdateBatcher.submit_nowait`)."""
         raw = body.get("Allocs") if isinstance(body, dict) else None
         if not raw:
             raise EndpointError(400, "must update at least one allocation")
-        index = await self.server.alloc_updates.submit(from_wire(raw, list[AllocUpdate]))
-        return {"Index": index}, self._meta(index)
+        return self.allocs_update_decoded(from_wire(raw, list[AllocUpdate]))
 
-
+    def allocs_update_decoded(self, updates: list):
+        if not updates:
+            raise EndpointError(400, "must update at least one allocation")
+        return self.server.alloc_updates.submit_nowait(updates)
 
 
 def local_api_wrapper(server, address: str) -> Callable[[AsyncClient], Any]:

@@ -49,32 +49,51 @@ class NodeAllocsAnswer:
         return [alloc_by_id(alloc_id) for alloc_id in self.delta(since)]
 
 
+def node_allocs_ready(snapshot, node_id: str, min_index: int, known: int | None,
+                      key: str | None = None, index: int | None = None) -> NodeAllocsAnswer | None:
+    """The watch's answer in `snapshot` when it has one to give (`wait_node_allocs`'s test),
+    else None (the watch keeps waiting). O(allocs written since `min_index`). `index`: the
+    snapshot's index of `key` (the node's allocs), when the caller has read it already."""
+    if index is None:
+        index = snapshot.table_index(key or node_allocs_key(node_id))
+    if min_index <= 0 or (index > min_index and known is None):
+        return NodeAllocsAnswer(snapshot, index, node_id, snapshot.alloc_versions_by_node(node_id))
+    if index > min_index:
+        changed = snapshot.alloc_ids_changed_since(node_id, min_index)
+        versions = snapshot.alloc_versions_by_node(node_id)
+        if changed or len(versions) != known:
+            return NodeAllocsAnswer(snapshot, index, node_id, versions, changed)
+    return None
+
+
+def node_allocs_now(snapshot, node_id: str, key: str | None = None) -> NodeAllocsAnswer:
+    """The answer when the watch's `wait` is over: the node's allocs as they are."""
+    index = snapshot.table_index(key or node_allocs_key(node_id))
+    return NodeAllocsAnswer(snapshot, index, node_id, snapshot.alloc_versions_by_node(node_id))
+
+
 async def wait_node_allocs(store, node_id: str, min_index: int, wait: float,
                            known: int | None = None) -> NodeAllocsAnswer:
     """Block until the node's allocs index passes `min_index` (at once when it is 0), or
     `wait` seconds (plus Nomad's jitter) are over. With `known` (the client's count of the
     node's allocs, delta form), wakes that leave nothing new above `min_index` and the count
     at `known` keep waiting. A wake costs O(allocs written since `min_index`), not O(allocs
-    on the node) (`StateReader.alloc_ids_changed_since`)."""
+    on the node) (`StateReader.alloc_ids_changed_since`). The RPC listener waits the same
+    way without a coroutine (`yurt.rpc.server._Watch`)."""
     key = node_allocs_key(node_id)
     deadline = None
     while True:
         snapshot = store.snapshot()
-        index = snapshot.table_index(key)
-        if min_index <= 0 or (index > min_index and known is None):
-            return NodeAllocsAnswer(snapshot, index, node_id, snapshot.alloc_versions_by_node(node_id))
-        if index > min_index:
-            changed = snapshot.alloc_ids_changed_since(node_id, min_index)
-            versions = snapshot.alloc_versions_by_node(node_id)
-            if changed or len(versions) != known:
-                return NodeAllocsAnswer(snapshot, index, node_id, versions, changed)
+        answer = node_allocs_ready(snapshot, node_id, min_index, known, key)
+        if answer is not None:
+            return answer
         loop = asyncio.get_running_loop()
         if deadline is None:
             deadline = loop.time() + wait_with_jitter(wait)
         remaining = deadline - loop.time()
         if remaining <= 0:
-            return NodeAllocsAnswer(snapshot, index, node_id, snapshot.alloc_versions_by_node(node_id))
-        await store.wait_for_change([key], index, remaining)
+            return node_allocs_now(snapshot, node_id, key)
+        await store.wait_for_change([key], snapshot.table_index(key), remaining)
 
 
 def parse_known(value: str | None) -> int | None:

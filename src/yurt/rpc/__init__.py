@@ -28,11 +28,14 @@ class FrameError(ValueError):
 
 
 class Request(msgspec.Struct, array_like=True):
+    """A request as the server decodes it: the body stays msgpack bytes (nil: `b"\\xc0"`),
+    for the route to decode (`yurt.rpc.server`: the status updates straight into structs)."""
+
     seq: int
     method: str
     path: str
     params: dict[str, Any] | None = None
-    body: Any = None
+    body: msgspec.Raw = msgspec.Raw(b"\xc0")
 
 
 class Reply(msgspec.Struct, array_like=True):
@@ -68,19 +71,26 @@ class FrameBuffer:
 
     def feed(self, data: bytes) -> list[bytes]:
         buf = self.buf
-        buf += data
+        if buf:
+            buf += data
+            src = buf
+        else:  # the common case, whole frames: read them from `data`, no copy through `buf`
+            src = data
         out: list[bytes] = []
-        pos, end = 0, len(buf)
+        pos, end = 0, len(src)
         while end - pos >= 4:
-            (size,) = HEADER.unpack_from(buf, pos)
+            (size,) = HEADER.unpack_from(src, pos)
             if size > MAX_FRAME:
                 raise FrameError(f"frame of {size} bytes exceeds {MAX_FRAME}")
             if end - pos - 4 < size:
                 break
-            out.append(bytes(buf[pos + 4 : pos + 4 + size]))
+            out.append(bytes(src[pos + 4 : pos + 4 + size]) if src is buf else src[pos + 4 : pos + 4 + size])
             pos += 4 + size
-        if pos:
-            del buf[:pos]
+        if src is buf:
+            if pos:
+                del buf[:pos]
+        elif pos < end:
+            buf += src[pos:]
         return out
 
 

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from typing import Any
 
 import msgspec
 
 from yurt.agent.local_server import LocalServerAPI
+from yurt.http.alloc_delta import node_allocs_now, node_allocs_ready
 from yurt.http.alloc_encoding import encode_allocs_with_jobs
+from yurt.http.query import wait_with_jitter
+from yurt.state.commands import AllocUpdate
+from yurt.state.txn import node_allocs_key
+from yurt.state.watch import CallbackWaiter
 
 from . import INFO_PATH, USE_HTTP, FrameBuffer, FrameError, Request, decode_request, frame
 
@@ -32,6 +38,8 @@ class RPCServer:
         self.port = 0
         self._listener: asyncio.AbstractServer | None = None
         self.connections: set[_Connection] = set()
+        self._routes: dict[tuple[str, str], _Route] = {}
+        self._deadlines: dict[int, set[_Watch]] = {}  # parked watches by deadline slot (`park`)
 
     async def start(self, host: str, port: int, backlog: int = 4096) -> None:
         """Listen on `host:port` (0: a free port); OSError when it cannot."""
@@ -51,29 +59,156 @@ class RPCServer:
     def info(self) -> dict[str, Any]:
         return {"Port": self.port, "ID": self.id}
 
-    async def handle(self, req: Request) -> tuple[int, int, Any]:
-        """(status, index, body or error text), as the HTTP API would answer the request."""
-        server, method, path = self.server, req.method, req.path
+    def dispatch(self, req: Request, conn: "_Connection") -> None:
+        """Answer `req` on `conn` (`_Connection.reply`), now or later. The client's steady
+        traffic needs no task: the alloc watch waits as a `_Watch` (called back by the state's
+        change watchers), a heartbeat and `allocs/get` are answered at once, `allocs/update`
+        from its batch's future; anything else (registration) runs `handle` as a task."""
+        method, path = req.method, req.path
         if path == INFO_PATH and method == "GET":
-            return 200, 0, self.info()
+            conn.reply(req.seq, 200, 0, self.info())
+            return
         params = req.params or {}
+        found = self._route(method, path, params)
+        if found.__class__ is tuple:
+            conn.reply(req.seq, *found)
+            return
+        name, arg = found.name, found.arg
+        try:
+            if name == "_node_alloc_versions":
+                _Watch(self, conn, req.seq, arg, params).start()
+                return
+            if name == "_node_heartbeat":
+                self._answer(conn, req.seq, self.api.heartbeat_now(arg, _body(req.body)))
+                return
+            if name == "_allocs_update":
+                index = self.api.allocs_update_start_raw(req.body)
+                if isinstance(index, int):
+                    self._answer(conn, req.seq, self.api.index_reply(index))
+                else:
+                    index.add_done_callback(lambda fut: self._updated(conn, req, fut))
+                return
+            if name == "_allocs_get":
+                self._answer(conn, req.seq, self.api.allocs_get_now(_body(req.body)))
+                return
+        except Exception as exc:  # as `LocalServerAPI.call` maps it
+            error = self.api.api_error(exc, method, path)
+            conn.reply(req.seq, error.status, 0, error.text)
+            return
+        conn.serve_in_task(req)
+
+    def _updated(self, conn: "_Connection", req: Request, fut) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            error = self.api.api_error(exc, req.method, req.path)
+            conn.reply(req.seq, error.status, 0, error.text)
+        else:
+            self._answer(conn, req.seq, self.api.index_reply(fut.result()))
+
+    @staticmethod
+    def _answer(conn: "_Connection", seq: int, reply) -> None:
+        body, meta = reply
+        conn.reply(seq, 200, meta.last_index, body)
+
+    def _route(self, method: str, path: str, params: dict) -> "_Route | tuple[int, int, Any]":
+        """The route of a request served here, else (status, index, error text)."""
+        server = self.server
         region = params.get("region")
         if region and region != server.config.region:
             return 500, 0, "No path to region"
-        found = self.api._handler(method, path)
-        if found is None:
-            return 404, 0, "404 page not found"
+        key = (method, path)
+        route = self._routes.get(key)
+        if route is None:
+            found = self.api._handler(method, path)
+            if found is None:
+                return 404, 0, "404 page not found"
+            if len(self._routes) >= self.api._ROUTES_MAX:
+                self._routes.clear()
+            route = self._routes[key] = _Route(*found)
         if server.state is None:
             return 500, 0, "No cluster leader"
-        handler, is_write, arg = found
-        if not self.api._local(is_write):
+        if route.is_write and not self.api._local(True):
             return USE_HTTP, 0, "send this request over HTTP"  # an HA follower: HTTP forwards writes
+        return route
+
+    def park(self, watch: "_Watch", delay: float) -> None:
+        """Answer `watch` (`_Watch.expire`) `delay` seconds from now, at most TICK late: the
+        parked watches' deadlines share one loop timer per TICK (a timer of the loop's own per
+        watch cost more than the rest of its wait)."""
+        loop = asyncio.get_running_loop()
+        slot = math.ceil((loop.time() + delay) / TICK)
+        bucket = self._deadlines.get(slot)
+        if bucket is None:
+            bucket = self._deadlines[slot] = set()
+            loop.call_at(slot * TICK, self._expire_slot, slot)
+        bucket.add(watch)
+        watch.slot = slot
+
+    def unpark(self, watch: "_Watch") -> None:
+        bucket = self._deadlines.get(watch.slot)
+        if bucket is not None:
+            bucket.discard(watch)
+
+    def _expire_slot(self, slot: int) -> None:
+        for watch in self._deadlines.pop(slot, ()):
+            try:
+                watch.expire()
+            except Exception:  # noqa: BLE001 - one watch's failure must not strand the others
+                log.exception("rpc: watch of node %s failed at its deadline", watch.node_id)
+
+    async def handle(self, req: Request) -> tuple[int, int, Any]:
+        """(status, index, body or error text), as the HTTP API would answer the request."""
+        method, path = req.method, req.path
+        if path == INFO_PATH and method == "GET":
+            return 200, 0, self.info()
+        params = req.params or {}
+        found = self._route(method, path, params)
+        if found.__class__ is tuple:
+            return found
         try:
-            body, meta = await handler(arg, params, req.body)
+            body, meta = await getattr(self.api, found.name)(found.arg, params, _body(req.body))
         except Exception as exc:  # as `LocalServerAPI.call` maps it, without its coroutine
             error = self.api.api_error(exc, method, path)
             return error.status, 0, error.text
         return 200, meta.last_index, body
+
+
+TICK = 0.25  # s: how late a watch may answer at the end of its wait (`RPCServer.park`)
+
+
+class _Route:
+    """A client-internal route: its `LocalServerAPI` method's name, and path argument."""
+
+    __slots__ = ("arg", "is_write", "name")
+
+    def __init__(self, handler, is_write: bool, arg: str):
+        self.name, self.is_write, self.arg = handler.__name__, is_write, arg
+
+
+class _Meta:
+    """What the listener reads of a handler's `QueryMeta`: its index."""
+
+    __slots__ = ("last_index",)
+
+    def __init__(self, index: int):
+        self.last_index = index if index > 1 else 1  # as `LocalServerAPI._meta`
+
+
+def _body(raw: msgspec.Raw) -> Any:
+    """A request body (kept as msgpack bytes by `decode_request`) as builtins."""
+    return _decode_any(raw)
+
+
+_decode_any = msgspec.msgpack.Decoder().decode
+
+
+class _UpdatesBody(msgspec.Struct):
+    Allocs: list[AllocUpdate] | None = None
+
+
+_decode_updates = msgspec.msgpack.Decoder(_UpdatesBody).decode
 
 
 class _Handlers(LocalServerAPI):
@@ -84,17 +219,118 @@ class _Handlers(LocalServerAPI):
     def _with_jobs(self, snap, allocs: list) -> msgspec.Raw:
         return msgspec.Raw(encode_allocs_with_jobs(snap, allocs, _encoder))
 
+    def allocs_update_start_raw(self, raw: msgspec.Raw):
+        """`allocs_update_start` of a msgpack body, decoded straight into `AllocUpdate`s (no
+        builtins in between); a body that does not decode so goes the lenient way, which
+        words its errors as the HTTP API does."""
+        try:
+            updates = _decode_updates(raw).Allocs
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return self.allocs_update_start(_body(raw))
+        return self.allocs_update_decoded(updates)
+
+    def index_reply(self, index: int):
+        return {"Index": index}, self._meta(index)
+
+    _meta = staticmethod(_Meta)  # the listener frames the index only: no QueryMeta per reply
+
+
+class _Watch(CallbackWaiter):
+    """One blocking alloc watch (`GET /v1/internal/node/:id/allocs`), waiting without a task:
+    the state's change watchers call `wake()` at each write to the node's allocs, which
+    answers when `alloc_delta.node_allocs_ready` has an answer and otherwise watches again;
+    a timer answers at the end of `wait` (plus jitter), as `wait_node_allocs` does."""
+
+    __slots__ = ("conn", "key", "known", "min_index", "node_id", "parked", "rpc", "seen", "seq", "slot", "store",
+                 "want_delta", "wait")
+
+    def __init__(self, rpc: RPCServer, conn: "_Connection", seq: int, node_id: str, params: dict):
+        self.rpc, self.conn, self.seq, self.node_id = rpc, conn, seq, node_id
+        self.min_index, self.wait, self.known, self.want_delta = rpc.api.watch_params(params)
+        self.store = rpc.server.state
+        self.key = node_allocs_key(node_id)
+        self.parked = False
+        self.seen = self.slot = 0
+
+    def start(self) -> None:
+        if self._check():
+            return
+        self.loop = asyncio.get_running_loop()
+        delay = wait_with_jitter(self.wait)
+        if delay <= 0:
+            self._answer(node_allocs_now(self.store.snapshot(), self.node_id, self.key))
+            return
+        self.rpc.park(self, delay)
+        self.parked = True
+        self.conn.watches.add(self)
+        self._park()
+
+    def _check(self) -> bool:
+        snapshot = self.store.snapshot()
+        index = snapshot.table_index(self.key)
+        answer = None
+        if index > self.min_index or self.min_index <= 0:  # else nothing to answer yet
+            answer = node_allocs_ready(snapshot, self.node_id, self.min_index, self.known, self.key, index)
+        if answer is None:
+            self.seen = snapshot.index
+            return False
+        self._answer(answer)
+        return True
+
+    def _park(self) -> None:
+        store = self.store
+        store.watch((self.key,), self)
+        if store.latest_index != self.seen:  # a write (on another thread) since the check
+            store.unwatch(self)
+            self.wake()
+
+    def wake(self) -> None:
+        if self.conn is None:  # answered or cancelled
+            return
+        if not self._check():
+            self._park()
+
+    def expire(self) -> None:
+        """The end of its wait (`RPCServer.park`): answer with the node's allocs as they are."""
+        if self.conn is None:
+            return
+        self.store.unwatch(self)
+        self._answer(node_allocs_now(self.store.snapshot(), self.node_id, self.key))
+
+    def cancel(self) -> None:
+        """The connection is gone: stop waiting."""
+        if self.conn is None:
+            return
+        self.conn = None
+        self.store.unwatch(self)
+        if self.parked:
+            self.rpc.unpark(self)
+
+    def _answer(self, answer) -> None:
+        conn, self.conn = self.conn, None
+        if self.parked:
+            self.rpc.unpark(self)
+            conn.watches.discard(self)
+        try:
+            body, meta = self.rpc.api.watch_reply(answer, self.min_index, self.want_delta)
+        except Exception as exc:  # noqa: BLE001 - as `LocalServerAPI.call` maps it
+            error = self.rpc.api.api_error(exc, "GET", f"/v1/internal/node/{self.node_id}/allocs")
+            conn.reply(self.seq, error.status, 0, error.text)
+            return
+        conn.reply(self.seq, 200, meta.last_index, body)
+
 
 class _Connection(asyncio.Protocol):
-    """One client's connection: each request runs as its own task (a blocking watch does
-    not hold up the heartbeats behind it); replies go out as they are ready, tagged with the
-    request's sequence number."""
+    """One client's connection: requests are dispatched as they arrive (`RPCServer.dispatch`:
+    a blocking watch does not hold up the heartbeats behind it); replies go out as they are
+    ready, tagged with the request's sequence number."""
 
     def __init__(self, rpc: RPCServer):
         self.rpc = rpc
         self.transport: asyncio.Transport | None = None
         self.frames = FrameBuffer()
         self.tasks: set[asyncio.Task] = set()
+        self.watches: set[_Watch] = set()
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -103,8 +339,11 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc) -> None:
         self.rpc.connections.discard(self)
         self.transport = None
-        for task in list(self.tasks):  # blocking watches of a client that went away
+        for task in list(self.tasks):  # requests of a client that went away
             task.cancel()
+        for watch in list(self.watches):  # its blocking watches
+            watch.cancel()
+        self.watches.clear()
 
     def close(self) -> None:
         if self.transport is not None:
@@ -119,21 +358,36 @@ class _Connection(asyncio.Protocol):
                         self.transport.get_extra_info("peername") if self.transport else "?", exc)
             self.close()
             return
-        loop = asyncio.get_running_loop()
+        dispatch = self.rpc.dispatch
         for req in requests:
-            task = loop.create_task(self._serve(req))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            try:
+                dispatch(req, self)
+            except Exception as exc:  # noqa: BLE001 - an answer the client can read, never silence
+                log.exception("rpc: %s %s failed", req.method, req.path)
+                self.reply(req.seq, 500, 0, str(exc) or type(exc).__name__)
+
+    def serve_in_task(self, req: Request) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(req))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def _serve(self, req: Request) -> None:
         try:
             status, index, body = await self.rpc.handle(req)
-            out = frame((req.seq, status, index, body))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - an answer the client can read, never silence
             log.exception("rpc: %s %s failed", req.method, req.path)
-            out = frame((req.seq, 500, 0, str(exc) or type(exc).__name__))
+            status, index, body = 500, 0, str(exc) or type(exc).__name__
+        self.reply(req.seq, status, index, body)
+
+    def reply(self, seq: int, status: int, index: int, body: Any) -> None:
+        """Frame and send one reply (if the client is still there)."""
+        try:
+            out = frame((seq, status, index, body))
+        except Exception as exc:  # noqa: BLE001 - an answer the client can read, never silence
+            log.exception("rpc: reply %s could not be framed", seq)
+            out = frame((seq, 500, 0, str(exc) or type(exc).__name__))
         if self.transport is not None:
             self.transport.write(out)
 

@@ -86,17 +86,28 @@ class AllocUpdateBatcher:
         """Queue the updates; returns the index of the command that carried them. Updates of
         allocs the server no longer has (garbage-collected, purged) are skipped, as Nomad's
         Node.UpdateAlloc does, so they cannot make a client drop the rest of its batch."""
+        index = self.submit_nowait(updates)
+        return index if isinstance(index, int) else await index
+
+    def submit_nowait(self, updates: list) -> "int | asyncio.Future[int]":
+        """`submit` without a coroutine (the RPC listener answers from the future's callback):
+        the index at once when none of the updates is of an alloc the server has, else a
+        future of the index of the command that carries them."""
         snapshot = self.server.state.snapshot()
-        known = [u for u in updates if snapshot.alloc_by_id(u.id) is not None]
-        if not known:
+        alloc_by_id = snapshot.alloc_by_id
+        pending = self._pending
+        queued = False
+        for update in updates:
+            if alloc_by_id(update.id) is not None:
+                pending[update.id] = update  # a later update of one alloc wins
+                queued = True
+        if not queued:
             return snapshot.index
-        for update in known:
-            self._pending[update.id] = update  # a later update of one alloc wins
         future = asyncio.get_running_loop().create_future()
         self._futures.append(future)
         if self._flush_task is None or self._flush_task.done():
             self._flush_task = asyncio.create_task(self._flush_later())
-        return await future
+        return future
 
     async def _flush_later(self) -> None:
         # at most one batch per window, but the first after a quiet spell goes at once
