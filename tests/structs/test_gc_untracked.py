@@ -125,6 +125,13 @@ def test_prefix_groups_keep_the_trie_leaves_untracked():
     assert not gc.is_tracked(index.get(ids[2][:4]))
 
 
+def test_maps_stay_identity_compared_and_untracked():
+    a, b = EMPTY.assoc("k", 1, 1), EMPTY.assoc("k", 1, 2)
+    assert a == a and a != b and len({a, b}) == 2  # as the plain class they were
+    assert not gc.is_tracked(a) and not gc.is_tracked({"bucket": a})
+    assert repr(EMPTY.update(((str(i), i) for i in range(500)), 3)) == "CowMap(size=500, gen=3)"
+
+
 def _nodes(root):
     stack = [root]
     while stack:

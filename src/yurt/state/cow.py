@@ -124,6 +124,9 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
     _root: Any = msgspec.field(default_factory=dict)
     _size: int = 0
 
+    def __repr__(self) -> str:  # not the struct's field dump: a table's trie holds millions of entries
+        return f"CowMap(size={self._size}, gen={self._gen})"
+
     # -- reads ---------------------------------------------------------
     def get(self, key: Any, default: Any = None) -> Any:
         node = self._root
