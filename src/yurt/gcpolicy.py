@@ -40,6 +40,7 @@ from contextlib import contextmanager
 THRESHOLDS = (100_000, 10, 100)
 STATS_ENV = "YURT_GC_STATS"  # a file: the collector's figures appended as JSON lines
 STATS_EVERY_S = 2.0
+CENSUS_ENV = "YURT_GC_CENSUS"  # N: every Nth young collection, what it walks by type (into the stats file)
 
 _lock = threading.Lock()
 _depth = 0
@@ -88,6 +89,7 @@ def relax() -> None:
     path = os.environ.get(STATS_ENV)
     if path:
         STATS.path = path
+        STATS.census_every = int(os.environ.get(CENSUS_ENV) or 0)
 
 
 def _hook(phase: str, info: dict) -> None:
@@ -97,6 +99,8 @@ def _hook(phase: str, info: dict) -> None:
             # a full collection walks everything, frozen or not; not the interpreter's last
             # one at exit (seconds at 1,000,000 allocs, for memory the exit frees anyway)
             gc.unfreeze()
+        elif STATS.census_every and STATS.gens[0]["n"] % STATS.census_every == 0:
+            STATS.census()
         STATS.start()
     else:
         gc.freeze()
@@ -109,6 +113,7 @@ class GcStats:
 
     def __init__(self) -> None:
         self.path: str | None = None
+        self.census_every = 0
         self.gens = {g: {"n": 0, "cpu_s": 0.0, "collected": 0, "max_ms": 0.0} for g in range(3)}
         self._started = 0.0
         self._written = time.monotonic()
@@ -125,6 +130,28 @@ class GcStats:
         g["max_ms"] = max(g["max_ms"], spent * 1000)
         if self.path is not None and time.monotonic() - self._written >= STATS_EVERY_S:
             self.write()
+
+    def census(self) -> None:
+        """Diagnostic (`YURT_GC_CENSUS`): the young objects the starting collection will
+        walk, by type (containers: with their total length), as one JSON line."""
+        counts: dict[str, list[int]] = {}
+        for obj in gc.get_objects(0):
+            kind = type(obj)
+            name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+            if kind in (list, tuple, dict):
+                inner = next(iter(obj.values() if kind is dict else obj), None) if obj else None
+                name = f"{name}[{type(inner).__qualname__}]"
+            entry = counts.setdefault(name, [0, 0])
+            entry[0] += 1
+            if kind in (list, tuple, dict, set, frozenset):
+                entry[1] += len(obj)
+        top = sorted(counts.items(), key=lambda kv: -kv[1][0])[:40]
+        try:
+            with open(self.path, "a", encoding="utf-8") as out:
+                out.write(json.dumps({"census": dict(top), "young": sum(c[0] for c in counts.values()),
+                                      "process_cpu_s": round(time.process_time(), 2)}) + "\n")
+        except OSError:
+            self.path = None
 
     def snapshot(self) -> dict:
         return {

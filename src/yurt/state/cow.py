@@ -16,6 +16,8 @@ same object when it was already owned by `gen`).
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import msgspec
+
 # 32-way: a leaf of 65 entries splits into leaves of ~2 entries, where 64-way gave ~1, and
 # Python's smallest dict is 184 bytes. Trie bytes per entry (leaves + branches, random
 # keys) at 200 / 1,000 / 1,000,000 entries: 63 / 32 / 54 with 64-way, 40 / 27 / 28 with
@@ -48,16 +50,6 @@ def _fresh_set(gen: int) -> set[int]:
         _fresh.clear()
         _fresh_gen = gen
     return _fresh
-
-
-def _claim(node: Any, gen: int) -> Any:
-    """Record `node` (just created) as owned by `gen`."""
-    _fresh_set(gen).add(id(node))
-    return node
-
-
-def _new_leaf(gen: int, items: Any = ()) -> _Leaf:
-    return _claim(dict(items), gen)
 
 
 # The write paths below test and record ownership inline (no call per trie level) and copy
@@ -118,15 +110,22 @@ def _merge(node: Any, entries: dict, shift: int, fresh: set[int]) -> tuple[Any, 
     return node, added
 
 
-class CowMap:
-    """A map that is cheap to share: see the module docstring."""
+class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
+    """A map that is cheap to share: see the module docstring.
 
-    __slots__ = ("_gen", "_root", "_size")
+    `CowMap(gen=0, root=None, size=0)` positionally (`root`: an empty leaf when omitted).
+    A `gc=False` struct: not tracked by the cyclic GC, and so neither is a leaf holding
+    maps (the secondary indexes' buckets): young collections walked every new map and every
+    copied leaf of buckets. Safe as no map can hold itself: values are structs, IDs, ints,
+    other maps (buckets) and tuples of those, never a `Tables` or anything holding a map
+    that holds them."""
 
-    def __init__(self, gen: int = 0, root: Any = None, size: int = 0) -> None:
-        self._gen = gen
-        self._root = root if root is not None else _new_leaf(gen)
-        self._size = size
+    _gen: int = 0
+    _root: Any = msgspec.field(default_factory=dict)
+    _size: int = 0
+
+    def __repr__(self) -> str:  # not the struct's field dump: a table's trie holds millions of entries
+        return f"CowMap(size={self._size}, gen={self._gen})"
 
     # -- reads ---------------------------------------------------------
     def get(self, key: Any, default: Any = None) -> Any:
@@ -260,7 +259,7 @@ class CowMap:
 
 
 _MISSING = object()
-EMPTY = CowMap()
+EMPTY = CowMap()  # a fresh leaf (gen 0, never claimed: the first write copies it)
 
 
 def _set_with(index: CowMap, key: Any, make: Any, gen: int) -> CowMap:
@@ -314,16 +313,40 @@ def bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
 # `allocs_by_prefix` keeps each bucket as a tuple of IDs, not a CowMap: a plan's ~1,000
 # new allocs land in up to 1,000 of the 65,536 groups, and one tuple per group per command is
 # much cheaper than a trie path per ID (removal is O(bucket): ~15 IDs at a million allocs).
+# The tuple is wrapped in an `IdGroup` (a `gc=False` struct): a fresh tuple is tracked by the
+# cyclic GC, and a leaf dict holding one becomes tracked for good (CPython untracks dicts only
+# in full collections), so every leaf a plan copied (~1,000 of ~45 entries) was walked by the
+# next young collection: 37% of what those walked in a W1 server (2026-11-27). A leaf of
+# `IdGroup`s holds only untracked objects and stays untracked.
+class IdGroup(msgspec.Struct, gc=False, frozen=True):
+    """An `allocs_by_prefix` bucket: the IDs of one group, in insertion order. Read like a
+    set of IDs (`keys()`, iteration, `in`, `len`), as the CowMap buckets of other indexes."""
+
+    ids: tuple[str, ...]
+
+    def keys(self) -> tuple[str, ...]:
+        return self.ids
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def __contains__(self, member: object) -> bool:
+        return member in self.ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 def tuple_bucket_add(index: CowMap, key: Any, members: Iterable[Any], gen: int) -> CowMap:
-    """Append `members` (not yet in it) to the tuple under `key`."""
-    return _set_with(index, key, lambda bucket: (*bucket, *members) if bucket else tuple(members), gen)
+    """Append `members` (not yet in it) to the `IdGroup` under `key`."""
+    return _set_with(index, key, lambda bucket: IdGroup((*bucket.ids, *members) if bucket else tuple(members)), gen)
 
 
 def tuple_bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
-    """Remove `member` from the tuple under `key`; drop the key when the tuple is empty."""
+    """Remove `member` from the `IdGroup` under `key`; drop the key when it is empty."""
     bucket = index.get(key)
-    if not bucket or member not in bucket:
+    if not bucket or member not in bucket.ids:
         return index
-    if len(bucket) == 1:
+    if len(bucket.ids) == 1:
         return index.dissoc(key, gen)
-    return index.assoc(key, tuple(m for m in bucket if m != member), gen)
+    return index.assoc(key, IdGroup(tuple(m for m in bucket.ids if m != member)), gen)
