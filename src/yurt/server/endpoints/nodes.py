@@ -147,7 +147,7 @@ def _register_group(server, nodes: list[Node], group: list[int], results: list) 
     now = server.now_ns()
     sys_jobs = system_jobs(snapshot)
     ids = random_uuids(len(sys_jobs) * len(group))  # one read of the OS's random source
-    commands, last_command = [], {}
+    commands, last_command, group_evals, with_evals = [], {}, [], []
     for i in group:
         node = nodes[i]
         try:
@@ -165,17 +165,24 @@ def _register_group(server, nodes: list[Node], group: list[int], results: list) 
         node = evolve(node, computed_class=computed_class(node))
         commands.append(NodeRegister(node=node))
         old_status = existing.status if existing else NODE_STATUS_INIT
+        last_command[i] = len(commands) - 1
         if transition_needs_evals(old_status, node.status):
-            # The register's evals go in the same log transaction. The node's index there
-            # is the next one after what is before it; the jobs and allocs they are
-            # computed from are the same as after the registers (they change neither).
+            # The register's evals go in the same log transaction, all the group's in one
+            # command after its nodes (Nomad: one eval update per register, after it). The
+            # node's index there is the next one after what is before it; the jobs and
+            # allocs they are computed from are the same as after the registers (they
+            # change neither).
             evals = node_update_evals(snapshot, node.id, now, node_modify_index=snapshot.index + len(commands),
                                       node=node, sys_jobs=sys_jobs, id_pool=ids)
             if evals:
-                commands.append(EvalUpsert(evals=evals))
-        last_command[i] = len(commands) - 1
+                group_evals.extend(evals)
+                with_evals.append(i)
     if not commands:
         return
+    if group_evals:
+        commands.append(EvalUpsert(evals=group_evals))
+        for i in with_evals:  # the register's reply carries its evals' index, as Nomad's
+            last_command[i] = len(commands) - 1
     try:
         indexes = server.state.apply_batch(commands)
     except Exception:
