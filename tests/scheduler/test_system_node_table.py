@@ -4,26 +4,12 @@ one `ready_nodes` gives, and the table's list is not shuffled by the eval."""
 
 import pytest
 
+from bench.sched_one_eval import RecordingPlanner
 from yurt.scheduler import new_scheduler, system
 from yurt.scheduler.nodetable import node_table
 from yurt.state import JobRegister, NodeRegister, StateStore
-from yurt.structs import Evaluation, PlanResult, evolve
+from yurt.structs import Evaluation, evolve
 from yurt.testing.mock import mock_node, mock_system_job
-
-
-class _Planner:
-    def __init__(self):
-        self.plan = None
-        self.evals = []
-
-    def submit_plan(self, plan):
-        self.plan = plan
-        return PlanResult(node_allocation=plan.node_allocation, node_update=plan.node_update), None
-
-    def update_eval(self, ev):
-        self.evals.append(ev)
-
-    create_eval = reblock_eval = update_eval
 
 
 def _store():
@@ -38,7 +24,7 @@ def _store():
 
 
 def _run(store, job):
-    planner = _Planner()
+    planner = RecordingPlanner()
     ev = Evaluation(id="8a3a5f0e-8d6c-4c9e-9c54-2f7d5e0b9a11", namespace=job.namespace, priority=job.priority,
                     type=job.type, triggered_by="node-update", job_id=job.id, status="pending")
     new_scheduler(job.type, store.snapshot(), planner, now_ns=1_700_000_000 * 10**9).process(ev)
