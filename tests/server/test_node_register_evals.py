@@ -116,7 +116,11 @@ def test_registers_of_distinct_nodes_share_one_transaction_each_with_its_own_ind
         evals = [e for e in snap.evals() if e.node_id == node.id]
         assert sorted(e.job_id for e in evals) == ["sys-0", "sys-1"]
         assert {e.node_modify_index for e in evals} == {stored.modify_index}
-        assert {e.create_index for e in evals} == {stored.modify_index + 1} == {result[0]}
+        assert {e.create_index for e in evals} == {result[0]}
+    # the group's evals are one command after its nodes: every register's reply carries its index
+    eval_index = snap.node_by_id(ready[2].id).modify_index + 1
+    assert {r[0] for r in (results[0], results[2], results[4])} == {eval_index}
+    assert snap.node_by_id(ready[0].id).modify_index < snap.node_by_id(ready[1].id).modify_index < eval_index
     assert results[3][0] == snap.node_by_id(init.id).modify_index
     assert snap.node_by_id(nameless.id) is None
     assert results[4][0] == snap.index
@@ -155,7 +159,10 @@ def test_registers_of_one_loop_turn_are_batched():
     results = asyncio.run(main())
     assert len(server.log.appends) == appends_before + 1
     snap = server.state.snapshot()
-    assert [r[0] for r in results] == [snap.node_by_id(n.id).modify_index + 1 for n in nodes]
+    assert [r[0] for r in results] == [snap.node_by_id(nodes[-1].id).modify_index + 1] * len(nodes)
+    evals = list(snap.evals())
+    assert sorted(e.node_id for e in evals) == sorted(n.id for n in nodes)
+    assert {e.create_index for e in evals} == {results[0][0]}
 
 
 def test_a_system_job_outside_the_nodes_datacenters_or_pool_gets_no_eval():

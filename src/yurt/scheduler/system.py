@@ -12,6 +12,7 @@ from yurt.structs import Allocation, Job, Plan, PlanAnnotations
 from yurt.structs.base import evolve
 
 from .feasible import ready_nodes
+from .nodetable import node_table
 from .generic import BATCH_MAX_ATTEMPTS, SERVICE_MAX_ATTEMPTS, GenericScheduler
 from .reconcile_node import NodeReconciler
 
@@ -24,7 +25,11 @@ class SystemScheduler(GenericScheduler):
         self.blocks_on_failure = False
 
     def _compute(self, plan: Plan, job: Job | None, allocs: list[Allocation]):
-        ready = ready_nodes(self.snapshot.nodes(), job) if job is not None else None
+        table = node_table(self.snapshot) if job is not None else None
+        if table is not None:  # computed once per node table for the jobs of a storm's evals
+            ready = table.ready(job)[0]  # read-only, sorted by ID; the builder shuffles a copy
+        else:
+            ready = ready_nodes(self.snapshot.nodes(), job) if job is not None else None
         candidates = ready.nodes if ready is not None else []
         result = NodeReconciler(
             job, allocs, list(candidates), self.snapshot.node_by_id, self.sysbatch, self._update_kind,
@@ -36,7 +41,8 @@ class SystemScheduler(GenericScheduler):
                 plan.append_stopped_alloc(req.alloc, req.description, req.client_status)
             return [], None
         builder = self._new_builder(plan, job)
-        builder.use_candidates(ready)  # the same nodes: ready_nodes sorts them by ID
+        if table is None:
+            builder.use_candidates(ready)  # the same nodes: ready_nodes sorts them by ID
         for req in result.stop:
             builder.stop(req.alloc, req.description, req.client_status)
         for alloc in result.attribute_updates:  # unknown / reconnected (disconnect rules)

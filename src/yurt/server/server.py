@@ -197,7 +197,8 @@ class Server:
         if evals:
             snapshot = self.state.snapshot()
             for ev in evals:
-                self._track_eval(snapshot.eval_by_id(ev.id) or ev)
+                if ev.status in (EVAL_STATUS_PENDING, EVAL_STATUS_BLOCKED):  # else untracked
+                    self._track_eval(snapshot.eval_by_id(ev.id) or ev)
         if type(command).__name__ == "NodeUpdateDrain" and command.drain_strategy is not None:
             self.draining_nodes.add(command.node_id)
         if self._frees_capacity(command):

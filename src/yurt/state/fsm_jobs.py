@@ -278,6 +278,10 @@ def summary_with_eval(txn: Txn, ev: Evaluation) -> None:
 def upsert_evals(txn: Txn, evals: list[Evaluation]) -> None:
     """Insert or update evals (Nomad's upsertEvalImpl), then recompute their jobs' status."""
     jobs: dict[tuple[str, str], str] = {}
+    if len(evals) > 1 and _batchable(evals):
+        _upsert_eval_batch(txn, evals, jobs)
+        set_job_statuses(txn, jobs)
+        return
     for ev in evals:
         existing = txn.eval_by_id(ev.id)
         summary_with_eval(txn, ev)
@@ -287,6 +291,32 @@ def upsert_evals(txn: Txn, evals: list[Evaluation]) -> None:
         txn.put_eval(evolve(ev, create_index=create_index, modify_index=txn.index))
         jobs[(ev.namespace, ev.job_id)] = ""
     set_job_statuses(txn, jobs)
+
+
+def _batchable(evals: list[Evaluation]) -> bool:
+    """Can these be written in one pass (`Txn.put_evals`)? Distinct IDs, and none complete
+    (a complete eval cancels its job's blocked evals, which later ones may be)."""
+    ids = set()
+    for ev in evals:
+        if ev.status == EVAL_STATUS_COMPLETE or ev.id in ids:
+            return False
+        ids.add(ev.id)
+    return True
+
+
+def _upsert_eval_batch(txn: Txn, evals: list[Evaluation], jobs: dict[tuple[str, str], str]) -> None:
+    """`upsert_evals`' loop for a `_batchable` list: the same evals stored, in one pass."""
+    index = txn.index
+    olds, stored = [], []
+    for ev in evals:
+        existing = txn.eval_by_id(ev.id)
+        if ev.queued_allocations:
+            summary_with_eval(txn, ev)
+        olds.append(existing)
+        create_index = existing.create_index if existing is not None else index
+        stored.append(evolve(ev, create_index=create_index, modify_index=index))
+        jobs[(ev.namespace, ev.job_id)] = ""
+    txn.put_evals(stored, olds)
 
 
 def _cancel_blocked_evals(txn: Txn, done: Evaluation) -> None:

@@ -150,6 +150,26 @@ class Txn(StateReader):
         t.evals = t.evals.assoc(ev.id, ev, gen)
         self.touch("evals")
 
+    def put_evals(self, evals: list[Evaluation], olds: list[Evaluation | None]) -> None:
+        """`put_eval` of each of `evals` (distinct IDs), `olds[i]` being the stored eval it
+        replaces (None: new) as just read here: the table and each job's bucket are written
+        in one pass each (a registration storm's evals and the broker's cancels)."""
+        t, gen = self._t, self.gen
+        new_by_job: dict[tuple[str, str], list] = {}
+        for ev, old in zip(evals, olds):
+            key = (ev.namespace, ev.job_id)
+            if old is not None and (old.namespace, old.job_id) != key:
+                self._unindex_eval(old)
+                old = None
+            if old is None:
+                new_by_job.setdefault(key, []).append((ev.id, True))
+                t.evals_by_prefix = bucket_add(t.evals_by_prefix, ev.id[:PREFIX_LEN], ev.id, gen)
+            self._add_liveness(key, 0, int(not ev.terminal) - (int(not old.terminal) if old is not None else 0))
+        for key, members in new_by_job.items():
+            t.evals_by_job = bucket_add_many(t.evals_by_job, key, members, gen)
+        t.evals = t.evals.update([(ev.id, ev) for ev in evals], gen)
+        self.touch("evals")
+
     def delete_eval(self, eval_id: str) -> Evaluation | None:
         t = self._t
         old = t.evals.get(eval_id)

@@ -53,14 +53,13 @@ def system_jobs(snapshot) -> list:
 
 def node_update_evals(snapshot, node_id: str, now_ns: int, node_modify_index: int | None = None,
                       node: Node | None = None, sys_jobs: list | None = None,
-                      id_pool: list[str] | None = None) -> list[Evaluation]:
+                      id_pool: list[str] | None = None, matches: dict | None = None) -> list[Evaluation]:
     """One eval per job with an alloc on the node, plus one per system job that may run on
     it: as Nomad's createNodeEvals, a system job outside the node's datacenters or node
     pool gets none. `node`, `node_modify_index`: the node as written (it may not be in
     `snapshot` yet); `sys_jobs`: `system_jobs(snapshot)`; `id_pool`: eval IDs made in
-    advance (taken from its end)."""
-    from yurt.scheduler.feasible import datacenter_matches, pool_matches
-
+    advance (taken from its end); `matches`: a dict kept over one list of `sys_jobs`, the
+    jobs that may run in each (datacenter, node pool) seen."""
     if node is None:
         node = snapshot.node_by_id(node_id)
     jobs = {}
@@ -68,10 +67,10 @@ def node_update_evals(snapshot, node_id: str, now_ns: int, node_modify_index: in
         job = snapshot.job_by_id(alloc.namespace, alloc.job_id)
         if job is not None:
             jobs[(job.namespace, job.id)] = job
-    for job in system_jobs(snapshot) if sys_jobs is None else sys_jobs:
-        if node is None or (pool_matches(job.node_pool, node.node_pool)
-                            and datacenter_matches(job.datacenters, node.datacenter)):
-            jobs[(job.namespace, job.id)] = job
+    if sys_jobs is None:
+        sys_jobs = system_jobs(snapshot)
+    for job in sys_jobs if node is None else _matching_jobs(sys_jobs, node, {} if matches is None else matches):
+        jobs[(job.namespace, job.id)] = job
     if node_modify_index is None:
         node_modify_index = node.modify_index if node else 0
     eval_ids = _take_ids(id_pool, len(jobs))
@@ -92,6 +91,18 @@ def node_update_evals(snapshot, node_id: str, now_ns: int, node_modify_index: in
         )
         for job, eval_id in zip(jobs.values(), eval_ids)
     ]
+
+
+def _matching_jobs(sys_jobs: list, node: Node, matches: dict) -> list:
+    """The system jobs whose node pool and datacenters take the node."""
+    from yurt.scheduler.feasible import datacenter_matches, pool_matches
+
+    key = (node.datacenter, node.node_pool)
+    found = matches.get(key)
+    if found is None:
+        found = matches[key] = [job for job in sys_jobs if pool_matches(job.node_pool, node.node_pool)
+                                and datacenter_matches(job.datacenters, node.datacenter)]
+    return found
 
 
 def transition_needs_evals(old: str, new: str) -> bool:
@@ -145,9 +156,9 @@ def _register_group(server, nodes: list[Node], group: list[int], results: list) 
 
     snapshot = server.state.snapshot()
     now = server.now_ns()
-    sys_jobs = system_jobs(snapshot)
+    sys_jobs, matches = system_jobs(snapshot), {}
     ids = random_uuids(len(sys_jobs) * len(group))  # one read of the OS's random source
-    commands, last_command = [], {}
+    commands, last_command, group_evals, with_evals = [], {}, [], []
     for i in group:
         node = nodes[i]
         try:
@@ -161,21 +172,28 @@ def _register_group(server, nodes: list[Node], group: list[int], results: list) 
             continue
         # As Nomad's Node.Register: the class is computed once here, so the scheduler's
         # feasibility cache is keyed by a stored value instead of hashing every node per eval.
-        node = evolve(node, status=node.status or NODE_STATUS_INIT, status_updated_at=now // 1_000_000_000)
-        node = evolve(node, computed_class=computed_class(node))
+        node = evolve(node, status=node.status or NODE_STATUS_INIT, status_updated_at=now // 1_000_000_000,
+                      computed_class=computed_class(node))
         commands.append(NodeRegister(node=node))
         old_status = existing.status if existing else NODE_STATUS_INIT
-        if transition_needs_evals(old_status, node.status):
-            # The register's evals go in the same log transaction. The node's index there
-            # is the next one after what is before it; the jobs and allocs they are
-            # computed from are the same as after the registers (they change neither).
-            evals = node_update_evals(snapshot, node.id, now, node_modify_index=snapshot.index + len(commands),
-                                      node=node, sys_jobs=sys_jobs, id_pool=ids)
-            if evals:
-                commands.append(EvalUpsert(evals=evals))
         last_command[i] = len(commands) - 1
+        if transition_needs_evals(old_status, node.status):
+            # The register's evals go in the same log transaction, all the group's in one
+            # command after its nodes (Nomad: one eval update per register, after it). The
+            # node's index there is the next one after what is before it; the jobs and
+            # allocs they are computed from are the same as after the registers (they
+            # change neither).
+            evals = node_update_evals(snapshot, node.id, now, node_modify_index=snapshot.index + len(commands),
+                                      node=node, sys_jobs=sys_jobs, id_pool=ids, matches=matches)
+            if evals:
+                group_evals.extend(evals)
+                with_evals.append(i)
     if not commands:
         return
+    if group_evals:
+        commands.append(EvalUpsert(evals=group_evals))
+        for i in with_evals:  # the register's reply carries its evals' index, as Nomad's
+            last_command[i] = len(commands) - 1
     try:
         indexes = server.state.apply_batch(commands)
     except Exception:
