@@ -12,6 +12,7 @@ memory), encodes them with its own interpreter lock on another core and streams 
 through a pipe; the serving process only reads the pipe and stores the chunks.
 """
 
+import fcntl
 import gc
 import os
 import signal
@@ -242,6 +243,11 @@ class ForkedSnapshot:
             _encode_in_child(tables, read_fd, write_fd)
         os.close(write_fd)
         self.pid = pid
+        if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: the child keeps encoding while this thread stores
+            try:
+                fcntl.fcntl(read_fd, fcntl.F_SETPIPE_SZ, _PIPE_BUFFER)
+            except OSError:
+                pass
         self._pipe = open(read_fd, "rb", buffering=_PIPE_BUFFER)
 
     def chunks(self) -> Iterator[bytes]:

@@ -3,10 +3,14 @@
 Tables:
 - `log(idx, command)`: one row per applied command, `idx` = state index.
 - `snapshot_chunk(snap_index, seq, data)` and `snapshot(snap_index, chunks)`: a snapshot
-  is written chunk by chunk in short transactions (appends are never blocked for
-  long), then made visible by inserting its `snapshot` row in the same transaction
-  that truncates the log up to it and drops older snapshots. A half-written snapshot
-  (crash) has no `snapshot` row and is ignored and cleaned up.
+  is written chunk by chunk in short transactions (about `_SNAPSHOT_TXN_BYTES` each:
+  an append waits for one of them at most), then made visible by inserting its
+  `snapshot` row in a transaction that also drops the older `snapshot` rows. The log up
+  to it and the older snapshots' chunks are then deleted a few rows per transaction
+  (deleting a row walks its overflow pages: one transaction for a whole log of big plans
+  held the write lock for seconds). A half-written snapshot (crash) has no `snapshot` row
+  and is ignored and cleaned up; so are the chunks of dropped snapshots, and log entries
+  at or below the snapshot are never read again (`entries_after` starts above it).
 
 `synchronous=NORMAL` in WAL mode: a committed append survives a crash of the
 process (kill -9); `durable=True` selects `FULL` to survive power loss as well.
@@ -35,7 +39,10 @@ CREATE TABLE IF NOT EXISTS snapshot (snap_index INTEGER PRIMARY KEY, chunks INTE
 
 log = logging.getLogger(__name__)
 
-_CHUNKS_PER_TXN = 16
+# an append waits for at most one of these transactions (plus SQLite's busy-handler sleep)
+_SNAPSHOT_TXN_BYTES = 1 << 20  # snapshot chunk bytes written per transaction (a chunk is ~3.5 MB of allocs)
+_DELETE_LOG_ROWS = 16  # log rows deleted per transaction (a big plan is ~1.6 MB)
+_DELETE_CHUNK_ROWS = 1  # old snapshot chunks deleted per transaction
 _PAGE_SIZE = 16384
 # a 1,000-alloc plan appends ~1.6 MB; checkpointing in the appending thread cost ~1.2 ms
 # per such append on average, in stalls of 20-25 ms (SQLite's default: at 1,000 WAL pages)
@@ -138,20 +145,25 @@ class SqliteLog:
             conn.execute("DELETE FROM snapshot_chunk WHERE snap_index = ?", (index,))
             seq = 0
             pending: list[tuple[int, int, bytes]] = []
+            size = 0
             for data in chunks:
                 pending.append((index, seq, data))
                 seq += 1
-                if len(pending) >= _CHUNKS_PER_TXN:
+                size += len(data)
+                if size >= _SNAPSHOT_TXN_BYTES:
                     self._write_chunks(conn, pending)
-                    pending = []
+                    pending, size = [], 0
             if pending:
                 self._write_chunks(conn, pending)
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("INSERT OR REPLACE INTO snapshot (snap_index, chunks) VALUES (?, ?)", (index, seq))
             conn.execute("DELETE FROM snapshot WHERE snap_index < ?", (index,))
-            conn.execute("DELETE FROM snapshot_chunk WHERE snap_index < ?", (index,))
-            conn.execute("DELETE FROM log WHERE idx <= ?", (index,))
             conn.execute("COMMIT")
+            _delete_in_pieces(
+                conn, "DELETE FROM snapshot_chunk WHERE rowid IN "
+                "(SELECT rowid FROM snapshot_chunk WHERE snap_index < ? LIMIT ?)", index, _DELETE_CHUNK_ROWS)
+            _delete_in_pieces(
+                conn, "DELETE FROM log WHERE idx IN (SELECT idx FROM log WHERE idx <= ? LIMIT ?)", index, _DELETE_LOG_ROWS)
         finally:
             conn.close()
 
@@ -166,6 +178,15 @@ class SqliteLog:
             self._checkpointer.stop()
             self._checkpointer = None
         self._conn.close()
+
+
+def _delete_in_pieces(conn: sqlite3.Connection, statement: str, index: int, rows: int) -> None:
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        deleted = conn.execute(statement, (index, rows)).rowcount
+        conn.execute("COMMIT")
+        if deleted < rows:
+            return
 
 
 class _Checkpointer:
