@@ -102,7 +102,7 @@ def measure(store, node_ids: list[str], mode: str, busy: str, baseline_s: float 
     child = store.last_snapshot_child if mode == "fork" else None
     if child is not None and child.rusage is not None:
         ru = child.rusage
-        out.update(child_exit=child.exit_code, child_cpu_s=round(ru.ru_utime + ru.ru_stime, 2),
+        out.update(child_exit=child.exit_code, fork_ms=round(child.fork_s * 1000, 1), child_cpu_s=round(ru.ru_utime + ru.ru_stime, 2),
                    child_maxrss_mb=round(ru.ru_maxrss / 1024, 1), child_minflt_mb=round(ru.ru_minflt * _PAGE_MB, 1))
     backend = store._backend
     found = backend.latest_snapshot()
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
     medians = {}
     for mode in args.modes.split(","):
         rows = [r for r in found["runs"] if r["mode"] == mode]
-        medians[mode] = {k: statistics.median(r[k] for r in rows) for k in rows[0]
+        medians[mode] = {k: round(statistics.median(r[k] for r in rows), 2) for k in rows[0]
                          if isinstance(rows[0][k], (int, float)) and k != "snapshot_index"}
     found["median"] = medians
     found["nodes"], found["busy"] = args.nodes, args.busy

@@ -17,6 +17,7 @@ import gc
 import os
 import signal
 import struct
+import time
 from collections.abc import Iterable, Iterator
 
 import msgspec
@@ -233,6 +234,7 @@ class ForkedSnapshot:
         self.exit_code: int | None = None
         self.rusage = None  # the child's `resource.struct_rusage` (CPU, ru_maxrss) once reaped
         read_fd, write_fd = os.pipe()
+        started = time.perf_counter()
         try:
             pid = os.fork()
         except BaseException:
@@ -242,6 +244,7 @@ class ForkedSnapshot:
         if pid == 0:  # the child: never returns
             _encode_in_child(tables, read_fd, write_fd)
         os.close(write_fd)
+        self.fork_s = time.perf_counter() - started  # the parent's stall: fork copies the page tables
         self.pid = pid
         if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: the child keeps encoding while this thread stores
             try:
