@@ -5,16 +5,16 @@ import logging
 import os
 import signal
 import sqlite3
+import threading
 import time
 
 import pytest
+from state_fixtures import job
 from test_durability import _dump, _populate
 
 from yurt.state import StateSnapshot, StateStore, persist
 from yurt.state.commands import JobRegister
 from yurt.state.persist import decode_tables, encode_tables
-
-from state_fixtures import job
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -134,3 +134,27 @@ def test_the_childs_in_place_encoding_is_the_shared_encoding(tmp_path):
     private_copy = decode_tables(shared)  # a copy nobody else reads, like the child's
     assert list(encode_tables(private_copy, private=True)) == shared
     store.close()
+
+
+def test_a_waiting_append_goes_before_the_next_snapshot_transaction():
+    from yurt.state.sqlite.log import _WriteTurns
+
+    turns = _WriteTurns()
+    order: list[str] = []
+
+    def take(kind: str) -> None:
+        with getattr(turns, kind)():
+            order.append(kind)
+
+    with turns.background():  # a snapshot transaction runs
+        appender = threading.Thread(target=take, args=("append",))
+        appender.start()
+        while not turns._appends_waiting:
+            time.sleep(0.001)
+        writer = threading.Thread(target=take, args=("background",))
+        writer.start()
+        time.sleep(0.05)  # the next snapshot transaction would take the lock now if it could
+        assert order == []
+    appender.join(5)
+    writer.join(5)
+    assert order == ["append", "background"]

@@ -251,7 +251,7 @@ class ForkedSnapshot:
                 fcntl.fcntl(read_fd, fcntl.F_SETPIPE_SZ, _PIPE_BUFFER)
             except OSError:
                 pass
-        self._pipe = open(read_fd, "rb", buffering=_PIPE_BUFFER)
+        self._pipe = open(read_fd, "rb", buffering=_PIPE_BUFFER)  # noqa: SIM115 - closed by close()
 
     def chunks(self) -> Iterator[bytes]:
         read = self._pipe.read
@@ -308,7 +308,7 @@ def _encode_in_child(tables: Tables, read_fd: int, write_fd: int) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)  # the parent's handlers (asyncio's) are not ours
         signal.set_wakeup_fd(-1)  # the parent's event loop must not see our signals
-        out = open(write_fd, "wb", buffering=_PIPE_BUFFER)
+        out = open(write_fd, "wb", buffering=_PIPE_BUFFER)  # noqa: SIM115 - os._exit ends it
         count = 0
         for data in encode_tables(tables, private=True):
             out.write(_FRAME.pack(len(data)))
@@ -321,7 +321,7 @@ def _encode_in_child(tables: Tables, read_fd: int, write_fd: int) -> None:
     except BaseException as exc:  # noqa: BLE001 - reported by the parent from the broken stream
         try:
             os.write(2, f"yurt: the state snapshot child {os.getpid()} failed: {exc!r}\n".encode(errors="replace"))
-        except BaseException:  # noqa: BLE001
+        except BaseException:  # noqa: BLE001, S110 - nothing left to report to
             pass
     finally:
         os._exit(code)

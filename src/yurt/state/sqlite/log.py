@@ -23,6 +23,7 @@ appending connection keeps SQLite's automatic checkpoint as a backstop, at a lar
 durable when `append` returns, as before.
 """
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -75,11 +76,7 @@ class SqliteLog:
         # chunks of a snapshot that a crash left half-written
         self._conn.execute("DELETE FROM snapshot_chunk WHERE snap_index NOT IN (SELECT snap_index FROM snapshot)")
         self._conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
-        # held around every write transaction of this process (appends, the snapshot writer's):
-        # a waiting append is woken as soon as a snapshot transaction ends, instead of
-        # polling in SQLite's busy handler (sleeps of up to 100 ms) that a back-to-back
-        # snapshot writer keeps losing it to (appends fell to a third of their rate)
-        self._write_mutex = threading.Lock()
+        self._turns = _WriteTurns()
         self._unchecked = 0  # bytes appended since the last checkpoint request
         self._checkpointer: _Checkpointer | None = None
 
@@ -95,19 +92,23 @@ class SqliteLog:
     # -- log -----------------------------------------------------------
     def append(self, entries: list[tuple[int, bytes]]) -> None:
         """Append and commit entries (one transaction)."""
-        conn = self._conn
-        with self._write_mutex:
+        self._insert(self._conn, self._turns.append, "INSERT INTO log (idx, command) VALUES (?, ?)", entries,
+                     sum(len(data) for _, data in entries))
+
+    def _insert(self, conn: sqlite3.Connection, turn, statement: str, rows: list[tuple], size: int) -> None:
+        """Insert `rows` (`size` bytes) in one transaction, in a write turn."""
+        with turn():
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany("INSERT INTO log (idx, command) VALUES (?, ?)", entries)
+                conn.executemany(statement, rows)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-            self._written(sum(len(data) for _, data in entries))
+            self._written(size)
 
     def _written(self, size: int) -> None:
-        """Account `size` bytes committed (holding `_write_mutex`); ask for a checkpoint."""
+        """Account `size` bytes committed (in a write turn); ask for a checkpoint."""
         self._unchecked += size
         if self._unchecked >= _CHECKPOINT_BYTES:
             self._unchecked = 0
@@ -154,7 +155,7 @@ class SqliteLog:
         conn = _connect(self.path, self._durable)
         try:
             conn.execute("PRAGMA wal_autocheckpoint=0")
-            with self._write_mutex:
+            with self._turns.background():
                 conn.execute("DELETE FROM snapshot_chunk WHERE snap_index = ?", (index,))
             seq = 0
             pending: list[tuple[int, int, bytes]] = []
@@ -168,7 +169,7 @@ class SqliteLog:
                     pending, size = [], 0
             if pending:
                 self._write_chunks(conn, pending)
-            with self._write_mutex:
+            with self._turns.background():
                 conn.execute("BEGIN IMMEDIATE")
                 conn.execute("INSERT OR REPLACE INTO snapshot (snap_index, chunks) VALUES (?, ?)", (index, seq))
                 conn.execute("DELETE FROM snapshot WHERE snap_index < ?", (index,))
@@ -182,19 +183,12 @@ class SqliteLog:
             conn.close()
 
     def _write_chunks(self, conn: sqlite3.Connection, rows: list[tuple[int, int, bytes]]) -> None:
-        with self._write_mutex:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany("INSERT INTO snapshot_chunk (snap_index, seq, data) VALUES (?, ?, ?)", rows)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            self._written(sum(len(row[2]) for row in rows))
+        self._insert(conn, self._turns.background, "INSERT INTO snapshot_chunk (snap_index, seq, data) VALUES (?, ?, ?)",
+                     rows, sum(len(row[2]) for row in rows))
 
     def _delete_in_pieces(self, conn: sqlite3.Connection, statement: str, index: int, rows: int) -> None:
         while True:
-            with self._write_mutex:
+            with self._turns.background():
                 conn.execute("BEGIN IMMEDIATE")
                 deleted = conn.execute(statement, (index, rows)).rowcount
                 conn.execute("COMMIT")
@@ -206,6 +200,42 @@ class SqliteLog:
             self._checkpointer.stop()
             self._checkpointer = None
         self._conn.close()
+
+
+class _WriteTurns:
+    """Every write transaction of this process takes a turn: appends first, then the
+    snapshot writer's, one transaction at a time, and never while an append waits. Without
+    it an append polled in SQLite's busy handler (sleeps of up to 100 ms) and kept losing to
+    the back-to-back snapshot transactions: small commits fell to a third of their rate."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = threading.Condition(threading.Lock())
+        self._appends_waiting = 0
+
+    @contextlib.contextmanager
+    def append(self) -> Iterator[None]:
+        with self._state:
+            self._appends_waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._state:
+                self._appends_waiting -= 1
+                if not self._appends_waiting:
+                    self._state.notify_all()
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    @contextlib.contextmanager
+    def background(self) -> Iterator[None]:
+        with self._state:
+            while self._appends_waiting:
+                self._state.wait()
+        with self._lock:  # an append arriving now waits for this one transaction
+            yield
 
 
 class _Checkpointer:
