@@ -4,6 +4,7 @@ nothing recorded and the log kept when the child dies, the thread path when fork
 import logging
 import os
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -158,3 +159,31 @@ def test_a_waiting_append_goes_before_the_next_snapshot_transaction():
     appender.join(5)
     writer.join(5)
     assert order == ["append", "background"]
+
+
+def test_the_child_holds_none_of_the_parents_sockets(tmp_path, monkeypatch):
+    """A connection the server closes while a snapshot is encoded must close at once."""
+    store = StateStore.open(str(tmp_path), snapshot_every=0, fork_snapshots=True)
+    _populate(store, rounds=1)
+    ours, theirs = socket.socketpair()
+    started = threading.Event()
+
+    def slow(chunks):
+        time.sleep(3)
+        yield from chunks
+
+    _patch_child_encoder(monkeypatch, slow)
+    thread = threading.Thread(target=lambda: (started.set(), store.write_snapshot()))
+    thread.start()
+    started.wait()
+    deadline = time.monotonic() + 10
+    while store.last_snapshot_child is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.last_snapshot_child is not None and store.last_snapshot_child.exit_code is None  # forked, asleep
+    ours.close()
+    theirs.settimeout(2)
+    assert theirs.recv(1) == b""  # EOF: no copy of `ours` lives in the child
+    theirs.close()
+    thread.join()
+    assert store.last_snapshot_child.exit_code == 0
+    store.close()

@@ -212,6 +212,7 @@ def decode_tables(chunks: Iterable[bytes]) -> Tables:
 _FRAME = struct.Struct("<Q")  # each chunk: its length, then its bytes
 _END = (1 << 64) - 1  # then this "length" and the number of chunks sent
 _PIPE_BUFFER = 1 << 20
+_MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
 
 
 class SnapshotChildError(Exception):
@@ -223,7 +224,8 @@ class ForkedSnapshot:
 
     Fork at a commit boundary with a committed `Tables`. The child touches no lock another
     thread of this process may hold (no logging, no SQLite, no event loop, no store lock),
-    runs no cyclic GC (its writes would copy every page), writes raw frames to the pipe and
+    runs no cyclic GC (its writes would copy every page), closes every inherited descriptor
+    but the pipe's (sockets, SQLite files, the event loop's), writes raw frames to the pipe and
     leaves by `os._exit` (no atexit handlers, no finalizers, no buffered stdio). The parent's
     reads release the GIL. `chunks()` raises `SnapshotChildError` unless the stream ends with
     its end frame and the right chunk count; `close()` kills and reaps a child still running."""
@@ -304,7 +306,10 @@ def _encode_in_child(tables: Tables, read_fd: int, write_fd: int) -> None:
     code = 1
     try:
         gc.disable()
-        os.close(read_fd)
+        # every inherited descriptor but the pipe and stdio: a socket the parent closes must
+        # close now (a copy here would keep its connection open, its port bound)
+        os.closerange(3, write_fd)
+        os.closerange(write_fd + 1, _MAX_FD)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)  # the parent's handlers (asyncio's) are not ours
         signal.set_wakeup_fd(-1)  # the parent's event loop must not see our signals
