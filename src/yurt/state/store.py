@@ -299,7 +299,8 @@ class StateStore:
         """Encode `tables` (committed, immutable) and hand the chunks to the backend, which
         records the snapshot and truncates the log only once it has them all. In fork mode
         the encoding runs in a child process (`persist.ForkedSnapshot`): this thread only
-        reads the pipe, so the serving process's cost does not grow with the state. Any
+        reads the pipe and stores the bytes (both release the GIL), so the encoding's CPU and
+        GIL time leave the serving process (what is left: fork() copying page tables). Any
         failure is logged; the log stays, and the next snapshot is tried `snapshot_every`
         entries later."""
         assert self._backend is not None
