@@ -5,8 +5,19 @@ has the same tables, objects, create/modify indexes and table indexes as the one
 was saved. Allocations do not carry their job in the snapshot: each distinct job
 object is written once and the allocs refer to it by position, so a million allocs of
 a few jobs stay small (and share one job object again after the restore).
+
+`ForkedSnapshot` runs `encode_tables` in a forked child process (Linux), the way Redis's
+BGSAVE does: the child sees the committed `Tables` as they were at the fork (copy-on-write
+memory), encodes them with its own interpreter lock on another core and streams the chunks
+through a pipe; the serving process only reads the pipe and stores the chunks.
 """
 
+import fcntl
+import gc
+import os
+import signal
+import struct
+import time
 from collections.abc import Iterable, Iterator
 
 import msgspec
@@ -93,8 +104,11 @@ def _batches(items: Iterable, size: int = CHUNK_SIZE) -> Iterator[list]:
         yield batch
 
 
-def encode_tables(t: Tables) -> Iterator[bytes]:
-    """The chunks of a snapshot of `t` (a committed, immutable `Tables`)."""
+def encode_tables(t: Tables, private: bool = False) -> Iterator[bytes]:
+    """The chunks of a snapshot of `t` (a committed, immutable `Tables`).
+
+    `private`: `t` is this process's own copy that nobody reads after (a forked child's):
+    the allocs' `job` is then cleared in place instead of copying each alloc without it."""
     yield _encoder.encode(MetaChunk(index=t.index, indexes=dict(t.indexes), scheduler_config=t.scheduler_config))
     for batch in _batches(t.jobs.values()):
         yield _encoder.encode(JobsChunk(batch))
@@ -106,7 +120,7 @@ def encode_tables(t: Tables) -> Iterator[bytes]:
         yield _encoder.encode(NodesChunk(batch))
     for batch in _batches(t.evals.values()):
         yield _encoder.encode(EvalsChunk(batch))
-    yield from _encode_allocs(t)
+    yield from _encode_allocs(t, private)
     for batch in _batches(t.periodic_launch.values()):
         yield _encoder.encode(LaunchesChunk(batch))
     for batch in _batches(t.scaling_event.values()):
@@ -115,8 +129,9 @@ def encode_tables(t: Tables) -> Iterator[bytes]:
         yield _encoder.encode(DeploymentsChunk(batch))
 
 
-def _encode_allocs(t: Tables) -> Iterator[bytes]:
+def _encode_allocs(t: Tables, private: bool) -> Iterator[bytes]:
     job_numbers: dict[int, int] = {}
+    numbered: list[Job] = []  # keeps every numbered job alive: its id() must not be reused
     for batch in _batches(t.allocs.values()):
         new_jobs: list[Job] = []
         refs: list[int] = []
@@ -129,10 +144,16 @@ def _encode_allocs(t: Tables) -> Iterator[bytes]:
             if number is None:
                 number = job_numbers[id(job)] = len(job_numbers)
                 new_jobs.append(job)
+                numbered.append(job)
             refs.append(number)
         if new_jobs:
             yield _encoder.encode(AllocJobsChunk(new_jobs))
-        yield _encoder.encode(AllocsChunk(refs, [evolve(a, job=None) if a.job is not None else a for a in batch]))
+        if private:
+            for alloc in batch:
+                alloc.job = None
+            yield _encoder.encode(AllocsChunk(refs, batch))
+        else:
+            yield _encoder.encode(AllocsChunk(refs, [evolve(a, job=None) if a.job is not None else a for a in batch]))
 
 
 def decode_tables(chunks: Iterable[bytes]) -> Tables:
@@ -175,7 +196,9 @@ def decode_tables(chunks: Iterable[bytes]) -> Tables:
         elif isinstance(chunk, AllocsChunk):
             for ref, alloc in zip(chunk.job_refs, chunk.allocs):
                 share_restored_alloc(alloc, shared)
-                txn.put_alloc(evolve(alloc, job=alloc_jobs[ref]) if ref >= 0 else alloc)
+                if ref >= 0:
+                    alloc.job = alloc_jobs[ref]  # a fresh decoded object, not stored yet: edit in place
+                txn.put_alloc(alloc)
     if meta is None:
         raise ValueError("state snapshot has no meta chunk")
     tables = txn.commit()
@@ -183,3 +206,127 @@ def decode_tables(chunks: Iterable[bytes]) -> Tables:
     tables.indexes = dict(meta.indexes)
     tables.scheduler_config = meta.scheduler_config
     return tables
+
+
+# -- snapshots encoded in a forked child ---------------------------------------
+_FRAME = struct.Struct("<Q")  # each chunk: its length, then its bytes
+_END = (1 << 64) - 1  # then this "length" and the number of chunks sent
+_PIPE_BUFFER = 1 << 20
+_MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
+
+
+class SnapshotChildError(Exception):
+    """The forked encoder died or its stream ended early: no snapshot must be recorded."""
+
+
+class ForkedSnapshot:
+    """`encode_tables(tables)` in a forked child; `chunks()` yields them in this process.
+
+    Fork at a commit boundary with a committed `Tables`. The child touches no lock another
+    thread of this process may hold (no logging, no SQLite, no event loop, no store lock),
+    runs no cyclic GC (its writes would copy every page), closes every inherited descriptor
+    but the pipe's (sockets, SQLite files, the event loop's), writes raw frames to the pipe and
+    leaves by `os._exit` (no atexit handlers, no finalizers, no buffered stdio). The parent's
+    reads release the GIL. `chunks()` raises `SnapshotChildError` unless the stream ends with
+    its end frame and the right chunk count; `close()` kills and reaps a child still running."""
+
+    def __init__(self, tables: Tables) -> None:
+        self.index = tables.index
+        self.pid = 0
+        self.exit_code: int | None = None
+        self.rusage = None  # the child's `resource.struct_rusage` (CPU, ru_maxrss) once reaped
+        read_fd, write_fd = os.pipe()
+        started = time.perf_counter()
+        try:
+            pid = os.fork()
+        except BaseException:
+            os.close(read_fd)
+            os.close(write_fd)
+            raise
+        if pid == 0:  # the child: never returns
+            _encode_in_child(tables, read_fd, write_fd)
+        os.close(write_fd)
+        self.fork_s = time.perf_counter() - started  # the parent's stall: fork copies the page tables
+        self.pid = pid
+        if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: the child keeps encoding while this thread stores
+            try:
+                fcntl.fcntl(read_fd, fcntl.F_SETPIPE_SZ, _PIPE_BUFFER)
+            except OSError:
+                pass
+        self._pipe = open(read_fd, "rb", buffering=_PIPE_BUFFER)  # noqa: SIM115 - closed by close()
+
+    def chunks(self) -> Iterator[bytes]:
+        read = self._pipe.read
+        count = 0
+        while True:
+            head = read(_FRAME.size)
+            if len(head) != _FRAME.size:
+                self._reap()
+                raise SnapshotChildError(
+                    f"the snapshot child (pid {self.pid}, exit {self.exit_code}) stopped after {count} chunks")
+            (size,) = _FRAME.unpack(head)
+            if size == _END:
+                break
+            data = read(size)
+            if len(data) != size:
+                self._reap()
+                raise SnapshotChildError(
+                    f"the snapshot child (pid {self.pid}, exit {self.exit_code}) stopped within chunk {count}")
+            count += 1
+            yield data
+        trailer = read(_FRAME.size)
+        self._reap()
+        if len(trailer) != _FRAME.size or _FRAME.unpack(trailer)[0] != count:
+            raise SnapshotChildError(f"the snapshot child (pid {self.pid}) sent {count} chunks but ended badly")
+        if self.exit_code not in (0, None):  # None: reaped by someone else; the stream is complete
+            raise SnapshotChildError(f"the snapshot child (pid {self.pid}) exited with {self.exit_code}")
+
+    def _reap(self) -> None:
+        if self.exit_code is not None or not self.pid:
+            return
+        try:
+            _, status, self.rusage = os.wait4(self.pid, 0)
+        except ChildProcessError:
+            self.pid = 0
+            return
+        self.exit_code = os.waitstatus_to_exitcode(status)
+
+    def close(self) -> None:
+        """Close the pipe; a child still running (the reader gave up) is killed and reaped."""
+        self._pipe.close()
+        if self.exit_code is None and self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._reap()
+
+
+def _encode_in_child(tables: Tables, read_fd: int, write_fd: int) -> None:
+    code = 1
+    try:
+        gc.disable()
+        # every inherited descriptor but the pipe and stdio: a socket the parent closes must
+        # close now (a copy here would keep its connection open, its port bound)
+        os.closerange(3, write_fd)
+        os.closerange(write_fd + 1, _MAX_FD)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)  # the parent's handlers (asyncio's) are not ours
+        signal.set_wakeup_fd(-1)  # the parent's event loop must not see our signals
+        out = open(write_fd, "wb", buffering=_PIPE_BUFFER)  # noqa: SIM115 - os._exit ends it
+        count = 0
+        for data in encode_tables(tables, private=True):
+            out.write(_FRAME.pack(len(data)))
+            out.write(data)
+            count += 1
+        out.write(_FRAME.pack(_END))
+        out.write(_FRAME.pack(count))
+        out.close()
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - reported by the parent from the broken stream
+        try:
+            os.write(2, f"yurt: the state snapshot child {os.getpid()} failed: {exc!r}\n".encode(errors="replace"))
+        except BaseException:  # noqa: BLE001, S110 - nothing left to report to
+            pass
+    finally:
+        os._exit(code)

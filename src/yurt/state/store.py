@@ -18,13 +18,14 @@ restoring a 100k-alloc snapshot about 2.5 s each.
 
 import gc
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 
 from .backend import LogBackend
 from .commands import Command, decode_command, encode_command
 from .fsm import apply_command
-from .persist import decode_tables, encode_tables
+from .persist import ForkedSnapshot, decode_tables, encode_tables
 from .sqlite import SqliteLog
 from .tables import TABLES, StateSnapshot, Tables
 from .txn import StateError, Txn
@@ -38,6 +39,15 @@ _REPLAY_BATCH = 512
 Listener = Callable[[int, Command], None]
 
 
+def fork_snapshots_default() -> bool:
+    """Snapshots are encoded in a forked child where `os.fork` exists, unless the
+    environment says `YURT_SNAPSHOT_FORK=0` (then in a thread of this process)."""
+    setting = os.environ.get("YURT_SNAPSHOT_FORK", "").strip().lower()
+    if setting in ("0", "false", "no", "off"):
+        return False
+    return hasattr(os, "fork")
+
+
 class LogGap(Exception):
     """Replicated entries skip an index: the follower must reload from the backend."""
 
@@ -48,6 +58,7 @@ class StateStore:
         backend: LogBackend | None = None,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         background_snapshots: bool = True,
+        fork_snapshots: bool | None = None,
     ) -> None:
         self._backend = backend
         self._tables = Tables()
@@ -57,6 +68,9 @@ class StateStore:
         self._watchers = ChangeWatchers()
         self.snapshot_every = snapshot_every
         self.background_snapshots = background_snapshots
+        # encode snapshots in a forked child (`persist.ForkedSnapshot`); None: the default
+        self.fork_snapshots = fork_snapshots_default() if fork_snapshots is None else fork_snapshots and hasattr(os, "fork")
+        self.last_snapshot_child = None  # the newest `ForkedSnapshot` (its exit code, rusage): for benchmarks
         self._snapshot_index = 0
         self._snapshot_thread: threading.Thread | None = None
         self._closed = False
@@ -68,12 +82,14 @@ class StateStore:
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         background_snapshots: bool = True,
         durable: bool = False,
+        fork_snapshots: bool | None = None,
     ) -> "StateStore":
         """`None`: in memory. Else the log lives at `<data_dir>/server/state.db` and
         the state is restored from its newest snapshot plus the log after it."""
         if data_dir is None:
-            return cls(None, snapshot_every, background_snapshots)
-        return cls.from_backend(SqliteLog.in_data_dir(data_dir, durable), snapshot_every, background_snapshots)
+            return cls(None, snapshot_every, background_snapshots, fork_snapshots)
+        return cls.from_backend(
+            SqliteLog.in_data_dir(data_dir, durable), snapshot_every, background_snapshots, fork_snapshots)
 
     @classmethod
     def from_backend(
@@ -81,9 +97,10 @@ class StateStore:
         backend: LogBackend,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         background_snapshots: bool = True,
+        fork_snapshots: bool | None = None,
     ) -> "StateStore":
         """A store over any log backend (e.g. etcd), restored from what it holds."""
-        store = cls(backend, snapshot_every, background_snapshots)
+        store = cls(backend, snapshot_every, background_snapshots, fork_snapshots)
         store._restore()
         return store
 
@@ -279,11 +296,25 @@ class StateStore:
         return tables.index
 
     def _save_snapshot(self, tables: Tables) -> None:
+        """Encode `tables` (committed, immutable) and hand the chunks to the backend, which
+        records the snapshot and truncates the log only once it has them all. In fork mode
+        the encoding runs in a child process (`persist.ForkedSnapshot`): this thread only
+        reads the pipe and stores the bytes (both release the GIL), so the encoding's CPU and
+        GIL time leave the serving process (what is left: fork() copying page tables). Any
+        failure is logged; the log stays, and the next snapshot is tried `snapshot_every`
+        entries later."""
         assert self._backend is not None
         try:
-            self._backend.save_snapshot(tables.index, encode_tables(tables))
+            if not self.fork_snapshots:
+                self._backend.save_snapshot(tables.index, encode_tables(tables))
+                return
+            child = self.last_snapshot_child = ForkedSnapshot(tables)
+            try:
+                self._backend.save_snapshot(tables.index, child.chunks())
+            finally:
+                child.close()
         except Exception:
-            log.exception("writing the state snapshot at index %d failed", tables.index)
+            log.exception("writing the state snapshot at index %d failed (the log is kept)", tables.index)
 
     def _wait_for_snapshot_thread(self) -> None:
         thread = self._snapshot_thread

@@ -3,10 +3,14 @@
 Tables:
 - `log(idx, command)`: one row per applied command, `idx` = state index.
 - `snapshot_chunk(snap_index, seq, data)` and `snapshot(snap_index, chunks)`: a snapshot
-  is written chunk by chunk in short transactions (appends are never blocked for
-  long), then made visible by inserting its `snapshot` row in the same transaction
-  that truncates the log up to it and drops older snapshots. A half-written snapshot
-  (crash) has no `snapshot` row and is ignored and cleaned up.
+  is written chunk by chunk in short transactions (about `_SNAPSHOT_TXN_BYTES` each:
+  an append waits for one of them at most), then made visible by inserting its
+  `snapshot` row in a transaction that also drops the older `snapshot` rows. The log up
+  to it and the older snapshots' chunks are then deleted a few rows per transaction
+  (deleting a row walks its overflow pages: one transaction for a whole log of big plans
+  held the write lock for seconds). A half-written snapshot (crash) has no `snapshot` row
+  and is ignored and cleaned up; so are the chunks of dropped snapshots, and log entries
+  at or below the snapshot are never read again (`entries_after` starts above it).
 
 `synchronous=NORMAL` in WAL mode: a committed append survives a crash of the
 process (kill -9); `durable=True` selects `FULL` to survive power loss as well.
@@ -19,6 +23,7 @@ appending connection keeps SQLite's automatic checkpoint as a backstop, at a lar
 durable when `append` returns, as before.
 """
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -35,7 +40,10 @@ CREATE TABLE IF NOT EXISTS snapshot (snap_index INTEGER PRIMARY KEY, chunks INTE
 
 log = logging.getLogger(__name__)
 
-_CHUNKS_PER_TXN = 16
+# an append waits for at most one of these transactions (plus SQLite's busy-handler sleep)
+_SNAPSHOT_TXN_BYTES = 1 << 20  # snapshot chunk bytes written per transaction (a chunk is ~3.5 MB of allocs)
+_DELETE_LOG_ROWS = 16  # log rows deleted per transaction (a big plan is ~1.6 MB)
+_DELETE_CHUNK_ROWS = 1  # old snapshot chunks deleted per transaction
 _PAGE_SIZE = 16384
 # a 1,000-alloc plan appends ~1.6 MB; checkpointing in the appending thread cost ~1.2 ms
 # per such append on average, in stalls of 20-25 ms (SQLite's default: at 1,000 WAL pages)
@@ -68,6 +76,7 @@ class SqliteLog:
         # chunks of a snapshot that a crash left half-written
         self._conn.execute("DELETE FROM snapshot_chunk WHERE snap_index NOT IN (SELECT snap_index FROM snapshot)")
         self._conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
+        self._turns = _WriteTurns()
         self._unchecked = 0  # bytes appended since the last checkpoint request
         self._checkpointer: _Checkpointer | None = None
 
@@ -83,15 +92,24 @@ class SqliteLog:
     # -- log -----------------------------------------------------------
     def append(self, entries: list[tuple[int, bytes]]) -> None:
         """Append and commit entries (one transaction)."""
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany("INSERT INTO log (idx, command) VALUES (?, ?)", entries)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        self._unchecked += sum(len(data) for _, data in entries)
+        self._insert(self._conn, self._turns.append, "INSERT INTO log (idx, command) VALUES (?, ?)", entries,
+                     sum(len(data) for _, data in entries))
+
+    def _insert(self, conn: sqlite3.Connection, turn, statement: str, rows: list[tuple], size: int) -> None:
+        """Insert `rows` (`size` bytes) in one transaction, in a write turn."""
+        with turn():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(statement, rows)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            self._written(size)
+
+    def _written(self, size: int) -> None:
+        """Account `size` bytes committed (in a write turn); ask for a checkpoint."""
+        self._unchecked += size
         if self._unchecked >= _CHECKPOINT_BYTES:
             self._unchecked = 0
             if self._checkpointer is None:
@@ -132,40 +150,92 @@ class SqliteLog:
     def save_snapshot(self, index: int, chunks: Iterable[bytes]) -> None:
         """Write a snapshot of the state at `index`, then truncate the log up to it.
 
-        Safe to call from another thread: it uses its own connection."""
+        Safe to call from another thread: it uses its own connection (whose WAL checkpoints
+        are the checkpointer thread's: one run in its COMMIT would hold up appends)."""
         conn = _connect(self.path, self._durable)
         try:
-            conn.execute("DELETE FROM snapshot_chunk WHERE snap_index = ?", (index,))
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            with self._turns.background():
+                conn.execute("DELETE FROM snapshot_chunk WHERE snap_index = ?", (index,))
             seq = 0
             pending: list[tuple[int, int, bytes]] = []
+            size = 0
             for data in chunks:
                 pending.append((index, seq, data))
                 seq += 1
-                if len(pending) >= _CHUNKS_PER_TXN:
+                size += len(data)
+                if size >= _SNAPSHOT_TXN_BYTES:
                     self._write_chunks(conn, pending)
-                    pending = []
+                    pending, size = [], 0
             if pending:
                 self._write_chunks(conn, pending)
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT OR REPLACE INTO snapshot (snap_index, chunks) VALUES (?, ?)", (index, seq))
-            conn.execute("DELETE FROM snapshot WHERE snap_index < ?", (index,))
-            conn.execute("DELETE FROM snapshot_chunk WHERE snap_index < ?", (index,))
-            conn.execute("DELETE FROM log WHERE idx <= ?", (index,))
-            conn.execute("COMMIT")
+            with self._turns.background():
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT OR REPLACE INTO snapshot (snap_index, chunks) VALUES (?, ?)", (index, seq))
+                conn.execute("DELETE FROM snapshot WHERE snap_index < ?", (index,))
+                conn.execute("COMMIT")
+            self._delete_in_pieces(
+                conn, "DELETE FROM snapshot_chunk WHERE rowid IN "
+                "(SELECT rowid FROM snapshot_chunk WHERE snap_index < ? LIMIT ?)", index, _DELETE_CHUNK_ROWS)
+            self._delete_in_pieces(
+                conn, "DELETE FROM log WHERE idx IN (SELECT idx FROM log WHERE idx <= ? LIMIT ?)", index, _DELETE_LOG_ROWS)
         finally:
             conn.close()
 
-    @staticmethod
-    def _write_chunks(conn: sqlite3.Connection, rows: list[tuple[int, int, bytes]]) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT INTO snapshot_chunk (snap_index, seq, data) VALUES (?, ?, ?)", rows)
-        conn.execute("COMMIT")
+    def _write_chunks(self, conn: sqlite3.Connection, rows: list[tuple[int, int, bytes]]) -> None:
+        self._insert(conn, self._turns.background, "INSERT INTO snapshot_chunk (snap_index, seq, data) VALUES (?, ?, ?)",
+                     rows, sum(len(row[2]) for row in rows))
+
+    def _delete_in_pieces(self, conn: sqlite3.Connection, statement: str, index: int, rows: int) -> None:
+        while True:
+            with self._turns.background():
+                conn.execute("BEGIN IMMEDIATE")
+                deleted = conn.execute(statement, (index, rows)).rowcount
+                conn.execute("COMMIT")
+            if deleted < rows:
+                return
 
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
         self._conn.close()
+
+
+class _WriteTurns:
+    """Every write transaction of this process takes a turn: appends first, then the
+    snapshot writer's, one transaction at a time, and never while an append waits. Without
+    it an append polled in SQLite's busy handler (sleeps of up to 100 ms) and kept losing to
+    the back-to-back snapshot transactions: small commits fell to a third of their rate."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = threading.Condition(threading.Lock())
+        self._appends_waiting = 0
+
+    @contextlib.contextmanager
+    def append(self) -> Iterator[None]:
+        with self._state:
+            self._appends_waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._state:
+                self._appends_waiting -= 1
+                if not self._appends_waiting:
+                    self._state.notify_all()
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    @contextlib.contextmanager
+    def background(self) -> Iterator[None]:
+        with self._state:
+            while self._appends_waiting:
+                self._state.wait()
+        with self._lock:  # an append arriving now waits for this one transaction
+            yield
 
 
 class _Checkpointer:
