@@ -127,6 +127,24 @@ def test_the_thread_path_when_fork_is_turned_off(tmp_path, monkeypatch):
     assert StateStore(None).fork_snapshots is True
 
 
+def test_by_default_only_a_large_state_is_forked(tmp_path):
+    store = StateStore.open(str(tmp_path), snapshot_every=0)
+    assert store.fork_snapshots is True and store.fork_min_objects > 0
+    _populate(store, rounds=3)
+    objects = sum(len(t) for t in (store._tables.allocs, store._tables.evals, store._tables.jobs, store._tables.nodes))
+    store.fork_min_objects = objects + 1  # smaller than the threshold: the thread encodes it
+    store.write_snapshot()
+    assert store.last_snapshot_child is None
+    store.apply(JobRegister(job=job("one-more")))  # now at the threshold: forked
+    store.write_snapshot()
+    child = store.last_snapshot_child
+    assert child is not None and child.exit_code == 0
+    store.close()
+    forced = StateStore.open(str(tmp_path / "forced"), fork_snapshots=True)
+    assert forced.fork_min_objects == 0
+    forced.close()
+
+
 def test_the_childs_in_place_encoding_is_the_shared_encoding(tmp_path):
     store = StateStore.open(str(tmp_path), snapshot_every=0)
     _populate(store, rounds=3)
