@@ -113,13 +113,30 @@ async def test_writes_of_an_ha_follower_go_over_http(server):
 async def test_a_server_failure_is_a_500_the_client_retries(server):
     api = LocalServerAPI(server, AsyncClient(APIConfig(address=f"http://{NOWHERE}")))
 
-    async def broken(updates):
+    def broken(updates):  # what the local API calls: `AllocUpdateBatcher.submit_nowait`
         raise RuntimeError("plan applier stopped")
 
-    server.alloc_updates.submit = broken
+    server.alloc_updates.submit_nowait = broken
     try:
         with pytest.raises(APIError) as err:
             await api.put("/v1/internal/allocs/update", {"Allocs": [{"ID": "a1", "ClientStatus": "running"}]})
         assert err.value.status == 500 and "plan applier stopped" in err.value.text
+    finally:
+        await api.aclose()
+
+
+async def test_a_batch_that_fails_after_queueing_is_a_500_too(server):
+    api = LocalServerAPI(server, AsyncClient(APIConfig(address=f"http://{NOWHERE}")))
+
+    def queued_then_failed(updates):
+        future = asyncio.get_running_loop().create_future()
+        future.set_exception(RuntimeError("state store closed"))
+        return future
+
+    server.alloc_updates.submit_nowait = queued_then_failed
+    try:
+        with pytest.raises(APIError) as err:
+            await api.put("/v1/internal/allocs/update", {"Allocs": [{"ID": "a1", "ClientStatus": "running"}]})
+        assert err.value.status == 500 and "state store closed" in err.value.text
     finally:
         await api.aclose()
