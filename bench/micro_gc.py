@@ -24,7 +24,6 @@ import json
 import os
 import sys
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -75,24 +74,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--census", action="store_true")
     args = parser.parse_args(argv)
 
-    from bench.fleet import sim_node_template
     from bench.jobs import mock_job
-    from bench.micro_state_writes import FakeServer, _prefill
+    from bench.micro_state_writes import FakeServer, _prefill, register_sim_nodes
     from yurt.server.endpoints.jobs import register_job
-    from yurt.server.endpoints.nodes import register_node
     from yurt.state.commands import AllocClientUpdate, AllocUpdate, PlanApply
     from yurt.state.store import StateStore, relax_gc
-    from yurt.structs import Job, Node, TaskEvent, TaskState, evolve, generate_uuid
+    from yurt.structs import Job, TaskEvent, TaskState, evolve, generate_uuid
 
     store = StateStore.open(None)
     server = FakeServer(store)
-    template_node = sim_node_template()
-    node_ids = []
-    for i in range(args.nodes):
-        node = msgspec.convert(dict(template_node, ID=str(uuid.uuid4()), SecretID=str(uuid.uuid4()), Name=f"sim-{i}",
-                                    Status="ready"), Node)
-        register_node(server, node)
-        node_ids.append(node.id)
+    node_ids = register_sim_nodes(server, args.nodes)
     _prefill(server, node_ids, max(args.prefill, 1), args.count)
     template = next(iter(store.snapshot().allocs()))
     relax_gc()

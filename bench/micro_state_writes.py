@@ -124,6 +124,21 @@ def _time_store_parts(store) -> dict:
     return parts
 
 
+def register_sim_nodes(server, count: int) -> list[str]:
+    """Register `count` ready nodes shaped as the fleet's (`sim_node_template`); their IDs."""
+    from bench.fleet import sim_node_template
+    from yurt.server.endpoints.nodes import register_node
+
+    template = sim_node_template()
+    node_ids = []
+    for i in range(count):
+        node = msgspec.convert(dict(template, ID=str(uuid.uuid4()), SecretID=str(uuid.uuid4()), Name=f"sim-{i}",
+                                    Status="ready"), Node)
+        register_node(server, node)
+        node_ids.append(node.id)
+    return node_ids
+
+
 def _prefill(server, node_ids: list[str], total: int, count: int) -> None:
     """Put `total` running allocs (jobs of `count`, spread round-robin over the nodes) in the
     state, not measured: one job goes through the real scheduler, the others' allocs are
@@ -186,7 +201,6 @@ def main(argv: list[str] | None = None, inspect=None) -> dict:
                         help="allocs (running, in jobs of --count) put in the state before the measured jobs")
     args = parser.parse_args(argv)
 
-    from bench.fleet import sim_node_template
     from bench.jobs import mock_job
     from bench.simnode import task_states
     from yurt.http.alloc_encoding import encode_allocs_with_jobs
@@ -195,7 +209,6 @@ def main(argv: list[str] | None = None, inspect=None) -> dict:
     from yurt.scheduler import new_scheduler
     from yurt.server.endpoints.allocs import AllocUpdateBatcher
     from yurt.server.endpoints.jobs import register_job
-    from yurt.server.endpoints.nodes import register_node
     from yurt.server.plan_apply import PlanApplier
     from yurt.state.commands import AllocUpdate
     from yurt.state.store import StateStore, relax_gc
@@ -203,13 +216,7 @@ def main(argv: list[str] | None = None, inspect=None) -> dict:
     tmp = tempfile.mkdtemp(prefix="yurt-micro-state-")
     store = StateStore.open(None if args.memory else tmp)
     server = FakeServer(store)
-    template = sim_node_template()
-    node_ids = []
-    for i in range(args.nodes):
-        node = msgspec.convert(dict(template, ID=str(uuid.uuid4()), SecretID=str(uuid.uuid4()), Name=f"sim-{i}",
-                                    Status="ready"), Node)
-        register_node(server, node)
-        node_ids.append(node.id)
+    node_ids = register_sim_nodes(server, args.nodes)
     if args.prefill:
         _prefill(server, node_ids, args.prefill, args.count)
     store_clock = _time_store_parts(store)

@@ -91,9 +91,8 @@ class RPCServer:
             if name == "_allocs_get":
                 self._answer(conn, req.seq, self.api.allocs_get_now(_body(req.body)))
                 return
-        except Exception as exc:  # as `LocalServerAPI.call` maps it
-            error = self.api.api_error(exc, method, path)
-            conn.reply(req.seq, error.status, 0, error.text)
+        except Exception as exc:  # noqa: BLE001 - as `LocalServerAPI.call` maps it
+            conn.reply_error(req.seq, exc, method, path)
             return
         conn.serve_in_task(req)
 
@@ -102,8 +101,7 @@ class RPCServer:
             return
         exc = fut.exception()
         if exc is not None:
-            error = self.api.api_error(exc, req.method, req.path)
-            conn.reply(req.seq, error.status, 0, error.text)
+            conn.reply_error(req.seq, exc, req.method, req.path)
         else:
             self._answer(conn, req.seq, self.api.index_reply(fut.result()))
 
@@ -314,8 +312,7 @@ class _Watch(CallbackWaiter):
         try:
             body, meta = self.rpc.api.watch_reply(answer, self.min_index, self.want_delta)
         except Exception as exc:  # noqa: BLE001 - as `LocalServerAPI.call` maps it
-            error = self.rpc.api.api_error(exc, "GET", f"/v1/internal/node/{self.node_id}/allocs")
-            conn.reply(self.seq, error.status, 0, error.text)
+            conn.reply_error(self.seq, exc, "GET", f"/v1/internal/node/{self.node_id}/allocs")
             return
         conn.reply(self.seq, 200, meta.last_index, body)
 
@@ -364,7 +361,7 @@ class _Connection(asyncio.Protocol):
                 dispatch(req, self)
             except Exception as exc:  # noqa: BLE001 - an answer the client can read, never silence
                 log.exception("rpc: %s %s failed", req.method, req.path)
-                self.reply(req.seq, 500, 0, str(exc) or type(exc).__name__)
+                self.reply(req.seq, 500, 0, _error_text(exc))
 
     def serve_in_task(self, req: Request) -> None:
         task = asyncio.get_running_loop().create_task(self._serve(req))
@@ -378,7 +375,7 @@ class _Connection(asyncio.Protocol):
             raise
         except Exception as exc:  # noqa: BLE001 - an answer the client can read, never silence
             log.exception("rpc: %s %s failed", req.method, req.path)
-            status, index, body = 500, 0, str(exc) or type(exc).__name__
+            status, index, body = 500, 0, _error_text(exc)
         self.reply(req.seq, status, index, body)
 
     def reply(self, seq: int, status: int, index: int, body: Any) -> None:
@@ -387,9 +384,18 @@ class _Connection(asyncio.Protocol):
             out = frame((seq, status, index, body))
         except Exception as exc:  # noqa: BLE001 - an answer the client can read, never silence
             log.exception("rpc: reply %s could not be framed", seq)
-            out = frame((seq, 500, 0, str(exc) or type(exc).__name__))
+            out = frame((seq, 500, 0, _error_text(exc)))
         if self.transport is not None:
             self.transport.write(out)
+
+    def reply_error(self, seq: int, exc: Exception, method: str, path: str) -> None:
+        """Reply with `exc` as the HTTP API words it (`LocalServerAPI.api_error`)."""
+        error = self.rpc.api.api_error(exc, method, path)
+        self.reply(seq, error.status, 0, error.text)
+
+
+def _error_text(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
 
 
 def info_route(rpc: RPCServer):
