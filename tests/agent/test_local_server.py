@@ -110,33 +110,32 @@ async def test_writes_of_an_ha_follower_go_over_http(server):
         await api.aclose()
 
 
-async def test_a_server_failure_is_a_500_the_client_retries(server):
+async def _update_error(server, submit_nowait) -> APIError:
+    """The error a client's status update gets when the batcher's `submit_nowait` (what the
+    local API calls) is `submit_nowait`."""
     api = LocalServerAPI(server, AsyncClient(APIConfig(address=f"http://{NOWHERE}")))
-
-    def broken(updates):  # what the local API calls: `AllocUpdateBatcher.submit_nowait`
-        raise RuntimeError("plan applier stopped")
-
-    server.alloc_updates.submit_nowait = broken
+    server.alloc_updates.submit_nowait = submit_nowait
     try:
         with pytest.raises(APIError) as err:
             await api.put("/v1/internal/allocs/update", {"Allocs": [{"ID": "a1", "ClientStatus": "running"}]})
-        assert err.value.status == 500 and "plan applier stopped" in err.value.text
+        return err.value
     finally:
         await api.aclose()
 
 
-async def test_a_batch_that_fails_after_queueing_is_a_500_too(server):
-    api = LocalServerAPI(server, AsyncClient(APIConfig(address=f"http://{NOWHERE}")))
+async def test_a_server_failure_is_a_500_the_client_retries(server):
+    def broken(updates):
+        raise RuntimeError("plan applier stopped")
 
+    error = await _update_error(server, broken)
+    assert error.status == 500 and "plan applier stopped" in error.text
+
+
+async def test_a_batch_that_fails_after_queueing_is_a_500_too(server):
     def queued_then_failed(updates):
         future = asyncio.get_running_loop().create_future()
         future.set_exception(RuntimeError("state store closed"))
         return future
 
-    server.alloc_updates.submit_nowait = queued_then_failed
-    try:
-        with pytest.raises(APIError) as err:
-            await api.put("/v1/internal/allocs/update", {"Allocs": [{"ID": "a1", "ClientStatus": "running"}]})
-        assert err.value.status == 500 and "state store closed" in err.value.text
-    finally:
-        await api.aclose()
+    error = await _update_error(server, queued_then_failed)
+    assert error.status == 500 and "state store closed" in error.text
