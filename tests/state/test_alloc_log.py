@@ -100,7 +100,7 @@ def test_removals_and_moves_and_the_log_stays_bounded(no_scan):
         a = t.allocs.get(f"a{gen % 10}")
         txn.put_alloc(evolve(a, alloc_modify_index=t.index + 1))
         t = txn.commit()
-        log, n, _ = t.alloc_log.get("n1")
+        n = t.allocs_by_node.get("n1")._log_n
         assert n <= 2 * 10 + 64 + 1
     _check(t)
     txn = _txn(t, 500)
@@ -114,7 +114,7 @@ def test_removals_and_moves_and_the_log_stays_bounded(no_scan):
     for a in list(t.allocs.values()):
         txn.delete_alloc(a.id)
     t = txn.commit()
-    assert t.alloc_log.get("n1") is None and t.alloc_log.get("n2") is None
+    assert t.allocs_by_node.get("n1") is None and t.allocs_by_node.get("n2") is None
     _check(t)
 
 
@@ -129,7 +129,7 @@ def test_a_map_written_around_the_log_is_scanned():
     txn.put_alloc(_alloc("a1", "n1", 8))
     t = txn.commit()
     assert sorted(StateReader(t).alloc_ids_changed_since("n1", 1)) == ["a1", "b"]
-    assert t.alloc_log.get("n1")[2] is t.allocs_by_node.get("n1")
+    assert t.allocs_by_node.get("n1")._log is not None
 
 
 def test_a_restored_state_has_the_log(no_scan):

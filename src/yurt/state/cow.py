@@ -123,6 +123,11 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
     _gen: int = 0
     _root: Any = msgspec.field(default_factory=dict)
     _size: int = 0
+    # a node's version map (`allocs_by_node`) only: its write log (`tables.NodeAllocLog`) and
+    # how many of the log's entries describe this map; a map derived from it by a write that
+    # does not log (a new generation's copy) starts without one (then the reader scans)
+    _log: Any = None
+    _log_n: int = 0
 
     def __repr__(self) -> str:  # not the struct's field dump: a table's trie holds millions of entries
         return f"CowMap(size={self._size}, gen={self._gen})"

@@ -9,8 +9,8 @@ from typing import Any
 
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration
 
-from .cow import EMPTY, bucket_add, bucket_add_many, bucket_remove, tuple_bucket_add, tuple_bucket_remove
-from .tables import ALLOC_PREFIX_LEN, PREFIX_LEN, StateReader, Tables, node_alloc_log_entry
+from .cow import EMPTY, IdGroup, bucket_add, bucket_add_many, bucket_remove, tuple_bucket_remove
+from .tables import ALLOC_PREFIX_LEN, ALLOC_TAIL_FOLD, PREFIX_LEN, IdTail, StateReader, Tables, log_version_writes
 
 
 _LOOKUP = object()
@@ -72,6 +72,8 @@ class Txn(StateReader):
         if self._new_allocs:
             self.index_new_allocs()
         t = self._t
+        if t.alloc_tail_n > ALLOC_TAIL_FOLD:
+            self._fold_alloc_tail()
         for key, (allocs, evals) in self._live_delta.items():
             if not allocs and not evals:
                 continue
@@ -204,7 +206,9 @@ class Txn(StateReader):
                 t.allocs = t.allocs.assoc(alloc.id, alloc, gen)
                 return
             self._index_alloc(alloc, key)
-            t.allocs_by_prefix = tuple_bucket_add(t.allocs_by_prefix, alloc.id[:ALLOC_PREFIX_LEN], (alloc.id,), gen)
+            tail = t.alloc_tail.ids
+            tail.append(alloc.id)
+            t.alloc_tail_n = len(tail)
             self._add_liveness(key, live, 0)
             moved = same_usage = False
         elif old.id in self._new_ids:  # new in this batch: its index entries first
@@ -252,20 +256,21 @@ class Txn(StateReader):
         by_job: dict[tuple[str, str], list[tuple[str, bool]]] = {}
         by_node: dict[str, list[tuple[str, int]]] = {}
         by_eval: dict[str, list[tuple[str, bool]]] = {}
-        by_prefix: dict[str, list[str]] = {}
+        tail = t.alloc_tail.ids
         for alloc in allocs:
             alloc_id = alloc.id
             member = (alloc_id, True)
             by_job.setdefault((alloc.namespace, alloc.job_id), []).append(member)
             by_node.setdefault(alloc.node_id, []).append((alloc_id, alloc.alloc_modify_index))
             by_eval.setdefault(alloc.eval_id, []).append(member)
-            by_prefix.setdefault(alloc_id[:ALLOC_PREFIX_LEN], []).append(alloc_id)
+            tail.append(alloc_id)
+        t.alloc_tail_n = len(tail)
         for name, groups in (("allocs_by_job", by_job), ("allocs_by_eval", by_eval)):
             index = getattr(t, name)
             for key, members in groups.items():
                 index = bucket_add_many(index, key, members, gen)
             setattr(t, name, index)
-        by_node_map, alloc_log, indexes, touched, txn_index = t.allocs_by_node, t.alloc_log, t.indexes, self.touched, self.index
+        by_node_map, indexes, touched, txn_index = t.allocs_by_node, t.indexes, self.touched, self.index
         for node_id, members in by_node.items():
             before = by_node_map.get(node_id)
             bucket = before if before is not None else EMPTY
@@ -274,20 +279,31 @@ class Txn(StateReader):
                 bucket = bucket.assoc(alloc_id, alloc_modify_index, gen)
             else:
                 bucket = bucket.update(members, gen)
+            log_version_writes(bucket, before, members)
             by_node_map = by_node_map.assoc(node_id, bucket, gen)
-            entry = alloc_log.get(node_id)
-            if entry is not None and entry[2] is not before:
-                entry = None  # the log does not describe the map: rebuilt from it
-            alloc_log = alloc_log.assoc(node_id, node_alloc_log_entry(entry, bucket, members), gen)
             for key in (node_allocs_key(node_id), node_usage_key(node_id)):  # `touch`, for the node's new allocs
                 indexes[key] = txn_index
                 touched.add(key)
-        t.allocs_by_node, t.alloc_log = by_node_map, alloc_log
+        t.allocs_by_node = by_node_map
         self.touch("allocs")
-        index = t.allocs_by_prefix
-        for key, ids in by_prefix.items():
-            index = tuple_bucket_add(index, key, ids, gen)
-        t.allocs_by_prefix = index
+
+    def _fold_alloc_tail(self) -> None:
+        """Put the IDs waiting in `alloc_tail` that the allocs table holds into their
+        `allocs_by_prefix` groups (a batch: each group and trie leaf written once) and
+        start an empty tail."""
+        t = self._t
+        ids, n = t.alloc_tail.ids, t.alloc_tail_n
+        t.alloc_tail, t.alloc_tail_n = IdTail(), 0
+        allocs = t.allocs
+        by_prefix: dict[str, list[str]] = {}
+        for alloc_id in dict.fromkeys(ids[:n]):  # (an ID deleted and added again is there twice)
+            if alloc_id in allocs:  # (not: deleted since, or written by another version)
+                by_prefix.setdefault(alloc_id[:ALLOC_PREFIX_LEN], []).append(alloc_id)
+        groups = t.allocs_by_prefix
+        get = groups.get
+        t.allocs_by_prefix = groups.update(
+            [(key, IdGroup((*group.ids, *new) if (group := get(key)) else tuple(new))) for key, new in by_prefix.items()],
+            self.gen)
 
     def _index_alloc(self, alloc: Allocation, key: tuple[str, str]) -> None:
         t, gen = self._t, self.gen
@@ -296,30 +312,21 @@ class Txn(StateReader):
         t.allocs_by_eval = bucket_add(t.allocs_by_eval, alloc.eval_id, alloc.id, gen)
 
     def _node_map_add(self, node_id: str, alloc_id: str, alloc_modify_index: int) -> None:
-        """Set the alloc's AllocModifyIndex in its node's version map (`allocs_by_node`)."""
+        """Set the alloc's AllocModifyIndex in its node's version map (`allocs_by_node`)
+        and log the write there (`tables.NodeAllocLog`)."""
         t = self._t
         before = t.allocs_by_node.get(node_id)
         t.allocs_by_node = bucket_add(t.allocs_by_node, node_id, alloc_id, self.gen, alloc_modify_index)
-        self._log_node_map(node_id, before, ((alloc_id, alloc_modify_index),))
-
-    def _log_node_map(self, node_id: str, before: Any, writes: Any) -> None:
-        """Record `writes` to the node's version map, which was `before` (`tables.NodeAllocLog`)."""
-        t = self._t
-        entry = t.alloc_log.get(node_id)
-        if entry is not None and entry[2] is not before:
-            entry = None  # the log does not describe the map: rebuilt from it
-        entry = node_alloc_log_entry(entry, t.allocs_by_node.get(node_id), writes)
-        if entry is not None:
-            t.alloc_log = t.alloc_log.assoc(node_id, entry, self.gen)
-        else:
-            t.alloc_log = t.alloc_log.dissoc(node_id, self.gen)
+        log_version_writes(t.allocs_by_node.get(node_id), before, ((alloc_id, alloc_modify_index),))
 
     def _unindex_alloc(self, old: Allocation) -> None:
         t, gen = self._t, self.gen
         t.allocs_by_job = bucket_remove(t.allocs_by_job, job_key(old), old.id, gen)
         before = t.allocs_by_node.get(old.node_id)
         t.allocs_by_node = bucket_remove(t.allocs_by_node, old.node_id, old.id, gen)
-        self._log_node_map(old.node_id, before, ())
+        after = t.allocs_by_node.get(old.node_id)
+        if after is not None and after is not before:  # (not: a committed map, or written in place)
+            log_version_writes(after, before, ())  # the log of the map it was removed from
         t.allocs_by_eval = bucket_remove(t.allocs_by_eval, old.eval_id, old.id, gen)
         self._add_liveness(job_key(old), -int(not old.terminal), 0)
 
