@@ -117,6 +117,9 @@ def _time_store_parts(store) -> dict:
     plan_apply_module.evaluate_plan = timed("fit_check_s", plan_apply_module.evaluate_plan)
     store._run_listeners = timed("carry_s", store._run_listeners)  # the listener: plan_apply.UsageCarrier
     txn_module.Txn.index_new_allocs = timed("index_new_allocs_s", txn_module.Txn.index_new_allocs)
+    if hasattr(txn_module.Txn, "_fold_alloc_tail"):  # new alloc IDs into allocs_by_prefix, in batches
+        parts["prefix_fold_s"] = 0.0
+        txn_module.Txn._fold_alloc_tail = timed("prefix_fold_s", txn_module.Txn._fold_alloc_tail)
     store_module.apply_command = timed("fsm_s", store_module.apply_command)
     store_module.encode_command = timed("encode_s", store_module.encode_command)
     if store._backend is not None:

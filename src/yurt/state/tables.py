@@ -144,13 +144,17 @@ def scan_changed(versions: CowMap, since: int) -> list[str]:
 
 
 class Tables:
-    __slots__ = (*_MAPS, "scheduler_config", "indexes", "index", "node_allocs_cache", "alloc_tail", "alloc_tail_n")
+    __slots__ = (*_MAPS, "scheduler_config", "indexes", "index", "node_allocs_cache", "alloc_tail", "alloc_tail_n",
+                 "alloc_tail_mixed")
 
     def __init__(self) -> None:
         for name in _MAPS:
             setattr(self, name, EMPTY)
         self.alloc_tail = IdTail()  # this version's new alloc IDs not yet in `allocs_by_prefix`:
         self.alloc_tail_n = 0  # the first `alloc_tail_n` of `alloc_tail.ids`
+        # may those hold IDs this version's allocs table does not (deleted since, or written
+        # by another version), or an ID twice? (else the fold takes them as they are)
+        self.alloc_tail_mixed = False
         self.scheduler_config: SchedulerConfiguration | None = None
         self.indexes: dict[str, int] = {}
         self.index = 0

@@ -207,6 +207,8 @@ class Txn(StateReader):
                 return
             self._index_alloc(alloc, key)
             tail = t.alloc_tail.ids
+            if len(tail) != t.alloc_tail_n:
+                t.alloc_tail_mixed = True  # another version wrote after this one's entries
             tail.append(alloc.id)
             t.alloc_tail_n = len(tail)
             self._add_liveness(key, live, 0)
@@ -257,6 +259,8 @@ class Txn(StateReader):
         by_node: dict[str, list[tuple[str, int]]] = {}
         by_eval: dict[str, list[tuple[str, bool]]] = {}
         tail = t.alloc_tail.ids
+        if len(tail) != t.alloc_tail_n:
+            t.alloc_tail_mixed = True  # another version wrote after this one's entries
         for alloc in allocs:
             alloc_id = alloc.id
             member = (alloc_id, True)
@@ -292,12 +296,16 @@ class Txn(StateReader):
         `allocs_by_prefix` groups (a batch: each group and trie leaf written once) and
         start an empty tail."""
         t = self._t
-        ids, n = t.alloc_tail.ids, t.alloc_tail_n
-        t.alloc_tail, t.alloc_tail_n = IdTail(), 0
-        allocs = t.allocs
+        ids, n, mixed = t.alloc_tail.ids, t.alloc_tail_n, t.alloc_tail_mixed
+        t.alloc_tail, t.alloc_tail_n, t.alloc_tail_mixed = IdTail(), 0, False
         by_prefix: dict[str, list[str]] = {}
-        for alloc_id in dict.fromkeys(ids[:n]):  # (an ID deleted and added again is there twice)
-            if alloc_id in allocs:  # (not: deleted since, or written by another version)
+        if mixed:
+            allocs = t.allocs
+            for alloc_id in dict.fromkeys(ids[:n]):  # (an ID deleted and added again is there twice)
+                if alloc_id in allocs:  # (not: deleted since, or written by another version)
+                    by_prefix.setdefault(alloc_id[:ALLOC_PREFIX_LEN], []).append(alloc_id)
+        else:
+            for alloc_id in ids[:n] if n < len(ids) else ids:
                 by_prefix.setdefault(alloc_id[:ALLOC_PREFIX_LEN], []).append(alloc_id)
         groups = t.allocs_by_prefix
         get = groups.get
@@ -338,6 +346,8 @@ class Txn(StateReader):
         if old is not None:
             self._unindex_alloc(old)
             t.allocs_by_prefix = tuple_bucket_remove(t.allocs_by_prefix, alloc_id[:ALLOC_PREFIX_LEN], alloc_id, gen)
+            if t.alloc_tail_n:
+                t.alloc_tail_mixed = True  # (it may be waiting there)
             t.allocs = t.allocs.dissoc(alloc_id, gen)
             self.touch(node_allocs_key(old.node_id))
             self.touch(node_usage_key(old.node_id))
