@@ -171,35 +171,48 @@ def apply_client_update(txn: Txn, cmd: AllocClientUpdate) -> None:
         existing = txn.alloc_by_id(update.id)
         if existing is None:
             continue
-        changes: dict = dict(
-            client_status=shared_str(update.client_status) or existing.client_status,
-            client_description=shared_str(update.client_description),
-            modify_index=index,
-            modify_time=updated_at or existing.modify_time,
-        )  # and only the fields the client sent: the others stay the stored ones
-        if update.task_states is not None:
-            changes["task_states"] = share_task_states(update.task_states)
-        if update.network_status is not None:
-            changes["network_status"] = update.network_status
-        if update.deployment_status is not None:
-            base = existing.deployment_status or update.deployment_status
-            changes["deployment_status"] = evolve(
-                base,
-                healthy=update.deployment_status.healthy,
-                timestamp=update.deployment_status.timestamp,
-                modify_index=index,
-            )
-        merged = _replace(existing, **changes)
+        client_status = shared_str(update.client_status) or existing.client_status
+        # only the fields the client sent: the others stay the stored ones
+        if update.network_status is None and update.deployment_status is None and update.task_states is not None:
+            merged = _replace(existing, client_status=client_status,
+                              client_description=shared_str(update.client_description), modify_index=index,
+                              modify_time=updated_at or existing.modify_time,
+                              task_states=share_task_states(update.task_states))  # (a status report: the usual)
+        else:
+            merged = _replace(existing, **_client_changes(existing, update, client_status, index, updated_at))
         summaries.add(merged, existing)
         if merged.deployment_id:
             track_alloc(txn, merged, existing, updated_at)
         txn.put_alloc(merged, existing)
-        _count_job(jobs, merged, merged.terminal)
+        _count_job(jobs, merged, merged.desired_status in _SERVER_TERMINAL or client_status in CLIENT_TERMINAL_STATUSES)
     summaries.flush()
     txn.touch("allocs")
     set_job_statuses(txn, jobs)
     if cmd.evals:
         upsert_evals(txn, cmd.evals)
+
+
+def _client_changes(existing: Allocation, update, client_status: str, index: int, updated_at: int) -> dict:
+    """What `apply_client_update` sets on the stored alloc from a client's update."""
+    changes: dict = dict(
+        client_status=client_status,
+        client_description=shared_str(update.client_description),
+        modify_index=index,
+        modify_time=updated_at or existing.modify_time,
+    )
+    if update.task_states is not None:
+        changes["task_states"] = share_task_states(update.task_states)
+    if update.network_status is not None:
+        changes["network_status"] = update.network_status
+    if update.deployment_status is not None:
+        base = existing.deployment_status or update.deployment_status
+        changes["deployment_status"] = evolve(
+            base,
+            healthy=update.deployment_status.healthy,
+            timestamp=update.deployment_status.timestamp,
+            modify_index=index,
+        )
+    return changes
 
 
 def apply_desired_transitions(txn: Txn, cmd: AllocDesiredTransition) -> None:
