@@ -111,3 +111,23 @@ def test_every_version_answers_what_a_scan_answers(small_fold, steps):
             versions.append(t)
         for kept in versions:
             _check(kept)
+
+
+def test_merge_with_equals_one_write_at_a_time():
+    """`CowMap.merge_with` (the fold's batch write) gives what a `get` and an `assoc` per key
+    give, on maps of every depth, and leaves the map it started from as it was."""
+    from yurt.state.cow import EMPTY
+
+    def combine(current, new):
+        return (current or ()) + (new,)
+
+    for size in (0, 5, 70, 3000):
+        base = EMPTY.update([(f"k{i}", (i,)) for i in range(size)], 1)
+        before = base.to_dict()
+        entries = {f"k{i}": -i for i in range(0, size + 200, 3)}
+        merged = base.merge_with(entries, combine, 2)
+        expected = base
+        for key, value in entries.items():
+            expected = expected.assoc(key, combine(expected.get(key), value), 3)
+        assert merged.to_dict() == expected.to_dict() and len(merged) == len(expected)
+        assert base.to_dict() == before and len(base) == size

@@ -75,12 +75,18 @@ def _build(entries: dict, shift: int, fresh: set[int]) -> Any:
     return branch
 
 
-def _merge(node: Any, entries: dict, shift: int, fresh: set[int]) -> tuple[Any, int]:
+def _merge(node: Any, entries: dict, shift: int, fresh: set[int], combine: Any = None) -> tuple[Any, int]:
     """`node` (a subtree, or None) with `entries` set, copying what `fresh` does not own;
-    returns the node to keep and how many keys were new."""
+    returns the node to keep and how many keys were new. `combine(current value or None,
+    entry)`, if given, makes the value set from each entry."""
     if node is None:
+        if combine is not None:
+            entries = {key: combine(None, value) for key, value in entries.items()}
         return _build(entries, shift, fresh), len(entries)
     if type(node) is _Leaf:
+        if combine is not None:
+            get = node.get
+            entries = {key: combine(get(key), value) for key, value in entries.items()}
         before = len(node)
         if id(node) not in fresh:
             node = {**node, **entries}
@@ -105,7 +111,7 @@ def _merge(node: Any, entries: dict, shift: int, fresh: set[int]) -> tuple[Any, 
     added = 0
     shift += _BITS
     for i, group in groups.items():
-        node[i], n = _merge(node[i], group, shift, fresh)
+        node[i], n = _merge(node[i], group, shift, fresh, combine)
         added += n
     return node, added
 
@@ -249,6 +255,14 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
                 m = m.assoc(key, value, gen)
             return m
         m._root, added = _merge(m._root, entries, 0, _fresh_set(gen))
+        m._size += added
+        return m
+
+    def merge_with(self, entries: dict, combine: Any, gen: int) -> "CowMap":
+        """This map with each key of `entries` set to `combine(its current value or None,
+        entries[key])`, in one pass per trie level (no lookup walk per key first)."""
+        m = self if self._gen == gen else self._owned(gen)
+        m._root, added = _merge(m._root, entries, 0, _fresh_set(gen), combine)
         m._size += added
         return m
 

@@ -16,6 +16,10 @@ from .tables import ALLOC_PREFIX_LEN, ALLOC_TAIL_FOLD, PREFIX_LEN, IdTail, State
 _LOOKUP = object()
 
 
+def _grown_group(group: IdGroup | None, new: list[str]) -> IdGroup:
+    return IdGroup((*group.ids, *new) if group else tuple(new))
+
+
 class StateError(Exception):
     """A command that cannot be applied to the current state (nothing was changed)."""
 
@@ -307,11 +311,7 @@ class Txn(StateReader):
         else:
             for alloc_id in ids[:n] if n < len(ids) else ids:
                 by_prefix.setdefault(alloc_id[:ALLOC_PREFIX_LEN], []).append(alloc_id)
-        groups = t.allocs_by_prefix
-        get = groups.get
-        t.allocs_by_prefix = groups.update(
-            [(key, IdGroup((*group.ids, *new) if (group := get(key)) else tuple(new))) for key, new in by_prefix.items()],
-            self.gen)
+        t.allocs_by_prefix = t.allocs_by_prefix.merge_with(by_prefix, _grown_group, self.gen)
 
     def _index_alloc(self, alloc: Allocation, key: tuple[str, str]) -> None:
         t, gen = self._t, self.gen
