@@ -178,6 +178,13 @@ def test_every_version_answers_what_a_scan_answers(no_scan, steps):
     batched new allocs) in batches of transactions sharing one generation (as
     `StateStore.apply_batch`), batches dropped, and batches starting from an older version:
     every version kept answers exactly what the brute force answers, through the log."""
+    walk_versions(steps, _write, _check)
+
+
+def walk_versions(steps, write, check) -> None:
+    """Apply `steps` (hypothesis: batches of `write(txn, ops)` transactions sharing one
+    generation, each batch dropped or kept, from the newest version or an older one) and
+    `check` every kept version after each batch."""
     versions = [Tables()]
     index = 0
     for gen, (batch, drop, back) in enumerate(steps, start=1):
@@ -185,9 +192,9 @@ def test_every_version_answers_what_a_scan_answers(no_scan, steps):
         for ops in batch:
             index += 1
             txn = Txn(t, gen, index)
-            _write(txn, ops)
+            write(txn, ops)
             t = txn.commit()
         if not drop:
             versions.append(t)
         for kept in versions:
-            _check(kept)
+            check(kept)

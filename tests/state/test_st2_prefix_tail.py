@@ -6,6 +6,7 @@ dropped transactions and writers that start from an older version."""
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_alloc_log import walk_versions
 
 from yurt.state import txn as txn_mod
 from yurt.state.persist import decode_tables, encode_tables
@@ -23,10 +24,11 @@ def _alloc(alloc_id: str) -> Allocation:
                       node_id="n1", desired_status="run", client_status="pending", alloc_modify_index=1)
 
 
-def _check(t: Tables) -> None:
+def check_prefix_lookups(t: Tables) -> None:
+    """Every prefix lookup of `PREFIXES` and of the IDs' own prefixes answers the scan's."""
     reader = StateReader(t)
     present = sorted(t.allocs.to_dict())
-    for prefix in PREFIXES:
+    for prefix in {*PREFIXES, *(i[:k] for i in present for k in (1, 2, 3))}:
         got = [a.id for a in reader.by_prefix("allocs", prefix)]
         assert got == [i for i in present if i.startswith(prefix)], prefix
 
@@ -44,7 +46,7 @@ def test_ids_are_found_before_and_after_the_fold(small_fold):
         for i in ids:
             txn.put_alloc(_alloc(i))
         t = txn.commit()
-        _check(t)
+        check_prefix_lookups(t)
     assert t.alloc_tail_n == 0 and len(t.allocs_by_prefix) == 4  # folded: 5 IDs past 3
     txn = Txn(t, 10, t.index + 1)
     txn.delete_alloc("a0x-0")  # in a group
@@ -52,7 +54,7 @@ def test_ids_are_found_before_and_after_the_fold(small_fold):
     t2 = txn.commit()
     assert [a.id for a in StateReader(t2).by_prefix("allocs", "a0x")] == ["a0x-1", "a0x-2"]
     assert [a.id for a in StateReader(t).by_prefix("allocs", "a0x")] == ["a0x-0", "a0x-1"]  # the old version
-    _check(t2)
+    check_prefix_lookups(t2)
 
 
 def test_a_deleted_waiting_id_added_again_is_listed_once(small_fold):
@@ -70,7 +72,19 @@ def test_a_deleted_waiting_id_added_again_is_listed_once(small_fold):
     txn.put_alloc(_alloc("a0x-2"))
     t = txn.commit()  # 4 waiting entries, one of them deleted: folded
     assert t.allocs_by_prefix.get("a0x-").ids == ("a0x-0", "a0x-1", "a0x-2")
-    _check(t)
+    check_prefix_lookups(t)
+
+
+def test_a_waiting_id_deleted_then_added_again_is_folded_once(small_fold):
+    t = Tables()
+    for gen, (kind, ids) in enumerate((("new", ["a0x-0"]), ("delete", ["a0x-0"]),
+                                       ("new", ["a0x-0", "a0x-1", "a0x-2"])), start=1):
+        txn = Txn(t, gen, t.index + 1)
+        for i in ids:
+            txn.put_alloc(_alloc(i)) if kind == "new" else txn.delete_alloc(i)
+        t = txn.commit()
+    assert t.alloc_tail_n == 0 and t.allocs_by_prefix.get("a0x-").ids == ("a0x-0", "a0x-1", "a0x-2")
+    check_prefix_lookups(t)
 
 
 def test_a_restored_state_finds_every_id(small_fold):
@@ -79,11 +93,21 @@ def test_a_restored_state_finds_every_id(small_fold):
         txn.put_alloc(_alloc(i))
     t = txn.commit()
     restored = decode_tables(encode_tables(t))
-    _check(restored)
+    check_prefix_lookups(restored)
     assert restored.alloc_tail_n == 0  # the restore's 7 IDs were folded
 
 
 _ops = st.lists(st.tuples(st.sampled_from(["new", "delete", "batch"]), st.sampled_from(IDS)), min_size=1, max_size=6)
+
+
+def _write(txn: Txn, ops) -> None:
+    for kind, alloc_id in ops:
+        if kind == "batch":
+            txn.batch_new_allocs()
+        elif kind == "new" and txn._t.allocs.get(alloc_id) is None:
+            txn.put_alloc(_alloc(alloc_id))
+        elif kind == "delete":
+            txn.delete_alloc(alloc_id)
 
 
 @settings(max_examples=60, deadline=None,
@@ -91,26 +115,7 @@ _ops = st.lists(st.tuples(st.sampled_from(["new", "delete", "batch"]), st.sample
 @given(st.lists(st.tuples(st.lists(_ops, min_size=1, max_size=3), st.booleans(), st.integers(0, 3)),
                 min_size=1, max_size=12))
 def test_every_version_answers_what_a_scan_answers(small_fold, steps):
-    versions = [Tables()]
-    index = 0
-    for gen, (batch, drop, back) in enumerate(steps, start=1):
-        t = versions[max(0, len(versions) - 1 - back)]
-        for ops in batch:
-            index += 1
-            txn = Txn(t, gen, index)
-            for kind, alloc_id in ops:
-                present = txn._t.allocs.get(alloc_id) is not None
-                if kind == "batch":
-                    txn.batch_new_allocs()
-                elif kind == "new" and not present:
-                    txn.put_alloc(_alloc(alloc_id))
-                elif kind == "delete":
-                    txn.delete_alloc(alloc_id)
-            t = txn.commit()
-        if not drop:
-            versions.append(t)
-        for kept in versions:
-            _check(kept)
+    walk_versions(steps, _write, check_prefix_lookups)
 
 
 def test_merge_with_equals_one_write_at_a_time():
