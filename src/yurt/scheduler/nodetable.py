@@ -51,6 +51,7 @@ class Columns:
         self.state: tuple[list[int], list[int], list] | None = None
         self._before: tuple[list[int], list[int], list] | None = None  # the same, one version earlier
         self._newest = -1  # the highest snapshot index read
+        self._index_keys: list | None = None  # the state's keys of the nodes' usage indexes
         self._lock = threading.Lock()  # scheduler threads share the table
 
     def usage_keys(self, snapshot) -> tuple[list[int], list[tuple], list]:
@@ -59,7 +60,13 @@ class Columns:
         its existing allocs hold in `snapshot`; the list those ints index (entries: (key,
         position of a node that has it)), which only grows; and the node's `NodeBase` in
         `snapshot` (what `UsageTracker.peek` returns for a node the plan has not touched)."""
-        versions = list(map(snapshot.node_allocs_index, self.ids))
+        bulk = getattr(snapshot, "node_allocs_indexes", None)
+        if bulk is not None:  # one call for all nodes, with keys made once (~6% of an eval per node)
+            if self._index_keys is None:
+                self._index_keys = snapshot.node_usage_keys(self.ids)
+            versions = bulk(self._index_keys)
+        else:
+            versions = list(map(snapshot.node_allocs_index, self.ids))
         with self._lock:
             keys, bases = self._update(snapshot, versions)
             return keys, self.key_list, bases

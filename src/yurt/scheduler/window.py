@@ -372,6 +372,28 @@ class ClassWindow:
         scored, each above SKIP_SCORE_THRESHOLD: the walk then visits exactly those nodes and
         picks the first of the best. The chosen option, or None when the window is not such
         a window (the node-by-node walk decides)."""
+        choice = self._plain_choice(sel, start, count, limit)
+        if choice is None:
+            return None
+        p, score, top = choice
+        m.evaluated += limit
+        m.top = top
+        node = self.nodes[p]
+        return sel.option(node, self._usage(node, p), score, self.placer)
+
+    def next_plain(self, sel):
+        """The next placement's choice when the walk is a plain short window (see
+        `_plain_window`): (position, score, score entries), the selector's cursor and
+        counters moved as `select` moves them; None when `select` must decide (nothing
+        moved). For a group without networks (no ports to draw)."""
+        self._refresh()
+        count, limit = len(self.nodes), self.placer.limit
+        if limit >= BULK_LIMIT or limit >= count:
+            return None
+        return self._plain_choice(sel, sel.cursor, count, limit)
+
+    def _plain_choice(self, sel, start: int, count: int, limit: int):
+        """`_plain_window`'s decision: (position, score, score entries), or None."""
         cls, neg = self.cls, self.neg
         end = start + limit
         window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
@@ -389,17 +411,15 @@ class ClassWindow:
         best = min(negs)
         offset = negs.index(best)  # the first of the best, as the walk's strict `>`
         sel.cursor = end if end < count else end - count
-        m.evaluated += limit
         sel.nodes_scored += limit
         # best first; ties: the earlier node (a stable sort on the score alone)
         top = sorted(range(limit), key=negs.__getitem__)[:TOP_SCORES]
-        self._entries(m, start, top, map(window.__getitem__, top))
+        entries = self._entries(start, top, map(window.__getitem__, top))
         p = start + offset
         if p >= count:
             p -= count
-        node = self.nodes[p]
-        self.last = (node.id, p)
-        return sel.option(node, self._usage(node, p), -best, self.placer)
+        self.last = (self.nodes[p].id, p)
+        return p, -best, entries
 
     def _all_scored(self, start: int, count: int, limit: int):
         """The walk in bulk for the common window: `limit` scored nodes, plus the filtered
@@ -530,9 +550,9 @@ class ClassWindow:
         """Record the best scored nodes (`found`: (-score, offset, class), sorted) as the
         AllocMetric's score entries, best first (see `_entries`)."""
         found = found[:TOP_SCORES]
-        self._entries(m, start, [f[1] for f in found], [f[2] for f in found])
+        m.top = self._entries(start, [f[1] for f in found], [f[2] for f in found])
 
-    def _entries(self, m, start: int, offsets, classes) -> None:
+    def _entries(self, start: int, offsets, classes) -> list:
         """The score entries of the nodes at window `offsets` (of classes `classes`), in that
         order, as the AllocMetric's `score_meta_data`. A node's entry depends only on its
         class's score, fixed within an epoch: entries are kept per (class, node) for the
@@ -548,7 +568,7 @@ class ClassWindow:
             if entry is None:
                 entry = metas[key] = self._entry(c, pos)
             top.append(entry)
-        m.top = top
+        return top
 
     def _entry(self, c: int, pos: int):
         parts = self.score[c]
