@@ -236,28 +236,30 @@ class PlanBuilder:
         pos, score, top = choice
         node = window.nodes[pos]
         u = window._usage(node, pos)
-        template, plain, metric = fast[2]
+        template, plain, metric, held = fast[2]
         if template is None:  # the group's alloc template, made on its first placement
             _, template, plain = self._template(tg, RankedOption(node, u, score, None, None))
             metric = PlacementMetrics()
             metric.evaluated = fast[3].limit
             metric = metric.to_alloc_metric(self.candidates, failed=False)  # without score entries
-            fast[2][:] = (template, plain, metric)
+            held = self.tracker._held_by(replace(template, allocated_resources=plain))
+            fast[2][:] = (template, plain, metric, held)
         alloc = replace(template, id=self._alloc_id(), name=req.name, node_id=node.id, node_name=node.name,
                         allocated_resources=plain, metrics=replace(metric, score_meta_data=top))
         self.plan.append_alloc(alloc)
-        self.tracker.place(alloc)
+        self.tracker.place_on(alloc, u, held)
         self.placed_ids[alloc.id] = tg.name
         return True
 
     def _plain_setup(self, tg) -> tuple:
         """(group, its ClassWindow or None when `_place_plain` does not apply, [template,
-        plain resources, AllocMetric without score entries] once known, placer)."""
+        plain resources, AllocMetric without score entries, what the alloc holds] once known,
+        placer)."""
         p = self.placer(tg)
         window = None
         if self.candidates.nodes and not p.networks and p.spreads is None and not p.checker.distinct_properties:
             window = self.selector._window(p)
-        return (tg, window, [None, None, None], p)
+        return (tg, window, [None, None, None, None], p)
 
     def place_one(self, req: PlacementRequest, node: Node | None = None) -> Allocation | None:
         """Place `req` on the best node, or only on `node` when given (system jobs: a node

@@ -558,26 +558,29 @@ class ClassWindow:
         class's score, fixed within an epoch: entries are kept per (class, node) for the
         epoch and shared by the allocs of the eval (read-only)."""
         metas, count = self.metas, len(self.nodes)
+        get = metas.get
         top = []
         for offset, c in zip(offsets, classes):
             pos = start + offset
             if pos >= count:
                 pos -= count
             key = c * count + pos
-            entry = metas.get(key)
+            entry = get(key)
             if entry is None:
-                entry = metas[key] = self._entry(c, pos)
+                scores = self.class_scores.get(c)
+                if scores is None:
+                    scores = self._class_scores(c)
+                entry = metas[key] = NodeScoreMeta(node_id=self.nodes[pos].id, scores=scores,
+                                                   norm_score=self.score[c][0])
             top.append(entry)
         return top
 
-    def _entry(self, c: int, pos: int):
-        parts = self.score[c]
-        scores = self.class_scores.get(c)
-        if scores is None:  # the class's score map (score_meta's)
-            final, fit, anti, pen, aff, spread = parts
-            meta = score_meta((final, "", fit, anti, pen, aff, spread, 0.0, 0.0), self.shared_scores)
-            scores = self.class_scores[c] = meta.scores
-        return NodeScoreMeta(node_id=self.nodes[pos].id, scores=scores, norm_score=parts[0])
+    def _class_scores(self, c: int) -> dict:
+        """The class's score map (score_meta's), kept for the epoch."""
+        final, fit, anti, pen, aff, spread = self.score[c]
+        meta = score_meta((final, "", fit, anti, pen, aff, spread, 0.0, 0.0), self.shared_scores)
+        scores = self.class_scores[c] = meta.scores
+        return scores
 
     def _top_nodes(self, window: list[int], hits: dict[int, int]) -> list[tuple]:
         """(-score, offset, class) of the first nodes of the classes that hold the 5 best
