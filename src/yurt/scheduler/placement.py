@@ -248,6 +248,7 @@ class PlanBuilder:
                         allocated_resources=plain, metrics=replace(metric, score_meta_data=top))
         self.plan.append_alloc(alloc)
         self.tracker.place_on(alloc, u, held)
+        window.placed(pos, node, u)
         self.placed_ids[alloc.id] = tg.name
         return True
 

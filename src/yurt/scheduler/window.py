@@ -392,6 +392,24 @@ class ClassWindow:
             return None
         return self._plain_choice(sel, sel.cursor, count, limit)
 
+    def placed(self, p: int, node, u) -> None:
+        """After `PlanBuilder._place_plain` placed on the node at `p` (`u`: its usage now):
+        its class, as the next `_refresh` would work it out (the node passed the group's
+        class-only checks; the group has no networks or spreads)."""
+        placer = self.placer
+        if u.free_cpu < placer.cpu or u.free_mem < placer.mem or u.free_disk < placer.disk:
+            c = self._class_of(node)
+        else:
+            groups = u.group_counts
+            sig = (_SCORED, u.cap_cpu, u.cap_mem, u.free_cpu, u.free_mem,
+                   groups.get(placer.tg.name, 0) if groups else 0,
+                   placer.affinity_score(node) if placer.affinities else 0.0, None)
+            c = self.ids.get(sig)
+            if c is None:
+                c = self._new_class(sig)
+        self.cls[p] = c
+        self.log_pos = len(self.tracker.log)
+
     def _plain_choice(self, sel, start: int, count: int, limit: int):
         """`_plain_window`'s decision: (position, score, score entries), or None."""
         cls, neg = self.cls, self.neg
