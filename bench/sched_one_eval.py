@@ -168,6 +168,22 @@ def _tiny_job(job_id: str, count: int, job_type: str = "service"):
 
 
 _SEQ_RNG = Random(7)
+_DIGEST = None  # hashlib object when --digest: every committed plan goes into it
+
+
+def plan_digest(plan, h) -> None:
+    """Add `plan` to the hash `h`: every placed alloc in plan order with its metrics (score
+    entries included), but not its random ID; stops and evictions; the plan's annotations.
+    Two scheduler trees that decide alike give equal digests for the same sequence."""
+    import msgspec
+    for node_id in sorted(plan.node_allocation):
+        for alloc in plan.node_allocation[node_id]:
+            h.update(msgspec.json.encode(evolve(alloc, id="", previous_allocation=alloc.previous_allocation and "p")))
+    for table in (plan.node_update, plan.node_preemptions):
+        for node_id in sorted(table or {}):
+            h.update(node_id.encode() + b"".join(f"{a.name}/{a.desired_status}/{a.desired_description}".encode()
+                                                 for a in table[node_id]))
+    h.update(msgspec.json.encode(plan.annotations))
 
 
 def _process(store, job, cpu: list[float]) -> int:
@@ -183,6 +199,8 @@ def _process(store, job, cpu: list[float]) -> int:
     plan = planner.plan
     if plan is None:
         return 0
+    if _DIGEST is not None:
+        plan_digest(plan, _DIGEST)
     result = PlanApplier(store, lambda: 1_700_000_000 * 10**9).apply(plan)  # as the server commits it
     return sum(len(v) for v in result.node_allocation.values())
 
@@ -282,12 +300,24 @@ def main() -> None:
     parser.add_argument("--prefill", type=int, default=0, metavar="K",
                         help="with --sequence: the nodes first hold K allocs each on average")
     parser.add_argument("--system", type=int, default=0, metavar="JOBS", help="W3-like run of JOBS system jobs")
+    parser.add_argument("--digest", action="store_true",
+                        help="with --sequence/--system: add a sha256 of every plan (but its random alloc IDs)")
     args = parser.parse_args()
-    if args.sequence:
-        print(json.dumps(run_sequence(args.nodes, args.sequence, args.count, args.lose, args.prefill)))
-        return
-    if args.system:
-        print(json.dumps(run_system(args.nodes, args.system)))
+    global _DIGEST
+    if args.digest:
+        import hashlib
+        import types
+        from yurt.scheduler import placement
+        _DIGEST = hashlib.sha256()
+        # alloc IDs seeded too: the order of a node's allocs (by ID) decides which are replaced first
+        ids = Random(13)
+        placement.os = types.SimpleNamespace(urandom=ids.randbytes)
+    if args.sequence or args.system:
+        out = (run_sequence(args.nodes, args.sequence, args.count, args.lose, args.prefill) if args.sequence
+               else run_system(args.nodes, args.system))
+        if _DIGEST is not None:
+            out["plans_sha256"] = _DIGEST.hexdigest()[:16]
+        print(json.dumps(out))
         return
     if args.harness:
         state, job = build_state(args.nodes, args.count, args.allocs_per_node, args.spread)

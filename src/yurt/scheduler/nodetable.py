@@ -45,12 +45,15 @@ class Columns:
         self.nodes = nodes
         self.ids = [n.id for n in nodes]
         self.index = {node_id: j for j, node_id in enumerate(self.ids)}
-        self.keys_of: dict[tuple, int] = {}  # usage key -> its int
+        self.keys_of: dict[tuple, int] = {}  # (fixed int, free cpu, memory, disk, ports taken) -> usage key int
+        self._fixed: list = [None] * len(nodes)  # per node: (fixed int, (computed class, node class, capacity, ports))
+        self._statics: dict[tuple, int] = {}  # fixed part -> its int
         self.key_list: list[tuple] = []  # int -> (usage key, position of a node that has it)
         # (usage indexes, key ints, NodeBases) per node, as last handed out
         self.state: tuple[list[int], list[int], list] | None = None
         self._before: tuple[list[int], list[int], list] | None = None  # the same, one version earlier
         self._newest = -1  # the highest snapshot index read
+        self._index_keys: list | None = None  # the state's keys of the nodes' usage indexes
         self._lock = threading.Lock()  # scheduler threads share the table
 
     def usage_keys(self, snapshot) -> tuple[list[int], list[tuple], list]:
@@ -59,7 +62,13 @@ class Columns:
         its existing allocs hold in `snapshot`; the list those ints index (entries: (key,
         position of a node that has it)), which only grows; and the node's `NodeBase` in
         `snapshot` (what `UsageTracker.peek` returns for a node the plan has not touched)."""
-        versions = list(map(snapshot.node_allocs_index, self.ids))
+        bulk = getattr(snapshot, "node_allocs_indexes", None)
+        if bulk is not None:  # one call for all nodes, with keys made once (~6% of an eval per node)
+            if self._index_keys is None:
+                self._index_keys = snapshot.node_usage_keys(self.ids)
+            versions = bulk(self._index_keys)
+        else:
+            versions = list(map(snapshot.node_allocs_index, self.ids))
         with self._lock:
             keys, bases = self._update(snapshot, versions)
             return keys, self.key_list, bases
@@ -83,6 +92,7 @@ class Columns:
             changed = range(len(versions))
             keys, bases = [0] * len(versions), [None] * len(versions)
         nodes, keys_of, key_list = self.nodes, self.keys_of, self.key_list
+        fixed_of, statics = self._fixed, self._statics
         index = getattr(snapshot, "index", None)
         # a snapshot older than one read before (another scheduler thread's): the usage cache
         # may hold a newer version of its nodes (carried over by later commits), which a node
@@ -107,12 +117,20 @@ class Columns:
                     base.version = (node, version)
                 else:
                     base = node_base(node, snapshot.allocs_by_node(node.id), version)
-            key = (node.computed_class, node.node_class, base.cap_cpu, base.cap_mem, base.free_cpu, base.free_mem,
-                   base.free_disk, len(base.ports), base.min_port, base.max_port)
-            k = keys_of.get(key)
+            # what a node object offers is fixed: (class, capacity, port range) named by an int
+            # once per node, so a changed node's key is a short tuple of that and its free room
+            fixed = fixed_of[j]
+            if fixed is None:
+                fixed = (node.computed_class, node.node_class, base.cap_cpu, base.cap_mem, base.min_port,
+                         base.max_port)
+                fixed = fixed_of[j] = (statics.setdefault(fixed, len(statics)), fixed)
+            short = (fixed[0], base.free_cpu, base.free_mem, base.free_disk, len(base.ports))
+            k = keys_of.get(short)
             if k is None:
-                k = keys_of[key] = len(key_list)
-                key_list.append((key, j))
+                computed, node_class, cap_cpu, cap_mem, lo, hi = fixed[1]
+                k = keys_of[short] = len(key_list)
+                key_list.append(((computed, node_class, cap_cpu, cap_mem, short[1], short[2], short[3], short[4], lo,
+                                  hi), j))
             keys[j] = k
             bases[j] = base
         self.state = (versions, keys, bases)

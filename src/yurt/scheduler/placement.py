@@ -78,6 +78,7 @@ class PlanBuilder:
         self._ids = Random(int.from_bytes(os.urandom(16), "big"))
         self._id_pool: list[str] = []  # hex strings of 16 random bytes, drawn in batches
         self._templates: dict[str, tuple] = {}  # group -> (group, alloc template, plain resources)
+        self._plain: dict[str, tuple] = {}  # group -> what `_place_plain` needs (`_plain_setup`)
         self._plain_allocs: dict[str, Allocation] = {}
         self._metas: dict[tuple, object] = {}  # score entries shared by this eval's allocs (metrics.py)
         self._candidates: CandidateNodes | None = None
@@ -210,9 +211,56 @@ class PlanBuilder:
                 if name in self.failed:
                     self.failed[name].coalesced_failures += 1
                     continue
+                if req.previous is None and not req.deployment_id and not req.canary and self._place_plain(req):
+                    continue
                 self.place_one(req)
         if self._selector is not None:
             self.nodes_scored = self._selector.nodes_scored
+
+    def _place_plain(self, req: PlacementRequest) -> bool:
+        """`place_one` of a new placement (no previous alloc, deployment or canary) of a
+        group without networks when the class window's plain short walk picks its node
+        (`ClassWindow.next_plain`, W1's usual placement): the same alloc, metrics and
+        tracker update, without the general path's per-placement objects (PlacementMetrics,
+        RankedOption) and layers. False (nothing done) when the general path must place it."""
+        tg = req.task_group
+        fast = self._plain.get(tg.name)
+        if fast is None or fast[0] is not tg:
+            fast = self._plain[tg.name] = self._plain_setup(tg)
+        window = fast[1]
+        if window is None:
+            return False
+        choice = window.next_plain(self._selector)
+        if choice is None:
+            return False
+        pos, score, top = choice
+        node = window.nodes[pos]
+        u = window._usage(node, pos)
+        template, plain, metric, held = fast[2]
+        if template is None:  # the group's alloc template, made on its first placement
+            _, template, plain = self._template(tg, RankedOption(node, u, score, None, None))
+            metric = PlacementMetrics()
+            metric.evaluated = fast[3].limit
+            metric = metric.to_alloc_metric(self.candidates, failed=False)  # without score entries
+            held = self.tracker._held_by(replace(template, allocated_resources=plain))
+            fast[2][:] = (template, plain, metric, held)
+        alloc = replace(template, id=self._alloc_id(), name=req.name, node_id=node.id, node_name=node.name,
+                        allocated_resources=plain, metrics=replace(metric, score_meta_data=top))
+        self.plan.append_alloc(alloc)
+        self.tracker.place_on(alloc, u, held)
+        window.placed(pos, node, u)
+        self.placed_ids[alloc.id] = tg.name
+        return True
+
+    def _plain_setup(self, tg) -> tuple:
+        """(group, its ClassWindow or None when `_place_plain` does not apply, [template,
+        plain resources, AllocMetric without score entries, what the alloc holds] once known,
+        placer)."""
+        p = self.placer(tg)
+        window = None
+        if self.candidates.nodes and not p.networks and p.spreads is None and not p.checker.distinct_properties:
+            window = self.selector._window(p)
+        return (tg, window, [None, None, None, None], p)
 
     def place_one(self, req: PlacementRequest, node: Node | None = None) -> Allocation | None:
         """Place `req` on the best node, or only on `node` when given (system jobs: a node

@@ -542,6 +542,18 @@ class UsageTracker:
         if u is not None:
             u.add(alloc, True, held=self._held_by(alloc))
 
+    def place_on(self, alloc: Allocation, u: NodeUsage, held: tuple) -> None:
+        """`place` of an alloc of the job when the caller holds its node's usage `u` (from
+        `usage`) and what it holds (`held_by`)."""
+        node_id = alloc.node_id
+        placed = self.placed.get(node_id)
+        if placed is None:
+            self.placed[node_id] = [alloc]
+        else:
+            placed.append(alloc)
+        self.log.append(node_id)
+        u.add(alloc, True, held=held)
+
     def note_ports(self, ar, like: Allocation, networks: list[NetworkResource]) -> None:
         """`ar` is `like`'s resources plus the group `networks` (ports assigned): what it holds
         is known without recounting (as alloc_ports: every port value > 0 of the networks)."""

@@ -372,6 +372,46 @@ class ClassWindow:
         scored, each above SKIP_SCORE_THRESHOLD: the walk then visits exactly those nodes and
         picks the first of the best. The chosen option, or None when the window is not such
         a window (the node-by-node walk decides)."""
+        choice = self._plain_choice(sel, start, count, limit)
+        if choice is None:
+            return None
+        p, score, top = choice
+        m.evaluated += limit
+        m.top = top
+        node = self.nodes[p]
+        return sel.option(node, self._usage(node, p), score, self.placer)
+
+    def next_plain(self, sel):
+        """The next placement's choice when the walk is a plain short window (see
+        `_plain_window`): (position, score, score entries), the selector's cursor and
+        counters moved as `select` moves them; None when `select` must decide (nothing
+        moved). For a group without networks (no ports to draw)."""
+        self._refresh()
+        count, limit = len(self.nodes), self.placer.limit
+        if limit >= BULK_LIMIT or limit >= count:
+            return None
+        return self._plain_choice(sel, sel.cursor, count, limit)
+
+    def placed(self, p: int, node, u) -> None:
+        """After `PlanBuilder._place_plain` placed on the node at `p` (`u`: its usage now):
+        its class, as the next `_refresh` would work it out (the node passed the group's
+        class-only checks; the group has no networks or spreads)."""
+        placer = self.placer
+        if u.free_cpu < placer.cpu or u.free_mem < placer.mem or u.free_disk < placer.disk:
+            c = self._class_of(node)
+        else:
+            groups = u.group_counts
+            sig = (_SCORED, u.cap_cpu, u.cap_mem, u.free_cpu, u.free_mem,
+                   groups.get(placer.tg.name, 0) if groups else 0,
+                   placer.affinity_score(node) if placer.affinities else 0.0, None)
+            c = self.ids.get(sig)
+            if c is None:
+                c = self._new_class(sig)
+        self.cls[p] = c
+        self.log_pos = len(self.tracker.log)
+
+    def _plain_choice(self, sel, start: int, count: int, limit: int):
+        """`_plain_window`'s decision: (position, score, score entries), or None."""
         cls, neg = self.cls, self.neg
         end = start + limit
         window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
@@ -389,17 +429,15 @@ class ClassWindow:
         best = min(negs)
         offset = negs.index(best)  # the first of the best, as the walk's strict `>`
         sel.cursor = end if end < count else end - count
-        m.evaluated += limit
         sel.nodes_scored += limit
         # best first; ties: the earlier node (a stable sort on the score alone)
         top = sorted(range(limit), key=negs.__getitem__)[:TOP_SCORES]
-        self._entries(m, start, top, map(window.__getitem__, top))
+        entries = self._entries(start, top, map(window.__getitem__, top))
         p = start + offset
         if p >= count:
             p -= count
-        node = self.nodes[p]
-        self.last = (node.id, p)
-        return sel.option(node, self._usage(node, p), -best, self.placer)
+        self.last = (self.nodes[p].id, p)
+        return p, -best, entries
 
     def _all_scored(self, start: int, count: int, limit: int):
         """The walk in bulk for the common window: `limit` scored nodes, plus the filtered
@@ -530,34 +568,37 @@ class ClassWindow:
         """Record the best scored nodes (`found`: (-score, offset, class), sorted) as the
         AllocMetric's score entries, best first (see `_entries`)."""
         found = found[:TOP_SCORES]
-        self._entries(m, start, [f[1] for f in found], [f[2] for f in found])
+        m.top = self._entries(start, [f[1] for f in found], [f[2] for f in found])
 
-    def _entries(self, m, start: int, offsets, classes) -> None:
+    def _entries(self, start: int, offsets, classes) -> list:
         """The score entries of the nodes at window `offsets` (of classes `classes`), in that
         order, as the AllocMetric's `score_meta_data`. A node's entry depends only on its
         class's score, fixed within an epoch: entries are kept per (class, node) for the
         epoch and shared by the allocs of the eval (read-only)."""
         metas, count = self.metas, len(self.nodes)
+        get = metas.get
         top = []
         for offset, c in zip(offsets, classes):
             pos = start + offset
             if pos >= count:
                 pos -= count
             key = c * count + pos
-            entry = metas.get(key)
+            entry = get(key)
             if entry is None:
-                entry = metas[key] = self._entry(c, pos)
+                scores = self.class_scores.get(c)
+                if scores is None:
+                    scores = self._class_scores(c)
+                entry = metas[key] = NodeScoreMeta(node_id=self.nodes[pos].id, scores=scores,
+                                                   norm_score=self.score[c][0])
             top.append(entry)
-        m.top = top
+        return top
 
-    def _entry(self, c: int, pos: int):
-        parts = self.score[c]
-        scores = self.class_scores.get(c)
-        if scores is None:  # the class's score map (score_meta's)
-            final, fit, anti, pen, aff, spread = parts
-            meta = score_meta((final, "", fit, anti, pen, aff, spread, 0.0, 0.0), self.shared_scores)
-            scores = self.class_scores[c] = meta.scores
-        return NodeScoreMeta(node_id=self.nodes[pos].id, scores=scores, norm_score=parts[0])
+    def _class_scores(self, c: int) -> dict:
+        """The class's score map (score_meta's), kept for the epoch."""
+        final, fit, anti, pen, aff, spread = self.score[c]
+        meta = score_meta((final, "", fit, anti, pen, aff, spread, 0.0, 0.0), self.shared_scores)
+        scores = self.class_scores[c] = meta.scores
+        return scores
 
     def _top_nodes(self, window: list[int], hits: dict[int, int]) -> list[tuple]:
         """(-score, offset, class) of the first nodes of the classes that hold the 5 best

@@ -360,6 +360,17 @@ class StateReader:
         get = objects.get
         return [get(i) for i in sorted(bucket.keys())]  # by ID: the keys are the IDs
 
+    # -- many nodes' usage indexes at once (the scheduler reads every candidate's per eval)
+    @staticmethod
+    def node_usage_keys(node_ids: list[str]) -> list[str]:
+        """Keys for `node_allocs_indexes`, made once by a caller that reads the same nodes often."""
+        return ["allocs:node-usage:" + node_id for node_id in node_ids]  # txn.node_usage_key
+
+    def node_allocs_indexes(self, keys: list[str]) -> list[int]:
+        """`node_allocs_index` of each node, `keys` from `node_usage_keys(node_ids)`."""
+        get = self._t.indexes.get
+        return [get(key, 0) for key in keys]
+
 
 class StateSnapshot(StateReader):
     """A consistent, immutable view of the state at `index`."""
