@@ -123,6 +123,7 @@ class Busy:
                                                    for i in ids], updated_at=time.time_ns()))
 
 
+_DELETE_SETTINGS = (1 << 20, 256)  # sqlite.log's _DELETE_TXN_BYTES, _DELETE_MAX_ROWS
 WALK_ALLOCS = 200
 PLAN_ALLOCS = 50
 
@@ -177,8 +178,14 @@ def measure(store, busy: Busy, mode: str, before_s: float, baseline_s: float = 0
         from yurt.state import persist
 
         store.fork_snapshots = mode.startswith("fork")
-        # (a tree before the child's priority had none: its child ran at the parent's)
-        persist.CHILD_PRIORITY = "normal" if mode == "fork-normal" else getattr(persist, "DEFAULT_CHILD_PRIORITY", "normal")
+        from yurt.state.sqlite import log as sqlite_log
+
+        # fork-old: as before wt-snap (the child at the server's priority, chunks sent as encoded,
+        # the log deleted 16 rows per transaction); fork-normal: only the priority as before
+        old = mode == "fork-old"
+        persist.CHILD_PRIORITY = "normal" if mode in ("fork-old", "fork-normal") else persist.DEFAULT_CHILD_PRIORITY
+        persist.COMPRESS_CHUNKS = not old
+        sqlite_log._DELETE_TXN_BYTES, sqlite_log._DELETE_MAX_ROWS = (1 << 62, 16) if old else _DELETE_SETTINGS
         _start(store)
         thread = store._snapshot_thread
     assert thread is not None, "no snapshot started"
@@ -249,7 +256,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--modes", default="thread,fork",
-                        help="thread, fork, fork-normal (the child at the server's priority), none (no snapshot)")
+                        help="thread, fork, fork-normal (the child at the server's priority), fork-old (as before wt-snap), "
+                             "none (no snapshot)")
     parser.add_argument("--busy", choices=("commit", "python", "walk", "plan"), default="commit")
     parser.add_argument("--before-s", type=float, default=0.0, dest="before_s",
                         help="run the busy loop alone this long before each snapshot (the 'before' figures)")

@@ -96,6 +96,7 @@ _decoder = msgspec.msgpack.Decoder(Chunk)
 # ~250 MB/s of the child's CPU), so the serving process reads, writes and checkpoints a tenth
 # of the bytes. A zlib stream starts with 0x78; an encoded chunk (a msgpack map) never does.
 _ZLIB_LEVEL = 1
+COMPRESS_CHUNKS = True  # False: the child sends the chunks as encoded (for benchmarks' comparisons)
 _ZLIB_FIRST = 0x78
 
 
@@ -256,7 +257,7 @@ class ForkedSnapshot:
             os.close(write_fd)
             raise
         if pid == 0:  # the child: never returns
-            _encode_in_child(tables, read_fd, write_fd, CHILD_PRIORITY)
+            _encode_in_child(tables, read_fd, write_fd, CHILD_PRIORITY, COMPRESS_CHUNKS)
         os.close(write_fd)
         self.fork_s = time.perf_counter() - started  # the parent's stall: fork copies the page tables
         self.pid = pid
@@ -328,7 +329,7 @@ def _lower_priority() -> None:
         pass
 
 
-def _encode_in_child(tables: Tables, read_fd: int, write_fd: int, priority: str) -> None:
+def _encode_in_child(tables: Tables, read_fd: int, write_fd: int, priority: str, compress: bool) -> None:
     code = 1
     try:
         gc.disable()
@@ -344,7 +345,8 @@ def _encode_in_child(tables: Tables, read_fd: int, write_fd: int, priority: str)
         out = open(write_fd, "wb", buffering=_PIPE_BUFFER)  # noqa: SIM115 - os._exit ends it
         count = 0
         for data in encode_tables(tables, private=True):
-            data = zlib.compress(data, _ZLIB_LEVEL)
+            if compress:
+                data = zlib.compress(data, _ZLIB_LEVEL)
             out.write(_FRAME.pack(len(data)))
             out.write(data)
             count += 1
