@@ -123,7 +123,7 @@ class Busy:
                                                    for i in ids], updated_at=time.time_ns()))
 
 
-_DELETE_SETTINGS = (1 << 20, 256)  # sqlite.log's _DELETE_TXN_BYTES, _DELETE_MAX_ROWS
+_DELETE_SETTINGS: dict = {}  # "new": sqlite.log's own _DELETE_TXN_BYTES, _DELETE_MAX_ROWS
 WALK_ALLOCS = 200
 PLAN_ALLOCS = 50
 
@@ -185,7 +185,8 @@ def measure(store, busy: Busy, mode: str, before_s: float, baseline_s: float = 0
         old = mode == "fork-old"
         persist.CHILD_PRIORITY = "normal" if mode in ("fork-old", "fork-normal") else persist.DEFAULT_CHILD_PRIORITY
         persist.COMPRESS_CHUNKS = not old
-        sqlite_log._DELETE_TXN_BYTES, sqlite_log._DELETE_MAX_ROWS = (1 << 62, 16) if old else _DELETE_SETTINGS
+        _DELETE_SETTINGS.setdefault("new", (sqlite_log._DELETE_TXN_BYTES, sqlite_log._DELETE_MAX_ROWS))
+        sqlite_log._DELETE_TXN_BYTES, sqlite_log._DELETE_MAX_ROWS = (1 << 62, 16) if old else _DELETE_SETTINGS["new"]
         _start(store)
         thread = store._snapshot_thread
     assert thread is not None, "no snapshot started"

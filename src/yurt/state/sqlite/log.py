@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 _SNAPSHOT_TXN_BYTES = 1 << 20  # snapshot chunk bytes written per transaction (a chunk is ~3.5 MB of allocs)
 # log rows / old snapshot chunks deleted per transaction: as many as add up to this many bytes
 # (at least one; `length()` of a blob reads no overflow page), at most `_DELETE_MAX_ROWS`
-_DELETE_TXN_BYTES = 1 << 20
+_DELETE_TXN_BYTES = 4 << 20
 _DELETE_MAX_ROWS = 256
 _PAGE_SIZE = 16384
 # a 1,000-alloc plan appends ~1.6 MB; checkpointing in the appending thread cost ~1.2 ms
@@ -192,7 +192,9 @@ class SqliteLog:
 
     def _delete_in_pieces(self, conn: sqlite3.Connection, select: str, delete: str, index: int) -> None:
         """Delete the rows `select` finds (key, size; in key order), the first ones adding up
-        to `_DELETE_TXN_BYTES` per transaction: `delete` gets `index` and the last key."""
+        to `_DELETE_TXN_BYTES` per transaction: `delete` gets `index` and the last key. (No
+        other writer runs during a turn, so the autocommit statement's read-to-write upgrade
+        cannot meet a newer snapshot.)"""
         while True:
             rows = conn.execute(select, (index, _DELETE_MAX_ROWS)).fetchall()
             if not rows:
@@ -203,10 +205,8 @@ class SqliteLog:
                 if size > _DELETE_TXN_BYTES:
                     break
                 last = key
-            with self._turns.background():
-                conn.execute("BEGIN IMMEDIATE")
+            with self._turns.background():  # one statement, its own transaction: one GIL hand-off
                 conn.execute(delete, (index, last))
-                conn.execute("COMMIT")
 
     def close(self) -> None:
         if self._checkpointer is not None:
