@@ -1,4 +1,4 @@
-"""What a background snapshot leaves the serving process to do: the forked child runs at idle
+"""What a background snapshot leaves the serving process to do: the forked child runs at low
 CPU priority and sends its chunks compressed; the log is truncated in transactions of about
 `_DELETE_TXN_BYTES` (an append waits for one of them at most)."""
 
@@ -19,29 +19,30 @@ from yurt.state.sqlite import log as sqlite_log
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 
-def _child_policy(monkeypatch, store: StateStore) -> int:
-    """The scheduling policy the forked child encodes under (it sends it as its one chunk)."""
+def _child_priority(monkeypatch, store: StateStore) -> tuple[int, int]:
+    """The scheduling policy and nice value the forked child encodes under (it sends them as its one chunk)."""
     monkeypatch.setattr(persist, "encode_tables",
-                        lambda tables, private=False: iter([str(os.sched_getscheduler(0)).encode()]))
+                        lambda tables, private=False: iter([f"{os.sched_getscheduler(0)} {os.nice(0)}".encode()]))
     child = persist.ForkedSnapshot(store._tables)
     try:
         chunks = list(child.chunks())
     finally:
         child.close()
     assert child.exit_code == 0 and len(chunks) == 1
-    return int(zlib.decompress(chunks[0]))
+    policy, nice = zlib.decompress(chunks[0]).split()
+    return int(policy), int(nice)
 
 
-@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
-def test_the_child_encodes_at_idle_priority_unless_told_otherwise(tmp_path, monkeypatch):
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+def test_the_child_encodes_at_low_priority_unless_told_otherwise(tmp_path, monkeypatch):
     store = StateStore.open(str(tmp_path), snapshot_every=0, fork_snapshots=True)
     _populate(store, rounds=1)
-    ours = os.sched_getscheduler(0)
-    assert ours != os.SCHED_IDLE
-    assert _child_policy(monkeypatch, store) == os.SCHED_IDLE
+    ours = (os.sched_getscheduler(0), os.nice(0))
+    assert ours[0] != os.SCHED_BATCH and ours[1] + persist.CHILD_NICE <= 19
+    assert _child_priority(monkeypatch, store) == (os.SCHED_BATCH, ours[1] + persist.CHILD_NICE)
     monkeypatch.setattr(persist, "CHILD_PRIORITY", "normal")
-    assert _child_policy(monkeypatch, store) == ours
-    assert os.sched_getscheduler(0) == ours  # the parent's own policy never changes
+    assert _child_priority(monkeypatch, store) == ours
+    assert (os.sched_getscheduler(0), os.nice(0)) == ours  # the parent's own priority never changes
     store.close()
 
 

@@ -222,10 +222,13 @@ _FRAME = struct.Struct("<Q")  # each chunk: its length, then its bytes
 _END = (1 << 64) - 1  # then this "length" and the number of chunks sent
 _PIPE_BUFFER = 1 << 20
 _MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
-# The child's CPU priority: "idle" (Linux SCHED_IDLE, else nice 19) runs it only on CPU time the
-# serving process and its neighbours (a W1 fleet) leave; "normal" keeps the parent's priority.
-DEFAULT_CHILD_PRIORITY = "idle"
+# The child's CPU priority: "low" (SCHED_BATCH and `CHILD_NICE` more than the parent: where the
+# serving process or a neighbour such as W1's fleet wants the CPU, the child gets ~1/10 of it; it
+# still finishes on a saturated machine, where a SCHED_IDLE child starved: ~1.5% of a core, minutes
+# for a W1 snapshot); "normal" keeps the parent's priority.
+DEFAULT_CHILD_PRIORITY = "low"
 CHILD_PRIORITY = DEFAULT_CHILD_PRIORITY
+CHILD_NICE = 10
 
 
 class SnapshotChildError(Exception):
@@ -316,15 +319,14 @@ class ForkedSnapshot:
 
 
 def _lower_priority() -> None:
-    """This process runs only when a CPU would otherwise be idle (SCHED_IDLE; nice 19 where
-    that policy is missing). Best effort: the encoding is the same at any priority."""
+    """SCHED_BATCH (no wakeup preemption of others; Linux) and `CHILD_NICE` lower. Best
+    effort: the encoding is the same at any priority."""
     try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        return
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     except (AttributeError, OSError):
         pass
     try:
-        os.nice(19)
+        os.nice(CHILD_NICE)
     except OSError:
         pass
 
@@ -333,7 +335,7 @@ def _encode_in_child(tables: Tables, read_fd: int, write_fd: int, priority: str,
     code = 1
     try:
         gc.disable()
-        if priority == "idle":
+        if priority == "low":
             _lower_priority()
         # every inherited descriptor but the pipe and stdio: a socket the parent closes must
         # close now (a copy here would keep its connection open, its port bound)
