@@ -123,3 +123,17 @@ def test_old_snapshot_chunks_are_deleted_in_pieces_too(tmp_path, monkeypatch):
     index, chunks = backend.latest_snapshot()
     assert index == 2 and list(chunks) == [bytes(300)] * 3
     backend.close()
+
+
+def test_truncating_the_log_does_not_rewrite_the_freed_pages(tmp_path):
+    """With SQLite's secure_delete (on in Debian's build) a deleted row's pages are zeroed
+    through the WAL: as many bytes written as deleted."""
+    backend = SqliteLog(str(tmp_path / "state.db"))
+    assert backend._conn.execute("PRAGMA secure_delete").fetchone()[0] == 0
+    backend.append([(i, os.urandom(200_000)) for i in range(1, 21)])  # 4 MB, below the checkpoint threshold
+    wal = tmp_path / "state.db-wal"
+    before = wal.stat().st_size
+    backend.save_snapshot(20, [b"chunk"])
+    assert list(backend.entries_after(0)) == []
+    assert wal.stat().st_size - before < 1_000_000  # the freelist's pages, not the 4 MB of rows
+    backend.close()
