@@ -8,8 +8,9 @@ a few jobs stay small (and share one job object again after the restore).
 
 `ForkedSnapshot` runs `encode_tables` in a forked child process (Linux), the way Redis's
 BGSAVE does: the child sees the committed `Tables` as they were at the fork (copy-on-write
-memory), encodes them with its own interpreter lock on another core and streams the chunks
-through a pipe; the serving process only reads the pipe and stores the chunks.
+memory), encodes them with its own interpreter lock on another core, at low CPU priority, and
+streams the chunks zlib-compressed through a pipe; the serving process only reads the pipe and
+stores the chunks. `decode_tables` reads compressed and plain chunks alike.
 """
 
 import fcntl
