@@ -36,6 +36,7 @@ import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -50,64 +51,173 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * _PAGE_MB
 
 
-def measure(store, node_ids: list[str], mode: str, busy: str, baseline_s: float = 0.0) -> dict:
-    from yurt.state.commands import NodeUpdateStatus
+def _hog(duty: float) -> subprocess.Popen | None:
+    """A process in its own session (the W1 fleet's place: another process, another
+    autogroup) that burns `duty` of a core: spins `duty` x 100 ms, sleeps the rest."""
+    if duty <= 0:
+        return None
+    code = ("import time\n"
+            f"busy = {duty} * 0.1\n"
+            "while True:\n"
+            "    end = time.perf_counter() + busy\n"
+            "    while time.perf_counter() < end: pass\n"
+            "    time.sleep(max(0.0, 0.1 - busy))\n")
+    return subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
 
-    store.fork_snapshots = mode == "fork"
-    work = list(range(2000))
-    step = 0
 
-    def one_step() -> None:
-        nonlocal step
-        step += 1
-        if busy == "commit":
-            store.apply(NodeUpdateStatus(node_id=node_ids[step % len(node_ids)], status="ready", updated_at=step))
-        else:
-            sum(x * x for x in work)
+class Busy:
+    """The main thread's work, one step at a time (what the server's loop would be doing)."""
 
+    def __init__(self, store, node_ids: list[str], kind: str) -> None:
+        self.store, self.node_ids, self.kind = store, node_ids, kind
+        self.step = 0
+        self.work = list(range(2000))
+        self.allocs = list(store.snapshot().allocs()) if kind in ("walk", "plan") else []
+        self.cursor = 0
+        if kind == "plan":
+            snap = store.snapshot()
+            self.job = next(iter(snap.jobs()))
+            self.template = self.allocs[0]
+
+    def __call__(self) -> None:
+        self.step += 1
+        kind = self.kind
+        if kind == "commit":
+            from yurt.state.commands import NodeUpdateStatus
+
+            self.store.apply(NodeUpdateStatus(node_id=self.node_ids[self.step % len(self.node_ids)], status="ready",
+                                              updated_at=self.step))
+        elif kind == "python":
+            sum(x * x for x in self.work)
+        elif kind == "walk":  # read WALK_ALLOCS stored allocs (their pages), then fixed work
+            self._walk()
+            sum(x * x for x in self.work)
+        else:  # plan: commit PLAN_ALLOCS new allocs and their "running" (two log appends), read some
+            self._walk()
+            self._plan()
+
+    def _walk(self) -> None:
+        allocs, n = self.allocs, len(self.allocs)
+        start = self.cursor
+        self.cursor = (start + WALK_ALLOCS) % n
+        for alloc in allocs[start:start + WALK_ALLOCS]:
+            if alloc.client_status == "lost" and alloc.node_id:
+                raise AssertionError
+
+    def _plan(self) -> None:
+        from yurt.state.commands import AllocClientUpdate, AllocUpdate, PlanApply
+        from yurt.structs import TaskState, evolve, generate_uuid
+
+        by_node: dict[str, list] = {}
+        ids = []
+        for k in range(PLAN_ALLOCS):
+            node_id = self.node_ids[(self.step * PLAN_ALLOCS + k) % len(self.node_ids)]
+            alloc = evolve(self.template, id=generate_uuid(), name=f"{self.job.id}.g[{k}]", job=None,
+                           node_id=node_id, create_index=0, modify_index=0, alloc_modify_index=0)
+            by_node.setdefault(node_id, []).append(alloc)
+            ids.append(alloc.id)
+        self.store.apply(PlanApply(eval_id=self.template.eval_id, job=self.job, node_allocation=by_node,
+                                   updated_at=time.time_ns()))
+        running = {"t": TaskState(state="running")}
+        self.store.apply(AllocClientUpdate(allocs=[AllocUpdate(id=i, client_status="running", task_states=running)
+                                                   for i in ids], updated_at=time.time_ns()))
+
+
+_DELETE_SETTINGS: dict = {}  # "new": sqlite.log's own _DELETE_TXN_BYTES, _DELETE_MAX_ROWS
+WALK_ALLOCS = 200
+PLAN_ALLOCS = 50
+
+
+class _Phase:
+    """The busy main thread's figures over one phase."""
+
+    def __init__(self) -> None:
+        self.wall, self.usage, self.main = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF), \
+            resource.getrusage(resource.RUSAGE_THREAD)
+        self.steps, self.last, self.max_gap = 0, self.wall, 0.0
+
+    def tick(self) -> None:
+        self.steps += 1
+        now = time.perf_counter()
+        self.max_gap = max(self.max_gap, now - self.last)
+        self.last = now
+
+    def figures(self, prefix: str) -> dict:
+        wall = time.perf_counter() - self.wall
+        usage, main = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_THREAD)
+        m_user, m_sys = main.ru_utime - self.main.ru_utime, main.ru_stime - self.main.ru_stime
+        # the other threads: user CPU (Python, SQLite code: what can hold the GIL) and system CPU
+        o_user = usage.ru_utime - self.usage.ru_utime - m_user
+        o_sys = usage.ru_stime - self.usage.ru_stime - m_sys
+        return {f"{prefix}_wall_s": round(wall, 2), f"{prefix}_steps_per_s": round(self.steps / wall, 1),
+                f"{prefix}_max_gap_ms": round(self.max_gap * 1000, 1),
+                # the busy thread's share of a core, and of it in the kernel (page faults)
+                f"{prefix}_main_cpu_share": round((m_user + m_sys) / wall, 3),
+                f"{prefix}_main_sys_s": round(m_sys, 2),
+                f"{prefix}_main_cpu_ms_per_step": round((m_user + m_sys) / max(self.steps, 1) * 1000, 3),
+                f"{prefix}_main_minflt_mb": round((main.ru_minflt - self.main.ru_minflt) * _PAGE_MB, 1),
+                f"{prefix}_parent_minflt_mb": round((usage.ru_minflt - self.usage.ru_minflt) * _PAGE_MB, 1),
+                f"{prefix}_others_user_s": round(o_user, 2), f"{prefix}_others_sys_s": round(o_sys, 2)}
+
+
+def measure(store, busy: Busy, mode: str, before_s: float, baseline_s: float = 0.0) -> dict:
+    """`before_s` of the busy loop alone, then the same loop while one snapshot runs (mode
+    `none`: for `baseline_s` more, no snapshot)."""
     rss = _rss_mb()
-    usage, usage_main = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_THREAD)
-    faults = usage.ru_minflt
-    cpu, own = time.process_time(), time.thread_time()
-    wall = time.perf_counter()
-    if mode == "none":  # the busy loop alone for as long: the baseline
+    before = _Phase()
+    while time.perf_counter() - before.wall < before_s:
+        busy()
+        before.tick()
+    out = {"mode": mode, **before.figures("before")}
+    during = _Phase()
+    if mode == "none":
         stop = time.perf_counter() + baseline_s
         thread = threading.Thread(target=lambda: time.sleep(max(0.0, stop - time.perf_counter())))
         thread.start()
     else:
+        from yurt.state import persist
+
+        store.fork_snapshots = mode.startswith("fork")
+        from yurt.state.sqlite import log as sqlite_log
+
+        # fork-old: as before wt-snap (the child at the server's priority, chunks sent as encoded,
+        # the log deleted 16 rows per transaction); fork-normal: only the priority as before
+        old = mode == "fork-old"
+        persist.CHILD_PRIORITY = "normal" if mode in ("fork-old", "fork-normal") else persist.DEFAULT_CHILD_PRIORITY
+        persist.COMPRESS_CHUNKS = not old
+        _DELETE_SETTINGS.setdefault("new", (sqlite_log._DELETE_TXN_BYTES, sqlite_log._DELETE_MAX_ROWS))
+        sqlite_log._DELETE_TXN_BYTES, sqlite_log._DELETE_MAX_ROWS = (1 << 62, 16) if old else _DELETE_SETTINGS["new"]
         _start(store)
         thread = store._snapshot_thread
     assert thread is not None, "no snapshot started"
-    steps, last, max_gap = 0, time.perf_counter(), 0.0
     while thread.is_alive():
-        one_step()
-        steps += 1
-        now = time.perf_counter()
-        max_gap = max(max_gap, now - last)
-        last = now
-    wall = time.perf_counter() - wall
-    own = time.thread_time() - own
-    cpu = time.process_time() - cpu
+        busy()
+        during.tick()
+    out.update(during.figures("during"))
     thread.join()
-    after, after_main = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_THREAD)
-    faults = after.ru_minflt - faults
-    # the other threads' user CPU (runs Python, under the GIL) and system CPU (syscalls: pipe, SQLite I/O)
-    others_user = (after.ru_utime - usage.ru_utime) - (after_main.ru_utime - usage_main.ru_utime)
-    others_sys = (after.ru_stime - usage.ru_stime) - (after_main.ru_stime - usage_main.ru_stime)
-    out = {"mode": mode, "wall_s": round(wall, 2), "steps": steps, "commits_per_s": round(steps / wall, 1),
-           "max_gap_ms": round(max_gap * 1000, 1), "parent_cpu_s": round(cpu - own, 2),
-           "parent_user_s": round(others_user, 2), "parent_sys_s": round(others_sys, 2),
-           "busy_thread_cpu_s": round(own, 2), "parent_minflt_mb": round(faults * _PAGE_MB, 1),
-           "rss_mb": round(rss, 1)}
-    child = store.last_snapshot_child if mode == "fork" else None
+    out["throughput_ratio"] = round(out["during_steps_per_s"] / max(out["before_steps_per_s"], 1e-9), 3)
+    out["rss_mb"] = round(rss, 1)
+    child = store.last_snapshot_child if mode.startswith("fork") else None
     if child is not None and child.rusage is not None:
         ru = child.rusage
-        out.update(child_exit=child.exit_code, fork_ms=round(child.fork_s * 1000, 1), child_cpu_s=round(ru.ru_utime + ru.ru_stime, 2),
-                   child_maxrss_mb=round(ru.ru_maxrss / 1024, 1), child_minflt_mb=round(ru.ru_minflt * _PAGE_MB, 1))
-    backend = store._backend
-    found = backend.latest_snapshot()
+        out.update(child_exit=child.exit_code, fork_ms=round(child.fork_s * 1000, 1),
+                   child_cpu_s=round(ru.ru_utime + ru.ru_stime, 2), child_maxrss_mb=round(ru.ru_maxrss / 1024, 1),
+                   child_minflt_mb=round(ru.ru_minflt * _PAGE_MB, 1))
+    found = store._backend.latest_snapshot()
     out["snapshot_index"] = found[0] if found else 0
     return out
+
+
+def _fill_log(store, mb: float, entry_bytes: int = 1_600_000) -> None:
+    """Log entries of `entry_bytes` at the lowest indexes below the state's (never read again:
+    the next snapshot covers them and deletes them), `mb` in all."""
+    backend = store._backend
+    row = backend._conn.execute("SELECT COALESCE(MIN(idx), ?) FROM log", (store.latest_index + 1,)).fetchone()
+    top = row[0] - 1
+    count = min(int(mb * 2**20 / entry_bytes), top)
+    data = bytes(range(256)) * (entry_bytes // 256)
+    for idx in range(top - count + 1, top + 1, 16):
+        backend.append([(i, data) for i in range(idx, min(idx + 16, top + 1))])
 
 
 def _start(store) -> None:
@@ -146,8 +256,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--allocs", type=int, default=300_000)
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--modes", default="thread,fork", help="thread, fork, none (no snapshot: the baseline)")
-    parser.add_argument("--busy", choices=("commit", "python"), default="commit")
+    parser.add_argument("--modes", default="thread,fork",
+                        help="thread, fork, fork-normal (the child at the server's priority), fork-old (as before wt-snap), "
+                             "none (no snapshot)")
+    parser.add_argument("--busy", choices=("commit", "python", "walk", "plan"), default="commit")
+    parser.add_argument("--before-s", type=float, default=0.0, dest="before_s",
+                        help="run the busy loop alone this long before each snapshot (the 'before' figures)")
+    parser.add_argument("--hog", type=float, default=0.0,
+                        help="a CPU hog process using this fraction of a core (the fleet's place)")
+    parser.add_argument("--log-mb", type=float, default=0.0, dest="log_mb",
+                        help="before each snapshot, log this many MB of 1.6 MB entries below the state's index "
+                             "(W1's plans: the snapshot then truncates them)")
     parser.add_argument("--codec", action="store_true", help="also persist's encode/decode CPU")
     args = parser.parse_args(argv)
 
@@ -159,13 +278,22 @@ def main(argv: list[str] | None = None) -> dict:
         # build done (prefill skipped the log): measure on the store as the server holds it
         node_ids = [n.id for n in store.snapshot().nodes()]
         found["allocs"] = len(store.snapshot().allocs())
+        busy = Busy(store, node_ids, args.busy)
+        hog = _hog(args.hog)
         runs = []
-        for _ in range(args.runs):
-            for mode in args.modes.split(","):
-                # "none": no snapshot, the busy loop alone for as long as the last thread-mode snapshot
-                last = next((r["wall_s"] for r in reversed(runs) if r["mode"] == "thread"), 10.0)
-                runs.append(measure(store, node_ids, mode, args.busy, last))
-                print(json.dumps(runs[-1]), file=sys.stderr)
+        try:
+            for _ in range(args.runs):
+                for mode in args.modes.split(","):
+                    # "none": no snapshot, the busy loop alone for as long as the last snapshot took
+                    last = next((r["during_wall_s"] for r in reversed(runs) if r["mode"] != "none"), 10.0)
+                    if args.log_mb:
+                        _fill_log(store, args.log_mb)
+                    runs.append(measure(store, busy, mode, args.before_s, last))
+                    print(json.dumps(runs[-1]), file=sys.stderr)
+        finally:
+            if hog is not None:
+                hog.kill()
+                hog.wait()
         found["runs"] = runs
         if args.codec:
             found["codec"] = codec(store)
@@ -178,10 +306,10 @@ def main(argv: list[str] | None = None) -> dict:
     medians = {}
     for mode in args.modes.split(","):
         rows = [r for r in found["runs"] if r["mode"] == mode]
-        medians[mode] = {k: round(statistics.median(r[k] for r in rows), 2) for k in rows[0]
+        medians[mode] = {k: round(statistics.median(r[k] for r in rows), 3) for k in rows[0]
                          if isinstance(rows[0][k], (int, float)) and k != "snapshot_index"}
     found["median"] = medians
-    found["nodes"], found["busy"] = args.nodes, args.busy
+    found.update(nodes=args.nodes, busy=args.busy, hog=args.hog, before_s=args.before_s)
     return found
 
 

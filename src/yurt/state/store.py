@@ -20,6 +20,7 @@ import gc
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 from .backend import LogBackend
@@ -314,15 +315,21 @@ class StateStore:
         failure is logged; the log stays, and the next snapshot is tried `snapshot_every`
         entries later."""
         assert self._backend is not None
+        started = time.monotonic()
         try:
             if not self.fork_snapshots or _object_count(tables) < self.fork_min_objects:
                 self._backend.save_snapshot(tables.index, encode_tables(tables))
+                log.info("state snapshot at index %d written in %.1f s", tables.index, time.monotonic() - started)
                 return
             child = self.last_snapshot_child = ForkedSnapshot(tables)
             try:
                 self._backend.save_snapshot(tables.index, child.chunks())
             finally:
                 child.close()
+            usage = child.rusage
+            log.info("state snapshot at index %d written in %.1f s (fork %.0f ms, child CPU %.1f s)", tables.index,
+                     time.monotonic() - started, child.fork_s * 1000,
+                     usage.ru_utime + usage.ru_stime if usage is not None else -1.0)
         except Exception:
             log.exception("writing the state snapshot at index %d failed (the log is kept)", tables.index)
 

@@ -6,9 +6,10 @@ Tables:
   is written chunk by chunk in short transactions (about `_SNAPSHOT_TXN_BYTES` each:
   an append waits for one of them at most), then made visible by inserting its
   `snapshot` row in a transaction that also drops the older `snapshot` rows. The log up
-  to it and the older snapshots' chunks are then deleted a few rows per transaction
-  (deleting a row walks its overflow pages: one transaction for a whole log of big plans
-  held the write lock for seconds). A half-written snapshot (crash) has no `snapshot` row
+  to it and the older snapshots' chunks are then deleted about `_DELETE_TXN_BYTES` per
+  transaction (deleting a row walks its overflow pages: one transaction for a whole log of
+  big plans held the write lock for seconds, and 16 rows of W1's ~1.6 MB plans held each
+  append up for tens of ms). A half-written snapshot (crash) has no `snapshot` row
   and is ignored and cleaned up; so are the chunks of dropped snapshots, and log entries
   at or below the snapshot are never read again (`entries_after` starts above it).
 
@@ -42,8 +43,10 @@ log = logging.getLogger(__name__)
 
 # an append waits for at most one of these transactions (plus SQLite's busy-handler sleep)
 _SNAPSHOT_TXN_BYTES = 1 << 20  # snapshot chunk bytes written per transaction (a chunk is ~3.5 MB of allocs)
-_DELETE_LOG_ROWS = 16  # log rows deleted per transaction (a big plan is ~1.6 MB)
-_DELETE_CHUNK_ROWS = 1  # old snapshot chunks deleted per transaction
+# log rows / old snapshot chunks deleted per transaction: as many as add up to this many bytes
+# (at least one; `length()` of a blob reads no overflow page), at most `_DELETE_MAX_ROWS`
+_DELETE_TXN_BYTES = 4 << 20
+_DELETE_MAX_ROWS = 256
 _PAGE_SIZE = 16384
 # a 1,000-alloc plan appends ~1.6 MB; checkpointing in the appending thread cost ~1.2 ms
 # per such append on average, in stalls of 20-25 ms (SQLite's default: at 1,000 WAL pages)
@@ -58,6 +61,10 @@ def _connect(path: str, durable: bool) -> sqlite3.Connection:
     # (fewer overflow pages and WAL frames); a small command costs ~15 us more
     conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode=WAL")
+    # Debian's SQLite is built with SECURE_DELETE: every freed page is overwritten with zeros,
+    # so truncating W1's 1.4 GB of logged plans wrote 1.4 GB to the WAL (and again at the
+    # checkpoint). The log holds nothing a later reader of the file must not see.
+    conn.execute("PRAGMA secure_delete=OFF")
     conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
     return conn
 
@@ -175,10 +182,11 @@ class SqliteLog:
                 conn.execute("DELETE FROM snapshot WHERE snap_index < ?", (index,))
                 conn.execute("COMMIT")
             self._delete_in_pieces(
-                conn, "DELETE FROM snapshot_chunk WHERE rowid IN "
-                "(SELECT rowid FROM snapshot_chunk WHERE snap_index < ? LIMIT ?)", index, _DELETE_CHUNK_ROWS)
+                conn, "SELECT rowid, length(data) FROM snapshot_chunk WHERE snap_index < ? ORDER BY rowid LIMIT ?",
+                "DELETE FROM snapshot_chunk WHERE snap_index < ? AND rowid <= ?", index)
             self._delete_in_pieces(
-                conn, "DELETE FROM log WHERE idx IN (SELECT idx FROM log WHERE idx <= ? LIMIT ?)", index, _DELETE_LOG_ROWS)
+                conn, "SELECT idx, length(command) FROM log WHERE idx <= ? ORDER BY idx LIMIT ?",
+                "DELETE FROM log WHERE idx <= ?2", index)  # ?2: the last key
         finally:
             conn.close()
 
@@ -186,14 +194,23 @@ class SqliteLog:
         self._insert(conn, self._turns.background, "INSERT INTO snapshot_chunk (snap_index, seq, data) VALUES (?, ?, ?)",
                      rows, sum(len(row[2]) for row in rows))
 
-    def _delete_in_pieces(self, conn: sqlite3.Connection, statement: str, index: int, rows: int) -> None:
+    def _delete_in_pieces(self, conn: sqlite3.Connection, select: str, delete: str, index: int) -> None:
+        """Delete the rows `select` finds (key, size; in key order), the first ones adding up
+        to `_DELETE_TXN_BYTES` per transaction: `delete` gets `index` and the last key. (No
+        other writer runs during a turn, so the autocommit statement's read-to-write upgrade
+        cannot meet a newer snapshot.)"""
         while True:
-            with self._turns.background():
-                conn.execute("BEGIN IMMEDIATE")
-                deleted = conn.execute(statement, (index, rows)).rowcount
-                conn.execute("COMMIT")
-            if deleted < rows:
+            rows = conn.execute(select, (index, _DELETE_MAX_ROWS)).fetchall()
+            if not rows:
                 return
+            last, size = rows[0]
+            for key, length in rows[1:]:
+                size += length or 0
+                if size > _DELETE_TXN_BYTES:
+                    break
+                last = key
+            with self._turns.background():  # one statement, its own transaction: one GIL hand-off
+                conn.execute(delete, (index, last))
 
     def close(self) -> None:
         if self._checkpointer is not None:
