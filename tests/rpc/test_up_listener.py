@@ -52,17 +52,26 @@ async def test_two_waiting_requests_of_one_node_are_both_answered_by_one_write()
 
 async def test_a_connection_keeps_at_most_its_limit_of_idle_node_watches():
     c = _Cluster()
-    nodes = [mock_node() for _ in range(NODE_WATCHES_MAX + 5)]
+    nodes = [mock_node() for _ in range(NODE_WATCHES_MAX + 2)]
     for node in nodes:
         c.store.apply(NodeRegister(node=node))
     index = c.store.snapshot().index
-    waiting = c.send("GET", f"/v1/internal/node/{nodes[0].id}/allocs",
-                     {"index": str(index), "wait": "300s", "delta": "1", "known": "0"})
-    for node in nodes[1:]:  # each answered at once (index 0): its node watch idles
-        c.send("GET", f"/v1/internal/node/{node.id}/allocs", {"index": "0", "delta": "1"})
-    assert len(c.conn.node_watches) <= NODE_WATCHES_MAX
-    assert nodes[0].id in c.conn.node_watches, "the node with a request waiting stays watched"
-    assert c.store._watchers.waiting() == len(c.conn.node_watches)
+
+    def watch(node, wait):
+        return c.send("GET", f"/v1/internal/node/{node.id}/allocs",
+                      {"index": str(index), "wait": wait, "delta": "1", "known": "0"})
+
+    waiting = watch(nodes[0], "300s")
+    short = [watch(node, "10ms") for node in nodes[1:-1]]
+    assert len(c.conn.node_watches) == NODE_WATCHES_MAX + 1, "none idle yet: none dropped"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while any(c.reply_to(seq) is None for seq in short) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    assert all(c.reply_to(seq)[1] == 200 for seq in short)
+    assert c.store._watchers.waiting() == NODE_WATCHES_MAX + 1, "answered, their nodes stay watched"
+    watch(nodes[-1], "300s")  # one more node: the idle ones go
+    assert set(c.conn.node_watches) == {nodes[0].id, nodes[-1].id} and c.store._watchers.waiting() == 2
     assert c.reply_to(waiting) is None
     c.conn.connection_lost(None)
     assert c.store._watchers.waiting() == 0
@@ -150,3 +159,19 @@ async def test_frames_split_across_reads_or_several_in_one_read_are_all_served()
     c.conn.data_received(frames[0][-1:])
     assert [r[0] for r in c.transport.replies] == [101, 102, 103, 101]
     assert all(r[1] == 200 and r[3]["HeartbeatTTL"] > 0 for r in c.transport.replies)
+
+
+async def test_a_write_between_the_check_and_the_node_watch_still_answers():
+    c = _Cluster()
+    index = c.reply_to(c.watch(0, 0))[2]
+    placed = []
+    watch_node = c.conn.watch_node
+
+    def write_first(*args):  # as a commit on another thread would land, before the watch is in place
+        placed.append(c.place())
+        return watch_node(*args)
+
+    c.conn.watch_node = write_first
+    seq = c.watch(index, 0)
+    (_, status, _, body) = c.reply_to(seq)
+    assert status == 200 and [a["ID"] for a in body["Changed"]] == [placed[0].id]

@@ -280,17 +280,24 @@ class _Watch:
         self.slot = 0
 
     def start(self) -> None:
-        conn = self.conn
-        node_watch = conn.node_watches.get(self.node_id) or conn.watch_node(self.node_id, self.key, self.store)
-        if self.check():  # checked after its node is watched: a later write calls it back
+        store = self.store
+        seen = store.latest_index
+        if self.check():
             return
         delay = wait_with_jitter(self.wait)
         if delay <= 0:
-            self._answer(node_allocs_now(self.store.snapshot(), self.node_id, self.key))
+            self._answer(node_allocs_now(store.snapshot(), self.node_id, self.key))
             return
+        conn = self.conn
+        node_watch = conn.node_watches.get(self.node_id)
+        watched_now = node_watch is None
+        if watched_now:
+            node_watch = conn.watch_node(self.node_id, self.key, store)
         self.rpc.park(self, delay)
         self.node_watch = node_watch
         node_watch.waiting.append(self)
+        if watched_now and store.latest_index != seen:  # a write (on another thread) before its node was watched
+            self.check()
 
     def check(self) -> bool:
         """Answer if the node's allocs have an answer for it now; True when answered."""
