@@ -14,7 +14,10 @@ is written. Two kinds of request:
   update batcher turns into one client-update command, whose commit wakes every watch once
   more without answering it (the count is as the node knows it). `cycle_us_per_alloc`: the
   listener's CPU for all of that per alloc placed, the state writes themselves excluded
-  (`cycle_apply_us_per_alloc`: the plan and client-update commits, for scale).
+  (`cycle_apply_us_per_alloc`: the plan and client-update commits, for scale); in parts:
+  `cycle_wake_us` (the plan's wakes and answers), `cycle_requests_us` (the next watch and the
+  report read and dispatched), `cycle_reports_us` (the batch of reports: its command built,
+  the acknowledgements, the wakes its commit causes).
 
 Prints one JSON line: CPU microseconds per request (`time.process_time`). Runs on uvloop when
 it is installed (as the agent does).
@@ -197,15 +200,15 @@ async def _cycle(args, store, rpc, job) -> dict:
 
     gcpolicy.relax()  # the server's collector policy (`StateStore.relax_gc`)
     clock = _ApplyClock(store)
-    spent = 0.0
+    parts = dict.fromkeys(("wake", "requests", "reports"), 0.0)  # listener CPU per phase, commits excluded
     for r in range(args.cycle_rounds):
         plan = PlanApply(eval_id="e", job=job, updated_at=1,
                          node_allocation={node.id: [mock_alloc(job, node, index=r)] for node in nodes})
         want = written.replies + len(conns)
-        t0 = time.process_time()
+        applied, t0 = clock.spent, time.process_time()
         store.apply(plan)
         await _until(lambda: written.replies >= want)  # the watches woken and answered
-        spent += time.process_time() - t0
+        parts["wake"] += time.process_time() - t0 - (clock.spent - applied)
         frames = []
         for n, (conn, t) in conns.items():  # the nodes' side: read the answer, ask again, report
             rep = decode_reply_raw(t.kept.pop()[4:])
@@ -218,16 +221,19 @@ async def _cycle(args, store, rpc, job) -> dict:
         for conn, watch, update in frames:
             conn.data_received(watch)
             conn.data_received(update)
+        applied, t1 = clock.spent, time.process_time()
+        parts["requests"] += t1 - t0
         await _until(lambda: written.replies >= want)  # the updates acknowledged
         for _ in range(3):  # their commit woke the watches, which wait again
             await asyncio.sleep(0)
-        spent += time.process_time() - t0
+        parts["reports"] += time.process_time() - t1 - (clock.spent - applied)
         for _, t in conns.values():
             assert not t.kept[:-1], "a status report answered a watch"
             t.kept.clear()
     placed = args.cycle_rounds * len(conns)
-    return {"cycle_us_per_alloc": round((spent - clock.spent) / placed * 1e6, 2),
-            "cycle_apply_us_per_alloc": round(clock.spent / placed * 1e6, 2)}
+    return {"cycle_us_per_alloc": round(sum(parts.values()) / placed * 1e6, 2),
+            "cycle_apply_us_per_alloc": round(clock.spent / placed * 1e6, 2),
+            **{f"cycle_{k}_us": round(v / placed * 1e6, 2) for k, v in parts.items()}}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -107,14 +107,14 @@ async def test_a_watch_waits_as_a_callback_and_only_a_write_it_can_see_answers_i
     (_, status, index, body) = c.reply_to(seq)
     assert status == 200 and body["Total"] == 1 and [a["ID"] for a in body["Changed"]] == [alloc.id]
     assert body["Changed"][0]["Job"]["ID"] == "web"
-    assert not c.conn.watches and c.store._watchers.waiting() == 0
+    assert not c.conn.watches and c.store._watchers.waiting() == 1, "the node stays watched for the next one"
     assert all(not bucket for bucket in c.rpc._deadlines.values())
 
     seq = c.watch(index, 1)
     c.store.apply(AllocClientUpdate(allocs=[AllocUpdate(id=alloc.id, client_status="running")], updated_at=2))
     await _turns()
     assert c.reply_to(seq) is None, "a status report changes nothing the node would see"
-    assert c.store._watchers.waiting() == 1, "woken by the report, it watches again"
+    assert c.store._watchers.waiting() == 1 and len(c.conn.watches) == 1, "woken by the report, it waits on"
     second = c.place(1)
     await _turns()
     (_, status, _, body) = c.reply_to(seq)
@@ -133,7 +133,7 @@ async def test_a_watch_answers_at_the_end_of_its_wait():
         await asyncio.sleep(0.02)
     (_, status, got_index, body) = c.reply_to(seq)
     assert status == 200 and body == {"Total": 0, "Changed": []} and got_index == max(index, 1)
-    assert not c.rpc._deadlines and not c.conn.watches and c.store._watchers.waiting() == 0
+    assert not c.rpc._deadlines and not c.conn.watches and c.store._watchers.waiting() == 1
 
 
 async def test_a_lost_connection_stops_its_watches():
@@ -141,7 +141,7 @@ async def test_a_lost_connection_stops_its_watches():
     index = max(c.store.snapshot().table_index("allocs:node:" + c.node.id), 1)
     c.watch(index, 0)
     c.watch(index, 0)
-    assert c.store._watchers.waiting() == 2 and len(c.conn.watches) == 2
+    assert c.store._watchers.waiting() == 1 and len(c.conn.watches) == 2  # one watch of the node
     c.conn.connection_lost(None)
     assert c.store._watchers.waiting() == 0 and not c.conn.watches
     assert all(not bucket for bucket in c.rpc._deadlines.values())

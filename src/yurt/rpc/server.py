@@ -18,11 +18,12 @@ from yurt.agent.local_server import LocalServerAPI
 from yurt.http.alloc_delta import node_allocs_now, node_allocs_ready
 from yurt.http.alloc_encoding import encode_allocs_with_jobs
 from yurt.http.query import wait_with_jitter
+from yurt.server.endpoints import EndpointError
 from yurt.state.commands import AllocUpdate
 from yurt.state.txn import node_allocs_key
 from yurt.state.watch import CallbackWaiter
 
-from . import INFO_PATH, USE_HTTP, FrameBuffer, FrameError, Request, decode_request, frame
+from . import HEADER, INFO_PATH, USE_HTTP, FrameBuffer, FrameError, Request, decode_request, frame
 
 log = logging.getLogger(__name__)
 _encoder = msgspec.msgpack.Encoder()
@@ -61,9 +62,10 @@ class RPCServer:
 
     def dispatch(self, req: Request, conn: "_Connection") -> None:
         """Answer `req` on `conn` (`_Connection.reply`), now or later. The client's steady
-        traffic needs no task: the alloc watch waits as a `_Watch` (called back by the state's
-        change watchers), a heartbeat and `allocs/get` are answered at once, `allocs/update`
-        from its batch's future; anything else (registration) runs `handle` as a task."""
+        traffic needs no task: the alloc watch waits as a `_Watch` (called back through its
+        connection's `_NodeWatch` by the state's change watchers), a heartbeat and
+        `allocs/get` are answered at once, `allocs/update` by its batch's flush
+        (`_Connection.ack`); anything else (registration) runs `handle` as a task."""
         method, path = req.method, req.path
         if path == INFO_PATH and method == "GET":
             conn.reply(req.seq, 200, 0, self.info())
@@ -82,10 +84,11 @@ class RPCServer:
                 self._answer(conn, req.seq, self.api.heartbeat_now(arg, _body(req.body)))
                 return
             if name == "_allocs_update":
-                index = self.api.allocs_update_start_raw(req.body)
-                if isinstance(index, int):
-                    self._answer(conn, req.seq, self.api.index_reply(index))
-                else:
+                seq = req.seq
+                index = self.api.allocs_update_then(req.body, lambda index, exc: conn.ack(seq, index, exc))
+                if index.__class__ is int:
+                    conn.ack(seq, index, None)
+                elif index is not None:  # a body decoded the lenient way: its future
                     index.add_done_callback(lambda fut: self._updated(conn, req, fut))
                 return
             if name == "_allocs_get":
@@ -96,14 +99,11 @@ class RPCServer:
             return
         conn.serve_in_task(req)
 
-    def _updated(self, conn: "_Connection", req: Request, fut) -> None:
-        if fut.cancelled():
-            return
-        exc = fut.exception()
-        if exc is not None:
-            conn.reply_error(req.seq, exc, req.method, req.path)
-        else:
-            self._answer(conn, req.seq, self.api.index_reply(fut.result()))
+    @staticmethod
+    def _updated(conn: "_Connection", req: Request, fut) -> None:
+        if not fut.cancelled():
+            exc = fut.exception()
+            conn.ack(req.seq, None if exc is not None else fut.result(), exc)
 
     @staticmethod
     def _answer(conn: "_Connection", seq: int, reply) -> None:
@@ -217,29 +217,58 @@ class _Handlers(LocalServerAPI):
     def _with_jobs(self, snap, allocs: list) -> msgspec.Raw:
         return msgspec.Raw(encode_allocs_with_jobs(snap, allocs, _encoder))
 
-    def allocs_update_start_raw(self, raw: msgspec.Raw):
+    def allocs_update_then(self, raw: msgspec.Raw, done):
         """`allocs_update_start` of a msgpack body, decoded straight into `AllocUpdate`s (no
-        builtins in between); a body that does not decode so goes the lenient way, which
-        words its errors as the HTTP API does."""
+        builtins in between) and handed to the batcher with `done` to call back
+        (`AllocUpdateBatcher.submit_then`: the index now, or None). A body that does not
+        decode so goes the lenient way, which words its errors as the HTTP API does (the
+        index now, or a future of it)."""
         try:
             updates = _decode_updates(raw).Allocs
         except (msgspec.DecodeError, msgspec.ValidationError):
             return self.allocs_update_start(_body(raw))
-        return self.allocs_update_decoded(updates)
-
-    def index_reply(self, index: int):
-        return {"Index": index}, self._meta(index)
+        if not updates:
+            raise EndpointError(400, "must update at least one allocation")
+        return self.server.alloc_updates.submit_then(updates, done)
 
     _meta = staticmethod(_Meta)  # the listener frames the index only: no QueryMeta per reply
 
 
-class _Watch(CallbackWaiter):
-    """One blocking alloc watch (`GET /v1/internal/node/:id/allocs`), waiting without a task:
-    the state's change watchers call `wake()` at each write to the node's allocs, which
-    answers when `alloc_delta.node_allocs_ready` has an answer and otherwise watches again;
-    a timer answers at the end of `wait` (plus jitter), as `wait_node_allocs` does."""
+class _NodeWatch(CallbackWaiter):
+    """A connection's watch on one node's allocs (the state key `allocs:node:<id>`): watched
+    (`ChangeWatchers.watch(keep=True)`) from the connection's first alloc watch of the node
+    until the connection closes, so that a blocking request registers nothing of its own.
+    Each write to the node's allocs calls `wake()`, which checks the node's requests that
+    wait now (`waiting`: a client has one at a time)."""
 
-    __slots__ = ("conn", "key", "known", "min_index", "node_id", "parked", "rpc", "seen", "seq", "slot", "store",
+    __slots__ = ("store", "waiting")
+
+    def __init__(self, loop, store) -> None:
+        self.loop, self.store = loop, store
+        self.waiting: list[_Watch] = []
+
+    def wake(self) -> None:
+        waiting = self.waiting
+        if not waiting:
+            return
+        if len(waiting) == 1:
+            waiting[0].check()
+            return
+        for watch in list(waiting):  # each answered one leaves the list
+            watch.check()
+
+
+NODE_WATCHES_MAX = 64  # node watches a connection keeps while idle (a client watches its own node)
+
+
+class _Watch:
+    """One blocking alloc watch (`GET /v1/internal/node/:id/allocs`), waiting without a task:
+    its connection's `_NodeWatch` of the node calls `check()` at each write to the node's
+    allocs, which answers when `alloc_delta.node_allocs_ready` has an answer and otherwise
+    keeps waiting; a timer answers at the end of `wait` (plus jitter), as `wait_node_allocs`
+    does."""
+
+    __slots__ = ("conn", "key", "known", "min_index", "node_id", "node_watch", "rpc", "seq", "slot", "store",
                  "want_delta", "wait")
 
     def __init__(self, rpc: RPCServer, conn: "_Connection", seq: int, node_id: str, params: dict):
@@ -247,74 +276,76 @@ class _Watch(CallbackWaiter):
         self.min_index, self.wait, self.known, self.want_delta = rpc.api.watch_params(params)
         self.store = rpc.server.state
         self.key = node_allocs_key(node_id)
-        self.parked = False
-        self.seen = self.slot = 0
+        self.node_watch: _NodeWatch | None = None
+        self.slot = 0
 
     def start(self) -> None:
-        if self._check():
+        store = self.store
+        seen = store.latest_index
+        if self.check():
             return
-        self.loop = asyncio.get_running_loop()
         delay = wait_with_jitter(self.wait)
         if delay <= 0:
-            self._answer(node_allocs_now(self.store.snapshot(), self.node_id, self.key))
+            self._answer(node_allocs_now(store.snapshot(), self.node_id, self.key))
             return
+        conn = self.conn
+        node_watch = conn.node_watches.get(self.node_id)
+        watched_now = node_watch is None
+        if watched_now:
+            node_watch = conn.watch_node(self.node_id, self.key, store)
         self.rpc.park(self, delay)
-        self.parked = True
-        self.conn.watches.add(self)
-        self._park()
+        self.node_watch = node_watch
+        node_watch.waiting.append(self)
+        if watched_now and store.latest_index != seen:  # a write (on another thread) before its node was watched
+            self.check()
 
-    def _check(self) -> bool:
+    def check(self) -> bool:
+        """Answer if the node's allocs have an answer for it now; True when answered."""
+        if self.conn is None:  # answered or cancelled
+            return True
         snapshot = self.store.snapshot()
         index = snapshot.table_index(self.key)
-        answer = None
-        if index > self.min_index or self.min_index <= 0:  # else nothing to answer yet
-            answer = node_allocs_ready(snapshot, self.node_id, self.min_index, self.known, self.key, index)
+        min_index = self.min_index
+        if index <= min_index and min_index > 0:  # nothing to answer yet
+            return False
+        answer = node_allocs_ready(snapshot, self.node_id, min_index, self.known, self.key, index)
         if answer is None:
-            self.seen = snapshot.index
             return False
         self._answer(answer)
         return True
 
-    def _park(self) -> None:
-        store = self.store
-        store.watch((self.key,), self)
-        if store.latest_index != self.seen:  # a write (on another thread) since the check
-            store.unwatch(self)
-            self.wake()
-
-    def wake(self) -> None:
-        if self.conn is None:  # answered or cancelled
-            return
-        if not self._check():
-            self._park()
-
     def expire(self) -> None:
         """The end of its wait (`RPCServer.park`): answer with the node's allocs as they are."""
-        if self.conn is None:
-            return
-        self.store.unwatch(self)
-        self._answer(node_allocs_now(self.store.snapshot(), self.node_id, self.key))
+        if self.conn is not None:
+            self._answer(node_allocs_now(self.store.snapshot(), self.node_id, self.key))
 
     def cancel(self) -> None:
         """The connection is gone: stop waiting."""
-        if self.conn is None:
-            return
-        self.conn = None
-        self.store.unwatch(self)
-        if self.parked:
+        if self.conn is not None:
+            self.conn = None
+            self._leave()
+
+    def _leave(self) -> None:
+        node_watch, self.node_watch = self.node_watch, None
+        if node_watch is not None:
+            node_watch.waiting.remove(self)
             self.rpc.unpark(self)
 
     def _answer(self, answer) -> None:
         conn, self.conn = self.conn, None
-        if self.parked:
-            self.rpc.unpark(self)
-            conn.watches.discard(self)
+        self._leave()
         try:
-            body, meta = self.rpc.api.watch_reply(answer, self.min_index, self.want_delta)
+            if self.want_delta:  # as `LocalServerAPI.watch_reply`, without its steps
+                changed = answer.changed_allocs(self.min_index)
+                body = {"Total": len(answer.versions),
+                        "Changed": msgspec.Raw(encode_allocs_with_jobs(answer.snapshot, changed, _encoder))}
+            else:
+                body = {"Allocs": answer.versions.to_dict()}
         except Exception as exc:  # noqa: BLE001 - as `LocalServerAPI.call` maps it
             conn.reply_error(self.seq, exc, "GET", f"/v1/internal/node/{self.node_id}/allocs")
             return
-        conn.reply(self.seq, 200, meta.last_index, body)
+        index = answer.index
+        conn.reply(self.seq, 200, index if index > 1 else 1, body)
 
 
 class _Connection(asyncio.Protocol):
@@ -327,7 +358,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.frames = FrameBuffer()
         self.tasks: set[asyncio.Task] = set()
-        self.watches: set[_Watch] = set()
+        self.node_watches: dict[str, _NodeWatch] = {}
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -338,9 +369,27 @@ class _Connection(asyncio.Protocol):
         self.transport = None
         for task in list(self.tasks):  # requests of a client that went away
             task.cancel()
-        for watch in list(self.watches):  # its blocking watches
-            watch.cancel()
-        self.watches.clear()
+        node_watches, self.node_watches = self.node_watches, {}
+        for node_watch in node_watches.values():  # its blocking watches
+            node_watch.store.unwatch(node_watch)
+            for watch in list(node_watch.waiting):
+                watch.cancel()
+
+    def watch_node(self, node_id: str, key: str, store) -> _NodeWatch:
+        """The connection's `_NodeWatch` of the node, watched from now on."""
+        node_watches = self.node_watches
+        if len(node_watches) >= NODE_WATCHES_MAX:  # a client watching many nodes: keep the busy ones
+            for idle in [n for n, w in node_watches.items() if not w.waiting]:
+                idle_watch = node_watches.pop(idle)
+                idle_watch.store.unwatch(idle_watch)
+        node_watch = node_watches[node_id] = _NodeWatch(asyncio.get_running_loop(), store)
+        store.watch((key,), node_watch, True)
+        return node_watch
+
+    @property
+    def watches(self) -> list[_Watch]:
+        """The blocking watches waiting on this connection."""
+        return [w for node_watch in self.node_watches.values() for w in node_watch.waiting]
 
     def close(self) -> None:
         if self.transport is not None:
@@ -348,8 +397,11 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            payloads = self.frames.feed(data)
-            requests = [decode_request(p) for p in payloads]
+            size = len(data) - 4
+            if size > 0 and not self.frames.buf and _unpack_size(data)[0] == size:
+                requests = (decode_request(data[4:]),)  # the common case: one whole frame
+            else:
+                requests = [decode_request(p) for p in self.frames.feed(data)]
         except (FrameError, msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.warning("rpc: closing the connection of %s: bad frame: %s",
                         self.transport.get_extra_info("peername") if self.transport else "?", exc)
@@ -379,7 +431,7 @@ class _Connection(asyncio.Protocol):
         self.reply(req.seq, status, index, body)
 
     def reply(self, seq: int, status: int, index: int, body: Any) -> None:
-        """Frame and send one reply (if the client is still there)."""
+        """Frame and send one reply (if the client is still there): one write."""
         try:
             out = frame((seq, status, index, body))
         except Exception as exc:  # noqa: BLE001 - an answer the client can read, never silence
@@ -388,10 +440,35 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.write(out)
 
+    def ack(self, seq: int, index: int | None, exc: Exception | None) -> None:
+        """Answer a status update (`allocs/update`) with the index that carries it, or its error."""
+        if exc is not None:
+            self.reply_error(seq, exc, "PUT", "/v1/internal/allocs/update")
+        elif self.transport is not None:
+            self.transport.write(_ack_frame(seq, index))
+
     def reply_error(self, seq: int, exc: Exception, method: str, path: str) -> None:
         """Reply with `exc` as the HTTP API words it (`LocalServerAPI.api_error`)."""
         error = self.rpc.api.api_error(exc, method, path)
         self.reply(seq, error.status, 0, error.text)
+
+
+_unpack_size = HEADER.unpack_from
+_pack_size = HEADER.pack
+_ack_tail: tuple[int | None, bytes] = (None, b"")  # an index, and an ack reply of it encoded after its seq
+
+
+def _ack_frame(seq: int, index: int) -> bytes:
+    """`frame((seq, 200, index, {"Index": index}))` (X-Nomad-Index at least 1, as the HTTP
+    API says): a flush acknowledges its whole batch with one index, so the reply after
+    its seq is encoded once per flush."""
+    global _ack_tail
+    tail_index, tail = _ack_tail
+    if tail_index != index:
+        tail = _encoder.encode((200, index if index > 1 else 1, {"Index": index}))[1:]
+        _ack_tail = (index, tail)
+    payload = b"\x94" + _encoder.encode(seq) + tail  # msgpack: an array of 4, then its items
+    return _pack_size(len(payload)) + payload
 
 
 def _error_text(exc: Exception) -> str:

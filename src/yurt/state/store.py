@@ -196,7 +196,7 @@ class StateStore:
         """HA followers that fell behind a snapshot: restore from the backend again."""
         with self._write_lock:
             self._restore()
-        self._watchers.notify(TABLES + tuple(self._watchers._waiters))  # and per-node watches
+        self._watchers.notify(TABLES + self._watchers.watched())  # and per-node watches
 
     def _run_listeners(self, index: int, command: Command) -> None:
         for fn in list(self._listeners):
@@ -219,9 +219,10 @@ class StateStore:
         tables = tuple(tables) or TABLES  # no tables named: any change
         return await self._watchers.wait(lambda: self.max_table_index(tables), tables, min_index, timeout)
 
-    def watch(self, tables: tuple[str, ...], waiter) -> None:
-        """Call `waiter.wake()` at the next change to `tables` (`watch.CallbackWaiter`)."""
-        self._watchers.watch(tables, waiter)
+    def watch(self, tables: tuple[str, ...], waiter, keep: bool = False) -> None:
+        """Call `waiter.wake()` at the next change to `tables` (`watch.CallbackWaiter`; `keep`:
+        at every change until `unwatch`)."""
+        self._watchers.watch(tables, waiter, keep)
 
     def unwatch(self, waiter) -> None:
         self._watchers.forget(waiter)

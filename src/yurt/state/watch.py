@@ -4,7 +4,9 @@ Waiters register a future per table they watch; a change to a table resolves onl
 the futures registered for that table, so many thousands of idle blocking queries
 on other tables cost nothing per write. A waiter may also be a `CallbackWaiter` (no
 future, no task: the HTTP layer's parked blocking GETs): those a change wakes are called
-together in one loop callback.
+together in one loop callback. A callback waiter watched with `keep=True` (the RPC listener's
+alloc watches) stays watched through its wakes until `forget`: a waiter that mostly goes
+back to waiting after a wake does not register again each time.
 """
 
 import asyncio
@@ -18,9 +20,10 @@ log = logging.getLogger(__name__)
 
 class CallbackWaiter:
     """A waiter that is called back (`wake()`, on its loop) instead of resolving a future.
-    `loop` is the loop it runs on; `tables` what it watches (set by `ChangeWatchers.watch`)."""
+    `loop` is the loop it runs on; `tables` what it watches, `kept` whether it stays watched
+    after a wake (both set by `ChangeWatchers.watch`)."""
 
-    __slots__ = ("loop", "tables")
+    __slots__ = ("kept", "loop", "tables")
 
     def wake(self) -> None:
         raise NotImplementedError
@@ -29,19 +32,27 @@ class CallbackWaiter:
 class ChangeWatchers:
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Future]] = {}
+        self._kept: dict[str, set[CallbackWaiter]] = {}  # `watch(keep=True)`: not taken out by a wake
         self._lock = threading.Lock()
 
     def waiting(self) -> int:
-        return sum(len(s) for s in self._waiters.values())
+        return sum(len(s) for s in self._waiters.values()) + sum(len(s) for s in self._kept.values())
 
     def notify(self, tables: Iterable[str]) -> None:
         """Wake the waiters of `tables`; callable from any thread."""
         woken: list[asyncio.Future] = []
+        if not isinstance(tables, (set, frozenset, tuple, list)):
+            tables = tuple(tables)  # read twice below
         with self._lock:
+            pop = self._waiters.pop
             for table in tables:
-                waiters = self._waiters.pop(table, None)
+                waiters = pop(table, None)
                 if waiters:
                     woken.extend(waiters)
+            kept = self._kept
+            if kept:
+                for table in kept.keys() & tables:  # usually few of the tables written: at C speed
+                    woken.extend(kept[table])
         if not woken:
             return
         try:
@@ -70,15 +81,27 @@ class ChangeWatchers:
             except RuntimeError:
                 pass
 
-    def watch(self, tables: tuple[str, ...], waiter: CallbackWaiter) -> None:
-        """Call `waiter.wake()` (once) at the next change to one of `tables`; `forget` undoes it."""
-        waiter.tables = tables
+    def watch(self, tables: tuple[str, ...], waiter: CallbackWaiter, keep: bool = False) -> None:
+        """Call `waiter.wake()` (once) at the next change to one of `tables`; `forget` undoes it.
+        `keep`: at every change until `forget` (one wake per change and per table; a wake
+        may come after `forget` when the change was before it, so the waiter checks)."""
+        waiter.tables, waiter.kept = tables, keep
+        into = self._kept if keep else self._waiters
         with self._lock:
             for table in tables:
-                self._waiters.setdefault(table, set()).add(waiter)
+                waiters = into.get(table)
+                if waiters is None:
+                    into[table] = {waiter}
+                else:
+                    waiters.add(waiter)
 
     def forget(self, waiter: CallbackWaiter) -> None:
-        self._forget(waiter.tables, waiter)
+        self._forget(waiter.tables, waiter, self._kept if getattr(waiter, "kept", False) else self._waiters)
+
+    def watched(self) -> tuple[str, ...]:
+        """Every table (or per-node key) something waits on now."""
+        with self._lock:
+            return (*self._waiters, *self._kept)
 
     async def wait(
         self, current_index: Callable[[], int], tables: Iterable[str], min_index: int, timeout: float
@@ -105,14 +128,15 @@ class ChangeWatchers:
             if index > min_index or loop.time() >= deadline:
                 return index
 
-    def _forget(self, tables: tuple[str, ...], fut: asyncio.Future) -> None:
+    def _forget(self, tables: tuple[str, ...], fut, into: dict | None = None) -> None:
+        into = self._waiters if into is None else into
         with self._lock:
             for table in tables:
-                waiters = self._waiters.get(table)
+                waiters = into.get(table)
                 if waiters is not None:
                     waiters.discard(fut)
                     if not waiters:
-                        del self._waiters[table]
+                        del into[table]
 
 
 def _wake_all(batch: list[CallbackWaiter]) -> None:

@@ -1,6 +1,7 @@
 """Allocation stop (a desired transition plus an eval) and batched client updates."""
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
@@ -15,6 +16,8 @@ from yurt.structs import (
 )
 
 from .errors import EndpointError
+
+log = logging.getLogger(__name__)
 
 
 def _eval_for(job, trigger: str, now_ns: int, job_id: str, namespace: str, typ: str) -> Evaluation:
@@ -79,6 +82,7 @@ class AllocUpdateBatcher:
         self.now_ns = now_ns
         self._pending: dict[str, object] = {}
         self._futures: list[asyncio.Future] = []
+        self._callbacks: list[Callable[[int | None, Exception | None], None]] = []
         self._flush_task: asyncio.Task | None = None
         self._last_flush = float("-inf")
 
@@ -90,9 +94,28 @@ class AllocUpdateBatcher:
         return index if isinstance(index, int) else await index
 
     def submit_nowait(self, updates: list) -> "int | asyncio.Future[int]":
-        """`submit` without a coroutine (the RPC listener answers from the future's callback):
-        the index at once when none of the updates is of an alloc the server has, else a
-        future of the index of the command that carries them."""
+        """`submit` without a coroutine: the index at once when none of the updates is of an
+        alloc the server has, else a future of the index of the command that carries them."""
+        index = self._queue(updates)
+        if index is not None:
+            return index
+        future = asyncio.get_running_loop().create_future()
+        self._futures.append(future)
+        return future
+
+    def submit_then(self, updates: list, done: Callable[[int | None, Exception | None], None]) -> int | None:
+        """`submit` without a coroutine or future (the RPC listener answers from `done`): the
+        index at once when none of the updates is of an alloc the server has (`done` is not
+        called), else None, and `done(index, None)` (or `done(None, error)`) is called by
+        the flush that applies them, right after its commit."""
+        index = self._queue(updates)
+        if index is None:
+            self._callbacks.append(done)
+        return index
+
+    def _queue(self, updates: list) -> int | None:
+        """Queue the updates of allocs the server has, with a flush due; the index at once
+        when there is none."""
         snapshot = self.server.state.snapshot()
         alloc_by_id = snapshot.alloc_by_id
         pending = self._pending
@@ -103,11 +126,10 @@ class AllocUpdateBatcher:
                 queued = True
         if not queued:
             return snapshot.index
-        future = asyncio.get_running_loop().create_future()
-        self._futures.append(future)
-        if self._flush_task is None or self._flush_task.done():
-            self._flush_task = asyncio.create_task(self._flush_later())
-        return future
+        task = self._flush_task
+        if task is None or task.done():
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush_later())
+        return None
 
     async def _flush_later(self) -> None:
         # at most one batch per window, but the first after a quiet spell goes at once
@@ -126,8 +148,8 @@ class AllocUpdateBatcher:
     def flush(self) -> None:
         from yurt.state.commands import AllocClientUpdate
 
-        updates, futures = list(self._pending.values()), self._futures
-        self._pending, self._futures = {}, []
+        updates, futures, callbacks = list(self._pending.values()), self._futures, self._callbacks
+        self._pending, self._futures, self._callbacks = {}, [], []
         if not updates:
             return
         from yurt.server.plan_apply import usage_carrier
@@ -143,7 +165,17 @@ class AllocUpdateBatcher:
             for f in futures:
                 if not f.done():
                     f.set_exception(exc)
+            _call_back(callbacks, None, exc)
             return
         for f in futures:
             if not f.done():
                 f.set_result(index)
+        _call_back(callbacks, index, None)
+
+
+def _call_back(callbacks: list, index: int | None, exc: Exception | None) -> None:
+    for done in callbacks:
+        try:
+            done(index, exc)
+        except Exception:  # noqa: BLE001 - one waiter's failure must not strand the others
+            log.exception("alloc update callback %r failed", done)
