@@ -130,3 +130,41 @@ def test_chunks_not_written_when_leadership_is_lost(monkeypatch):
             await server.stop()
 
     asyncio.run(main())
+
+
+def test_a_complete_eval_cancels_the_jobs_blocked_eval_and_skips_a_job_without_one():
+    async def main():
+        server = Server(ServerConfig(data_dir=None, num_schedulers=0))
+        await server.start()
+        try:
+            base = dict(job_id="web", type="service", priority=50)
+            blocked = Evaluation(id=generate_uuid(), status="blocked", **base)
+            done = Evaluation(id=generate_uuid(), status="pending", **base)
+            canceled = Evaluation(id=generate_uuid(), status="canceled", **base)
+            server.state.apply(EvalUpsert(evals=[blocked, done, canceled]))
+            server.state.apply(EvalUpsert(evals=[evolve(done, status="complete")]))
+            snap = server.state.snapshot()
+            assert snap.eval_by_id(blocked.id).status == "canceled"
+            assert snap.eval_by_id(blocked.id).status_description == f'evaluation "{done.id}" successful'
+            # a completed eval of a job with no other live eval reads none of its evals
+            other = Evaluation(id=generate_uuid(), status="pending", **dict(base, job_id="api"))
+            server.state.apply(EvalUpsert(evals=[other]))
+            reads = []
+            from yurt.state import txn as txn_mod
+            real = txn_mod.Txn.evals_by_job
+
+            def counting(self, namespace, job_id):
+                reads.append(job_id)
+                return real(self, namespace, job_id)
+
+            txn_mod.Txn.evals_by_job = counting
+            try:
+                server.state.apply(EvalUpsert(evals=[evolve(other, status="complete")]))
+            finally:
+                txn_mod.Txn.evals_by_job = real
+            assert "api" not in reads
+            assert server.state.snapshot().eval_by_id(other.id).status == "complete"
+        finally:
+            await server.stop()
+
+    asyncio.run(main())

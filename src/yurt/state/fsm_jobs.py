@@ -286,7 +286,7 @@ def upsert_evals(txn: Txn, evals: list[Evaluation]) -> None:
         existing = txn.eval_by_id(ev.id)
         summary_with_eval(txn, ev)
         if ev.status == EVAL_STATUS_COMPLETE and not ev.failed_tg_allocs:
-            _cancel_blocked_evals(txn, ev)
+            _cancel_blocked_evals(txn, ev, existing)
         txn.put_eval(_stamped(ev, existing, txn.index))
         jobs[(ev.namespace, ev.job_id)] = ""
     set_job_statuses(txn, jobs)
@@ -327,7 +327,16 @@ def _upsert_eval_batch(txn: Txn, evals: list[Evaluation], jobs: dict[tuple[str, 
     txn.put_evals(stored, olds)
 
 
-def _cancel_blocked_evals(txn: Txn, done: Evaluation) -> None:
+def _cancel_blocked_evals(txn: Txn, done: Evaluation, existing: Evaluation | None = None) -> None:
+    """Cancel the job's blocked evals (`done` completed). `existing`: `done` as stored
+    before; a job whose only live eval is `done` has no blocked one, and its evals (a
+    storm's thousands, canceled) are not read."""
+    live = txn.job_liveness(done.namespace, done.job_id)[1]
+    if (existing is not None and not existing.terminal
+            and (existing.namespace, existing.job_id) == (done.namespace, done.job_id)):
+        live -= 1
+    if live <= 0:
+        return
     for blocked in txn.evals_by_job(done.namespace, done.job_id):
         if blocked.status == EVAL_STATUS_BLOCKED and blocked.id != done.id:
             txn.put_eval(
