@@ -38,6 +38,7 @@ from .worker import SCHEDULER_TYPES, Worker
 log = logging.getLogger(__name__)
 
 TIMER_INTERVAL = 0.1
+CANCEL_CHUNK = 4096  # superseded evals canceled per command (Nomad: 728 per raft entry, see _write_eval_updates)
 
 
 class Server:
@@ -66,6 +67,8 @@ class Server:
         self.workers: list[Worker] = []
         self._timer_task: asyncio.Task | None = None
         self._evals_to_cancel: list[Evaluation] = []
+        self._stale: list[Evaluation] = []  # superseded evals not yet canceled in the state
+        self._cancel_next: asyncio.Handle | None = None
         self.draining_nodes: set[str] = set()
         self.drainer = NodeDrainer()
         self.deployment_watcher = DeploymentWatcher()
@@ -149,6 +152,10 @@ class Server:
             await self.applier.stop()
             self.applier = None
         self.blocked.set_enabled(False)
+        self._stale = []  # still pending in the state: the next leader's broker sorts them out
+        if self._cancel_next is not None:
+            self._cancel_next.cancel()
+            self._cancel_next = None
         self.heartbeats.clear()
         self.draining_nodes.clear()
 
@@ -195,10 +202,16 @@ class Server:
         if single is not None:
             evals.append(single)
         if evals:
-            snapshot = self.state.snapshot()
+            snapshot = None
             for ev in evals:
-                if ev.status in (EVAL_STATUS_PENDING, EVAL_STATUS_BLOCKED):  # else untracked
-                    self._track_eval(snapshot.eval_by_id(ev.id) or ev)
+                if ev.status not in (EVAL_STATUS_PENDING, EVAL_STATUS_BLOCKED):  # untracked
+                    continue
+                if ev.create_index != index or ev.modify_index != index:
+                    # as stored (its indexes); a new eval whose writer stamped it with this
+                    # command's index (a register storm's) is stored as it is
+                    snapshot = snapshot or self.state.snapshot()
+                    ev = snapshot.eval_by_id(ev.id) or ev
+                self._track_eval(ev)
         if type(command).__name__ == "NodeUpdateDrain" and command.drain_strategy is not None:
             self.draining_nodes.add(command.node_id)
         if self._frees_capacity(command):
@@ -232,8 +245,6 @@ class Server:
 
     def run_timers(self) -> None:
         """One pass of the leader's time-driven work (tests call it with a fake clock)."""
-        from yurt.state.commands import EvalUpsert
-
         self.broker.tick()
         for node_id in self.heartbeats.expired():
             status = node_missed_heartbeat(self, node_id)
@@ -244,10 +255,40 @@ class Server:
         if self.clock.now() - self._last_gc >= self.config.gc_interval:
             self._last_gc = self.clock.now()
             collect_garbage(self, self.gc_thresholds())
-        updates = self._failed_eval_updates()
-        updates += self._canceled_eval_updates()
+        self._stale.extend(self.broker.take_cancelable())
+        self._stale.extend(self._evals_to_cancel)
+        self._evals_to_cancel = []
+        self._write_eval_updates(self._failed_eval_updates())
+
+    def _write_eval_updates(self, updates: list[Evaluation]) -> None:
+        """Store `updates` with the next `CANCEL_CHUNK` stale evals canceled, in one command;
+        the other stale evals go in the next loop turns, a chunk per turn, as Nomad's reaper
+        writes them (a storm cancels ~50,000: one command would hold the loop ~1 s)."""
+        from yurt.state.commands import EvalUpsert
+
+        chunk, self._stale = self._stale[:CANCEL_CHUNK], self._stale[CANCEL_CHUNK:]
+        updates = updates + self._canceled(chunk)
         if updates:
             self.state.apply(EvalUpsert(evals=updates))
+        if not self._stale or self._cancel_next is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (tests): the rest now
+            while self._stale:
+                self._write_eval_updates([])
+            return
+        self._cancel_next = loop.call_soon(self._next_cancel_chunk)
+
+    def _next_cancel_chunk(self) -> None:
+        self._cancel_next = None
+        if not self.leader or self.state is None:
+            self._stale = []
+            return
+        try:
+            self._write_eval_updates([])
+        except Exception:
+            log.exception("canceling superseded evals failed")
 
     def gc_thresholds(self) -> GCThresholds:
         cfg = self.config
@@ -278,12 +319,12 @@ class Server:
             out.append(follow)
         return out
 
-    def _canceled_eval_updates(self) -> list[Evaluation]:
-        now = self.now_ns()
-        stale = self.broker.take_cancelable() + self._evals_to_cancel
-        self._evals_to_cancel = []
+    def _canceled(self, stale: list[Evaluation]) -> list[Evaluation]:
+        """The stale evals canceled, each with the index the next command lands at (the
+        state then stores them as they are)."""
+        now, index = self.now_ns(), self.state.latest_index + 1
         return [
-            evolve(ev, status=EVAL_STATUS_CANCELED, modify_time=now,
+            evolve(ev, status=EVAL_STATUS_CANCELED, modify_time=now, modify_index=index,
                    status_description="canceled after more recent eval was processed")
             for ev in stale
         ]

@@ -286,11 +286,20 @@ def upsert_evals(txn: Txn, evals: list[Evaluation]) -> None:
         existing = txn.eval_by_id(ev.id)
         summary_with_eval(txn, ev)
         if ev.status == EVAL_STATUS_COMPLETE and not ev.failed_tg_allocs:
-            _cancel_blocked_evals(txn, ev)
-        create_index = existing.create_index if existing is not None else txn.index
-        txn.put_eval(evolve(ev, create_index=create_index, modify_index=txn.index))
+            _cancel_blocked_evals(txn, ev, existing)
+        txn.put_eval(_stamped(ev, existing, txn.index))
         jobs[(ev.namespace, ev.job_id)] = ""
     set_job_statuses(txn, jobs)
+
+
+def _stamped(ev: Evaluation, existing: Evaluation | None, index: int) -> Evaluation:
+    """`ev` as stored at `index`: its create index the existing eval's (else `index`), its
+    modify index `index`. A writer that knows the index its command lands at (a register
+    group's evals, the broker's cancels) sets both, and the eval is stored as it is."""
+    create_index = existing.create_index if existing is not None else index
+    if ev.create_index == create_index and ev.modify_index == index:
+        return ev
+    return evolve(ev, create_index=create_index, modify_index=index)
 
 
 def _batchable(evals: list[Evaluation]) -> bool:
@@ -313,13 +322,21 @@ def _upsert_eval_batch(txn: Txn, evals: list[Evaluation], jobs: dict[tuple[str, 
         if ev.queued_allocations:
             summary_with_eval(txn, ev)
         olds.append(existing)
-        create_index = existing.create_index if existing is not None else index
-        stored.append(evolve(ev, create_index=create_index, modify_index=index))
+        stored.append(_stamped(ev, existing, index))
         jobs[(ev.namespace, ev.job_id)] = ""
     txn.put_evals(stored, olds)
 
 
-def _cancel_blocked_evals(txn: Txn, done: Evaluation) -> None:
+def _cancel_blocked_evals(txn: Txn, done: Evaluation, existing: Evaluation | None = None) -> None:
+    """Cancel the job's blocked evals (`done` completed). `existing`: `done` as stored
+    before; a job whose only live eval is `done` has no blocked one, and its evals (a
+    storm's thousands, canceled) are not read."""
+    live = txn.job_liveness(done.namespace, done.job_id)[1]
+    if (existing is not None and not existing.terminal
+            and (existing.namespace, existing.job_id) == (done.namespace, done.job_id)):
+        live -= 1
+    if live <= 0:
+        return
     for blocked in txn.evals_by_job(done.namespace, done.job_id):
         if blocked.status == EVAL_STATUS_BLOCKED and blocked.id != done.id:
             txn.put_eval(

@@ -162,6 +162,7 @@ class Txn(StateReader):
         in one pass each (a registration storm's evals and the broker's cancels)."""
         t, gen = self._t, self.gen
         new_by_job: dict[tuple[str, str], list] = {}
+        new_by_prefix: dict[str, list] = {}  # 256 groups: one bucket write each, not one per eval
         for ev, old in zip(evals, olds):
             key = (ev.namespace, ev.job_id)
             if old is not None and (old.namespace, old.job_id) != key:
@@ -169,10 +170,12 @@ class Txn(StateReader):
                 old = None
             if old is None:
                 new_by_job.setdefault(key, []).append((ev.id, True))
-                t.evals_by_prefix = bucket_add(t.evals_by_prefix, ev.id[:PREFIX_LEN], ev.id, gen)
+                new_by_prefix.setdefault(ev.id[:PREFIX_LEN], []).append((ev.id, True))
             self._add_liveness(key, 0, int(not ev.terminal) - (int(not old.terminal) if old is not None else 0))
         for key, members in new_by_job.items():
             t.evals_by_job = bucket_add_many(t.evals_by_job, key, members, gen)
+        for prefix, members in new_by_prefix.items():
+            t.evals_by_prefix = bucket_add_many(t.evals_by_prefix, prefix, members, gen)
         t.evals = t.evals.update([(ev.id, ev) for ev in evals], gen)
         self.touch("evals")
 

@@ -53,13 +53,17 @@ def system_jobs(snapshot) -> list:
 
 def node_update_evals(snapshot, node_id: str, now_ns: int, node_modify_index: int | None = None,
                       node: Node | None = None, sys_jobs: list | None = None,
-                      id_pool: list[str] | None = None, matches: dict | None = None) -> list[Evaluation]:
+                      id_pool: list[str] | None = None, matches: dict | None = None,
+                      index: int = 0) -> list[Evaluation]:
     """One eval per job with an alloc on the node, plus one per system job that may run on
     it: as Nomad's createNodeEvals, a system job outside the node's datacenters or node
     pool gets none. `node`, `node_modify_index`: the node as written (it may not be in
     `snapshot` yet); `sys_jobs`: `system_jobs(snapshot)`; `id_pool`: eval IDs made in
     advance (taken from its end); `matches`: a dict kept over one list of `sys_jobs`, the
-    jobs that may run in each (datacenter, node pool) seen."""
+    jobs that may run in each (datacenter, node pool) seen; `index`: the index of the
+    command that will store them, when the caller knows it (the evals, all new, then carry
+    it as their create and modify index: the state stores them as they are, and the
+    server's listener needs no lookup of each)."""
     if node is None:
         node = snapshot.node_by_id(node_id)
     jobs = {}
@@ -88,6 +92,8 @@ def node_update_evals(snapshot, node_id: str, now_ns: int, node_modify_index: in
             status=EVAL_STATUS_PENDING,
             create_time=now_ns,
             modify_time=now_ns,
+            create_index=index,
+            modify_index=index,
         )
         for job, eval_id in zip(jobs.values(), eval_ids)
     ]
@@ -158,7 +164,7 @@ def _register_group(server, nodes: list[Node], group: list[int], results: list) 
     now = server.now_ns()
     sys_jobs, matches = system_jobs(snapshot), {}
     ids = random_uuids(len(sys_jobs) * len(group))  # one read of the OS's random source
-    commands, last_command, group_evals, with_evals = [], {}, [], []
+    commands, last_command, need_evals = [], {}, []
     for i in group:
         node = nodes[i]
         try:
@@ -178,18 +184,22 @@ def _register_group(server, nodes: list[Node], group: list[int], results: list) 
         old_status = existing.status if existing else NODE_STATUS_INIT
         last_command[i] = len(commands) - 1
         if transition_needs_evals(old_status, node.status):
-            # The register's evals go in the same log transaction, all the group's in one
-            # command after its nodes (Nomad: one eval update per register, after it). The
-            # node's index there is the next one after what is before it; the jobs and
-            # allocs they are computed from are the same as after the registers (they
-            # change neither).
-            evals = node_update_evals(snapshot, node.id, now, node_modify_index=snapshot.index + len(commands),
-                                      node=node, sys_jobs=sys_jobs, id_pool=ids, matches=matches)
-            if evals:
-                group_evals.extend(evals)
-                with_evals.append(i)
+            need_evals.append((i, node, snapshot.index + len(commands)))
     if not commands:
         return
+    # The registers' evals go in the same log transaction, all the group's in one command
+    # after its nodes (Nomad: one eval update per register, after it), at the index after
+    # theirs. A node's index there is the next one after what is before it; the jobs and
+    # allocs the evals are computed from are the same as after the registers (they change
+    # neither).
+    evals_index = snapshot.index + len(commands) + 1
+    group_evals, with_evals = [], []
+    for i, node, node_index in need_evals:
+        evals = node_update_evals(snapshot, node.id, now, node_modify_index=node_index, node=node,
+                                  sys_jobs=sys_jobs, id_pool=ids, matches=matches, index=evals_index)
+        if evals:
+            group_evals.extend(evals)
+            with_evals.append(i)
     if group_evals:
         commands.append(EvalUpsert(evals=group_evals))
         for i in with_evals:  # the register's reply carries its evals' index, as Nomad's
