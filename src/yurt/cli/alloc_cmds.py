@@ -1,7 +1,7 @@
 """`alloc logs` and `alloc stop`."""
 
 from .alloc_status import find_alloc, task_group_of
-from .command import Command, CommandError
+from .command import Command, CommandError, interruptible
 from .format import format_list, limit, q
 from .monitor import EvalMonitor
 
@@ -150,7 +150,7 @@ Logs Specific Options:
         pending = lines >= 0
         buffered = ""
         try:
-            with self.client().stream(path, **params) as resp:
+            with interruptible(), self.client().stream(path, **params) as resp:
                 if resp.status_code >= 400:
                     resp.read()
                     raise CommandError(f"Unexpected response code: {resp.status_code} ({resp.text.strip()})")

@@ -11,7 +11,7 @@ from yurt.api import APIError
 
 from .alloc_cmds import BYTES_TO_LINES, DEFAULT_TAIL_LINES, last_lines
 from .alloc_status import find_alloc
-from .command import Command, CommandError
+from .command import Command, CommandError, interruptible
 from .format import format_datetime, format_list, ibytes
 
 
@@ -213,7 +213,8 @@ FS Specific Options:
         decoder, pending = FrameDecoder(), bytearray()
         holding = lines != -1
         try:
-            with self.client().stream(_route("stream", alloc_id), path=path, origin=origin, offset=offset) as resp:
+            with interruptible(), \
+                    self.client().stream(_route("stream", alloc_id), path=path, origin=origin, offset=offset) as resp:
                 if resp.status_code >= 400:
                     resp.read()
                     raise CommandError(f"{what}: {APIError(resp.status_code, resp.text)}")

@@ -4,8 +4,11 @@ A `Context` carries the streams, the environment, the clock and the HTTP transpo
 tests can run any command against a fake server with a fixed clock.
 """
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, TextIO
@@ -206,3 +209,21 @@ def transport_error_text(exc: Exception) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
     return text
+
+
+@contextlib.contextmanager
+def interruptible():
+    """^C ends what runs inside (a follow loop), even in a process started with SIGINT ignored
+    (a background job of a non-interactive shell): as Nomad's commands do, whose `signal.Notify`
+    on an ignored SIGINT installs a handler for it. The disposition is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, previous)
