@@ -335,17 +335,11 @@ class _Watch:
         conn, self.conn = self.conn, None
         self._leave()
         try:
-            if self.want_delta:  # as `LocalServerAPI.watch_reply`, without its steps
-                changed = answer.changed_allocs(self.min_index)
-                body = {"Total": len(answer.versions),
-                        "Changed": msgspec.Raw(encode_allocs_with_jobs(answer.snapshot, changed, _encoder))}
-            else:
-                body = {"Allocs": answer.versions.to_dict()}
+            body, meta = self.rpc.api.watch_reply(answer, self.min_index, self.want_delta)
         except Exception as exc:  # noqa: BLE001 - as `LocalServerAPI.call` maps it
             conn.reply_error(self.seq, exc, "GET", f"/v1/internal/node/{self.node_id}/allocs")
             return
-        index = answer.index
-        conn.reply(self.seq, 200, index if index > 1 else 1, body)
+        conn.reply(self.seq, 200, meta.last_index, body)
 
 
 class _Connection(asyncio.Protocol):
