@@ -264,21 +264,24 @@ class Server:
         """Store `updates` with the next `CANCEL_CHUNK` stale evals canceled, in one command;
         the other stale evals go in the next loop turns, a chunk per turn, as Nomad's reaper
         writes them (a storm cancels ~50,000: one command would hold the loop ~1 s)."""
-        from yurt.state.commands import EvalUpsert
-
-        chunk, self._stale = self._stale[:CANCEL_CHUNK], self._stale[CANCEL_CHUNK:]
-        updates = updates + self._canceled(chunk)
-        if updates:
-            self.state.apply(EvalUpsert(evals=updates))
+        self._write_cancel_chunk(updates)
         if not self._stale or self._cancel_next is not None:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (tests): the rest now
             while self._stale:
-                self._write_eval_updates([])
+                self._write_cancel_chunk([])
             return
         self._cancel_next = loop.call_soon(self._next_cancel_chunk)
+
+    def _write_cancel_chunk(self, updates: list[Evaluation]) -> None:
+        from yurt.state.commands import EvalUpsert
+
+        chunk, self._stale = self._stale[:CANCEL_CHUNK], self._stale[CANCEL_CHUNK:]
+        updates = updates + self._canceled(chunk)
+        if updates:
+            self.state.apply(EvalUpsert(evals=updates))
 
     def _next_cancel_chunk(self) -> None:
         self._cancel_next = None

@@ -319,8 +319,7 @@ def _upsert_eval_batch(txn: Txn, evals: list[Evaluation], jobs: dict[tuple[str, 
     olds, stored = [], []
     for ev in evals:
         existing = txn.eval_by_id(ev.id)
-        if ev.queued_allocations:
-            summary_with_eval(txn, ev)
+        summary_with_eval(txn, ev)
         olds.append(existing)
         stored.append(_stamped(ev, existing, index))
         jobs[(ev.namespace, ev.job_id)] = ""
