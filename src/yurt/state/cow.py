@@ -356,9 +356,14 @@ class IdGroup(msgspec.Struct, gc=False, frozen=True):
         return len(self.ids)
 
 
+def grown_group(group: "IdGroup | None", members: Iterable[Any]) -> "IdGroup":
+    """`group` (or none) with `members` (not yet in it) appended."""
+    return IdGroup((*group.ids, *members) if group else tuple(members))
+
+
 def tuple_bucket_add(index: CowMap, key: Any, members: Iterable[Any], gen: int) -> CowMap:
     """Append `members` (not yet in it) to the `IdGroup` under `key`."""
-    return _set_with(index, key, lambda bucket: IdGroup((*bucket.ids, *members) if bucket else tuple(members)), gen)
+    return _set_with(index, key, lambda bucket: grown_group(bucket, members), gen)
 
 
 def tuple_bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:

@@ -9,15 +9,11 @@ from typing import Any
 
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration
 
-from .cow import EMPTY, IdGroup, bucket_add, bucket_add_many, bucket_remove, tuple_bucket_remove
+from .cow import EMPTY, bucket_add, bucket_add_many, bucket_remove, grown_group, tuple_bucket_remove
 from .tables import ALLOC_PREFIX_LEN, ALLOC_TAIL_FOLD, PREFIX_LEN, IdTail, StateReader, Tables, log_version_writes
 
 
 _LOOKUP = object()
-
-
-def _grown_group(group: IdGroup | None, new: list[str]) -> IdGroup:
-    return IdGroup((*group.ids, *new) if group else tuple(new))
 
 
 class StateError(Exception):
@@ -213,11 +209,7 @@ class Txn(StateReader):
                 t.allocs = t.allocs.assoc(alloc.id, alloc, gen)
                 return
             self._index_alloc(alloc, key)
-            tail = t.alloc_tail.ids
-            if len(tail) != t.alloc_tail_n:
-                t.alloc_tail_mixed = True  # another version wrote after this one's entries
-            tail.append(alloc.id)
-            t.alloc_tail_n = len(tail)
+            self._tail_append((alloc.id,))
             self._add_liveness(key, live, 0)
             moved = same_usage = False
         elif old.id in self._new_ids:  # new in this batch: its index entries first
@@ -265,17 +257,13 @@ class Txn(StateReader):
         by_job: dict[tuple[str, str], list[tuple[str, bool]]] = {}
         by_node: dict[str, list[tuple[str, int]]] = {}
         by_eval: dict[str, list[tuple[str, bool]]] = {}
-        tail = t.alloc_tail.ids
-        if len(tail) != t.alloc_tail_n:
-            t.alloc_tail_mixed = True  # another version wrote after this one's entries
         for alloc in allocs:
             alloc_id = alloc.id
             member = (alloc_id, True)
             by_job.setdefault((alloc.namespace, alloc.job_id), []).append(member)
             by_node.setdefault(alloc.node_id, []).append((alloc_id, alloc.alloc_modify_index))
             by_eval.setdefault(alloc.eval_id, []).append(member)
-            tail.append(alloc_id)
-        t.alloc_tail_n = len(tail)
+        self._tail_append([alloc.id for alloc in allocs])
         for name, groups in (("allocs_by_job", by_job), ("allocs_by_eval", by_eval)):
             index = getattr(t, name)
             for key, members in groups.items():
@@ -298,6 +286,15 @@ class Txn(StateReader):
         t.allocs_by_node = by_node_map
         self.touch("allocs")
 
+    def _tail_append(self, alloc_ids) -> None:
+        """New alloc IDs wait in `alloc_tail` for `_fold_alloc_tail`."""
+        t = self._t
+        tail = t.alloc_tail.ids
+        if len(tail) != t.alloc_tail_n:
+            t.alloc_tail_mixed = True  # another version wrote after this one's entries
+        tail.extend(alloc_ids)
+        t.alloc_tail_n = len(tail)
+
     def _fold_alloc_tail(self) -> None:
         """Put the IDs waiting in `alloc_tail` that the allocs table holds into their
         `allocs_by_prefix` groups (a batch: each group and trie leaf written once) and
@@ -314,7 +311,7 @@ class Txn(StateReader):
         else:
             for alloc_id in ids[:n] if n < len(ids) else ids:
                 by_prefix.setdefault(alloc_id[:ALLOC_PREFIX_LEN], []).append(alloc_id)
-        t.allocs_by_prefix = t.allocs_by_prefix.merge_with(by_prefix, _grown_group, self.gen)
+        t.allocs_by_prefix = t.allocs_by_prefix.merge_with(by_prefix, grown_group, self.gen)
 
     def _index_alloc(self, alloc: Allocation, key: tuple[str, str]) -> None:
         t, gen = self._t, self.gen
