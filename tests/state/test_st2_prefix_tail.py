@@ -136,3 +136,26 @@ def test_merge_with_equals_one_write_at_a_time():
             expected = expected.assoc(key, combine(expected.get(key), value), 3)
         assert merged.to_dict() == expected.to_dict() and len(merged) == len(expected)
         assert base.to_dict() == before and len(base) == size
+
+
+def test_a_folded_id_a_dropped_transaction_queued_again_is_listed_once(small_fold):
+    """A dropped transaction deleted a folded ID and added it again (so it waits in the
+    shared tail); the version it started from folds that tail later: the ID, already in its
+    group there, must not go in twice. (Found by hypothesis on the test above.)"""
+    t = Tables()
+    txn = Txn(t, 1, 1)
+    for i in ("a0x-0", "a0y-1", "a0y-2", "a1x-0"):
+        txn.put_alloc(_alloc(i))
+    t = txn.commit()  # 4 IDs past 3: folded
+    assert t.alloc_tail_n == 0
+    dropped = Txn(t, 2, 2)
+    dropped.delete_alloc("a0x-0")
+    dropped.put_alloc(_alloc("a0x-0"))
+    dropped.commit()  # not kept
+    txn = Txn(t, 3, 2)
+    for i in ("a0x-1", "a0x-2", "b0y-0"):
+        txn.put_alloc(_alloc(i))
+    t2 = txn.commit()  # folds the shared tail, the dropped write's a0x-0 with it
+    assert t2.alloc_tail_n == 0
+    assert [a.id for a in StateReader(t2).by_prefix("allocs", "a0x")] == ["a0x-0", "a0x-1", "a0x-2"]
+    check_prefix_lookups(t2)

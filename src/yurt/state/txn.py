@@ -16,6 +16,14 @@ from .tables import ALLOC_PREFIX_LEN, ALLOC_TAIL_FOLD, PREFIX_LEN, IdTail, State
 _LOOKUP = object()
 
 
+def _grown_group_unseen(group, members: list[str]):
+    """`grown_group` with only the members `group` does not hold yet."""
+    if group:
+        held = set(group.ids)
+        members = [m for m in members if m not in held]
+    return grown_group(group, members)
+
+
 class StateError(Exception):
     """A command that cannot be applied to the current state (nothing was changed)."""
 
@@ -308,10 +316,13 @@ class Txn(StateReader):
             for alloc_id in dict.fromkeys(ids[:n]):  # (an ID deleted and added again is there twice)
                 if alloc_id in allocs:  # (not: deleted since, or written by another version)
                     by_prefix.setdefault(alloc_id[:ALLOC_PREFIX_LEN], []).append(alloc_id)
+            # an ID another version wrote (a dropped transaction) may be in its group already
+            combine = _grown_group_unseen
         else:
             for alloc_id in ids[:n] if n < len(ids) else ids:
                 by_prefix.setdefault(alloc_id[:ALLOC_PREFIX_LEN], []).append(alloc_id)
-        t.allocs_by_prefix = t.allocs_by_prefix.merge_with(by_prefix, grown_group, self.gen)
+            combine = grown_group
+        t.allocs_by_prefix = t.allocs_by_prefix.merge_with(by_prefix, combine, self.gen)
 
     def _index_alloc(self, alloc: Allocation, key: tuple[str, str]) -> None:
         t, gen = self._t, self.gen
