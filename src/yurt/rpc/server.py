@@ -239,23 +239,35 @@ class _NodeWatch(CallbackWaiter):
     (`ChangeWatchers.watch(keep=True)`) from the connection's first alloc watch of the node
     until the connection closes, so that a blocking request registers nothing of its own.
     Each write to the node's allocs calls `wake()`, which checks the node's requests that
-    wait now (`waiting`: a client has one at a time)."""
+    wait now (`waiting`: a client has one at a time) against one snapshot.
 
-    __slots__ = ("store", "waiting")
+    A delta request's answer depends on the node's version map only (`alloc_delta`): a
+    write that changes no node's map (a batch of status reports: client fields only) cannot
+    answer it, and does not wake the node's watch while only delta requests wait
+    (`versions_only`, read by `ChangeWatchers.notify`). A full-form request (no `known`)
+    answers at any write to the node's allocs."""
+
+    __slots__ = ("store", "versions_only", "waiting")
 
     def __init__(self, loop, store) -> None:
         self.loop, self.store = loop, store
         self.waiting: list[_Watch] = []
+        self.versions_only = True
 
     def wake(self) -> None:
         waiting = self.waiting
         if not waiting:
             return
+        snapshot = self.store.snapshot()
         if len(waiting) == 1:
-            waiting[0].check()
+            waiting[0].check(snapshot)
             return
         for watch in list(waiting):  # each answered one leaves the list
-            watch.check()
+            watch.check(snapshot)
+
+    def left(self) -> None:
+        """A full-form request stopped waiting."""
+        self.versions_only = all(w.known is not None for w in self.waiting)
 
 
 NODE_WATCHES_MAX = 64  # node watches a connection keeps while idle (a client watches its own node)
@@ -281,8 +293,8 @@ class _Watch:
 
     def start(self) -> None:
         store = self.store
-        seen = store.latest_index
-        if self.check():
+        snapshot = store.snapshot()
+        if self.check(snapshot):
             return
         delay = wait_with_jitter(self.wait)
         if delay <= 0:
@@ -296,14 +308,20 @@ class _Watch:
         self.rpc.park(self, delay)
         self.node_watch = node_watch
         node_watch.waiting.append(self)
-        if watched_now and store.latest_index != seen:  # a write (on another thread) before its node was watched
+        if self.known is None:  # a full-form request: any write to the node's allocs answers it
+            node_watch.versions_only = False
+        elif not watched_now:
+            return
+        if store.latest_index != snapshot.index:  # a write (on another thread) before it was watched so
             self.check()
 
-    def check(self) -> bool:
-        """Answer if the node's allocs have an answer for it now; True when answered."""
+    def check(self, snapshot=None) -> bool:
+        """Answer if the node's allocs have an answer for it now (in `snapshot`, else the
+        latest state); True when answered."""
         if self.conn is None:  # answered or cancelled
             return True
-        snapshot = self.store.snapshot()
+        if snapshot is None:
+            snapshot = self.store.snapshot()
         index = snapshot.table_index(self.key)
         min_index = self.min_index
         if index <= min_index and min_index > 0:  # nothing to answer yet
@@ -330,6 +348,8 @@ class _Watch:
         if node_watch is not None:
             node_watch.waiting.remove(self)
             self.rpc.unpark(self)
+            if self.known is None:
+                node_watch.left()
 
     def _answer(self, answer) -> None:
         conn, self.conn = self.conn, None

@@ -156,7 +156,8 @@ class StateStore:
             if self._backend is not None:
                 self._backend.append([(i, encode_command(c)) for i, c in zip(indexes, commands)])
             self._tables = tables
-        self._watchers.notify(changed)
+        # (a batch of status reports writes no node's version map: the RPC watches sleep on)
+        self._watchers.notify(changed, tables.allocs_by_node is not base.allocs_by_node)
         for index, command in zip(indexes, commands):
             self._run_listeners(index, command)
         self._maybe_snapshot()

@@ -6,7 +6,9 @@ on other tables cost nothing per write. A waiter may also be a `CallbackWaiter` 
 future, no task: the HTTP layer's parked blocking GETs): those a change wakes are called
 together in one loop callback. A callback waiter watched with `keep=True` (the RPC listener's
 alloc watches) stays watched through its wakes until `forget`: a waiter that mostly goes
-back to waiting after a wake does not register again each time.
+back to waiting after a wake does not register again each time. One that says so
+(`versions_only`) is not woken by a write that changed no node's alloc version map
+(`notify(..., versions_changed=False)`: a batch of client status reports).
 """
 
 import asyncio
@@ -21,9 +23,11 @@ log = logging.getLogger(__name__)
 class CallbackWaiter:
     """A waiter that is called back (`wake()`, on its loop) instead of resolving a future.
     `loop` is the loop it runs on; `tables` what it watches, `kept` whether it stays watched
-    after a wake (both set by `ChangeWatchers.watch`)."""
+    after a wake (both set by `ChangeWatchers.watch`). `versions_only` (a kept waiter's): only
+    a write that may change a node's `{alloc ID: AllocModifyIndex}` map can give it anything."""
 
     __slots__ = ("kept", "loop", "tables")
+    versions_only = False
 
     def wake(self) -> None:
         raise NotImplementedError
@@ -38,8 +42,10 @@ class ChangeWatchers:
     def waiting(self) -> int:
         return sum(len(s) for s in self._waiters.values()) + sum(len(s) for s in self._kept.values())
 
-    def notify(self, tables: Iterable[str]) -> None:
-        """Wake the waiters of `tables`; callable from any thread."""
+    def notify(self, tables: Iterable[str], versions_changed: bool = True) -> None:
+        """Wake the waiters of `tables`; callable from any thread. `versions_changed=False`:
+        the write changed no node's alloc version map (`StateReader.alloc_versions_by_node`),
+        so kept waiters with `versions_only` stay asleep."""
         woken: list[asyncio.Future] = []
         if not isinstance(tables, (set, frozenset, tuple, list)):
             tables = tuple(tables)  # read twice below
@@ -52,7 +58,10 @@ class ChangeWatchers:
             kept = self._kept
             if kept:
                 for table in kept.keys() & tables:  # usually few of the tables written: at C speed
-                    woken.extend(kept[table])
+                    if versions_changed:
+                        woken.extend(kept[table])
+                    else:
+                        woken.extend([w for w in kept[table] if not w.versions_only])
         if not woken:
             return
         try:
