@@ -7,7 +7,10 @@ by the RPC listener's own handler (`yurt.rpc.server._Handlers._node_alloc_versio
 decodes the frame the way the sim node (`bench.simnode.SimNode`) does and checks the count.
 Then (unless `--reports 0`) every node reports its new alloc `running` (one client-update
 command for all nodes) and its watch is woken by that report, which changes nothing the
-node would see: the handler checks and goes back to waiting (`quiet`), as on a real server.
+node would see: the handler checks and goes back to waiting (`quiet`), as the coroutine
+form (`wait_node_allocs`: the in-process link, HTTP) does. The RPC listener's kept watches
+are not woken by such a commit at all (`ChangeWatchers.notify(versions_changed=False)`):
+`bench/micro_rpc_server.py`'s `cycle_reports_us` shows that path.
 
 Prints one JSON line of CPU seconds (`time.process_time`): `wake_server_s` (handler + frame of
 the wakes that answer), `quiet_server_s` (the wakes a status report causes: check + wait again),

@@ -11,13 +11,15 @@ is written. Two kinds of request:
 - `cycle` (W1's steady state, one connection per node): every node's watch is blocked; a plan
   places one alloc on each node, which wakes the watches; each node then sends its next watch
   (it blocks) and its `allocs/update` (the alloc `running`, as the sim node's body), which the
-  update batcher turns into one client-update command, whose commit wakes every watch once
-  more without answering it (the count is as the node knows it). `cycle_us_per_alloc`: the
-  listener's CPU for all of that per alloc placed, the state writes themselves excluded
+  update batcher turns into one client-update command. That commit writes no node's version
+  map, so it wakes no watch (`ChangeWatchers.notify(versions_changed=False)`; before
+  2026-11-27 it woke every watch once more, which checked and waited on: ~8 us per report
+  here). `cycle_us_per_alloc`: the listener's CPU for all of that per alloc placed, the
+  state writes themselves excluded
   (`cycle_apply_us_per_alloc`: the plan and client-update commits, for scale); in parts:
   `cycle_wake_us` (the plan's wakes and answers), `cycle_requests_us` (the next watch and the
   report read and dispatched), `cycle_reports_us` (the batch of reports: its command built,
-  the acknowledgements, the wakes its commit causes).
+  the acknowledgements, any wakes its commit causes).
 
 Prints one JSON line: CPU microseconds per request (`time.process_time`). Runs on uvloop when
 it is installed (as the agent does).
