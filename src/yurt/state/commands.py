@@ -145,7 +145,8 @@ class AllocUpdate(NomadStruct):
 
 class AllocClientUpdate(Command):
     allocs: list[AllocUpdate]
-    evals: list[Evaluation] = msgspec.field(default_factory=list)
+    # None: the FSM makes Node.UpdateAlloc's follow-up evals and sets them here before the log
+    evals: list[Evaluation] | None = msgspec.field(default_factory=list)
     updated_at: int = 0
 
 

@@ -3,15 +3,21 @@
 import msgspec
 
 from yurt.structs import (
+    ALLOC_CLIENT_FAILED,
     ALLOC_CLIENT_LOST,
     ALLOC_CLIENT_UNKNOWN,
     ALLOC_DESIRED_EVICT,
     ALLOC_DESIRED_STOP,
+    EVAL_STATUS_PENDING,
     JOB_STATUS_RUNNING,
+    TRIGGER_RECONNECT,
+    TRIGGER_RETRY_FAILED_ALLOC,
     Allocation,
     DesiredTransition,
+    Evaluation,
     Job,
     evolve,
+    generate_uuid,
     share_task_states,
     shared_str,
 )
@@ -162,34 +168,89 @@ def _link_previous(txn: Txn, alloc: Allocation) -> None:
 
 
 def apply_client_update(txn: Txn, cmd: AllocClientUpdate) -> None:
-    """Merge what clients report into the stored allocs (client fields only)."""
+    """Merge what clients report into the stored allocs (client fields only; Nomad's
+    UpdateAllocsFromClient). `cmd.evals` None (the server's batcher): the follow-up evals
+    of Node.UpdateAlloc (`_followup_evals`) are made here, from the stored allocs this
+    write replaces, and kept in the command (the log holds them: a replay makes none)."""
     index = txn.index
-    jobs: dict[tuple[str, str], str] = {}
-    summaries = AllocSummaries(txn)
     updated_at = cmd.updated_at
-    for update in cmd.allocs:
-        existing = txn.alloc_by_id(update.id)
-        if existing is None:
-            continue
-        client_status = shared_str(update.client_status) or existing.client_status
+    make_evals = cmd.evals is None
+    pairs: list[tuple[Allocation, Allocation]] = []
+    candidates: list[tuple[Allocation, object]] = []
+    shared = [None]  # the previous report's task states (shared): an equal report reuses them
+
+    def merge(existing: Allocation, update) -> Allocation:
+        status = update.client_status
+        if make_evals and (status == ALLOC_CLIENT_FAILED or existing.client_status == ALLOC_CLIENT_UNKNOWN):
+            candidates.append((existing, update))
+        client_status = shared_str(status) or existing.client_status
         # only the fields the client sent: the others stay the stored ones
         if update.network_status is None and update.deployment_status is None and update.task_states is not None:
+            states = update.task_states
+            if states == shared[0]:  # (a node reports its allocs with the same states at once)
+                states = shared[0]
+            else:
+                states = shared[0] = share_task_states(states)
             merged = _replace(existing, client_status=client_status,
                               client_description=shared_str(update.client_description), modify_index=index,
                               modify_time=updated_at or existing.modify_time,
-                              task_states=share_task_states(update.task_states))  # (a status report: the usual)
+                              task_states=states)  # (a status report: the usual)
         else:
             merged = _replace(existing, **_client_changes(existing, update, client_status, index, updated_at))
-        summaries.add(merged, existing)
+        pairs.append((existing, merged))
+        return merged
+
+    txn.rewrite_allocs(cmd.allocs, merge)
+    jobs: dict[tuple[str, str], str] = {}
+    summaries = AllocSummaries(txn)
+    for existing, merged in pairs:
+        if existing.client_status != merged.client_status:
+            summaries.add(merged, existing)
         if merged.deployment_id:
             track_alloc(txn, merged, existing, updated_at)
-        txn.put_alloc(merged, existing)
-        _count_job(jobs, merged, merged.desired_status in _SERVER_TERMINAL or client_status in CLIENT_TERMINAL_STATUSES)
+        key = (merged.namespace, merged.job_id)  # `_count_job`, inline
+        if merged.desired_status in _SERVER_TERMINAL or merged.client_status in CLIENT_TERMINAL_STATUSES:
+            jobs.setdefault(key, "")
+        else:
+            jobs[key] = JOB_STATUS_RUNNING
+    if make_evals:
+        cmd.evals = _followup_evals(txn, candidates, updated_at)
     summaries.flush()
     txn.touch("allocs")
     set_job_statuses(txn, jobs)
     if cmd.evals:
         upsert_evals(txn, cmd.evals)
+
+
+def _followup_evals(txn: Txn, reported: list[tuple[Allocation, object]], now: int) -> list[Evaluation]:
+    """Node.UpdateAlloc's evals: one per job (not stopped) that has an alloc the client
+    reports failed (and was not failed), or reports back (any status but `unknown`) while
+    the server has it `unknown` (a reconnect); `reported`: (stored alloc, update) pairs,
+    of which the others are skipped."""
+    evals: dict[tuple[str, str], Evaluation] = {}
+    for alloc, update in reported:
+        reconnect = alloc.client_status == ALLOC_CLIENT_UNKNOWN and update.client_status != ALLOC_CLIENT_UNKNOWN
+        if update.client_status != ALLOC_CLIENT_FAILED and not reconnect:
+            continue
+        if alloc.client_status == ALLOC_CLIENT_FAILED:
+            continue
+        key = (alloc.namespace, alloc.job_id)
+        job = txn.job_by_id(alloc.namespace, alloc.job_id)
+        if job is None or job.stop or key in evals:
+            continue
+        evals[key] = Evaluation(
+            id=generate_uuid(),
+            namespace=job.namespace,
+            priority=job.priority,
+            type=job.type,
+            triggered_by=TRIGGER_RECONNECT if reconnect else TRIGGER_RETRY_FAILED_ALLOC,
+            job_id=job.id,
+            job_modify_index=job.job_modify_index,
+            status=EVAL_STATUS_PENDING,
+            create_time=now,
+            modify_time=now,
+        )
+    return list(evals.values())
 
 
 def _client_changes(existing: Allocation, update, client_status: str, index: int, updated_at: int) -> dict:

@@ -5,15 +5,27 @@ transaction uses; `commit()` hands back the new `Tables`. Dropping a `Txn` leave
 committed state as it was, so a command is applied entirely or not at all.
 """
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration
+from yurt.structs import (
+    ALLOC_DESIRED_EVICT,
+    ALLOC_DESIRED_STOP,
+    Allocation,
+    Evaluation,
+    Job,
+    JobSummary,
+    Node,
+    SchedulerConfiguration,
+)
+from yurt.structs.alloc import CLIENT_TERMINAL_STATUSES
 
 from .cow import EMPTY, bucket_add, bucket_add_many, bucket_remove, grown_group, tuple_bucket_remove
 from .tables import ALLOC_PREFIX_LEN, ALLOC_TAIL_FOLD, PREFIX_LEN, IdTail, StateReader, Tables, log_version_writes
 
 
 _LOOKUP = object()
+_SERVER_TERMINAL = (ALLOC_DESIRED_STOP, ALLOC_DESIRED_EVICT)  # `Allocation.server_terminal`
 
 
 def _grown_group_unseen(group, members: list[str]):
@@ -245,6 +257,56 @@ class Txn(StateReader):
             self.touch(node_usage_key(old.node_id))
         if not same_usage:
             self.touch(node_usage_key(node_id))
+
+    def rewrite_allocs(self, updates: Iterable[Any], merge: Callable[[Allocation, Any], Allocation]) -> None:
+        """Store `merge(stored, update)` in place of the stored alloc of each update's `.id`
+        (an ID not stored is skipped; a later update of one ID merges into the earlier's
+        result): what `put_alloc(merge(stored, update), stored)` of each does, in one walk
+        down the allocs table per alloc (a lookup and a write walked it twice), with each
+        node's keys touched once. For clients' reports: `merge` keeps what the secondary
+        indexes and a node's usage read (ID, namespace, job ID and job, eval, node, task
+        group, resources, desired status, AllocModifyIndex) as they are; only the liveness
+        (a client-terminal status) may change."""
+        if self._new_allocs is not None:  # (a batch of new allocs: `put_alloc` indexes it first)
+            for update in updates:
+                old = self._t.allocs.get(update.id)
+                if old is not None:
+                    self.put_alloc(merge(old, update), old)
+            return
+        t, gen = self._t, self.gen
+        table = t.allocs
+        if table._gen != gen:
+            table = t.allocs = table._owned(gen)
+        walk = table._writable_path
+        nodes: set[str] = set()
+        usage_nodes: set[str] = set()
+        terminal = CLIENT_TERMINAL_STATUSES
+        for update in updates:
+            alloc_id = update.id
+            leaf = walk(alloc_id, gen)[0]  # (an ID not stored: the path is copied, nothing written)
+            old = leaf.get(alloc_id)
+            if old is None:
+                continue
+            new = leaf[alloc_id] = merge(old, update)
+            node_id = old.node_id
+            nodes.add(node_id)
+            old_status, status = old.client_status, new.client_status
+            if old_status is not status and old_status != status and old.desired_status not in _SERVER_TERMINAL:
+                was_live, live = old_status not in terminal, status not in terminal
+                if was_live != live:  # `put_alloc`'s liveness and usage-key rule (the usage is otherwise the same)
+                    self._add_liveness((old.namespace, old.job_id), live - was_live, 0)
+                    usage_nodes.add(node_id)
+        indexes, touched, index = t.indexes, self.touched, self.index
+        for node_id in nodes:
+            key = node_allocs_key(node_id)
+            indexes[key] = index
+            touched.add(key)
+        for node_id in usage_nodes:
+            key = node_usage_key(node_id)
+            indexes[key] = index
+            touched.add(key)
+        if nodes:
+            self.touch("allocs")
 
     def batch_new_allocs(self) -> None:
         """From now on `put_alloc` of a new alloc writes the allocs table at once but

@@ -3,7 +3,7 @@
 Routes in `yurt.http` decode requests and call these; errors are `EndpointError` with
 Nomad's status code and text."""
 
-from .allocs import AllocUpdateBatcher, alloc_failure_evals, stop_alloc  # noqa: F401
+from .allocs import AllocUpdateBatcher, stop_alloc  # noqa: F401
 from .errors import EndpointError, multi_error  # noqa: F401
 from .job_ops import ScaleRequest, scale_job  # noqa: F401
 from .jobs import RegisterResult, deregister_job, evaluate_job, register_job, revert_job  # noqa: F401

@@ -6,10 +6,8 @@ import time
 from collections.abc import Callable
 
 from yurt.structs import (
-    ALLOC_CLIENT_FAILED,
     EVAL_STATUS_PENDING,
     TRIGGER_ALLOC_STOP,
-    TRIGGER_RETRY_FAILED_ALLOC,
     DesiredTransition,
     Evaluation,
     generate_uuid,
@@ -50,26 +48,6 @@ def stop_alloc(server, alloc_id: str) -> tuple[str, int]:
         AllocDesiredTransition(transitions={alloc.id: DesiredTransition(migrate=True)}, evals=[ev])
     )
     return ev.id, index
-
-
-def alloc_failure_evals(snapshot, updates, now_ns: int) -> list[Evaluation]:
-    """One eval per job whose alloc just failed, so the scheduler can reschedule it."""
-    evals: dict[tuple[str, str], Evaluation] = {}
-    for update in updates:
-        alloc = snapshot.alloc_by_id(update.id)
-        # A client back from a disconnect reports an alloc the server marked unknown.
-        reconnect = alloc is not None and alloc.client_status == "unknown" and update.client_status != "unknown"
-        if update.client_status != ALLOC_CLIENT_FAILED and not reconnect:
-            continue
-        if alloc is None or alloc.client_status == ALLOC_CLIENT_FAILED:
-            continue
-        job = snapshot.job_by_id(alloc.namespace, alloc.job_id)
-        if job is None or job.stop or (alloc.namespace, alloc.job_id) in evals:
-            continue
-        evals[(alloc.namespace, alloc.job_id)] = _eval_for(
-            job, "reconnect" if reconnect else TRIGGER_RETRY_FAILED_ALLOC, now_ns, job.id, job.namespace, job.type
-        )
-    return list(evals.values())
 
 
 class AllocUpdateBatcher:
@@ -159,8 +137,9 @@ class AllocUpdateBatcher:
             # the store's carrier keeps the scheduler's cached usage of the reporting nodes
             # valid across this commit (a terminal report frees what the alloc held)
             usage_carrier(self.server.state)
-            evals = alloc_failure_evals(self.server.state.snapshot(), updates, now)
-            index = self.server.state.apply(AllocClientUpdate(allocs=updates, evals=evals, updated_at=now))
+            # evals None: the FSM makes Node.UpdateAlloc's follow-up evals (of failed and
+            # reconnected allocs) from the stored allocs it replaces, no lookup here
+            index = self.server.state.apply(AllocClientUpdate(allocs=updates, evals=None, updated_at=now))
         except Exception as exc:
             for f in futures:
                 if not f.done():
