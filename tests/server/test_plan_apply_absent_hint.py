@@ -28,6 +28,16 @@ def _store_with(tmp_path=None, nodes=3):
     return store, node_objs, store.snapshot().job_by_id(job.namespace, job.id)
 
 
+def _apply_hinted(store: StateStore, cmd: PlanApply, hint_cmd, index: int, ids: set[str]) -> None:
+    """`store.apply(cmd)` with the hint that `ids` (placed by `hint_cmd`) are absent at `index`."""
+    if hint_cmd is not None:
+        fsm_allocs.absent_at(hint_cmd, index, set(ids))
+    try:
+        store.apply(cmd)
+    finally:
+        fsm_allocs.absent_at(None)
+
+
 def _plan(job, nodes, per_node=2) -> Plan:
     plan = Plan(eval_id="e1", job=job)
     for node in nodes:
@@ -74,12 +84,7 @@ def test_an_alloc_listed_twice_updates_the_first_as_without_the_hint():
         moved = evolve(alloc, node_id=nodes[1].id, node_name=nodes[1].name)
         cmd = PlanApply(eval_id="e1", job=job, node_allocation={nodes[0].id: [alloc], nodes[1].id: [moved]},
                         updated_at=5)
-        if hinted:
-            fsm_allocs.absent_at(cmd, store.latest_index, {alloc.id})
-        try:
-            store.apply(cmd)
-        finally:
-            fsm_allocs.absent_at(None)
+        _apply_hinted(store, cmd, cmd if hinted else None, store.latest_index, {alloc.id})
         snap = store.snapshot()
         stored = snap.alloc_by_id(alloc.id)
         outcomes.append(([n.id for n in nodes].index(stored.node_id), stored.create_index, stored.modify_index,
@@ -97,18 +102,10 @@ def test_a_hint_for_another_state_or_command_is_ignored():
     # the alloc is stored: a stale hint (an older index) must not make the update an insert
     update = PlanApply(eval_id="e1", job=job, node_allocation={nodes[0].id: [evolve(alloc, desired_description="x")]},
                        updated_at=6)
-    fsm_allocs.absent_at(update, store.latest_index - 1, {alloc.id})
-    try:
-        store.apply(update)
-    finally:
-        fsm_allocs.absent_at(None)
+    _apply_hinted(store, update, update, store.latest_index - 1, {alloc.id})
     other = PlanApply(eval_id="e2", job=job, node_allocation={nodes[0].id: [evolve(alloc, desired_description="y")]},
                       updated_at=7)
-    fsm_allocs.absent_at(update, store.latest_index, {alloc.id})  # names another command
-    try:
-        store.apply(other)
-    finally:
-        fsm_allocs.absent_at(None)
+    _apply_hinted(store, other, update, store.latest_index, {alloc.id})  # the hint names another command
     snap = store.snapshot()
     stored = snap.alloc_by_id(alloc.id)
     assert stored.create_index == created and stored.desired_description == "y"

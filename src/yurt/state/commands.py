@@ -271,14 +271,17 @@ class PackedPlanApply(Command):
     deployment_updates: list[DeploymentStatusUpdate] = msgspec.field(default_factory=list)
 
 
-def _template_number(blank, templates: list, last: int) -> int:
-    """The number of the template equal to `blank` (tried: `last`, then the newest few), or -1."""
+def _template_number(blank, templates: list, last: int, seen: int) -> int:
+    """The number of the template equal to `blank` (tried: `last`, then the newest few); else
+    `blank` becomes a new one. -1 when that makes too many templates for `seen` allocs."""
     if last >= 0 and templates[last] == blank:
         return last
     for k in range(len(templates) - 1, max(len(templates) - 1 - _TEMPLATES_TRIED, -1), -1):
         if k != last and templates[k] == blank:
             return k
-    return -1
+    k = len(templates)
+    templates.append(blank)
+    return -1 if k >= _TEMPLATES_FREE and k * _TEMPLATE_RATIO > seen else k
 
 
 def pack_placed(node_allocation: dict[str, list[Allocation]]) -> PlacedAllocs | None:
@@ -293,27 +296,17 @@ def pack_placed(node_allocation: dict[str, list[Allocation]]) -> PlacedAllocs | 
     alloc_blank, metric_blank = _ALLOC_BLANK, _METRIC_BLANK
     for allocs in node_allocation.values():
         for a in allocs:
-            blank = _replace(a, **alloc_blank)
-            k = _template_number(blank, templates, last)
+            k = last = _template_number(_replace(a, **alloc_blank), templates, last, len(records))
             if k < 0:
-                k = len(templates)
-                templates.append(blank)
-                if k >= _TEMPLATES_FREE and k * _TEMPLATE_RATIO > len(records):
-                    return None
-            last = k
+                return None
             m = a.metrics
             if m is None:
                 append((k, -1, a.id, a.name, a.node_id, a.node_name, a.previous_allocation, a.create_time,
                         a.modify_time, *_NO_METRICS))
                 continue
-            blank = _replace(m, **metric_blank)
-            mk = _template_number(blank, metric_templates, last_m)
+            mk = last_m = _template_number(_replace(m, **metric_blank), metric_templates, last_m, len(records))
             if mk < 0:
-                mk = len(metric_templates)
-                metric_templates.append(blank)
-                if mk >= _TEMPLATES_FREE and mk * _TEMPLATE_RATIO > len(records):
-                    return None
-            last_m = mk
+                return None
             append((k, mk, a.id, a.name, a.node_id, a.node_name, a.previous_allocation, a.create_time, a.modify_time,
                     m.nodes_evaluated, m.nodes_filtered, m.nodes_in_pool, m.nodes_exhausted, m.score_meta_data,
                     m.allocation_time, m.coalesced_failures))
