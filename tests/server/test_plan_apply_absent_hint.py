@@ -8,8 +8,7 @@ from __future__ import annotations
 import msgspec
 
 from yurt.server.plan_apply import PlanApplier
-from yurt.state import JobRegister, NodeRegister, PlanApply, StateStore
-from yurt.state import fsm_allocs
+from yurt.state import JobRegister, NodeRegister, PlanApply, StateStore, fsm_allocs
 from yurt.structs import Plan, evolve
 from yurt.testing.mock import mock_alloc, mock_job, mock_node
 

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import msgspec
 
-from yurt.state import JobRegister, NodeRegister, PlanApply, StateStore, decode_command, encode_command
+from yurt.state import (
+    JobRegister,
+    NodeRegister,
+    PlanApply,
+    StateStore,
+    decode_command,
+    encode_command,
+)
 from yurt.structs import (
-    AllocDeploymentStatus,
     Allocation,
+    AllocDeploymentStatus,
     AllocState,
     DesiredTransition,
     Evaluation,
