@@ -235,7 +235,16 @@ def carry_usage(before, after, commands: list, placed: dict | None = None, verif
     counted_by_node = placed or {}
     by_node: dict[str, set[str]] = {}
     rewritten: set[str] = set()
+    # client updates change what an alloc holds only when it goes between terminal and not;
+    # when no alloc did (the per-job live counts are the same object), theirs need no lookup.
+    # (Opposite changes in one job cancel out there: those nodes are then not carried, and
+    # recount, as for any commit not carried.)
+    token = getattr(after, "liveness_token", None)
+    same_liveness = token is not None and token() is before.liveness_token()
     for command in commands:
+        if same_liveness and type(command) is c.AllocClientUpdate:
+            _count("carry:client_update_skipped")
+            continue
         found = _alloc_ids_by_node(before, command, counted_by_node)
         if found is None:
             _count("carry:unknown_command")
