@@ -191,6 +191,29 @@ def _prefill(server, node_ids: list[str], total: int, count: int) -> None:
         store._backend = backend
 
 
+def _save_prefill(store, path: str, nodes: int, prefill: int) -> None:
+    """Write the state (nodes and prefilled allocs) as snapshot chunks, with the sizes it was made for."""
+    from yurt.state.persist import encode_tables
+
+    chunks = list(encode_tables(store._tables))
+    with open(path, "wb") as out:
+        out.write(msgspec.msgpack.encode({"nodes": nodes, "prefill": prefill, "chunks": chunks}))
+
+
+def _restore_prefill(store, path: str, nodes: int, prefill: int) -> None:
+    """Put the state saved by `_save_prefill` into `store` (as if it had just snapshotted it)."""
+    from yurt.state.persist import decode_tables
+
+    with open(path, "rb") as f:
+        saved = msgspec.msgpack.decode(f.read())
+    if (saved["nodes"], saved["prefill"]) != (nodes, prefill):
+        raise SystemExit(f"--prefill-cache {path} holds --nodes {saved['nodes']} --prefill {saved['prefill']}, "
+                         f"not --nodes {nodes} --prefill {prefill}")
+    tables = decode_tables(saved["chunks"])
+    store._tables = tables
+    store._snapshot_index = tables.index
+
+
 def main(argv: list[str] | None = None, inspect=None) -> dict:
     """`inspect(store)`, if given, runs on the built state before the store is closed;
     what it returns goes into the output under `inspect`."""
@@ -202,6 +225,10 @@ def main(argv: list[str] | None = None, inspect=None) -> dict:
     parser.add_argument("--memory", action="store_true", help="in-memory store (no SQLite log)")
     parser.add_argument("--prefill", type=int, default=0,
                         help="allocs (running, in jobs of --count) put in the state before the measured jobs")
+    parser.add_argument("--prefill-cache", metavar="FILE",
+                        help="keep the prefilled state in FILE (a state snapshot): built and saved when FILE is "
+                             "missing, else restored from it (seconds instead of minutes); FILE names --nodes and "
+                             "--prefill, a cache of another size is refused")
     args = parser.parse_args(argv)
 
     from bench.jobs import mock_job
@@ -219,9 +246,14 @@ def main(argv: list[str] | None = None, inspect=None) -> dict:
     tmp = tempfile.mkdtemp(prefix="yurt-micro-state-")
     store = StateStore.open(None if args.memory else tmp)
     server = FakeServer(store)
-    node_ids = register_sim_nodes(server, args.nodes)
-    if args.prefill:
-        _prefill(server, node_ids, args.prefill, args.count)
+    if args.prefill_cache and os.path.exists(args.prefill_cache):
+        _restore_prefill(store, args.prefill_cache, args.nodes, args.prefill)
+    else:
+        node_ids = register_sim_nodes(server, args.nodes)
+        if args.prefill:
+            _prefill(server, node_ids, args.prefill, args.count)
+        if args.prefill_cache:
+            _save_prefill(store, args.prefill_cache, args.nodes, args.prefill)
     store_clock = _time_store_parts(store)
     relax_gc()
     gc_clock = _GcClock()

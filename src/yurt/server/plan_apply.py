@@ -30,6 +30,7 @@ from yurt.scheduler.usage import (
     store_base,
 )
 from yurt.state import commands as c
+from yurt.state.fsm_allocs import absent_at
 from yurt.structs import (
     ALLOC_CLIENT_UNKNOWN,
     ALLOC_DESIRED_EVICT,
@@ -234,7 +235,16 @@ def carry_usage(before, after, commands: list, placed: dict | None = None, verif
     counted_by_node = placed or {}
     by_node: dict[str, set[str]] = {}
     rewritten: set[str] = set()
+    # client updates change what an alloc holds only when it goes between terminal and not;
+    # when no alloc did (the per-job live counts are the same object), theirs need no lookup.
+    # (Opposite changes in one job cancel out there: those nodes are then not carried, and
+    # recount, as for any commit not carried.)
+    token = getattr(after, "liveness_token", None)
+    same_liveness = token is not None and token() is before.liveness_token()
     for command in commands:
+        if same_liveness and type(command) is c.AllocClientUpdate:
+            _count("carry:client_update_skipped")
+            continue
         found = _alloc_ids_by_node(before, command, counted_by_node)
         if found is None:
             _count("carry:unknown_command")
@@ -422,29 +432,37 @@ def evaluate_plan(snapshot, plan: Plan, placed_out: dict | None = None) -> tuple
         result, verdicts = evaluate_plan(snapshot, pruned, placed_out)
         result.refresh_index = snapshot.index
         return result, verdicts
-    node_ids = sorted(set(plan.node_update) | set(plan.node_allocation) | set(plan.node_preemptions))
-    verdicts = [evaluate_node(snapshot, plan, node_id, placed_out) for node_id in node_ids]
-    rejected = [v.node_id for v in verdicts if not v.fits]
-    rejected_set = set(rejected)
+    stops, placements, evictions = plan.node_update, plan.node_allocation, plan.node_preemptions
+    if stops or evictions:
+        node_ids = sorted(set(stops) | set(placements) | set(evictions))
+    else:
+        node_ids = sorted(placements)
+    verdicts = []
+    rejected = []
     result = PlanResult()
-    if rejected and plan.all_at_once:
-        result.rejected_nodes = rejected
-        result.refresh_index = snapshot.index
-        if placed_out:
-            placed_out.clear()  # nothing of it commits: no node's usage moves
-        return result, verdicts
+    kept_stops, kept_placements, kept_evictions = result.node_update, result.node_allocation, result.node_preemptions
     for node_id in node_ids:
-        if node_id in rejected_set:
+        verdict = evaluate_node(snapshot, plan, node_id, placed_out)
+        verdicts.append(verdict)
+        if not verdict.fits:
+            rejected.append(node_id)
             continue
-        if node_id in plan.node_update:
-            result.node_update[node_id] = plan.node_update[node_id]
-        if node_id in plan.node_allocation:
-            result.node_allocation[node_id] = plan.node_allocation[node_id]
-        if node_id in plan.node_preemptions:
-            live = _still_running(snapshot, plan.node_preemptions[node_id])
+        # (what is kept is dropped again below when a rejection fails an all_at_once plan)
+        allocs = stops.get(node_id)
+        if allocs is not None:
+            kept_stops[node_id] = allocs
+        allocs = placements.get(node_id)
+        if allocs is not None:
+            kept_placements[node_id] = allocs
+        if evictions and node_id in evictions:
+            live = _still_running(snapshot, evictions[node_id])
             if live:
-                result.node_preemptions[node_id] = live
+                kept_evictions[node_id] = live
     if rejected:
+        if plan.all_at_once:
+            result = PlanResult()
+            if placed_out:
+                placed_out.clear()  # nothing of it commits: no node's usage moves
         result.rejected_nodes = rejected
         result.refresh_index = snapshot.index
     return result, verdicts
@@ -614,7 +632,12 @@ class PlanApplier:
             command = plan_apply_command(plan, result, now, evals)
             if self.carrier is not None:  # carries the usage the fit check counted over to the new state
                 self.carrier.expect(command, snapshot, placed)
-            index = self.store.apply(command)
+            # the allocs the fit check found absent need no lookup at commit (on this very state)
+            absent_at(command, snapshot.index, {a.id for counted in placed.values() for a in counted.allocs})
+            try:
+                index = self.store.apply(command)
+            finally:
+                absent_at(None)
             result.alloc_index = index
             if result.refresh_index:
                 result.refresh_index = index

@@ -33,8 +33,35 @@ _SERVER_TERMINAL = (ALLOC_DESIRED_STOP, ALLOC_DESIRED_EVICT)  # `Allocation.term
 _replace = msgspec.structs.replace  # `evolve` without the extra call
 
 
+# (command, state index, IDs): set by the plan applier (`absent_at`) for the one command it
+# is about to commit; see `_absent_ids`
+_absent_hint: tuple | None = None
+
+
+def absent_at(cmd: PlanApply | None, index: int = 0, alloc_ids: set[str] | None = None) -> None:
+    """Tell `apply_plan` that `alloc_ids` (placed by `cmd`) are not in the state at `index`
+    (the applier looked each up there), so that it need not look them up again when it
+    applies `cmd` right on that state. Nothing of it is logged: a replay looks them up and
+    finds the same. `absent_at(None)` forgets it; `apply_plan` uses it up (`alloc_ids` is
+    emptied)."""
+    global _absent_hint
+    _absent_hint = (cmd, index, alloc_ids) if cmd is not None and alloc_ids else None
+
+
+def _absent_ids(txn: Txn, cmd: PlanApply) -> set[str]:
+    """The IDs the applier found absent, when `cmd` is the command it named and `txn`
+    applies it on the state it looked in (the one at the index before `txn`'s); else none."""
+    global _absent_hint
+    hint = _absent_hint
+    if hint is None or hint[0] is not cmd:
+        return set()
+    _absent_hint = None
+    return hint[2] if hint[1] == txn.index - 1 else set()
+
+
 def apply_plan(txn: Txn, cmd: PlanApply) -> None:
     """Commit a plan result (Nomad's UpsertPlanResults)."""
+    absent = _absent_ids(txn, cmd)  # (before anything is written)
     upserts: list[Allocation] = []
     apply_plan_deployment(txn, cmd)
     plan_job = _shared_job(txn, cmd.job)
@@ -47,7 +74,7 @@ def apply_plan(txn: Txn, cmd: PlanApply) -> None:
     for allocs in cmd.node_allocation.values():
         upserts.extend(allocs)
     # the placed allocs without a job get the plan's (not the stopped or evicted ones)
-    upsert_allocs(txn, upserts, cmd.updated_at, plan_job, placed_from)
+    upsert_allocs(txn, upserts, cmd.updated_at, plan_job, placed_from, absent)
     if cmd.evals:
         upsert_evals(txn, cmd.evals)
 
@@ -94,9 +121,14 @@ def _preempted(txn: Txn, update: Allocation, now: int) -> Allocation | None:
 
 
 def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int, plan_job: Job | None = None,
-                  plan_job_from: int = 0) -> None:
+                  plan_job_from: int = 0, absent: set[str] | None = None) -> None:
     """Insert or update allocs from the scheduler (Nomad's upsertAllocsImpl). The allocs from
-    position `plan_job_from` on that have no job and are not terminal get `plan_job`."""
+    position `plan_job_from` on that have no job and are not terminal get `plan_job`.
+    `absent`: IDs known not to be stored before this call (`_absent_ids`); the first alloc
+    of each such ID is inserted without a lookup (the set is emptied as they are used, so
+    an ID listed twice is looked up the second time and updates the first)."""
+    if absent is None:
+        absent = set()
     index = txn.index
     jobs: dict[tuple[str, str], str] = {}
     summaries = AllocSummaries(txn)
@@ -107,7 +139,11 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int, plan_job: Job | 
             job = plan_job
         else:
             job = alloc.job
-        existing = txn.alloc_by_id(alloc.id)
+        if alloc.id in absent:
+            absent.discard(alloc.id)
+            existing = None
+        else:
+            existing = txn.alloc_by_id(alloc.id)
         if existing is None:
             if job is None:
                 raise StateError(f'allocation "{alloc.id}": cannot insert an allocation without a job')

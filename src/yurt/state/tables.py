@@ -321,6 +321,13 @@ class StateReader:
         work on it)."""
         return self._t.nodes
 
+    def liveness_token(self) -> object:
+        """The per-job count of non-terminal allocs and evals as an identity token: the same
+        object (`is`) in two snapshots when no alloc or eval went between terminal and not
+        (nor was added or deleted non-terminal) between them, or such changes cancelled out
+        per job (the plan applier's usage carrier skips client updates on it)."""
+        return self._t.job_live
+
     def scheduler_config(self) -> SchedulerConfiguration:
         """The stored configuration, or Nomad's defaults (indexes 0) before one is set."""
         return self._t.scheduler_config or _DEFAULT_SCHEDULER_CONFIG
