@@ -11,6 +11,7 @@ version is not run again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from yurt.structs import Allocation, DesiredUpdates, Evaluation, Job, Node
 from yurt.structs.alloc import (
@@ -19,6 +20,9 @@ from yurt.structs.alloc import (
     ALLOC_CLIENT_PENDING,
     ALLOC_CLIENT_RUNNING,
     ALLOC_CLIENT_UNKNOWN,
+    ALLOC_DESIRED_EVICT,
+    ALLOC_DESIRED_STOP,
+    CLIENT_TERMINAL_STATUSES,
     alloc_name,
 )
 from yurt.structs.base import evolve
@@ -43,7 +47,8 @@ from .reconcile import (
 )
 
 ALLOC_NODE_TAINTED = "alloc not needed as node is tainted"
-_UNSET = object()
+_CREATED = attrgetter("create_index", "id")  # the order allocs are reconciled in
+_SERVER_TERMINAL = (ALLOC_DESIRED_STOP, ALLOC_DESIRED_EVICT)
 
 
 @dataclass
@@ -83,7 +88,7 @@ class NodeReconciler:
         self._groups: dict[str, object] = {}
         for tg in (job.task_groups or ()) if job is not None else ():
             self._groups.setdefault(tg.name, tg)
-        self._policies: dict[str, object] = {}  # group -> disconnect_policy(group)
+        self._policies: dict[str, object] = {}  # group -> disconnect_policy(group), set by compute
 
     def _du(self, group: str) -> DesiredUpdates:
         updates = self.result.desired_tg_updates
@@ -104,28 +109,51 @@ class NodeReconciler:
                     self._stop(alloc, ALLOC_JOB_STOPPED)
             return self.result
         candidate_ids = {n.id for n in self.candidates}
-        covered: set[tuple[str, str]] = set()
+        # group -> the nodes where it has an alloc kept (or one that ran to completion)
+        covered: dict[str, set[str]] = {name: set() for name in self._groups}
         groups, policies = self._groups, self._policies
-        for alloc in sorted(self.allocs, key=lambda a: (a.create_index, a.id)):
+        for name, tg in groups.items():
+            policies[name] = disconnect_policy(tg)
+        version, modify_index = job.version, job.job_modify_index
+        dus: dict[str, DesiredUpdates] = {}
+        for alloc in sorted(self.allocs, key=_CREATED):
             # the common case inlined: a live alloc of a group without disconnect rules, on a
-            # candidate node, the first of its group there (what `_classify` does with it)
-            tg = groups.get(alloc.task_group)
-            if (tg is not None and alloc.node_id in candidate_ids and not alloc.terminal
-                    and policies.get(tg.name, _UNSET) is None):
-                key = (alloc.node_id, alloc.task_group)
-                if key not in covered:
-                    covered.add(key)
-                    self._update(alloc, tg)
+            # candidate node, the first of its group there, of this job version (what
+            # `_classify` and `_update` do with it)
+            name = alloc.task_group
+            tg = groups.get(name)
+            if (tg is not None and policies[name] is None and alloc.node_id in candidate_ids
+                    and alloc.desired_status not in _SERVER_TERMINAL
+                    and alloc.client_status not in CLIENT_TERMINAL_STATUSES):
+                nodes = covered[name]
+                if alloc.node_id not in nodes:
+                    nodes.add(alloc.node_id)
+                    old = alloc.job
+                    if (old.job_modify_index == modify_index and old.version == version if old is not None
+                            else alloc.job_version == version):
+                        du = dus.get(name)
+                        if du is None:
+                            du = dus[name] = self._du(name)
+                        du.ignore += 1
+                    else:
+                        self._update(alloc, tg)
                     continue
             self._classify(alloc, candidate_ids, covered)
         # one (read-only) request per group serves every node
-        groups = [(tg, PlacementRequest(alloc_name(job.id, tg.name, 0), tg)) for tg in job.task_groups or ()]
-        dus: dict[str, DesiredUpdates] = {}
+        requests = [(tg, PlacementRequest(alloc_name(job.id, tg.name, 0), tg)) for tg in job.task_groups or ()]
         place = self.result.place
+        if len(requests) == 1:
+            tg, req = requests[0]
+            taken = covered[tg.name]
+            before = len(place)
+            place.extend([(node, req) for node in self.candidates if node.id not in taken])
+            if len(place) > before:
+                self._du(tg.name).place += len(place) - before
+            return self.result
         for node in self.candidates:
             node_id = node.id
-            for tg, req in groups:
-                if covered and (node_id, tg.name) in covered:
+            for tg, req in requests:
+                if node_id in covered[tg.name]:
                     continue
                 place.append((node, req))
                 du = dus.get(tg.name)
@@ -134,38 +162,36 @@ class NodeReconciler:
                 du.place += 1
         return self.result
 
-    def _classify(self, alloc: Allocation, candidate_ids: set[str], covered: set[tuple[str, str]]) -> None:
+    def _classify(self, alloc: Allocation, candidate_ids: set[str], covered: dict[str, set[str]]) -> None:
         job = self.job
         tg = self._groups.get(alloc.task_group)
-        key = (alloc.node_id, alloc.task_group)
         if alloc.terminal:
             if (self.sysbatch and alloc.client_status == ALLOC_CLIENT_COMPLETE
                     and alloc.job_version == job.version and tg is not None):
-                covered.add(key)  # ran to completion at this version: do not run again
+                covered[tg.name].add(alloc.node_id)  # ran to completion at this version: do not run again
                 self._du(alloc.task_group).ignore += 1
             return
         if tg is None:
             self._stop(alloc, ALLOC_NOT_NEEDED)
             return
-        if self._disconnect_rules(alloc, tg, key, covered):
+        nodes = covered[tg.name]
+        if self._disconnect_rules(alloc, tg, nodes):
             return
         if alloc.node_id not in candidate_ids:
-            self._off_candidate(alloc, key, covered)
+            self._off_candidate(alloc, nodes)
             return
-        if key in covered:
+        if alloc.node_id in nodes:
             self._stop(alloc, ALLOC_NOT_NEEDED)  # a duplicate on this node
             return
-        covered.add(key)
+        nodes.add(alloc.node_id)
         self._update(alloc, tg)
 
-    def _disconnect_rules(self, alloc: Allocation, tg, key, covered: set[tuple[str, str]]) -> bool:
+    def _disconnect_rules(self, alloc: Allocation, tg, covered: set[str]) -> bool:
         """Nomad's disconnect rules for system jobs: an alloc on a disconnected node becomes
         `unknown` (until `lost_after`, then lost) and is never replaced elsewhere (one per node);
         an unknown alloc on a node that is back waits for its client; a reconnected one is kept.
         False when none applies (groups without a `disconnect` block are lost as before)."""
-        policy = self._policies.get(tg.name, _UNSET)
-        if policy is _UNSET:
-            policy = self._policies[tg.name] = disconnect_policy(tg)
+        policy = self._policies[tg.name]
         if policy is None:
             return False
         node = self.node_lookup(alloc.node_id)
@@ -181,18 +207,18 @@ class NodeReconciler:
                 return True
             else:
                 du.ignore += 1
-            covered.add(key)
+            covered.add(alloc.node_id)
             return True
         if node is None or node.status != NODE_STATUS_READY:
             return False
         if alloc.client_status == ALLOC_CLIENT_UNKNOWN:
-            covered.add(key)  # the node is back; its client has not reported the alloc yet
+            covered.add(alloc.node_id)  # the node is back; its client has not reported the alloc yet
             du.ignore += 1
             return True
         if needs_reconnect(alloc) and alloc.client_status in (ALLOC_CLIENT_RUNNING, ALLOC_CLIENT_PENDING):
             self.result.attribute_updates.append(with_client_status(alloc, alloc.client_status, self.now))
             du.reconnect += 1
-            covered.add(key)
+            covered.add(alloc.node_id)
             return True
         return False
 
@@ -210,7 +236,7 @@ class NodeReconciler:
             previous_eval=self.eval_id, create_time=self.now, modify_time=self.now,
         ))
 
-    def _off_candidate(self, alloc: Allocation, key, covered: set[tuple[str, str]]) -> None:
+    def _off_candidate(self, alloc: Allocation, covered: set[str]) -> None:
         node = self.node_lookup(alloc.node_id)
         if node is None or node.status in (NODE_STATUS_DOWN, NODE_STATUS_DISCONNECTED):
             self._stop(alloc, ALLOC_LOST, ALLOC_CLIENT_LOST)
@@ -218,7 +244,7 @@ class NodeReconciler:
               and (node.drain_strategy is None or not alloc.desired_transition.migrate)):
             # Ready but ineligible, or draining while the drainer has not yet marked this
             # alloc (system allocs go last): keep what runs there.
-            covered.add(key)
+            covered.add(alloc.node_id)
             self._du(alloc.task_group).ignore += 1
         else:
             self._stop(alloc, ALLOC_NODE_TAINTED if node.drain_strategy is not None else ALLOC_NOT_NEEDED)
