@@ -422,14 +422,10 @@ class ClassWindow:
         window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
         negs = list(map(neg.__getitem__, window))  # minus the scores: best first when sorted
         if max(negs) >= -SKIP_SCORE_THRESHOLD:  # a class not scored this epoch, or one skipped
-            kind, stamp, epoch = self.kind, self.stamp, self.epoch
-            if any(map(kind.__getitem__, window)):
+            if any(map(self.kind.__getitem__, window)):
                 return self._gapped_choice(sel, start, count, limit)
-            for c in window:
-                if stamp[c] != epoch:
-                    self._score(c)
-            negs = list(map(neg.__getitem__, window))
-            if max(negs) >= -SKIP_SCORE_THRESHOLD:
+            negs = self._rescored(window)
+            if negs is None:
                 return None
         best = min(negs)
         offset = negs.index(best)  # the first of the best, as the walk's strict `>`
@@ -443,6 +439,16 @@ class ClassWindow:
             p -= count
         self.last = (self.nodes[p].id, p)
         return p, -best, entries, None
+
+    def _rescored(self, classes: list[int]) -> list[float] | None:
+        """Minus the scores of `classes` (scored kinds), each scored this epoch first; None
+        when one is at or below SKIP_SCORE_THRESHOLD (a node the walk would skip)."""
+        stamp, epoch, neg = self.stamp, self.epoch, self.neg
+        for c in classes:
+            if stamp[c] != epoch:
+                self._score(c)
+        negs = list(map(neg.__getitem__, classes))
+        return None if max(negs) >= -SKIP_SCORE_THRESHOLD else negs
 
     def _gapped_choice(self, sel, start: int, count: int, limit: int):
         """`_plain_choice` of a window with filtered or exhausted nodes between its scored
@@ -473,12 +479,8 @@ class ClassWindow:
         ordered = list(map(window.__getitem__, scored))  # the scored nodes' classes in walk order
         negs = list(map(neg.__getitem__, ordered))
         if max(negs) >= -SKIP_SCORE_THRESHOLD:  # a class not scored this epoch, or one skipped
-            stamp, epoch = self.stamp, self.epoch
-            for c in ordered:
-                if stamp[c] != epoch:
-                    self._score(c)
-            negs = list(map(neg.__getitem__, ordered))
-            if max(negs) >= -SKIP_SCORE_THRESHOLD:
+            negs = self._rescored(ordered)
+            if negs is None:
                 return None
         best = min(negs)
         i = negs.index(best)  # the first of the best, as the walk's strict `>`
