@@ -205,13 +205,47 @@ def _process(store, job, cpu: list[float]) -> int:
     return sum(len(v) for v in result.node_allocation.values())
 
 
-def prefill(store, nodes: list, per_node: int) -> int:
+def binpack_counts(nodes: int, per_node: int, seed: int = 11) -> list[int]:
+    """Allocs per node after `per_node * nodes` tiny placements made as W1's binpack makes
+    them: a cursor over the nodes shuffled anew per 1,000 placements (one eval), the best of
+    the next `limit` nodes with room (the fullest: binpack), full nodes (cpu) passed over.
+    Late in W1 many nodes are full, so windows hold exhausted nodes."""
+    from yurt.scheduler.select import service_limit
+    rng = Random(seed)
+    cap = SIM_CPU // TINY_CPU
+    limit = service_limit(nodes)
+    counts = [0] * nodes
+    order = list(range(nodes))
+    cursor = 0
+    for placed in range(per_node * nodes):
+        if placed % 1000 == 0:
+            rng.shuffle(order)
+            cursor = 0
+        best, seen, visited = -1, 0, 0
+        while seen < limit and visited < nodes:
+            n = order[cursor]
+            cursor = cursor + 1 if cursor + 1 < nodes else 0
+            visited += 1
+            if counts[n] >= cap:
+                continue
+            seen += 1
+            if best < 0 or counts[n] > counts[best]:
+                best = n
+        if best < 0:
+            break
+        counts[best] += 1
+    return counts
+
+
+def prefill(store, nodes: list, per_node: int, binpack: bool = False) -> int:
     """Give node i between per_node/2 and 3*per_node/2 running allocs (per_node on average)
-    of filler jobs (tiny, as the bench's), one PlanApply per filler job."""
+    of filler jobs (tiny, as the bench's), one PlanApply per filler job; `binpack`: as many
+    as W1's placements would have put there (`binpack_counts`: many nodes full)."""
     from yurt.state import JobRegister, PlanApply
     from yurt.testing.mock import mock_alloc
     rng = Random(11)
-    counts = [rng.randint(per_node // 2, per_node * 3 // 2) for _ in nodes]
+    counts = (binpack_counts(len(nodes), per_node) if binpack
+              else [rng.randint(per_node // 2, per_node * 3 // 2) for _ in nodes])
     total = 0
     for k in range(max(counts, default=0)):
         on = [n for n, c in zip(nodes, counts) if c > k]
@@ -231,12 +265,13 @@ def prefill(store, nodes: list, per_node: int) -> int:
     return total
 
 
-def run_sequence(nodes: int, jobs: int, count: int, lose: float = 0.0, per_node: int = 0) -> dict:
+def run_sequence(nodes: int, jobs: int, count: int, lose: float = 0.0, per_node: int = 0,
+                 binpack: bool = False) -> dict:
     from yurt.state import JobRegister, NodeRegister, NodeUpdateStatus, StateStore
     store = StateStore.open(None)
     sim_nodes = [_sim_node(i) for i in range(nodes)]
     store.apply_batch([NodeRegister(node=n) for n in sim_nodes])
-    filled = prefill(store, sim_nodes, per_node) if per_node else 0
+    filled = prefill(store, sim_nodes, per_node, binpack) if per_node else 0
     relax_gc()  # as the server process does after opening its store
     cpu: list[float] = []
     placed = 0
@@ -299,6 +334,8 @@ def main() -> None:
                         help="with --sequence: then this share of the nodes goes down (W4-like)")
     parser.add_argument("--prefill", type=int, default=0, metavar="K",
                         help="with --sequence: the nodes first hold K allocs each on average")
+    parser.add_argument("--binpack", action="store_true",
+                        help="with --prefill: the allocs spread as W1's binpack spreads them (many nodes full)")
     parser.add_argument("--system", type=int, default=0, metavar="JOBS", help="W3-like run of JOBS system jobs")
     parser.add_argument("--digest", action="store_true",
                         help="with --sequence/--system: add a sha256 of every plan (but its random alloc IDs)")
@@ -313,7 +350,7 @@ def main() -> None:
         ids = Random(13)
         placement.os = types.SimpleNamespace(urandom=ids.randbytes)
     if args.sequence or args.system:
-        out = (run_sequence(args.nodes, args.sequence, args.count, args.lose, args.prefill) if args.sequence
+        out = (run_sequence(args.nodes, args.sequence, args.count, args.lose, args.prefill, args.binpack) if args.sequence
                else run_system(args.nodes, args.system))
         if _DIGEST is not None:
             out["plans_sha256"] = _DIGEST.hexdigest()[:16]

@@ -62,11 +62,11 @@ class Columns:
         its existing allocs hold in `snapshot`; the list those ints index (entries: (key,
         position of a node that has it)), which only grows; and the node's `NodeBase` in
         `snapshot` (what `UsageTracker.peek` returns for a node the plan has not touched)."""
-        bulk = getattr(snapshot, "node_allocs_indexes", None)
+        bulk = getattr(snapshot, "node_usage_versions", None)
         if bulk is not None:  # one call for all nodes, with keys made once (~6% of an eval per node)
             if self._index_keys is None:
                 self._index_keys = snapshot.node_usage_keys(self.ids)
-            versions = bulk(self._index_keys)
+            versions = bulk(self._index_keys)  # None: never written (index 0)
         else:
             versions = list(map(snapshot.node_allocs_index, self.ids))
         with self._lock:
@@ -109,6 +109,8 @@ class Columns:
                     b_versions[j], b_keys[j], b_bases[j] = old_versions[j], old_keys[j], old_bases[j]
                     continue
                 b_versions[j], b_keys[j], b_bases[j] = old_versions[j], old_keys[j], old_bases[j]
+            if version is None:
+                version = 0
             node = nodes[j]
             base = cached_base(node, version)
             if base is None:

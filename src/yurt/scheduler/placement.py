@@ -233,7 +233,7 @@ class PlanBuilder:
         choice = window.next_plain(self._selector)
         if choice is None:
             return False
-        pos, score, top = choice
+        pos, score, top, gaps = choice
         node = window.nodes[pos]
         u = window._usage(node, pos)
         template, plain, metric, held = fast[2]
@@ -244,6 +244,13 @@ class PlanBuilder:
             metric = metric.to_alloc_metric(self.candidates, failed=False)  # without score entries
             held = self.tracker._held_by(replace(template, allocated_resources=plain))
             fast[2][:] = (template, plain, metric, held)
+        if gaps is not None:  # the walk passed filtered or exhausted nodes: their counters too
+            gapped = fast[4]
+            metric = gapped.get(gaps)
+            if metric is None:
+                m = PlacementMetrics()
+                window.record_gaps(m, gaps)
+                metric = gapped[gaps] = m.to_alloc_metric(self.candidates, failed=False)
         alloc = replace(template, id=self._alloc_id(), name=req.name, node_id=node.id, node_name=node.name,
                         allocated_resources=plain, metrics=replace(metric, score_meta_data=top))
         self.plan.append_alloc(alloc)
@@ -255,12 +262,13 @@ class PlanBuilder:
     def _plain_setup(self, tg) -> tuple:
         """(group, its ClassWindow or None when `_place_plain` does not apply, [template,
         plain resources, AllocMetric without score entries, what the alloc holds] once known,
-        placer)."""
+        placer, {gaps: AllocMetric without score entries} of walks that passed filtered or
+        exhausted nodes (read-only, shared by the allocs with the same counters))."""
         p = self.placer(tg)
         window = None
         if self.candidates.nodes and not p.networks and p.spreads is None and not p.checker.distinct_properties:
             window = self.selector._window(p)
-        return (tg, window, [None, None, None, None], p)
+        return (tg, window, [None, None, None, None], p, {})
 
     def place_one(self, req: PlacementRequest, node: Node | None = None) -> Allocation | None:
         """Place `req` on the best node, or only on `node` when given (system jobs: a node

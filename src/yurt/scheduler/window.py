@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from operator import itemgetter
+from itertools import compress
+from operator import itemgetter, not_
 
 from yurt.structs import NodeScoreMeta
 from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, DIM_CPU, DIM_DISK, DIM_MEMORY
@@ -375,17 +376,21 @@ class ClassWindow:
         choice = self._plain_choice(sel, start, count, limit)
         if choice is None:
             return None
-        p, score, top = choice
-        m.evaluated += limit
+        p, score, top, gaps = choice
+        if gaps is None:
+            m.evaluated += limit
+        else:
+            self.record_gaps(m, gaps)
         m.top = top
         node = self.nodes[p]
         return sel.option(node, self._usage(node, p), score, self.placer)
 
     def next_plain(self, sel):
         """The next placement's choice when the walk is a plain short window (see
-        `_plain_window`): (position, score, score entries), the selector's cursor and
+        `_plain_window`): (position, score, score entries, gaps), the selector's cursor and
         counters moved as `select` moves them; None when `select` must decide (nothing
-        moved). For a group without networks (no ports to draw)."""
+        moved). For a group without networks (no ports to draw). `gaps`: None, or what the
+        walk visited besides the scored nodes (see `_gapped_choice`, `record_gaps`)."""
         self._refresh()
         count, limit = len(self.nodes), self.placer.limit
         if limit >= BULK_LIMIT or limit >= count:
@@ -411,20 +416,16 @@ class ClassWindow:
         self.log_pos = len(self.tracker.log)
 
     def _plain_choice(self, sel, start: int, count: int, limit: int):
-        """`_plain_window`'s decision: (position, score, score entries), or None."""
+        """`_plain_window`'s decision: (position, score, score entries, gaps), or None."""
         cls, neg = self.cls, self.neg
         end = start + limit
         window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
         negs = list(map(neg.__getitem__, window))  # minus the scores: best first when sorted
         if max(negs) >= -SKIP_SCORE_THRESHOLD:  # a class not scored this epoch, or one skipped
-            kind, stamp, epoch = self.kind, self.stamp, self.epoch
-            for c in window:
-                if stamp[c] != epoch:
-                    if kind[c]:
-                        return None
-                    self._score(c)
-            negs = list(map(neg.__getitem__, window))
-            if max(negs) >= -SKIP_SCORE_THRESHOLD:
+            if any(map(self.kind.__getitem__, window)):
+                return self._gapped_choice(sel, start, count, limit)
+            negs = self._rescored(window)
+            if negs is None:
                 return None
         best = min(negs)
         offset = negs.index(best)  # the first of the best, as the walk's strict `>`
@@ -437,7 +438,69 @@ class ClassWindow:
         if p >= count:
             p -= count
         self.last = (self.nodes[p].id, p)
-        return p, -best, entries
+        return p, -best, entries, None
+
+    def _rescored(self, classes: list[int]) -> list[float] | None:
+        """Minus the scores of `classes` (scored kinds), each scored this epoch first; None
+        when one is at or below SKIP_SCORE_THRESHOLD (a node the walk would skip)."""
+        stamp, epoch, neg = self.stamp, self.epoch, self.neg
+        for c in classes:
+            if stamp[c] != epoch:
+                self._score(c)
+        negs = list(map(neg.__getitem__, classes))
+        return None if max(negs) >= -SKIP_SCORE_THRESHOLD else negs
+
+    def _gapped_choice(self, sel, start: int, count: int, limit: int):
+        """`_plain_choice` of a window with filtered or exhausted nodes between its scored
+        ones (late in W1 many nodes are full): the walk visits nodes until it has seen
+        `limit` scored ones, each above SKIP_SCORE_THRESHOLD (else None: the node-by-node
+        walk decides, as it does for a scarce-ports node or fewer than `limit` scored nodes
+        in a whole lap). Returns (position, score, score entries, gaps): `gaps` is (nodes
+        visited, ((class, visits), ...) of the filtered and exhausted classes in first-visit
+        order), what `record_gaps` records as the walk's counters do."""
+        cls, kind, neg = self.cls, self.kind, self.neg
+        length = limit * 2
+        while True:
+            if length > count:
+                length = count
+            end = start + length
+            window = cls[start:end] if end <= count else cls[start:] + cls[: end - count]
+            kinds = list(map(kind.__getitem__, window))
+            scored = list(compress(range(length), map(not_, kinds)))
+            if len(scored) >= limit:
+                break
+            if length == count:
+                return None
+            length += 2 * (limit - len(scored)) + limit
+        length = scored[limit - 1] + 1  # the walk stops at its limit-th scored node
+        del scored[limit:], window[length:], kinds[length:]
+        if _SLOW in kinds:
+            return None
+        ordered = list(map(window.__getitem__, scored))  # the scored nodes' classes in walk order
+        negs = list(map(neg.__getitem__, ordered))
+        if max(negs) >= -SKIP_SCORE_THRESHOLD:  # a class not scored this epoch, or one skipped
+            negs = self._rescored(ordered)
+            if negs is None:
+                return None
+        best = min(negs)
+        i = negs.index(best)  # the first of the best, as the walk's strict `>`
+        sel.cursor = (start + length) % count
+        sel.nodes_scored += limit
+        top = sorted(range(limit), key=negs.__getitem__)[:TOP_SCORES]
+        entries = self._entries(start, map(scored.__getitem__, top), map(ordered.__getitem__, top))
+        p = (start + scored[i]) % count
+        self.last = (self.nodes[p].id, p)
+        passed = list(compress(window, kinds))  # the filtered and exhausted nodes' classes
+        first = passed[0]
+        if passed.count(first) == len(passed):  # the usual case: one class (full nodes alike)
+            return p, -best, entries, (length, ((first, len(passed)),))
+        return p, -best, entries, (length, tuple((c, passed.count(c)) for c in dict.fromkeys(passed)))
+
+    def record_gaps(self, m, gaps: tuple) -> None:
+        """Record the counters of a gapped window's walk (`_gapped_choice`'s `gaps`)."""
+        visited, unscored = gaps
+        m.evaluated += visited
+        self._record(m, unscored)
 
     def _all_scored(self, start: int, count: int, limit: int):
         """The walk in bulk for the common window: `limit` scored nodes, plus the filtered
@@ -549,9 +612,16 @@ class ClassWindow:
     def _counters(self, sel, m, visited: int, hits: dict[int, int]) -> int:
         """Record the walk's counters; returns the number of nodes scored."""
         m.evaluated += visited
+        scored = self._record(m, hits.items())  # dicts keep first-visit order, as the walk's counters do
+        sel.nodes_scored += scored
+        return scored
+
+    def _record(self, m, hits) -> int:
+        """The filtered and exhausted nodes among `hits` ((class, visits) in first-visit
+        order) into `m`; returns the visits of the other (scored) classes."""
         kind, info = self.kind, self.info
         scored = 0
-        for c, n in hits.items():  # dicts keep first-visit order, as the walk's counters do
+        for c, n in hits:
             k = kind[c]
             if k == _FILTERED:
                 _, node_class, reason, phrase = info[c]
@@ -561,7 +631,6 @@ class ClassWindow:
                 m.exhaust(node_class, dim, free, need, n)
             else:
                 scored += n
-        sel.nodes_scored += scored
         return scored
 
     def _top(self, m, start: int, found: list[tuple[float, int, int]]) -> None:

@@ -378,6 +378,12 @@ class StateReader:
         get = self._t.indexes.get
         return [get(key, 0) for key in keys]
 
+    def node_usage_versions(self, keys: list[str]) -> list[int | None]:
+        """`node_allocs_indexes` in one C-level pass, None (not 0) for a node whose allocs
+        were never written: for a caller that compares the values (the scheduler's
+        `nodetable.Columns`, every candidate per eval)."""
+        return list(map(self._t.indexes.get, keys))
+
 
 class StateSnapshot(StateReader):
     """A consistent, immutable view of the state at `index`."""
