@@ -31,9 +31,9 @@ from yurt.state.txn import node_key
 from yurt.state.watch import CallbackWaiter
 
 from .context import SERVER_KEY
-from .query import DEFAULT_WAIT, _wait_seconds, remember_answer, responses_of, wait_with_jitter, watcher_key
+from .query import DEFAULT_WAIT, _wait_seconds, wait_with_jitter
 from .routes_reads import node_answer
-from .wire import json_answer, ok_bytes
+from .wire import json_answer, ok_bytes, rfc822_formatted_time, serialize_headers
 
 NODE_PREFIX = b"GET /v1/node/"
 MAX_REQUEST = 8190  # aiohttp's max_line_size: anything longer is aiohttp's to refuse
@@ -44,6 +44,7 @@ _PLAIN_HEADERS = re.compile(r"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n
 _LEFT_TO_AIOHTTP = frozenset(("content-length", "transfer-encoding", "expect", "upgrade", "connection"))
 DEADLINE_TICK = 0.05  # parked requests run out in shared timers, at most this late
 HELD_LIMIT = 2**16  # what a client may send while its request is parked before reading pauses
+ANSWER_CACHE_SIZE = 1024  # nodes' answers kept (`FastGetServer.node_answer`); all dropped when full
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 class FastGetHandler(RequestHandler):
     """aiohttp's connection protocol, plus the watchers' fast path (module docstring)."""
 
-    __slots__ = ("_yurt_server", "_parked", "_held", "_clean", "_held_paused")
+    __slots__ = ("_yurt_server", "_parked", "_held", "_clean", "_held_paused", "_template")
 
     def __init__(self, manager, *, yurt_server, **kwargs):
         super().__init__(manager, **kwargs)
@@ -60,6 +61,7 @@ class FastGetHandler(RequestHandler):
         self._held = b""  # what the client sent while a fast request was out (pipelining)
         self._clean = True  # aiohttp's parser holds no part of a request
         self._held_paused = False
+        self._template: _Template | None = None  # the last fast request, but for its index
 
     def data_received(self, data: bytes) -> None:
         if self._parked is not None:
@@ -87,61 +89,89 @@ class FastGetHandler(RequestHandler):
 
     def _take(self, data: bytes) -> bool:
         """Answer or park `data` here if it is exactly one plain watcher's GET (module
-        docstring); False: aiohttp's."""
+        docstring); False: aiohttp's. A watcher asks the same bytes again and again but for
+        the index: a request that is the last one taken with other digits there is read
+        as that one was (`_Template`), without parsing it again."""
+        template = self._template
+        if template is not None:
+            min_index = template.index_in(data)
+            if min_index is not None:
+                return self._serve(data, template.path, template.node_id, template.token, min_index, template.wait)
+        parsed = self._parse(data)
+        if parsed is None:
+            return False
+        path, node_id, token, min_index, wait, digits = parsed
+        if not self._serve(data, path, node_id, token, min_index, wait):
+            return False
+        self._template = _Template.of(data, digits, path, node_id, token, wait)
+        return True
+
+    def _parse(self, data: bytes) -> tuple | None:
+        """(path, node ID, token, index, wait, where the index's digits are) of a plain
+        watcher's GET; None when aiohttp must read it."""
         end = data.find(b"\r\n\r\n")
         if end != len(data) - 4 or end > MAX_REQUEST or not data.isascii():
-            return False
+            return None
         text = data.decode("ascii")
         line_end = text.index("\r\n")
         parts = text[:line_end].split(" ")
         if len(parts) != 3 or parts[2] != "HTTP/1.1" or not _PLAIN_HEADERS.fullmatch(text, line_end + 2, end + 2):
-            return False
+            return None
         token, names = "", set()
         lines = text[line_end + 2:end].split("\r\n") if end > line_end else ()
         if len(lines) > MAX_HEADERS:
-            return False
+            return None
         for line in lines:
             name, _, value = line.partition(":")
             name = name.lower()
             if name in names or name in _LEFT_TO_AIOHTTP:
-                return False
+                return None
             names.add(name)
             if name == "x-nomad-token":
                 token = value.strip(" \t")
         target = parts[1]
         if "%" in target or "+" in target or "#" in target:
-            return False
+            return None
         path, _, query = target.partition("?")
         node_id = path[len(NODE_PREFIX) - 4:]
         if not node_id or "/" in node_id:
-            return False
-        min_index, wait, seen = 0, DEFAULT_WAIT, set()
+            return None
+        min_index, wait, seen, digits = 0, DEFAULT_WAIT, set(), None
+        at = len(parts[0]) + 1 + len(path) + 1  # where the query starts in `data`
         for part in query.split("&") if query else ():
             name, _, value = part.partition("=")
             if name in seen:
-                return False
+                return None
             seen.add(name)
             try:
                 if name == "index":
                     min_index = int(value)
+                    if value.isdigit():
+                        digits = (at + len(name) + 1, at + len(part))
                 elif name == "wait":
                     wait = _wait_seconds(value)
                 else:
-                    return False
+                    return None
             except (ValueError, TypeError):
-                return False  # the route answers the 400
+                return None  # the route answers the 400
+            at += len(part) + 1
+        return path, node_id, token, min_index, wait, digits
+
+    def _serve(self, data: bytes, path: str, node_id: str, token: str, min_index: int, wait: float) -> bool:
+        """Answer or park a parsed watcher's GET; False: aiohttp's after all."""
         store = self._yurt_server.state
         if store is None or self.transport is None:
             return False
         snapshot = store.snapshot()
-        if snapshot.node_by_id(node_id) is None:
+        node = snapshot.node_by_id(node_id)
+        if node is None:
             return False  # unknown, or an ID prefix: the route's lookup and answer
         self._request_count += 1
         self._manager.requests_count += 1
         self._manager.fast_requests += 1
         parked = _ParkedGet(self, data, store, path, node_id, token, min_index)
         try:
-            parked.check(snapshot, wait)
+            parked.check(snapshot, wait, node)
         except Exception:  # noqa: BLE001 - aiohttp and the route answer it (a 500 if it fails there too)
             log.exception("fast GET %s failed; handed to aiohttp", path)
             parked.cancel()
@@ -183,6 +213,31 @@ class FastGetHandler(RequestHandler):
         super().connection_lost(exc)
 
 
+class _Template:
+    """A fast request taken on a connection, cut around its `index` digits: the next request
+    that has the same bytes around other digits has the same path, node, token and wait."""
+
+    __slots__ = ("head", "tail", "fixed", "path", "node_id", "token", "wait")
+
+    def __init__(self, head: bytes, tail: bytes, path: str, node_id: str, token: str, wait: float):
+        self.head, self.tail, self.fixed = head, tail, len(head) + len(tail)
+        self.path, self.node_id, self.token, self.wait = path, node_id, token, wait
+
+    @classmethod
+    def of(cls, data: bytes, digits: tuple[int, int] | None, *parsed) -> "_Template | None":
+        return None if digits is None else cls(data[:digits[0]], data[digits[1]:], *parsed)
+
+    def index_in(self, data: bytes) -> int | None:
+        """The index of `data` if it is this request with (up to 18) other digits."""
+        size = len(data)
+        if (0 < size - self.fixed <= 18 and size - 4 <= MAX_REQUEST and data.startswith(self.head)
+                and data.endswith(self.tail)):
+            digits = data[len(self.head):size - len(self.tail)]
+            if digits.isdigit():
+                return int(digits)
+        return None
+
+
 class _ParkedGet(CallbackWaiter):
     """One fast `GET /v1/node/:id`, from its parse to its answer."""
 
@@ -197,8 +252,7 @@ class _ParkedGet(CallbackWaiter):
         self.table_index = 0
         self.slot = 0  # the deadline's tick (`FastGetServer.run_out_at`), once parked
 
-    def check(self, snapshot, wait: float) -> None:
-        node = snapshot.node_by_id(self.node_id)
+    def check(self, snapshot, wait: float, node) -> None:
         table_index = snapshot.table_index(self.tables[0])
         index = (node.modify_index if node is not None else None) or table_index
         if 0 < self.min_index and index <= self.min_index and wait > 0:
@@ -210,7 +264,7 @@ class _ParkedGet(CallbackWaiter):
                                                      deadline + handler._keepalive_timeout)
             self.park(table_index)
             return
-        self.answer(snapshot)
+        self.answer(snapshot, node)
 
     def park(self, table_index: int) -> None:
         store = self.store
@@ -240,7 +294,7 @@ class _ParkedGet(CallbackWaiter):
         table_index = snapshot.table_index(self.tables[0])
         index = (node.modify_index if node is not None else None) or table_index
         if index > self.min_index:
-            self.answer(snapshot)
+            self.answer(snapshot, node)
         else:
             self.park(table_index)
 
@@ -255,27 +309,23 @@ class _ParkedGet(CallbackWaiter):
         self.handler._manager.forget_deadline(self)
         self.store.unwatch(self)
 
-    def answer(self, snapshot) -> None:
+    def answer(self, snapshot, node=None) -> None:
         handler = self.handler
         if self.slot:
             handler._manager.forget_deadline(self)
-        node = snapshot.node_by_id(self.node_id)
         if node is None:
-            return self.hand_over()
-        responses = handler._manager.responses(self.store)
-        key = watcher_key(self.path, self.token, snapshot.index)
-        cached = responses.get(key)
-        if cached is None:
-            index = node.modify_index or snapshot.table_index(self.tables[0])
-            cached = remember_answer(responses, key, json_answer(node_answer(node), index))
-        body, _, head = cached
-        if head is None:
+            node = snapshot.node_by_id(self.node_id)
+            if node is None:
+                return self.hand_over()
+        index = node.modify_index or snapshot.table_index(self.tables[0])
+        raw = handler._manager.node_answer(self.store, self.path, self.token, node, index)
+        if raw is None:
             return self.hand_over()
         transport = handler.transport
         if transport is None or transport.is_closing():
             handler._parked = None
             return
-        transport.write(ok_bytes(head, body))
+        transport.write(raw)
         handler._answered()
 
     def hand_over(self) -> None:
@@ -324,12 +374,40 @@ class FastGetServer(_AiohttpServer):
                 log.exception("fast GET %s failed at its deadline; handed to aiohttp", parked.path)
                 parked.fail()
 
-    def responses(self, store) -> dict:
-        """The blocking queries' answer cache of `store` (`query.responses_of`), kept at hand."""
+    def node_answer(self, store, path: str, token: str, node, index: int) -> bytes | None:
+        """The whole answer (status line, headers, body) to a watcher of `path` with `token`:
+        `node`'s at `index`, encoded once however many watchers it wakes or answers at once
+        (a stored node is never changed in place, so the same object is the same answer),
+        with the Date of this second. None when aiohttp must send it."""
         answers = self._answers
         if answers is None or answers[0] is not store:
-            answers = self._answers = (store, responses_of(store))
-        return answers[1]
+            answers = self._answers = (store, {})
+        found = answers[1].get((path, token))
+        if found is None or found.node is not node or found.index != index:
+            resp = json_answer(node_answer(node), index)
+            head = serialize_headers(resp.headers)
+            if head is None:
+                return None
+            if len(answers[1]) >= ANSWER_CACHE_SIZE:
+                answers[1].clear()
+            found = answers[1][path, token] = _Answer(node, index, head, resp.body)
+        return found.now()
+
+
+class _Answer:
+    """One node's answer to its watchers, and its bytes as sent this second."""
+
+    __slots__ = ("node", "index", "head", "body", "date", "raw")
+
+    def __init__(self, node, index: int, head: bytes, body: bytes):
+        self.node, self.index, self.head, self.body = node, index, head, body
+        self.date = self.raw = None
+
+    def now(self) -> bytes:
+        date = rfc822_formatted_time()
+        if date != self.date:
+            self.date, self.raw = date, ok_bytes(self.head, self.body, date)
+        return self.raw
 
 
 class AppRunner(web.AppRunner):
