@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--profile", help="py-spy raw output file")
+    parser.add_argument("--profile-from", type=float, default=0.0,
+                        help="attach py-spy this many seconds after the start (skip the connections' set-up)")
     args = parser.parse_args()
     agent = AgentProcess(mode="server").start()
     spy = None
@@ -44,9 +46,9 @@ def main() -> None:
         proc = psutil.Process(agent.proc.pid)
         before = proc.cpu_times()
         if args.profile:
-            spy = subprocess.Popen([PY_SPY, "record", "-p", str(agent.proc.pid), "-r", "100", "-f", "raw",
-                                    "-o", args.profile, "--nonblocking"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            argv = ["sh", "-c", f'sleep {args.profile_from}; exec "$0" "$@"', PY_SPY, "record", "-p",
+                    str(agent.proc.pid), "-r", "100", "-f", "raw", "-o", args.profile, "--nonblocking"]
+            spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu0 = time.process_time()
         figures = eventloop.run(run_fanout(agent.address, args.watchers, args.rate, args.duration, args.readers),
                                 "uvloop")
