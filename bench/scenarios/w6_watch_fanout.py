@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
+import re
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -25,12 +26,12 @@ from urllib.parse import urlsplit
 from ..agentproc import AgentProcess
 from ..figures import latency_summary, log
 from ..fleet import sim_node_template
-from ..simhttp import CallbackChannel, Channel, ChannelStats, ConnectionClosed, stream
+from ..simhttp import CallbackChannel, Channel, ChannelStats, ConnectionClosed, request_bytes, stream
 
 EVENT_LOOP = "uvloop"  # the bench process's loop (bench/eventloop.py)
 WATCH_WAIT = "10s"
 WATCH_DEADLINE_S = 60.0  # a blocking query unanswered this long is dropped and asked again
-FRAME_HEAD = b'{"Index":'
+FRAME_INDEX = re.compile(rb'^\{"Index":(\d+),', re.MULTILINE)  # a frame's line and its index
 TOPIC = b'"Topic":'
 WATCHED_NODES = 20
 CONNECT_BATCH = 100  # connections opened at once (more overflow the server's accept queue)
@@ -91,15 +92,17 @@ class Tally:
 class Watcher:
     """One blocking-query loop on `GET /v1/node/:id` over its own keep-alive connection."""
 
-    __slots__ = ("conn", "index", "node_id", "prefix", "tally")
+    __slots__ = ("after", "before", "conn", "index", "node_id", "tally")
 
     def __init__(self, host: str, port: int, node_id: str, index: int, tally: Tally, stats: ChannelStats):
-        self.conn = CallbackChannel(host, port, self.on_response, stats)
-        self.node_id, self.prefix = node_id, f"/v1/node/{node_id}?index="
-        self.index, self.tally = index, tally
+        self.conn = CallbackChannel(host, port, self.on_response, stats, with_body=False)
+        self.node_id, self.index, self.tally = node_id, index, tally
+        # the request's bytes around its index, built once
+        self.before, self.after = request_bytes(
+            "GET", f"/v1/node/{node_id}?index=\0&wait={WATCH_WAIT}", host, port).split(b"\0")
 
     def ask(self) -> None:
-        self.conn.send("GET", f"{self.prefix}{self.index}&wait={WATCH_WAIT}")
+        self.conn.send_bytes(b"%s%d%s" % (self.before, self.index, self.after))
 
     def on_response(self, resp) -> None:
         woke = time.perf_counter()
@@ -147,18 +150,15 @@ class EventReader:
         self.partial = data[end:]
         if not end:
             return
-        # the load generator shares the 2 cores with the server: read each frame's Index
-        # and count its events without decoding the (3 KB per node) payloads
-        tally, frames, pos, last, head = self.tally, self.tally.event_frames, 0, None, len(FRAME_HEAD)
-        while pos < end:
-            eol = data.index(b"\n", pos)
-            if data.startswith(FRAME_HEAD, pos):  # not a heartbeat `{}`
-                last = int(data[pos + head : data.index(b",", pos + head)])
-                frames.append((last, now))
-            pos = eol + 1
+        # the load generator shares the 2 cores with the server: read each frame's Index (a
+        # line starting with it; not a heartbeat `{}`) and count its events without decoding
+        # the (3 KB per node) payloads
+        tally = self.tally
+        indexes = FRAME_INDEX.findall(data, 0, end)
+        if indexes:
+            tally.event_frames += [(int(i), now) for i in indexes]
+            tally.reader_index[self.reader] = int(indexes[-1])
         tally.events += data.count(TOPIC, 0, end)
-        if last is not None:
-            tally.reader_index[self.reader] = last
 
     async def run(self, host: str, port: int, stats: ChannelStats) -> None:
         resp = await stream(host, port, "GET", "/v1/event/stream?topic=Node", self.on_data, stats)
@@ -177,9 +177,14 @@ async def _writer(host, port, nodes, rate, duration, writes: WriteLog, stats: Ch
         await asyncio.gather(*(ch.request("GET", "/v1/status/leader") for ch in chans))
         free.extend(chans)
 
+    # each node's register body around its `seq` meta value, encoded once: the bytes of
+    # json.dumps({"Node": dict(node, Meta={"seq": str(seq)})})
+    bodies = [json.dumps({"Node": dict(node, Meta={"seq": "\0"})}).encode().split(b"\\u0000") for node in nodes]
+
     async def one(seq: int) -> None:
         node = nodes[seq % len(nodes)]
-        body = json.dumps({"Node": dict(node, Meta={"seq": str(seq)})}).encode()
+        before, after = bodies[seq % len(nodes)]
+        body = b"%s%d%s" % (before, seq, after)
         async with sem:
             ch = free.pop()
             sent = time.perf_counter()
