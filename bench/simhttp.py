@@ -305,51 +305,74 @@ class CallbackChannel:
 
 
 class _StreamProtocol(_Protocol):
-    __slots__ = ("on_data",)
+    """An endless body handed to `on_data` as it arrives. A chunked body's data goes out piece
+    by piece, within or across chunks, without gathering whole chunks first: each piece is
+    the received bytes themselves (or a slice of them), so an event stream of 100 KB batches
+    is not copied through a buffer several times."""
+
+    __slots__ = ("_ending", "_gap", "_left", "_line", "on_data")
 
     def __init__(self, on_data) -> None:
         super().__init__()
         self.on_data = on_data
+        self._left = 0  # bytes of the current chunk still to come
+        self._gap = 0  # bytes of the CRLF after a chunk's data still to skip
+        self._line = b""  # a chunk-size line received in part
+        self._ending = False  # the last chunk came: its trailer's end is all that is left
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if self.waiter is None:
-            return
-        if self._head is None and not self._parse_head():
-            return
+        if self.waiter is None or self._head is None:
+            self.buf += data
+            if self.waiter is None or not self._parse_head():
+                return
+            data = bytes(self.buf)
+            self.buf.clear()
         if self._chunked:
-            piece, ended = self._take_chunks()
+            ended = self._feed_chunks(data)
         else:
-            piece = bytes(self.buf[: self._need])
-            del self.buf[: self._need]
+            piece = data[: self._need]
             self._need -= len(piece)
             ended = self._need == 0
-        if piece:
-            self.on_data(piece)
+            if piece:
+                self.on_data(piece)
         if ended:
             status, index, _ = self._head
             waiter, self.waiter = self.waiter, None
             if not waiter.done():
                 waiter.set_result(Response(status, index, b""))
 
-    def _take_chunks(self) -> tuple[bytes, bool]:
-        """The data of every whole chunk in the buffer (consumed), and whether the last chunk came."""
-        out, pos, buf, ended = [], 0, self.buf, False
-        while True:
-            eol = buf.find(b"\r\n", pos)
+    def _feed_chunks(self, data: bytes) -> bool:
+        """Hands the chunks' data in `data` to `on_data`; whether the body ended."""
+        pos, size = 0, len(data)
+        while pos < size:
+            if self._left:
+                take = min(self._left, size - pos)
+                self.on_data(data if take == size else data[pos : pos + take])
+                self._left -= take
+                pos += take
+                if not self._left:
+                    self._gap = 2
+                continue
+            if self._gap:
+                skip = min(self._gap, size - pos)
+                self._gap -= skip
+                pos += skip
+                continue
+            eol = data.find(b"\n", pos)
             if eol < 0:
-                break
-            size = int(bytes(buf[pos:eol]).split(b";")[0], 16)
-            start = eol + 2
-            if size == 0:
-                ended = buf.find(b"\r\n", start) >= 0
-                break
-            if len(buf) < start + size + 2:
-                break
-            out.append(bytes(buf[start : start + size]))
-            pos = start + size + 2
-        del buf[:pos]
-        return b"".join(out), ended
+                self._line += data[pos:]
+                return False
+            line, self._line = self._line + data[pos:eol], b""
+            pos = eol + 1
+            if self._ending:
+                if not line.rstrip(b"\r"):
+                    return True  # the empty line that ends the trailer
+                continue
+            chunk = int(line.rstrip(b"\r").split(b";")[0], 16)
+            if chunk == 0:
+                self._ending = True
+            self._left = chunk
+        return False
 
 
 async def stream(host: str, port: int, method: str, path: str, on_data, stats: ChannelStats | None = None) -> Response:

@@ -142,23 +142,35 @@ class EventReader:
         self.reader, self.tally, self.partial = reader, tally, b""
 
     def on_data(self, data: bytes) -> None:
-        now = time.perf_counter()
-        if self.partial:
-            data = self.partial + data
-        end = data.rfind(b"\n") + 1
-        self.partial = data[end:]
-        if not end:
-            return
-        # the load generator shares the 2 cores with the server: read each frame's Index
-        # and count its events without decoding the (3 KB per node) payloads
-        tally, frames, pos, last, head = self.tally, self.tally.event_frames, 0, None, len(FRAME_HEAD)
+        now, start = time.perf_counter(), 0
+        if self.partial:  # the line begun in the last piece: completed on its own, not by copying `data`
+            first = data.find(b"\n") + 1
+            if not first:
+                self.partial += data
+                return
+            line, self.partial, start = self.partial + data[:first], b"", first
+            self._lines(line, 0, len(line), now)
+        end = data.rfind(b"\n", start) + 1
+        if end:
+            self._lines(data, start, end, now)
+        else:
+            end = start
+        if end < len(data):
+            self.partial = data[end:]
+
+    def _lines(self, data: bytes, pos: int, end: int, now: float) -> None:
+        """Whole lines `data[pos:end]`. The load generator shares the 2 cores with the server:
+        each frame's Index is read and its events counted without decoding the (3 KB per
+        node) payloads."""
+        tally, frames, last, head = self.tally, self.tally.event_frames, None, len(FRAME_HEAD)
+        count_from = pos
         while pos < end:
             eol = data.index(b"\n", pos)
             if data.startswith(FRAME_HEAD, pos):  # not a heartbeat `{}`
                 last = int(data[pos + head : data.index(b",", pos + head)])
                 frames.append((last, now))
             pos = eol + 1
-        tally.events += data.count(TOPIC, 0, end)
+        tally.events += data.count(TOPIC, count_from, end)
         if last is not None:
             tally.reader_index[self.reader] = last
 
