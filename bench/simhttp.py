@@ -46,6 +46,16 @@ class Response:
         return 200 <= self.status < 300
 
 
+def _header(head: bytes, key: bytes) -> bytes | None:
+    """The value of the header line `key` (`\\r\\nname:`) in a lower-cased head ending with
+    `\\r\\n`, stripped; None when there is none."""
+    at = head.find(key)
+    if at < 0:
+        return None
+    start = at + len(key)
+    return head[start : head.index(b"\r\n", start)].strip()
+
+
 class _Protocol(asyncio.Protocol):
     __slots__ = ("_chunked", "_head", "_need", "buf", "closed", "got_bytes", "transport", "waiter")
 
@@ -93,8 +103,9 @@ class _Protocol(asyncio.Protocol):
         self.buf.clear()
         self._head, self._need, self._chunked, self.got_bytes = None, -1, False, False
 
-    def _response(self) -> Response | None:
-        """The response once all of it is in (closing the connection when the server said so)."""
+    def _response(self, with_body: bool = True) -> Response | None:
+        """The response once all of it is in (closing the connection when the server said so);
+        its body empty unless `with_body`."""
         if self._head is None and not self._parse_head():
             return None
         if self._chunked:
@@ -104,7 +115,7 @@ class _Protocol(asyncio.Protocol):
         else:
             if len(self.buf) < self._need:
                 return None
-            body = bytes(self.buf[: self._need])
+            body = bytes(self.buf[: self._need]) if with_body else b""
         status, index, close = self._head
         if close:
             self.transport.close()
@@ -112,25 +123,20 @@ class _Protocol(asyncio.Protocol):
         return Response(status, index, body)
 
     def _parse_head(self) -> bool:
+        """Status, X-Nomad-Index, Content-Length, chunked and `Connection: close` from the head
+        (names in any case): found in the lower-cased head with a few `find`s, not line by line
+        (a watcher reads thousands of heads a second)."""
         end = self.buf.find(b"\r\n\r\n")
         if end < 0:
             return False
-        lines = bytes(self.buf[:end]).split(b"\r\n")
+        head = bytes(self.buf[: end + 2]).lower()
         del self.buf[: end + 4]
-        status = int(lines[0][9:12])
-        index, length, close = 0, 0, False
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"x-nomad-index":
-                index = int(value)
-            elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                self._chunked = True
-            elif name == b"connection" and value.strip().lower() == b"close":
-                close = True
-        self._head, self._need = (status, index, close), length
+        length = _header(head, b"\r\ncontent-length:")
+        index = _header(head, b"\r\nx-nomad-index:")
+        encoding = _header(head, b"\r\ntransfer-encoding:")
+        self._chunked = encoding is not None and b"chunked" in encoding
+        close = _header(head, b"\r\nconnection:") == b"close"
+        self._head, self._need = (int(head[9:12]), int(index or 0), close), int(length or 0)
         return True
 
     def _dechunk(self) -> bytes | None:
@@ -219,11 +225,11 @@ class Channel:
 
 
 class _CallbackProtocol(_Protocol):
-    __slots__ = ("on_response", "pending")
+    __slots__ = ("on_response", "pending", "with_body")
 
-    def __init__(self, on_response) -> None:
+    def __init__(self, on_response, with_body: bool = True) -> None:
         super().__init__()
-        self.on_response = on_response
+        self.on_response, self.with_body = on_response, with_body
         self.pending = False
 
     def connection_lost(self, exc) -> None:
@@ -236,7 +242,7 @@ class _CallbackProtocol(_Protocol):
         self.buf += data
         if not self.pending:
             return
-        resp = self._response()
+        resp = self._response(self.with_body)
         if resp is not None:
             self.pending = False
             self.on_response(resp)
@@ -250,10 +256,11 @@ class CallbackChannel:
     request itself. One request at a time. No deadline and no re-send: the caller can sweep
     `pending_since` (`time.monotonic()` of the unanswered request, else None) and `connect` again."""
 
-    __slots__ = ("_proto", "host", "on_response", "pending_since", "port", "stats")
+    __slots__ = ("_proto", "host", "on_response", "pending_since", "port", "stats", "with_body")
 
-    def __init__(self, host: str, port: int, on_response, stats: ChannelStats | None = None) -> None:
-        self.host, self.port, self.on_response = host, port, on_response
+    def __init__(self, host: str, port: int, on_response, stats: ChannelStats | None = None,
+                 with_body: bool = True) -> None:
+        self.host, self.port, self.on_response, self.with_body = host, port, on_response, with_body
         self.stats = stats if stats is not None else ChannelStats()
         self.pending_since: float | None = None
         self._proto: _CallbackProtocol | None = None
@@ -266,13 +273,17 @@ class CallbackChannel:
         self.close()
         self.stats.connects += 1
         _, self._proto = await asyncio.get_running_loop().create_connection(
-            lambda: _CallbackProtocol(self._answer), self.host, self.port)
+            lambda: _CallbackProtocol(self._answer, self.with_body), self.host, self.port)
 
     @property
     def connected(self) -> bool:
         return self._proto is not None and not self._proto.closed
 
     def send(self, method: str, path: str, body: bytes | None = None) -> None:
+        self.send_bytes(request_bytes(method, path, self.host, self.port, body))
+
+    def send_bytes(self, request: bytes) -> None:
+        """`send` of a request already in bytes (`request_bytes`)."""
         proto = self._proto
         if proto is None or proto.closed:
             raise ConnectionClosed("not connected")
@@ -282,7 +293,7 @@ class CallbackChannel:
         proto._reset()
         proto.pending = True
         self.pending_since = time.monotonic()
-        proto.transport.write(request_bytes(method, path, self.host, self.port, body))
+        proto.transport.write(request)
 
     def close(self) -> None:
         proto, self._proto = self._proto, None
@@ -294,51 +305,74 @@ class CallbackChannel:
 
 
 class _StreamProtocol(_Protocol):
-    __slots__ = ("on_data",)
+    """An endless body handed to `on_data` as it arrives. A chunked body's data goes out piece
+    by piece, within or across chunks, without gathering whole chunks first: each piece is
+    the received bytes themselves (or a slice of them), so an event stream of 100 KB batches
+    is not copied through a buffer several times."""
+
+    __slots__ = ("_ending", "_gap", "_left", "_line", "on_data")
 
     def __init__(self, on_data) -> None:
         super().__init__()
         self.on_data = on_data
+        self._left = 0  # bytes of the current chunk still to come
+        self._gap = 0  # bytes of the CRLF after a chunk's data still to skip
+        self._line = b""  # a chunk-size line received in part
+        self._ending = False  # the last chunk came: its trailer's end is all that is left
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if self.waiter is None:
-            return
-        if self._head is None and not self._parse_head():
-            return
+        if self.waiter is None or self._head is None:
+            self.buf += data
+            if self.waiter is None or not self._parse_head():
+                return
+            data = bytes(self.buf)
+            self.buf.clear()
         if self._chunked:
-            piece, ended = self._take_chunks()
+            ended = self._feed_chunks(data)
         else:
-            piece = bytes(self.buf[: self._need])
-            del self.buf[: self._need]
+            piece = data[: self._need]
             self._need -= len(piece)
             ended = self._need == 0
-        if piece:
-            self.on_data(piece)
+            if piece:
+                self.on_data(piece)
         if ended:
             status, index, _ = self._head
             waiter, self.waiter = self.waiter, None
             if not waiter.done():
                 waiter.set_result(Response(status, index, b""))
 
-    def _take_chunks(self) -> tuple[bytes, bool]:
-        """The data of every whole chunk in the buffer (consumed), and whether the last chunk came."""
-        out, pos, buf, ended = [], 0, self.buf, False
-        while True:
-            eol = buf.find(b"\r\n", pos)
+    def _feed_chunks(self, data: bytes) -> bool:
+        """Hands the chunks' data in `data` to `on_data`; whether the body ended."""
+        pos, size = 0, len(data)
+        while pos < size:
+            if self._left:
+                take = min(self._left, size - pos)
+                self.on_data(data if take == size else data[pos : pos + take])
+                self._left -= take
+                pos += take
+                if not self._left:
+                    self._gap = 2
+                continue
+            if self._gap:
+                skip = min(self._gap, size - pos)
+                self._gap -= skip
+                pos += skip
+                continue
+            eol = data.find(b"\n", pos)
             if eol < 0:
-                break
-            size = int(bytes(buf[pos:eol]).split(b";")[0], 16)
-            start = eol + 2
-            if size == 0:
-                ended = buf.find(b"\r\n", start) >= 0
-                break
-            if len(buf) < start + size + 2:
-                break
-            out.append(bytes(buf[start : start + size]))
-            pos = start + size + 2
-        del buf[:pos]
-        return b"".join(out), ended
+                self._line += data[pos:]
+                return False
+            line, self._line = self._line + data[pos:eol], b""
+            pos = eol + 1
+            if self._ending:
+                if not line.rstrip(b"\r"):
+                    return True  # the empty line that ends the trailer
+                continue
+            chunk = int(line.rstrip(b"\r").split(b";")[0], 16)
+            if chunk == 0:
+                self._ending = True
+            self._left = chunk
+        return False
 
 
 async def stream(host: str, port: int, method: str, path: str, on_data, stats: ChannelStats | None = None) -> Response:

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from ..agentproc import AgentProcess
 from ..figures import latency_summary, log
 from ..fleet import sim_node_template
-from ..simhttp import CallbackChannel, Channel, ChannelStats, ConnectionClosed, stream
+from ..simhttp import CallbackChannel, Channel, ChannelStats, ConnectionClosed, request_bytes, stream
 
 EVENT_LOOP = "uvloop"  # the bench process's loop (bench/eventloop.py)
 WATCH_WAIT = "10s"
@@ -91,15 +91,17 @@ class Tally:
 class Watcher:
     """One blocking-query loop on `GET /v1/node/:id` over its own keep-alive connection."""
 
-    __slots__ = ("conn", "index", "node_id", "prefix", "tally")
+    __slots__ = ("after", "before", "conn", "index", "node_id", "tally")
 
     def __init__(self, host: str, port: int, node_id: str, index: int, tally: Tally, stats: ChannelStats):
-        self.conn = CallbackChannel(host, port, self.on_response, stats)
-        self.node_id, self.prefix = node_id, f"/v1/node/{node_id}?index="
-        self.index, self.tally = index, tally
+        self.conn = CallbackChannel(host, port, self.on_response, stats, with_body=False)
+        self.node_id, self.index, self.tally = node_id, index, tally
+        # the request's bytes around its index, built once
+        self.before, self.after = request_bytes(
+            "GET", f"/v1/node/{node_id}?index=\0&wait={WATCH_WAIT}", host, port).split(b"\0")
 
     def ask(self) -> None:
-        self.conn.send("GET", f"{self.prefix}{self.index}&wait={WATCH_WAIT}")
+        self.conn.send_bytes(b"%s%d%s" % (self.before, self.index, self.after))
 
     def on_response(self, resp) -> None:
         woke = time.perf_counter()
@@ -140,23 +142,35 @@ class EventReader:
         self.reader, self.tally, self.partial = reader, tally, b""
 
     def on_data(self, data: bytes) -> None:
-        now = time.perf_counter()
-        if self.partial:
-            data = self.partial + data
-        end = data.rfind(b"\n") + 1
-        self.partial = data[end:]
-        if not end:
-            return
-        # the load generator shares the 2 cores with the server: read each frame's Index
-        # and count its events without decoding the (3 KB per node) payloads
-        tally, frames, pos, last, head = self.tally, self.tally.event_frames, 0, None, len(FRAME_HEAD)
+        now, start = time.perf_counter(), 0
+        if self.partial:  # the line begun in the last piece: completed on its own, not by copying `data`
+            first = data.find(b"\n") + 1
+            if not first:
+                self.partial += data
+                return
+            line, self.partial, start = self.partial + data[:first], b"", first
+            self._lines(line, 0, len(line), now)
+        end = data.rfind(b"\n", start) + 1
+        if end:
+            self._lines(data, start, end, now)
+        else:
+            end = start
+        if end < len(data):
+            self.partial = data[end:]
+
+    def _lines(self, data: bytes, pos: int, end: int, now: float) -> None:
+        """Whole lines `data[pos:end]`. The load generator shares the 2 cores with the server:
+        each frame's Index is read and its events counted without decoding the (3 KB per
+        node) payloads."""
+        tally, frames, last, head = self.tally, self.tally.event_frames, None, len(FRAME_HEAD)
+        count_from = pos
         while pos < end:
             eol = data.index(b"\n", pos)
             if data.startswith(FRAME_HEAD, pos):  # not a heartbeat `{}`
                 last = int(data[pos + head : data.index(b",", pos + head)])
                 frames.append((last, now))
             pos = eol + 1
-        tally.events += data.count(TOPIC, 0, end)
+        tally.events += data.count(TOPIC, count_from, end)
         if last is not None:
             tally.reader_index[self.reader] = last
 
@@ -177,9 +191,14 @@ async def _writer(host, port, nodes, rate, duration, writes: WriteLog, stats: Ch
         await asyncio.gather(*(ch.request("GET", "/v1/status/leader") for ch in chans))
         free.extend(chans)
 
+    # each node's register body around its `seq` meta value, encoded once: the bytes of
+    # json.dumps({"Node": dict(node, Meta={"seq": str(seq)})})
+    bodies = [json.dumps({"Node": dict(node, Meta={"seq": "\0"})}).encode().split(b"\\u0000") for node in nodes]
+
     async def one(seq: int) -> None:
         node = nodes[seq % len(nodes)]
-        body = json.dumps({"Node": dict(node, Meta={"seq": str(seq)})}).encode()
+        before, after = bodies[seq % len(nodes)]
+        body = b"%s%d%s" % (before, seq, after)
         async with sem:
             ch = free.pop()
             sent = time.perf_counter()

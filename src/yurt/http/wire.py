@@ -71,11 +71,11 @@ def serialize_headers(headers) -> bytes | None:
     return "".join(lines).encode()
 
 
-def ok_bytes(head: bytes, body: bytes) -> bytes:
+def ok_bytes(head: bytes, body: bytes, date: str | None = None) -> bytes:
     """A whole HTTP/1.1 200 answer as aiohttp sends it: status line, `head` (from
-    `serialize_headers`), then Content-Length, Date, Server, and the body."""
+    `serialize_headers`), then Content-Length, Date (`date`, else now), Server, and the body."""
     return b"".join((b"HTTP/1.1 200 OK\r\n", head, b"Content-Length: %d\r\nDate: %s\r\n" % (
-        len(body), rfc822_formatted_time().encode()), _SERVER_LINE, body))
+        len(body), (date or rfc822_formatted_time()).encode()), _SERVER_LINE, body))
 
 
 class FastResponse(web.Response):

@@ -119,20 +119,20 @@ def _deployment_events(snapshot, index: int, command, kind: str) -> list[Event]:
 
 
 class EventBuffer:
-    """The newest `size` events (at least; trimmed in halves); subscribers wait for events
-    after an index. Events are only built while someone subscribes (building them costs
-    an encode per object). A subscriber that falls more than the buffer behind misses the
-    oldest events (`missed_after` says how many were dropped before its index)."""
+    """The newest `size` events (at least; trimmed in halves); subscribers read the events
+    after an index (`after`), told of new ones by `listeners`. Events are only built while
+    someone subscribes (building them costs an encode per object). A subscriber that falls
+    more than the buffer behind misses the oldest events (`missed` says whether it did)."""
 
     def __init__(self, size: int = 4096):
         self.size = size
         self._events: list[Event] = []
-        self._waiters: list[asyncio.Future] = []
         self.subscribers = 0
         self.latest_index = 0
         self.dropped = 0  # events trimmed from the buffer so far
         self.dropped_index = 0  # index of the newest trimmed event
-        self._shared: dict = {}  # what subscribers derive from the events: see `shared`
+        self.listeners: list = []  # called with no argument after each publish
+        self.fanout = None  # the HTTP layer's sender to the stream's subscribers (`http.routes_events`)
 
     def publish(self, events: list[Event]) -> None:
         if not events:
@@ -144,54 +144,35 @@ class EventBuffer:
             self.dropped_index = self._events[cut - 1].index
             del self._events[:cut]
         self.latest_index = events[-1].index
-        self._shared.clear()
-        waiters, self._waiters = self._waiters, []
-        for fut in waiters:
-            if not fut.done():
-                fut.set_result(None)
+        for listener in self.listeners:
+            listener()
 
     def after(self, index: int) -> list[Event]:
         return self._events[bisect.bisect_right(self._events, index, key=_index_of):]
 
-    def shared(self, key, build):
-        """`build()`, computed once per `key` until the next publish: the subscribers that
-        wake together (same index, same filter) send one encoded answer. `key` must name
-        everything `build` reads besides the buffer."""
-        found = self._shared.get(key)
-        if found is None:
-            found = self._shared[key] = build()
-        return found
+    async def wait(self, index: int, timeout: float) -> list[Event]:
+        """Events after `index`, waiting up to `timeout` seconds for the first (on the loop
+        that publishes; `/v1/event/stream` is written by its fan-out instead)."""
+        if self.latest_index <= index:
+            fut = asyncio.get_running_loop().create_future()
+
+            def wake() -> None:
+                if not fut.done():
+                    fut.set_result(None)
+
+            self.listeners.append(wake)
+            try:
+                await asyncio.wait_for(fut, timeout)
+            except TimeoutError:
+                pass
+            finally:
+                self.listeners.remove(wake)
+        return self.after(index)
 
     def missed(self, index: int) -> bool:
         """Whether events after `index` were trimmed before a subscriber at `index` read them."""
         return index < self.dropped_index
 
-    async def wait(self, index: int, timeout: float) -> list[Event]:
-        """Events after `index`, waiting up to `timeout` seconds for the first."""
-        await self.wait_after(index, timeout)
-        return self.after(index)
-
-    async def wait_after(self, index: int, timeout: float) -> bool:
-        """Whether there are events after `index`, waiting up to `timeout` seconds for one.
-        The buffer always keeps its newest event, so that is `latest_index > index`: no
-        search of the buffer (100 subscribers ask after every write)."""
-        if self.latest_index > index:
-            return True
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        self._waiters.append(fut)
-        timer = loop.call_later(timeout, _resolve, fut)
-        try:
-            await fut
-        finally:
-            timer.cancel()
-        return self.latest_index > index
-
 
 def _index_of(event: Event) -> int:
     return event.index
-
-
-def _resolve(fut: asyncio.Future) -> None:
-    if not fut.done():
-        fut.set_result(None)
