@@ -38,8 +38,10 @@ def test_the_child_encodes_at_low_priority_unless_told_otherwise(tmp_path, monke
     store = StateStore.open(str(tmp_path), snapshot_every=0, fork_snapshots=True)
     _populate(store, rounds=1)
     ours = (os.sched_getscheduler(0), os.nice(0))
-    assert ours[0] != os.SCHED_BATCH and ours[1] + persist.CHILD_NICE <= 19
-    assert _child_priority(monkeypatch, store) == (os.SCHED_BATCH, ours[1] + persist.CHILD_NICE)
+    if ours[0] == os.SCHED_BATCH:
+        pytest.skip("the tests themselves run at SCHED_BATCH")
+    # (the kernel caps niceness at 19: a suite started under `nice` still sees the child lower)
+    assert _child_priority(monkeypatch, store) == (os.SCHED_BATCH, min(19, ours[1] + persist.CHILD_NICE))
     monkeypatch.setattr(persist, "CHILD_PRIORITY", "normal")
     assert _child_priority(monkeypatch, store) == ours
     assert (os.sched_getscheduler(0), os.nice(0)) == ours  # the parent's own priority never changes
