@@ -56,12 +56,37 @@ async def _register(request: web.Request, path_id: str | None) -> web.Response:
     return json_response(request, register_body(result), result.index)
 
 
+# the last listing's stubs: (namespace, job ID) -> (job, summary, stub). Stored jobs and
+# summaries are replaced, never changed in place, so a stub is reused while both are the very
+# objects it was made from (while a job's allocs change, most jobs' summaries do not).
+_list_stubs: dict[tuple[str, str], tuple[Any, Any, dict]] = {}
+
+
+def job_list_stubs(snap, jobs: list) -> list[dict]:
+    """`job_list_stub` of each job (with its summary), reusing the last listing's unchanged ones."""
+    global _list_stubs
+    previous, kept = _list_stubs, {}
+    out = []
+    for job in jobs:
+        key = (job.namespace, job.id)
+        summary = snap.job_summary(job.namespace, job.id)
+        hit = previous.get(key)
+        if hit is not None and hit[0] is job and hit[1] is summary:
+            stub = hit[2]
+        else:
+            stub = job_list_stub(job, summary)
+        kept[key] = (job, summary, stub)
+        out.append(stub)
+    _list_stubs = kept
+    return out
+
+
 @routes.get("/v1/jobs")
 async def list_jobs(request: web.Request) -> web.Response:
     def compute(snap, opts):
         jobs = by_prefix(snap.jobs(opts.ns_filter), opts.prefix)
         jobs.sort(key=lambda j: (j.namespace, j.id))
-        return [job_list_stub(j, snap.job_summary(j.namespace, j.id)) for j in jobs]
+        return job_list_stubs(snap, jobs)
 
     return await blocking_query(request, server_of(request), ["jobs", "job_summary"], compute,
                                 cache_by_tables=True)
