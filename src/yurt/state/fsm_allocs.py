@@ -176,7 +176,8 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int, plan_job: Job | 
         txn.put_alloc(alloc, existing)
         if alloc.previous_allocation and existing is None:
             _link_previous(txn, alloc)
-        key = (alloc.namespace, alloc.job_id)  # `_count_job`, inline
+        # the job's status for `set_job_statuses`: running if any written alloc is live, else recomputed
+        key = (alloc.namespace, alloc.job_id)
         if not terminal:
             jobs[key] = JOB_STATUS_RUNNING
         elif key not in jobs:
@@ -185,16 +186,6 @@ def upsert_allocs(txn: Txn, allocs: list[Allocation], now: int, plan_job: Job | 
     summaries.flush()
     txn.touch("allocs")
     set_job_statuses(txn, jobs)
-
-
-def _count_job(jobs: dict[tuple[str, str], str], alloc: Allocation, terminal: bool) -> None:
-    """Note the alloc's job for `set_job_statuses`: forced running if any of its written
-    allocs is not terminal, else recomputed."""
-    key = (alloc.namespace, alloc.job_id)
-    if not terminal:
-        jobs[key] = JOB_STATUS_RUNNING
-    elif key not in jobs:
-        jobs[key] = ""
 
 
 def _link_previous(txn: Txn, alloc: Allocation) -> None:
@@ -244,7 +235,7 @@ def apply_client_update(txn: Txn, cmd: AllocClientUpdate) -> None:
             summaries.add(merged, existing)
         if merged.deployment_id:
             track_alloc(txn, merged, existing, updated_at)
-        key = (merged.namespace, merged.job_id)  # `_count_job`, inline
+        key = (merged.namespace, merged.job_id)  # (the job's status, as in `upsert_allocs`)
         if merged.desired_status in _SERVER_TERMINAL or merged.client_status in CLIENT_TERMINAL_STATUSES:
             jobs.setdefault(key, "")
         else:
