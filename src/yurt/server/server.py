@@ -4,6 +4,8 @@ stop in one place (`establish_leadership` / `revoke_leadership`)."""
 
 import asyncio
 import logging
+import time
+from collections import deque
 
 from yurt.structs import (
     CLIENT_TERMINAL_STATUSES,
@@ -38,6 +40,7 @@ from .worker import SCHEDULER_TYPES, Worker
 log = logging.getLogger(__name__)
 
 TIMER_INTERVAL = 0.1
+MISSED_HEARTBEAT_BUDGET_S = 0.05  # loop time one timer pass may spend marking nodes (the rest: next turn)
 CANCEL_CHUNK = 4096  # superseded evals canceled per command (Nomad: 728 per raft entry, see _write_eval_updates)
 
 
@@ -68,6 +71,7 @@ class Server:
         self._timer_task: asyncio.Task | None = None
         self._evals_to_cancel: list[Evaluation] = []
         self._stale: list[Evaluation] = []  # superseded evals not yet canceled in the state
+        self._missed: deque[str] = deque()  # nodes past their heartbeat deadline, not yet marked
         self._cancel_next: asyncio.Handle | None = None
         self.draining_nodes: set[str] = set()
         self.drainer = NodeDrainer()
@@ -157,6 +161,7 @@ class Server:
             self._cancel_next.cancel()
             self._cancel_next = None
         self.heartbeats.clear()
+        self._missed.clear()
         self.draining_nodes.clear()
 
     def _init_scheduler_config(self) -> None:
@@ -238,17 +243,18 @@ class Server:
     async def _timer_loop(self) -> None:
         while True:
             try:
-                self.run_timers()
+                self.run_timers(MISSED_HEARTBEAT_BUDGET_S)
             except Exception:
                 log.exception("leader timers failed")
-            await asyncio.sleep(TIMER_INTERVAL)
+            # marks left over from a pass over its budget go on at the next loop turn
+            await asyncio.sleep(0 if self._missed else TIMER_INTERVAL)
 
-    def run_timers(self) -> None:
-        """One pass of the leader's time-driven work (tests call it with a fake clock)."""
+    def run_timers(self, missed_budget_s: float | None = None) -> None:
+        """One pass of the leader's time-driven work (tests call it with a fake clock).
+        `missed_budget_s`: how long this pass may spend marking nodes that missed their
+        heartbeat (None: all of them now)."""
         self.broker.tick()
-        for node_id in self.heartbeats.expired():
-            status = node_missed_heartbeat(self, node_id)
-            log.warning("node %s missed its heartbeat: marked %s", node_id, status)
+        self._mark_missed(missed_budget_s)
         self.drainer.tick(self)
         self.deployment_watcher.tick(self)
         self.periodic.tick()
@@ -259,6 +265,23 @@ class Server:
         self._stale.extend(self._evals_to_cancel)
         self._evals_to_cancel = []
         self._write_eval_updates(self._failed_eval_updates())
+
+    def _mark_missed(self, budget_s: float | None) -> None:
+        """Mark the nodes past their heartbeat deadline, for at most `budget_s` of loop time:
+        when a whole fleet falls silent (5,000 nodes, each with evals for every job it runs)
+        one pass over all would hold the event loop for a minute, signals and requests
+        included; Nomad invalidates each node on its own timer. A node that heartbeated
+        again while it waited here is tracked again and is left alone."""
+        self._missed.extend(self.heartbeats.expired())
+        started = time.monotonic()
+        while self._missed:
+            node_id = self._missed.popleft()
+            if self.heartbeats.tracking(node_id):
+                continue
+            status = node_missed_heartbeat(self, node_id)
+            log.warning("node %s missed its heartbeat: marked %s", node_id, status)
+            if budget_s is not None and time.monotonic() - started >= budget_s:
+                return
 
     def _write_eval_updates(self, updates: list[Evaluation]) -> None:
         """Store `updates` with the next `CANCEL_CHUNK` stale evals canceled, in one command;
