@@ -19,7 +19,9 @@ is written. Two kinds of request:
   (`cycle_apply_us_per_alloc`: the plan and client-update commits, for scale); in parts:
   `cycle_wake_us` (the plan's wakes and answers), `cycle_requests_us` (the next watch and the
   report read and dispatched), `cycle_reports_us` (the batch of reports: its command built,
-  the acknowledgements, any wakes its commit causes).
+  the acknowledgements, any wakes its commit causes). `--allocs-per-node N`: each plan places N
+  allocs on every node, without their job (as the scheduler's plans: W1 full answers ~2
+  allocs a wake late in the run), and each node reports them in one update.
 
 Prints one JSON line: CPU microseconds per request (`time.process_time`). Runs on uvloop when
 it is installed (as the agent does).
@@ -184,13 +186,13 @@ async def _cycle(args, store, rpc, job) -> dict:
                       {"index": str(index_of[node_id]), "wait": "300s", "delta": "1", "known": str(known[node_id])},
                       None))
 
-    def update_frame(alloc_id) -> bytes:  # as the sim node's body
+    def update_frame(alloc_ids) -> bytes:  # as the sim node's body
         seq[0] += 1
         return frame((seq[0], "PUT", "/v1/internal/allocs/update", None, {"Allocs": [
             {"ID": alloc_id, "ClientStatus": "running", "ClientDescription": "",
              "TaskStates": {"web": {"State": "running", "Failed": False, "Restarts": 0,
                                     "StartedAt": "2026-11-27T08:00:00Z", "Events": []}},
-             "DeploymentStatus": None, "NetworkStatus": None}]}))
+             "DeploymentStatus": None, "NetworkStatus": None} for alloc_id in alloc_ids]}))
 
     for n, (conn, _) in conns.items():  # the first watch answers at once (index 0); the next one blocks
         conn.data_received(watch_frame(n))
@@ -204,8 +206,10 @@ async def _cycle(args, store, rpc, job) -> dict:
     clock = _ApplyClock(store)
     parts = dict.fromkeys(("wake", "requests", "reports"), 0.0)  # listener CPU per phase, commits excluded
     for r in range(args.cycle_rounds):
+        per = args.allocs_per_node  # as the scheduler's plans: the job once, not in each alloc
         plan = PlanApply(eval_id="e", job=job, updated_at=1,
-                         node_allocation={node.id: [mock_alloc(job, node, index=r)] for node in nodes})
+                         node_allocation={node.id: [msgspec.structs.replace(mock_alloc(job, node, index=r * per + i), job=None)
+                                                    for i in range(per)] for node in nodes})
         want = written.replies + len(conns)
         applied, t0 = clock.spent, time.process_time()
         store.apply(plan)
@@ -215,9 +219,9 @@ async def _cycle(args, store, rpc, job) -> dict:
         for n, (conn, t) in conns.items():  # the nodes' side: read the answer, ask again, report
             rep = decode_reply_raw(t.kept.pop()[4:])
             delta = _decode_delta(rep.body)
-            assert rep.status == 200 and len(delta.Changed) == 1 and delta.Total == known[n] + 1, rep
+            assert rep.status == 200 and len(delta.Changed) == per and delta.Total == known[n] + per, rep
             index_of[n], known[n] = rep.index, delta.Total
-            frames.append((conn, watch_frame(n), update_frame(delta.Changed[0].ID)))
+            frames.append((conn, watch_frame(n), update_frame([a.ID for a in delta.Changed])))
         want = written.replies + len(conns)
         t0 = time.process_time()
         for conn, watch, update in frames:
@@ -232,7 +236,7 @@ async def _cycle(args, store, rpc, job) -> dict:
         for _, t in conns.values():
             assert not t.kept[:-1], "a status report answered a watch"
             t.kept.clear()
-    placed = args.cycle_rounds * len(conns)
+    placed = args.cycle_rounds * len(conns) * args.allocs_per_node
     return {"cycle_us_per_alloc": round(sum(parts.values()) / placed * 1e6, 2),
             "cycle_apply_us_per_alloc": round(clock.spent / placed * 1e6, 2),
             **{f"cycle_{k}_us": round(v / placed * 1e6, 2) for k, v in parts.items()}}
@@ -245,6 +249,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--cycle-rounds", type=int, default=30, help="rounds of the `cycle` kind (0: none)")
+    parser.add_argument("--allocs-per-node", type=int, default=1,
+                        help="`cycle`: allocs a plan places on each node (W1 full: ~2 per watch answer)")
     args = parser.parse_args(argv)
     try:
         import uvloop

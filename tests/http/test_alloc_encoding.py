@@ -3,7 +3,7 @@ the allocs with their jobs whichever job was encoded just before."""
 
 import msgspec
 
-from yurt.http.alloc_encoding import encode_allocs_with_jobs, encoded_job
+from yurt.http.alloc_encoding import allocs_with_encoded_jobs, encode_allocs_with_jobs, encoded_job
 from yurt.structs import Allocation, Job, evolve
 from yurt.testing.mock import mock_alloc, mock_job, mock_node
 
@@ -40,3 +40,24 @@ def test_answers_carry_each_allocs_own_job():
             assert [a.job.version for a in got] == [first.version, second.version, first.version]
             assert got[1].job.meta == {"changed": "yes"} and not (got[0].job.meta or {}).get("changed")
             assert isinstance(got[0].job, Job)
+
+
+def test_allocs_encoded_inside_a_reply_are_the_bytes_of_the_encoded_list():
+    """The RPC listener frames the allocs (with their encoded jobs) inside its reply in one
+    encode: the same bytes as the list encoded apart and spliced in."""
+    node = mock_node()
+    job = mock_job()
+    allocs = [mock_alloc(job, node), evolve(mock_alloc(job, node), job=None)]
+
+    class _Stored(_Snap):
+        def job_version(self, namespace, job_id, version):
+            return job
+
+    snap = _Stored()
+    inline = _msgpack.encode((7, 200, 12, {"Total": 2, "Changed": allocs_with_encoded_jobs(snap, allocs, _msgpack)}))
+    spliced = _msgpack.encode((7, 200, 12, {"Total": 2, "Changed": msgspec.Raw(
+        encode_allocs_with_jobs(snap, allocs, _msgpack))}))
+    assert inline == spliced
+    got = msgspec.msgpack.decode(inline)[3]["Changed"]
+    assert [a["ID"] for a in got] == [a.id for a in allocs] and [a["Job"]["ID"] for a in got] == [job.id] * 2
+    assert allocs[1].job is None  # the stored allocs are not changed

@@ -51,7 +51,10 @@ def job_of(snap, alloc):
         alloc.namespace, alloc.job_id)
 
 
-def encode_allocs_with_jobs(snap, allocs, encoder=_encoder) -> bytes:
+def allocs_with_encoded_jobs(snap, allocs, encoder=_encoder) -> list:
+    """Copies of `allocs` whose `job` is their job version already encoded by `encoder`
+    (`msgspec.Raw`): encoding the list with `encoder` gives the allocs with their jobs,
+    also inside a larger reply (the RPC listener frames them in one encode)."""
     replace = msgspec.structs.replace
     out = []
     last_job = last_raw = None
@@ -60,7 +63,11 @@ def encode_allocs_with_jobs(snap, allocs, encoder=_encoder) -> bytes:
         if job is not last_job:  # the allocs of one pull mostly share one job object
             last_job, last_raw = job, (encoded_job(job, encoder) if job is not None else None)
         out.append(replace(alloc, job=last_raw))
-    return encoder.encode(out)
+    return out
+
+
+def encode_allocs_with_jobs(snap, allocs, encoder=_encoder) -> bytes:
+    return encoder.encode(allocs_with_encoded_jobs(snap, allocs, encoder))
 
 
 def allocs_with_jobs(snap, allocs, index: int | None = None) -> web.Response:

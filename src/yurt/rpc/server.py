@@ -16,7 +16,7 @@ import msgspec
 
 from yurt.agent.local_server import LocalServerAPI
 from yurt.http.alloc_delta import node_allocs_now, node_allocs_ready
-from yurt.http.alloc_encoding import encode_allocs_with_jobs
+from yurt.http.alloc_encoding import allocs_with_encoded_jobs
 from yurt.http.query import wait_with_jitter
 from yurt.server.endpoints import EndpointError
 from yurt.state.commands import AllocUpdate
@@ -211,11 +211,13 @@ _decode_updates = msgspec.msgpack.Decoder(_UpdatesBody).decode
 
 class _Handlers(LocalServerAPI):
     """The in-process link's handlers, with allocations (the watch's delta and `allocs/get`)
-    answered already encoded, each job version encoded once (`yurt.http.alloc_encoding`'s
-    cache, msgpack) instead of converted to builtins per alloc: 3 us instead of 23 us an alloc."""
+    answered as structs for the reply's frame to encode, each job version encoded once
+    (`yurt.http.alloc_encoding`'s cache, msgpack) instead of converted to builtins per alloc:
+    3 us instead of 23 us an alloc."""
 
-    def _with_jobs(self, snap, allocs: list) -> msgspec.Raw:
-        return msgspec.Raw(encode_allocs_with_jobs(snap, allocs, _encoder))
+    def _with_jobs(self, snap, allocs: list) -> list:
+        # the reply's frame encodes them (one encode and copy less than a `msgspec.Raw` of them)
+        return allocs_with_encoded_jobs(snap, allocs, _encoder)
 
     def allocs_update_then(self, raw: msgspec.Raw, done):
         """`allocs_update_start` of a msgpack body, decoded straight into `AllocUpdate`s (no
