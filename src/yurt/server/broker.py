@@ -47,7 +47,7 @@ class BrokerStats:
     by_scheduler: dict[str, int] = field(default_factory=dict)
 
 
-CANCEL_QUIET = 0.5  # seconds the broker is idle before it hands out cancelable evals
+CANCEL_QUIET = 1.0  # seconds the broker is idle before it hands out cancelable evals
 CANCEL_HOLD = 5.0  # seconds at most a cancelable eval is held back by a busy broker
 
 
