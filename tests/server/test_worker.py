@@ -72,20 +72,14 @@ async def test_a_worker_runs_several_system_evals_at_once(server, monkeypatch):
     import yurt.scheduler
 
     evals = [_system_job(server, f"sys-{i}") for i in range(3)]
-    arrived, all_in = [], asyncio.Event()
-
-    async def arrive():  # on the loop: returns only when all three evals wait here together
-        arrived.append(1)
-        if len(arrived) == 3:
-            all_in.set()
-        await asyncio.wait_for(all_in.wait(), 10)
+    barrier = threading.Barrier(3, timeout=10)  # passes only when all three run together
 
     class Waiting:
         def __init__(self, planner):
             self.planner = planner
 
         def process(self, ev):
-            self.planner._on_loop(arrive())
+            barrier.wait()
             self.planner.update_eval(evolve(ev, status="complete"))
 
     monkeypatch.setattr(yurt.scheduler, "new_scheduler", lambda typ, snap, planner, **kw: Waiting(planner))
@@ -98,45 +92,3 @@ async def test_a_worker_runs_several_system_evals_at_once(server, monkeypatch):
     await worker.stop()
     snap = server.state.snapshot()
     assert [snap.eval_by_id(ev.id).status for ev in evals] == ["complete"] * 3
-
-
-async def test_system_evals_compute_one_at_a_time(server, monkeypatch):
-    """Of the system evals in flight (of both workers), one computes at a time, up to its
-    first wait on the loop (its plan); then the next computes."""
-    import time
-
-    import yurt.scheduler
-
-    evals = [_system_job(server, f"sys-{i}") for i in range(4)]
-    lock, computing, most = threading.Lock(), [0], [0]
-
-    def compute():
-        with lock:
-            computing[0] += 1
-            most[0] = max(most[0], computing[0])
-        time.sleep(0.03)
-        with lock:
-            computing[0] -= 1
-
-    class Computing:
-        def __init__(self, planner):
-            self.planner = planner
-
-        def process(self, ev):
-            compute()
-            self.planner._on_loop(asyncio.sleep(0.05))  # waits on the loop: the next computes
-            self.planner.update_eval(evolve(ev, status="complete"))
-
-    monkeypatch.setattr(yurt.scheduler, "new_scheduler", lambda typ, snap, planner, **kw: Computing(planner))
-    workers = [_worker(server, system_evals=2), _worker(server, system_evals=2)]
-    for worker in workers:
-        worker.start()
-    for _ in range(500):
-        if sum(w.processed for w in workers) == 4:
-            break
-        await asyncio.sleep(0.02)
-    for worker in workers:
-        await worker.stop()
-    snap = server.state.snapshot()
-    assert [snap.eval_by_id(ev.id).status for ev in evals] == ["complete"] * 4
-    assert most[0] == 1

@@ -6,18 +6,13 @@ scheduler thread waits a whole turn for each thing it hands to the loop. So the 
 update is not waited for: it is applied, and the eval acked (or nacked when that update
 fails), in the one loop callback that ends the eval. System and sysbatch evals (each over
 every node, and after a storm one per system job) run several at a time per worker, each
-in its own thread: they wait on the loop far more than they compute. Of those threads one
-computes at a time (`ComputeGate`; the others wait for it, or on the loop): the GIL
-serializes them anyway, and ten computing together starved the loop of the GIL (a storm's
-ten plans were all applied only after the last of the ten was computed); one at a time,
-each plan is applied while the next eval computes.
+in its own thread: they wait on the loop, not on the CPU (the GIL serializes the threads).
 """
 
 import asyncio
 import concurrent.futures
 import logging
 import threading
-import weakref
 from collections.abc import Callable
 
 from yurt.gcpolicy import paused as paused_gc
@@ -49,72 +44,27 @@ async def snapshot_at_least(store, index: int, timeout: float = 5.0):
     return store.snapshot()
 
 
-class ComputeGate:
-    """Held by the one system-eval thread (of all of a server's workers) that computes; a
-    thread lets go of it when it first waits on the loop (its plan). `held`: does the
-    calling thread hold it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._local = threading.local()
-
-    @property
-    def held(self) -> bool:
-        return getattr(self._local, "held", False)
-
-    def acquire(self) -> None:
-        self._lock.acquire()
-        self._local.held = True
-
-    def release(self) -> None:
-        self._local.held = False
-        self._lock.release()
-
-
-_GATES: "weakref.WeakKeyDictionary[EvalBroker, ComputeGate]" = weakref.WeakKeyDictionary()
-_GATES_LOCK = threading.Lock()
-
-
-def compute_gate(broker: EvalBroker) -> ComputeGate:
-    """The gate the system evals of all workers sharing `broker` (one server) compute under."""
-    with _GATES_LOCK:
-        gate = _GATES.get(broker)
-        if gate is None:
-            gate = _GATES[broker] = ComputeGate()
-        return gate
-
-
-def _result(future):
-    try:
-        return future.result(timeout=PLANNER_CALL_TIMEOUT)
-    except BaseException:
-        future.cancel()
-        raise
-
-
 class WorkerPlanner:
     """The Planner one scheduler run talks to. Its methods run in the worker's thread."""
 
-    def __init__(self, worker: "Worker", ev: Evaluation, token: str, loop: asyncio.AbstractEventLoop,
-                 gate: ComputeGate | None = None):
+    def __init__(self, worker: "Worker", ev: Evaluation, token: str, loop: asyncio.AbstractEventLoop):
         self.worker = worker
         self.eval = ev
         self.token = token
         self.loop = loop
-        self.gate = gate  # let go of while waiting on the loop (system evals)
         self._deferred: list[Evaluation] = []  # the eval's final update, applied with its ack
         self._lock = threading.Lock()
 
     def _on_loop(self, coro):
         return self._wait(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
-    def _wait(self, future):
-        gate = self.gate
-        if gate is not None and gate.held:
-            # for good: what follows a plan (the eval's end, a rare retry) would otherwise
-            # wait for every eval computing meanwhile, and hold back this eval's ack
-            gate.release()
-        return _result(future)
+    @staticmethod
+    def _wait(future):
+        try:
+            return future.result(timeout=PLANNER_CALL_TIMEOUT)
+        except BaseException:
+            future.cancel()
+            raise
 
     def submit_plan(self, plan: Plan):
         self._flush_deferred()
@@ -243,8 +193,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         try:
             snapshot = await snapshot_at_least(self.store, ev.modify_index)
-            gate = compute_gate(self.broker) if ev.type in SYSTEM_TYPES else None
-            planner = WorkerPlanner(self, ev, token, loop, gate)
+            planner = WorkerPlanner(self, ev, token, loop)
             scheduler = new_scheduler(
                 ev.type, snapshot, planner, now_ns=self.now_ns(), config=snapshot.scheduler_config()
             )
@@ -272,14 +221,8 @@ class Worker:
         def run() -> None:
             error = None
             try:
-                if gate is not None:
-                    gate.acquire()
-                try:
-                    with paused_gc():  # any scheduler type; collections wait for the eval's end
-                        scheduler.process(ev)
-                finally:
-                    if gate is not None and gate.held:
-                        gate.release()
+                with paused_gc():  # any scheduler type; collections wait for the eval's end
+                    scheduler.process(ev)
             except BaseException as exc:  # noqa: BLE001 - handed to the loop
                 error = exc
             try:
