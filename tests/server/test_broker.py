@@ -37,7 +37,7 @@ def test_only_requested_scheduler_types():
 
 
 def test_one_eval_per_job_in_flight_newest_pending_wins():
-    broker, _ = new_broker()
+    broker, _ = new_broker(cancel_hold=0)
     broker.enqueue(make_eval("e1", index=1))
     broker.enqueue(make_eval("e2", index=2))
     broker.enqueue(make_eval("e3", index=3))
@@ -135,3 +135,36 @@ async def test_dequeue_waits_for_enqueue():
     ev, _ = await task
     assert ev.id == "e1"
     assert await broker.dequeue(["service"], timeout=0.01) is None
+
+
+def _superseded(broker):
+    """e1 in flight, then acked: e3 (the newest) runs next, e2 is superseded."""
+    for i in (1, 2, 3):
+        broker.enqueue(make_eval(f"e{i}", index=i))
+    ev, token = broker.try_dequeue(["service"])
+    broker.ack(ev.id, token)
+    return broker.try_dequeue(["service"])
+
+
+def test_superseded_evals_wait_for_an_idle_broker():
+    broker, clock = new_broker(cancel_quiet=0.5, cancel_hold=5.0)
+    ev, token = _superseded(broker)
+    assert broker.take_cancelable() == []  # e3 in flight
+    clock.advance(1.0)
+    assert broker.take_cancelable() == []
+    broker.ack(ev.id, token)
+    clock.advance(0.4)
+    assert broker.take_cancelable() == []  # idle, but not for long
+    clock.advance(0.1)
+    assert [e.id for e in broker.take_cancelable()] == ["e2"]
+    assert broker.take_cancelable() == []
+
+
+def test_a_busy_broker_holds_superseded_evals_at_most_cancel_hold():
+    broker, clock = new_broker(cancel_quiet=0.5, cancel_hold=5.0)
+    _superseded(broker)
+    broker.enqueue(make_eval("other", job="other", index=4))  # always something ready
+    clock.advance(4.9)
+    assert broker.take_cancelable() == []
+    clock.advance(0.1)
+    assert [e.id for e in broker.take_cancelable()] == ["e2"]

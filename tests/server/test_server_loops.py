@@ -57,7 +57,12 @@ async def test_superseded_pending_evals_are_canceled(server):
     got, token = server.broker.try_dequeue(["service"])
     assert got.id == evs[0].id
     server.broker.ack(got.id, token)
-    assert server.broker.try_dequeue(["service"])[0].id == evs[2].id
+    newest, token = server.broker.try_dequeue(["service"])
+    assert newest.id == evs[2].id
+    server.run_timers()  # the broker is busy (evs[2] in flight): the cancel waits
+    assert server.state.snapshot().eval_by_id(evs[1].id).status == "pending"
+    server.broker.ack(newest.id, token)
+    server.clock.advance(server.broker.cancel_quiet)
     server.run_timers()
     assert server.state.snapshot().eval_by_id(evs[1].id).status == "canceled"
 

@@ -5,6 +5,13 @@ at-least-once: a dequeued eval must be acked or nacked with its token; an eval n
 within the nack timeout is nacked for the worker. After `delivery_limit` deliveries an
 eval goes to the failed list, which the server turns into a `failed-follow-up` eval.
 
+Evals superseded by a newer one of their job become cancelable; the leader writes them
+canceled (Nomad's reaper, a background goroutine there). Here that write shares the event
+loop with everything else, so the broker hands them out when it has been idle for
+`cancel_quiet` seconds (no eval ready or unacked), or once the oldest has waited
+`cancel_hold`: after a registration storm ~50,000 cancels otherwise land between the
+system evals' plans and the nodes' reports that they run them.
+
 The bookkeeping is synchronous and reads time from an injectable clock, so it is tested
 without an event loop; `dequeue` is the one coroutine (it waits for work).
 """
@@ -40,6 +47,10 @@ class BrokerStats:
     by_scheduler: dict[str, int] = field(default_factory=dict)
 
 
+CANCEL_QUIET = 1.0  # seconds the broker is idle before it hands out cancelable evals
+CANCEL_HOLD = 5.0  # seconds at most a cancelable eval is held back by a busy broker
+
+
 def _ready_key(ev: Evaluation) -> tuple[int, int]:
     return (-ev.priority, ev.create_index)
 
@@ -52,12 +63,16 @@ class EvalBroker:
         delivery_limit: int = 3,
         initial_nack_delay: float = 1.0,
         subsequent_nack_delay: float = 20.0,
+        cancel_quiet: float = CANCEL_QUIET,
+        cancel_hold: float = CANCEL_HOLD,
     ):
         self.clock = clock or SystemClock()
         self.nack_timeout = nack_timeout
         self.delivery_limit = delivery_limit
         self.initial_nack_delay = initial_nack_delay
         self.subsequent_nack_delay = subsequent_nack_delay
+        self.cancel_quiet = cancel_quiet
+        self.cancel_hold = cancel_hold
         self.enabled = False
         self._seq = itertools.count()
         self._reset()
@@ -72,6 +87,8 @@ class EvalBroker:
         self._tracked: set[str] = set()
         self.failed: list[Evaluation] = []
         self.cancelable: list[Evaluation] = []
+        self._cancelable_at = 0.0  # when the oldest of `cancelable` became so
+        self._busy_at = float("-inf")  # when the broker was last seen with an eval in hand
         self._waiters: set[asyncio.Event] = set()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -183,11 +200,14 @@ class EvalBroker:
         key = (ev.namespace, ev.job_id)
         if self._job_in_flight.get(key) == ev.id:
             del self._job_in_flight[key]
+        self._busy_at = self.clock.now()
         pending = self._pending.pop(key, None)
         if not pending:
             return
         pending.sort(key=lambda e: (e.priority, e.create_index))
         newest = pending.pop()
+        if pending and not self.cancelable:
+            self._cancelable_at = self._busy_at
         for stale in pending:
             self._tracked.discard(stale.id)
             self.cancelable.append(stale)
@@ -229,6 +249,16 @@ class EvalBroker:
         return out
 
     def take_cancelable(self) -> list[Evaluation]:
+        """The superseded evals to cancel: none while the broker is busy (an eval ready or
+        unacked, or one acked less than `cancel_quiet` ago), unless the oldest has waited
+        `cancel_hold` (see the module's doc)."""
+        if not self.cancelable:
+            return []
+        now = self.clock.now()
+        if self._unack or any(self._ready.values()):
+            self._busy_at = now
+        if now - self._busy_at < self.cancel_quiet and now - self._cancelable_at < self.cancel_hold:
+            return []
         out, self.cancelable = self.cancelable, []
         return out
 
