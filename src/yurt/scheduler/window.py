@@ -37,6 +37,7 @@ _SCORED, _FILTERED, _EXHAUSTED, _SLOW = 0, 1, 2, 3
 BULK_LIMIT = 32  # smaller windows: the step-by-step walk is as quick
 SHORT_TAIL = 32  # a window cut by up to this many nodes has its counts adjusted, not recounted
 SMALL_WINDOW = 48  # windows up to this length sort all their scored nodes for the top scores
+MAX_SPAN = 2048  # positions a run of plain windows covers at most (`ClassWindow._new_run`)
 
 _FIRST = itemgetter(0)
 _UNSCORED = float("inf")  # ClassWindow.neg of a class not scored this epoch (or not a scored kind)
@@ -116,6 +117,8 @@ class ClassWindow:
         self.metas: dict[int, object] = {}  # class * len(nodes) + node position -> NodeScoreMeta, this epoch
         self.shared_scores: dict[tuple, dict] = {}  # see metrics.score_meta
         self.class_scores: dict[int, dict] = {}  # class -> its score map, this epoch
+        self.run: _Run | None = None  # the plain walk's windows up to a stretch of the list (`next_plain`)
+        self.span = 0  # positions the next run covers
         self.cls = self._initial_classes()
 
     # --- classes -------------------------------------------------------------------------
@@ -301,6 +304,7 @@ class ClassWindow:
     # --- one placement -------------------------------------------------------------------
     def select(self, sel, m):
         """The selector's choice for one placement (a RankedOption or None), or FALLBACK."""
+        self.run = None
         self._refresh()
         placer = self.placer
         nodes, cls, kind, score, stamp = self.nodes, self.cls, self.kind, self.score, self.stamp
@@ -390,12 +394,64 @@ class ClassWindow:
         `_plain_window`): (position, score, score entries, gaps), the selector's cursor and
         counters moved as `select` moves them; None when `select` must decide (nothing
         moved). For a group without networks (no ports to draw). `gaps`: None, or what the
-        walk visited besides the scored nodes (see `_gapped_choice`, `record_gaps`)."""
+        walk visited besides the scored nodes (see `_gapped_choice`, `record_gaps`).
+
+        Consecutive placements walk consecutive windows, and a placement changes only the
+        class of the node it chose, which lies before the next window: so the windows of a
+        stretch of the list are worked out together (`_Run`), and taken one per placement
+        while the cursor and the tracker's log are where the last one left them."""
+        run = self.run
+        if run is not None and run.cursor == sel.cursor and self.log_pos == len(self.tracker.log):
+            choice = run.take(self, sel)
+            if choice is not None:
+                return choice
         self._refresh()
         count, limit = len(self.nodes), self.placer.limit
         if limit >= BULK_LIMIT or limit >= count:
             return None
-        return self._plain_choice(sel, sel.cursor, count, limit)
+        start = sel.cursor
+        run = self.run = self._new_run(start, count, limit)
+        if run is not None:
+            return run.take(self, sel)
+        return self._plain_choice(sel, start, count, limit)
+
+    def _new_run(self, start: int, count: int, limit: int) -> _Run | None:
+        """The windows from `start` that end before `start + span` (and before the end of
+        the list, where the walk wraps), or None when the first one is not a plain window
+        (`_plain_choice` then decides it). The span doubles with each run that holds a
+        window and starts small again after one that holds none."""
+        span = self.span
+        stop = start + (span if span > limit * 4 else limit * 4)
+        if stop > count:
+            stop = count
+        seg = self.cls[start:stop]
+        kinds = list(map(self.kind.__getitem__, seg))
+        offsets = list(compress(range(len(seg)), map(not_, kinds)))  # the scored nodes
+        windows = len(offsets) // limit
+        if not windows or _SLOW in kinds:
+            self.span = 0
+            return None
+        del offsets[windows * limit:]
+        classes = list(map(seg.__getitem__, offsets))
+        neg = self.neg
+        negs = list(map(neg.__getitem__, classes))
+        if max(negs) >= -SKIP_SCORE_THRESHOLD:  # classes not scored this epoch, or ones skipped
+            stamp, epoch = self.stamp, self.epoch
+            for c in set(classes):
+                if stamp[c] != epoch:
+                    self._score(c)
+            negs = list(map(neg.__getitem__, classes))
+            if max(negs) >= -SKIP_SCORE_THRESHOLD:  # the windows up to the first such node
+                first = next(i for i, v in enumerate(negs) if v >= -SKIP_SCORE_THRESHOLD)
+                windows = first // limit
+                if not windows:
+                    self.span = 0
+                    return None
+        self.span = min((stop - start) * 2, MAX_SPAN)
+        passed = set(compress(seg, kinds))  # the filtered and exhausted classes walked past
+        return _Run(start, count, limit, windows, offsets, classes, negs,
+                    None if len(passed) > 1 else (next(iter(passed)) if passed else -1),
+                    seg, kinds)
 
     def placed(self, p: int, node, u) -> None:
         """After `PlanBuilder._place_plain` placed on the node at `p` (`u`: its usage now):
@@ -639,6 +695,23 @@ class ClassWindow:
         found = found[:TOP_SCORES]
         m.top = self._entries(start, [f[1] for f in found], [f[2] for f in found])
 
+    def _entries_at(self, positions, classes) -> list:
+        """`_entries` of the nodes at `positions` (of classes `classes`), in that order."""
+        metas, count = self.metas, len(self.nodes)
+        get = metas.get
+        top = []
+        for pos, c in zip(positions, classes):
+            key = c * count + pos
+            entry = get(key)
+            if entry is None:
+                scores = self.class_scores.get(c)
+                if scores is None:
+                    scores = self._class_scores(c)
+                entry = metas[key] = NodeScoreMeta(node_id=self.nodes[pos].id, scores=scores,
+                                                   norm_score=self.score[c][0])
+            top.append(entry)
+        return top
+
     def _entries(self, start: int, offsets, classes) -> list:
         """The score entries of the nodes at window `offsets` (of classes `classes`), in that
         order, as the AllocMetric's `score_meta_data`. A node's entry depends only on its
@@ -692,3 +765,55 @@ class ClassWindow:
                 offset = window.index(c, offset + 1)
                 found.append((-score[c][0], offset, c))
         return found
+
+
+class _Run:
+    """The plain walk's windows over one stretch of the list (`ClassWindow.next_plain`):
+    the scored nodes' offsets from `start`, their classes and minus their scores, `limit`
+    per window; `gap`: the one class of the nodes walked past (-1: none), or None when
+    there are several (each window then counts its own)."""
+
+    __slots__ = ("start", "count", "limit", "windows", "offsets", "classes", "negs", "gap", "seg", "kinds", "k",
+                 "cursor")
+
+    def __init__(self, start: int, count: int, limit: int, windows: int, offsets: list[int], classes: list[int],
+                 negs: list[float], gap: int | None, seg: list[int], kinds: list[int]) -> None:
+        self.start, self.count, self.limit, self.windows = start, count, limit, windows
+        self.offsets, self.classes, self.negs, self.gap, self.seg, self.kinds = offsets, classes, negs, gap, seg, kinds
+        self.k = 0  # the next window
+        self.cursor = start  # where the selector's cursor must be for it
+
+    def take(self, window: ClassWindow, sel):
+        """The next window's choice, as `_plain_choice` makes it, or None when the run is
+        used up."""
+        k = self.k
+        if k >= self.windows:
+            return None
+        limit = self.limit
+        a = k * limit
+        b = a + limit
+        offsets = self.offsets
+        first = offsets[a - 1] + 1 if a else 0  # the window's first offset
+        end = offsets[b - 1] + 1  # the walk stops at its limit-th scored node
+        negs = self.negs[a:b]
+        best = min(negs)
+        i = negs.index(best)  # the first of the best, as the walk's strict `>`
+        start = self.start
+        # best first; ties: the earlier node (a stable sort on the score alone)
+        top = [a + t for t in sorted(range(limit), key=negs.__getitem__)[:TOP_SCORES]]
+        entries = window._entries_at([start + offsets[t] for t in top], map(self.classes.__getitem__, top))
+        length = end - first
+        if length == limit:
+            gaps = None
+        elif self.gap is not None:
+            gaps = (length, ((self.gap, length - limit),))
+        else:
+            passed = list(compress(self.seg[first:end], self.kinds[first:end]))
+            gaps = (length, tuple((c, passed.count(c)) for c in dict.fromkeys(passed)))
+        cursor = start + end
+        if cursor == self.count:
+            cursor = 0
+        sel.cursor = self.cursor = cursor
+        sel.nodes_scored += limit
+        self.k = k + 1
+        return start + offsets[a + i], -best, entries, gaps
