@@ -37,11 +37,20 @@ _SCORED, _FILTERED, _EXHAUSTED, _SLOW = 0, 1, 2, 3
 BULK_LIMIT = 32  # smaller windows: the step-by-step walk is as quick
 SHORT_TAIL = 32  # a window cut by up to this many nodes has its counts adjusted, not recounted
 SMALL_WINDOW = 48  # windows up to this length sort all their scored nodes for the top scores
-MAX_SPAN = 2048  # positions a run of plain windows covers at most (`ClassWindow._new_run`)
 
 _FIRST = itemgetter(0)
 _UNSCORED = float("inf")  # ClassWindow.neg of a class not scored this epoch (or not a scored kind)
 FALLBACK = object()  # returned by `ClassWindow.select` when the node-by-node walk must run
+_GAP = float("inf")  # `ClassWindow.pneg` of a filtered or exhausted node (this object: counted by identity)
+_SKIPPED = float("nan")  # `ClassWindow.pneg` of a node whose score the walk would skip (found by identity)
+
+# Kept across evaluations (W1's jobs are alike: the same classes score the same in each):
+# score_parts(...) of a class without spread values, per (cpu, memory, count, algorithm) of
+# the group, keyed by its signature; and score maps (metrics.score_meta's `shared`), keyed
+# by the parts. Read-only once made; emptied when they grow past _CACHE_LIMIT entries.
+_CLASS_SCORES: dict[tuple, dict[tuple, tuple]] = {}
+_SCORE_MAPS: dict[tuple, dict] = {}
+_CACHE_LIMIT = 50_000
 
 
 def score_parts(placer, cap_cpu: int, cap_mem: int, free_cpu: int, free_mem: int, collisions: int,
@@ -115,11 +124,21 @@ class ClassWindow:
         self.spread_version = -1
         self.log_pos = len(self.tracker.log)
         self.metas: dict[int, object] = {}  # class * len(nodes) + node position -> NodeScoreMeta, this epoch
-        self.shared_scores: dict[tuple, dict] = {}  # see metrics.score_meta
+        if len(_SCORE_MAPS) > _CACHE_LIMIT:
+            _SCORE_MAPS.clear()
+        self.shared_scores = _SCORE_MAPS  # see metrics.score_meta
         self.class_scores: dict[int, dict] = {}  # class -> its score map, this epoch
-        self.run: _Run | None = None  # the plain walk's windows up to a stretch of the list (`next_plain`)
-        self.span = 0  # positions the next run covers
+        key = (placer.cpu, placer.mem, placer.count, placer.spread_algorithm)
+        known = _CLASS_SCORES.get(key)
+        if known is None or len(known) > _CACHE_LIMIT:
+            if len(_CLASS_SCORES) > 64:
+                _CLASS_SCORES.clear()
+            known = _CLASS_SCORES[key] = {}
+        self.known_scores = known  # signature -> score_parts(...), for classes without spread values
         self.cls = self._initial_classes()
+        # per position: minus its class's score, or _GAP / _SKIPPED (see `next_plain`); kept
+        # only for a group without spreads (scores then never change) and made on first use
+        self.pneg: list[float] | None = None
 
     # --- classes -------------------------------------------------------------------------
     def _signature(self, node, base=None) -> tuple:
@@ -273,17 +292,22 @@ class ClassWindow:
     def _refresh(self) -> None:
         log = self.tracker.log
         n = len(log)
+        pneg = self.pneg
         if self.log_pos == n - 1:  # the usual case: one placement since the last walk
             i = self.position(log[-1])
             if i is not None:
-                self.cls[i] = self._class_of(self.nodes[i])
+                c = self.cls[i] = self._class_of(self.nodes[i])
+                if pneg is not None:
+                    pneg[i] = self._class_neg(c)
             self.log_pos = n
         elif self.log_pos < n:
             nodes, cls = self.nodes, self.cls
             for node_id in set(log[self.log_pos:]):
                 i = self.position(node_id)
                 if i is not None:
-                    cls[i] = self._class_of(nodes[i])
+                    c = cls[i] = self._class_of(nodes[i])
+                    if pneg is not None:
+                        pneg[i] = self._class_neg(c)
             self.log_pos = len(log)
         spreads = self.placer.spreads
         if spreads is not None and spreads.version != self.spread_version:
@@ -293,9 +317,17 @@ class ClassWindow:
             self.neg = [_UNSCORED] * len(self.kind)
 
     def _score(self, c: int) -> tuple:
-        _, cap_cpu, cap_mem, free_cpu, free_mem, collisions, aff, values = self.info[c]
-        spread = self.placer.spreads.score_values(values) if values is not None else 0.0
-        parts = score_parts(self.placer, cap_cpu, cap_mem, free_cpu, free_mem, collisions, False, aff, spread, None)
+        info = self.info[c]
+        _, cap_cpu, cap_mem, free_cpu, free_mem, collisions, aff, values = info
+        if values is None:
+            parts = self.known_scores.get(info)
+            if parts is None:
+                parts = self.known_scores[info] = score_parts(self.placer, cap_cpu, cap_mem, free_cpu, free_mem,
+                                                              collisions, False, aff, 0.0, None)
+        else:
+            spread = self.placer.spreads.score_values(values)
+            parts = score_parts(self.placer, cap_cpu, cap_mem, free_cpu, free_mem, collisions, False, aff, spread,
+                                None)
         self.score[c] = parts
         self.neg[c] = -parts[0]
         self.stamp[c] = self.epoch
@@ -304,7 +336,6 @@ class ClassWindow:
     # --- one placement -------------------------------------------------------------------
     def select(self, sel, m):
         """The selector's choice for one placement (a RankedOption or None), or FALLBACK."""
-        self.run = None
         self._refresh()
         placer = self.placer
         nodes, cls, kind, score, stamp = self.nodes, self.cls, self.kind, self.score, self.stamp
@@ -396,62 +427,69 @@ class ClassWindow:
         moved). For a group without networks (no ports to draw). `gaps`: None, or what the
         walk visited besides the scored nodes (see `_gapped_choice`, `record_gaps`).
 
-        Consecutive placements walk consecutive windows, and a placement changes only the
-        class of the node it chose, which lies before the next window: so the windows of a
-        stretch of the list are worked out together (`_Run`), and taken one per placement
-        while the cursor and the tracker's log are where the last one left them."""
-        run = self.run
-        if run is not None and run.cursor == sel.cursor and self.log_pos == len(self.tracker.log):
-            choice = run.take(self, sel)
-            if choice is not None:
-                return choice
-        self._refresh()
+        Read from `pneg` (minus the score of each position's class; _GAP for filtered and
+        exhausted nodes, _SKIPPED for a score the walk would skip): the window is the
+        positions up to the `limit`-th scored one, found by counting the gaps of slices."""
+        if self.log_pos != len(self.tracker.log) or self.pneg is None:
+            self._refresh()
         count, limit = len(self.nodes), self.placer.limit
         if limit >= BULK_LIMIT or limit >= count:
             return None
         start = sel.cursor
-        run = self.run = self._new_run(start, count, limit)
-        if run is not None:
-            return run.take(self, sel)
-        return self._plain_choice(sel, start, count, limit)
-
-    def _new_run(self, start: int, count: int, limit: int) -> _Run | None:
-        """The windows from `start` that end before `start + span` (and before the end of
-        the list, where the walk wraps), or None when the first one is not a plain window
-        (`_plain_choice` then decides it). The span doubles with each run that holds a
-        window and starts small again after one that holds none."""
-        span = self.span
-        stop = start + (span if span > limit * 4 else limit * 4)
-        if stop > count:
-            stop = count
-        seg = self.cls[start:stop]
-        kinds = list(map(self.kind.__getitem__, seg))
-        offsets = list(compress(range(len(seg)), map(not_, kinds)))  # the scored nodes
-        windows = len(offsets) // limit
-        if not windows or _SLOW in kinds:
-            self.span = 0
+        end = start + limit
+        pneg = self.pneg
+        if pneg is None:
+            if self.placer.spreads is not None:  # (scores change with the spread counts)
+                return self._plain_choice(sel, start, count, limit)
+            negs = list(map(self._class_neg, range(len(self.kind))))
+            pneg = self.pneg = list(map(negs.__getitem__, self.cls))
+        if end > count:  # a window that may wrap: `_plain_choice` walks it
+            return self._plain_choice(sel, start, count, limit)
+        negs = pneg[start:end]
+        gaps = negs.count(_GAP)
+        while gaps:  # as many more positions as scored nodes are missing
+            more = end + gaps
+            if more > count:
+                return self._plain_choice(sel, start, count, limit)
+            tail = pneg[end:more]
+            negs += tail
+            gaps = tail.count(_GAP)
+            end = more
+        if _SKIPPED in negs:  # a score at or below SKIP_SCORE_THRESHOLD: the walk decides
             return None
-        del offsets[windows * limit:]
-        classes = list(map(seg.__getitem__, offsets))
-        neg = self.neg
-        negs = list(map(neg.__getitem__, classes))
-        if max(negs) >= -SKIP_SCORE_THRESHOLD:  # classes not scored this epoch, or ones skipped
-            stamp, epoch = self.stamp, self.epoch
-            for c in set(classes):
-                if stamp[c] != epoch:
-                    self._score(c)
-            negs = list(map(neg.__getitem__, classes))
-            if max(negs) >= -SKIP_SCORE_THRESHOLD:  # the windows up to the first such node
-                first = next(i for i, v in enumerate(negs) if v >= -SKIP_SCORE_THRESHOLD)
-                windows = first // limit
-                if not windows:
-                    self.span = 0
-                    return None
-        self.span = min((stop - start) * 2, MAX_SPAN)
-        passed = set(compress(seg, kinds))  # the filtered and exhausted classes walked past
-        return _Run(start, count, limit, windows, offsets, classes, negs,
-                    None if len(passed) > 1 else (next(iter(passed)) if passed else -1),
-                    seg, kinds)
+        best = min(negs)
+        cls, metas = self.cls, self.metas
+        # the score entries, best first; ties: the earlier node (a stable sort on the score
+        # alone); as `_entries`
+        entries = []
+        for t in sorted(range(end - start), key=negs.__getitem__)[:limit if limit < TOP_SCORES else TOP_SCORES]:
+            pos = start + t
+            c = cls[pos]
+            key = c * count + pos
+            entry = metas.get(key)
+            if entry is None:
+                entry = metas[key] = self.entry(c, pos)
+            entries.append(entry)
+        length = end - start
+        if length == limit:
+            gaps = None
+        else:  # the filtered and exhausted nodes' classes, in walk order (`_gapped_choice`)
+            passed = list(compress(cls[start:end], map(_GAP.__eq__, negs)))
+            first = passed[0]
+            if passed.count(first) == len(passed):  # the usual case: one class (full nodes alike)
+                gaps = (length, ((first, len(passed)),))
+            else:
+                gaps = (length, tuple((c, passed.count(c)) for c in dict.fromkeys(passed)))
+        sel.cursor = end if end < count else 0
+        sel.nodes_scored += limit
+        return start + negs.index(best), -best, entries, gaps
+
+    def _class_neg(self, c: int) -> float:
+        """The class's entry in `pneg` (see `next_plain`), scoring it if it was not."""
+        if self.kind[c]:
+            return _GAP
+        parts = self.score[c] if self.stamp[c] == self.epoch else self._score(c)
+        return -parts[0] if parts[0] > SKIP_SCORE_THRESHOLD else _SKIPPED
 
     def placed(self, p: int, node, u) -> None:
         """After `PlanBuilder._place_plain` placed on the node at `p` (`u`: its usage now):
@@ -469,6 +507,8 @@ class ClassWindow:
             if c is None:
                 c = self._new_class(sig)
         self.cls[p] = c
+        if self.pneg is not None:
+            self.pneg[p] = self._class_neg(c)
         self.log_pos = len(self.tracker.log)
 
     def _plain_choice(self, sel, start: int, count: int, limit: int):
@@ -695,22 +735,12 @@ class ClassWindow:
         found = found[:TOP_SCORES]
         m.top = self._entries(start, [f[1] for f in found], [f[2] for f in found])
 
-    def _entries_at(self, positions, classes) -> list:
-        """`_entries` of the nodes at `positions` (of classes `classes`), in that order."""
-        metas, count = self.metas, len(self.nodes)
-        get = metas.get
-        top = []
-        for pos, c in zip(positions, classes):
-            key = c * count + pos
-            entry = get(key)
-            if entry is None:
-                scores = self.class_scores.get(c)
-                if scores is None:
-                    scores = self._class_scores(c)
-                entry = metas[key] = NodeScoreMeta(node_id=self.nodes[pos].id, scores=scores,
-                                                   norm_score=self.score[c][0])
-            top.append(entry)
-        return top
+    def entry(self, c: int, pos: int):
+        """A new score entry of the node at `pos` (of class `c`), see `_entries`."""
+        scores = self.class_scores.get(c)
+        if scores is None:
+            scores = self._class_scores(c)
+        return NodeScoreMeta(node_id=self.nodes[pos].id, scores=scores, norm_score=self.score[c][0])
 
     def _entries(self, start: int, offsets, classes) -> list:
         """The score entries of the nodes at window `offsets` (of classes `classes`), in that
@@ -766,54 +796,3 @@ class ClassWindow:
                 found.append((-score[c][0], offset, c))
         return found
 
-
-class _Run:
-    """The plain walk's windows over one stretch of the list (`ClassWindow.next_plain`):
-    the scored nodes' offsets from `start`, their classes and minus their scores, `limit`
-    per window; `gap`: the one class of the nodes walked past (-1: none), or None when
-    there are several (each window then counts its own)."""
-
-    __slots__ = ("start", "count", "limit", "windows", "offsets", "classes", "negs", "gap", "seg", "kinds", "k",
-                 "cursor")
-
-    def __init__(self, start: int, count: int, limit: int, windows: int, offsets: list[int], classes: list[int],
-                 negs: list[float], gap: int | None, seg: list[int], kinds: list[int]) -> None:
-        self.start, self.count, self.limit, self.windows = start, count, limit, windows
-        self.offsets, self.classes, self.negs, self.gap, self.seg, self.kinds = offsets, classes, negs, gap, seg, kinds
-        self.k = 0  # the next window
-        self.cursor = start  # where the selector's cursor must be for it
-
-    def take(self, window: ClassWindow, sel):
-        """The next window's choice, as `_plain_choice` makes it, or None when the run is
-        used up."""
-        k = self.k
-        if k >= self.windows:
-            return None
-        limit = self.limit
-        a = k * limit
-        b = a + limit
-        offsets = self.offsets
-        first = offsets[a - 1] + 1 if a else 0  # the window's first offset
-        end = offsets[b - 1] + 1  # the walk stops at its limit-th scored node
-        negs = self.negs[a:b]
-        best = min(negs)
-        i = negs.index(best)  # the first of the best, as the walk's strict `>`
-        start = self.start
-        # best first; ties: the earlier node (a stable sort on the score alone)
-        top = [a + t for t in sorted(range(limit), key=negs.__getitem__)[:TOP_SCORES]]
-        entries = window._entries_at([start + offsets[t] for t in top], map(self.classes.__getitem__, top))
-        length = end - first
-        if length == limit:
-            gaps = None
-        elif self.gap is not None:
-            gaps = (length, ((self.gap, length - limit),))
-        else:
-            passed = list(compress(self.seg[first:end], self.kinds[first:end]))
-            gaps = (length, tuple((c, passed.count(c)) for c in dict.fromkeys(passed)))
-        cursor = start + end
-        if cursor == self.count:
-            cursor = 0
-        sel.cursor = self.cursor = cursor
-        sel.nodes_scored += limit
-        self.k = k + 1
-        return start + offsets[a + i], -best, entries, gaps
