@@ -50,6 +50,7 @@ _SKIPPED = float("nan")  # `ClassWindow.pneg` of a node whose score the walk wou
 # by the parts. Read-only once made; emptied when they grow past _CACHE_LIMIT entries.
 _CLASS_SCORES: dict[tuple, dict[tuple, tuple]] = {}
 _SCORE_MAPS: dict[tuple, dict] = {}
+_MAP_OF: dict[tuple, dict] = {}  # score_parts(...) -> its score map
 _CACHE_LIMIT = 50_000
 
 
@@ -139,6 +140,7 @@ class ClassWindow:
         # per position: minus its class's score, or _GAP / _SKIPPED (see `next_plain`); kept
         # only for a group without spreads (scores then never change) and made on first use
         self.pneg: list[float] | None = None
+        self.gap_class = -1  # see `_class_neg`
 
     # --- classes -------------------------------------------------------------------------
     def _signature(self, node, base=None) -> tuple:
@@ -443,6 +445,9 @@ class ClassWindow:
                 return self._plain_choice(sel, start, count, limit)
             negs = list(map(self._class_neg, range(len(self.kind))))
             pneg = self.pneg = list(map(negs.__getitem__, self.cls))
+            kind = self.kind
+            gapped = [c for c in set(self.cls) if kind[c]]
+            self.gap_class = gapped[0] if len(gapped) == 1 else (-1 if not gapped else -2)
         if end > count:  # a window that may wrap: `_plain_choice` walks it
             return self._plain_choice(sel, start, count, limit)
         negs = pneg[start:end]
@@ -462,7 +467,14 @@ class ClassWindow:
         # the score entries, best first; ties: the earlier node (a stable sort on the score
         # alone); as `_entries`
         entries = []
-        for t in sorted(range(end - start), key=negs.__getitem__)[:limit if limit < TOP_SCORES else TOP_SCORES]:
+        index = negs.index
+        t = -1
+        previous = None
+        # the best values (a float sort, without a key), each found from the node after
+        # the last one of an equal value
+        for v in sorted(negs)[:limit if limit < TOP_SCORES else TOP_SCORES]:
+            t = index(v, t + 1) if v == previous else index(v)
+            previous = v
             pos = start + t
             c = cls[pos]
             key = c * count + pos
@@ -473,20 +485,23 @@ class ClassWindow:
         length = end - start
         if length == limit:
             gaps = None
+        elif self.gap_class >= 0:  # every gap of the list is of one class (full nodes alike)
+            gaps = (length, ((self.gap_class, length - limit),))
         else:  # the filtered and exhausted nodes' classes, in walk order (`_gapped_choice`)
-            passed = list(compress(cls[start:end], map(_GAP.__eq__, negs)))
-            first = passed[0]
-            if passed.count(first) == len(passed):  # the usual case: one class (full nodes alike)
-                gaps = (length, ((first, len(passed)),))
-            else:
-                gaps = (length, tuple((c, passed.count(c)) for c in dict.fromkeys(passed)))
+            window = cls[start:end]
+            passed = list(compress(window, map(self.kind.__getitem__, window)))
+            gaps = (length, tuple((c, passed.count(c)) for c in dict.fromkeys(passed)))
         sel.cursor = end if end < count else 0
         sel.nodes_scored += limit
         return start + negs.index(best), -best, entries, gaps
 
     def _class_neg(self, c: int) -> float:
-        """The class's entry in `pneg` (see `next_plain`), scoring it if it was not."""
+        """The class's entry in `pneg` (see `next_plain`), scoring it if it was not; keeps
+        `gap_class` (the one class of every gap so far, -1 before the first, -2 once there
+        are several) for a class now held by a position."""
         if self.kind[c]:
+            if self.gap_class != c:
+                self.gap_class = c if self.gap_class == -1 else -2
             return _GAP
         parts = self.score[c] if self.stamp[c] == self.epoch else self._score(c)
         return -parts[0] if parts[0] > SKIP_SCORE_THRESHOLD else _SKIPPED
@@ -767,9 +782,15 @@ class ClassWindow:
 
     def _class_scores(self, c: int) -> dict:
         """The class's score map (score_meta's), kept for the epoch."""
-        final, fit, anti, pen, aff, spread = self.score[c]
-        meta = score_meta((final, "", fit, anti, pen, aff, spread, 0.0, 0.0), self.shared_scores)
-        scores = self.class_scores[c] = meta.scores
+        parts = self.score[c]
+        scores = _MAP_OF.get(parts)
+        if scores is None:
+            final, fit, anti, pen, aff, spread = parts
+            scores = score_meta((final, "", fit, anti, pen, aff, spread, 0.0, 0.0), self.shared_scores).scores
+            if len(_MAP_OF) > _CACHE_LIMIT:
+                _MAP_OF.clear()
+            _MAP_OF[parts] = scores
+        self.class_scores[c] = scores
         return scores
 
     def _top_nodes(self, window: list[int], hits: dict[int, int]) -> list[tuple]:
