@@ -140,6 +140,7 @@ class ClassWindow:
         # per position: minus its class's score, or _GAP / _SKIPPED (see `next_plain`); kept
         # only for a group without spreads (scores then never change) and made on first use
         self.pneg: list[float] | None = None
+        self.pmeta: list | None = None  # with `pneg`: per position, its score entry once made (see `next_plain`)
         self.gap_class = -1  # see `_class_neg`
 
     # --- classes -------------------------------------------------------------------------
@@ -301,6 +302,7 @@ class ClassWindow:
                 c = self.cls[i] = self._class_of(self.nodes[i])
                 if pneg is not None:
                     pneg[i] = self._class_neg(c)
+                    self.pmeta[i] = None
             self.log_pos = n
         elif self.log_pos < n:
             nodes, cls = self.nodes, self.cls
@@ -310,6 +312,7 @@ class ClassWindow:
                     c = cls[i] = self._class_of(nodes[i])
                     if pneg is not None:
                         pneg[i] = self._class_neg(c)
+                        self.pmeta[i] = None
             self.log_pos = len(log)
         spreads = self.placer.spreads
         if spreads is not None and spreads.version != self.spread_version:
@@ -445,6 +448,7 @@ class ClassWindow:
                 return self._plain_choice(sel, start, count, limit)
             negs = list(map(self._class_neg, range(len(self.kind))))
             pneg = self.pneg = list(map(negs.__getitem__, self.cls))
+            self.pmeta = [None] * count
             kind = self.kind
             gapped = [c for c in set(self.cls) if kind[c]]
             self.gap_class = gapped[0] if len(gapped) == 1 else (-1 if not gapped else -2)
@@ -463,9 +467,9 @@ class ClassWindow:
         if _SKIPPED in negs:  # a score at or below SKIP_SCORE_THRESHOLD: the walk decides
             return None
         best = min(negs)
-        cls, metas = self.cls, self.metas
+        pmeta = self.pmeta
         # the score entries, best first; ties: the earlier node (a stable sort on the score
-        # alone); as `_entries`
+        # alone); as `_entries`, kept per position while its class stays
         entries = []
         index = negs.index
         t = -1
@@ -476,11 +480,9 @@ class ClassWindow:
             t = index(v, t + 1) if v == previous else index(v)
             previous = v
             pos = start + t
-            c = cls[pos]
-            key = c * count + pos
-            entry = metas.get(key)
+            entry = pmeta[pos]
             if entry is None:
-                entry = metas[key] = self.entry(c, pos)
+                entry = pmeta[pos] = self.entry(self.cls[pos], pos)
             entries.append(entry)
         length = end - start
         if length == limit:
@@ -488,7 +490,7 @@ class ClassWindow:
         elif self.gap_class >= 0:  # every gap of the list is of one class (full nodes alike)
             gaps = (length, ((self.gap_class, length - limit),))
         else:  # the filtered and exhausted nodes' classes, in walk order (`_gapped_choice`)
-            window = cls[start:end]
+            window = self.cls[start:end]
             passed = list(compress(window, map(self.kind.__getitem__, window)))
             gaps = (length, tuple((c, passed.count(c)) for c in dict.fromkeys(passed)))
         sel.cursor = end if end < count else 0
@@ -524,6 +526,7 @@ class ClassWindow:
         self.cls[p] = c
         if self.pneg is not None:
             self.pneg[p] = self._class_neg(c)
+            self.pmeta[p] = None
         self.log_pos = len(self.tracker.log)
 
     def _plain_choice(self, sel, start: int, count: int, limit: int):
