@@ -514,7 +514,16 @@ class ClassWindow:
         class-only checks; the group has no networks or spreads)."""
         placer = self.placer
         if u.free_cpu < placer.cpu or u.free_mem < placer.mem or u.free_disk < placer.disk:
-            c = self._class_of(node)
+            # `_signature` of a node that passed the group's class checks (and asks no cores)
+            if u.free_cpu < placer.cpu:
+                sig = (_EXHAUSTED, node.node_class, DIM_CPU, u.free_cpu, placer.cpu)
+            elif u.free_mem < placer.mem:
+                sig = (_EXHAUSTED, node.node_class, DIM_MEMORY, u.free_mem, placer.mem)
+            else:
+                sig = (_EXHAUSTED, node.node_class, DIM_DISK, u.free_disk, placer.disk)
+            c = self.ids.get(sig)
+            if c is None:
+                c = self._new_class(sig)
         else:
             groups = u.group_counts
             sig = (_SCORED, u.cap_cpu, u.cap_mem, u.free_cpu, u.free_mem,
