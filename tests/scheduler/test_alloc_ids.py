@@ -25,3 +25,18 @@ def test_placed_allocs_have_distinct_v4_uuids():
         parsed = uuid.UUID(text)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
         assert str(parsed) == text
+
+
+def test_a_batch_is_the_uuid4_of_each_16_random_bytes_in_draw_order():
+    from random import Random
+
+    from yurt.scheduler.placement import _ID_BATCH, PlanBuilder
+
+    builder = PlanBuilder.__new__(PlanBuilder)
+    builder._ids, builder._id_pool = Random(5), []
+    drawn = [builder._alloc_id() for _ in range(_ID_BATCH + 1)]
+    raw = Random(5).randbytes(16 * _ID_BATCH * 2)
+    chunks = [raw[i:i + 16] for i in range(0, len(raw), 16)]
+    expected = [str(uuid.UUID(bytes=c, version=4)) for c in chunks[:_ID_BATCH]][::-1]  # popped from the end
+    expected.append(str(uuid.UUID(bytes=chunks[2 * _ID_BATCH - 1], version=4)))
+    assert drawn == expected

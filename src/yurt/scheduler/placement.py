@@ -6,6 +6,7 @@ import gc
 import os
 import uuid
 from contextlib import contextmanager
+from operator import itemgetter
 from random import Random
 
 from msgspec.structs import replace
@@ -38,7 +39,14 @@ def eval_seed(eval_id: str, refresh_index: int = 0) -> int:
 
 _ID_BATCH = 256
 _NO_PENALTY: frozenset[str] = frozenset()
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+# a batch of 16-byte IDs as one int: the version nibble set to 4 and the variant bits to 10
+# in all of them at once (as uuid.UUID(int=..., version=4)), then cut at the dashes
+_ID_KEEP = int.from_bytes(b"\xff" * 6 + b"\x0f\xff\x3f" + b"\xff" * 7, "big")
+_ID_SET = int.from_bytes(b"\0" * 6 + b"\x40\x00\x80" + b"\0" * 7, "big")
+_ID_KEEP_ALL = sum(_ID_KEEP << (128 * i) for i in range(_ID_BATCH))
+_ID_SET_ALL = sum(_ID_SET << (128 * i) for i in range(_ID_BATCH))
+_ID_PARTS = itemgetter(*(slice(i + a, i + b) for i in range(0, 32 * _ID_BATCH, 32)
+                         for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))))
 
 
 @contextmanager
@@ -251,12 +259,14 @@ class PlanBuilder:
                 m = PlacementMetrics()
                 window.record_gaps(m, gaps)
                 metric = gapped[gaps] = m.to_alloc_metric(self.candidates, failed=False)
-        alloc = replace(template, id=self._alloc_id(), name=req.name, node_id=node.id, node_name=node.name,
+        pool = self._id_pool
+        alloc_id = pool.pop() if pool else self._alloc_id()
+        alloc = replace(template, id=alloc_id, name=req.name, node_id=node.id, node_name=node.name,
                         allocated_resources=plain, metrics=replace(metric, score_meta_data=top))
         self.plan.append_alloc(alloc)
         self.tracker.place_on(alloc, u, held)
         window.placed(pos, node, u)
-        self.placed_ids[alloc.id] = tg.name
+        self.placed_ids[alloc_id] = tg.name
         return True
 
     def _plain_setup(self, tg) -> tuple:
@@ -326,10 +336,9 @@ class PlanBuilder:
         eval ID: a redelivered eval must never reuse IDs of allocs it already placed."""
         pool = self._id_pool
         if not pool:
-            h = self._ids.randbytes(16 * _ID_BATCH).hex()
-            # as str(uuid.UUID(int=..., version=4)): version nibble 4, variant bits 10
-            pool.extend([f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-{_VARIANT[h[i + 16]]}{h[i + 17:i + 20]}-"
-                         f"{h[i + 20:i + 32]}" for i in range(0, len(h), 32)])
+            bits = int.from_bytes(self._ids.randbytes(16 * _ID_BATCH), "big") & _ID_KEEP_ALL | _ID_SET_ALL
+            parts = iter(_ID_PARTS(bits.to_bytes(16 * _ID_BATCH, "big").hex()))
+            pool.extend(map("-".join, zip(parts, parts, parts, parts, parts)))
         return pool.pop()
 
     def _record_failure(self, group: str, m: PlacementMetrics) -> None:

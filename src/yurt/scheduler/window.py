@@ -41,6 +41,17 @@ SMALL_WINDOW = 48  # windows up to this length sort all their scored nodes for t
 _FIRST = itemgetter(0)
 _UNSCORED = float("inf")  # ClassWindow.neg of a class not scored this epoch (or not a scored kind)
 FALLBACK = object()  # returned by `ClassWindow.select` when the node-by-node walk must run
+_GAP = float("inf")  # `ClassWindow.pneg` of a filtered or exhausted node (this object: counted by identity)
+_SKIPPED = float("nan")  # `ClassWindow.pneg` of a node whose score the walk would skip (found by identity)
+
+# Kept across evaluations (W1's jobs are alike: the same classes score the same in each):
+# score_parts(...) of a class without spread values, per (cpu, memory, count, algorithm) of
+# the group, keyed by its signature; and score maps (metrics.score_meta's `shared`), keyed
+# by the parts. Read-only once made; emptied when they grow past _CACHE_LIMIT entries.
+_CLASS_SCORES: dict[tuple, dict[tuple, tuple]] = {}
+_SCORE_MAPS: dict[tuple, dict] = {}
+_MAP_OF: dict[tuple, dict] = {}  # score_parts(...) -> its score map
+_CACHE_LIMIT = 50_000
 
 
 def score_parts(placer, cap_cpu: int, cap_mem: int, free_cpu: int, free_mem: int, collisions: int,
@@ -114,9 +125,23 @@ class ClassWindow:
         self.spread_version = -1
         self.log_pos = len(self.tracker.log)
         self.metas: dict[int, object] = {}  # class * len(nodes) + node position -> NodeScoreMeta, this epoch
-        self.shared_scores: dict[tuple, dict] = {}  # see metrics.score_meta
+        if len(_SCORE_MAPS) > _CACHE_LIMIT:
+            _SCORE_MAPS.clear()
+        self.shared_scores = _SCORE_MAPS  # see metrics.score_meta
         self.class_scores: dict[int, dict] = {}  # class -> its score map, this epoch
+        key = (placer.cpu, placer.mem, placer.count, placer.spread_algorithm)
+        known = _CLASS_SCORES.get(key)
+        if known is None or len(known) > _CACHE_LIMIT:
+            if len(_CLASS_SCORES) > 64:
+                _CLASS_SCORES.clear()
+            known = _CLASS_SCORES[key] = {}
+        self.known_scores = known  # signature -> score_parts(...), for classes without spread values
         self.cls = self._initial_classes()
+        # per position: minus its class's score, or _GAP / _SKIPPED (see `next_plain`); kept
+        # only for a group without spreads (scores then never change) and made on first use
+        self.pneg: list[float] | None = None
+        self.pmeta: list | None = None  # with `pneg`: per position, its score entry once made (see `next_plain`)
+        self.gap_class = -1  # see `_class_neg`
 
     # --- classes -------------------------------------------------------------------------
     def _signature(self, node, base=None) -> tuple:
@@ -270,17 +295,24 @@ class ClassWindow:
     def _refresh(self) -> None:
         log = self.tracker.log
         n = len(log)
+        pneg = self.pneg
         if self.log_pos == n - 1:  # the usual case: one placement since the last walk
             i = self.position(log[-1])
             if i is not None:
-                self.cls[i] = self._class_of(self.nodes[i])
+                c = self.cls[i] = self._class_of(self.nodes[i])
+                if pneg is not None:
+                    pneg[i] = self._class_neg(c)
+                    self.pmeta[i] = None
             self.log_pos = n
         elif self.log_pos < n:
             nodes, cls = self.nodes, self.cls
             for node_id in set(log[self.log_pos:]):
                 i = self.position(node_id)
                 if i is not None:
-                    cls[i] = self._class_of(nodes[i])
+                    c = cls[i] = self._class_of(nodes[i])
+                    if pneg is not None:
+                        pneg[i] = self._class_neg(c)
+                        self.pmeta[i] = None
             self.log_pos = len(log)
         spreads = self.placer.spreads
         if spreads is not None and spreads.version != self.spread_version:
@@ -290,9 +322,17 @@ class ClassWindow:
             self.neg = [_UNSCORED] * len(self.kind)
 
     def _score(self, c: int) -> tuple:
-        _, cap_cpu, cap_mem, free_cpu, free_mem, collisions, aff, values = self.info[c]
-        spread = self.placer.spreads.score_values(values) if values is not None else 0.0
-        parts = score_parts(self.placer, cap_cpu, cap_mem, free_cpu, free_mem, collisions, False, aff, spread, None)
+        info = self.info[c]
+        _, cap_cpu, cap_mem, free_cpu, free_mem, collisions, aff, values = info
+        if values is None:
+            parts = self.known_scores.get(info)
+            if parts is None:
+                parts = self.known_scores[info] = score_parts(self.placer, cap_cpu, cap_mem, free_cpu, free_mem,
+                                                              collisions, False, aff, 0.0, None)
+        else:
+            spread = self.placer.spreads.score_values(values)
+            parts = score_parts(self.placer, cap_cpu, cap_mem, free_cpu, free_mem, collisions, False, aff, spread,
+                                None)
         self.score[c] = parts
         self.neg[c] = -parts[0]
         self.stamp[c] = self.epoch
@@ -390,12 +430,83 @@ class ClassWindow:
         `_plain_window`): (position, score, score entries, gaps), the selector's cursor and
         counters moved as `select` moves them; None when `select` must decide (nothing
         moved). For a group without networks (no ports to draw). `gaps`: None, or what the
-        walk visited besides the scored nodes (see `_gapped_choice`, `record_gaps`)."""
-        self._refresh()
+        walk visited besides the scored nodes (see `_gapped_choice`, `record_gaps`).
+
+        Read from `pneg` (minus the score of each position's class; _GAP for filtered and
+        exhausted nodes, _SKIPPED for a score the walk would skip): the window is the
+        positions up to the `limit`-th scored one, found by counting the gaps of slices."""
+        if self.log_pos != len(self.tracker.log) or self.pneg is None:
+            self._refresh()
         count, limit = len(self.nodes), self.placer.limit
         if limit >= BULK_LIMIT or limit >= count:
             return None
-        return self._plain_choice(sel, sel.cursor, count, limit)
+        start = sel.cursor
+        end = start + limit
+        pneg = self.pneg
+        if pneg is None:
+            if self.placer.spreads is not None:  # (scores change with the spread counts)
+                return self._plain_choice(sel, start, count, limit)
+            negs = list(map(self._class_neg, range(len(self.kind))))
+            pneg = self.pneg = list(map(negs.__getitem__, self.cls))
+            self.pmeta = [None] * count
+            kind = self.kind
+            gapped = [c for c in set(self.cls) if kind[c]]
+            self.gap_class = gapped[0] if len(gapped) == 1 else (-1 if not gapped else -2)
+        if end > count:  # a window that may wrap: `_plain_choice` walks it
+            return self._plain_choice(sel, start, count, limit)
+        negs = pneg[start:end]
+        gaps = negs.count(_GAP)
+        while gaps:  # as many more positions as scored nodes are missing
+            more = end + gaps
+            if more > count:
+                return self._plain_choice(sel, start, count, limit)
+            tail = pneg[end:more]
+            negs += tail
+            gaps = tail.count(_GAP)
+            end = more
+        if _SKIPPED in negs:  # a score at or below SKIP_SCORE_THRESHOLD: the walk decides
+            return None
+        best = min(negs)
+        pmeta = self.pmeta
+        # the score entries, best first; ties: the earlier node (a stable sort on the score
+        # alone); as `_entries`, kept per position while its class stays
+        entries = []
+        index = negs.index
+        t = -1
+        previous = None
+        # the best values (a float sort, without a key), each found from the node after
+        # the last one of an equal value
+        for v in sorted(negs)[:limit if limit < TOP_SCORES else TOP_SCORES]:
+            t = index(v, t + 1) if v == previous else index(v)
+            previous = v
+            pos = start + t
+            entry = pmeta[pos]
+            if entry is None:
+                entry = pmeta[pos] = self.entry(self.cls[pos], pos)
+            entries.append(entry)
+        length = end - start
+        if length == limit:
+            gaps = None
+        elif self.gap_class >= 0:  # every gap of the list is of one class (full nodes alike)
+            gaps = (length, ((self.gap_class, length - limit),))
+        else:  # the filtered and exhausted nodes' classes, in walk order (`_gapped_choice`)
+            window = self.cls[start:end]
+            passed = list(compress(window, map(self.kind.__getitem__, window)))
+            gaps = (length, tuple((c, passed.count(c)) for c in dict.fromkeys(passed)))
+        sel.cursor = end if end < count else 0
+        sel.nodes_scored += limit
+        return start + negs.index(best), -best, entries, gaps
+
+    def _class_neg(self, c: int) -> float:
+        """The class's entry in `pneg` (see `next_plain`), scoring it if it was not; keeps
+        `gap_class` (the one class of every gap so far, -1 before the first, -2 once there
+        are several) for a class now held by a position."""
+        if self.kind[c]:
+            if self.gap_class != c:
+                self.gap_class = c if self.gap_class == -1 else -2
+            return _GAP
+        parts = self.score[c] if self.stamp[c] == self.epoch else self._score(c)
+        return -parts[0] if parts[0] > SKIP_SCORE_THRESHOLD else _SKIPPED
 
     def placed(self, p: int, node, u) -> None:
         """After `PlanBuilder._place_plain` placed on the node at `p` (`u`: its usage now):
@@ -403,7 +514,16 @@ class ClassWindow:
         class-only checks; the group has no networks or spreads)."""
         placer = self.placer
         if u.free_cpu < placer.cpu or u.free_mem < placer.mem or u.free_disk < placer.disk:
-            c = self._class_of(node)
+            # `_signature` of a node that passed the group's class checks (and asks no cores)
+            if u.free_cpu < placer.cpu:
+                sig = (_EXHAUSTED, node.node_class, DIM_CPU, u.free_cpu, placer.cpu)
+            elif u.free_mem < placer.mem:
+                sig = (_EXHAUSTED, node.node_class, DIM_MEMORY, u.free_mem, placer.mem)
+            else:
+                sig = (_EXHAUSTED, node.node_class, DIM_DISK, u.free_disk, placer.disk)
+            c = self.ids.get(sig)
+            if c is None:
+                c = self._new_class(sig)
         else:
             groups = u.group_counts
             sig = (_SCORED, u.cap_cpu, u.cap_mem, u.free_cpu, u.free_mem,
@@ -413,6 +533,9 @@ class ClassWindow:
             if c is None:
                 c = self._new_class(sig)
         self.cls[p] = c
+        if self.pneg is not None:
+            self.pneg[p] = self._class_neg(c)
+            self.pmeta[p] = None
         self.log_pos = len(self.tracker.log)
 
     def _plain_choice(self, sel, start: int, count: int, limit: int):
@@ -639,6 +762,13 @@ class ClassWindow:
         found = found[:TOP_SCORES]
         m.top = self._entries(start, [f[1] for f in found], [f[2] for f in found])
 
+    def entry(self, c: int, pos: int):
+        """A new score entry of the node at `pos` (of class `c`), see `_entries`."""
+        scores = self.class_scores.get(c)
+        if scores is None:
+            scores = self._class_scores(c)
+        return NodeScoreMeta(node_id=self.nodes[pos].id, scores=scores, norm_score=self.score[c][0])
+
     def _entries(self, start: int, offsets, classes) -> list:
         """The score entries of the nodes at window `offsets` (of classes `classes`), in that
         order, as the AllocMetric's `score_meta_data`. A node's entry depends only on its
@@ -664,9 +794,15 @@ class ClassWindow:
 
     def _class_scores(self, c: int) -> dict:
         """The class's score map (score_meta's), kept for the epoch."""
-        final, fit, anti, pen, aff, spread = self.score[c]
-        meta = score_meta((final, "", fit, anti, pen, aff, spread, 0.0, 0.0), self.shared_scores)
-        scores = self.class_scores[c] = meta.scores
+        parts = self.score[c]
+        scores = _MAP_OF.get(parts)
+        if scores is None:
+            final, fit, anti, pen, aff, spread = parts
+            scores = score_meta((final, "", fit, anti, pen, aff, spread, 0.0, 0.0), self.shared_scores).scores
+            if len(_MAP_OF) > _CACHE_LIMIT:
+                _MAP_OF.clear()
+            _MAP_OF[parts] = scores
+        self.class_scores[c] = scores
         return scores
 
     def _top_nodes(self, window: list[int], hits: dict[int, int]) -> list[tuple]:
@@ -692,3 +828,4 @@ class ClassWindow:
                 offset = window.index(c, offset + 1)
                 found.append((-score[c][0], offset, c))
         return found
+
