@@ -12,7 +12,8 @@ Prints one JSON line: CPU seconds (`time.process_time`, median of `--repeat` pas
 applier in all (`apply_s`), of its fit check (`fit_check_s`, `evaluate_plan`), of the usage
 carry-over (`carry_s`, the store's listeners) and of the FSM (`fsm_s`, the state's
 `apply_command`: not the applier's code), `outside_fsm_s` (the rest: the applier's code and
-the store's commit), and us per placed alloc. `--check`: after the
+the store's commit), and us per placed alloc; `gc_s`: the cyclic GC's CPU in the pass (all of
+it, measured writes or not). `--check`: after the
 run, every node's cached usage must equal a recount of its allocs (exits 1 otherwise).
 
     PYTHONPATH=src .venv/bin/python bench/micro_plan_apply.py --nodes 5000 --prefill 140 --plans 40 --count 1000
@@ -83,7 +84,7 @@ def _check(store) -> int:
 
 def run(nodes: int, per_node: int, plans: int, count: int, stale: int, repeat: int, check: bool,
         cache: str | None = None) -> dict:
-    from bench.micro_state_writes import _restore_prefill, _save_prefill
+    from bench.micro_state_writes import _GcClock, _restore_prefill, _save_prefill
     from bench.sched_one_eval import _sim_node, prefill
     from yurt.scheduler import usage
     from yurt.server import plan_apply
@@ -117,9 +118,11 @@ def run(nodes: int, per_node: int, plans: int, count: int, stale: int, repeat: i
     store_module.apply_command = _timed(parts, "fsm_s", store_module.apply_command)
     passes = []
     placed = rejected = 0
+    gc_clock = _GcClock()
     for r in range(repeat):
         for key in parts:
             parts[key] = 0.0
+        gc_start = gc_clock.total
         todo = [_plan(store, f"job-{r}-{p}", count, node_ids, rng) for p in range(plans)]
         for p, plan in enumerate(todo):
             kept = dict(parts)  # the writes outside `apply` are not measured
@@ -141,16 +144,18 @@ def run(nodes: int, per_node: int, plans: int, count: int, stale: int, repeat: i
             store.apply(AllocClientUpdate(allocs=[AllocUpdate(id=i, client_status="running") for i in ids],
                                           updated_at=NOW))
             parts.update(kept)
-        passes.append(dict(parts))
+        passes.append(dict(parts, gc_s=gc_clock.total - gc_start))
+    gc_clock.stop()
     per_plan = count * plans
     out = {
         "bench": "plan_apply", "nodes": nodes, "existing_allocs": filled, "plans": plans, "count": count,
         "repeat": repeat, "placed": placed, "rejected_nodes": rejected,
-        **{k: round(statistics.median(p[k] for p in passes), 4) for k in parts},
+        **{k: round(statistics.median(p[k] for p in passes), 4) for k in passes[0]},
     }
     out["outside_fsm_s"] = round(out["apply_s"] - out["fsm_s"], 4)
     out["outside_fsm_us_per_alloc"] = round(out["outside_fsm_s"] / per_plan * 1e6, 2)
     out["apply_us_per_alloc"] = round(out["apply_s"] / per_plan * 1e6, 2)
+    out["gc_collections"] = gc_clock.counts  # gen0, gen1, gen2, over all passes
     if check:
         out["check_bad_nodes"] = _check(store)
     return out
