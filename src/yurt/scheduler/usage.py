@@ -8,6 +8,7 @@ looked at rather than a rescan of the node's allocations.
 
 from __future__ import annotations
 
+from itertools import chain
 from operator import attrgetter
 from random import Random
 
@@ -53,6 +54,112 @@ class _Free:
                     return True
         return False
 
+_JOB_BUCKETS = 16  # a power of two
+_JOB_MASK = _JOB_BUCKETS - 1
+_NO_JOBS: dict = {}  # the empty bucket, shared (never written: writers copy a bucket first)
+
+
+class JobCounts:
+    """A node's non-terminal allocs per job and group: (namespace, job ID) -> {group: count},
+    spread over `_JOB_BUCKETS` dicts by the job ID's hash. Never changed once made (readers
+    on other threads hold it): a new version (`added`, `JobEdit`) copies the bucket list and
+    the buckets it writes, and shares the others with the version before. A node late in W1
+    holds allocs of ~150-200 jobs: copying them all for each plan that placed there was most
+    of the cost of carrying its usage over."""
+
+    __slots__ = ("_buckets",)
+
+    def __init__(self, buckets: list[dict] | None = None) -> None:
+        self._buckets = buckets if buckets is not None else [_NO_JOBS] * _JOB_BUCKETS
+
+    @classmethod
+    def of(cls, counts: dict[tuple[str, str], dict[str, int]]) -> "JobCounts":
+        buckets = [_NO_JOBS] * _JOB_BUCKETS
+        for key, groups in counts.items():
+            i = hash(key[1]) & _JOB_MASK
+            bucket = buckets[i]
+            if bucket is _NO_JOBS:
+                bucket = buckets[i] = {}
+            bucket[key] = groups
+        return cls(buckets)
+
+    def get(self, key: tuple[str, str], default=None):
+        return self._buckets[hash(key[1]) & _JOB_MASK].get(key, default)
+
+    def items(self):
+        return chain.from_iterable(bucket.items() for bucket in self._buckets)
+
+    def __len__(self) -> int:
+        return sum(map(len, self._buckets))
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, JobCounts):
+            other = dict(other.items())
+        return isinstance(other, dict) and dict(self.items()) == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"JobCounts({dict(self.items())!r})"
+
+    def added(self, allocs: list[Allocation]) -> "JobCounts":
+        """A version with one more alloc per alloc of `allocs` (of their job and group)."""
+        buckets = list(self._buckets)
+        if len(allocs) == 1:  # most nodes of a big plan get one alloc
+            alloc = allocs[0]
+            key = (alloc.namespace, alloc.job_id)
+            i = hash(key[1]) & _JOB_MASK
+            bucket = buckets[i] = dict(buckets[i])
+            groups = bucket[key] = dict(bucket.get(key) or ())
+            groups[alloc.task_group] = groups.get(alloc.task_group, 0) + 1
+            return JobCounts(buckets)
+        edit = JobEdit(self, buckets)
+        for alloc in allocs:
+            edit.add(alloc, 1)
+        return edit.done()
+
+
+class JobEdit:
+    """Builds the next version of a `JobCounts` (see there): `add` per alloc, then `done`."""
+
+    __slots__ = ("_buckets", "_copied", "_keys")
+
+    def __init__(self, counts: JobCounts, buckets: list[dict] | None = None) -> None:
+        self._buckets = buckets if buckets is not None else list(counts._buckets)
+        self._copied = 0  # bit i: bucket i is this edit's copy
+        self._keys: set[tuple[str, str]] = set()  # keys whose groups map is this edit's copy
+
+    def add(self, alloc: Allocation, sign: int) -> None:
+        """Count `alloc` in (`sign` 1) or out (-1) of its job and group."""
+        key = (alloc.namespace, alloc.job_id)
+        i = hash(key[1]) & _JOB_MASK
+        bucket = self._buckets[i]
+        if not self._copied >> i & 1:
+            bucket = self._buckets[i] = dict(bucket)
+            self._copied |= 1 << i
+        if key in self._keys:
+            groups = bucket[key]
+        else:
+            self._keys.add(key)
+            groups = bucket[key] = dict(bucket.get(key) or ())
+        n = groups.get(alloc.task_group, 0) + sign
+        if n:
+            groups[alloc.task_group] = n
+        else:
+            del groups[alloc.task_group]
+
+    def done(self) -> JobCounts:
+        buckets = self._buckets
+        for key in self._keys:  # jobs left without allocs there go
+            bucket = buckets[hash(key[1]) & _JOB_MASK]
+            if not bucket[key]:
+                del bucket[key]
+        return JobCounts(buckets)
+
+
+_EMPTY_JOBS = JobCounts()
+_NO_FINGERPRINT = (None, None, -1)  # an allocs-list fingerprint that never matches
+
 
 class NodeBase(_Free):
     """What a node offers and what its existing (non-terminal) allocs hold, for one
@@ -76,13 +183,25 @@ class NodeBase(_Free):
         self.max_port = res.max_dynamic_port if res else 32000
         nets = res.networks if res else None
         self.ip = nets[0].ip if nets else (node.attributes or {}).get("unique.network.ip-address", "")
-        self.jobs: dict[tuple[str, str], dict[str, int]] = {}
+        self.jobs = _EMPTY_JOBS  # JobCounts
         # the existing allocs already clash (cores or ports shared, a core the node lacks,
         # a reserved port): only a full `allocs_fit` can judge such a node
         self.conflict = False
         self._count_allocs(allocs, cores, ports)
         self.free_cores = frozenset(cores)
         self.ports = frozenset(ports)
+
+    def carried(self, node: Node, index: int, cpu: int, mem: int, disk: int, cores: frozenset, ports: frozenset,
+                jobs: JobCounts) -> "NodeBase":
+        """A base of the same node offer holding what is given, for (`node`, `index`), with
+        an allocs-list fingerprint that never matches (a reader of the allocs recounts)."""
+        new = NodeBase.__new__(NodeBase)
+        new.fingerprint, new.version, new.conflict = _NO_FINGERPRINT, (node, index), self.conflict
+        new.cap_cpu, new.cap_mem = self.cap_cpu, self.cap_mem
+        new.free_cpu, new.free_mem, new.free_disk = cpu, mem, disk
+        new.free_cores, new.ports, new.min_port, new.max_port = cores, ports, self.min_port, self.max_port
+        new.ip, new.jobs = self.ip, jobs
+        return new
 
     def copy(self) -> "NodeBase":
         new = NodeBase.__new__(NodeBase)
@@ -97,7 +216,7 @@ class NodeBase(_Free):
         """The same sums as `alloc_comparable`/`alloc_ports`, without building objects per
         alloc: this loop runs over every alloc of the cluster when the cache is cold."""
         cpu = mem = disk = 0
-        jobs = self.jobs
+        jobs: dict[tuple[str, str], dict[str, int]] = {}
         for alloc in allocs:
             if alloc.desired_status in _SERVER_TERMINAL or alloc.client_status in CLIENT_TERMINAL_STATUSES:
                 continue
@@ -129,6 +248,8 @@ class NodeBase(_Free):
             if groups is None:
                 groups = jobs[(alloc.namespace, alloc.job_id)] = {}
             groups[alloc.task_group] = groups.get(alloc.task_group, 0) + 1
+        if jobs:
+            self.jobs = JobCounts.of(jobs)
         self.free_cpu -= cpu
         self.free_mem -= mem
         self.free_disk -= disk
@@ -196,7 +317,15 @@ def _remember(node_id: str, base: NodeBase) -> None:
     if v is None or not kept:
         _BASE_CACHE[node_id] = (base,)
         return
-    bases = [b for b in kept if b.version is not None and (b.version[1] != v[1] or b.version[0] is not v[0])]
+    node, index = v
+    for b in kept:
+        w = b.version
+        if w is None or (w[1] == index and w[0] is node):
+            break  # one to replace: the general case below
+    else:  # the usual case (a newer version carried over): the newest kept and this one
+        _BASE_CACHE[node_id] = kept[1:] + (base,) if len(kept) >= _VERSIONS_KEPT else kept + (base,)
+        return
+    bases = [b for b in kept if b.version is not None and (b.version[1] != index or b.version[0] is not node)]
     bases.append(base)
     _BASE_CACHE[node_id] = tuple(bases[-_VERSIONS_KEPT:])
 
@@ -264,7 +393,7 @@ def rekey_base(old: Node, new: Node, version: int) -> bool:
     if not _same_inputs(old, new):
         return False
     new_base = base.copy()
-    new_base.fingerprint = (None, None, -1)  # the allocs-list fingerprint never matches: recount there
+    new_base.fingerprint = _NO_FINGERPRINT  # (a reader of the allocs recounts)
     new_base.version = (new, version)
     _remember(new.id, new_base)
     return True
@@ -292,10 +421,10 @@ def advance_base(node: Node, old_version: int, new_version: int,
         return False
     _count("carry:advanced")
     new = base.copy()
-    new.fingerprint = (None, None, -1)  # the allocs-list fingerprint never matches: recount there
+    new.fingerprint = _NO_FINGERPRINT  # (a reader of the allocs recounts)
     new.version = (node, new_version)
-    cores, ports, jobs = base.free_cores, base.ports, base.jobs
-    copied: set[tuple[str, str]] | None = None
+    cores, ports = base.free_cores, base.ports
+    jobs: JobEdit | None = None
     node_id = node.id
     cpu = mem = disk = 0
     for sign, alloc in [(-1, before) for before, _ in changes] + [(1, after) for _, after in changes]:
@@ -319,26 +448,15 @@ def advance_base(node: Node, old_version: int, new_version: int,
                 cores = cores | a_cores
             if held:
                 ports = ports - held
-        key = (alloc.namespace, alloc.job_id)
-        if copied is None:
-            copied = set()
-            jobs = dict(jobs)
-        if key not in copied:
-            copied.add(key)
-            jobs[key] = dict(jobs.get(key) or ())
-        groups = jobs[key]
-        n = groups.get(alloc.task_group, 0) + sign
-        if n:
-            groups[alloc.task_group] = n
-        else:
-            del groups[alloc.task_group]
-    for key in copied or ():
-        if not jobs[key]:
-            del jobs[key]
+        if jobs is None:
+            jobs = JobEdit(base.jobs)
+        jobs.add(alloc, sign)
     new.free_cpu -= cpu
     new.free_mem -= mem
     new.free_disk -= disk
-    new.free_cores, new.ports, new.jobs = frozenset(cores), frozenset(ports), jobs
+    new.free_cores, new.ports = frozenset(cores), frozenset(ports)
+    if jobs is not None:
+        new.jobs = jobs.done()
     _remember(node_id, new)
     return True
 

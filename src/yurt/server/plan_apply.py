@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 _SERVER_TERMINAL = (ALLOC_DESIRED_STOP, ALLOC_DESIRED_EVICT)  # `Allocation.terminal`, inline
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeVerdict:
     node_id: str
     fits: bool
@@ -342,31 +342,11 @@ def usage_carrier(store) -> UsageCarrier | None:
 def _carry_placed(counted: _Placed, index: int) -> None:
     """`advance_base` for a node that got only new allocs, from the sums the fit check made."""
     base = counted.base
-    new = base.copy()
-    new.fingerprint = _NO_FINGERPRINT
-    new.version = (counted.node, index)
-    new.free_cpu, new.free_mem, new.free_disk = counted.cpu, counted.mem, counted.disk
-    new.free_cores, new.ports = frozenset(counted.cores), frozenset(counted.ports)  # no copy when frozen
-    jobs = new.jobs = base.jobs.copy()
-    allocs = counted.allocs
-    if len(allocs) == 1:  # most nodes of a big plan get one alloc
-        alloc = allocs[0]
-        key = (alloc.namespace, alloc.job_id)
-        groups = jobs[key] = dict(jobs.get(key) or ())
-        groups[alloc.task_group] = groups.get(alloc.task_group, 0) + 1
-    else:
-        copied: set[tuple[str, str]] = set()
-        for alloc in allocs:
-            key = (alloc.namespace, alloc.job_id)
-            if key not in copied:
-                copied.add(key)
-                jobs[key] = dict(jobs.get(key) or ())
-            groups = jobs[key]
-            groups[alloc.task_group] = groups.get(alloc.task_group, 0) + 1
+    new = base.carried(counted.node, index, counted.cpu, counted.mem, counted.disk,
+                       frozenset(counted.cores), frozenset(counted.ports),  # no copy when frozen
+                       base.jobs.added(counted.allocs))
     store_base(counted.node.id, new)
 
-
-_NO_FINGERPRINT = (None, None, -1)  # an allocs-list fingerprint that never matches: a reader of the allocs recounts
 
 
 def _still_running(snapshot, evicted: list[Allocation]) -> list[Allocation]:
