@@ -123,3 +123,24 @@ def test_batched_node_maps_equal_one_at_a_time(nodes):
         results.append((maps, changed, sorted(txn.touched)))
     assert results[0] == results[1]
     assert base.allocs_by_node.get("node-0").to_dict() == {"old-0": 1}  # the committed map is unchanged
+
+
+def test_a_batch_shares_one_indexes_copy_and_keeps_the_committed_one():
+    """The commands of one batch (one generation) write one copy of `indexes`: the same
+    indexes as applying them one at a time, and the state before the batch keeps its own."""
+    from yurt.testing.mock import mock_node
+    from yurt.state.commands import NodeRegister
+    from yurt.state.store import StateStore
+
+    nodes = [mock_node(id=f"node-{i:02d}") for i in range(6)]
+    one, batched = StateStore.open(None), StateStore.open(None)
+    one.apply(NodeRegister(node=nodes[0]))
+    batched.apply(NodeRegister(node=nodes[0]))
+    before = batched.snapshot()
+    before_indexes = dict(before._t.indexes)
+    for n in nodes[1:]:
+        one.apply(NodeRegister(node=n))
+    batched.apply_batch([NodeRegister(node=n) for n in nodes[1:]])
+    assert batched.snapshot()._t.indexes == one.snapshot()._t.indexes
+    assert batched.snapshot()._t.indexes["nodes:node-05"] == 6
+    assert before._t.indexes == before_indexes and "nodes:node-05" not in before._t.indexes

@@ -95,7 +95,7 @@ class Txn(StateReader):
     __slots__ = ("gen", "index", "_live_delta", "touched", "_new_allocs", "_new_ids")
 
     def __init__(self, committed: Tables, gen: int, index: int) -> None:
-        super().__init__(committed.copy())
+        super().__init__(committed.copy_for(gen))
         self.gen = gen
         self.index = index
         self._t.index = index
