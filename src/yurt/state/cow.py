@@ -302,18 +302,11 @@ def _set_with(index: CowMap, key: Any, make: Any, gen: int) -> CowMap:
     (a `get` then an `assoc` walked it twice); unchanged when `make` returns the current
     value itself (the walk has then only copied what was already this generation's)."""
     m = index if index._gen == gen else index._owned(gen)
-    leaf, parent, slot, shift = m._writable_path(key, gen)
-    old = leaf.get(key)
+    path = m._writable_path(key, gen)
+    old = path[0].get(key)
     new = make(old)
-    if new is old:
-        return m
-    if old is None and key not in leaf:
-        m._size += 1
-        leaf[key] = new
-        if len(leaf) > _LEAF_MAX and shift < _MAX_SHIFT:
-            m._split_leaf(leaf, parent, slot, shift, gen)
-    else:
-        leaf[key] = new
+    if new is not old:
+        m.set_walked(*path, key, new, gen)
     return m
 
 
