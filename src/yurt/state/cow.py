@@ -35,19 +35,17 @@ _MAX_SHIFT = 60  # below this depth leaves split; past it they grow (hash collis
 # ints and `gc=False` structs is then not tracked by the cyclic GC (a dict subclass always
 # is): young-generation collections skip the state's new leaves instead of walking every
 # entry of each (~5% of a W1 server's CPU). Which generation owns a node is kept apart, as
-# the nodes created under the current generation by id (one writer at a time per store).
-# They are held there, so a node found there is alive and the id is its own: a node that
-# was freed (a test's store of the same generation number, a leaf replaced by its split)
-# cannot lend its id to a node of a committed map. Another generation resets it: that
-# costs copies, never a write into a node some map still shares.
+# the ids of the nodes created under the current generation (one writer at a time per
+# store; a node found there is alive, so the id is its own). Another store's generation
+# resets it: that costs copies, never a write into a node some map still shares.
 _Leaf = dict
 _Branch = list
 _fresh_gen = 0
-_fresh: dict[int, Any] = {}
+_fresh: set[int] = set()
 
 
-def _fresh_set(gen: int) -> dict[int, Any]:
-    """The nodes created under `gen`, by id (cleared when another generation writes)."""
+def _fresh_set(gen: int) -> set[int]:
+    """The ids of the nodes created under `gen` (cleared when another generation writes)."""
     global _fresh_gen
     if gen != _fresh_gen:
         _fresh.clear()
@@ -57,12 +55,12 @@ def _fresh_set(gen: int) -> dict[int, Any]:
 
 # The write paths below test and record ownership inline (no call per trie level) and copy
 # with `.copy()`.
-def _build(entries: dict, shift: int, fresh: dict[int, Any]) -> Any:
+def _build(entries: dict, shift: int, fresh: set[int]) -> Any:
     """A new subtree (owned: ids in `fresh`) holding `entries` (the dict becomes its leaf
     when small enough), split while a leaf is over `_LEAF_MAX`: one pass per level where
     inserting them one at a time walked from the root for each."""
     if len(entries) <= _LEAF_MAX or shift >= _MAX_SHIFT:
-        fresh[id(entries)] = entries
+        fresh.add(id(entries))
         return entries
     groups: list[dict | None] = [None] * _FANOUT
     for key, value in entries.items():
@@ -74,11 +72,11 @@ def _build(entries: dict, shift: int, fresh: dict[int, Any]) -> Any:
             group[key] = value
     shift += _BITS
     branch = [None if g is None else _build(g, shift, fresh) for g in groups]
-    fresh[id(branch)] = branch
+    fresh.add(id(branch))
     return branch
 
 
-def _merge(node: Any, entries: dict, shift: int, fresh: dict[int, Any], combine: Any = None) -> tuple[Any, int]:
+def _merge(node: Any, entries: dict, shift: int, fresh: set[int], combine: Any = None) -> tuple[Any, int]:
     """`node` (a subtree, or None) with `entries` set, copying what `fresh` does not own;
     returns the node to keep and how many keys were new. `combine(current value or None,
     entry)`, if given, makes the value set from each entry."""
@@ -98,11 +96,11 @@ def _merge(node: Any, entries: dict, shift: int, fresh: dict[int, Any], combine:
         added = len(node) - before
         if len(node) > _LEAF_MAX and shift < _MAX_SHIFT:
             return _build(node, shift, fresh), added
-        fresh[id(node)] = node
+        fresh.add(id(node))
         return node, added
     if id(node) not in fresh:
         node = node.copy()
-        fresh[id(node)] = node
+        fresh.add(id(node))
     groups: dict[int, dict] = {}
     for key, value in entries.items():
         i = (hash(key) >> shift) & _MASK
@@ -208,7 +206,7 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
         node = self._root
         if id(node) not in fresh:
             node = self._root = node.copy()
-            fresh[id(node)] = node
+            fresh.add(id(node))
         if type(node) is _Leaf:
             return node, None, 0, 0
         h = hash(key)
@@ -218,10 +216,10 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
             child = node[slot]
             if child is None:
                 child = node[slot] = {}
-                fresh[id(child)] = child
+                fresh.add(id(child))
             elif id(child) not in fresh:
                 child = node[slot] = child.copy()
-                fresh[id(child)] = child
+                fresh.add(id(child))
             shift += _BITS
             if type(child) is _Leaf:
                 return child, node, slot, shift
@@ -398,7 +396,7 @@ def owned_dict(d: dict, gen: int) -> dict:
     if id(d) in fresh:
         return d
     d = dict(d)
-    fresh[id(d)] = d
+    fresh.add(id(d))
     return d
 
 
