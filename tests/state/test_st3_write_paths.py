@@ -144,3 +144,13 @@ def test_a_batch_shares_one_indexes_copy_and_keeps_the_committed_one():
     assert batched.snapshot()._t.indexes == one.snapshot()._t.indexes
     assert batched.snapshot()._t.indexes["nodes:node-05"] == 6
     assert before._t.indexes == before_indexes and "nodes:node-05" not in before._t.indexes
+
+
+def test_owned_dict_is_written_in_place_only_by_its_own_generation():
+    made = cow.owned_dict({"x": 1}, 7)
+    assert cow.owned_dict(made, 7) is made  # this generation's: written in place
+    other = {"y": 2}  # another writer's dict (say another store's), at the same generation
+    copied = cow.owned_dict(other, 7)
+    assert copied is not other and copied == other
+    later = cow.owned_dict(made, 8)
+    assert later is not made and later == made  # committed under 7: the next generation copies it

@@ -389,14 +389,24 @@ def grown_group(group: "IdGroup | None", members: Iterable[Any]) -> "IdGroup":
     return IdGroup((*chunks, new))
 
 
+# the plain dicts `owned_dict` made under `_owned_gen`, held (a few per generation: the
+# tables' `indexes` and `allocs_by_prefix`), so that an id found here is that very dict's
+_owned_gen = 0
+_owned: dict[int, dict] = {}
+
+
 def owned_dict(d: dict, gen: int) -> dict:
     """`d` itself when this function made it under `gen` (a writer may change it in place),
-    else a copy that is (for a plain dict kept whole per version: `allocs_by_prefix`)."""
-    fresh = _fresh_set(gen)
-    if id(d) in fresh:
+    else a copy that is (for a plain dict kept whole per version: `Tables.indexes`,
+    `Tables.allocs_by_prefix`)."""
+    global _owned_gen
+    if gen != _owned_gen:
+        _owned.clear()
+        _owned_gen = gen
+    if _owned.get(id(d)) is d:
         return d
     d = dict(d)
-    fresh.add(id(d))
+    _owned[id(d)] = d
     return d
 
 
