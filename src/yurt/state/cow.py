@@ -14,6 +14,7 @@ same object when it was already owned by `gen`).
 """
 
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 import msgspec
@@ -201,7 +202,7 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
 
     def _writable_path(self, key: Any, gen: int) -> tuple[_Leaf, _Branch | None, int, int]:
         """The leaf holding `key` (created/copied as needed), its parent and slot, its depth."""
-        fresh = _fresh_set(gen)
+        fresh = _fresh if gen == _fresh_gen else _fresh_set(gen)
         node = self._root
         if id(node) not in fresh:
             node = self._root = node.copy()
@@ -236,6 +237,19 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
         if len(leaf) > _LEAF_MAX and shift < _MAX_SHIFT:
             m._split_leaf(leaf, parent, slot, shift, gen)
         return m
+
+    def set_walked(self, leaf: _Leaf, parent: _Branch | None, slot: int, shift: int, key: Any, value: Any,
+                   gen: int) -> None:
+        """Set `key` in `leaf`, which `_writable_path(key, gen)` of this map (owned by `gen`)
+        returned with `parent`, `slot` and `shift`: what `assoc` does after its walk, for a
+        caller that read the leaf first (a get and an assoc walked the trie twice)."""
+        if key not in leaf:
+            self._size += 1
+            leaf[key] = value
+            if len(leaf) > _LEAF_MAX and shift < _MAX_SHIFT:
+                self._split_leaf(leaf, parent, slot, shift, gen)
+        else:
+            leaf[key] = value
 
     def _split_leaf(self, leaf: _Leaf, parent: _Branch | None, slot: int, shift: int, gen: int) -> None:
         branch = _build(leaf, shift, _fresh_set(gen))
@@ -286,18 +300,11 @@ def _set_with(index: CowMap, key: Any, make: Any, gen: int) -> CowMap:
     (a `get` then an `assoc` walked it twice); unchanged when `make` returns the current
     value itself (the walk has then only copied what was already this generation's)."""
     m = index if index._gen == gen else index._owned(gen)
-    leaf, parent, slot, shift = m._writable_path(key, gen)
-    old = leaf.get(key)
+    path = m._writable_path(key, gen)
+    old = path[0].get(key)
     new = make(old)
-    if new is old:
-        return m
-    if old is None and key not in leaf:
-        m._size += 1
-        leaf[key] = new
-        if len(leaf) > _LEAF_MAX and shift < _MAX_SHIFT:
-            m._split_leaf(leaf, parent, slot, shift, gen)
-    else:
-        leaf[key] = new
+    if new is not old:
+        m.set_walked(*path, key, new, gen)
     return m
 
 
@@ -337,28 +344,70 @@ def bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
 # in full collections), so every leaf a plan copied (~1,000 of ~45 entries) was walked by the
 # next young collection: 37% of what those walked in a W1 server (2026-11-27). A leaf of
 # `IdGroup`s holds only untracked objects and stays untracked.
-class IdGroup(msgspec.Struct, gc=False, frozen=True):
-    """An `allocs_by_prefix` bucket: the IDs of one group, in insertion order. Read like a
-    set of IDs (`keys()`, iteration, `in`, `len`), as the CowMap buckets of other indexes."""
+# A group keeps its IDs as the chunks they came in (`grown_group` adds one; the IDs already
+# there are neither copied nor touched, up to `_GROUP_CHUNKS` chunks): copying a group's ~15
+# IDs (cold objects by then) to add one or two was most of a fold's CPU (`Txn._fold_alloc_tail`:
+# 8.4 -> 2.6 us per ID at 700,000 allocs).
+_GROUP_CHUNKS = 8
 
-    ids: tuple[str, ...]
+
+class IdGroup(msgspec.Struct, gc=False, frozen=True):
+    """An `allocs_by_prefix` bucket: the IDs of one group, in insertion order (`ids`), as
+    the chunks they were added in. Read like a set of IDs (`keys()`, iteration, `in`,
+    `len`), as the CowMap buckets of other indexes."""
+
+    chunks: tuple[tuple[str, ...], ...]
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        chunks = self.chunks
+        return chunks[0] if len(chunks) == 1 else tuple(chain.from_iterable(chunks))
 
     def keys(self) -> tuple[str, ...]:
         return self.ids
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.ids)
+        return chain.from_iterable(self.chunks)
 
     def __contains__(self, member: object) -> bool:
-        return member in self.ids
+        return any(member in chunk for chunk in self.chunks)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return sum(map(len, self.chunks))
 
 
 def grown_group(group: "IdGroup | None", members: Iterable[Any]) -> "IdGroup":
     """`group` (or none) with `members` (not yet in it) appended."""
-    return IdGroup((*group.ids, *members) if group else tuple(members))
+    new = tuple(members)
+    if group is None:
+        return IdGroup((new,))
+    if not new:
+        return group
+    chunks = group.chunks
+    if len(chunks) >= _GROUP_CHUNKS:
+        return IdGroup(((*chain.from_iterable(chunks), *new),))
+    return IdGroup((*chunks, new))
+
+
+# the plain dicts `owned_dict` made under `_owned_gen`, held (a few per generation: the
+# tables' `indexes` and `allocs_by_prefix`), so that an id found here is that very dict's
+_owned_gen = 0
+_owned: dict[int, dict] = {}
+
+
+def owned_dict(d: dict, gen: int) -> dict:
+    """`d` itself when this function made it under `gen` (a writer may change it in place),
+    else a copy that is (for a plain dict kept whole per version: `Tables.indexes`,
+    `Tables.allocs_by_prefix`)."""
+    global _owned_gen
+    if gen != _owned_gen:
+        _owned.clear()
+        _owned_gen = gen
+    if _owned.get(id(d)) is d:
+        return d
+    d = dict(d)
+    _owned[id(d)] = d
+    return d
 
 
 def tuple_bucket_add(index: CowMap, key: Any, members: Iterable[Any], gen: int) -> CowMap:
@@ -369,8 +418,8 @@ def tuple_bucket_add(index: CowMap, key: Any, members: Iterable[Any], gen: int) 
 def tuple_bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
     """Remove `member` from the `IdGroup` under `key`; drop the key when it is empty."""
     bucket = index.get(key)
-    if not bucket or member not in bucket.ids:
+    if not bucket or member not in bucket:
         return index
-    if len(bucket.ids) == 1:
+    if len(bucket) == 1:
         return index.dissoc(key, gen)
-    return index.assoc(key, IdGroup(tuple(m for m in bucket.ids if m != member)), gen)
+    return index.assoc(key, IdGroup((tuple(m for m in bucket if m != member),)), gen)
