@@ -5,7 +5,16 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yurt.state.cow import EMPTY, CowMap, bucket_add, bucket_add_many, bucket_remove, tuple_bucket_add, tuple_bucket_remove
+from yurt.state.cow import (
+    EMPTY,
+    CowMap,
+    bucket_add,
+    bucket_add_many,
+    bucket_remove,
+    new_generation,
+    tuple_bucket_add,
+    tuple_bucket_remove,
+)
 
 
 def test_assoc_get_dissoc_and_len():
@@ -59,11 +68,11 @@ def test_matches_dict_model_with_snapshots(ops, seed):
     rng = random.Random(seed)
     m, model = CowMap(), {}
     saved: list[tuple[CowMap, dict]] = []
-    gen = 1
+    gen = new_generation()
     for is_set, key in ops:
         if rng.random() < 0.1:
             saved.append((m, dict(model)))
-            gen += 1
+            gen = new_generation()
         if is_set:
             m = m.assoc(key, key * 2, gen)
             model[key] = key * 2
@@ -151,11 +160,11 @@ def test_bucket_helpers_match_a_model_with_snapshots(ops, seed):
     set_model: dict[int, dict] = {}
     tuple_model: dict[int, tuple] = {}
     saved = []
-    gen = 1
+    gen = new_generation()
     for op, key, members in ops:
         if rng.random() < 0.3:
             saved.append((sets, tuples, {k: dict(v) for k, v in set_model.items()}, dict(tuple_model)))
-            gen += 1
+            gen = new_generation()
         if op == "add":
             sets = bucket_add(sets, key, members[0], gen, value=gen)
             set_model.setdefault(key, {})[members[0]] = gen

@@ -6,7 +6,7 @@ import pytest
 
 from yurt.state import cow
 from yurt.state import txn as txn_mod
-from yurt.state.cow import IdGroup, grown_group
+from yurt.state.cow import IdGroup, grown_group, new_generation
 from yurt.state.tables import StateReader, Tables
 from yurt.state.txn import Txn, node_allocs_key, node_usage_key
 from yurt.structs import Allocation, evolve
@@ -55,13 +55,13 @@ def test_committed_prefix_groups_never_change(monkeypatch):
     ids = [f"ab{c}{d}-{n}" for c in "01" for d in "xy" for n in range(12)]
     t = Tables()
     versions = []
-    gen = 0
+    gen = new_generation()
     for start in range(0, len(ids), 3):
-        gen += 1
+        gen = new_generation()
         t = _commit(t, gen, lambda txn: [txn.put_alloc(_alloc(i)) for i in ids[start:start + 3]])
         versions.append((t, {k: g.ids for k, g in t.allocs_by_prefix.items()}, sorted(t.allocs.keys())))
     for victim in ids[::5]:
-        gen += 1
+        gen = new_generation()
         t = _commit(t, gen, lambda txn: txn.delete_alloc(victim))
         versions.append((t, {k: g.ids for k, g in t.allocs_by_prefix.items()}, sorted(t.allocs.keys())))
     for tables, groups, present in versions:

@@ -16,7 +16,7 @@ import pytest
 
 from yurt.state import StateStore
 from yurt.state.commands import AllocClientUpdate, AllocUpdate, EvalDelete, JobRegister, NodeRegister, PlanApply
-from yurt.state.cow import EMPTY, IdGroup, tuple_bucket_add, tuple_bucket_remove
+from yurt.state.cow import EMPTY, IdGroup, new_generation, tuple_bucket_add, tuple_bucket_remove
 from yurt.structs import AllocMetric, Allocation, NodeScoreMeta, TaskEvent, TaskState, evolve
 from yurt.structs.base import NomadStruct
 
@@ -110,13 +110,13 @@ def test_the_check_finds_a_field_that_can_refer_back():
 
 
 def test_prefix_groups_keep_the_trie_leaves_untracked():
-    index, gen = EMPTY, 0
+    index, gen = EMPTY, new_generation()
     ids = [f"{i:04x}{k}-0000" for i in range(3000) for k in range(2)]
     for start in range(0, len(ids), 500):
-        gen += 1
+        gen = new_generation()
         for i in ids[start:start + 500]:
             index = tuple_bucket_add(index, i[:4], (i,), gen)
-    gen += 1
+    gen = new_generation()
     index = tuple_bucket_remove(index, ids[0][:4], ids[0], gen)
     assert index.get(ids[0][:4]).ids == (ids[1],) and list(index.get(ids[2][:4])) == ids[2:4]
     assert ids[3] in index.get(ids[3][:4]) and len(index.get(ids[3][:4])) == 2

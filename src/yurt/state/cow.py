@@ -13,6 +13,7 @@ snapshot holds is never changed again. `assoc`/`dissoc` return the map to keep (
 same object when it was already owned by `gen`).
 """
 
+import itertools
 from collections.abc import Iterable, Iterator
 from itertools import chain
 from typing import Any
@@ -40,6 +41,16 @@ _MAX_SHIFT = 60  # below this depth leaves split; past it they grow (hash collis
 # resets it: that costs copies, never a write into a node some map still shares.
 _Leaf = dict
 _Branch = list
+_generations = itertools.count(1)
+
+
+def new_generation() -> int:
+    """A generation number no writer in this process has used: every store and restore
+    takes its numbers here, so two stores (a test's, a restore's) never share one, and
+    the ids recorded for one generation are never taken for another's nodes."""
+    return next(_generations)
+
+
 _fresh_gen = 0
 _fresh: set[int] = set()
 

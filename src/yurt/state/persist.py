@@ -29,6 +29,7 @@ from yurt.structs.alloc import share_restored_alloc
 
 from yurt.structs.deployment import Deployment
 
+from .cow import new_generation
 from .periodic_launch import PeriodicLaunch
 from .scaling_events import JobScalingEvents
 from .tables import Tables
@@ -166,7 +167,7 @@ def _encode_allocs(t: Tables, private: bool) -> Iterator[bytes]:
 
 def decode_tables(chunks: Iterable[bytes]) -> Tables:
     """Rebuild tables and every secondary index from snapshot chunks."""
-    txn = Txn(Tables(), gen=1, index=0)
+    txn = Txn(Tables(), gen=new_generation(), index=0)
     txn.batch_new_allocs()  # the alloc indexes are written a bucket at a time, at commit
     meta: MetaChunk | None = None
     alloc_jobs: list[Job] = []

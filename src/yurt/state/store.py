@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 
 from .backend import LogBackend
 from .commands import Command, decode_command, encode_command
+from .cow import new_generation
 from .fsm import apply_command
 from .persist import ForkedSnapshot, decode_tables, encode_tables
 from .sqlite import SqliteLog
@@ -71,7 +72,7 @@ class StateStore:
     ) -> None:
         self._backend = backend
         self._tables = Tables()
-        self._gen = 1  # generation 1 is used by restores; every transaction takes a new one
+        self._gen = 0  # every transaction (and restore) takes a new one: `cow.new_generation`
         self._write_lock = threading.Lock()
         self._listeners: list[Listener] = []
         self._watchers = ChangeWatchers()
@@ -144,7 +145,7 @@ class StateStore:
             raise StateError("the state store is closed")
         with self._write_lock:
             base = self._tables
-            self._gen += 1
+            self._gen = new_generation()
             tables, indexes = base, []
             changed: set[str] = set()
             for command in commands:
@@ -171,7 +172,7 @@ class StateStore:
         changed: set[str] = set()
         with self._write_lock:
             tables = self._tables
-            self._gen += 1
+            self._gen = new_generation()
             for index, command in commands:
                 if index <= tables.index:
                     continue
@@ -259,7 +260,7 @@ class StateStore:
     def _replay(self, tables: Tables, entries: list[tuple[int, bytes]]) -> Tables:
         """Apply logged entries under one generation; one at a time if one of them fails."""
         commands = [(index, decode_command(data)) for index, data in entries]
-        self._gen += 1
+        self._gen = new_generation()
         try:
             result = tables
             for index, command in commands:
@@ -270,7 +271,7 @@ class StateStore:
         except StateError:
             pass
         for index, command in commands:
-            self._gen += 1
+            self._gen = new_generation()
             txn = Txn(tables, self._gen, index)
             try:
                 apply_command(txn, command)
