@@ -18,16 +18,22 @@ async def server():
     await srv.stop()
 
 
+def silent_fleet(server, size):
+    """`size` registered nodes, all past their heartbeat deadline."""
+    nodes = [mock_node() for _ in range(size)]
+    for node in nodes:
+        register_node(server, node)
+    server.clock.advance(60.0)
+    return nodes
+
+
 def statuses(server, nodes):
     snap = server.state.snapshot()
     return [snap.node_by_id(n.id).status for n in nodes]
 
 
 async def test_a_pass_over_its_budget_leaves_the_rest_for_the_next(server):
-    nodes = [mock_node() for _ in range(5)]
-    for node in nodes:
-        register_node(server, node)
-    server.clock.advance(60.0)
+    nodes = silent_fleet(server, 5)
     server.run_timers(missed_budget_s=0.0)  # a spent budget: one node per pass
     assert sorted(statuses(server, nodes)).count("down") == 1
     server.run_timers(missed_budget_s=0.0)
@@ -37,10 +43,7 @@ async def test_a_pass_over_its_budget_leaves_the_rest_for_the_next(server):
 
 
 async def test_a_node_that_heartbeats_while_waiting_is_left_alone(server):
-    nodes = [mock_node() for _ in range(3)]
-    for node in nodes:
-        register_node(server, node)
-    server.clock.advance(60.0)
+    nodes = silent_fleet(server, 3)
     server.run_timers(missed_budget_s=0.0)
     down = [n for n, s in zip(nodes, statuses(server, nodes)) if s == "down"]
     waiting = [n for n in nodes if n not in down]
@@ -52,10 +55,7 @@ async def test_a_node_that_heartbeats_while_waiting_is_left_alone(server):
 
 
 async def test_losing_leadership_forgets_the_waiting_nodes(server):
-    nodes = [mock_node() for _ in range(3)]
-    for node in nodes:
-        register_node(server, node)
-    server.clock.advance(60.0)
+    nodes = silent_fleet(server, 3)
     server.run_timers(missed_budget_s=0.0)
     await server.revoke_leadership()
     assert not server._missed
