@@ -8,6 +8,7 @@ import pytest
 from state_fixtures import alloc, evaluation, job, node
 
 from yurt.state import AllocClientUpdate, AllocUpdate, JobRegister, NodeRegister, PlanApply, StateStore
+from yurt.state.cow import new_generation
 from yurt.state.fsm_allocs import _replace
 from yurt.state.txn import Txn
 from yurt.structs import TaskEvent, TaskState, evolve
@@ -151,9 +152,9 @@ def test_rewrite_allocs_writes_what_put_alloc_of_each_does(seed):
                for _ in range(30)]
     merge = _random_merge(rng)
     committed = store._tables
-    fast = Txn(committed, 1000, committed.index + 1)
+    fast = Txn(committed, new_generation(), committed.index + 1)
     fast.rewrite_allocs(updates, merge)
-    slow = Txn(committed, 1001, committed.index + 1)
+    slow = Txn(committed, new_generation(), committed.index + 1)
     for update in updates:
         old = slow.alloc_by_id(update.id)
         if old is not None:

@@ -2,6 +2,7 @@
 the evals with their indexes, each job's bucket, the ID prefix index, job liveness."""
 
 from yurt.state.commands import EvalUpsert, JobRegister
+from yurt.state.cow import new_generation
 from yurt.state.fsm_jobs import upsert_evals
 from yurt.state.store import StateStore
 from yurt.state.txn import Txn
@@ -35,7 +36,7 @@ def _view(tables, ids):
 
 def _apply(store, evals, one_at_a_time):
     base = store._tables
-    txn = Txn(base, 10_000, base.index + 1)
+    txn = Txn(base, new_generation(), base.index + 1)
     if one_at_a_time:
         for ev in evals:
             upsert_evals(txn, [ev])
