@@ -47,3 +47,20 @@ def run_job(h: Harness, job: Job):
 
 def small_job(count: int = 1, **fields) -> Job:
     return with_count(mock_job(**fields), count)
+
+
+def plans_three_ways(run, seed: int, monkeypatch) -> tuple:
+    """`run(seed)`'s plans as the scheduler makes them now (the plain walk, however the
+    caller patched it), then with the plain walk declining every placement (the general
+    path), then with class windows off (the node-by-node walk)."""
+    import os
+
+    from yurt.scheduler import placement as placement_mod
+    from yurt.scheduler import select as select_mod
+
+    monkeypatch.setattr(placement_mod, "os", os)  # put back after the test (`run` replaces it)
+    plain = run(seed)
+    monkeypatch.setattr(placement_mod.PlanBuilder, "_place_plain", lambda self, req: False)
+    general = run(seed)
+    monkeypatch.setattr(select_mod, "window_applies", lambda placer: False)
+    return plain, general, run(seed)

@@ -11,7 +11,6 @@ committed before the next evaluation."""
 
 from __future__ import annotations
 
-import os
 import types
 from random import Random
 
@@ -19,13 +18,13 @@ import pytest
 
 from yurt.scheduler import new_scheduler, nodetable
 from yurt.scheduler import placement as placement_mod
-from yurt.scheduler import select as select_mod
 from yurt.scheduler import usage as usage_mod
 from yurt.scheduler.node_class import computed_class
 from yurt.state import JobRegister, NodeRegister, NodeUpdateStatus, PlanApply, StateStore
 from yurt.structs import Evaluation, Resources, SchedulerConfiguration, UpdateStrategy, evolve
 from yurt.testing.mock import mock_alloc, mock_job
 
+from .helpers import plans_three_ways
 from .test_equivalence import _digest, _node, _Recorder, _uuid
 
 
@@ -105,13 +104,8 @@ def test_plain_path_places_as_the_general_path_and_the_node_walk(seed, monkeypat
         _SEEN["plain" if done else "general"] += 1
         return done
 
-    monkeypatch.setattr(placement_mod, "os", os)  # put back after the test (`_run` replaces it)
     monkeypatch.setattr(placement_mod.PlanBuilder, "_place_plain", counted)
-    plain = _run(seed)
-    monkeypatch.setattr(placement_mod.PlanBuilder, "_place_plain", lambda self, req: False)
-    general = _run(seed)
-    monkeypatch.setattr(select_mod, "window_applies", lambda placer: False)  # the node-by-node walk
-    stepped = _run(seed)
+    plain, general, stepped = plans_three_ways(_run, seed, monkeypatch)
     assert plain == general
     assert plain == stepped
 

@@ -30,6 +30,7 @@ from yurt.state import JobRegister, NodeRegister, PlanApply, StateStore
 from yurt.structs import Constraint, Evaluation, Resources, SchedulerConfiguration, UpdateStrategy, evolve
 from yurt.testing.mock import mock_alloc, mock_job
 
+from .helpers import plans_three_ways
 from .test_equivalence import _node, _Recorder, _uuid
 
 
@@ -117,13 +118,8 @@ def _counting(monkeypatch) -> None:
 
 @pytest.mark.parametrize("seed", range(8))
 def test_gapped_windows_place_as_the_general_path_and_the_node_walk(seed, monkeypatch):
-    monkeypatch.setattr(placement_mod, "os", os)  # put back after the test (`_run` replaces it)
     _counting(monkeypatch)
-    plain = _run(seed)
-    monkeypatch.setattr(placement_mod.PlanBuilder, "_place_plain", lambda self, req: False)
-    general = _run(seed)
-    monkeypatch.setattr(select_mod, "window_applies", lambda placer: False)  # the node-by-node walk
-    stepped = _run(seed)
+    plain, general, stepped = plans_three_ways(_run, seed, monkeypatch)
     assert plain == general
     assert plain == stepped
 

@@ -14,6 +14,7 @@ from yurt.scheduler import placement as placement_mod
 from yurt.scheduler import select as select_mod
 from yurt.scheduler import window as window_mod
 
+from .helpers import plans_three_ways
 from .test_sc4_gapped_window import _run
 
 _SEEN = {"plain": 0, "one_gap_class": 0, "several": 0}
@@ -43,13 +44,8 @@ def _counting(monkeypatch) -> None:
 
 @pytest.mark.parametrize("seed", range(8, 14))
 def test_list_windows_place_as_the_general_path_and_the_node_walk(seed, monkeypatch):
-    monkeypatch.setattr(placement_mod, "os", os)  # put back after the test (`_run` replaces it)
     _counting(monkeypatch)
-    plain = _run(seed)
-    monkeypatch.setattr(placement_mod.PlanBuilder, "_place_plain", lambda self, req: False)
-    general = _run(seed)
-    monkeypatch.setattr(select_mod, "window_applies", lambda placer: False)  # the node-by-node walk
-    stepped = _run(seed)
+    plain, general, stepped = plans_three_ways(_run, seed, monkeypatch)
     assert plain == general
     assert plain == stepped
 
