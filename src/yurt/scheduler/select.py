@@ -34,9 +34,10 @@ from .preempt import (
     preemption_score,
     select_preemptions,
 )
+from .score import score_parts
 from .spread import SpreadScorer
 from .usage import DIM_DYNAMIC_PORTS, DIM_PORT_COLLISION, NodeUsage, UsageTracker
-from .window import FALLBACK, ClassWindow, score_parts, window_applies
+from .window import FALLBACK, ClassWindow, window_applies
 
 MAX_SKIP = 3
 SKIP_SCORE_THRESHOLD = 0.0

@@ -23,9 +23,10 @@ from itertools import compress
 from operator import itemgetter, not_
 
 from yurt.structs import NodeScoreMeta
-from yurt.structs.resources import BINPACK_MAX_FIT_SCORE, DIM_CPU, DIM_DISK, DIM_MEMORY
+from yurt.structs.resources import DIM_CPU, DIM_DISK, DIM_MEMORY
 
 from .metrics import TOP_SCORES, score_meta
+from .score import score_parts
 from .usage import DIM_PORT_COLLISION
 
 MAX_SKIP = 3
@@ -52,42 +53,6 @@ _CLASS_SCORES: dict[tuple, dict[tuple, tuple]] = {}
 _SCORE_MAPS: dict[tuple, dict] = {}
 _MAP_OF: dict[tuple, dict] = {}  # score_parts(...) -> its score map
 _CACHE_LIMIT = 50_000
-
-
-def score_parts(placer, cap_cpu: int, cap_mem: int, free_cpu: int, free_mem: int, collisions: int,
-                penalized: bool, aff: float, spread: float, preemption: float | None,
-                device: float | None = None) -> tuple:
-    """(final, binpack, anti-affinity, penalty, affinity, spread): the one scoring formula
-    both walks use, so their floats are identical."""
-    fcpu = (free_cpu - placer.cpu) / cap_cpu if cap_cpu > 0 else 0.0
-    fmem = (free_mem - placer.mem) / cap_mem if cap_mem > 0 else 0.0
-    total_free = 10.0**fcpu + 10.0**fmem
-    fit = (total_free - 2.0) if placer.spread_algorithm else (20.0 - total_free)
-    # clamped to [0, 18] and normalized (see structs.resources.score_fit_binpack)
-    fit = 0.0 if fit < 0.0 else (1.0 if fit > BINPACK_MAX_FIT_SCORE else fit / BINPACK_MAX_FIT_SCORE)
-    total, n = fit, 1
-    anti = penalty_score = 0.0
-    if collisions:
-        anti = -(collisions + 1) / placer.count
-        total += anti
-        n += 1
-    if penalized:
-        penalty_score = -1.0
-        total -= 1.0
-        n += 1
-    if aff:
-        total += aff
-        n += 1
-    if spread:
-        total += spread
-        n += 1
-    if preemption is not None:
-        total += preemption
-        n += 1
-    if device is not None:
-        total += device
-        n += 1
-    return total / n, fit, anti, penalty_score, aff, spread
 
 
 def window_applies(placer) -> bool:
