@@ -3,14 +3,14 @@
 `sched_one_eval.py --sequence` runs every eval on the newest snapshot and no client updates.
 In the server two scheduler threads evaluate at once, so every other eval reads a snapshot
 that is one commit older than the newest, and the nodes report their new allocs running
-(each report moves the node's usage index; `advance_usage_of_updates` carries the cached
-usage over). Here: `--jobs` tiny service jobs (bench sizes) of `--count`, one eval each;
+(each report moves the node's usage index; the plan applier's `UsageCarrier` carries the
+cached usage over). Here: `--jobs` tiny service jobs (bench sizes) of `--count`, one eval each;
 odd evals run on the snapshot the previous eval started from (the other worker's; `--lag N`:
 the one the eval N evals back started from); every
 plan goes through the real `PlanApplier.apply` (a partial commit makes the eval retry on the
 newest snapshot, as the worker does); after each eval the allocs of the eval before it are
-reported running in batches of `--flush` (`AllocClientUpdate` + `advance_usage_of_updates`,
-as `AllocUpdateBatcher.flush`). `--prefill K`: the nodes first hold K allocs each on average.
+reported running in batches of `--flush` (`AllocClientUpdate`, as
+`AllocUpdateBatcher.flush`). `--prefill K`: the nodes first hold K allocs each on average.
 
 Prints one JSON line: scheduler CPU (plan apply and client updates excluded), evals,
 attempts (retries after partial commits), and `node_recounts` (NodeBase built by counting a
@@ -67,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from yurt.scheduler import new_scheduler, usage
-    from yurt.server.plan_apply import PlanApplier, advance_usage_of_updates
+    from yurt.server.plan_apply import PlanApplier
     from yurt.state import JobRegister, NodeRegister, StateStore
     from yurt.state.commands import AllocClientUpdate, AllocUpdate
     from yurt.state.store import relax_gc
@@ -112,10 +112,8 @@ def main() -> None:
         start = time.process_time()
         for k in range(0, len(unreported), args.flush):  # the eval before's allocs report running
             ids = unreported[k : k + args.flush]
-            before = store.snapshot()
-            index = store.apply(AllocClientUpdate(
+            store.apply(AllocClientUpdate(  # the applier's UsageCarrier carries the usage over
                 allocs=[AllocUpdate(id=i, client_status="running") for i in ids], updated_at=NOW))
-            advance_usage_of_updates(before, store.snapshot(), ids, index)
         clock["updates_s"] += time.process_time() - start
         unreported = planner.placed
     usage.NodeBase.__init__ = real_init
