@@ -184,15 +184,20 @@ def shuffled(ready: CandidateNodes, rng) -> tuple[CandidateNodes, list[int]]:
 
 def shuffle(x: list, rng) -> None:
     """`rng.shuffle(x)`: the same draws and swaps, with `Random._randbelow` (getrandbits
-    rejection sampling, CPython 3.11's) inlined: one eval shuffles all its candidates."""
+    rejection sampling, CPython 3.11's) inlined: one eval shuffles all its candidates. The
+    draws below i + 1 take (i + 1).bit_length() bits: the steps are walked in runs of one
+    bit length (no bit_length call per step; ~20% quicker). Drawing the generator's words
+    in blocks instead (one getrandbits call, then the state set back to the words used)
+    was slower: the block's ints cost more than the calls."""
     if type(rng) is not Random or Random._randbelow is not Random._randbelow_with_getrandbits:
         rng.shuffle(x)
         return
     getrandbits = rng.getrandbits
-    for i in reversed(range(1, len(x))):
-        n = i + 1
-        k = n.bit_length()
-        j = getrandbits(k)
-        while j >= n:
+    n = len(x)
+    for k in range(n.bit_length(), 1, -1):
+        top = (1 << k) - 2  # the steps i with (i + 1).bit_length() == k: 2**(k-1) - 1 .. 2**k - 2
+        for i in range(n - 1 if top >= n else top, (1 << (k - 1)) - 2, -1):
             j = getrandbits(k)
-        x[i], x[j] = x[j], x[i]
+            while j > i:
+                j = getrandbits(k)
+            x[i], x[j] = x[j], x[i]
