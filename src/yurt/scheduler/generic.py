@@ -163,7 +163,7 @@ class GenericScheduler:
             for req in result.stop:
                 plan.append_stopped_alloc(req.alloc, req.description, req.client_status)
             return result.followup_evals, None
-        return result.followup_evals, self._build(plan, job, result)
+        return result.followup_evals, self._build(plan, job, result, allocs)
 
     def _new_builder(self, plan: Plan, job: Job) -> PlanBuilder:
         algorithm = self.config.scheduler_algorithm or SCHEDULER_ALGORITHM_BINPACK
@@ -183,8 +183,10 @@ class GenericScheduler:
                 self.class_eligibility[cls] = self.class_eligibility.get(cls, False) or eligible
             self.escaped = self.escaped or placer.checker.has_escaped
 
-    def _build(self, plan: Plan, job: Job, result) -> PlanBuilder:
+    def _build(self, plan: Plan, job: Job, result, allocs: list[Allocation] | None = None) -> PlanBuilder:
+        """`allocs`: the job's allocs in the snapshot, as `_attempt` listed them."""
         builder = self._new_builder(plan, job)
+        builder.tracker.job_allocs = allocs
         builder.apply_stops(result)
         builder.apply_attribute_updates(result)
         destructive = builder.apply_inplace(result)

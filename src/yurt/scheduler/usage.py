@@ -594,6 +594,9 @@ class UsageTracker:
         self.log: list[str] = []  # node ids, appended whenever the plan changes a node's usage
         self._held: dict[int, tuple] = {}  # id(allocated resources) -> held_by(...) of placements sharing them
         self._node_version = getattr(snapshot, "node_allocs_index", None)
+        # the job's allocs in `snapshot` (every one, terminal too), when the scheduler listed
+        # them already (GenericScheduler._attempt): the class window reads their nodes
+        self.job_allocs: list[Allocation] | None = None
 
     def _of_job(self, alloc: Allocation) -> bool:
         return alloc.job_id == self.job_id and alloc.namespace == self.namespace

@@ -28,12 +28,10 @@ from yurt.structs.resources import DIM_CPU, DIM_DISK, DIM_MEMORY
 from .metrics import TOP_SCORES, score_meta
 from .score import score_parts
 from .usage import DIM_PORT_COLLISION
+from .window_setup import _EXHAUSTED, _FILTERED, _SCORED, _SLOW, initial_classes
 
 MAX_SKIP = 3
 SKIP_SCORE_THRESHOLD = 0.0
-
-# class kinds
-_SCORED, _FILTERED, _EXHAUSTED, _SLOW = 0, 1, 2, 3
 
 BULK_LIMIT = 32  # smaller windows: the step-by-step walk is as quick
 SHORT_TAIL = 32  # a window cut by up to this many nodes has its counts adjusted, not recounted
@@ -101,7 +99,7 @@ class ClassWindow:
                 _CLASS_SCORES.clear()
             known = _CLASS_SCORES[key] = {}
         self.known_scores = known  # signature -> score_parts(...), for classes without spread values
-        self.cls = self._initial_classes()
+        self.cls = initial_classes(self)
         # per position: minus its class's score, or _GAP / _SKIPPED (see `next_plain`); kept
         # only for a group without spreads (scores then never change) and made on first use
         self.pneg: list[float] | None = None
@@ -164,90 +162,6 @@ class ClassWindow:
         if self._pos is None:
             self._pos = {node.id: i for i, node in enumerate(self.nodes)}
         return self._pos.get(node_id)
-
-    def _initial_classes(self) -> list[int]:
-        """`_class_of` of every node, with the common case inlined: a node the plan has not
-        touched, of a node class known feasible, with room, for a group without affinities,
-        spreads or static ports (the signature `_signature` would build, built directly)."""
-        placer, tracker = self.placer, self.tracker
-        if placer.affinities or placer.spreads is not None or placer.static_ports:
-            return [self._class_of(node) for node in self.nodes]
-        if self.layout is not None:
-            return self._keyed_classes()
-        by_node, stopped, placed, base_of = tracker.by_node, tracker.stopped, tracker.placed, tracker._base
-        job_key = (tracker.namespace, tracker.job_id)
-        class_cache = placer.checker.class_cache
-        cpu, mem, disk, group = placer.cpu, placer.mem, placer.disk, placer.tg.name
-        networks, dynamic = bool(placer.networks), placer.dynamic_ports
-        ids, class_of = self.ids, self._class_of
-        out = []
-        for node in self.nodes:
-            node_id = node.id
-            if (not node.computed_class or class_cache.get(node.computed_class) != ""
-                    or node_id in by_node or node_id in stopped or node_id in placed):
-                out.append(class_of(node))
-                continue
-            u = base_of(node)[0]
-            if (u.free_cpu < cpu or u.free_mem < mem or u.free_disk < disk
-                    or (networks and len(u.ports) + dynamic > u.max_port - u.min_port + 1)):
-                out.append(class_of(node))
-                continue
-            groups = u.jobs.get(job_key)
-            sig = (_SCORED, u.cap_cpu, u.cap_mem, u.free_cpu, u.free_mem, groups.get(group, 0) if groups else 0,
-                   0.0, None)
-            c = ids.get(sig)
-            out.append(self._new_class(sig) if c is None else c)
-        return out
-
-    def _keyed_classes(self) -> list[int]:
-        """`_initial_classes` from the usage keys the NodeTable keeps across evaluations:
-        the class of each distinct key is worked out once, and only the nodes the key
-        does not decide (the job's own allocs on them, touched by the plan, a node class
-        not known feasible, scarce ports) go through `_class_of`."""
-        perm, columns = self.layout
-        tracker, placer = self.tracker, self.placer
-        keys, key_list, bases = columns.usage_keys(tracker.snapshot)
-        self.bases = bases
-        ordered = list(map(keys.__getitem__, perm))
-        checker = placer.checker
-        class_cache = checker.class_cache
-        cpu, mem, disk = placer.cpu, placer.mem, placer.disk
-        networks, dynamic = bool(placer.networks), placer.dynamic_ports
-        sorted_nodes, ids = columns.nodes, self.ids
-        cmap: dict[int, int] = {}  # key int -> class id, or -1: the node decides
-        for k in dict.fromkeys(ordered):  # first seen first, as the node-by-node pass
-            (computed, node_class, cap_cpu, cap_mem, free_cpu, free_mem, free_disk, ports, lo, hi), j = key_list[k]
-            reason = class_cache.get(computed) if computed else None
-            if reason is None and computed:
-                checker.static_reason(sorted_nodes[j])
-                reason = class_cache.get(computed)
-            if reason != "":
-                cmap[k] = -1
-                continue
-            if free_cpu < cpu or free_mem < mem or free_disk < disk:
-                if free_cpu < cpu:
-                    sig = (_EXHAUSTED, node_class, DIM_CPU, free_cpu, cpu)
-                elif free_mem < mem:
-                    sig = (_EXHAUSTED, node_class, DIM_MEMORY, free_mem, mem)
-                else:
-                    sig = (_EXHAUSTED, node_class, DIM_DISK, free_disk, disk)
-            elif networks and ports + dynamic > hi - lo + 1:
-                cmap[k] = -1
-                continue
-            else:
-                sig = (_SCORED, cap_cpu, cap_mem, free_cpu, free_mem, 0, 0.0, None)
-            c = ids.get(sig)
-            cmap[k] = self._new_class(sig) if c is None else c
-        out = list(map(cmap.__getitem__, ordered))
-        nodes, class_of = self.nodes, self._class_of
-        own = {a.node_id for a in tracker.snapshot.allocs_by_job(tracker.namespace, tracker.job_id)}
-        own.update(tracker.by_node, tracker.stopped, tracker.placed)
-        slow = [p for p, c in enumerate(out) if c < 0] if -1 in cmap.values() else []
-        if own:
-            slow.extend(p for p in map(self.position, own) if p is not None)
-        for p in sorted(set(slow)):  # the node's base as the columns read it: no second lookup
-            out[p] = class_of(nodes[p], bases[perm[p]])
-        return out
 
     def _usage(self, node, p: int):
         """The tracker's usage of the chosen node (at position `p`). For a node the plan has
