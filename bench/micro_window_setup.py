@@ -150,7 +150,8 @@ def main() -> None:
             retry = int(bool(win.tracker.job_allocs))
             order = (("main", keyed_classes_main), ("new", real_keyed))
             results = {}
-            for name, fn in (order if len(ab["main"]) % 2 else order[::-1]):
+            turn = sum(1 for r, _ in ab["main"] if r == retry)  # alternate per kind (first attempt, retry)
+            for name, fn in (order if turn % 2 else order[::-1]):
                 other = _fresh(win)
                 start = time.process_time()
                 out = fn(other)
