@@ -9,7 +9,8 @@ Tables:
   to it and the older snapshots' chunks are then deleted about `_DELETE_TXN_BYTES` per
   transaction (deleting a row walks its overflow pages: one transaction for a whole log of
   big plans held the write lock for seconds, and 16 rows of W1's ~1.6 MB plans held each
-  append up for tens of ms). A half-written snapshot (crash) has no `snapshot` row
+  append up for tens of ms), paced by the sizes of the entries this process appended
+  (kept in memory) or, for rows it has no sizes of, by reading them back. A half-written snapshot (crash) has no `snapshot` row
   and is ignored and cleaned up; so are the chunks of dropped snapshots, and log entries
   at or below the snapshot are never read again (`entries_after` starts above it).
 
