@@ -125,9 +125,10 @@ def run(nodes: int, per_node: int, plans: int, count: int, stale: int, repeat: i
         for key in parts:
             parts[key] = 0.0
         gc_start = gc_clock.total
-        todo = [_plan(store, f"job-{r}-{p}", count, node_ids, rng) for p in range(plans)]
-        for p, plan in enumerate(todo):
+        for p in range(plans):
             kept = dict(parts)  # the writes outside `apply` are not measured
+            # (made right before it is applied, as a scheduler reads the state then plans)
+            plan = _plan(store, f"job-{r}-{p}", count, node_ids, rng)
             if stale and p % stale == stale - 1:
                 # another writer's allocs land on some of the plan's nodes after its scheduler
                 # read them: the fit check finds those nodes at a newer usage version
