@@ -11,9 +11,17 @@ and keeps the commands the store logged. Then, on those commands (the last `Plan
   which `append_sys_ms` in the kernel; SQLite's own work runs with the GIL released), and
   `small_append_us` for the small command (W6's writes are mostly these).
 
+With `--truncate MB`: the truncation after a snapshot instead. A fresh log gets W1's mix of
+those entries (each plan followed by 19 client update batches) up to MB megabytes, then
+`SqliteLog.save_snapshot` of a one-chunk snapshot at its last index deletes them all, while
+another thread appends one small entry every 2 ms (the event loop's commits, which leave the
+truncating connection's page cache stale). `truncate_cpu_s` / `truncate_sys_s`: CPU of the
+truncating thread (`thread_time`; SQLite's work runs in it, with the GIL released), medians
+of `--rounds` rounds (each on a new log).
+
 Medians of `--rounds` rounds. Prints one JSON line.
 
-    PYTHONPATH=src .venv/bin/python bench/micro_log.py [--nodes 500] [--jobs 3] [--rounds 15]
+    PYTHONPATH=src .venv/bin/python bench/micro_log.py [--nodes 500] [--jobs 3] [--rounds 15] [--truncate 400]
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -106,11 +115,48 @@ def measure(commands: list, rounds: int) -> dict:
     return out
 
 
+def truncate(plan: bytes, updates: list[bytes], megabytes: int, rounds: int) -> dict:
+    from yurt.state.sqlite import SqliteLog
+
+    cpu, sys_cpu, pieces = [], [], []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory(prefix="yurt-micro-log-") as tmp:
+            log = SqliteLog(os.path.join(tmp, "state.db"))
+            index, size = 0, 0
+            while size < megabytes << 20:
+                for data in [plan] + [updates[i % len(updates)] for i in range(19)]:
+                    index += 1
+                    log.append([(index, data)])
+                    size += len(data)
+            snap = index
+            stop = threading.Event()
+            appended = [index]
+
+            def commits():
+                while not stop.wait(0.002):
+                    appended[0] += 1
+                    log.append([(appended[0], updates[0][:200])])
+
+            other = threading.Thread(target=commits)
+            other.start()
+            t0, s0 = time.thread_time(), resource.getrusage(resource.RUSAGE_THREAD).ru_stime
+            log.save_snapshot(snap, [b"chunk"])
+            cpu.append(time.thread_time() - t0)
+            sys_cpu.append(resource.getrusage(resource.RUSAGE_THREAD).ru_stime - s0)
+            stop.set()
+            other.join()
+            assert next(log.entries_after(0))[0] == snap + 1
+            log.close()
+    return {"truncate_mb": megabytes, "truncate_cpu_s": round(statistics.median(cpu), 4),
+            "truncate_sys_s": round(statistics.median(sys_cpu), 4)}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--truncate", type=int, metavar="MB", help="measure the truncation of MB megabytes of log")
     args = parser.parse_args(argv)
 
     from yurt.state.commands import AllocClientUpdate, EvalUpsert, PlanApply
@@ -121,6 +167,14 @@ def main(argv: list[str] | None = None) -> dict:
     small = [c for c in logged if isinstance(c, EvalUpsert)]
     if not plans or not updates or not small:
         raise SystemExit("no 1,000-alloc plan, client update or eval was logged: raise --jobs")
+    if args.truncate:
+        from yurt.state.commands import encode_command
+
+        found = truncate(encode_command(plans[-1]), [encode_command(u) for u in updates[-4:]], args.truncate,
+                         args.rounds)
+        found.update(nodes=args.nodes, jobs=args.jobs, rounds=args.rounds)
+        print(json.dumps(found))
+        return found
     found = measure([("plan", plans[-1:]), ("client_updates", updates[-4:]), ("small", small[-1:])], args.rounds)
     found["small_append_us"] = round(found["small"].pop("append_ms") * 1000, 1)
     found.update(nodes=args.nodes, jobs=args.jobs, rounds=args.rounds)

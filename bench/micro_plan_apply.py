@@ -4,8 +4,9 @@
 each of another filler job, committed directly: a node late in W1 holds ~140-200 allocs of as
 many jobs), in an in-memory state store. Then `--plans` plans, each of a new tiny job placing
 `--count` allocs one per node on random nodes (as W1's binpacked plans do), go through the
-real `PlanApplier.apply` (fit check, commit, usage carry-over); every `--stale`th plan is
-checked on nodes another commit changed after its scheduler read them (their allocs moved).
+real `PlanApplier.apply` (fit check, commit, usage carry-over); each plan's `snapshot_index` is
+the state it was made on; every `--stale`th plan is checked on nodes another commit changed
+after its scheduler read them (their allocs moved).
 No scheduler runs: what is measured is the applier's own CPU.
 
 Prints one JSON line: CPU seconds (`time.process_time`, median of `--repeat` passes) of the
@@ -60,7 +61,8 @@ def _plan(store, job_id: str, count: int, node_ids: list[str], rng: Random):
     allocs = {node_id: [evolve(template, id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                                name=f"{job_id}.web[{i}]", node_id=node_id, node_name="")]
               for i, node_id in enumerate(chosen)}
-    return Plan(eval_id=job_id, priority=job.priority, job=job, node_allocation=allocs)
+    # made on the state after its job's register, as a scheduler reading it would
+    return Plan(eval_id=job_id, priority=job.priority, job=job, node_allocation=allocs, snapshot_index=snap.index)
 
 
 def _check(store) -> int:
@@ -123,9 +125,10 @@ def run(nodes: int, per_node: int, plans: int, count: int, stale: int, repeat: i
         for key in parts:
             parts[key] = 0.0
         gc_start = gc_clock.total
-        todo = [_plan(store, f"job-{r}-{p}", count, node_ids, rng) for p in range(plans)]
-        for p, plan in enumerate(todo):
+        for p in range(plans):
             kept = dict(parts)  # the writes outside `apply` are not measured
+            # (made right before it is applied, as a scheduler reads the state then plans)
+            plan = _plan(store, f"job-{r}-{p}", count, node_ids, rng)
             if stale and p % stale == stale - 1:
                 # another writer's allocs land on some of the plan's nodes after its scheduler
                 # read them: the fit check finds those nodes at a newer usage version

@@ -110,10 +110,22 @@ def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None) -
     cores, ports = base.free_cores, base.ports  # frozensets, copied when they change
     placed = plan.node_allocation.get(node_id, ())
     stops, evictions = plan.node_update.get(node_id), plan.node_preemptions.get(node_id)
+    # `unchanged`: no write since the scheduler's snapshot may have changed what the node's
+    # allocs hold (`node_allocs_index`: every alloc put on, moved to or taken off the node
+    # moves it). A new placement (no create index: a fresh random ID the scheduler drew) is
+    # then stored nowhere: on this node it would have moved the index past the snapshot, and
+    # no other node gets the ID. Its lookup is skipped (the fit is still counted in full).
+    snapshot_index = plan.snapshot_index
+    unchanged = snapshot_index > 0 and version is not None and version <= snapshot_index
     if len(placed) == 1 and not stops and not evictions:  # one new alloc: most nodes of a big plan
-        removed = (placed[0].id,)
+        alloc = placed[0]
+        removed = () if unchanged and not alloc.create_index else (alloc.id,)
+        unique = True
     else:
         removed = {a.id for a in placed}
+        unique = len(removed) == len(placed)
+        if unchanged:
+            removed = {a.id for a in placed if a.create_index}
         if stops or evictions:
             removed.update(a.id for a in stops or ())
             removed.update(a.id for a in evictions or ())
@@ -121,7 +133,7 @@ def plan_fits_node(snapshot, plan: Plan, node, placed_out: dict | None = None) -
     if lookup is None and removed:
         lookup = {a.id: a for a in snapshot.allocs_by_node(node_id)}.get
     # (a plan listing one alloc twice is not counted that way: the commit stores it once)
-    only_new = placed_out is not None and not stops and not evictions and len(removed) == len(placed)
+    only_new = placed_out is not None and not stops and not evictions and unique
     for alloc_id in removed:
         current = lookup(alloc_id)
         if current is None:

@@ -9,7 +9,8 @@ Tables:
   to it and the older snapshots' chunks are then deleted about `_DELETE_TXN_BYTES` per
   transaction (deleting a row walks its overflow pages: one transaction for a whole log of
   big plans held the write lock for seconds, and 16 rows of W1's ~1.6 MB plans held each
-  append up for tens of ms). A half-written snapshot (crash) has no `snapshot` row
+  append up for tens of ms), paced by the sizes of the entries this process appended
+  (kept in memory) or, for rows it has no sizes of, by reading them back. A half-written snapshot (crash) has no `snapshot` row
   and is ignored and cleaned up; so are the chunks of dropped snapshots, and log entries
   at or below the snapshot are never read again (`entries_after` starts above it).
 
@@ -24,6 +25,7 @@ appending connection keeps SQLite's automatic checkpoint as a backstop, at a lar
 durable when `append` returns, as before.
 """
 
+import collections
 import contextlib
 import logging
 import os
@@ -47,6 +49,10 @@ _SNAPSHOT_TXN_BYTES = 1 << 20  # snapshot chunk bytes written per transaction (a
 # (at least one; `length()` of a blob reads no overflow page), at most `_DELETE_MAX_ROWS`
 _DELETE_TXN_BYTES = 4 << 20
 _DELETE_MAX_ROWS = 256
+# (index, bytes) of at most this many entries appended since the last truncation are kept
+# (~120 bytes each) to pace it; past that (snapshots off) they are dropped and the truncation
+# reads the rows' sizes back from the log, as for entries another process appended
+_APPENDED_MAX = 1 << 16
 _PAGE_SIZE = 16384
 # a 1,000-alloc plan appends ~1.6 MB; checkpointing in the appending thread cost ~1.2 ms
 # per such append on average, in stalls of 20-25 ms (SQLite's default: at 1,000 WAL pages)
@@ -85,6 +91,11 @@ class SqliteLog:
         self._conn.execute("DELETE FROM snapshot_chunk WHERE snap_index NOT IN (SELECT snap_index FROM snapshot)")
         self._conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
         self._turns = _WriteTurns()
+        # (index, bytes) of the entries this process appended and did not truncate yet, in
+        # index order: the truncation after a snapshot paces its deletes from them instead
+        # of reading the rows' sizes back from the log (a SELECT per piece, from a page cache
+        # that every append in between made stale: a third of the truncation's CPU)
+        self._appended: collections.deque[tuple[int, int]] = collections.deque()
         self._unchecked = 0  # bytes appended since the last checkpoint request
         self._checkpointer: _Checkpointer | None = None
 
@@ -108,14 +119,18 @@ class SqliteLog:
         append (`bench/micro_log.py`). No other writer of this file runs in an append turn, so
         its read-to-write upgrade cannot meet a newer commit (SQLITE_BUSY_SNAPSHOT)."""
         if len(entries) != 1:
-            self._insert(self._conn, self._turns.append, _APPEND, entries, sum(len(data) for _, data in entries))
+            sizes = [(index, len(data)) for index, data in entries]
+            self._insert(self._conn, self._turns.append, _APPEND, entries, sum(size for _, size in sizes))
+            self._appended.extend(sizes)
             return
         entry = entries[0]
         turns = self._turns
         turns.begin_append()
         try:
             self._conn.execute(_APPEND, entry)
-            self._written(len(entry[1]))
+            size = len(entry[1])
+            self._appended.append((entry[0], size))
+            self._written(size)
         finally:
             turns.end_append()
 
@@ -133,6 +148,8 @@ class SqliteLog:
 
     def _written(self, size: int) -> None:
         """Account `size` bytes committed (in a write turn); ask for a checkpoint."""
+        if len(self._appended) > _APPENDED_MAX:
+            self._appended.clear()  # (their rows are below the next one kept: read back)
         self._unchecked += size
         if self._unchecked >= _CHECKPOINT_BYTES:
             self._unchecked = 0
@@ -201,15 +218,48 @@ class SqliteLog:
             self._delete_in_pieces(
                 conn, "SELECT rowid, length(data) FROM snapshot_chunk WHERE snap_index < ? ORDER BY rowid LIMIT ?",
                 "DELETE FROM snapshot_chunk WHERE snap_index < ? AND rowid <= ?", index)
-            self._delete_in_pieces(
-                conn, "SELECT idx, length(command) FROM log WHERE idx <= ? ORDER BY idx LIMIT ?",
-                "DELETE FROM log WHERE idx <= ?2", index)  # ?2: the last key
+            self._truncate_log(conn, index)
         finally:
             conn.close()
 
     def _write_chunks(self, conn: sqlite3.Connection, rows: list[tuple[int, int, bytes]]) -> None:
         self._insert(conn, self._turns.background, "INSERT INTO snapshot_chunk (snap_index, seq, data) VALUES (?, ?, ?)",
                      rows, sum(len(row[2]) for row in rows))
+
+    def _truncate_log(self, conn: sqlite3.Connection, index: int) -> None:
+        """Delete the log up to `index`, `_DELETE_TXN_BYTES` (at most `_DELETE_MAX_ROWS`
+        rows) per transaction: the rows this process did not append (or no longer keeps the
+        sizes of) as `_delete_in_pieces` finds them, then the appended ones by their kept sizes."""
+        appended = self._appended
+        try:
+            first = appended[0][0]
+        except IndexError:
+            first = index + 1
+        self._delete_in_pieces(
+            conn, "SELECT idx, length(command) FROM log WHERE idx <= ? ORDER BY idx LIMIT ?",
+            "DELETE FROM log WHERE idx <= ?2", min(index, first - 1))  # ?2: the last key
+        # (a delete is `idx <= last` with `last <= index` whatever the kept sizes say: they
+        # only pace it; an append that drops them meanwhile makes a peek or pop fail: done)
+        while True:
+            try:
+                last, size = appended[0]
+                if last > index:
+                    return
+                appended.popleft()
+            except IndexError:
+                return
+            rows = 1
+            try:
+                while rows < _DELETE_MAX_ROWS:
+                    key, length = appended[0]
+                    if key > index or size + length > _DELETE_TXN_BYTES:
+                        break
+                    appended.popleft()
+                    last, size, rows = key, size + length, rows + 1
+            except IndexError:
+                pass
+            with self._turns.background():  # one statement, its own transaction: one GIL hand-off
+                conn.execute("DELETE FROM log WHERE idx <= ?", (last,))
 
     def _delete_in_pieces(self, conn: sqlite3.Connection, select: str, delete: str, index: int) -> None:
         """Delete the rows `select` finds (key, size; in key order), the first ones adding up
