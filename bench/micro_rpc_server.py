@@ -18,10 +18,17 @@ is written. Two kinds of request:
   state writes themselves excluded
   (`cycle_apply_us_per_alloc`: the plan and client-update commits, for scale); in parts:
   `cycle_wake_us` (the plan's wakes and answers), `cycle_requests_us` (the next watch and the
-  report read and dispatched), `cycle_reports_us` (the batch of reports: its command built,
+  report read and dispatched; `cycle_watch_requests_us` + `cycle_update_requests_us`, the two
+  apart), `cycle_reports_us` (the batch of reports: its command built,
   the acknowledgements, any wakes its commit causes). `--allocs-per-node N`: each plan places N
   allocs on every node, without their job (as the scheduler's plans: W1 full answers ~2
   allocs a wake late in the run), and each node reports them in one update.
+  `--filler-per-node K`: each node holds K allocs before the cycle (W1 full, late: ~200 a
+  node, a million in all: the allocs table's lookups walk deeper and colder); after the
+  cycle every node reports some of them, two an update (up to 5 updates a node), in random
+  order (`old_report_us_per_update`: the listener's CPU per update read, decoded and
+  queued, the flush excluded, the collector off: lookups in cold memory, as of a report
+  that comes long after its alloc's placement).
 
 Prints one JSON line: CPU microseconds per request (`time.process_time`). Runs on uvloop when
 it is installed (as the agent does).
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -169,6 +177,10 @@ async def _cycle(args, store, rpc, job) -> dict:
     nodes = [mock_node() for _ in range(args.nodes)]
     for node in nodes:
         store.apply(NodeRegister(node=node))
+    for r in range(0, args.filler_per_node, 10):  # allocs already on the nodes: W1's tables are large
+        store.apply(PlanApply(eval_id="e", job=job, updated_at=1, node_allocation={
+            node.id: [msgspec.structs.replace(mock_alloc(job, node, index=100_000 + r + i), job=None)
+                      for i in range(min(10, args.filler_per_node - r))] for node in nodes}))
     written = _Transport()  # all connections' replies, counted
     conns = {}
     for node in nodes:
@@ -198,13 +210,15 @@ async def _cycle(args, store, rpc, job) -> dict:
         conn.data_received(watch_frame(n))
     await _until(lambda: written.replies >= len(conns))
     for n, (conn, t) in conns.items():
-        index_of[n] = decode_reply_raw(t.kept.pop()[4:]).index
+        rep = decode_reply_raw(t.kept.pop()[4:])
+        index_of[n], known[n] = rep.index, _decode_delta(rep.body).Total
         conn.data_received(watch_frame(n))
     from yurt import gcpolicy
 
     gcpolicy.relax()  # the server's collector policy (`StateStore.relax_gc`)
     clock = _ApplyClock(store)
     parts = dict.fromkeys(("wake", "requests", "reports"), 0.0)  # listener CPU per phase, commits excluded
+    split = dict.fromkeys(("watch_requests", "update_requests"), 0.0)  # `requests`: the watches, the reports
     for r in range(args.cycle_rounds):
         per = args.allocs_per_node  # as the scheduler's plans: the job once, not in each alloc
         plan = PlanApply(eval_id="e", job=job, updated_at=1,
@@ -224,11 +238,15 @@ async def _cycle(args, store, rpc, job) -> dict:
             frames.append((conn, watch_frame(n), update_frame([a.ID for a in delta.Changed])))
         want = written.replies + len(conns)
         t0 = time.process_time()
-        for conn, watch, update in frames:
+        for conn, watch, _ in frames:
             conn.data_received(watch)
+        tw = time.process_time()
+        for conn, _, update in frames:
             conn.data_received(update)
         applied, t1 = clock.spent, time.process_time()
         parts["requests"] += t1 - t0
+        split["watch_requests"] += tw - t0
+        split["update_requests"] += t1 - tw
         await _until(lambda: written.replies >= want)  # the updates acknowledged
         for _ in range(3):  # their commit woke the watches, which wait again
             await asyncio.sleep(0)
@@ -237,9 +255,23 @@ async def _cycle(args, store, rpc, job) -> dict:
             assert not t.kept[:-1], "a status report answered a watch"
             t.kept.clear()
     placed = args.cycle_rounds * len(conns) * args.allocs_per_node
-    return {"cycle_us_per_alloc": round(sum(parts.values()) / placed * 1e6, 2),
-            "cycle_apply_us_per_alloc": round(clock.spent / placed * 1e6, 2),
-            **{f"cycle_{k}_us": round(v / placed * 1e6, 2) for k, v in parts.items()}}
+    out = {"cycle_us_per_alloc": round(sum(parts.values()) / placed * 1e6, 2),
+           "cycle_apply_us_per_alloc": round(clock.spent / placed * 1e6, 2),
+           **{f"cycle_{k}_us": round(v / placed * 1e6, 2) for k, v in (parts | split).items()}}
+    if args.filler_per_node >= 2:  # reports of allocs placed long before, nodes in random order
+        import random
+
+        snap = store.snapshot()  # (the filler allocs: the oldest writes of each node's map)
+        frames = [(conns[n.id][0], update_frame(snap.alloc_ids_changed_since(n.id, 0)[k:k + 2]))
+                  for n in nodes for k in range(0, min(args.filler_per_node - 1, 10), 2)]
+        random.Random(7).shuffle(frames)
+        gc.disable()  # a collection of this heap costs more than the loop: it would land in one run, not the next
+        t0 = time.process_time()
+        for conn, update in frames:
+            conn.data_received(update)
+        out["old_report_us_per_update"] = round((time.process_time() - t0) / (2 * len(frames)) * 1e6, 2)
+        gc.enable()
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -251,6 +283,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cycle-rounds", type=int, default=30, help="rounds of the `cycle` kind (0: none)")
     parser.add_argument("--allocs-per-node", type=int, default=1,
                         help="`cycle`: allocs a plan places on each node (W1 full: ~2 per watch answer)")
+    parser.add_argument("--filler-per-node", type=int, default=0,
+                        help="`cycle`: allocs each node holds before (W1 full, late: ~200 a node, 1M in all)")
     args = parser.parse_args(argv)
     try:
         import uvloop
