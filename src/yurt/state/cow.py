@@ -42,38 +42,6 @@ _MAX_SHIFT = 60  # below this depth leaves split; past it they grow (hash collis
 _Leaf = dict
 _Branch = list
 _generations = itertools.count(1)
-_MISSING = object()
-
-# A leaf that a later generation writes through `CowMap.put` (the allocs table: each alloc is
-# written when placed and again when its client reports it) is not copied whole: the write
-# makes a `_Delta`, the new entries over the untouched leaf, and only every `_DELTA_MAX`-th
-# change of that leaf copies it (then compacted). Copying a leaf of ~30 cold allocs (and later
-# freeing the copy) was the biggest self-time item of a late W1 server (`_writable_path`
-# 7.5%); a delta copies a dict of at most `_DELTA_MAX` recent entries. Leaves under
-# `_DELTA_MIN` entries are copied as before. Every other write path (`assoc`, `dissoc`,
-# `update`, ...) compacts a delta it goes through back into a plain leaf.
-_DELTA_MIN = 16
-_DELTA_MAX = 8
-
-
-class _Delta(msgspec.Struct, gc=False):
-    """A trie leaf: `changes` (this generation's, or copied from an older delta) set over
-    `base`, a plain leaf that nothing changes any more (shared with older versions).
-    `extra`: how many keys of `changes` `base` does not hold."""
-
-    base: dict
-    changes: dict
-    extra: int = 0
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        value = self.changes.get(key, _MISSING)
-        return self.base.get(key, default) if value is _MISSING else value
-
-    def merged(self) -> dict:
-        """A new plain leaf of the entries."""
-        leaf = self.base.copy()
-        leaf.update(self.changes)
-        return leaf
 
 
 def new_generation() -> int:
@@ -127,9 +95,6 @@ def _merge(node: Any, entries: dict, shift: int, fresh: set[int], combine: Any =
         if combine is not None:
             entries = {key: combine(None, value) for key, value in entries.items()}
         return _build(entries, shift, fresh), len(entries)
-    if type(node) is _Delta:
-        node = node.merged()
-        fresh.add(id(node))
     if type(node) is _Leaf:
         if combine is not None:
             get = node.get
@@ -197,10 +162,7 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
             if node is None:
                 return default
             shift += _BITS
-        if type(node) is _Leaf:
-            return node.get(key, default)
-        value = node.changes.get(key, _MISSING)  # a `_Delta` (inline: no method call)
-        return node.base.get(key, default) if value is _MISSING else value
+        return node.get(key, default)
 
     def __contains__(self, key: Any) -> bool:
         return self.get(key, _MISSING) is not _MISSING
@@ -217,8 +179,6 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
             node = stack.pop()
             if type(node) is _Leaf:
                 yield node
-            elif type(node) is _Delta:
-                yield node.merged()
             else:
                 stack.extend(c for c in node if c is not None)
 
@@ -269,66 +229,12 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
                 child = node[slot] = {}
                 fresh.add(id(child))
             elif id(child) not in fresh:
-                child = node[slot] = child.copy() if type(child) is not _Delta else child.merged()
+                child = node[slot] = child.copy()
                 fresh.add(id(child))
             shift += _BITS
             if type(child) is _Leaf:
                 return child, node, slot, shift
-            if type(child) is _Delta:  # (this generation's: compacted in place of it)
-                child = node[slot] = child.merged()
-                fresh.add(id(child))
-                return child, node, slot, shift
             node = child
-
-    def _changes_path(self, key: Any, gen: int) -> tuple[dict, "_Delta | None", _Branch | None, int, int]:
-        """`_writable_path` for `put`: (the dict to set `key` in, the `_Delta` it is the
-        changes of or None (a plain leaf of `gen`), its parent, slot and depth). A leaf of
-        another generation becomes a `_Delta` over it (not copied), another generation's
-        `_Delta` a new one with a copy of its changes (compacted past `_DELTA_MAX`)."""
-        fresh = _fresh if gen == _fresh_gen else _fresh_set(gen)
-        node = self._root
-        if id(node) not in fresh:
-            node = self._root = node.copy() if type(node) is not _Delta else node.merged()
-            fresh.add(id(node))
-        if type(node) is not _Branch:
-            if type(node) is _Delta:
-                node = self._root = node.merged()
-                fresh.add(id(node))
-            return node, None, None, 0, 0
-        h = hash(key)
-        shift = 0
-        while True:
-            slot = (h >> shift) & _MASK
-            child = node[slot]
-            shift += _BITS
-            if child is None:
-                child = node[slot] = {}
-                fresh.add(id(child))
-                return child, None, node, slot, shift
-            kind = type(child)
-            if kind is _Branch:
-                if id(child) not in fresh:
-                    child = node[slot] = child.copy()
-                    fresh.add(id(child))
-                node = child
-                continue
-            if id(child) in fresh:
-                return (child, None, node, slot, shift) if kind is _Leaf else (child.changes, child, node, slot, shift)
-            if kind is _Leaf:
-                if len(child) < _DELTA_MIN:
-                    child = node[slot] = child.copy()
-                    fresh.add(id(child))
-                    return child, None, node, slot, shift
-                delta = _Delta(child, {})
-            elif len(child.changes) < _DELTA_MAX:
-                delta = _Delta(child.base, child.changes.copy(), child.extra)
-            else:
-                child = node[slot] = child.merged()
-                fresh.add(id(child))
-                return child, None, node, slot, shift
-            node[slot] = delta
-            fresh.add(id(delta))
-            return delta.changes, delta, node, slot, shift
 
     def assoc(self, key: Any, value: Any, gen: int) -> "CowMap":
         """This map with `key` set; writes in place when the map belongs to `gen`."""
@@ -341,30 +247,6 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
         leaf[key] = value
         if len(leaf) > _LEAF_MAX and shift < _MAX_SHIFT:
             m._split_leaf(leaf, parent, slot, shift, gen)
-        return m
-
-    def put(self, key: Any, value: Any, gen: int) -> "CowMap":
-        """`assoc`, for a large map whose entries are written again and again one at a time
-        (the allocs table): the leaf of another generation is not copied but overlaid
-        (`_Delta`). Reads see the same entries."""
-        m = self if self._gen == gen else self._owned(gen)
-        target, delta, parent, slot, shift = m._changes_path(key, gen)
-        if key in target:
-            target[key] = value
-            return m
-        if delta is None:
-            m._size += 1
-            target[key] = value
-            if len(target) > _LEAF_MAX and shift < _MAX_SHIFT:
-                m._split_leaf(target, parent, slot, shift, gen)
-            return m
-        target[key] = value
-        if key not in delta.base:
-            m._size += 1
-            delta.extra += 1
-            if len(delta.base) + delta.extra > _LEAF_MAX and shift < _MAX_SHIFT:
-                leaf = parent[slot] = delta.merged()  # (the delta, of `gen`, is dropped)
-                m._split_leaf(leaf, parent, slot, shift, gen)
         return m
 
     def set_walked(self, leaf: _Leaf, parent: _Branch | None, slot: int, shift: int, key: Any, value: Any,
@@ -420,6 +302,7 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
         return m
 
 
+_MISSING = object()
 EMPTY = CowMap()  # a fresh leaf (gen 0, never claimed: the first write copies it)
 
 

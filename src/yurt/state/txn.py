@@ -244,7 +244,7 @@ class Txn(StateReader):
                 self._new_allocs.append(alloc)
                 self._new_ids.add(alloc.id)
                 self._add_liveness(key, live, 0)
-                t.allocs = t.allocs.put(alloc.id, alloc, gen)
+                t.allocs = t.allocs.assoc(alloc.id, alloc, gen)
                 return
             self._index_alloc(alloc, key)
             self._tail_append((alloc.id,))
@@ -267,7 +267,7 @@ class Txn(StateReader):
                 if old.alloc_modify_index != alloc.alloc_modify_index:
                     self._node_map_add(node_id, alloc.id, alloc.alloc_modify_index)
             same_usage = not moved and old_live == live and _same_usage(old, alloc)
-        t.allocs = t.allocs.put(alloc.id, alloc, gen)
+        t.allocs = t.allocs.assoc(alloc.id, alloc, gen)
         self.touch("allocs")
         allocs_key, usage_key = _node_keys(node_id)
         self.touch(allocs_key)
@@ -296,21 +296,17 @@ class Txn(StateReader):
         table = t.allocs
         if table._gen != gen:
             table = t.allocs = table._owned(gen)
-        walk = table._changes_path  # (as `CowMap.put`: a leaf of an older version is overlaid, not copied)
+        walk = table._writable_path
         nodes: set[str] = set()
         usage_nodes: set[str] = set()
         terminal = CLIENT_TERMINAL_STATUSES
         for update in updates:
             alloc_id = update.id
-            target, delta = walk(alloc_id, gen)[:2]  # (an ID not stored: the path is copied, nothing written)
-            old = target.get(alloc_id)
+            leaf = walk(alloc_id, gen)[0]  # (an ID not stored: the path is copied, nothing written)
+            old = leaf.get(alloc_id)
             if old is None:
-                if delta is None:
-                    continue
-                old = delta.base.get(alloc_id)
-                if old is None:
-                    continue
-            new = target[alloc_id] = merge(old, update)
+                continue
+            new = leaf[alloc_id] = merge(old, update)
             node_id = old.node_id
             nodes.add(node_id)
             old_status, status = old.client_status, new.client_status
