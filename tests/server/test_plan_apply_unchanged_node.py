@@ -7,33 +7,11 @@ after the snapshot (or a plan applied twice) is looked up as before."""
 from __future__ import annotations
 
 from yurt.scheduler import usage
-from yurt.server.plan_apply import PlanApplier
-from yurt.state import JobRegister, NodeRegister, StateStore
 from yurt.state.tables import StateReader
-from yurt.structs import (
-    AllocatedCpuResources,
-    AllocatedMemoryResources,
-    AllocatedResources,
-    AllocatedTaskResources,
-    Plan,
-    evolve,
-)
-from yurt.testing.mock import mock_alloc, mock_job, mock_node
+from yurt.structs import Plan
+from yurt.testing.mock import mock_node
 
-_job = mock_job(id="web")
-
-
-def _store(nodes):
-    store = StateStore.open(None)
-    store.apply_batch([NodeRegister(node=n) for n in nodes])
-    store.apply(JobRegister(job=_job))
-    return store, PlanApplier(store, now_ns=lambda: 1_000_000_000)
-
-
-def _alloc(node, memory_mb: int, n: int):
-    res = AllocatedResources(tasks={"web": AllocatedTaskResources(
-        cpu=AllocatedCpuResources(cpu_shares=100), memory=AllocatedMemoryResources(memory_mb=memory_mb))})
-    return evolve(mock_alloc(_job, node, allocated_resources=res), id=f"{node.id[:8]}-{memory_mb}-{n}", job=None)
+from .test_plan_apply_fit_recheck import _alloc, _job, _store
 
 
 def _plan(store, *allocs):
