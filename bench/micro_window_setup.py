@@ -38,46 +38,14 @@ NOW = 1_700_000_000 * 10**9
 
 
 def keyed_classes_main(win) -> list[int]:
-    """`ClassWindow._keyed_classes` of main before sc6 (window.py at 06f8c1a), for `--ab`."""
-    from itertools import compress  # noqa: F401
+    """`ClassWindow._keyed_classes` of main before sc6 (window.py at 06f8c1a), for `--ab`:
+    the key -> class pass (`window_setup.key_classes`, unchanged by sc6), then main's
+    node-by-node pass over the job's own and the plan's nodes."""
+    from yurt.scheduler.window_setup import key_classes
 
-    from yurt.scheduler.window_setup import _EXHAUSTED, _SCORED, DIM_CPU, DIM_DISK, DIM_MEMORY
-
-    perm, columns = win.layout
-    tracker, placer = win.tracker, win.placer
-    keys, key_list, bases = columns.usage_keys(tracker.snapshot)
-    win.bases = bases
-    ordered = list(map(keys.__getitem__, perm))
-    checker = placer.checker
-    class_cache = checker.class_cache
-    cpu, mem, disk = placer.cpu, placer.mem, placer.disk
-    networks, dynamic = bool(placer.networks), placer.dynamic_ports
-    sorted_nodes, ids = columns.nodes, win.ids
-    cmap: dict[int, int] = {}
-    for k in dict.fromkeys(ordered):
-        (computed, node_class, cap_cpu, cap_mem, free_cpu, free_mem, free_disk, ports, lo, hi), j = key_list[k]
-        reason = class_cache.get(computed) if computed else None
-        if reason is None and computed:
-            checker.static_reason(sorted_nodes[j])
-            reason = class_cache.get(computed)
-        if reason != "":
-            cmap[k] = -1
-            continue
-        if free_cpu < cpu or free_mem < mem or free_disk < disk:
-            if free_cpu < cpu:
-                sig = (_EXHAUSTED, node_class, DIM_CPU, free_cpu, cpu)
-            elif free_mem < mem:
-                sig = (_EXHAUSTED, node_class, DIM_MEMORY, free_mem, mem)
-            else:
-                sig = (_EXHAUSTED, node_class, DIM_DISK, free_disk, disk)
-        elif networks and ports + dynamic > hi - lo + 1:
-            cmap[k] = -1
-            continue
-        else:
-            sig = (_SCORED, cap_cpu, cap_mem, free_cpu, free_mem, 0, 0.0, None)
-        c = ids.get(sig)
-        cmap[k] = win._new_class(sig) if c is None else c
-    out = list(map(cmap.__getitem__, ordered))
+    perm, tracker = win.layout[0], win.tracker
+    out, cmap = key_classes(win)
+    bases = win.bases
     nodes, class_of = win.nodes, win._class_of
     own = {a.node_id for a in tracker.snapshot.allocs_by_job(tracker.namespace, tracker.job_id)}
     own.update(tracker.by_node, tracker.stopped, tracker.placed)

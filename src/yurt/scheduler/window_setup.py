@@ -53,12 +53,12 @@ def initial_classes(win) -> list[int]:
     return out
 
 
-def keyed_classes(win) -> list[int]:
-    """`initial_classes` from the usage keys the NodeTable keeps across evaluations:
-    the class of each distinct key is worked out once; a node holding allocs of the job
-    gets its key's class with them counted (a retry after a partial commit: ~count/2
-    such nodes), and only the nodes the key does not decide (touched by the plan, a node
-    class not known feasible, scarce ports) go through `_class_of`."""
+def key_classes(win) -> tuple[list[int], dict[int, int]]:
+    """Per position, the class of its node's usage key (the NodeTable's keys for the
+    tracker's snapshot; `win.bases` set from them), or -1 where the key does not decide
+    (a node class not known feasible, scarce ports); and that key -> class map. The
+    class of each distinct key is worked out once, first seen first, as the node-by-node
+    pass numbers them."""
     perm, columns = win.layout
     tracker, placer = win.tracker, win.placer
     keys, key_list, bases = columns.usage_keys(tracker.snapshot)
@@ -93,7 +93,19 @@ def keyed_classes(win) -> list[int]:
             sig = (_SCORED, cap_cpu, cap_mem, free_cpu, free_mem, 0, 0.0, None)
         c = ids.get(sig)
         cmap[k] = win._new_class(sig) if c is None else c
-    out = list(map(cmap.__getitem__, ordered))
+    return list(map(cmap.__getitem__, ordered)), cmap
+
+
+def keyed_classes(win) -> list[int]:
+    """`initial_classes` from the usage keys the NodeTable keeps across evaluations:
+    the class of each distinct key is worked out once; a node holding allocs of the job
+    gets its key's class with them counted (a retry after a partial commit: ~count/2
+    such nodes), and only the nodes the key does not decide (touched by the plan, a node
+    class not known feasible, scarce ports) go through `_class_of`."""
+    perm, columns = win.layout
+    tracker, placer = win.tracker, win.placer
+    out, cmap = key_classes(win)
+    bases = win.bases
     job_allocs = tracker.job_allocs
     if job_allocs is None:
         job_allocs = tracker.snapshot.allocs_by_job(tracker.namespace, tracker.job_id)
@@ -118,7 +130,7 @@ def keyed_classes(win) -> list[int]:
         slow = compress(range(len(out)), map(_NEGATIVE, out))
     else:
         return out
-    nodes, class_of, kind, info = win.nodes, win._class_of, win.kind, win.info
+    nodes, class_of, kind, info, ids = win.nodes, win._class_of, win.kind, win.info, win.ids
     job_key, group = (tracker.namespace, tracker.job_id), placer.tg.name
     for p in slow:  # in position order (new classes numbered as the node-by-node pass numbers them)
         j = perm[p]
