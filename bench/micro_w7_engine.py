@@ -39,6 +39,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import docker
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.scenarios.w7_docker import containers_cgroup_cpu_seconds  # noqa: E402
+
 IMAGE = "yurt-test/busybox:latest"
 LABEL = "io.yurt.bench.engine"
 CLK = os.sysconf("SC_CLK_TCK")
@@ -102,19 +106,6 @@ def engine_cpu() -> dict[str, float]:
     return {**{f"{k}_cpu_s": v for k, v in own.items()}, **{f"{k}_reaped_cpu_s": v for k, v in reaped.items()}}
 
 
-def containers_cpu(ids: list[str]) -> float:
-    """CPU seconds charged to the containers' own cgroups (runc init before its exec, then
-    the task): cpuacct of docker/<id> (cgroup v1)."""
-    total = 0
-    for cid in ids:
-        try:
-            with open(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage") as f:
-                total += int(f.read())
-        except OSError:
-            pass
-    return total / 1e9
-
-
 class EventLog(threading.Thread):
     """The engine's container events (create, connect, start) with their nanosecond times."""
 
@@ -170,7 +161,7 @@ def run_once(api, args, run_id: str) -> dict:
             time.sleep(0.02)
         wall = time.perf_counter() - t0
         stat1, eng1 = proc_stat(), engine_cpu()
-        in_containers = containers_cpu([c["Id"] for c in api.containers(filters={"label": f"{LABEL}={run_id}"}, quiet=True)])
+        in_containers = containers_cgroup_cpu_seconds([c["Id"] for c in api.containers(filters={"label": f"{LABEL}={run_id}"}, quiet=True)])
         if perf is not None:
             perf.send_signal(signal.SIGINT)
             perf.wait()
