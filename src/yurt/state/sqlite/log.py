@@ -32,6 +32,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
+from itertools import islice, takewhile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, command BLOB NOT NULL);
@@ -239,25 +240,19 @@ class SqliteLog:
             conn, "SELECT idx, length(command) FROM log WHERE idx <= ? ORDER BY idx LIMIT ?",
             "DELETE FROM log WHERE idx <= ?2", min(index, first - 1))  # ?2: the last key
         # (a delete is `idx <= last` with `last <= index` whatever the kept sizes say: they
-        # only pace it; an append that drops them meanwhile makes a peek or pop fail: done)
+        # only pace it; an append that drops them meanwhile leaves the rest to the next truncation)
         while True:
-            try:
-                last, size = appended[0]
-                if last > index:
-                    return
-                appended.popleft()
-            except IndexError:
+            try:  # (a C-level copy: no Python code runs, so no append lands in between)
+                rows = list(islice(appended, _DELETE_MAX_ROWS))
+            except RuntimeError:  # (appended to while read all the same: done)
                 return
-            rows = 1
-            try:
-                while rows < _DELETE_MAX_ROWS:
-                    key, length = appended[0]
-                    if key > index or size + length > _DELETE_TXN_BYTES:
-                        break
+            rows = list(takewhile(lambda entry: entry[0] <= index, rows))
+            if not rows:
+                return
+            last = _piece_end(rows)
+            with contextlib.suppress(IndexError):
+                while appended[0][0] <= last:
                     appended.popleft()
-                    last, size, rows = key, size + length, rows + 1
-            except IndexError:
-                pass
             with self._turns.background():  # one statement, its own transaction: one GIL hand-off
                 conn.execute("DELETE FROM log WHERE idx <= ?", (last,))
 
@@ -270,20 +265,27 @@ class SqliteLog:
             rows = conn.execute(select, (index, _DELETE_MAX_ROWS)).fetchall()
             if not rows:
                 return
-            last, size = rows[0]
-            for key, length in rows[1:]:
-                size += length or 0
-                if size > _DELETE_TXN_BYTES:
-                    break
-                last = key
             with self._turns.background():  # one statement, its own transaction: one GIL hand-off
-                conn.execute(delete, (index, last))
+                conn.execute(delete, (index, _piece_end(rows)))
 
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
         self._conn.close()
+
+
+def _piece_end(rows: list[tuple[int, int | None]]) -> int:
+    """The last key of one delete transaction over `rows` ((key, size) in key order, at
+    least one): the first row, then the next ones while they add up to `_DELETE_TXN_BYTES`,
+    at most `_DELETE_MAX_ROWS` rows."""
+    last, size = rows[0]
+    for key, length in rows[1:_DELETE_MAX_ROWS]:
+        size += length or 0
+        if size > _DELETE_TXN_BYTES:
+            break
+        last = key
+    return last
 
 
 class _WriteTurns:
