@@ -1,5 +1,6 @@
 """Job routes: list, register, parse, validate, read, update, deregister and sub-resources."""
 
+import weakref
 from typing import Any
 
 import msgspec
@@ -108,18 +109,35 @@ def job_list_json(snap, jobs: list) -> bytes:
 _LIST_PARAMS = frozenset(("filter", "reverse", "next_token", "per_page", "pretty"))
 
 
+# per store, the last listing's jobs (sorted by namespace and ID): the jobs table's index,
+# the namespace filter and prefix they were listed for, and the list (never changed). The
+# table index is the version the answer cache trusts too (`query.blocking_query`); in W1 the
+# jobs table stays put between most listings while the summaries move.
+_listed_jobs: "weakref.WeakKeyDictionary[Any, tuple[tuple, list]]" = weakref.WeakKeyDictionary()
+
+
+def listed_jobs(store, snap, ns_filter: str | None, prefix: str) -> list:
+    key = (snap.table_index("jobs"), ns_filter, prefix)
+    kept = _listed_jobs.get(store)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    jobs = by_prefix(snap.jobs(ns_filter), prefix)
+    _listed_jobs[store] = (key, jobs)
+    return jobs
+
+
 @routes.get("/v1/jobs")
 async def list_jobs(request: web.Request) -> web.Response:
     as_json = _LIST_PARAMS.isdisjoint(request.query)
+    server = server_of(request)
 
     def compute(snap, opts):
-        jobs = by_prefix(snap.jobs(opts.ns_filter), opts.prefix)  # sorted by (namespace, ID)
+        jobs = listed_jobs(server.state, snap, opts.ns_filter, opts.prefix)
         if as_json:
             return msgspec.Raw(job_list_json(snap, jobs))
         return job_list_stubs(snap, jobs)
 
-    return await blocking_query(request, server_of(request), ["jobs", "job_summary"], compute,
-                                cache_by_tables=True)
+    return await blocking_query(request, server, ["jobs", "job_summary"], compute, cache_by_tables=True)
 
 
 @routes.put("/v1/jobs")
