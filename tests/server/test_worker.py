@@ -92,3 +92,47 @@ async def test_a_worker_runs_several_system_evals_at_once(server, monkeypatch):
     await worker.stop()
     snap = server.state.snapshot()
     assert [snap.eval_by_id(ev.id).status for ev in evals] == ["complete"] * 3
+
+
+async def test_the_gc_pause_ends_after_the_evals_objects_are_freed(server, monkeypatch):
+    """A collection due when the pause ends must not walk the eval's scheduler and snapshot
+    (`yurt.gcpolicy`): the worker lets go of them before it ends the pause."""
+    import contextlib
+    import gc
+    import weakref
+
+    import yurt.scheduler
+    import yurt.server.worker as worker_mod
+
+    ev = _system_job(server, "sys")
+    got, token = server.broker.try_dequeue(["system"])
+    made, seen = [], []
+
+    class Scheduler:
+        def __init__(self, state):
+            self.state = state
+
+        def process(self, ev):
+            seen.append(("running", gc.isenabled()))
+
+    def new_scheduler(kind, snapshot, planner, now_ns, config):
+        sched = Scheduler(snapshot)
+        made.append(weakref.ref(sched))
+        return sched
+
+    real = worker_mod.paused_gc
+
+    @contextlib.contextmanager
+    def watched():
+        with real():
+            yield
+            seen.append(("pause ends", made[0]() is None))
+
+    monkeypatch.setattr(yurt.scheduler, "new_scheduler", new_scheduler)
+    monkeypatch.setattr(worker_mod, "paused_gc", watched)
+    worker = _worker(server)
+    await worker.process(got, token)
+    assert seen == [("running", False), ("pause ends", True)], seen
+    assert gc.isenabled()
+    assert server.broker.outstanding(ev.id) is None
+    await worker.stop()

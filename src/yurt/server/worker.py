@@ -221,8 +221,7 @@ class Worker:
         def run() -> None:
             error = None
             try:
-                with paused_gc():  # any scheduler type; collections wait for the eval's end
-                    scheduler.process(ev)
+                scheduler.process(ev)
             except BaseException as exc:  # noqa: BLE001 - handed to the loop
                 error = exc
             try:
@@ -234,8 +233,15 @@ class Worker:
         if executor is None:  # not started (tests drive `process` directly)
             executor = self._executor = concurrent.futures.ThreadPoolExecutor(
                 self.system_evals + 1, thread_name_prefix=self.name)
-        executor.submit(run)
-        await done
+        # Collections wait for the eval's end, and for its objects to be freed: a collection
+        # due when the pause ends in the scheduler's thread walked the scheduler, its plan
+        # and what the snapshot alone held (all alive until this frame lets go of them).
+        with paused_gc():
+            try:
+                executor.submit(run)
+                await done
+            finally:
+                scheduler = planner = snapshot = None  # noqa: F841 - freed before the pause ends
 
     def _failed(self, ev: Evaluation, token: str, error: BaseException) -> None:
         log.error("%s: eval %s (job %s) failed", self.name, ev.id, ev.job_id, exc_info=error)
