@@ -105,3 +105,31 @@ def test_a_plan_and_a_client_update_touch_the_keys_one_write_per_alloc_touches()
     assert t2.indexes[node_allocs_key("n1")] == 2 and t2.indexes[node_usage_key("n0")] == 2
     assert node_usage_key("n1") not in t2.indexes or t2.indexes[node_usage_key("n1")] == 1
     assert t2.allocs_by_node is t.allocs_by_node  # a status report writes no node map
+
+
+def test_a_group_loses_one_id_and_keeps_the_other_chunks():
+    from yurt.state.cow import group_without, grown_group
+
+    group = grown_group(grown_group(grown_group(None, ["a", "b"]), ["c"]), ["d", "e"])
+    rest = group_without(group, "d")
+    assert rest.ids == ("a", "b", "c", "e") and rest.chunks[0] is group.chunks[0] and rest.chunks[1] is group.chunks[1]
+    rest = group_without(rest, "c")
+    assert rest.ids == ("a", "b", "e") and len(rest.chunks) == 2  # (an emptied chunk is dropped)
+    assert group_without(group_without(group_without(rest, "a"), "b"), "e") is None
+
+
+def test_groups_are_flattened_at_different_folds():
+    """A fold adds one chunk to every group of similar size: they must not all copy their IDs
+    in the same fold (a pause of the whole index's IDs in one commit)."""
+    from yurt.state import cow
+
+    groups = {p: cow.grown_group(None, [f"{p}-{k}" for k in range(p)]) for p in range(1, 9)}
+    flattened_at: dict[int, int] = {}
+    for fold in range(1, 2 * cow._GROUP_CHUNKS):
+        for p, group in groups.items():
+            grown = cow.grown_group(group, [f"{p}-f{fold}"])
+            if len(grown.chunks) == 1 and p not in flattened_at:
+                flattened_at[p] = fold
+            assert len(grown.chunks) <= cow._GROUP_CHUNKS and list(grown) == [*group, f"{p}-f{fold}"]
+            groups[p] = grown
+    assert len(flattened_at) == 8 and len(set(flattened_at.values())) == 8

@@ -425,7 +425,14 @@ def bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
 # there are neither copied nor touched, up to `_GROUP_CHUNKS` chunks): copying a group's ~15
 # IDs (cold objects by then) to add one or two was most of a fold's CPU (`Txn._fold_alloc_tail`:
 # 8.4 -> 2.6 us per ID at 700,000 allocs).
-_GROUP_CHUNKS = 8
+# With 3-character groups (`tables.ALLOC_PREFIX_LEN`) a fold of 16,384 IDs adds a chunk of ~4
+# to each of the 4,096 groups: a group is flattened after 9 to 16 chunks (`_flatten_at`, from
+# its first chunk's length), so the groups do not all copy their IDs in the same fold.
+_GROUP_CHUNKS = 16
+
+
+def _flatten_at(chunks: tuple) -> int:
+    return _GROUP_CHUNKS - (len(chunks[0]) & 7)
 
 
 class IdGroup(msgspec.Struct, gc=False, frozen=True):
@@ -461,9 +468,17 @@ def grown_group(group: "IdGroup | None", members: Iterable[Any]) -> "IdGroup":
     if not new:
         return group
     chunks = group.chunks
-    if len(chunks) >= _GROUP_CHUNKS:
+    if len(chunks) >= _flatten_at(chunks):
         return IdGroup(((*chain.from_iterable(chunks), *new),))
     return IdGroup((*chunks, new))
+
+
+def group_without(group: IdGroup, member: Any) -> "IdGroup | None":
+    """`group` without `member` (None when that empties it): only the chunk holding it is
+    copied, the others are kept as they are."""
+    chunks = tuple(c if member not in c else tuple(i for i in c if i != member) for c in group.chunks)
+    chunks = tuple(c for c in chunks if c)
+    return IdGroup(chunks) if chunks else None
 
 
 # the plain dicts `owned_dict` made under `_owned_gen`, held (a few per generation: the

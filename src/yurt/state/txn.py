@@ -20,7 +20,7 @@ from yurt.structs import (
 )
 from yurt.structs.alloc import CLIENT_TERMINAL_STATUSES
 
-from .cow import EMPTY, IdGroup, bucket_add, bucket_add_many, bucket_remove, grown_group, owned_dict
+from .cow import EMPTY, bucket_add, bucket_add_many, bucket_remove, group_without, grown_group, owned_dict
 from .tables import ALLOC_PREFIX_LEN, ALLOC_TAIL_FOLD, PREFIX_LEN, IdTail, StateReader, Tables, log_version_writes
 
 
@@ -460,10 +460,11 @@ class Txn(StateReader):
         if not group or alloc_id not in group:
             return
         groups = t.allocs_by_prefix = owned_dict(t.allocs_by_prefix, self.gen)
-        if len(group) == 1:
+        rest = group_without(group, alloc_id)
+        if rest is None:
             del groups[prefix]
         else:
-            groups[prefix] = IdGroup((tuple(i for i in group if i != alloc_id),))
+            groups[prefix] = rest
 
     # -- periodic launches ---------------------------------------------
     def put_periodic_launch(self, launch: Any) -> None:
