@@ -302,6 +302,72 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
         return m
 
 
+class FlatMap(msgspec.Struct, gc=False, eq=False):
+    """A map kept as one plain dict per generation: the first write of a generation copies
+    the dict (C speed, ~10 ns an entry), later writes of that generation change it in place.
+    For a map of a few thousand keys that most write transactions touch in hundreds of
+    places: `allocs_by_node` (one key per node), where a plan's ~1,000 new allocs walked the
+    trie to ~900 nodes' buckets (~2.5 us a walk, cold branches and leaves; the copy of
+    5,000 pointers is ~40 us). The read and write methods are `CowMap`'s (`get`, `items`,
+    `assoc`, `dissoc`...). `FlatMap(gen=0, d=None)` positionally."""
+
+    _gen: int = 0
+    _d: Any = msgspec.field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"FlatMap(size={len(self._d)}, gen={self._gen})"
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self._d.get(key, default)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._d
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __bool__(self) -> bool:
+        return bool(self._d)
+
+    def keys(self) -> Iterator[Any]:
+        return iter(self._d.keys())
+
+    __iter__ = keys
+
+    def values(self) -> Iterator[Any]:
+        return iter(self._d.values())
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        return iter(self._d.items())
+
+    def to_dict(self) -> dict:
+        return dict(self._d)
+
+    def owned(self, gen: int) -> "FlatMap":
+        """This map when it belongs to `gen` (a writer of `gen` may change its `_d` in
+        place), else a copy that does."""
+        if self._gen == gen:
+            return self
+        if gen < self._gen:
+            raise ValueError(f"generation {gen} is older than the map's {self._gen}")
+        return FlatMap(gen, dict(self._d))
+
+    def assoc(self, key: Any, value: Any, gen: int) -> "FlatMap":
+        m = self if self._gen == gen else self.owned(gen)
+        m._d[key] = value
+        return m
+
+    def dissoc(self, key: Any, gen: int) -> "FlatMap":
+        if key not in self._d:
+            return self
+        m = self.owned(gen)
+        del m._d[key]
+        return m
+
+
+EMPTY_FLAT = FlatMap(-1)  # (no writer's generation: the first write copies it)
+
+
 _MISSING = object()
 EMPTY = CowMap()  # a fresh leaf (gen 0, never claimed: the first write copies it)
 
@@ -359,7 +425,14 @@ def bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMap:
 # there are neither copied nor touched, up to `_GROUP_CHUNKS` chunks): copying a group's ~15
 # IDs (cold objects by then) to add one or two was most of a fold's CPU (`Txn._fold_alloc_tail`:
 # 8.4 -> 2.6 us per ID at 700,000 allocs).
-_GROUP_CHUNKS = 8
+# With 3-character groups (`tables.ALLOC_PREFIX_LEN`) a fold of 16,384 IDs adds a chunk of ~4
+# to each of the 4,096 groups: a group is flattened after 9 to 16 chunks (`_flatten_at`, from
+# its first chunk's length), so the groups do not all copy their IDs in the same fold.
+_GROUP_CHUNKS = 16
+
+
+def _flatten_at(chunks: tuple) -> int:
+    return _GROUP_CHUNKS - (len(chunks[0]) & 7)
 
 
 class IdGroup(msgspec.Struct, gc=False, frozen=True):
@@ -395,9 +468,17 @@ def grown_group(group: "IdGroup | None", members: Iterable[Any]) -> "IdGroup":
     if not new:
         return group
     chunks = group.chunks
-    if len(chunks) >= _GROUP_CHUNKS:
+    if len(chunks) >= _flatten_at(chunks):
         return IdGroup(((*chain.from_iterable(chunks), *new),))
     return IdGroup((*chunks, new))
+
+
+def group_without(group: IdGroup, member: Any) -> "IdGroup | None":
+    """`group` without `member` (None when that empties it): only the chunk holding it is
+    copied, the others are kept as they are."""
+    chunks = tuple(c if member not in c else tuple(i for i in c if i != member) for c in group.chunks)
+    chunks = tuple(c for c in chunks if c)
+    return IdGroup(chunks) if chunks else None
 
 
 # the plain dicts `owned_dict` made under `_owned_gen`, held (a few per generation: the

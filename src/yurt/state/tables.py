@@ -10,7 +10,7 @@ evals, allocs and nodes use their ID. Secondary indexes map a key to a `CowMap` 
 as a set of IDs: `allocs_by_job`, `allocs_by_node`, `allocs_by_eval`, `evals_by_job`
 (`allocs_by_node` keeps each alloc's AllocModifyIndex as the value: the client's alloc
 watch reads its `{alloc ID: AllocModifyIndex}` map straight from it).
-`allocs_by_prefix` and `evals_by_prefix` group IDs by their first `ALLOC_PREFIX_LEN` (4) and `PREFIX_LEN` (2) characters
+`allocs_by_prefix` and `evals_by_prefix` group IDs by their first `ALLOC_PREFIX_LEN` (3) and `PREFIX_LEN` (2) characters
 (short-ID lookups among a million allocs scan one group; `allocs_by_prefix` is a plain dict
 per version, never changed once committed, of `cow.IdGroup`s). New alloc IDs reach `allocs_by_prefix` in batches:
 until then they wait in `alloc_tail` (`IdTail`), which a prefix lookup scans too. `job_live` maps a job key to `(non-terminal allocs, non-terminal evals)` so the job
@@ -25,7 +25,7 @@ from typing import Any
 
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration
 
-from .cow import EMPTY, CowMap, owned_dict
+from .cow import EMPTY, EMPTY_FLAT, CowMap, owned_dict
 
 TABLES = ("jobs", "job_versions", "job_summary", "evals", "allocs", "nodes", "scheduler_config", "periodic_launch",
           "scaling_event", "deployment")
@@ -53,7 +53,11 @@ PREFIX_LEN = 2  # `allocs_by_prefix` / `evals_by_prefix` group IDs by their firs
 # tuple of every group they land in, so groups of 2 characters (~3,900 IDs each at
 # 1,000,000 allocs) made each 1,000-alloc plan copy ~all the alloc IDs: 10% of the server's
 # CPU late in C1M. With 4, a group holds ~15 IDs at a million.
-ALLOC_PREFIX_LEN = 4
+# Since new IDs reach the groups only in folds of `ALLOC_TAIL_FOLD` (below), no plan copies a
+# group, and 3 characters (4,096 groups, ~250 IDs each at a million) pay: a fold of 16,384 IDs
+# wrote ~14,500 of the 65,536 groups of 4 characters, each a cold group, chunk tuple and dict
+# slot (5.2 us per ID at 700,000 allocs), and writes each of the 4,096 now (1.4-1.9 us per ID).
+ALLOC_PREFIX_LEN = 3
 # New alloc IDs wait in `Tables.alloc_tail` until this many, then go into `allocs_by_prefix`
 # in one batch (`Txn.commit`): one plan's ~1,000 IDs land in ~1,000 of the ~2,000 leaves of
 # the 65,536 groups' trie, so adding them plan by plan copied about the whole index per plan
@@ -149,6 +153,7 @@ class Tables:
     def __init__(self) -> None:
         for name in _MAPS:
             setattr(self, name, EMPTY)
+        self.allocs_by_node = EMPTY_FLAT  # a `cow.FlatMap`: node ID -> the node's version map (a CowMap)
         # a plain dict {4-character prefix: IdGroup} per version, never changed once committed
         # (`cow.owned_dict`): written by folds of ~16,384 IDs, which touch most of its
         # 65,536 groups, and deletions: copying it whole once per such transaction (~2 ms at a
