@@ -45,9 +45,10 @@ _SIGEV_NONE = 1
 _AIOCB_SIZE = 168  # sizeof(struct aiocb), glibc x86_64/aarch64 (64-bit off_t)
 # aio_fildes, aio_lio_opcode, aio_reqprio, (pad), aio_buf, aio_nbytes, sigev_value, sigev_signo, sigev_notify
 _AIOCB_HEAD = struct.Struct("=iii4xQQ8xii")
+_AIOCB_BUF = struct.Struct("=QQ")  # aio_buf, aio_nbytes
+_BUF_AT = 16
 _AIOCB_RESULT = struct.Struct("=i4xq")  # __error_code, __return_value
 _RESULT_AT = 112
-_POINTER = struct.Struct("=Q")
 _BYTES_DATA = bytes.__basicsize__ - 1  # offset of a bytes object's data (CPython's PyBytesObject.ob_sval)
 MAX_BATCH = 1024  # aiocbs per lio_listio call
 
@@ -97,13 +98,18 @@ def available() -> bool:
 class Outlet:
     """A connection's side of the writer: its socket's dup, and its bytes in flight."""
 
-    __slots__ = ("fd", "inflight", "refused", "transport")
+    __slots__ = ("cb", "cb_addr", "cb_view", "fd", "inflight", "refused", "transport")
 
     def __init__(self, transport, fd: int):
         self.transport = transport
         self.fd = fd
         self.inflight = 0  # writes handed to the writer, not yet done (loop thread only)
         self.refused = False  # a write of it was not taken whole: the writer returns its later ones (writer thread sets)
+        # its `struct aiocb`, reused by each write (one at a time: the writer's calls are sequential)
+        self.cb = ctypes.create_string_buffer(_AIOCB_SIZE)
+        self.cb_addr = ctypes.addressof(self.cb)
+        self.cb_view = memoryview(self.cb).cast("B")
+        _AIOCB_HEAD.pack_into(self.cb_view, 0, fd, _LIO_WRITE, 0, 0, 0, 0, _SIGEV_NONE)
 
     def close(self) -> None:
         """The connection is gone: its dup is closed once nothing of it is in flight."""
@@ -218,36 +224,37 @@ class BatchWriter:
     @staticmethod
     def _write(batch: list) -> list[tuple[Outlet, Any, int, int]]:
         """Write `batch` [(outlet, bytes)] in order; [(outlet, bytes, writes in it, bytes written)]."""
-        grouped: dict[Outlet, list] = {}
-        for outlet, data in batch:
-            parts = grouped.get(outlet)
-            if parts is None:
-                grouped[outlet] = [data]
-            else:
-                parts.append(data)
         results: list = []
-        sending: list = []
-        for outlet, parts in grouped.items():
-            data = parts[0] if len(parts) == 1 else b"".join(parts)
-            if outlet.refused or outlet.fd < 0:
-                results.append((outlet, data, len(parts), 0))  # after the bytes the loop is writing
-            else:
-                sending.append((outlet, data, len(parts)))
-        pack_head, pack_pointer, read_result = _AIOCB_HEAD.pack_into, _POINTER.pack_into, _AIOCB_RESULT.unpack_from
+        if len({outlet for outlet, _ in batch}) == len(batch):  # the common case: one write a connection
+            sending = [(outlet, data, 1) for outlet, data in batch]
+        else:
+            grouped: dict[Outlet, list] = {}
+            for outlet, data in batch:
+                parts = grouped.get(outlet)
+                if parts is None:
+                    grouped[outlet] = [data]
+                else:
+                    parts.append(data)
+            sending = [(outlet, parts[0] if len(parts) == 1 else b"".join(parts), len(parts))
+                       for outlet, parts in grouped.items()]
+        pack_buf, read_result = _AIOCB_BUF.pack_into, _AIOCB_RESULT.unpack_from
         for start in range(0, len(sending), MAX_BATCH):
             chunk = sending[start:start + MAX_BATCH]
-            n = len(chunk)
-            cbs = ctypes.create_string_buffer(n * _AIOCB_SIZE)
-            pointers = ctypes.create_string_buffer(n * 8)
-            base = ctypes.addressof(cbs)
-            view, pview = memoryview(cbs).cast("B"), memoryview(pointers).cast("B")
-            for i, (outlet, data, _) in enumerate(chunk):
-                at = i * _AIOCB_SIZE
-                pack_head(view, at, outlet.fd, _LIO_WRITE, 0, id(data) + _BYTES_DATA, len(data), 0, _SIGEV_NONE)
-                pack_pointer(pview, i * 8, base + at)
-            _lio_listio(_LIO_WAIT, ctypes.addressof(pointers), n, None)  # the GIL is released here
-            for i, (outlet, data, count) in enumerate(chunk):
-                error, written = read_result(view, i * _AIOCB_SIZE + _RESULT_AT)
+            addrs = []
+            for outlet, data, count in chunk:
+                if outlet.refused or outlet.fd < 0:
+                    results.append((outlet, data, count, 0))  # after the bytes the loop is writing
+                else:
+                    pack_buf(outlet.cb_view, _BUF_AT, id(data) + _BYTES_DATA, len(data))
+                    addrs.append(outlet.cb_addr)
+            if not addrs:
+                continue
+            pointers = (ctypes.c_void_p * len(addrs))(*addrs)
+            _lio_listio(_LIO_WAIT, pointers, len(addrs), None)  # the GIL is released here
+            for outlet, data, count in chunk:
+                if outlet.refused or outlet.fd < 0:
+                    continue
+                error, written = read_result(outlet.cb_view, _RESULT_AT)
                 if error or written < 0:
                     written = 0
                 if written < len(data):
