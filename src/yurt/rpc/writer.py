@@ -21,8 +21,9 @@ bytes, new bytes go to the transport too. The writer writes to its own `dup` of 
 (`Outlet.fd`), closed when no bytes of it are in flight, so that a closed connection's
 descriptor number, reused by a new one, never receives another's bytes.
 
-Where glibc's AIO is not there (another libc, another OS) or a transport has no socket (the
-tests' stubs), replies go to the transport as before.
+Where glibc's AIO is not there (another libc, another OS), with `YURT_RPC_WRITER=0` in the
+environment (for A/B runs), or when a transport has no socket (the tests' stubs), replies go to
+the transport as before.
 """
 
 from __future__ import annotations
@@ -188,12 +189,6 @@ class BatchWriter:
     # -- the writer thread ------------------------------------------------------------------
 
     def _run(self) -> None:
-        nice = int(os.environ.get("YURT_RPC_WRITER_NICE", "0"))
-        if nice:  # this thread, and glibc's AIO helper it starts (which inherits it)
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-            except OSError:
-                pass
         get, get_nowait = self.queue.get, self.queue.get_nowait
         while True:
             batch = get()
