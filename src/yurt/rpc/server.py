@@ -24,8 +24,6 @@ from yurt.state.txn import node_allocs_key
 from yurt.state.watch import CallbackWaiter
 
 from . import HEADER, INFO_PATH, USE_HTTP, FrameBuffer, FrameError, Request, decode_request, frame
-from .writer import BatchWriter, Outlet, outlet_for
-from .writer import available as _writer_available
 
 log = logging.getLogger(__name__)
 _encoder = msgspec.msgpack.Encoder()
@@ -43,13 +41,10 @@ class RPCServer:
         self.connections: set[_Connection] = set()
         self._routes: dict[tuple[str, str], _Route] = {}
         self._deadlines: dict[int, set[_Watch]] = {}  # parked watches by deadline slot (`park`)
-        self.writer: BatchWriter | None = None  # replies sent off the GIL (`yurt.rpc.writer`)
 
     async def start(self, host: str, port: int, backlog: int = 4096) -> None:
         """Listen on `host:port` (0: a free port); OSError when it cannot."""
         loop = asyncio.get_running_loop()
-        if self.writer is None and _writer_available():
-            self.writer = BatchWriter(loop)
         self._listener = await loop.create_server(lambda: _Connection(self), host, port,
                                                   reuse_address=True, backlog=backlog)
         self.port = self._listener.sockets[0].getsockname()[1]
@@ -61,8 +56,6 @@ class RPCServer:
                 conn.close()
             await self._listener.wait_closed()
             self._listener = None
-        if self.writer is not None:
-            self.writer.close()
 
     def info(self) -> dict[str, Any]:
         return {"Port": self.port, "ID": self.id}
@@ -382,19 +375,14 @@ class _Connection(asyncio.Protocol):
         self.frames = FrameBuffer()
         self.tasks: set[asyncio.Task] = set()
         self.node_watches: dict[str, _NodeWatch] = {}
-        self.outlet: Outlet | None = None  # its socket for `rpc.writer`, when there is one
 
     def connection_made(self, transport) -> None:
         self.transport = transport
         self.rpc.connections.add(self)
-        if self.rpc.writer is not None:
-            self.outlet = outlet_for(transport)
 
     def connection_lost(self, exc) -> None:
         self.rpc.connections.discard(self)
         self.transport = None
-        if self.outlet is not None:
-            self.outlet.close()
         for task in list(self.tasks):  # requests of a client that went away
             task.cancel()
         node_watches, self.node_watches = self.node_watches, {}
@@ -465,23 +453,15 @@ class _Connection(asyncio.Protocol):
         except Exception as exc:  # noqa: BLE001 - an answer the client can read, never silence
             log.exception("rpc: reply %s could not be framed", seq)
             out = frame((seq, 500, 0, _error_text(exc)))
-        self._write(out)
-
-    def _write(self, out: bytes) -> None:
-        """One reply's bytes, after the connection's earlier ones: through the listener's
-        writer when the connection has an outlet, else its transport."""
-        outlet = self.outlet
-        if outlet is not None:
-            self.rpc.writer.write(outlet, out)
-        elif self.transport is not None:
+        if self.transport is not None:
             self.transport.write(out)
 
     def ack(self, seq: int, index: int | None, exc: Exception | None) -> None:
         """Answer a status update (`allocs/update`) with the index that carries it, or its error."""
         if exc is not None:
             self.reply_error(seq, exc, "PUT", "/v1/internal/allocs/update")
-        else:
-            self._write(_ack_frame(seq, index))
+        elif self.transport is not None:
+            self.transport.write(_ack_frame(seq, index))
 
     def reply_error(self, seq: int, exc: Exception, method: str, path: str) -> None:
         """Reply with `exc` as the HTTP API words it (`LocalServerAPI.api_error`)."""
