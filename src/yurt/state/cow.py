@@ -512,6 +512,5 @@ def tuple_bucket_remove(index: CowMap, key: Any, member: Any, gen: int) -> CowMa
     bucket = index.get(key)
     if not bucket or member not in bucket:
         return index
-    if len(bucket) == 1:
-        return index.dissoc(key, gen)
-    return index.assoc(key, IdGroup((tuple(m for m in bucket if m != member),)), gen)
+    rest = group_without(bucket, member)
+    return index.dissoc(key, gen) if rest is None else index.assoc(key, rest, gen)
