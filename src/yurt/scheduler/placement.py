@@ -13,6 +13,7 @@ from msgspec.structs import replace
 
 from yurt.structs import Allocation, AllocMetric, Job, Node, Plan, evolve
 from yurt.structs.alloc import ALLOC_CLIENT_PENDING, ALLOC_DESIRED_RUN, AllocDeploymentStatus, port_mappings
+from yurt.structs.ids import HINT_RUN, next_locality_hint
 from yurt.structs.resources import allocated_resources_for
 
 from .constraints import resolve_target
@@ -40,7 +41,9 @@ def eval_seed(eval_id: str, refresh_index: int = 0) -> int:
 _ID_BATCH = 256
 _NO_PENALTY: frozenset[str] = frozenset()
 # a batch of 16-byte IDs as one int: the version nibble set to 4 and the variant bits to 10
-# in all of them at once (as uuid.UUID(int=..., version=4)), then cut at the dashes
+# in all of them at once (as uuid.UUID(int=..., version=4)), each run of `HINT_RUN` IDs'
+# last 2 bytes set to a locality hint (`yurt.structs.ids`), then cut at the dashes
+_ID_HINTS = _ID_BATCH // HINT_RUN
 _ID_KEEP = int.from_bytes(b"\xff" * 6 + b"\x0f\xff\x3f" + b"\xff" * 7, "big")
 _ID_SET = int.from_bytes(b"\0" * 6 + b"\x40\x00\x80" + b"\0" * 7, "big")
 _ID_KEEP_ALL = sum(_ID_KEEP << (128 * i) for i in range(_ID_BATCH))
@@ -332,12 +335,18 @@ class PlanBuilder:
         self.selector.preemptor.record(victims)
 
     def _alloc_id(self) -> str:
-        """A random UUID (v4). Drawn from a generator seeded once from the OS, not from the
-        eval ID: a redelivered eval must never reuse IDs of allocs it already placed."""
+        """A random UUID (v4) but for its last 4 hex digits, a locality hint shared by the
+        `HINT_RUN` IDs handed out in a row (the allocs table keeps them in one trie leaf).
+        Drawn from a generator seeded once from the OS, not from the eval ID: a redelivered
+        eval must never reuse IDs of allocs it already placed."""
         pool = self._id_pool
         if not pool:
             bits = int.from_bytes(self._ids.randbytes(16 * _ID_BATCH), "big") & _ID_KEEP_ALL | _ID_SET_ALL
-            parts = iter(_ID_PARTS(bits.to_bytes(16 * _ID_BATCH, "big").hex()))
+            raw = bytearray(bits.to_bytes(16 * _ID_BATCH, "big"))
+            hints = [next_locality_hint() for _ in range(_ID_HINTS)]
+            raw[14::16] = b"".join(bytes((h >> 8,)) * HINT_RUN for h in hints)
+            raw[15::16] = b"".join(bytes((h & 255,)) * HINT_RUN for h in hints)
+            parts = iter(_ID_PARTS(raw.hex()))
             pool.extend(map("-".join, zip(parts, parts, parts, parts, parts)))
         return pool.pop()
 

@@ -66,35 +66,37 @@ def _fresh_set(gen: int) -> set[int]:
 
 # The write paths below test and record ownership inline (no call per trie level) and copy
 # with `.copy()`.
-def _build(entries: dict, shift: int, fresh: set[int]) -> Any:
+def _build(entries: dict, shift: int, fresh: set[int], slot_hash: Any = hash) -> Any:
     """A new subtree (owned: ids in `fresh`) holding `entries` (the dict becomes its leaf
     when small enough), split while a leaf is over `_LEAF_MAX`: one pass per level where
-    inserting them one at a time walked from the root for each."""
+    inserting them one at a time walked from the root for each. `slot_hash`: the map's
+    (`CowMap._slot_hash`)."""
     if len(entries) <= _LEAF_MAX or shift >= _MAX_SHIFT:
         fresh.add(id(entries))
         return entries
     groups: list[dict | None] = [None] * _FANOUT
     for key, value in entries.items():
-        i = (hash(key) >> shift) & _MASK
+        i = (slot_hash(key) >> shift) & _MASK
         group = groups[i]
         if group is None:
             groups[i] = {key: value}
         else:
             group[key] = value
     shift += _BITS
-    branch = [None if g is None else _build(g, shift, fresh) for g in groups]
+    branch = [None if g is None else _build(g, shift, fresh, slot_hash) for g in groups]
     fresh.add(id(branch))
     return branch
 
 
-def _merge(node: Any, entries: dict, shift: int, fresh: set[int], combine: Any = None) -> tuple[Any, int]:
+def _merge(node: Any, entries: dict, shift: int, fresh: set[int], combine: Any = None,
+           slot_hash: Any = hash) -> tuple[Any, int]:
     """`node` (a subtree, or None) with `entries` set, copying what `fresh` does not own;
     returns the node to keep and how many keys were new. `combine(current value or None,
     entry)`, if given, makes the value set from each entry."""
     if node is None:
         if combine is not None:
             entries = {key: combine(None, value) for key, value in entries.items()}
-        return _build(entries, shift, fresh), len(entries)
+        return _build(entries, shift, fresh, slot_hash), len(entries)
     if type(node) is _Leaf:
         if combine is not None:
             get = node.get
@@ -106,7 +108,7 @@ def _merge(node: Any, entries: dict, shift: int, fresh: set[int], combine: Any =
             node.update(entries)
         added = len(node) - before
         if len(node) > _LEAF_MAX and shift < _MAX_SHIFT:
-            return _build(node, shift, fresh), added
+            return _build(node, shift, fresh, slot_hash), added
         fresh.add(id(node))
         return node, added
     if id(node) not in fresh:
@@ -114,7 +116,7 @@ def _merge(node: Any, entries: dict, shift: int, fresh: set[int], combine: Any =
         fresh.add(id(node))
     groups: dict[int, dict] = {}
     for key, value in entries.items():
-        i = (hash(key) >> shift) & _MASK
+        i = (slot_hash(key) >> shift) & _MASK
         group = groups.get(i)
         if group is None:
             groups[i] = {key: value}
@@ -123,7 +125,7 @@ def _merge(node: Any, entries: dict, shift: int, fresh: set[int], combine: Any =
     added = 0
     shift += _BITS
     for i, group in groups.items():
-        node[i], n = _merge(node[i], group, shift, fresh, combine)
+        node[i], n = _merge(node[i], group, shift, fresh, combine, slot_hash)
         added += n
     return node, added
 
@@ -146,6 +148,9 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
     # does not log (a new generation's copy) starts without one (then the reader scans)
     _log: Any = None
     _log_n: int = 0
+    # the hash whose bits pick a key's slot at each level (not a field): a subclass that
+    # changes it overrides `get`, `_writable_path` and `_owned` too (`HintedCowMap`)
+    _slot_hash = staticmethod(hash)
 
     def __repr__(self) -> str:  # not the struct's field dump: a table's trie holds millions of entries
         return f"CowMap(size={self._size}, gen={self._gen})"
@@ -263,7 +268,7 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
             leaf[key] = value
 
     def _split_leaf(self, leaf: _Leaf, parent: _Branch | None, slot: int, shift: int, gen: int) -> None:
-        branch = _build(leaf, shift, _fresh_set(gen))
+        branch = _build(leaf, shift, _fresh_set(gen), self._slot_hash)
         if parent is None:
             self._root = branch
         else:
@@ -279,7 +284,7 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
             for key, value in entries.items():
                 m = m.assoc(key, value, gen)
             return m
-        m._root, added = _merge(m._root, entries, 0, _fresh_set(gen))
+        m._root, added = _merge(m._root, entries, 0, _fresh_set(gen), None, m._slot_hash)
         m._size += added
         return m
 
@@ -287,7 +292,7 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
         """This map with each key of `entries` set to `combine(its current value or None,
         entries[key])`, in one pass per trie level (no lookup walk per key first)."""
         m = self if self._gen == gen else self._owned(gen)
-        m._root, added = _merge(m._root, entries, 0, _fresh_set(gen), combine)
+        m._root, added = _merge(m._root, entries, 0, _fresh_set(gen), combine, m._slot_hash)
         m._size += added
         return m
 
@@ -300,6 +305,96 @@ class CowMap(msgspec.Struct, gc=False, eq=False, repr_omit_defaults=True):
         del leaf[key]
         m._size -= 1
         return m
+
+
+# -- the allocs table: a trie whose top levels follow the IDs' locality hints ---------------
+# An alloc ID's last 4 hex characters carry a locality hint (`yurt.structs.ids`): the IDs a
+# plan builder hands out in a row share it, ~32 IDs a hint. `hinted_hash` takes a key's low
+# `_HINT_BITS` bits (the slots of the top 3 trie levels) from it and the others from
+# `hash(key)`: the allocs placed together then share one leaf at a million allocs (~32,768
+# leaves of ~30 at depth 3), where random IDs put each in a leaf of its own. A write
+# transaction copies (and the snapshot that held the old version frees) one path per leaf
+# it writes: a plan of 1,000 new allocs copied ~1,000 leaves and ~1,000 branches, a client
+# update batch (the allocs of the last plan or two) one leaf per update. A key that is not
+# 36 characters or whose tail is not hex (tests' "a1") takes all its bits from `hash(key)`;
+# any UUID's tail is random, so older IDs spread as before.
+_HINT_BITS = 3 * _BITS
+_HINT_MASK = (1 << _HINT_BITS) - 1
+_HINT_HIGH = ~_HINT_MASK
+
+
+def hinted_hash(key: Any) -> int:
+    """The slot hash of `HintedCowMap` (inlined in its `get` and `_writable_path`)."""
+    h = hash(key)
+    if len(key) == 36:
+        try:
+            return h & _HINT_HIGH | int(key[32:], 16) & _HINT_MASK
+        except ValueError:
+            pass
+    return h
+
+
+class HintedCowMap(CowMap, gc=False, eq=False, repr_omit_defaults=True):
+    """A `CowMap` whose slots come from `hinted_hash` (see above): the allocs table."""
+
+    _slot_hash = staticmethod(hinted_hash)
+
+    def __repr__(self) -> str:
+        return f"HintedCowMap(size={self._size}, gen={self._gen})"
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        node = self._root
+        if type(node) is _Leaf:
+            return node.get(key, default)
+        h = hash(key)
+        if len(key) == 36:
+            try:
+                h = h & _HINT_HIGH | int(key[32:], 16) & _HINT_MASK
+            except ValueError:
+                pass
+        shift = 0
+        while type(node) is _Branch:
+            node = node[(h >> shift) & _MASK]
+            if node is None:
+                return default
+            shift += _BITS
+        return node.get(key, default)
+
+    def _owned(self, gen: int) -> "HintedCowMap":
+        if self._gen == gen:
+            return self
+        if gen < self._gen:
+            raise ValueError(f"generation {gen} is older than the map's {self._gen}")
+        return HintedCowMap(gen, self._root, self._size)
+
+    def _writable_path(self, key: Any, gen: int) -> tuple[_Leaf, _Branch | None, int, int]:
+        fresh = _fresh if gen == _fresh_gen else _fresh_set(gen)
+        node = self._root
+        if id(node) not in fresh:
+            node = self._root = node.copy()
+            fresh.add(id(node))
+        if type(node) is _Leaf:
+            return node, None, 0, 0
+        h = hash(key)
+        if len(key) == 36:
+            try:
+                h = h & _HINT_HIGH | int(key[32:], 16) & _HINT_MASK
+            except ValueError:
+                pass
+        shift = 0
+        while True:
+            slot = (h >> shift) & _MASK
+            child = node[slot]
+            if child is None:
+                child = node[slot] = {}
+                fresh.add(id(child))
+            elif id(child) not in fresh:
+                child = node[slot] = child.copy()
+                fresh.add(id(child))
+            shift += _BITS
+            if type(child) is _Leaf:
+                return child, node, slot, shift
+            node = child
 
 
 class FlatMap(msgspec.Struct, gc=False, eq=False):
@@ -370,6 +465,7 @@ EMPTY_FLAT = FlatMap(-1)  # (no writer's generation: the first write copies it)
 
 _MISSING = object()
 EMPTY = CowMap()  # a fresh leaf (gen 0, never claimed: the first write copies it)
+EMPTY_HINTED = HintedCowMap()  # the allocs table's empty map
 
 
 def _set_with(index: CowMap, key: Any, make: Any, gen: int) -> CowMap:

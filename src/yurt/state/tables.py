@@ -25,7 +25,7 @@ from typing import Any
 
 from yurt.structs import Allocation, Evaluation, Job, JobSummary, Node, SchedulerConfiguration
 
-from .cow import EMPTY, EMPTY_FLAT, CowMap, owned_dict
+from .cow import EMPTY, EMPTY_FLAT, EMPTY_HINTED, CowMap, owned_dict
 
 TABLES = ("jobs", "job_versions", "job_summary", "evals", "allocs", "nodes", "scheduler_config", "periodic_launch",
           "scaling_event", "deployment")
@@ -154,6 +154,10 @@ class Tables:
         for name in _MAPS:
             setattr(self, name, EMPTY)
         self.allocs_by_node = EMPTY_FLAT  # a `cow.FlatMap`: node ID -> the node's version map (a CowMap)
+        # alloc ID -> Allocation: a `cow.HintedCowMap`, so that the allocs placed together
+        # (sharing their IDs' locality hint) share a trie leaf: a plan or a client update
+        # batch copies a few dozen leaves, not one per alloc
+        self.allocs = EMPTY_HINTED
         # a plain dict {4-character prefix: IdGroup} per version, never changed once committed
         # (`cow.owned_dict`): written by folds of ~16,384 IDs, which touch most of its
         # 65,536 groups, and deletions: copying it whole once per such transaction (~2 ms at a
