@@ -53,14 +53,21 @@ def plans_three_ways(run, seed: int, monkeypatch) -> tuple:
     """`run(seed)`'s plans as the scheduler makes them now (the plain walk, however the
     caller patched it), then with the plain walk declining every placement (the general
     path), then with class windows off (the node-by-node walk)."""
+    import itertools
     import os
 
     from yurt.scheduler import placement as placement_mod
     from yurt.scheduler import select as select_mod
 
+    from yurt.structs import ids as ids_mod
+
+    def run_from_block_0():  # the alloc IDs' locality hints (a process-wide count) as the first run's
+        monkeypatch.setattr(ids_mod, "_blocks", itertools.count())
+        return run(seed)
+
     monkeypatch.setattr(placement_mod, "os", os)  # put back after the test (`run` replaces it)
-    plain = run(seed)
+    plain = run_from_block_0()
     monkeypatch.setattr(placement_mod.PlanBuilder, "_place_plain", lambda self, req: False)
-    general = run(seed)
+    general = run_from_block_0()
     monkeypatch.setattr(select_mod, "window_applies", lambda placer: False)
-    return plain, general, run(seed)
+    return plain, general, run_from_block_0()
