@@ -199,26 +199,3 @@ async def test_a_write_between_the_check_and_the_node_watch_still_answers():
     seq = c.watch(index, 0)
     (_, status, _, body) = c.reply_to(seq)
     assert status == 200 and [a["ID"] for a in body["Changed"]] == [placed[0].id]
-
-
-async def test_the_batcher_shares_a_requests_equal_task_states_as_it_queues_them():
-    """Equal task states of one request become one object, and their strings the shared
-    ones, when queued (while freshly decoded); the commit stores them as they are."""
-    from yurt.structs.alloc import TaskEvent, TaskState, shared_str
-
-    c = _Cluster()
-    batcher = AllocUpdateBatcher(c.server, 0.0, lambda: 5)
-    a, b = c.place(0), c.place(1)
-
-    def states():
-        running = "".join(["run", "ning"])  # a string object of its own, as decoded
-        return {"t": TaskState(state=running, started_at="x", events=[TaskEvent(type="Started", time=1)])}
-
-    updates = [AllocUpdate(id=a.id, client_status="running", task_states=states()),
-               AllocUpdate(id=b.id, client_status="running", task_states=states())]
-    assert batcher.submit_then(updates, lambda *_: None) is None
-    assert updates[1].task_states is updates[0].task_states
-    assert updates[0].task_states["t"].state is shared_str("running")
-    await _turns()
-    snap = c.store.snapshot()
-    assert snap.alloc_by_id(a.id).task_states is snap.alloc_by_id(b.id).task_states is updates[0].task_states

@@ -48,29 +48,6 @@ def absent_at(cmd: PlanApply | None, index: int = 0, alloc_ids: set[str] | None 
     _absent_hint = (cmd, index, alloc_ids) if cmd is not None and alloc_ids else None
 
 
-# the client update command whose updates' strings and task states are shared already: set
-# by the batcher (`shared_at_queue`) for the one command it is about to commit
-_shared_hint: AllocClientUpdate | None = None
-
-
-def shared_at_queue(cmd: AllocClientUpdate | None) -> None:
-    """Tell `apply_client_update` that the status strings and task states of `cmd`'s updates
-    are shared already (`share_task_states`, and equal task states of one request are one
-    object: `AllocUpdateBatcher._queue` did it as they were decoded, still in the CPU's
-    cache, rather than at the commit, when they no longer are). Nothing of it is logged
-    (a replay shares them itself); `shared_at_queue(None)` forgets it."""
-    global _shared_hint
-    _shared_hint = cmd
-
-
-def _states_shared(cmd: AllocClientUpdate) -> bool:
-    global _shared_hint
-    if _shared_hint is None or _shared_hint is not cmd:
-        return False
-    _shared_hint = None
-    return True
-
-
 def _absent_ids(txn: Txn, cmd: PlanApply) -> set[str]:
     """The IDs the applier found absent, when `cmd` is the command it named and `txn`
     applies it on the state it looked in (the one at the index before `txn`'s); else none."""
@@ -228,31 +205,25 @@ def apply_client_update(txn: Txn, cmd: AllocClientUpdate) -> None:
     pairs: list[tuple[Allocation, Allocation]] = []
     candidates: list[tuple[Allocation, object]] = []
     shared = [None]  # the previous report's task states (shared): an equal report reuses them
-    states_shared = _states_shared(cmd)  # (the batcher's: shared as they were decoded)
 
     def merge(existing: Allocation, update) -> Allocation:
         status = update.client_status
         if make_evals and (status == ALLOC_CLIENT_FAILED or existing.client_status == ALLOC_CLIENT_UNKNOWN):
             candidates.append((existing, update))
+        client_status = shared_str(status) or existing.client_status
         # only the fields the client sent: the others stay the stored ones
         if update.network_status is None and update.deployment_status is None and update.task_states is not None:
             states = update.task_states
-            if states_shared:
-                client_status, description = status or existing.client_status, update.client_description
+            if states == shared[0]:  # (a node reports its allocs with the same states at once)
+                states = shared[0]
             else:
-                client_status = shared_str(status) or existing.client_status
-                description = shared_str(update.client_description)
-                if states == shared[0]:  # (a node reports its allocs with the same states at once)
-                    states = shared[0]
-                else:
-                    states = shared[0] = share_task_states(states)
-            merged = _replace(existing, client_status=client_status, client_description=description, modify_index=index,
+                states = shared[0] = share_task_states(states)
+            merged = _replace(existing, client_status=client_status,
+                              client_description=shared_str(update.client_description), modify_index=index,
                               modify_time=updated_at or existing.modify_time,
                               task_states=states)  # (a status report: the usual)
         else:
-            client_status = shared_str(status) or existing.client_status
-            merged = _replace(existing, **_client_changes(existing, update, client_status, index, updated_at,
-                                                          states_shared))
+            merged = _replace(existing, **_client_changes(existing, update, client_status, index, updated_at))
         pairs.append((existing, merged))
         return merged
 
@@ -316,10 +287,8 @@ def _followup_evals(txn: Txn, reported: list[tuple[Allocation, object]], now: in
     return list(evals.values())
 
 
-def _client_changes(existing: Allocation, update, client_status: str, index: int, updated_at: int,
-                    states_shared: bool = False) -> dict:
-    """What `apply_client_update` sets on the stored alloc from a client's update
-    (`states_shared`: its task states are shared already)."""
+def _client_changes(existing: Allocation, update, client_status: str, index: int, updated_at: int) -> dict:
+    """What `apply_client_update` sets on the stored alloc from a client's update."""
     changes: dict = dict(
         client_status=client_status,
         client_description=shared_str(update.client_description),
@@ -327,7 +296,7 @@ def _client_changes(existing: Allocation, update, client_status: str, index: int
         modify_time=updated_at or existing.modify_time,
     )
     if update.task_states is not None:
-        changes["task_states"] = update.task_states if states_shared else share_task_states(update.task_states)
+        changes["task_states"] = share_task_states(update.task_states)
     if update.network_status is not None:
         changes["network_status"] = update.network_status
     if update.deployment_status is not None:

@@ -13,8 +13,6 @@ from yurt.structs import (
     generate_uuid,
 )
 
-from yurt.structs.alloc import share_task_states, shared_str
-
 from .errors import EndpointError
 
 log = logging.getLogger(__name__)
@@ -103,20 +101,8 @@ class AllocUpdateBatcher:
         if not updates:
             return self.server.state.snapshot().index
         pending = self._pending
-        states_before = None  # the request's previous task states (shared): an equal report reuses them
         for update in updates:
             pending[update.id] = update  # a later update of one alloc wins
-            # freshly decoded, still in the cache: their strings shared now rather than at the
-            # flush (`apply_client_update` takes a batcher command's task states as they are)
-            update.client_status = shared_str(update.client_status)
-            if update.client_description:
-                update.client_description = shared_str(update.client_description)
-            states = update.task_states
-            if states:
-                if states_before is not None and states == states_before:  # (a node reports its allocs at once)
-                    update.task_states = states_before
-                else:
-                    states_before = share_task_states(states)
         task = self._flush_task
         if task is None or task.done():
             self._flush_task = asyncio.get_running_loop().create_task(self._flush_later())
@@ -138,7 +124,6 @@ class AllocUpdateBatcher:
 
     def flush(self) -> None:
         from yurt.state.commands import AllocClientUpdate
-        from yurt.state.fsm_allocs import shared_at_queue
 
         updates, futures, callbacks = list(self._pending.values()), self._futures, self._callbacks
         self._pending, self._futures, self._callbacks = {}, [], []
@@ -163,12 +148,7 @@ class AllocUpdateBatcher:
             usage_carrier(self.server.state)
             # evals None: the FSM makes Node.UpdateAlloc's follow-up evals (of failed and
             # reconnected allocs) from the stored allocs it replaces, no lookup here
-            command = AllocClientUpdate(allocs=updates, evals=None, updated_at=now)
-            shared_at_queue(command)  # (`_queue` shared the updates' strings and task states)
-            try:
-                index = self.server.state.apply(command)
-            finally:
-                shared_at_queue(None)
+            index = self.server.state.apply(AllocClientUpdate(allocs=updates, evals=None, updated_at=now))
         except Exception as exc:
             for f in futures:
                 if not f.done():
