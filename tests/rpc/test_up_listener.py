@@ -109,8 +109,7 @@ async def test_submit_then_calls_back_after_the_commit_and_answers_at_once_when_
     batcher = AllocUpdateBatcher(c.server, 0.0, lambda: 5)
     alloc = c.place()
     seen = []
-    nothing = batcher.submit_then([AllocUpdate(id="gone", client_status="running")], lambda *a: seen.append(a))
-    assert nothing == c.store.snapshot().index and not seen
+    assert batcher.submit_then([], lambda *a: seen.append(a)) == c.store.snapshot().index and not seen
     assert batcher.submit_then([AllocUpdate(id=alloc.id, client_status="running")],
                                lambda index, exc: seen.append((index, exc, c.store.snapshot().index))) is None
     future = batcher.submit_nowait([AllocUpdate(id=alloc.id, client_status="complete")])
@@ -118,6 +117,31 @@ async def test_submit_then_calls_back_after_the_commit_and_answers_at_once_when_
     index = c.store.snapshot().index
     assert seen == [(index, None, index)] and future.result() == index
     assert c.store.snapshot().alloc_by_id(alloc.id).client_status == "complete"  # the later update won
+
+
+async def test_updates_of_allocs_not_stored_are_queued_unlooked_and_left_out_of_the_command():
+    """The batcher does not look the reported allocs up (the FSM does, once): an update of
+    an alloc the server no longer has is answered by the flush, is left out of the command
+    that is logged and that listeners read, and a flush of only such updates commits
+    nothing."""
+    c = _Cluster()
+    batcher = AllocUpdateBatcher(c.server, 0.0, lambda: 5)
+    alloc = c.place()
+    commands = []
+    c.store.add_listener(lambda index, command: commands.append(command))
+    before = c.store.snapshot().index
+    seen = []
+    assert batcher.submit_then([AllocUpdate(id="gone", client_status="running")],
+                               lambda index, exc: seen.append((index, exc))) is None
+    await _turns()
+    assert seen == [(before, None)] and c.store.snapshot().index == before and not commands
+    assert batcher.submit_then([AllocUpdate(id="gone", client_status="complete"),
+                                AllocUpdate(id=alloc.id, client_status="running")],
+                               lambda index, exc: seen.append((index, exc))) is None
+    await _turns()
+    assert seen[1] == (before + 1, None) and c.store.snapshot().index == before + 1
+    assert [u.id for u in commands[0].allocs] == [alloc.id] and commands[0].evals == []
+    assert c.store.snapshot().alloc_by_id(alloc.id).client_status == "running"
 
 
 class _Recorder(CallbackWaiter):

@@ -228,6 +228,13 @@ def apply_client_update(txn: Txn, cmd: AllocClientUpdate) -> None:
         return merged
 
     txn.rewrite_allocs(cmd.allocs, merge)
+    if make_evals and len(pairs) != len(cmd.allocs):
+        # the batcher queues updates without looking them up: those of allocs not stored
+        # (garbage-collected, purged) are left out of the command the log keeps and the
+        # listeners read, as if never sent (its updates are of distinct allocs, each
+        # merged at most once, in order)
+        merged_ids = {existing.id for existing, _ in pairs}
+        cmd.allocs = [update for update in cmd.allocs if update.id in merged_ids]
     jobs: dict[tuple[str, str], str] = {}
     summaries = AllocSummaries(txn)
     for existing, merged in pairs:

@@ -72,8 +72,8 @@ class AllocUpdateBatcher:
         return index if isinstance(index, int) else await index
 
     def submit_nowait(self, updates: list) -> "int | asyncio.Future[int]":
-        """`submit` without a coroutine: the index at once when none of the updates is of an
-        alloc the server has, else a future of the index of the command that carries them."""
+        """`submit` without a coroutine: the index at once when there is no update, else a
+        future of the index of the flush that carries them."""
         index = self._queue(updates)
         if index is not None:
             return index
@@ -83,27 +83,26 @@ class AllocUpdateBatcher:
 
     def submit_then(self, updates: list, done: Callable[[int | None, Exception | None], None]) -> int | None:
         """`submit` without a coroutine or future (the RPC listener answers from `done`): the
-        index at once when none of the updates is of an alloc the server has (`done` is not
-        called), else None, and `done(index, None)` (or `done(None, error)`) is called by
-        the flush that applies them, right after its commit."""
+        index at once when there is no update (`done` is not called), else None, and
+        `done(index, None)` (or `done(None, error)`) is called by the flush that applies
+        them, right after its commit."""
         index = self._queue(updates)
         if index is None:
             self._callbacks.append(done)
         return index
 
     def _queue(self, updates: list) -> int | None:
-        """Queue the updates of allocs the server has, with a flush due; the index at once
-        when there is none."""
-        snapshot = self.server.state.snapshot()
-        alloc_by_id = snapshot.alloc_by_id
+        """Queue the updates, with a flush due; the index at once when there is none.
+
+        No lookup here: the FSM skips the updates of allocs it does not have and leaves
+        them out of the command it logs (`apply_client_update`), and a flush none of whose
+        updates is of a stored alloc commits nothing (`flush`). Their request is answered by
+        the flush, as Nomad's Node.UpdateAlloc answers from its batch's commit."""
+        if not updates:
+            return self.server.state.snapshot().index
         pending = self._pending
-        queued = False
         for update in updates:
-            if alloc_by_id(update.id) is not None:
-                pending[update.id] = update  # a later update of one alloc wins
-                queued = True
-        if not queued:
-            return snapshot.index
+            pending[update.id] = update  # a later update of one alloc wins
         task = self._flush_task
         if task is None or task.done():
             self._flush_task = asyncio.get_running_loop().create_task(self._flush_later())
@@ -133,6 +132,16 @@ class AllocUpdateBatcher:
         from yurt.server.plan_apply import usage_carrier
 
         try:
+            snapshot = self.server.state.snapshot()
+            alloc_by_id = snapshot.alloc_by_id
+            # (the first update is of a stored alloc but for a purge or GC just before)
+            if not any(alloc_by_id(update.id) is not None for update in updates):
+                index = snapshot.index  # all of allocs the server no longer has: no commit
+                for f in futures:
+                    if not f.done():
+                        f.set_result(index)
+                _call_back(callbacks, index, None)
+                return
             now = self.now_ns()
             # the store's carrier keeps the scheduler's cached usage of the reporting nodes
             # valid across this commit (a terminal report frees what the alloc held)
