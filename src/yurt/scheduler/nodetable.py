@@ -54,7 +54,11 @@ class Columns:
         self._before: tuple[list[int], list[int], list] | None = None  # the same, one version earlier
         self._newest = -1  # the highest snapshot index read
         self._index_keys: list | None = None  # the state's keys of the nodes' usage indexes
+        self._key_pos: dict[str, int] | None = None  # usage index key -> node (sorted order)
+        self._read: tuple | None = None  # (log lineage, snapshot index) whose versions `state` holds
+        self._log: tuple | None = None  # the newest snapshot's touch log read, and its index
         self._lock = threading.Lock()  # scheduler threads share the table
+        self.scans = 0  # usage index reads of every node (the others read only the moved ones)
 
     def usage_keys(self, snapshot) -> tuple[list[int], list[tuple], list]:
         """Per node (sorted order): the int of (computed class, node class, cap cpu, cap
@@ -63,22 +67,81 @@ class Columns:
         position of a node that has it)), which only grows; and the node's `NodeBase` in
         `snapshot` (what `UsageTracker.peek` returns for a node the plan has not touched)."""
         bulk = getattr(snapshot, "node_usage_versions", None)
-        if bulk is not None:  # one call for all nodes, with keys made once (~6% of an eval per node)
-            if self._index_keys is None:
-                self._index_keys = snapshot.node_usage_keys(self.ids)
-            versions = bulk(self._index_keys)  # None: never written (index 0)
-        else:
+        if bulk is None:
             versions = list(map(snapshot.node_allocs_index, self.ids))
+            with self._lock:
+                keys, bases = self._update(snapshot, versions)
+                return keys, self.key_list, bases
+        if self._index_keys is None:
+            self._index_keys = snapshot.node_usage_keys(self.ids)
         with self._lock:
-            keys, bases = self._update(snapshot, versions)
+            moved = self._moved(snapshot, bulk)
+            if moved is None:  # one call for all nodes, with keys made once (~6% of an eval per node)
+                self.scans += 1
+                versions, changed = bulk(self._index_keys), None  # None: never written (index 0)
+            else:
+                versions, changed = moved
+            keys, bases = self._update(snapshot, versions, changed)
+            log_of, index = getattr(snapshot, "touch_log", None), getattr(snapshot, "index", None)
+            if log_of is None or index is None:
+                self._read = None
+            else:
+                log = log_of()
+                self._read = (log[0], index)
+                held = self._log
+                if held is None or held[1] < index or held[0][0] is not log[0]:
+                    self._log = (log, index)  # the newest log seen: it covers older snapshots' spans
             return keys, self.key_list, bases
 
-    def _update(self, snapshot, versions: list[int]) -> tuple[list[int], list]:
+    def _moved(self, snapshot, bulk) -> tuple[list, list[int]] | None:
+        """(`versions` of every node in `snapshot`, the nodes whose version differs from
+        `state`'s, ascending), reading only the nodes whose usage index key a commit touched
+        between the snapshot `state` holds and this one (the state's `touch_log`); None when
+        the log does not cover that span (then every node is read)."""
+        log_of = getattr(snapshot, "touch_log", None)
+        index = getattr(snapshot, "index", None)
+        if log_of is None or index is None or self._read is None or self.state is None or len(self.key_list) >= _KEY_LIMIT:
+            return None
+        log = log_of()
+        read_lineage, read = self._read
+        if read_lineage is not log[0]:
+            return None
+        if index >= read:  # commits in (read, index]: in this snapshot's log
+            lo, hi, (lineage, floor, entries) = read, index, log
+        else:  # an older snapshot (the other scheduler thread's): in (index, read], in the newest log
+            held = self._log
+            if held is None or held[1] < read:
+                return None
+            lo, hi, (lineage, floor, entries) = index, read, held[0]
+        if lineage is not log[0] or floor > lo:
+            return None
+        pos = self._key_pos
+        if pos is None:
+            pos = self._key_pos = dict(zip(self._index_keys, range(len(self._index_keys))))
+        moved: set = set()
+        for i, touched in reversed(entries):
+            if i <= lo:
+                break
+            if i <= hi:  # (the node's usage key, touched: the same string object, `node_usage_keys`)
+                moved.update(map(pos.__getitem__, pos.keys() & touched))
+        old_versions = self.state[0]
+        versions = list(old_versions)
+        if not moved:
+            return versions, []
+        moved = sorted(moved)
+        keys = self._index_keys
+        for j, v in zip(moved, bulk([keys[j] for j in moved])):
+            versions[j] = v
+        return versions, [j for j in moved if versions[j] != old_versions[j]]
+
+    def _update(self, snapshot, versions: list[int], changed: list[int] | None = None) -> tuple[list[int], list]:
+        """`changed`: the nodes whose version differs from `state`'s, when known (`_moved`)."""
         state = self.state
         before = self._before
         if state is not None and len(self.key_list) < _KEY_LIMIT:
             old_versions, old_keys, old_bases = state
-            changed = list(compress(range(len(versions)), map(ne, versions, old_versions)))
+            if changed is None:
+                changed = list(compress(range(len(versions)), map(ne, versions, old_versions)))
             if not changed:
                 return old_keys, old_bases
             keys, bases = list(old_keys), list(old_bases)

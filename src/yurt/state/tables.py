@@ -146,9 +146,23 @@ def scan_changed(versions: CowMap, since: int) -> list[str]:
     return [alloc_id for leaf in versions._leaves() for alloc_id, index in leaf.items() if index > since]
 
 
+TOUCH_LOG_MAX = 128  # commits kept in `Tables.touch_log`
+
+
+def log_touched(t: "Tables", index: int, touched: set[str]) -> None:
+    """Note in `t` (a transaction's tables) that the commit at `index` touched the index
+    keys `touched` (the set itself is kept: never changed after its commit). Versions share
+    the log (a tuple of the last TOUCH_LOG_MAX commits; `floor`: the highest index dropped)."""
+    lineage, floor, entries = t.touch_log
+    if len(entries) >= TOUCH_LOG_MAX:
+        floor = entries[-TOUCH_LOG_MAX][0]
+        entries = entries[1 - TOUCH_LOG_MAX:]
+    t.touch_log = (lineage, floor, entries + ((index, touched),))
+
+
 class Tables:
     __slots__ = (*_MAPS, "allocs_by_prefix", "scheduler_config", "indexes", "index", "node_allocs_cache", "alloc_tail", "alloc_tail_n",
-                 "alloc_tail_mixed")
+                 "alloc_tail_mixed", "touch_log")
 
     def __init__(self) -> None:
         for name in _MAPS:
@@ -174,6 +188,7 @@ class Tables:
         # node ID -> (its `allocs:node:<id>` index, its allocs sorted by ID), shared by every
         # later version of these tables (`copy` keeps the reference): see StateSnapshot
         self.node_allocs_cache: dict[str, tuple[int, list]] = {}
+        self.touch_log = (object(), 0, ())  # see `log_touched`
 
     def copy(self) -> "Tables":
         new = Tables.__new__(Tables)
@@ -394,8 +409,12 @@ class StateReader:
     # -- many nodes' usage indexes at once (the scheduler reads every candidate's per eval)
     @staticmethod
     def node_usage_keys(node_ids: list[str]) -> list[str]:
-        """Keys for `node_allocs_indexes`, made once by a caller that reads the same nodes often."""
-        return ["allocs:node-usage:" + node_id for node_id in node_ids]  # txn.node_usage_key
+        """Keys for `node_allocs_indexes`, made once by a caller that reads the same nodes often:
+        the very string objects the writers touch (`txn._node_keys`), so that a lookup in
+        `indexes` or in a `touch_log` set matches by identity."""
+        from .txn import _node_keys  # (txn imports this module)
+
+        return [_node_keys(node_id)[1] for node_id in node_ids]  # txn.node_usage_key
 
     def node_allocs_indexes(self, keys: list[str]) -> list[int]:
         """`node_allocs_index` of each node, `keys` from `node_usage_keys(node_ids)`."""
@@ -407,6 +426,14 @@ class StateReader:
         were never written: for a caller that compares the values (the scheduler's
         `nodetable.Columns`, every candidate per eval)."""
         return list(map(self._t.indexes.get, keys))
+
+    def touch_log(self) -> tuple:
+        """(lineage, floor, ((index, keys touched), ...)): the index keys each of the last
+        commits wrote (`log_touched`), for a reader that compares index values between two
+        versions: a key not touched by a commit after `floor` and up to this version's index
+        has the value it had at any version in between. `lineage` is a new object per
+        restored or new state (its log says nothing about another's)."""
+        return self._t.touch_log
 
 
 class StateSnapshot(StateReader):

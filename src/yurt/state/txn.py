@@ -21,7 +21,7 @@ from yurt.structs import (
 from yurt.structs.alloc import CLIENT_TERMINAL_STATUSES
 
 from .cow import EMPTY, bucket_add, bucket_add_many, bucket_remove, group_without, grown_group, owned_dict
-from .tables import ALLOC_PREFIX_LEN, ALLOC_TAIL_FOLD, PREFIX_LEN, IdTail, StateReader, Tables, log_version_writes
+from .tables import ALLOC_PREFIX_LEN, ALLOC_TAIL_FOLD, PREFIX_LEN, IdTail, StateReader, Tables, log_touched, log_version_writes
 
 
 _LOOKUP = object()
@@ -119,6 +119,8 @@ class Txn(StateReader):
             a, e = a + allocs, e + evals
             t.job_live = t.job_live.assoc(key, (a, e), self.gen) if a or e else t.job_live.dissoc(key, self.gen)
         self._live_delta = {}
+        if self.touched:
+            log_touched(t, self.index, self.touched)  # (the scheduler's node table reads it)
         return t
 
     def touch(self, table: str) -> None:
