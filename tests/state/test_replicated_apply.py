@@ -51,3 +51,17 @@ def test_a_gap_raises_and_changes_nothing(tmp_path):
         follower.apply_replicated(logged(leader, after=1))
     assert follower.latest_index == 0
     leader.close()
+
+
+def test_a_skipped_entry_starts_a_new_touch_log():
+    """A failed entry's partial writes have no touch-log entry: the tables after it start a
+    new log lineage, so the scheduler's node table reads every node again."""
+    from yurt.state.store import _with_index
+    from yurt.state.tables import Tables, log_touched
+
+    tables = Tables()
+    log_touched(tables, 1, {"allocs:node-usage:n1"})
+    after = _with_index(tables, 2)
+    assert after.index == 2
+    assert after.touch_log[0] is not tables.touch_log[0]
+    assert after.touch_log[2] == ()

@@ -365,6 +365,10 @@ def _object_count(tables: Tables) -> int:
 
 
 def _with_index(tables: Tables, index: int) -> Tables:
+    """`tables` at `index`, after the command logged there failed. Its partial writes may
+    remain in maps the generation owns, without their keys in a touch log: a new log
+    lineage makes the scheduler's node table read every node again (`tables.log_touched`)."""
     new = tables.copy()
     new.index = index
+    new.touch_log = (object(), index, ())
     return new
