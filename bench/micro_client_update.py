@@ -67,21 +67,29 @@ def _pending_jobs(store, node_ids: list[str], jobs: int, count: int, prefix: str
     return by_node_all
 
 
-async def _measure(store, server, by_node: dict[str, list[str]], flush_every: int, per_request: int) -> dict:
+def update_bodies(by_node: dict[str, list[str]], per_request: int) -> list[bytes]:
+    """The encoded `allocs update` requests reporting each node's allocs `running`,
+    `per_request` allocs a request, as the sim fleet sends them."""
     from bench.simnode import _BatchStates
-    from yurt.rpc.server import _decode_updates
-    from yurt.server.endpoints.allocs import AllocUpdateBatcher
 
     encoder = msgspec.msgpack.Encoder()
-    batcher = AllocUpdateBatcher(server, 0.05, time.time_ns)
     bodies = []
-    for node_id, ids in by_node.items():
+    for ids in by_node.values():
         for start in range(0, len(ids), per_request):
             states = _BatchStates()
             bodies.append(encoder.encode({"Allocs": [
                 {"ID": alloc_id, "ClientStatus": "running", "ClientDescription": "",
                  "TaskStates": states.get(("t",), "running"), "DeploymentStatus": None, "NetworkStatus": None}
                 for alloc_id in ids[start:start + per_request]]}))
+    return bodies
+
+
+async def _measure(store, server, by_node: dict[str, list[str]], flush_every: int, per_request: int) -> dict:
+    from yurt.rpc.server import _decode_updates
+    from yurt.server.endpoints.allocs import AllocUpdateBatcher
+
+    batcher = AllocUpdateBatcher(server, 0.05, time.time_ns)
+    bodies = update_bodies(by_node, per_request)
     acked: list[int] = []
     clock = dict(decode_s=0.0, queue_s=0.0, flush_s=0.0)
     per_alloc: list[float] = []  # each flush's CPU per alloc (its median is steadier on a busy machine)

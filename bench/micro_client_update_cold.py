@@ -25,24 +25,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import msgspec  # noqa: E402
-
 
 async def _measure(server, by_node: dict[str, list[str]], flush_every: int, per_request: int, thrash) -> dict:
-    from bench.simnode import _BatchStates
+    from bench.micro_client_update import update_bodies
     from yurt.rpc.server import _decode_updates
     from yurt.server.endpoints.allocs import AllocUpdateBatcher
 
-    encoder = msgspec.msgpack.Encoder()
     batcher = AllocUpdateBatcher(server, 0.05, time.time_ns)
-    bodies = []
-    for node_id, ids in by_node.items():
-        for start in range(0, len(ids), per_request):
-            states = _BatchStates()
-            bodies.append(encoder.encode({"Allocs": [
-                {"ID": alloc_id, "ClientStatus": "running", "ClientDescription": "",
-                 "TaskStates": states.get(("t",), "running"), "DeploymentStatus": None, "NetworkStatus": None}
-                for alloc_id in ids[start:start + per_request]]}))
+    bodies = update_bodies(by_node, per_request)
     acked: list[int] = []
     queue_s = flush_s = 0.0
     queued = n = 0
