@@ -137,18 +137,14 @@ class AllocUpdateBatcher:
             # (the first update is of a stored alloc but for a purge or GC just before)
             if not any(alloc_by_id(update.id) is not None for update in updates):
                 index = snapshot.index  # all of allocs the server no longer has: no commit
-                for f in futures:
-                    if not f.done():
-                        f.set_result(index)
-                _call_back(callbacks, index, None)
-                return
-            now = self.now_ns()
-            # the store's carrier keeps the scheduler's cached usage of the reporting nodes
-            # valid across this commit (a terminal report frees what the alloc held)
-            usage_carrier(self.server.state)
-            # evals None: the FSM makes Node.UpdateAlloc's follow-up evals (of failed and
-            # reconnected allocs) from the stored allocs it replaces, no lookup here
-            index = self.server.state.apply(AllocClientUpdate(allocs=updates, evals=None, updated_at=now))
+            else:
+                now = self.now_ns()
+                # the store's carrier keeps the scheduler's cached usage of the reporting nodes
+                # valid across this commit (a terminal report frees what the alloc held)
+                usage_carrier(self.server.state)
+                # evals None: the FSM makes Node.UpdateAlloc's follow-up evals (of failed and
+                # reconnected allocs) from the stored allocs it replaces, no lookup here
+                index = self.server.state.apply(AllocClientUpdate(allocs=updates, evals=None, updated_at=now))
         except Exception as exc:
             for f in futures:
                 if not f.done():
