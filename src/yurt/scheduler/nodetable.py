@@ -74,35 +74,32 @@ class Columns:
                 return keys, self.key_list, bases
         if self._index_keys is None:
             self._index_keys = snapshot.node_usage_keys(self.ids)
+        log_of, index = getattr(snapshot, "touch_log", None), getattr(snapshot, "index", None)
+        log = None if log_of is None or index is None else log_of()
         with self._lock:
-            moved = self._moved(snapshot, bulk)
+            moved = self._moved(log, index, bulk)
             if moved is None:  # one call for all nodes, with keys made once (~6% of an eval per node)
                 self.scans += 1
                 versions, changed = bulk(self._index_keys), None  # None: never written (index 0)
             else:
                 versions, changed = moved
             keys, bases = self._update(snapshot, versions, changed)
-            log_of, index = getattr(snapshot, "touch_log", None), getattr(snapshot, "index", None)
-            if log_of is None or index is None:
+            if log is None:
                 self._read = None
             else:
-                log = log_of()
                 self._read = (log[0], index)
                 held = self._log
                 if held is None or held[1] < index or held[0][0] is not log[0]:
                     self._log = (log, index)  # the newest log seen: it covers older snapshots' spans
             return keys, self.key_list, bases
 
-    def _moved(self, snapshot, bulk) -> tuple[list, list[int]] | None:
-        """(`versions` of every node in `snapshot`, the nodes whose version differs from
-        `state`'s, ascending), reading only the nodes whose usage index key a commit touched
-        between the snapshot `state` holds and this one (the state's `touch_log`); None when
-        the log does not cover that span (then every node is read)."""
-        log_of = getattr(snapshot, "touch_log", None)
-        index = getattr(snapshot, "index", None)
-        if log_of is None or index is None or self._read is None or self.state is None or len(self.key_list) >= _KEY_LIMIT:
+    def _moved(self, log: tuple | None, index: int | None, bulk) -> tuple[list, list[int]] | None:
+        """(`versions` of every node in the snapshot at `index` whose touch log is `log`, the
+        nodes whose version differs from `state`'s, ascending), reading only the nodes whose
+        usage index key a commit touched between the snapshot `state` holds and this one;
+        None when the log does not cover that span (then every node is read)."""
+        if log is None or self._read is None or self.state is None or len(self.key_list) >= _KEY_LIMIT:
             return None
-        log = log_of()
         read_lineage, read = self._read
         if read_lineage is not log[0]:
             return None
