@@ -172,10 +172,10 @@ class Tables:
         # (sharing their IDs' locality hint) share a trie leaf: a plan or a client update
         # batch copies a few dozen leaves, not one per alloc
         self.allocs = EMPTY_HINTED
-        # a plain dict {4-character prefix: IdGroup} per version, never changed once committed
-        # (`cow.owned_dict`): written by folds of ~16,384 IDs, which touch most of its
-        # 65,536 groups, and deletions: copying it whole once per such transaction (~2 ms at a
-        # million allocs) beats a trie path per group
+        # a plain dict {`ALLOC_PREFIX_LEN`-character prefix: IdGroup} per version, never
+        # changed once committed (`cow.owned_dict`): written by folds of ~16,384 IDs, which
+        # touch each of its 4,096 groups, and deletions: copying it whole once per such
+        # transaction beats a trie path per group
         self.allocs_by_prefix: dict[str, Any] = {}
         self.alloc_tail = IdTail()  # this version's new alloc IDs not yet in `allocs_by_prefix`:
         self.alloc_tail_n = 0  # the first `alloc_tail_n` of `alloc_tail.ids`
